@@ -1,0 +1,96 @@
+//! Validation of artifact keys (paths relative to a storage root).
+
+use thiserror::Error;
+
+/// The longest key accepted, in bytes (LaminDB's limit).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("key is empty")]
+    Empty,
+    #[error("key is {0} bytes long; the limit is {MAX_KEY_BYTES} bytes")]
+    TooLong(usize),
+    #[error("key contains a NUL byte")]
+    Nul,
+    #[error("key contains a backslash; use '/' to separate folders")]
+    Backslash,
+    #[error("key starts with '/'; keys are relative to the storage root")]
+    Absolute,
+    #[error("key has a '{0}' path segment; '.' and '..' are not allowed")]
+    DotSegment(String),
+    #[error("key has an empty path segment ('//' or a trailing '/')")]
+    EmptySegment,
+}
+
+/// Check a key against the rules every storage backend can honour safely.
+/// Keys are `&str`, so they are valid UTF-8 by construction.
+pub fn validate_key(key: &str) -> Result<(), KeyError> {
+    if key.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KeyError::TooLong(key.len()));
+    }
+    if key.contains('\0') {
+        return Err(KeyError::Nul);
+    }
+    if key.contains('\\') {
+        return Err(KeyError::Backslash);
+    }
+    if key.starts_with('/') {
+        return Err(KeyError::Absolute);
+    }
+    for segment in key.split('/') {
+        match segment {
+            "" => return Err(KeyError::EmptySegment),
+            "." | ".." => return Err(KeyError::DotSegment(segment.to_string())),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_keys() {
+        for key in [
+            "a.parquet",
+            "folder/sub/file.h5ad",
+            "..hidden/x",
+            "x/.y",
+            "ünïcode/ß.csv",
+        ] {
+            assert_eq!(validate_key(key), Ok(()), "{key}");
+        }
+    }
+
+    #[test]
+    fn rejects_each_rule() {
+        assert_eq!(validate_key(""), Err(KeyError::Empty));
+        assert_eq!(
+            validate_key(&"a".repeat(1025)),
+            Err(KeyError::TooLong(1025))
+        );
+        assert_eq!(validate_key(&"a".repeat(1024)), Ok(()));
+        assert_eq!(validate_key("a\0b"), Err(KeyError::Nul));
+        assert_eq!(validate_key("a\\b"), Err(KeyError::Backslash));
+        assert_eq!(validate_key("/etc/passwd"), Err(KeyError::Absolute));
+        assert_eq!(
+            validate_key("a/../b"),
+            Err(KeyError::DotSegment("..".into()))
+        );
+        assert_eq!(validate_key("./b"), Err(KeyError::DotSegment(".".into())));
+        assert_eq!(validate_key("a//b"), Err(KeyError::EmptySegment));
+        assert_eq!(validate_key("a/"), Err(KeyError::EmptySegment));
+    }
+
+    #[test]
+    fn errors_name_the_rule() {
+        let msg = validate_key("a/../b").unwrap_err().to_string();
+        assert!(msg.contains("'..'"), "{msg}");
+    }
+}

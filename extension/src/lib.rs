@@ -1,0 +1,65 @@
+//! The `lamin` Postgres extension: pgrx glue around the pure logic in `lamin-core`
+//! and the hand-written schema in `sql/`.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod errors;
+mod keys;
+mod storage;
+mod uid;
+mod version;
+
+// The registries' tables, views and policies are plain SQL, kept readable in
+// the top-level `sql/` folder. `finalize` runs them after every Rust function
+// exists, so column DEFAULTs can call `lamin.uid()`.
+extension_sql_file!("../../sql/storage.sql", name = "storage", finalize);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn version_matches_the_crate() {
+        let v = Spi::get_one::<String>("SELECT lamin.version()")
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    }
+
+    #[pg_test]
+    fn uid_default_fills_storage_uid() {
+        let uid = Spi::get_one::<String>(
+            "INSERT INTO lamin.storage (root, type) VALUES ('/tmp/pgtest-root', 'local') RETURNING uid",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(uid.len(), 12);
+        assert!(uid.bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[pg_test(
+        error = "invalid key \"a/../b\": key has a '..' path segment; '.' and '..' are not allowed"
+    )]
+    fn check_key_refuses_dot_dot() {
+        Spi::run("SELECT lamin.check_key('a/../b')").unwrap();
+    }
+
+    #[pg_test(error = "uid length must be between 1 and 64, got 0")]
+    fn uid_refuses_silly_lengths() {
+        Spi::run("SELECT lamin.uid(0)").unwrap();
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,91 @@
+//! Command-line interface. Verbs that later work fills are declared now so that
+//! `lamin --help` shows the whole tool; their help says they are not ready.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lamin",
+    version,
+    about = "lamin for Postgres: sidecar daemon and client CLI"
+)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Connection settings shared by every verb that talks to Postgres.
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// Postgres connection URL, e.g. postgresql://user:password@127.0.0.1:28815/lamin
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sidecar: LISTEN for jobs enqueued by SQL functions and do their byte work.
+    Daemon(DaemonArgs),
+    /// Check the connection and print the versions of the extension and the server.
+    Status(StatusArgs),
+    /// Save a file or folder as an artifact (not implemented yet: storage work, issue 6).
+    Save(StubArgs),
+    /// Download an artifact by uid (not implemented yet: storage work, issue 6).
+    Get(StubArgs),
+    /// Import ontologies and gene tables (not implemented yet: ontology work, issue 5).
+    Import(StubArgs),
+    /// Stream rows of a tabular artifact to stdout (not implemented yet: array formats, issue 7).
+    Cat(StubArgs),
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Daemon(_) => "daemon",
+            Command::Status(_) => "status",
+            Command::Save(_) => "save",
+            Command::Get(_) => "get",
+            Command::Import(_) => "import",
+            Command::Cat(_) => "cat",
+        }
+    }
+
+    /// Where a not-yet-implemented verb is planned.
+    pub fn planned_in(&self) -> &'static str {
+        match self {
+            Command::Save(_) | Command::Get(_) => "the storage work (issue 6)",
+            Command::Import(_) => "the ontology work (issue 5)",
+            Command::Cat(_) => "the array-format work (issue 7)",
+            Command::Daemon(_) | Command::Status(_) => "this release",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The NOTIFY channel that SQL functions use to wake the sidecar.
+    #[arg(long, default_value = "lamin_job")]
+    pub channel: String,
+    /// Seconds between sweeps for work whose notification was missed.
+    #[arg(long, default_value_t = 30)]
+    pub sweep_interval_s: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Placeholder arguments for verbs that are not implemented yet.
+#[derive(Debug, Args)]
+pub struct StubArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}

@@ -1,0 +1,49 @@
+//! `lamin`: the sidecar daemon and the client CLI.
+
+mod backoff;
+mod cli;
+mod daemon;
+mod db;
+mod logging;
+mod status;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Daemon(args) => daemon::run(args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Save(_) | Command::Get(_) | Command::Import(_) | Command::Cat(_) => {
+            anyhow::bail!(
+                "`lamin {}` is not implemented yet; it arrives with {}",
+                command.name(),
+                command.planned_in()
+            )
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! A throw-away Postgres cluster on a random port in a temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::system::{free_port, give_to_pg_user, pg_command, random_password};
+
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub dbname: String,
+}
+
+impl Cluster {
+    /// initdb, start, and create database `lamin_test` with the extension.
+    pub fn start() -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("lamin-e2e-")
+            .tempdir()
+            .expect("create temp dir");
+        let password = random_password();
+        let pwfile = dir.path().join("pwfile");
+        std::fs::write(&pwfile, &password).expect("write pwfile");
+        give_to_pg_user(dir.path());
+        let cluster = Cluster {
+            port: free_port(),
+            user: "lamin".into(),
+            password,
+            dbname: "lamin_test".into(),
+            dir,
+        };
+        let out = pg_command("initdb")
+            .arg("-D")
+            .arg(cluster.data_dir())
+            .args([
+                "-U",
+                &cluster.user,
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .expect("run initdb");
+        check("initdb", &out);
+        std::fs::remove_file(&pwfile).ok();
+        cluster.pg_ctl_start();
+        let mut admin = cluster.connect_to("postgres");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {}", cluster.dbname))
+            .expect("create database");
+        cluster
+            .connect()
+            .batch_execute("CREATE EXTENSION lamin")
+            .expect("CREATE EXTENSION lamin");
+        cluster
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("pgdata")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self) -> String {
+        self.url_for(&self.dbname)
+    }
+
+    fn url_for(&self, dbname: &str) -> String {
+        format!(
+            "postgresql://{}:{}@127.0.0.1:{}/{}",
+            self.user, self.password, self.port, dbname
+        )
+    }
+
+    pub fn connect(&self) -> postgres::Client {
+        self.connect_to(&self.dbname)
+    }
+
+    fn connect_to(&self, dbname: &str) -> postgres::Client {
+        postgres::Client::connect(&self.url_for(dbname), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connect to test cluster on port {}: {e}", self.port))
+    }
+
+    fn pg_ctl_start(&self) {
+        let out = pg_command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.dir.path().join("postgres.log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
+                self.port
+            ))
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .expect("run pg_ctl start");
+        check("pg_ctl start", &out);
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) -> Output {
+        pg_command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", mode, "-w", "-t", "60", "stop"])
+            .output()
+            .expect("run pg_ctl stop")
+    }
+
+    /// Stop the server (fast shutdown) and start it again on the same port.
+    pub fn restart(&self) {
+        check("pg_ctl stop", &self.pg_ctl_stop("fast"));
+        self.pg_ctl_start();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Immediate: the data is thrown away anyway.
+        let _ = self.pg_ctl_stop("immediate");
+    }
+}
+
+fn check(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,11 @@
+//! Harness for end-to-end tests: a throw-away Postgres cluster with the lamin
+//! extension, and the sidecar binary, both torn down when dropped (also when a
+//! test panics).
+
+mod cluster;
+mod sidecar;
+mod system;
+
+pub use cluster::Cluster;
+pub use sidecar::Sidecar;
+pub use system::lamin_bin;

@@ -1,0 +1,80 @@
+//! The sidecar daemon as a child process, its log captured to a file.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cluster::Cluster;
+use crate::system::lamin_bin;
+
+pub struct Sidecar {
+    child: Child,
+    pub log_path: PathBuf,
+}
+
+impl Sidecar {
+    /// Start `lamin daemon -v` against the cluster's database.
+    pub fn start(cluster: &Cluster, name: &str) -> Sidecar {
+        let log_path = cluster.dir().join(format!("sidecar-{name}.log"));
+        let log = File::create(&log_path).expect("create sidecar log");
+        let child = Command::new(lamin_bin())
+            .args(["-v", "daemon", "--sweep-interval-s", "1"])
+            .env("DATABASE_URL", cluster.url())
+            .env("RUST_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn the sidecar");
+        Sidecar { child, log_path }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Wait until the log contains `needle` at least `count` times.
+    pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sidecar log never showed {needle:?} {count} time(s) within {timeout:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Send SIGTERM and wait for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for sidecar") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sidecar did not exit within {timeout:?} of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,124 @@
+//! The walking skeleton: extension, authentication and sidecar life cycle.
+
+use std::time::Duration;
+
+use lamin_e2e::{Cluster, Sidecar};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn extension_reports_its_version() {
+    let cluster = Cluster::start();
+    let row = cluster
+        .connect()
+        .query_one("SELECT lamin.version()", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn wrong_password_is_refused() {
+    let cluster = Cluster::start();
+    let url = format!(
+        "postgresql://{}:wrong@127.0.0.1:{}/{}",
+        cluster.user, cluster.port, cluster.dbname
+    );
+    let err = postgres::Client::connect(&url, postgres::NoTls)
+        .err()
+        .expect("login with a wrong password must fail");
+    let db_error = err
+        .as_db_error()
+        .unwrap_or_else(|| panic!("expected a server error, got {err:?}"));
+    assert_eq!(
+        db_error.code(),
+        &postgres::error::SqlState::INVALID_PASSWORD,
+        "{db_error:?}"
+    );
+    assert!(
+        db_error
+            .message()
+            .contains("password authentication failed"),
+        "{db_error:?}"
+    );
+}
+
+#[test]
+fn sidecar_listens_receives_notifications_and_stops_on_sigterm() {
+    let cluster = Cluster::start();
+    let mut sidecar = Sidecar::start(&cluster, "main");
+    sidecar.wait_for_log("listening for jobs", 1, WAIT);
+
+    // The server sees the LISTEN, and a NOTIFY reaches the sidecar.
+    let mut db = cluster.connect();
+    let listeners: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%lamin_job%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(listeners, 1);
+    db.batch_execute("NOTIFY lamin_job, 'job-4711'").unwrap();
+    sidecar.wait_for_log("job-4711", 1, WAIT);
+
+    let status = sidecar.terminate(WAIT);
+    assert!(
+        status.success(),
+        "sidecar exit status after SIGTERM: {status}\n{}",
+        sidecar.log()
+    );
+    assert!(
+        sidecar.log().contains("sidecar stopped"),
+        "{}",
+        sidecar.log()
+    );
+}
+
+#[test]
+fn sidecar_reconnects_after_postgres_restart() {
+    let cluster = Cluster::start();
+    let mut sidecar = Sidecar::start(&cluster, "restart");
+    sidecar.wait_for_log("listening for jobs", 1, WAIT);
+    cluster.restart();
+    sidecar.wait_for_log("lost the database connection", 1, WAIT);
+    sidecar.wait_for_log("listening for jobs", 2, WAIT);
+    // Listening again for real: a notification after the restart arrives.
+    cluster
+        .connect()
+        .batch_execute("NOTIFY lamin_job, 'after-restart'")
+        .unwrap();
+    sidecar.wait_for_log("after-restart", 1, WAIT);
+    assert!(sidecar.terminate(WAIT).success());
+}
+
+#[test]
+fn cli_status_reports_versions_and_stub_verbs_fail_clearly() {
+    let cluster = Cluster::start();
+    let bin = lamin_e2e::lamin_bin();
+    let out = std::process::Command::new(&bin)
+        .arg("status")
+        .env("DATABASE_URL", cluster.url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("lamin extension  {}", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&cluster.password),
+        "status must not print the password"
+    );
+
+    let out = std::process::Command::new(&bin)
+        .args(["save", "x.csv"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+}
