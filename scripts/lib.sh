@@ -1,0 +1,98 @@
+# Shared helpers for the scripts in this folder. Source it; do not run it.
+# shellcheck shell=bash
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAMIN_HOME="${LAMIN_HOME:-$REPO_ROOT/.lamin}"
+PG_MAJOR=15
+PG_BINDIR="${PG_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}"
+PG_CONFIG="$PG_BINDIR/pg_config"
+PGRX_VERSION=0.18.1
+DEFAULT_PORT=28815
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Run a command with root rights: directly as root, else through sudo.
+as_root() {
+    if is_root; then "$@"; else sudo "$@"; fi
+}
+
+# Postgres refuses to run as root, so as root we run its programs as the
+# unprivileged `postgres` user that Debian's packages create.
+pg_os_user() {
+    if is_root; then echo postgres; else id -un; fi
+}
+
+as_pg_user() {
+    if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# As root, the postgres user must be able to reach a folder inside the checkout
+# (which may sit under /root, mode 0700). Grant search (x) on each ancestor that
+# lacks it: no listing, no reading, just passing through.
+ensure_reachable_by_pg_user() {
+    local target=$1 dir
+    is_root || return 0
+    dir=$target
+    while [ "$dir" != "/" ]; do
+        dir=$(dirname "$dir")
+        if ! runuser -u postgres -- test -x "$dir"; then
+            warn "granting other users search (x) permission on $dir so that the postgres user can reach $target"
+            chmod o+x "$dir"
+        fi
+    done
+}
+
+# A TCP port on 127.0.0.1 that is free right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+random_password() {
+    python3 -c 'import secrets, string; a=string.ascii_letters+string.digits; print("".join(secrets.choice(a) for _ in range(32)))'
+}
+
+# cluster_init DATADIR PWFILE: a new cluster whose superuser `lamin` logs in
+# with the password in PWFILE (scram-sha-256 everywhere, never trust).
+cluster_init() {
+    local datadir=$1 pwfile=$2
+    as_pg_user "$PG_BINDIR/initdb" -D "$datadir" -U lamin --pwfile="$pwfile" \
+        --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+}
+
+# cluster_start DATADIR PORT LOGFILE: listen on 127.0.0.1 only, no Unix socket
+# (its path would depend on the checkout's location and length).
+cluster_start() {
+    local datadir=$1 port=$2 logfile=$3
+    touch "$logfile"
+    if is_root; then chown postgres "$logfile"; fi
+    if ! as_pg_user "$PG_BINDIR/pg_ctl" -D "$datadir" -l "$logfile" -w -t 60 \
+        -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" start >/dev/null; then
+        tail -n 20 "$logfile" >&2 || true
+        die "Postgres did not start on 127.0.0.1:$port (log: $logfile)"
+    fi
+}
+
+cluster_running() {
+    as_pg_user "$PG_BINDIR/pg_ctl" -D "$1" status >/dev/null 2>&1
+}
+
+# cluster_stop DATADIR MODE (smart|fast|immediate)
+cluster_stop() {
+    if cluster_running "$1"; then
+        as_pg_user "$PG_BINDIR/pg_ctl" -D "$1" -m "$2" -w -t 60 stop >/dev/null
+    fi
+}
+
+# Install the extension into the system Postgres. Args: extra cargo-pgrx flags
+# (e.g. --release).
+install_extension() {
+    local sudo_flag=()
+    is_root || sudo_flag=(--sudo)
+    (cd "$REPO_ROOT/extension" && cargo pgrx install --pg-config "$PG_CONFIG" "${sudo_flag[@]}" "$@")
+}
