@@ -8,8 +8,13 @@ LAMIN_HOME="${LAMIN_HOME:-$REPO_ROOT/.lamin}"
 PG_MAJOR=15
 PG_BINDIR="${PG_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}"
 PG_CONFIG="$PG_BINDIR/pg_config"
-PGRX_VERSION=0.18.1
-DEFAULT_PORT=28815
+# Settings read by the scripts that source this file.
+# shellcheck disable=SC2034
+{
+    PGRX_VERSION=0.18.1
+    DEFAULT_PORT=28815
+    HADOLINT_VERSION=2.15.1
+}
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -89,10 +94,11 @@ cluster_stop() {
     fi
 }
 
-# Install the extension into the system Postgres. Args: extra cargo-pgrx flags
-# (e.g. --release).
+# install_extension release|debug: build the extension and install it into the
+# system Postgres (through sudo when not root).
 install_extension() {
-    local sudo_flag=()
-    is_root || sudo_flag=(--sudo)
-    (cd "$REPO_ROOT/extension" && cargo pgrx install --pg-config "$PG_CONFIG" "${sudo_flag[@]}" "$@")
+    local flags=(--pg-config "$PG_CONFIG")
+    [ "$1" = release ] && flags+=(--release)
+    is_root || flags+=(--sudo)
+    (cd "$REPO_ROOT/extension" && cargo pgrx install "${flags[@]}")
 }
