@@ -94,3 +94,50 @@ mod tests {
         assert!(msg.contains("'..'"), "{msg}");
     }
 }
+
+/// Compound suffixes kept whole (`x.ome.zarr` has suffix `.ome.zarr`, not `.zarr`).
+const COMPOUND_SUFFIXES: &[&str] = &[
+    ".anndata.zarr", ".ome.zarr", ".ome.tiff", ".ome.tif", ".tar.gz", ".tar.bz2", ".tar.zst", ".csv.gz", ".tsv.gz",
+    ".json.gz", ".fastq.gz", ".fq.gz", ".vcf.gz", ".bed.gz", ".gtf.gz", ".gff.gz", ".mtx.gz", ".txt.gz",
+];
+
+/// The file suffix of a key's last segment, including the dot: `a/b.parquet` →
+/// `.parquet`, `x.tar.gz` → `.tar.gz`, `README` → ``, `.bashrc` → ``.
+pub fn suffix_from_key(key: &str) -> String {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let lower = name.to_ascii_lowercase();
+    for compound in COMPOUND_SUFFIXES {
+        if lower.len() > compound.len() && lower.ends_with(compound) {
+            return name[name.len() - compound.len()..].to_string();
+        }
+    }
+    match name.rfind('.') {
+        Some(0) | None => String::new(),
+        Some(dot) => {
+            let ext = &name[dot + 1..];
+            let ok = !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if ok {
+                name[dot..].to_string()
+            } else {
+                String::new()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod suffix_tests {
+    use super::suffix_from_key;
+
+    #[test]
+    fn suffixes() {
+        assert_eq!(suffix_from_key("data/cells.parquet"), ".parquet");
+        assert_eq!(suffix_from_key("x.tar.gz"), ".tar.gz");
+        assert_eq!(suffix_from_key("img/scan.OME.ZARR"), ".OME.ZARR");
+        assert_eq!(suffix_from_key("README"), "");
+        assert_eq!(suffix_from_key(".bashrc"), "");
+        assert_eq!(suffix_from_key("dir.v2/file"), "");
+        assert_eq!(suffix_from_key("weird.na me"), "");
+        assert_eq!(suffix_from_key("trailingdot."), "");
+    }
+}

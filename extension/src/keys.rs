@@ -5,7 +5,7 @@ use crate::errors::invalid_parameter;
 /// Raise an error naming the broken rule when `key` is not a valid artifact key;
 /// return the key unchanged otherwise (so it can be used inline in SQL).
 #[pg_extern(immutable, parallel_safe)]
-fn check_key(key: &str) -> &str {
+pub(crate) fn check_key(key: &str) -> &str {
     if let Err(e) = lamin_core::key::validate_key(key) {
         invalid_parameter(format!("invalid key {:?}: {e}", truncate(key)));
     }
@@ -23,4 +23,10 @@ fn truncate(s: &str) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// The file suffix of a key (`a/b.parquet` → `.parquet`, `x.tar.gz` → `.tar.gz`).
+#[pg_extern(immutable, parallel_safe)]
+pub(crate) fn suffix_from_key(key: &str) -> String {
+    lamin_core::key::suffix_from_key(key)
 }

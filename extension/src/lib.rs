@@ -1,20 +1,14 @@
 //! The `lamin` Postgres extension: pgrx glue around the pure logic in `lamin-core`
 //! and the hand-written schema in `sql/`.
 
-use pgrx::prelude::*;
-
 ::pgrx::pg_module_magic!(name, version);
 
 mod errors;
 mod keys;
+mod schema;
 mod storage;
 mod uid;
 mod version;
-
-// The registries' tables, views and policies are plain SQL, kept readable in
-// the top-level `sql/` folder. `finalize` runs them after every Rust function
-// exists, so column DEFAULTs can call `lamin.uid()`.
-extension_sql_file!("../../sql/storage.sql", name = "storage", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

@@ -5,7 +5,7 @@ use crate::errors::invalid_parameter;
 /// Parse and normalise a storage root; returns its type (`local`, `s3`, `gs`,
 /// `az`) and the normalised root. Used by `lamin.add_storage`.
 #[pg_extern(immutable, parallel_safe)]
-fn parse_storage_root(
+pub(crate) fn parse_storage_root(
     root: &str,
 ) -> TableIterator<'static, (name!(type, String), name!(root, String))> {
     match lamin_core::storage_root::parse_root(root) {

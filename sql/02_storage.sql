@@ -11,22 +11,24 @@ CREATE TABLE lamin.storage (
                 CONSTRAINT storage_type_known CHECK (type IN ('local', 's3', 'gs', 'az')),
     region      text,
     description text,
+    is_default  boolean NOT NULL DEFAULT false,
+    space_id    bigint NOT NULL DEFAULT 1 REFERENCES lamin.space,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    created_by  text NOT NULL DEFAULT current_user
+    created_by  bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user"
 );
+-- At most one default storage: where artifacts go when no storage is named.
+CREATE UNIQUE INDEX storage_one_default ON lamin.storage (is_default) WHERE is_default;
 
 COMMENT ON TABLE lamin.storage IS 'Storage roots (local folders, S3/GCS/Azure buckets) that hold artifacts.';
 COMMENT ON COLUMN lamin.storage.uid IS 'Random base62 id, 12 characters.';
 COMMENT ON COLUMN lamin.storage.root IS 'Normalised root: /abs/path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.';
 COMMENT ON COLUMN lamin.storage.type IS 'Backend kind: local, s3, gs or az.';
 COMMENT ON COLUMN lamin.storage.region IS 'Cloud region, where it matters (S3).';
-
--- pg_dump skips rows of extension-owned tables unless they are marked.
-SELECT pg_catalog.pg_extension_config_dump('lamin.storage', '');
-SELECT pg_catalog.pg_extension_config_dump('lamin.storage_id_seq', '');
+COMMENT ON COLUMN lamin.storage.is_default IS 'The storage used when none is named; the first registered root becomes the default.';
 
 -- Register a storage root; returns its uid. Idempotent: registering the same
--- root again (after normalisation) returns the existing uid.
+-- root again (after normalisation) returns the existing uid. The first root
+-- registered becomes the default.
 CREATE FUNCTION lamin.add_storage(root text, description text DEFAULT NULL, region text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
@@ -40,8 +42,9 @@ BEGIN
         RAISE EXCEPTION 'storage root must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT * INTO parsed FROM lamin.parse_storage_root(root);
-    INSERT INTO lamin.storage AS s (root, type, description, region)
-    VALUES (parsed.root, parsed.type, add_storage.description, add_storage.region)
+    INSERT INTO lamin.storage AS s (root, type, description, region, is_default)
+    VALUES (parsed.root, parsed.type, add_storage.description, add_storage.region,
+            NOT EXISTS (SELECT 1 FROM lamin.storage d WHERE d.is_default))
     ON CONFLICT ON CONSTRAINT storage_root_key DO NOTHING
     RETURNING s.uid INTO found_uid;
     IF found_uid IS NULL THEN
@@ -53,3 +56,30 @@ $$;
 
 COMMENT ON FUNCTION lamin.add_storage(text, text, text) IS
     'Register a storage root (/abs/path, s3://, gs://, az://) and return its uid; idempotent.';
+
+-- Resolve a storage by uid or root (NULL: the default storage) to its id.
+CREATE FUNCTION lamin.storage_id(storage text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_id bigint;
+BEGIN
+    IF storage IS NULL THEN
+        SELECT s.id INTO found_id FROM lamin.storage s WHERE s.is_default;
+        IF found_id IS NULL THEN
+            RAISE EXCEPTION 'no default storage: register one with lamin.add_storage(root)'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+        RETURN found_id;
+    END IF;
+    SELECT s.id INTO found_id FROM lamin.storage s
+    WHERE s.uid = storage OR s.root = (SELECT p.root FROM lamin.parse_storage_root(storage) p WHERE storage !~ '^[0-9A-Za-z]{12}$');
+    IF found_id IS NULL THEN
+        RAISE EXCEPTION 'unknown storage %: not a registered storage uid or root', quote_literal(storage)
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'registered roots are listed in lamin.storage; add one with lamin.add_storage(root)';
+    END IF;
+    RETURN found_id;
+END
+$$;

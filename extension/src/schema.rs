@@ -1,0 +1,32 @@
+//! The registries' tables, views and SQL functions: hand-written SQL in the
+//! top-level `sql/` folder, included here in order. The first file runs after
+//! the Rust functions its DEFAULTs and CHECKs call.
+
+use pgrx::prelude::*;
+
+// Named in `requires` below; pgrx resolves them by name, so rustc sees no use.
+#[allow(unused_imports)]
+use crate::{
+    keys::{check_key, suffix_from_key},
+    storage::parse_storage_root,
+    uid::{uid, version_number, version_suffix},
+};
+
+extension_sql_file!(
+    "../../sql/01_core.sql",
+    name = "core",
+    requires = [uid, version_suffix, version_number, check_key, suffix_from_key, parse_storage_root]
+);
+extension_sql_file!("../../sql/02_storage.sql", name = "storage", requires = ["core"]);
+extension_sql_file!("../../sql/03_transform_run.sql", name = "transform_run", requires = ["storage"]);
+extension_sql_file!("../../sql/04_artifact_collection.sql", name = "artifact_collection", requires = ["transform_run"]);
+extension_sql_file!("../../sql/05_feature_schema_ulabel.sql", name = "feature_schema_ulabel", requires = ["artifact_collection"]);
+extension_sql_file!("../../sql/06_links.sql", name = "links", requires = ["feature_schema_ulabel"]);
+extension_sql_file!("../../sql/07_versioning.sql", name = "versioning", requires = ["links"]);
+extension_sql_file!("../../sql/08_save.sql", name = "save", requires = ["versioning"]);
+extension_sql_file!("../../sql/09_track.sql", name = "track", requires = ["save"]);
+extension_sql_file!("../../sql/10_annotate.sql", name = "annotate", requires = ["track"]);
+extension_sql_file!("../../sql/11_lineage.sql", name = "lineage", requires = ["annotate"]);
+extension_sql_file!("../../sql/12_describe_delete.sql", name = "describe_delete", requires = ["lineage"]);
+extension_sql_file!("../../sql/13_views.sql", name = "views", requires = ["describe_delete"]);
+extension_sql_file!("../../sql/14_backup.sql", name = "backup", requires = ["views"], finalize);

@@ -1,0 +1,145 @@
+-- Version families for artifacts, collections and transforms.
+--
+-- A family is the set of records sharing a uid stem (the uid without its
+-- 4-character version suffix). Its head (is_latest) is the newest record that
+-- is not in the trash. Writers of one family are serialised by an advisory
+-- lock, so concurrent writers keep exactly one head; a partial unique index
+-- (stem) WHERE is_latest backs this up.
+
+-- The advisory lock key of a family.
+CREATE FUNCTION lamin.family_lock_key(registry text, stem text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT hashtextextended('lamin.family:' || registry || ':' || stem, 0) $$;
+
+-- The uid of the next version in a family: the stem plus the next counter.
+CREATE FUNCTION lamin.next_version_uid(registry regclass, stem text) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    newest_suffix text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(lamin.family_lock_key(registry::text, stem));
+    EXECUTE format('SELECT max(right(uid, 4) COLLATE "C") FROM %s WHERE stem = $1', registry)
+        INTO newest_suffix USING stem;
+    IF newest_suffix IS NULL THEN
+        RAISE EXCEPTION 'no % with uid stem %', registry, quote_literal(stem) USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN stem || lamin.version_suffix(lamin.version_number(newest_suffix) + 1);
+END
+$$;
+
+-- BEFORE INSERT OR UPDATE: uids are immutable, version tags unique per family,
+-- and an inserted record becomes the head when it is the newest in its family.
+CREATE FUNCTION lamin.tg_versioned_before() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    family text := left(NEW.uid, -4);
+    taken_by text;
+    newer_exists boolean;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.uid IS DISTINCT FROM OLD.uid THEN
+            RAISE EXCEPTION '%.uid is immutable (tried to change % to %)', TG_TABLE_NAME, OLD.uid, NEW.uid
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        NEW.updated_at := now();
+        IF NEW.version IS NOT DISTINCT FROM OLD.version THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    PERFORM pg_advisory_xact_lock(lamin.family_lock_key(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, family));
+    IF NEW.version IS NOT NULL THEN
+        EXECUTE format('SELECT uid FROM %I.%I WHERE stem = $1 AND version = $2 AND id <> $3', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+            INTO taken_by USING family, NEW.version, NEW.id;
+        IF taken_by IS NOT NULL THEN
+            RAISE EXCEPTION 'version tag % is already used by % in the same version family (%)',
+                quote_literal(NEW.version), taken_by, TG_TABLE_NAME
+                USING ERRCODE = 'unique_violation',
+                      HINT = 'choose another version tag, or leave it NULL';
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.branch_id = -1 THEN
+            NEW.is_latest := false;
+        ELSE
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE stem = $1 AND branch_id <> -1 AND id > $2)',
+                           TG_TABLE_SCHEMA, TG_TABLE_NAME)
+                INTO newer_exists USING family, NEW.id;
+            NEW.is_latest := NOT newer_exists;
+            IF NEW.is_latest THEN
+                EXECUTE format('UPDATE %I.%I SET is_latest = false WHERE stem = $1 AND is_latest', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+                    USING family;
+            END IF;
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- Re-elect the head of a family: the newest record not in the trash.
+CREATE FUNCTION lamin.refresh_family_head(registry regclass, family text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    head_id bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(lamin.family_lock_key(registry::text, family));
+    EXECUTE format('SELECT max(id) FROM %s WHERE stem = $1 AND branch_id <> -1', registry) INTO head_id USING family;
+    -- Two statements: the partial unique index allows only one head at any moment.
+    EXECUTE format('UPDATE %s SET is_latest = false WHERE stem = $1 AND is_latest AND id IS DISTINCT FROM $2', registry)
+        USING family, head_id;
+    IF head_id IS NOT NULL THEN
+        EXECUTE format('UPDATE %s SET is_latest = true WHERE id = $1 AND NOT is_latest', registry) USING head_id;
+    END IF;
+END
+$$;
+
+-- AFTER DELETE, or a move into or out of the trash: the family may need a new head.
+CREATE FUNCTION lamin.tg_versioned_after() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF OLD.is_latest THEN
+            PERFORM lamin.refresh_family_head(TG_RELID, OLD.stem);
+        END IF;
+        RETURN OLD;
+    END IF;
+    -- UPDATE OF branch_id
+    IF (OLD.branch_id = -1) <> (NEW.branch_id = -1) THEN
+        PERFORM lamin.refresh_family_head(TG_RELID, NEW.stem);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER artifact_versioned_before BEFORE INSERT OR UPDATE ON lamin.artifact
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_before();
+CREATE TRIGGER artifact_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.artifact
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();
+CREATE TRIGGER collection_versioned_before BEFORE INSERT OR UPDATE ON lamin.collection
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_before();
+CREATE TRIGGER collection_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.collection
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();
+CREATE TRIGGER transform_versioned_before BEFORE INSERT OR UPDATE ON lamin.transform
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_before();
+CREATE TRIGGER transform_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.transform
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();
+
+-- Keep updated_at current on the other registries.
+CREATE FUNCTION lamin.tg_touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER feature_touch BEFORE UPDATE ON lamin.feature FOR EACH ROW EXECUTE FUNCTION lamin.tg_touch_updated_at();
+CREATE TRIGGER schema_touch BEFORE UPDATE ON lamin.schema FOR EACH ROW EXECUTE FUNCTION lamin.tg_touch_updated_at();
+CREATE TRIGGER ulabel_touch BEFORE UPDATE ON lamin.ulabel FOR EACH ROW EXECUTE FUNCTION lamin.tg_touch_updated_at();

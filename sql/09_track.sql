@@ -1,0 +1,93 @@
+-- Tracking: lamin.track(key, ...) finds or creates the transform and starts a
+-- run held in the session setting lamin.run_uid; lamin.finish(...) ends it.
+
+CREATE FUNCTION lamin.track(
+    key         text,
+    source_code text DEFAULT NULL,
+    kind        text DEFAULT 'pipeline',
+    description text DEFAULT NULL,
+    params      jsonb DEFAULT NULL,
+    version     text DEFAULT NULL
+) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    source_hash text := CASE WHEN source_code IS NOT NULL
+                             THEN encode(sha256(convert_to(source_code, 'UTF8')), 'hex') END;
+    current record;
+    tf record;
+    transform_uid text;
+    run_uid text;
+BEGIN
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'lamin.track needs a key naming the transform, e.g. pipelines/qc.py'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM lamin.check_key(key);
+
+    -- Re-calling track in the same session for the same transform keeps the run.
+    SELECT r.uid, r.finished_at, t.key, t.hash INTO current
+    FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id
+    WHERE r.id = lamin.current_run_id();
+    IF FOUND AND current.finished_at IS NULL AND current.key = key
+       AND (source_hash IS NULL OR current.hash IS NOT DISTINCT FROM source_hash) THEN
+        RETURN current.uid;
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.transform.key:' || key, 0));
+    SELECT NULL::bigint AS id, NULL::text AS uid, NULL::text AS hash, NULL::text AS stem INTO tf;
+    IF source_hash IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.transform.hash:' || source_hash, 0));
+        SELECT t.id, t.uid, t.hash, t.stem INTO tf FROM lamin.transform t WHERE t.hash = source_hash;
+    END IF;
+    IF tf.id IS NULL THEN
+        -- The latest transform under this key: reuse it when its source is the
+        -- same (or unknown), else the changed source is its next version.
+        SELECT t.id, t.uid, t.hash, t.stem INTO tf FROM lamin.transform t
+        WHERE t.key = key AND t.branch_id <> -1 ORDER BY t.id DESC LIMIT 1;
+        IF tf.id IS NULL OR (source_hash IS NOT NULL AND tf.hash IS DISTINCT FROM source_hash) THEN
+            transform_uid := CASE WHEN tf.id IS NULL THEN lamin.uid(12) || '0000'
+                                  ELSE lamin.next_version_uid('lamin.transform', tf.stem) END;
+            INSERT INTO lamin.transform AS t (uid, key, kind, description, source_code, hash, version)
+            VALUES (transform_uid, key, kind, description, source_code, source_hash, version)
+            RETURNING t.id, t.uid, t.hash, t.stem INTO tf;
+        END IF;
+    END IF;
+
+    INSERT INTO lamin.run AS r (transform_id, params, status, initiated_by_run_id)
+    VALUES (tf.id, params, 'started', lamin.current_run_id())
+    RETURNING r.uid INTO run_uid;
+    -- Session-wide (is_local = false); rolled back with the transaction if it aborts.
+    PERFORM set_config('lamin.run_uid', run_uid, false);
+    RETURN run_uid;
+END
+$$;
+COMMENT ON FUNCTION lamin.track(text, text, text, text, jsonb, text) IS
+    'Find or create the transform (new version when its source changes) and start a run for this session; returns the run uid. Idempotent within a session.';
+
+CREATE FUNCTION lamin.finish(status text DEFAULT 'completed') RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    run_uid text;
+BEGIN
+    IF status NOT IN ('completed', 'errored', 'aborted') THEN
+        RAISE EXCEPTION 'invalid run status %: expected completed, errored or aborted', quote_literal(status)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE lamin.run r SET finished_at = greatest(now(), r.started_at), status = status
+    WHERE r.id = lamin.current_run_id()
+    RETURNING r.uid INTO run_uid;
+    IF run_uid IS NULL THEN
+        RAISE EXCEPTION 'no run is tracked in this session: call lamin.track(key) first'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM set_config('lamin.run_uid', '', false);
+    RETURN run_uid;
+END
+$$;
+COMMENT ON FUNCTION lamin.finish(text) IS 'Finish the run tracked in this session (completed, errored or aborted); returns its uid.';

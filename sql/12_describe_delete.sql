@@ -1,0 +1,170 @@
+-- describe(): one JSON document per artifact; delete()/restore(): the trash.
+
+-- Where an artifact's bytes live: {root}/.lamindb/{uid}{suffix} (LaminDB's
+-- default layout; keys are names, not paths, so renaming never moves bytes).
+CREATE FUNCTION lamin.artifact_path(a lamin.artifact) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.root || '/.lamindb/' || a.uid || a.suffix FROM lamin.storage s WHERE s.id = a.storage_id
+$$;
+COMMENT ON FUNCTION lamin.artifact_path(lamin.artifact) IS 'Full path or URI of an artifact''s bytes: {storage root}/.lamindb/{uid}{suffix}.';
+
+CREATE FUNCTION lamin.describe(uid text) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'uid', a.uid,
+        'key', a.key,
+        'description', a.description,
+        'version', a.version,
+        'is_latest', a.is_latest,
+        'suffix', a.suffix,
+        'kind', a.kind,
+        'otype', a.otype,
+        'size', a.size,
+        'hash', a.hash,
+        'hash_type', a.hash_type,
+        'n_files', a.n_files,
+        'n_observations', a.n_observations,
+        'status', a.status,
+        'branch', b.name,
+        'space', sp.name,
+        'created_at', a.created_at,
+        'created_by', u.handle,
+        'path', lamin.artifact_path(a),
+        'storage', jsonb_build_object('uid', s.uid, 'root', s.root, 'type', s.type),
+        'versions', (SELECT jsonb_agg(jsonb_build_object('uid', v.uid, 'version', v.version, 'is_latest', v.is_latest,
+                                                         'created_at', v.created_at) ORDER BY v.id)
+                     FROM lamin.artifact v WHERE v.stem = a.stem AND v.branch_id <> -1),
+        'features', coalesce((
+            SELECT jsonb_object_agg(fv.name, fv.vals) FROM (
+                SELECT f.name, jsonb_agg(x.val ORDER BY x.val) AS vals FROM (
+                    SELECT l.feature_id, to_jsonb(ul.name) AS val
+                    FROM lamin.artifact_ulabel l JOIN lamin.ulabel ul ON ul.id = l.ulabel_id
+                    WHERE l.artifact_id = a.id AND l.feature_id IS NOT NULL
+                    UNION ALL
+                    SELECT v.feature_id, v.value FROM lamin.artifact_feature_value v WHERE v.artifact_id = a.id
+                ) x JOIN lamin.feature f ON f.id = x.feature_id
+                GROUP BY f.name
+            ) fv), '{}'::jsonb),
+        'labels', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('uid', ul.uid, 'name', ul.name, 'feature', f.name) ORDER BY ul.name)
+            FROM lamin.artifact_ulabel l JOIN lamin.ulabel ul ON ul.id = l.ulabel_id
+            LEFT JOIN lamin.feature f ON f.id = l.feature_id
+            WHERE l.artifact_id = a.id), '[]'::jsonb),
+        'schemas', coalesce((
+            SELECT jsonb_object_agg(asch.slot, jsonb_build_object(
+                'uid', sc.uid, 'name', sc.name, 'itype', sc.itype, 'n_members', sc.n_members,
+                'features', (SELECT jsonb_agg(jsonb_build_object('name', f.name, 'dtype', f.dtype) ORDER BY sf.position)
+                             FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
+                             WHERE sf.schema_id = sc.id)))
+            FROM lamin.artifact_schema asch JOIN lamin.schema sc ON sc.id = asch.schema_id
+            WHERE asch.artifact_id = a.id), '{}'::jsonb),
+        'lineage', jsonb_build_object(
+            'run', (SELECT jsonb_build_object('uid', r.uid, 'status', r.status, 'started_at', r.started_at,
+                                              'finished_at', r.finished_at, 'params', r.params)
+                    FROM lamin.run r WHERE r.id = a.run_id),
+            'transform', (SELECT jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind, 'version', t.version)
+                          FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = a.run_id),
+            'inputs', coalesce((SELECT jsonb_agg(DISTINCT x.source_uid) FROM lamin.lineage(a.uid) x
+                                WHERE x.depth = 2 AND x.source_type IN ('artifact', 'collection')), '[]'::jsonb),
+            'n_upstream', (SELECT count(DISTINCT x.source_uid) FROM lamin.lineage(a.uid) x),
+            'recreating_runs', (SELECT coalesce(jsonb_agg(r.uid ORDER BY r.id), '[]'::jsonb)
+                                FROM lamin.artifact_recreating_run rr JOIN lamin.run r ON r.id = rr.run_id
+                                WHERE rr.artifact_id = a.id),
+            'used_by_runs', (SELECT count(*) FROM lamin.run_input_artifact i WHERE i.artifact_id = a.id))
+    )
+    FROM lamin.artifact a
+    JOIN lamin.storage s ON s.id = a.storage_id
+    JOIN lamin.branch b ON b.id = a.branch_id
+    JOIN lamin.space sp ON sp.id = a.space_id
+    JOIN lamin."user" u ON u.id = a.created_by
+    WHERE a.id = lamin.artifact_id($1)
+$$;
+COMMENT ON FUNCTION lamin.describe(text) IS
+    'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, lineage summary.';
+
+-- Registries that delete() and restore() act on, in the order a uid is looked up.
+CREATE FUNCTION lamin.find_record(uid text, OUT registry regclass, OUT record_id bigint, OUT branch_id smallint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    candidate regclass;
+BEGIN
+    IF uid IS NULL OR uid !~ '^[0-9A-Za-z]+$' OR length(uid) NOT IN (8, 12, 16, 20) THEN
+        RAISE EXCEPTION 'invalid uid %: expected 8, 12, 16 or 20 base62 characters', coalesce(quote_literal(left(uid, 80)), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH candidate IN ARRAY CASE length(uid)
+        WHEN 20 THEN ARRAY['lamin.artifact', 'lamin.collection', 'lamin.run']::regclass[]
+        WHEN 16 THEN ARRAY['lamin.transform', 'lamin.schema']::regclass[]
+        WHEN 12 THEN ARRAY['lamin.feature']::regclass[]
+        ELSE ARRAY['lamin.ulabel']::regclass[] END
+    LOOP
+        EXECUTE format('SELECT id, branch_id FROM %s WHERE uid = $1', candidate) INTO record_id, branch_id USING uid;
+        IF record_id IS NOT NULL THEN
+            registry := candidate;
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'no record with uid %', quote_literal(uid) USING ERRCODE = 'no_data_found';
+END
+$$;
+
+-- Delete a record: the first call moves it to the trash (hidden from the
+-- views, the head of its version family moves on), a second call (or
+-- permanent => true) deletes it for good. Returns 'trashed' or 'deleted'.
+CREATE FUNCTION lamin.delete(uid text, permanent boolean DEFAULT false) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rec record;
+    blocker text;
+BEGIN
+    SELECT * INTO rec FROM lamin.find_record(uid);
+    IF rec.branch_id <> -1 AND NOT permanent THEN
+        EXECUTE format('UPDATE %s SET branch_id = -1 WHERE id = $1', rec.registry) USING rec.record_id;
+        RETURN 'trashed';
+    END IF;
+    IF rec.registry = 'lamin.artifact'::regclass THEN
+        SELECT string_agg(c.uid, ', ') INTO blocker
+        FROM lamin.collection_artifact m JOIN lamin.collection c ON c.id = m.collection_id
+        WHERE m.artifact_id = rec.record_id;
+        IF blocker IS NOT NULL THEN
+            RAISE EXCEPTION 'artifact % is a member of collection(s) %: delete those first', uid, blocker
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+    END IF;
+    BEGIN
+        EXECUTE format('DELETE FROM %s WHERE id = $1', rec.registry) USING rec.record_id;
+    EXCEPTION WHEN foreign_key_violation THEN
+        RAISE EXCEPTION 'cannot delete % %: other records still refer to it (%)', rec.registry, uid, SQLERRM
+            USING ERRCODE = 'foreign_key_violation';
+    END;
+    RETURN 'deleted';
+END
+$$;
+COMMENT ON FUNCTION lamin.delete(text, boolean) IS
+    'Move a record to the trash; a second call (or permanent => true) deletes it for good. Returns trashed or deleted.';
+
+CREATE FUNCTION lamin.restore(uid text) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rec record;
+BEGIN
+    SELECT * INTO rec FROM lamin.find_record(uid);
+    IF rec.branch_id <> -1 THEN
+        RETURN 'not in trash';
+    END IF;
+    EXECUTE format('UPDATE %s SET branch_id = 1 WHERE id = $1', rec.registry) USING rec.record_id;
+    RETURN 'restored';
+END
+$$;
+COMMENT ON FUNCTION lamin.restore(text) IS 'Move a record from the trash back to main.';
