@@ -19,7 +19,10 @@ CREATE TABLE lamin."user" (
     name       text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE lamin."user" IS 'Users: one row per database role (handle) that created records.';
+COMMENT ON TABLE lamin."user" IS 'Users: one row per database role (handle) that created records; id 0 owns built-in records.';
+-- The creator of the records the extension itself makes (the default space), so
+-- that CREATE EXTENSION (also during a restore) adds no row of a real role.
+INSERT INTO lamin."user" (id, uid, handle, name) VALUES (0, '00000000', '(lamin)', 'built-in records');
 COMMENT ON COLUMN lamin."user".handle IS 'The database role name.';
 
 -- The id of the current role's user row, created on first use. Every
@@ -55,8 +58,8 @@ CREATE TABLE lamin.space (
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user"
 );
-INSERT INTO lamin.space (id, uid, name, description)
-VALUES (1, 'A' || repeat('0', 11), 'all', 'Default space: records visible to every lamin role');
+INSERT INTO lamin.space (id, uid, name, description, created_by)
+VALUES (1, 'A' || repeat('0', 11), 'all', 'Default space: records visible to every lamin role', 0);
 -- Identity values of user-created spaces start after the built-in one.
 SELECT setval(pg_get_serial_sequence('lamin.space', 'id'), 1);
 COMMENT ON TABLE lamin.space IS 'Spaces: access scopes; every record has a space_id (1 = "all").';

@@ -45,7 +45,12 @@ BEGIN
             RAISE EXCEPTION '%.uid is immutable (tried to change % to %)', TG_TABLE_NAME, OLD.uid, NEW.uid
                 USING ERRCODE = 'integrity_constraint_violation';
         END IF;
-        NEW.updated_at := now();
+        -- Moving the head of a family is bookkeeping, not a change of the record.
+        -- (stem is generated: still NULL in NEW at this point.)
+        IF (to_jsonb(NEW) - '{is_latest,updated_at,stem}'::text[])
+           IS DISTINCT FROM (to_jsonb(OLD) - '{is_latest,updated_at,stem}'::text[]) THEN
+            NEW.updated_at := now();
+        END IF;
         IF NEW.version IS NOT DISTINCT FROM OLD.version THEN
             RETURN NEW;
         END IF;

@@ -1,8 +1,9 @@
 -- pg_dump skips rows of extension-owned tables unless they are marked here.
--- Rows the extension itself creates (branches, the default space) are left out
+-- Rows the extension itself creates (branches, the default space, the built-in
+-- user) are left out
 -- so that a restore into a fresh CREATE EXTENSION does not collide with them.
 -- (One statement per call: each call updates the pg_extension row.)
-SELECT pg_catalog.pg_extension_config_dump('lamin."user"', '');
+SELECT pg_catalog.pg_extension_config_dump('lamin."user"', 'WHERE id > 0');
 SELECT pg_catalog.pg_extension_config_dump('lamin.storage', '');
 SELECT pg_catalog.pg_extension_config_dump('lamin.transform', '');
 SELECT pg_catalog.pg_extension_config_dump('lamin.run', '');

@@ -97,8 +97,24 @@ mod tests {
 
 /// Compound suffixes kept whole (`x.ome.zarr` has suffix `.ome.zarr`, not `.zarr`).
 const COMPOUND_SUFFIXES: &[&str] = &[
-    ".anndata.zarr", ".ome.zarr", ".ome.tiff", ".ome.tif", ".tar.gz", ".tar.bz2", ".tar.zst", ".csv.gz", ".tsv.gz",
-    ".json.gz", ".fastq.gz", ".fq.gz", ".vcf.gz", ".bed.gz", ".gtf.gz", ".gff.gz", ".mtx.gz", ".txt.gz",
+    ".anndata.zarr",
+    ".ome.zarr",
+    ".ome.tiff",
+    ".ome.tif",
+    ".tar.gz",
+    ".tar.bz2",
+    ".tar.zst",
+    ".csv.gz",
+    ".tsv.gz",
+    ".json.gz",
+    ".fastq.gz",
+    ".fq.gz",
+    ".vcf.gz",
+    ".bed.gz",
+    ".gtf.gz",
+    ".gff.gz",
+    ".mtx.gz",
+    ".txt.gz",
 ];
 
 /// The file suffix of a key's last segment, including the dot: `a/b.parquet` →
@@ -115,7 +131,10 @@ pub fn suffix_from_key(key: &str) -> String {
         Some(0) | None => String::new(),
         Some(dot) => {
             let ext = &name[dot + 1..];
-            let ok = !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            let ok = !ext.is_empty()
+                && ext
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if ok {
                 name[dot..].to_string()
             } else {

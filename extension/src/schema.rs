@@ -15,18 +15,78 @@ use crate::{
 extension_sql_file!(
     "../../sql/01_core.sql",
     name = "core",
-    requires = [uid, version_suffix, version_number, check_key, suffix_from_key, parse_storage_root]
+    requires = [
+        uid,
+        version_suffix,
+        version_number,
+        check_key,
+        suffix_from_key,
+        parse_storage_root
+    ]
 );
-extension_sql_file!("../../sql/02_storage.sql", name = "storage", requires = ["core"]);
-extension_sql_file!("../../sql/03_transform_run.sql", name = "transform_run", requires = ["storage"]);
-extension_sql_file!("../../sql/04_artifact_collection.sql", name = "artifact_collection", requires = ["transform_run"]);
-extension_sql_file!("../../sql/05_feature_schema_ulabel.sql", name = "feature_schema_ulabel", requires = ["artifact_collection"]);
-extension_sql_file!("../../sql/06_links.sql", name = "links", requires = ["feature_schema_ulabel"]);
-extension_sql_file!("../../sql/07_versioning.sql", name = "versioning", requires = ["links"]);
-extension_sql_file!("../../sql/08_save.sql", name = "save", requires = ["versioning"]);
-extension_sql_file!("../../sql/09_track.sql", name = "track", requires = ["save"]);
-extension_sql_file!("../../sql/10_annotate.sql", name = "annotate", requires = ["track"]);
-extension_sql_file!("../../sql/11_lineage.sql", name = "lineage", requires = ["annotate"]);
-extension_sql_file!("../../sql/12_describe_delete.sql", name = "describe_delete", requires = ["lineage"]);
-extension_sql_file!("../../sql/13_views.sql", name = "views", requires = ["describe_delete"]);
-extension_sql_file!("../../sql/14_backup.sql", name = "backup", requires = ["views"], finalize);
+extension_sql_file!(
+    "../../sql/02_storage.sql",
+    name = "storage",
+    requires = ["core"]
+);
+extension_sql_file!(
+    "../../sql/03_transform_run.sql",
+    name = "transform_run",
+    requires = ["storage"]
+);
+extension_sql_file!(
+    "../../sql/04_artifact_collection.sql",
+    name = "artifact_collection",
+    requires = ["transform_run"]
+);
+extension_sql_file!(
+    "../../sql/05_feature_schema_ulabel.sql",
+    name = "feature_schema_ulabel",
+    requires = ["artifact_collection"]
+);
+extension_sql_file!(
+    "../../sql/06_links.sql",
+    name = "links",
+    requires = ["feature_schema_ulabel"]
+);
+extension_sql_file!(
+    "../../sql/07_versioning.sql",
+    name = "versioning",
+    requires = ["links"]
+);
+extension_sql_file!(
+    "../../sql/08_save.sql",
+    name = "save",
+    requires = ["versioning"]
+);
+extension_sql_file!(
+    "../../sql/09_track.sql",
+    name = "track",
+    requires = ["save"]
+);
+extension_sql_file!(
+    "../../sql/10_annotate.sql",
+    name = "annotate",
+    requires = ["track"]
+);
+extension_sql_file!(
+    "../../sql/11_lineage.sql",
+    name = "lineage",
+    requires = ["annotate"]
+);
+extension_sql_file!(
+    "../../sql/12_describe_delete.sql",
+    name = "describe_delete",
+    requires = ["lineage"]
+);
+extension_sql_file!(
+    "../../sql/13_views.sql",
+    name = "views",
+    requires = ["describe_delete"]
+);
+extension_sql_file!(
+    "../../sql/14_backup.sql",
+    name = "backup",
+    requires = ["views"],
+    finalize
+);

@@ -18,7 +18,11 @@ pub(crate) fn version_suffix(n: i32) -> String {
     u32::try_from(n)
         .ok()
         .and_then(lamin_core::uid::version_suffix)
-        .unwrap_or_else(|| invalid_parameter(format!("version number {n} is outside 0..62^4: the family has too many versions")))
+        .unwrap_or_else(|| {
+            invalid_parameter(format!(
+                "version number {n} is outside 0..62^4: the family has too many versions"
+            ))
+        })
 }
 
 /// The version number encoded by a 4-character base62 counter.
@@ -26,5 +30,9 @@ pub(crate) fn version_suffix(n: i32) -> String {
 pub(crate) fn version_number(suffix: &str) -> i32 {
     lamin_core::uid::parse_version_suffix(suffix)
         .map(|n| n as i32)
-        .unwrap_or_else(|| invalid_parameter(format!("invalid version counter {suffix:?}: expected 4 base62 characters")))
+        .unwrap_or_else(|| {
+            invalid_parameter(format!(
+                "invalid version counter {suffix:?}: expected 4 base62 characters"
+            ))
+        })
 }

@@ -83,9 +83,28 @@ impl Cluster {
         self.connect_to(&self.dbname)
     }
 
-    fn connect_to(&self, dbname: &str) -> postgres::Client {
+    /// Connect to another database of this cluster.
+    pub fn connect_to(&self, dbname: &str) -> postgres::Client {
         postgres::Client::connect(&self.url_for(dbname), postgres::NoTls)
             .unwrap_or_else(|e| panic!("connect to test cluster on port {}: {e}", self.port))
+    }
+
+    /// Create an empty database (no extension).
+    pub fn create_database(&self, name: &str) {
+        self.connect_to("postgres")
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("create database");
+    }
+
+    /// A Postgres client program (pg_dump, pg_restore, psql) preset to reach this
+    /// cluster; clients may run as any OS user.
+    pub fn client_command(&self, program: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(crate::system::pg_bindir().join(program));
+        cmd.env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", &self.user)
+            .env("PGPASSWORD", &self.password);
+        cmd
     }
 
     fn pg_ctl_start(&self) {
@@ -128,7 +147,8 @@ impl Drop for Cluster {
     }
 }
 
-fn check(what: &str, out: &Output) {
+/// Panic with the program's output unless it succeeded.
+pub fn check(what: &str, out: &Output) {
     assert!(
         out.status.success(),
         "{what} failed ({}):\n{}{}",

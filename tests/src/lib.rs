@@ -6,6 +6,6 @@ mod cluster;
 mod sidecar;
 mod system;
 
-pub use cluster::Cluster;
+pub use cluster::{check, Cluster};
 pub use sidecar::Sidecar;
 pub use system::lamin_bin;
