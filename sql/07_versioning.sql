@@ -31,18 +31,25 @@ $$;
 
 -- BEFORE INSERT OR UPDATE: uids are immutable, version tags unique per family,
 -- and an inserted record becomes the head when it is the newest in its family.
-CREATE FUNCTION lamin.tg_versioned_before() RETURNS trigger
+-- One template, instantiated per registry below: static SQL lets plpgsql cache
+-- its plans (dynamic SQL would be planned on every row).
+CREATE FUNCTION lamin.create_versioned_trigger_function(registry text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $template$
+BEGIN
+    EXECUTE replace($fn$
+CREATE FUNCTION lamin.tg_@registry@_versioned_before() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     family text := left(NEW.uid, -4);
     taken_by text;
-    newer_exists boolean;
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         IF NEW.uid IS DISTINCT FROM OLD.uid THEN
-            RAISE EXCEPTION '%.uid is immutable (tried to change % to %)', TG_TABLE_NAME, OLD.uid, NEW.uid
+            RAISE EXCEPTION 'lamin.@registry@.uid is immutable (tried to change % to %)', OLD.uid, NEW.uid
                 USING ERRCODE = 'integrity_constraint_violation';
         END IF;
         -- Moving the head of a family is bookkeeping, not a change of the record.
@@ -55,34 +62,33 @@ BEGIN
             RETURN NEW;
         END IF;
     END IF;
-    PERFORM pg_advisory_xact_lock(lamin.family_lock_key(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, family));
+    PERFORM pg_advisory_xact_lock(lamin.family_lock_key('lamin.@registry@', family));
     IF NEW.version IS NOT NULL THEN
-        EXECUTE format('SELECT uid FROM %I.%I WHERE stem = $1 AND version = $2 AND id <> $3', TG_TABLE_SCHEMA, TG_TABLE_NAME)
-            INTO taken_by USING family, NEW.version, NEW.id;
+        SELECT r.uid INTO taken_by FROM lamin.@registry@ r WHERE r.stem = family AND r.version = NEW.version AND r.id <> NEW.id;
         IF taken_by IS NOT NULL THEN
-            RAISE EXCEPTION 'version tag % is already used by % in the same version family (%)',
-                quote_literal(NEW.version), taken_by, TG_TABLE_NAME
-                USING ERRCODE = 'unique_violation',
-                      HINT = 'choose another version tag, or leave it NULL';
+            RAISE EXCEPTION 'version tag % is already used by % in the same version family (@registry@)',
+                quote_literal(NEW.version), taken_by
+                USING ERRCODE = 'unique_violation', HINT = 'choose another version tag, or leave it NULL';
         END IF;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        IF NEW.branch_id = -1 THEN
-            NEW.is_latest := false;
-        ELSE
-            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE stem = $1 AND branch_id <> -1 AND id > $2)',
-                           TG_TABLE_SCHEMA, TG_TABLE_NAME)
-                INTO newer_exists USING family, NEW.id;
-            NEW.is_latest := NOT newer_exists;
-            IF NEW.is_latest THEN
-                EXECUTE format('UPDATE %I.%I SET is_latest = false WHERE stem = $1 AND is_latest', TG_TABLE_SCHEMA, TG_TABLE_NAME)
-                    USING family;
-            END IF;
+        NEW.is_latest := NEW.branch_id <> -1 AND NOT EXISTS (
+            SELECT 1 FROM lamin.@registry@ r WHERE r.stem = family AND r.branch_id <> -1 AND r.id > NEW.id);
+        IF NEW.is_latest THEN
+            UPDATE lamin.@registry@ r SET is_latest = false WHERE r.stem = family AND r.is_latest;
         END IF;
     END IF;
     RETURN NEW;
 END
 $$;
+$fn$, '@registry@', registry);
+END
+$template$;
+
+SELECT lamin.create_versioned_trigger_function('artifact');
+SELECT lamin.create_versioned_trigger_function('collection');
+SELECT lamin.create_versioned_trigger_function('transform');
+DROP FUNCTION lamin.create_versioned_trigger_function(text);
 
 -- Re-elect the head of a family: the newest record not in the trash.
 CREATE FUNCTION lamin.refresh_family_head(registry regclass, family text) RETURNS void
@@ -124,15 +130,15 @@ END
 $$;
 
 CREATE TRIGGER artifact_versioned_before BEFORE INSERT OR UPDATE ON lamin.artifact
-    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_before();
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_artifact_versioned_before();
 CREATE TRIGGER artifact_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.artifact
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();
 CREATE TRIGGER collection_versioned_before BEFORE INSERT OR UPDATE ON lamin.collection
-    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_before();
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_collection_versioned_before();
 CREATE TRIGGER collection_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.collection
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();
 CREATE TRIGGER transform_versioned_before BEFORE INSERT OR UPDATE ON lamin.transform
-    FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_before();
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_transform_versioned_before();
 CREATE TRIGGER transform_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.transform
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();
 
