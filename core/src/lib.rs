@@ -2,6 +2,7 @@
 //! with plain `cargo test` and shared by the extension and the sidecar.
 
 pub mod key;
+pub mod rank;
 pub mod storage_root;
 pub mod uid;
 

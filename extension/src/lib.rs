@@ -6,6 +6,7 @@
 mod errors;
 mod keys;
 mod schema;
+mod search;
 mod storage;
 mod uid;
 mod version;
@@ -43,20 +44,28 @@ mod tests {
 
     #[pg_test]
     fn version_counters_round_trip_through_sql() {
-        let s = Spi::get_one::<String>("SELECT lamin.version_suffix(62)").unwrap().unwrap();
+        let s = Spi::get_one::<String>("SELECT lamin.version_suffix(62)")
+            .unwrap()
+            .unwrap();
         assert_eq!(s, "0010");
-        let n = Spi::get_one::<i32>("SELECT lamin.version_number('zzzz')").unwrap().unwrap();
+        let n = Spi::get_one::<i32>("SELECT lamin.version_number('zzzz')")
+            .unwrap()
+            .unwrap();
         assert_eq!(n, 62i32.pow(4) - 1);
     }
 
-    #[pg_test(error = "version number 14776336 is outside 0..62^4: the family has too many versions")]
+    #[pg_test(
+        error = "version number 14776336 is outside 0..62^4: the family has too many versions"
+    )]
     fn version_suffix_overflow_is_an_error() {
         Spi::run("SELECT lamin.version_suffix(14776336)").unwrap();
     }
 
     #[pg_test]
     fn suffix_from_key_keeps_compound_suffixes() {
-        let s = Spi::get_one::<String>("SELECT lamin.suffix_from_key('a/b.ome.zarr')").unwrap().unwrap();
+        let s = Spi::get_one::<String>("SELECT lamin.suffix_from_key('a/b.ome.zarr')")
+            .unwrap()
+            .unwrap();
         assert_eq!(s, ".ome.zarr");
     }
 

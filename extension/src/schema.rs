@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 #[allow(unused_imports)]
 use crate::{
     keys::{check_key, suffix_from_key},
+    search::normalize_term,
     storage::parse_storage_root,
     uid::{uid, version_number, version_suffix},
 };
@@ -21,7 +22,8 @@ extension_sql_file!(
         version_number,
         check_key,
         suffix_from_key,
-        parse_storage_root
+        parse_storage_root,
+        normalize_term
     ]
 );
 extension_sql_file!(
@@ -87,6 +89,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/14_backup.sql",
     name = "backup",
-    requires = ["views"],
+    requires = ["views"]
+);
+extension_sql_file!(
+    "../../sql/15_search.sql",
+    name = "search",
+    requires = ["backup"],
     finalize
 );

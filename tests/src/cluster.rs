@@ -55,8 +55,8 @@ impl Cluster {
             .expect("create database");
         cluster
             .connect()
-            .batch_execute("CREATE EXTENSION lamin")
-            .expect("CREATE EXTENSION lamin");
+            .batch_execute("CREATE EXTENSION lamin CASCADE")
+            .expect("CREATE EXTENSION lamin CASCADE");
         cluster
     }
 

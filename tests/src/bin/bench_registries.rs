@@ -10,12 +10,18 @@ use lamin_e2e::Cluster;
 const BATCH: usize = 1000;
 
 fn main() {
-    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let cluster = Cluster::start();
     let mut db = cluster.connect();
-    db.batch_execute("SELECT lamin.add_storage('/tmp/lamin-bench-storage')").unwrap();
+    db.batch_execute("SELECT lamin.add_storage('/tmp/lamin-bench-storage')")
+        .unwrap();
     let version: String = db.query_one("SELECT lamin.version()", &[]).unwrap().get(0);
-    println!("lamin {version}; {n} records per case, batches of {BATCH} per transaction, 1 client\n");
+    println!(
+        "lamin {version}; {n} records per case, batches of {BATCH} per transaction, 1 client\n"
+    );
     println!("{:<58} {:>10} {:>12}", "case", "seconds", "records/s");
 
     let mut report = |name: &str, count: usize, f: &mut dyn FnMut(&mut postgres::Client)| -> f64 {
@@ -27,79 +33,141 @@ fn main() {
         rate
     };
 
-    let api_labels = report("labels: INSERT INTO lamin.ulabel, 1000-row batches", n, &mut |db| {
-        for b in 0..n / BATCH {
-            let names: Vec<String> = (0..BATCH).map(|i| format!("label {b}-{i}")).collect();
-            db.execute("INSERT INTO lamin.ulabel (name) SELECT unnest($1::text[])", &[&names]).unwrap();
-        }
-    });
-    let raw_labels = report("  baseline: same rows into a plain table (no triggers)", n, &mut |db| {
-        db.batch_execute("CREATE TABLE plain_label (id bigserial PRIMARY KEY, uid text, name text, created_at timestamptz DEFAULT now())")
+    let api_labels = report(
+        "labels: INSERT INTO lamin.ulabel, 1000-row batches",
+        n,
+        &mut |db| {
+            for b in 0..n / BATCH {
+                let names: Vec<String> = (0..BATCH).map(|i| format!("label {b}-{i}")).collect();
+                db.execute(
+                    "INSERT INTO lamin.ulabel (name) SELECT unnest($1::text[])",
+                    &[&names],
+                )
+                .unwrap();
+            }
+        },
+    );
+    let raw_labels = report(
+        "  baseline: same rows into a plain table (no triggers)",
+        n,
+        &mut |db| {
+            db.batch_execute("CREATE TABLE plain_label (id bigserial PRIMARY KEY, uid text, name text, created_at timestamptz DEFAULT now())")
             .unwrap();
-        for b in 0..n / BATCH {
-            let names: Vec<String> = (0..BATCH).map(|i| format!("label {b}-{i}")).collect();
-            db.execute("INSERT INTO plain_label (uid, name) SELECT md5(n), n FROM unnest($1::text[]) n", &[&names]).unwrap();
-        }
-    });
+            for b in 0..n / BATCH {
+                let names: Vec<String> = (0..BATCH).map(|i| format!("label {b}-{i}")).collect();
+                db.execute("INSERT INTO plain_label (uid, name) SELECT md5(n), n FROM unnest($1::text[]) n", &[&names]).unwrap();
+            }
+        },
+    );
     let single = n.min(10_000);
-    let single_labels = report(&format!("labels: one INSERT per label, autocommit ({single})"), single, &mut |db| {
-        let stmt = db.prepare("INSERT INTO lamin.ulabel (name) VALUES ($1)").unwrap();
-        for i in 0..single {
-            db.execute(&stmt, &[&format!("single {i}")]).unwrap();
-        }
-    });
+    let single_labels = report(
+        &format!("labels: one INSERT per label, autocommit ({single})"),
+        single,
+        &mut |db| {
+            let stmt = db
+                .prepare("INSERT INTO lamin.ulabel (name) VALUES ($1)")
+                .unwrap();
+            for i in 0..single {
+                db.execute(&stmt, &[&format!("single {i}")]).unwrap();
+            }
+        },
+    );
 
-    let api_artifacts = report("artifacts: lamin.save_artifact(), 1000 per statement", n, &mut |db| {
-        for b in 0..n / BATCH {
-            let keys: Vec<String> = (0..BATCH).map(|i| format!("bench/{b}/file-{i}.parquet")).collect();
-            db.execute(
+    let api_artifacts = report(
+        "artifacts: lamin.save_artifact(), 1000 per statement",
+        n,
+        &mut |db| {
+            for b in 0..n / BATCH {
+                let keys: Vec<String> = (0..BATCH)
+                    .map(|i| format!("bench/{b}/file-{i}.parquet"))
+                    .collect();
+                db.execute(
                 "SELECT count(lamin.save_artifact(encode(sha256(convert_to(k, 'UTF8')), 'hex'), 1000, key => k)) FROM unnest($1::text[]) k",
                 &[&keys],
             )
             .unwrap();
-        }
-    });
-    let raw_artifacts = report("  baseline: raw INSERT INTO lamin.artifact, same rows", n, &mut |db| {
-        for b in 0..n / BATCH {
-            let keys: Vec<String> = (0..BATCH).map(|i| format!("raw/{b}/file-{i}.parquet")).collect();
-            db.execute(
+            }
+        },
+    );
+    let raw_artifacts = report(
+        "  baseline: raw INSERT INTO lamin.artifact, same rows",
+        n,
+        &mut |db| {
+            for b in 0..n / BATCH {
+                let keys: Vec<String> = (0..BATCH)
+                    .map(|i| format!("raw/{b}/file-{i}.parquet"))
+                    .collect();
+                db.execute(
                 "INSERT INTO lamin.artifact (storage_id, key, suffix, hash, hash_type, size)
                  SELECT 1, k, '.parquet', encode(sha256(convert_to(k, 'UTF8')), 'hex'), 'sha256', 1000 FROM unnest($1::text[]) k",
                 &[&keys],
             )
             .unwrap();
-        }
-    });
-    let resave = report("artifacts: re-saving existing content (idempotent path)", n.min(10_000), &mut |db| {
-        for b in 0..n.min(10_000) / BATCH {
-            let keys: Vec<String> = (0..BATCH).map(|i| format!("bench/{b}/file-{i}.parquet")).collect();
-            db.batch_execute("SET client_min_messages = warning").unwrap();
-            db.execute(
+            }
+        },
+    );
+    let resave = report(
+        "artifacts: re-saving existing content (idempotent path)",
+        n.min(10_000),
+        &mut |db| {
+            for b in 0..n.min(10_000) / BATCH {
+                let keys: Vec<String> = (0..BATCH)
+                    .map(|i| format!("bench/{b}/file-{i}.parquet"))
+                    .collect();
+                db.batch_execute("SET client_min_messages = warning")
+                    .unwrap();
+                db.execute(
                 "SELECT count(lamin.save_artifact(encode(sha256(convert_to(k, 'UTF8')), 'hex'), 1000, key => k)) FROM unnest($1::text[]) k",
                 &[&keys],
             )
             .unwrap();
-        }
-    });
-    let versions = report("artifacts: new versions of existing keys", n.min(10_000), &mut |db| {
-        for b in 0..n.min(10_000) / BATCH {
-            let keys: Vec<String> = (0..BATCH).map(|i| format!("bench/{b}/file-{i}.parquet")).collect();
-            db.execute(
+            }
+        },
+    );
+    let versions = report(
+        "artifacts: new versions of existing keys",
+        n.min(10_000),
+        &mut |db| {
+            for b in 0..n.min(10_000) / BATCH {
+                let keys: Vec<String> = (0..BATCH)
+                    .map(|i| format!("bench/{b}/file-{i}.parquet"))
+                    .collect();
+                db.execute(
                 "SELECT count(lamin.save_artifact(encode(sha256(convert_to(k || ' v2', 'UTF8')), 'hex'), 1000, key => k)) FROM unnest($1::text[]) k",
                 &[&keys],
             )
             .unwrap();
-        }
-    });
+            }
+        },
+    );
 
     let lamindb_labels_per_s = 190.0;
     println!();
     println!("ratios");
-    println!("  labels, batched API / plain-table baseline         {:>8.2}x", api_labels / raw_labels);
-    println!("  artifacts, save_artifact / raw INSERT               {:>8.2}x", api_artifacts / raw_artifacts);
-    println!("  labels batched / LaminDB on SQLite (~190 labels/s)  {:>8.0}x", api_labels / lamindb_labels_per_s);
-    println!("  labels one-by-one / LaminDB (~190 labels/s)         {:>8.0}x", single_labels / lamindb_labels_per_s);
+    println!(
+        "  labels, batched API / plain-table baseline         {:>8.2}x",
+        api_labels / raw_labels
+    );
+    println!(
+        "  artifacts, save_artifact / raw INSERT               {:>8.2}x",
+        api_artifacts / raw_artifacts
+    );
+    println!(
+        "  labels batched / LaminDB on SQLite (~190 labels/s)  {:>8.0}x",
+        api_labels / lamindb_labels_per_s
+    );
+    println!(
+        "  labels one-by-one / LaminDB (~190 labels/s)         {:>8.0}x",
+        single_labels / lamindb_labels_per_s
+    );
     println!("  (re-save {resave:.0}/s, new versions {versions:.0}/s)");
-    let count: i64 = db.query_one("SELECT count(*) FROM lamin.artifact", &[]).unwrap().get(0);
-    assert_eq!(count as usize, 2 * n + n.min(10_000), "every save made exactly one record");
+    let count: i64 = db
+        .query_one("SELECT count(*) FROM lamin.artifact", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        count as usize,
+        2 * n + n.min(10_000),
+        "every save made exactly one record"
+    );
 }

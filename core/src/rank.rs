@@ -1,0 +1,484 @@
+//! Ranking of search candidates: which registry records best match a query.
+//!
+//! Tiers, best first (LaminDB's order, plus typo tolerance):
+//! 1. the name equals the query (case-insensitive)
+//! 2. a synonym, abbreviation or id equals the query
+//! 3. the name starts with the query, or contains it as whole words
+//! 4. a synonym starts with the query, or contains it as whole words
+//! 5. a word of the name or a synonym starts with the query; then plain substring
+//! 6. fuzzy: close in spelling (Jaro-Winkler / Damerau-Levenshtein), for typos
+//!
+//! Deprecated records rank below every live one. Ties break by shorter name,
+//! then uid, so results are deterministic.
+
+use std::cmp::Ordering;
+
+/// Which field of a record a candidate term came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TermKind {
+    Name,
+    Synonym,
+    Abbreviation,
+    Id,
+}
+
+impl TermKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TermKind::Name => "name",
+            TermKind::Synonym => "synonym",
+            TermKind::Abbreviation => "abbr",
+            TermKind::Id => "id",
+        }
+    }
+}
+
+/// How a term matched, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    ExactName = 6,
+    ExactOther = 5,
+    NamePrefixOrWords = 4,
+    SynonymPrefixOrWords = 3,
+    WordStartOrContains = 2,
+    Fuzzy = 1,
+}
+
+/// Lower case, words separated by single spaces; punctuation other than
+/// word-internal characters separates words too ("CD8-positive" → "cd8 positive").
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_space = false;
+    for c in s.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c);
+        } else {
+            pending_space = true;
+        }
+    }
+    out
+}
+
+/// Lower case only (keeps punctuation), for exact comparisons.
+pub fn fold(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// A query prepared once for scoring many terms.
+#[derive(Debug, Clone)]
+pub struct Query {
+    folded: String,
+    normalized: String,
+    words: Vec<String>,
+}
+
+impl Query {
+    pub fn new(raw: &str) -> Query {
+        let normalized = normalize(raw);
+        let words = normalized
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        Query {
+            folded: fold(raw),
+            normalized,
+            words,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.folded.is_empty()
+    }
+}
+
+/// Minimum fuzzy similarity (0..1) for a typo match to count.
+pub const FUZZY_THRESHOLD: f64 = 0.84;
+
+/// Score one term against the query: `Some((tier, score))`, where the score
+/// orders candidates across tiers (higher is better), or `None` when the term
+/// does not match at all.
+pub fn score_term(query: &Query, term: &str, kind: TermKind) -> Option<(Tier, f64)> {
+    if query.is_empty() || term.is_empty() {
+        return None;
+    }
+    let folded = fold(term);
+    if folded == query.folded {
+        let tier = if kind == TermKind::Name {
+            Tier::ExactName
+        } else {
+            Tier::ExactOther
+        };
+        return Some((tier, tier_base(tier)));
+    }
+    let normalized = normalize(term);
+    if !query.normalized.is_empty() && normalized == query.normalized {
+        // Equal up to punctuation and case ("CD8 positive" vs "CD8-positive").
+        let tier = if kind == TermKind::Name {
+            Tier::ExactName
+        } else {
+            Tier::ExactOther
+        };
+        return Some((tier, tier_base(tier) - 1.0));
+    }
+    let starts = folded.starts_with(&query.folded)
+        || (!query.normalized.is_empty() && normalized.starts_with(&query.normalized));
+    let whole_words =
+        !query.normalized.is_empty() && contains_words(&normalized, &query.normalized);
+    if starts || whole_words {
+        let tier = if kind == TermKind::Name {
+            Tier::NamePrefixOrWords
+        } else {
+            Tier::SynonymPrefixOrWords
+        };
+        // Prefer starts over inner whole words, and terms covering more of the query.
+        let bonus =
+            if starts { 20.0 } else { 0.0 } + coverage(&query.normalized, &normalized) * 10.0;
+        return Some((tier, tier_base(tier) + bonus));
+    }
+    let word_start =
+        !query.normalized.is_empty() && has_word_starting_with(&normalized, &query.normalized);
+    if word_start || folded.contains(&query.folded) {
+        let bonus = if word_start { 20.0 } else { 0.0 }
+            + if kind == TermKind::Name { 10.0 } else { 0.0 }
+            + coverage(&query.normalized, &normalized) * 10.0;
+        return Some((
+            Tier::WordStartOrContains,
+            tier_base(Tier::WordStartOrContains) + bonus,
+        ));
+    }
+    let similarity = fuzzy_similarity(query, &normalized);
+    if similarity >= FUZZY_THRESHOLD {
+        let bonus = (similarity - FUZZY_THRESHOLD) / (1.0 - FUZZY_THRESHOLD) * 40.0
+            + if kind == TermKind::Name { 5.0 } else { 0.0 };
+        return Some((Tier::Fuzzy, tier_base(Tier::Fuzzy) + bonus));
+    }
+    None
+}
+
+fn tier_base(tier: Tier) -> f64 {
+    (tier as u8 as f64) * 100.0
+}
+
+/// Whether `words` (space-separated) occur in `text` as a run of whole words.
+fn contains_words(text: &str, words: &str) -> bool {
+    let padded_text = format!(" {text} ");
+    let padded_words = format!(" {words} ");
+    padded_text.contains(&padded_words)
+}
+
+fn has_word_starting_with(text: &str, prefix: &str) -> bool {
+    let padded = format!(" {text}");
+    padded.contains(&format!(" {prefix}"))
+}
+
+/// How much of the term the query covers (0..1): "T cell" covers "T cell" fully.
+fn coverage(query: &str, term: &str) -> f64 {
+    if term.is_empty() {
+        return 0.0;
+    }
+    (query.chars().count() as f64 / term.chars().count() as f64).min(1.0)
+}
+
+/// Spelling similarity between query and term (0..1): the best over every run
+/// of consecutive term words as long as the query (the whole term included),
+/// so a misspelt word is found inside a longer name. Words shorter than
+/// `MIN_FUZZY_WORD` must match exactly: "P cell" is not a typo of "T cell".
+pub fn fuzzy_similarity(query: &Query, normalized_term: &str) -> f64 {
+    let q = query.normalized.as_str();
+    if q.chars().count() < MIN_FUZZY_WORD {
+        return 0.0;
+    }
+    let term_words: Vec<&str> = normalized_term.split(' ').collect();
+    let n = query.words.len().max(1);
+    let window_score = |window: &[&str]| -> f64 {
+        let short_words_agree = window.len() == query.words.len()
+            && query
+                .words
+                .iter()
+                .zip(window)
+                .all(|(qw, tw)| qw.chars().count() >= MIN_FUZZY_WORD || qw == tw);
+        if short_words_agree || query.words.len() == 1 {
+            similarity(q, &window.join(" "))
+        } else {
+            0.0
+        }
+    };
+    if term_words.len() <= n {
+        return window_score(&term_words);
+    }
+    // A window match is slightly weaker than matching the whole term.
+    term_words
+        .windows(n)
+        .map(window_score)
+        .fold(0.0_f64, f64::max)
+        * 0.98
+}
+
+/// Words shorter than this are never treated as typos of other words.
+pub const MIN_FUZZY_WORD: usize = 4;
+
+fn similarity(a: &str, b: &str) -> f64 {
+    let jw = strsim::jaro_winkler(a, b);
+    let dl = strsim::normalized_damerau_levenshtein(a, b);
+    // Jaro-Winkler alone over-rates short shared prefixes; average with edit distance.
+    (jw + dl) / 2.0
+}
+
+/// A scored record, ready to be ordered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub score: f64,
+    pub tier: Tier,
+    pub name: String,
+    pub uid: String,
+    pub matched: String,
+    pub kind: TermKind,
+    pub deprecated: bool,
+}
+
+/// The ordering of results: live before deprecated, higher score, shorter name, uid.
+pub fn compare(a: &Ranked, b: &Ranked) -> Ordering {
+    a.deprecated
+        .cmp(&b.deprecated)
+        .then_with(|| b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal))
+        .then_with(|| a.name.chars().count().cmp(&b.name.chars().count()))
+        .then_with(|| a.uid.cmp(&b.uid))
+}
+
+/// One candidate term of a record, as fetched from the registry.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    pub uid: &'a str,
+    pub name: &'a str,
+    pub term: &'a str,
+    pub kind: TermKind,
+    pub deprecated: bool,
+}
+
+/// Rank candidates (several per record allowed): each record keeps its best
+/// term; returns at most `limit` records, best first.
+pub fn rank(query: &str, candidates: &[Candidate<'_>], limit: usize) -> Vec<Ranked> {
+    let query = Query::new(query);
+    let mut best: std::collections::HashMap<&str, Ranked> = std::collections::HashMap::new();
+    for c in candidates {
+        let Some((tier, score)) = score_term(&query, c.term, c.kind) else {
+            continue;
+        };
+        let ranked = Ranked {
+            score,
+            tier,
+            name: c.name.to_string(),
+            uid: c.uid.to_string(),
+            matched: c.term.to_string(),
+            kind: c.kind,
+            deprecated: c.deprecated,
+        };
+        match best.get(c.uid) {
+            Some(existing) if compare(existing, &ranked) != Ordering::Greater => {}
+            _ => {
+                best.insert(c.uid, ranked);
+            }
+        }
+    }
+    let mut out: Vec<Ranked> = best.into_values().collect();
+    out.sort_by(compare);
+    out.truncate(limit);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand<'a>(uid: &'a str, name: &'a str, term: &'a str, kind: TermKind) -> Candidate<'a> {
+        Candidate {
+            uid,
+            name,
+            term,
+            kind,
+            deprecated: false,
+        }
+    }
+
+    fn names(r: &[Ranked]) -> Vec<&str> {
+        r.iter().map(|x| x.name.as_str()).collect()
+    }
+
+    #[test]
+    fn normalize_splits_punctuation_and_lowercases() {
+        assert_eq!(
+            normalize("CD8-positive, alpha-beta T cell"),
+            "cd8 positive alpha beta t cell"
+        );
+        assert_eq!(normalize("  B   Cell "), "b cell");
+    }
+
+    #[test]
+    fn each_tier_in_order() {
+        let q = Query::new("T cell");
+        let tier = |term: &str, kind| score_term(&q, term, kind).map(|(t, _)| t);
+        assert_eq!(tier("T cell", TermKind::Name), Some(Tier::ExactName));
+        assert_eq!(tier("t-cell", TermKind::Name), Some(Tier::ExactName));
+        assert_eq!(tier("T cell", TermKind::Synonym), Some(Tier::ExactOther));
+        assert_eq!(
+            tier("T cell receptor", TermKind::Name),
+            Some(Tier::NamePrefixOrWords)
+        );
+        assert_eq!(
+            tier("activated T cell", TermKind::Name),
+            Some(Tier::NamePrefixOrWords)
+        );
+        assert_eq!(
+            tier("T cells, activated", TermKind::Synonym),
+            Some(Tier::SynonymPrefixOrWords)
+        );
+        assert_eq!(
+            tier("gamma-delta T cellular", TermKind::Name),
+            Some(Tier::WordStartOrContains)
+        );
+        assert_eq!(
+            tier("NKT cell", TermKind::Name),
+            Some(Tier::WordStartOrContains)
+        );
+        assert_eq!(tier("B lymphocyte", TermKind::Name), None);
+    }
+
+    #[test]
+    fn exact_id_matches_in_tier_two() {
+        let q = Query::new("CL:0000625");
+        assert_eq!(
+            score_term(&q, "CL:0000625", TermKind::Id).map(|x| x.0),
+            Some(Tier::ExactOther)
+        );
+    }
+
+    #[test]
+    fn typos_are_found() {
+        let q = Query::new("macrophge");
+        assert_eq!(
+            score_term(&q, "macrophage", TermKind::Name).map(|x| x.0),
+            Some(Tier::Fuzzy)
+        );
+        let q = Query::new("hepatocite");
+        assert_eq!(
+            score_term(&q, "hepatocyte", TermKind::Name).map(|x| x.0),
+            Some(Tier::Fuzzy)
+        );
+        // Inside a longer name too.
+        let q = Query::new("alveolar macrophge");
+        assert_eq!(
+            score_term(&q, "alveolar macrophage of lung", TermKind::Name).map(|x| x.0),
+            Some(Tier::Fuzzy)
+        );
+        // But not a different word.
+        let q = Query::new("macrophge");
+        assert_eq!(score_term(&q, "monocyte", TermKind::Name), None);
+        // Short queries are not fuzzed: "CD8" is not "CD4".
+        let q = Query::new("CD8");
+        assert_eq!(score_term(&q, "CD4", TermKind::Name), None);
+        // Nor is a short word inside a phrase: "P cell" is not "T cell".
+        let q = Query::new("P cell");
+        assert_eq!(score_term(&q, "T cell", TermKind::Name), None);
+    }
+
+    #[test]
+    fn lamindb_vector_p_cell() {
+        // CL fixture: "nodal myocyte" has synonyms cardiac pacemaker cell | myocytus nodalis | P cell.
+        let cands = [
+            cand("nodal", "nodal myocyte", "nodal myocyte", TermKind::Name),
+            cand(
+                "nodal",
+                "nodal myocyte",
+                "cardiac pacemaker cell",
+                TermKind::Synonym,
+            ),
+            cand(
+                "nodal",
+                "nodal myocyte",
+                "myocytus nodalis",
+                TermKind::Synonym,
+            ),
+            cand("nodal", "nodal myocyte", "P cell", TermKind::Synonym),
+            cand("pp", "PP cell", "PP cell", TermKind::Name),
+            cand(
+                "pp",
+                "PP cell",
+                "pancreatic polypeptide cell",
+                TermKind::Synonym,
+            ),
+            cand("bcell", "B cell", "B cell", TermKind::Name),
+            cand("plasma", "plasma cell", "plasma cell", TermKind::Name),
+        ];
+        let r = rank("P cell", &cands, 20);
+        assert_eq!(names(&r)[..2], ["nodal myocyte", "PP cell"]);
+        assert_eq!(r[0].matched, "P cell");
+        assert_eq!(r[0].kind, TermKind::Synonym);
+        let r = rank("b cell", &cands, 20);
+        assert_eq!(names(&r)[0], "B cell");
+    }
+
+    #[test]
+    fn deprecated_rank_last_and_ties_break_by_length_then_uid() {
+        let mut dep = cand("a", "T cell", "T cell", TermKind::Name);
+        dep.deprecated = true;
+        let cands = [
+            dep,
+            cand(
+                "c",
+                "T cell receptor complex",
+                "T cell receptor complex",
+                TermKind::Name,
+            ),
+            cand("b", "T cell receptor", "T cell receptor", TermKind::Name),
+            cand("d", "T cell extra", "T cell extra", TermKind::Name),
+            cand("e", "T cell extra", "T cell extra", TermKind::Name),
+        ];
+        let r = rank("T cell", &cands, 10);
+        let uids: Vec<&str> = r.iter().map(|x| x.uid.as_str()).collect();
+        assert_eq!(uids, ["d", "e", "b", "c", "a"]);
+        assert!(r.last().unwrap().deprecated);
+    }
+
+    #[test]
+    fn each_record_appears_once_with_its_best_term() {
+        let cands = [
+            cand(
+                "x",
+                "CD8-positive, alpha-beta T cell",
+                "CD8-positive, alpha-beta T cell",
+                TermKind::Name,
+            ),
+            cand(
+                "x",
+                "CD8-positive, alpha-beta T cell",
+                "CD8-positive, alpha-beta T lymphocyte",
+                TermKind::Synonym,
+            ),
+            cand(
+                "y",
+                "CD8-positive, alpha-beta cytotoxic T cell",
+                "CD8-positive, alpha-beta cytotoxic T cell",
+                TermKind::Name,
+            ),
+        ];
+        let r = rank("CD8", &cands, 10);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].uid, "x", "shorter name first within the prefix tier");
+        assert_eq!(r[0].kind, TermKind::Name);
+    }
+
+    #[test]
+    fn limit_is_respected_and_empty_query_matches_nothing() {
+        let cands = [
+            cand("a", "x1", "x1", TermKind::Name),
+            cand("b", "x2", "x2", TermKind::Name),
+        ];
+        assert_eq!(rank("x", &cands, 1).len(), 1);
+        assert!(rank("   ", &cands, 10).is_empty());
+    }
+}

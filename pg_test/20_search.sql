@@ -1,0 +1,108 @@
+-- search / validate / standardize / inspect: ranking tiers, typo tolerance,
+-- standardize tiers and ambiguity, safeguards, and hostile input.
+BEGIN;
+SELECT plan(38);
+
+INSERT INTO lamin.ulabel (name, synonyms) VALUES
+    ('T cell', '{T lymphocyte}'),
+    ('thymus-derived lymphoid cell', '{T cell}'),          -- exact synonym
+    ('T cell receptor complex', '{}'),                    -- name prefix
+    ('activated T cell', '{}'),                           -- whole words in name
+    ('lymphoid cell of thymus', '{T cell-like cell}'),    -- synonym prefix
+    ('NKT cell', '{}'),                                   -- contains
+    ('nodal myocyte', '{cardiac pacemaker cell,myocytus nodalis,P cell}'),
+    ('PP cell', '{pancreatic polypeptide cell}'),
+    ('B cell', '{B lymphocyte}'),
+    ('macrophage', '{}'),
+    ('alveolar macrophage', '{}'),
+    ('hepatocyte', '{}'),
+    ('CD8-positive, alpha-beta T cell', '{CD8-positive, alpha-beta T lymphocyte}');
+
+-- Ranking tiers, in order.
+SELECT is((SELECT array_agg(name) FROM lamin.search('T cell', 'lamin.ulabel', 6)),
+          ARRAY['T cell', 'thymus-derived lymphoid cell', 'T cell receptor complex', 'activated T cell',
+                'CD8-positive, alpha-beta T cell', 'lymphoid cell of thymus'],
+          'exact name > exact synonym > name prefix > whole words in name (shorter first) > synonym prefix');
+SELECT is((SELECT matched FROM lamin.search('T cell', 'lamin.ulabel') WHERE name = 'thymus-derived lymphoid cell'),
+          'synonym: T cell', 'matched names the synonym');
+SELECT ok((SELECT score FROM lamin.search('T cell', 'lamin.ulabel') WHERE name = 'NKT cell') IS NOT NULL, 'contains matches are found');
+SELECT is((SELECT array_agg(name) FROM lamin.search('P cell', 'lamin.ulabel', 2)), ARRAY['nodal myocyte', 'PP cell'],
+          'LaminDB vector: P cell finds nodal myocyte (synonym) first, PP cell second');
+SELECT is((SELECT name FROM lamin.search('b cell') LIMIT 1), 'B cell', 'LaminDB vector: b cell finds B cell first, across registries');
+SELECT is((SELECT name FROM lamin.search('CD8', 'lamin.ulabel') LIMIT 1), 'CD8-positive, alpha-beta T cell', 'short token CD8 finds the CD8 T cell');
+SELECT is((SELECT name FROM lamin.search('macrophge', 'lamin.ulabel') LIMIT 1), 'macrophage', 'misspelt macrophge still finds macrophage');
+SELECT is((SELECT name FROM lamin.search('hepatocite') LIMIT 1), 'hepatocyte', 'misspelt hepatocite still finds hepatocyte');
+SELECT is((SELECT count(*)::int FROM lamin.search('P cell', 'lamin.ulabel') WHERE name IN ('T cell', 'B cell')), 0,
+          'one-letter words are not fuzzed: P cell does not find T cell');
+SELECT is((SELECT array_agg(name) FROM lamin.search('cell', 'lamin.ulabel', 3)), (SELECT array_agg(name) FROM lamin.search('cell', 'lamin.ulabel', 3)),
+          'results are deterministic');
+
+-- Trashed records are not found; restoring brings them back.
+SELECT lamin.delete(uid) AS trashed FROM lamin.ulabel WHERE name = 'hepatocyte' \gset
+SELECT is((SELECT count(*)::int FROM lamin.search('hepatocyte', 'lamin.ulabel') WHERE name = 'hepatocyte'), 0, 'trashed records are excluded');
+SELECT lamin.restore(uid) AS restored FROM lamin.ulabel WHERE name = 'hepatocyte' \gset
+SELECT is((SELECT name FROM lamin.search('hepatocyte', 'lamin.ulabel') LIMIT 1), 'hepatocyte', 'restored records are found again');
+
+-- validate: exact and case-sensitive; NULL stays NULL.
+SELECT is(lamin.validate('lamin.ulabel', ARRAY['B cell', 'b cell', NULL, 'nope']), ARRAY[true, false, NULL, false]::boolean[], 'validate');
+SELECT is(lamin.validate('lamin.ulabel', NULL), NULL::boolean[], 'validate(NULL) is NULL');
+SELECT is(lamin.validate('lamin.ulabel', ARRAY['hC7JGYhS'], 'uid'), ARRAY[false], 'validate against another field');
+
+-- standardize: exact, case-insensitive, synonym; unmapped unchanged.
+SELECT is(lamin.standardize('lamin.ulabel', ARRAY['B cell', 'b CELL', 'B lymphocyte', 'b lymphocyte', 'nope', NULL]),
+          ARRAY['B cell', 'B cell', 'B cell', 'B cell', 'nope', NULL], 'standardize tiers');
+-- Ambiguity: a synonym claimed by two records comes back unchanged unless keep_first.
+INSERT INTO lamin.ulabel (name, synonyms) VALUES ('ambiguous one', '{shared syn}'), ('ambiguous two', '{shared syn}');
+SELECT is(lamin.standardize('lamin.ulabel', ARRAY['shared syn']), ARRAY['shared syn'], 'an ambiguous synonym stays unchanged');
+SELECT is(lamin.standardize('lamin.ulabel', ARRAY['shared syn'], keep_first => true), ARRAY['ambiguous one'], 'keep_first picks the first-created');
+SELECT is((SELECT suggestion FROM lamin.inspect('lamin.ulabel', ARRAY['shared syn'])), 'ambiguous: ''ambiguous one'' or ''ambiguous two''',
+          'inspect names both candidates');
+
+-- inspect: one row per distinct value with did-you-mean suggestions.
+SELECT results_eq(
+    $$SELECT value, validated, standardized, suggestion FROM lamin.inspect('lamin.ulabel', ARRAY['B cell', 'b cell', 'B cell', 'macrophge', 'zzzzzz'])$$,
+    $$VALUES ('B cell', true, 'B cell', NULL), ('b cell', false, 'B cell', NULL), ('macrophge', false, NULL, 'macrophage'),
+             ('zzzzzz', false, NULL::text, NULL::text)$$,
+    'inspect rows');
+
+-- The LaminDB gene vector on a small registry made searchable here (HGNC symbols and aliases).
+CREATE TABLE public.test_gene (id bigserial PRIMARY KEY, uid text NOT NULL, symbol text NOT NULL, synonyms text[] NOT NULL DEFAULT '{}');
+INSERT INTO public.test_gene (uid, symbol, synonyms) VALUES
+    ('g1', 'A1CF', '{ACF,ASP,ACF64,ACF65,APOBEC1CF}'), ('g2', 'A1BG', '{}'),
+    ('g3', 'BRCA2', '{FANCD1,FAD,FAD1,BRCC2,FACD,XRCC11}'), ('g4', 'GCLC', '{GCS,GLCL,GLCLC}');
+SELECT lives_ok($$SELECT lamin.make_searchable('public.test_gene', 'symbol', 'synonyms')$$, 'a custom table becomes searchable');
+SELECT is(lamin.standardize('public.test_gene', ARRAY['A1CF', 'A1BG', 'FANCD1', 'FANCD20', 'GCS'], keep_first => true),
+          ARRAY['A1CF', 'A1BG', 'BRCA2', 'FANCD20', 'GCLC'], 'LaminDB vector: A1CF A1BG FANCD1 FANCD20 GCS');
+INSERT INTO public.test_gene (uid, symbol) VALUES ('g5', 'CD4');
+SELECT is((SELECT name FROM lamin.search('cd4', 'public.test_gene') LIMIT 1), 'CD4', 'rows added later are indexed by the trigger');
+
+-- Safeguards: exact (case-insensitive) names and synonyms are refused, with an override.
+SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('b CELL')$$, '%''b CELL'' already exists as the name of record%''B cell''%',
+                   'a case-insensitive duplicate name is refused, naming the existing record');
+SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('B lymphocyte')$$, '%already exists as the synonym of record%',
+                   'a name equal to an existing synonym is refused');
+SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('new one'), ('New One')$$, '%added twice in one statement%',
+                   'duplicates within one statement are refused');
+SELECT throws_like($$UPDATE lamin.ulabel SET name = 'MACROPHAGE' WHERE name = 'alveolar macrophage'$$, '%already exists%',
+                   'renaming onto an existing name is refused');
+SET LOCAL lamin.allow_duplicates = on;
+SELECT lives_ok($$INSERT INTO lamin.feature (name, dtype) VALUES ('B cell', 'int')$$, 'other registries are separate namespaces');
+SELECT lives_ok($$INSERT INTO lamin.ulabel (name) VALUES ('b CELL')$$, 'SET lamin.allow_duplicates = on allows it');
+SELECT is((SELECT count(*)::int FROM lamin.ulabel WHERE lower(name) = 'b cell'), 2, 'and the duplicate is there');
+RESET lamin.allow_duplicates;
+
+-- Bad input.
+SELECT throws_like($$SELECT * FROM lamin.search(NULL)$$, 'search query must not be NULL', 'NULL query is an error');
+SELECT throws_like($$SELECT * FROM lamin.search('   ')$$, 'search query must not be empty', 'empty query is an error');
+SELECT throws_like($$SELECT * FROM lamin.search('x', 'lamin.ulabel; drop table lamin.artifact')$$,
+                   'unknown registry ''lamin.ulabel; drop table lamin.artifact'': searchable registries are %lamin.ulabel%',
+                   'an injected registry name is refused and the valid ones listed');
+SELECT throws_like($$SELECT lamin.validate('lamin.ulabel', ARRAY['x'], 'name"; drop table lamin.artifact; --')$$,
+                   'unknown field %: its text fields are uid, name, %', 'an injected field name is refused');
+SELECT has_table('lamin', 'artifact', 'and nothing was dropped');
+SELECT lives_ok($$SELECT * FROM lamin.search(repeat('CD8 T cell ', 10000))$$, 'a 100 kB query does not crash');
+SELECT lives_ok($$SELECT * FROM lamin.search('Т-клетка 细胞 🧬 T cell')$$, 'mixed scripts and emoji');
+SELECT throws_like($$SELECT * FROM lamin.search('T cell', 'lamin.ulabel', 0)$$, 'lim must be between 1 and 10000, got 0', 'a zero limit is refused');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,289 @@
+-- Search, validate, standardize and inspect work on any registry listed in
+-- lamin.registry. Each listed registry's names, synonyms, abbreviations and
+-- ids are kept in lamin.search_term by statement-level triggers, indexed for
+-- exact, prefix, word and typo-tolerant (trigram) lookups across registries.
+
+CREATE TABLE lamin.registry (
+    name             text PRIMARY KEY CONSTRAINT registry_name_qualified CHECK (name ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$'),
+    name_field       text NOT NULL,
+    synonyms_field   text,
+    abbr_field       text,
+    id_field         text,
+    organism_field   text,
+    deprecated_field text,
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE lamin.registry IS 'Searchable registries and the columns search/validate/standardize/inspect use; add one with lamin.make_searchable().';
+COMMENT ON COLUMN lamin.registry.name IS 'Qualified table name, e.g. lamin.ulabel or bionty.cell_type.';
+COMMENT ON COLUMN lamin.registry.name_field IS 'The column holding the canonical name (default field of validate/standardize).';
+COMMENT ON COLUMN lamin.registry.synonyms_field IS 'A text[] column of synonyms, or NULL.';
+COMMENT ON COLUMN lamin.registry.abbr_field IS 'A text column with an abbreviation, or NULL.';
+COMMENT ON COLUMN lamin.registry.id_field IS 'A text column with an external id (e.g. ontology_id), or NULL.';
+COMMENT ON COLUMN lamin.registry.organism_field IS 'A column naming the organism of a record, for the organism filter, or NULL.';
+COMMENT ON COLUMN lamin.registry.deprecated_field IS 'A boolean column marking deprecated records (ranked last), or NULL.';
+COMMENT ON COLUMN lamin.registry.created_at IS 'When the registry was made searchable.';
+
+CREATE TABLE lamin.search_term (
+    registry   text NOT NULL REFERENCES lamin.registry ON DELETE CASCADE,
+    record_id  bigint NOT NULL,
+    uid        text NOT NULL,
+    name       text NOT NULL,
+    kind       smallint NOT NULL CONSTRAINT search_term_kind_known CHECK (kind BETWEEN 0 AND 3),
+    term       text NOT NULL,
+    term_fold  text COLLATE "C" NOT NULL,
+    term_norm  text COLLATE "C" NOT NULL,
+    organism   text,
+    deprecated boolean NOT NULL DEFAULT false,
+    space_id   bigint NOT NULL DEFAULT 1
+);
+CREATE INDEX search_term_record ON lamin.search_term (registry, record_id);
+CREATE INDEX search_term_fold ON lamin.search_term (term_fold);
+CREATE INDEX search_term_norm ON lamin.search_term (term_norm);
+CREATE INDEX search_term_trgm ON lamin.search_term USING gin (term_norm gin_trgm_ops);
+COMMENT ON TABLE lamin.search_term IS 'Derived search index: one row per name, synonym, abbreviation and id of every record of a searchable registry (trash excluded). Maintained by triggers; not dumped (rebuilt on restore).';
+COMMENT ON COLUMN lamin.search_term.registry IS 'The registry (lamin.registry.name).';
+COMMENT ON COLUMN lamin.search_term.record_id IS 'Internal id of the record in its registry.';
+COMMENT ON COLUMN lamin.search_term.uid IS 'uid of the record.';
+COMMENT ON COLUMN lamin.search_term.name IS 'Canonical name of the record.';
+COMMENT ON COLUMN lamin.search_term.kind IS '0 name, 1 synonym, 2 abbreviation, 3 id.';
+COMMENT ON COLUMN lamin.search_term.term IS 'The term as stored in the record.';
+COMMENT ON COLUMN lamin.search_term.term_fold IS 'lower(term): case-insensitive exact matching.';
+COMMENT ON COLUMN lamin.search_term.term_norm IS 'lamin.normalize_term(term): lower case, punctuation as spaces; prefix, word and trigram matching.';
+COMMENT ON COLUMN lamin.search_term.organism IS 'The record''s organism (text of the registry''s organism column), or NULL.';
+COMMENT ON COLUMN lamin.search_term.deprecated IS 'Whether the record is deprecated.';
+COMMENT ON COLUMN lamin.search_term.space_id IS 'Space of the record.';
+
+-- The SELECT that turns rows of `source` (a registry table or a transition
+-- table) into search terms, for one registry's configuration.
+CREATE FUNCTION lamin.search_terms_sql(reg lamin.registry, source text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        $f$SELECT %L, n.id, n.uid, n.%I, t.kind, t.term, lower(t.term), lamin.normalize_term(t.term), %s, %s, %s
+           FROM %s n
+           CROSS JOIN LATERAL (
+               SELECT 0::smallint, n.%I::text
+               %s %s %s
+           ) AS t(kind, term)
+           WHERE t.term IS NOT NULL AND btrim(t.term) <> '' %s$f$,
+        reg.name, reg.name_field,
+        CASE WHEN reg.organism_field IS NULL THEN 'NULL' ELSE format('n.%I::text', reg.organism_field) END,
+        CASE WHEN reg.deprecated_field IS NULL THEN 'false' ELSE format('coalesce(n.%I, false)', reg.deprecated_field) END,
+        CASE WHEN has_space THEN 'n.space_id' ELSE '1' END,
+        source, reg.name_field,
+        CASE WHEN reg.synonyms_field IS NULL THEN '' ELSE format('UNION ALL SELECT 1::smallint, s FROM unnest(n.%I) s', reg.synonyms_field) END,
+        CASE WHEN reg.abbr_field IS NULL THEN '' ELSE format('UNION ALL SELECT 2::smallint, n.%I::text', reg.abbr_field) END,
+        CASE WHEN reg.id_field IS NULL THEN '' ELSE format('UNION ALL SELECT 3::smallint, n.%I::text', reg.id_field) END,
+        CASE WHEN has_branch THEN 'AND n.branch_id <> -1' ELSE '' END)
+    FROM (SELECT
+            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = reg.name::regclass AND attname = 'branch_id' AND NOT attisdropped) AS has_branch,
+            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = reg.name::regclass AND attname = 'space_id' AND NOT attisdropped) AS has_space
+         ) cols
+$$;
+
+-- The columns search terms are made of: rows whose other columns change
+-- (e.g. is_latest moving to a new version) keep their terms untouched.
+CREATE FUNCTION lamin.search_columns(reg lamin.registry, alias text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('%I.%I', alias, c), ', ')
+    FROM unnest(ARRAY['uid', reg.name_field, reg.synonyms_field, reg.abbr_field, reg.id_field,
+                      reg.organism_field, reg.deprecated_field, 'branch_id', 'space_id']) AS c
+    WHERE c IS NOT NULL
+      AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = reg.name::regclass AND a.attname = c AND NOT a.attisdropped)
+$$;
+
+-- Statement-level triggers keep lamin.search_term in step with a registry.
+-- (Dynamic SQL: old_rows only exists for UPDATE and DELETE triggers.)
+CREATE FUNCTION lamin.tg_search_terms() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg lamin.registry;
+    source text := 'new_rows';
+BEGIN
+    SELECT * INTO reg FROM lamin.registry r WHERE r.name = TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    IF TG_OP = 'UPDATE' THEN
+        source := format('(SELECT n.* FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE (%s) IS DISTINCT FROM (%s))',
+                         lamin.search_columns(reg, 'n'), lamin.search_columns(reg, 'o'));
+        EXECUTE format('DELETE FROM lamin.search_term t WHERE t.registry = $1 AND t.record_id IN (SELECT c.id FROM %s c)', source)
+            USING reg.name;
+    ELSIF TG_OP = 'DELETE' THEN
+        EXECUTE 'DELETE FROM lamin.search_term t WHERE t.registry = $1 AND t.record_id IN (SELECT o.id FROM old_rows o)'
+            USING reg.name;
+        RETURN NULL;
+    ELSE
+        -- Rows of this statement may already have terms from an UPDATE nested in
+        -- its row triggers (e.g. a version family's head moving).
+        EXECUTE 'DELETE FROM lamin.search_term t WHERE t.registry = $1 AND t.record_id IN (SELECT n.id FROM new_rows n)'
+            USING reg.name;
+    END IF;
+    EXECUTE 'INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id) '
+        || lamin.search_terms_sql(reg, source);
+    RETURN NULL;
+END
+$$;
+
+-- Safeguard against typos and duplicates: a new or renamed record whose name
+-- equals an existing name or synonym (case-insensitively) is refused, unless
+-- the session says SET lamin.allow_duplicates = on. A close-but-different name
+-- raises a NOTICE (checked for statements of up to 20 rows, to keep bulk loads fast).
+-- pg_restore (application_name pg_restore) reloads what was accepted before.
+CREATE FUNCTION lamin.tg_search_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET pg_trgm.similarity_threshold = 0.6
+AS $$
+DECLARE
+    reg lamin.registry;
+    clash record;
+    n_rows bigint;
+BEGIN
+    IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1')
+       OR current_setting('application_name') = 'pg_restore' THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO reg FROM lamin.registry r WHERE r.name = TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    EXECUTE format(
+        $q$SELECT n.%1$I AS new_name, t.uid, t.name, t.kind
+           FROM new_rows n JOIN lamin.search_term t
+             ON t.registry = %2$L AND t.term_fold = lower(n.%1$I) AND t.record_id <> n.id
+           %3$s
+           LIMIT 1$q$,
+        reg.name_field, reg.name,
+        CASE WHEN TG_OP = 'UPDATE' THEN format('WHERE n.%1$I IS DISTINCT FROM (SELECT o.%1$I FROM old_rows o WHERE o.id = n.id)', reg.name_field) ELSE '' END)
+    INTO clash;
+    IF clash.uid IS NOT NULL THEN
+        RAISE EXCEPTION '% % already exists as the % of record % (%)', reg.name, quote_literal(clash.new_name),
+            CASE clash.kind WHEN 0 THEN 'name' WHEN 1 THEN 'synonym' WHEN 2 THEN 'abbreviation' ELSE 'id' END,
+            clash.uid, quote_literal(clash.name)
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'use the existing record, or SET lamin.allow_duplicates = on to add it anyway';
+    END IF;
+    EXECUTE format('SELECT lower(n.%1$I) AS dup FROM new_rows n GROUP BY 1 HAVING count(*) > 1 LIMIT 1', reg.name_field) INTO clash;
+    IF clash.dup IS NOT NULL THEN
+        RAISE EXCEPTION '% % is added twice in one statement', reg.name, quote_literal(clash.dup)
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'SET lamin.allow_duplicates = on to add it anyway';
+    END IF;
+    EXECUTE 'SELECT count(*) FROM new_rows' INTO n_rows;
+    IF n_rows <= 20 THEN
+        FOR clash IN EXECUTE format(
+            $q$SELECT DISTINCT ON (n.id) n.%1$I AS new_name, t.uid, t.name
+               FROM new_rows n JOIN lamin.search_term t
+                 ON t.registry = %2$L AND t.term_norm %% lamin.normalize_term(n.%1$I) AND t.record_id <> n.id
+               ORDER BY n.id, similarity(t.term_norm, lamin.normalize_term(n.%1$I)) DESC$q$,
+            reg.name_field, reg.name)
+        LOOP
+            RAISE NOTICE 'similar record exists in %: % (%); did you mean it instead of %?',
+                reg.name, quote_literal(clash.name), clash.uid, quote_literal(clash.new_name);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The guard compares with pg_trgm's % operator: put pg_trgm's schema (wherever
+-- it was installed) on the guard's pinned search path.
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION lamin.tg_search_guard() SET search_path = pg_catalog, %I, pg_temp',
+                   (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'));
+END
+$$;
+
+-- Make a registry searchable: record its fields, create its triggers, and
+-- index its existing rows. Idempotent (re-running updates the configuration).
+CREATE FUNCTION lamin.make_searchable(
+    registry         regclass,
+    name_field       text DEFAULT 'name',
+    synonyms_field   text DEFAULT NULL,
+    abbr_field       text DEFAULT NULL,
+    id_field         text DEFAULT NULL,
+    organism_field   text DEFAULT NULL,
+    deprecated_field text DEFAULT NULL,
+    guard            boolean DEFAULT true
+) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    qualified text := (SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = registry);
+    field text;
+    missing text;
+    reg lamin.registry;
+BEGIN
+    FOREACH field IN ARRAY ARRAY['id', 'uid', name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field] LOOP
+        IF field IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM pg_attribute a WHERE a.attrelid = registry AND a.attname = field AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            missing := concat_ws(', ', missing, quote_ident(field));
+        END IF;
+    END LOOP;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'make_searchable(%): no column(s) % in that table', qualified, missing
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    INSERT INTO lamin.registry AS r (name, name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field)
+    VALUES (qualified, name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field)
+    ON CONFLICT ON CONSTRAINT registry_pkey DO UPDATE SET
+        name_field = excluded.name_field, synonyms_field = excluded.synonyms_field, abbr_field = excluded.abbr_field,
+        id_field = excluded.id_field, organism_field = excluded.organism_field, deprecated_field = excluded.deprecated_field
+    RETURNING * INTO reg;
+
+    EXECUTE format('DROP TRIGGER IF EXISTS search_a_guard_insert ON %s', registry);
+    EXECUTE format('DROP TRIGGER IF EXISTS search_a_guard_update ON %s', registry);
+    EXECUTE format('DROP TRIGGER IF EXISTS search_b_terms_insert ON %s', registry);
+    EXECUTE format('DROP TRIGGER IF EXISTS search_b_terms_update ON %s', registry);
+    EXECUTE format('DROP TRIGGER IF EXISTS search_b_terms_delete ON %s', registry);
+    -- Triggers fire in name order: the guard (a) sees the terms before this statement's (b).
+    IF guard THEN
+        EXECUTE format('CREATE TRIGGER search_a_guard_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_guard()', registry);
+        EXECUTE format('CREATE TRIGGER search_a_guard_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_guard()', registry);
+    END IF;
+    EXECUTE format('CREATE TRIGGER search_b_terms_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_terms()', registry);
+    EXECUTE format('CREATE TRIGGER search_b_terms_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_terms()', registry);
+    EXECUTE format('CREATE TRIGGER search_b_terms_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_terms()', registry);
+
+    DELETE FROM lamin.search_term t WHERE t.registry = qualified;
+    EXECUTE 'INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id) '
+        || lamin.search_terms_sql(reg, registry::text);
+END
+$$;
+COMMENT ON FUNCTION lamin.make_searchable(regclass, text, text, text, text, text, text, boolean) IS
+    'Make a registry table searchable by lamin.search/validate/standardize/inspect: names its fields, adds triggers and indexes its rows.';
+
+CREATE VIEW lamin.registries AS
+SELECT r.name AS registry, r.name_field, r.synonyms_field, r.abbr_field, r.id_field, r.organism_field, r.deprecated_field,
+       (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+        WHERE a.attrelid = r.name::regclass AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.atttypid IN ('text'::regtype, 'varchar'::regtype)) AS text_fields,
+       (SELECT count(DISTINCT t.record_id) FROM lamin.search_term t WHERE t.registry = r.name) AS n_records
+FROM lamin.registry r;
+COMMENT ON VIEW lamin.registries IS 'Searchable registries, their fields (any text field can be passed to validate/standardize/inspect) and indexed record counts.';
+COMMENT ON COLUMN lamin.registries.registry IS 'Qualified table name.';
+COMMENT ON COLUMN lamin.registries.name_field IS 'Canonical name column.';
+COMMENT ON COLUMN lamin.registries.synonyms_field IS 'Synonyms column (text[]).';
+COMMENT ON COLUMN lamin.registries.abbr_field IS 'Abbreviation column.';
+COMMENT ON COLUMN lamin.registries.id_field IS 'External id column.';
+COMMENT ON COLUMN lamin.registries.organism_field IS 'Organism column.';
+COMMENT ON COLUMN lamin.registries.deprecated_field IS 'Deprecated flag column.';
+COMMENT ON COLUMN lamin.registries.text_fields IS 'Text columns usable as the field argument.';
+COMMENT ON COLUMN lamin.registries.n_records IS 'Records in the search index (trash excluded).';
+
+-- Registries users add are dumped; the built-in ones are re-created by CREATE EXTENSION.
+SELECT pg_catalog.pg_extension_config_dump('lamin.registry', $$WHERE name !~ '^(lamin|bionty)\.'$$);
+
+SELECT lamin.make_searchable('lamin.ulabel', 'name', synonyms_field => 'synonyms');
+SELECT lamin.make_searchable('lamin.feature', 'name', synonyms_field => 'synonyms');
+SELECT lamin.make_searchable('lamin.schema', 'name', guard => false);
+SELECT lamin.make_searchable('lamin.transform', 'key', guard => false);
+SELECT lamin.make_searchable('lamin.collection', 'key', guard => false);
+SELECT lamin.make_searchable('lamin.artifact', 'key', guard => false);
