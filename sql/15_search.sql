@@ -1,7 +1,11 @@
 -- Search, validate, standardize and inspect work on any registry listed in
 -- lamin.registry. Each listed registry's names, synonyms, abbreviations and
--- ids are kept in lamin.search_term by statement-level triggers, indexed for
--- exact, prefix, word and typo-tolerant (trigram) lookups across registries.
+-- ids are kept by statement-level triggers in three derived tables:
+--   lamin.search_term   one row per term: exact (term_fold) and prefix (term_norm) lookups;
+--   lamin.search_word   one row per word of a term, ordered by term length: word and
+--                       word-prefix lookups that stop after the first few thousand hits,
+--                       so common words stay cheap at tens of millions of records;
+--   lamin.search_vocab  the distinct words, trigram-indexed: spelling correction.
 
 CREATE TABLE lamin.registry (
     name             text PRIMARY KEY CONSTRAINT registry_name_qualified CHECK (name ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$'),
@@ -24,6 +28,7 @@ COMMENT ON COLUMN lamin.registry.deprecated_field IS 'A boolean column marking d
 COMMENT ON COLUMN lamin.registry.created_at IS 'When the registry was made searchable.';
 
 CREATE TABLE lamin.search_term (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     registry   text NOT NULL REFERENCES lamin.registry ON DELETE CASCADE,
     record_id  bigint NOT NULL,
     uid        text NOT NULL,
@@ -38,9 +43,9 @@ CREATE TABLE lamin.search_term (
 );
 CREATE INDEX search_term_record ON lamin.search_term (registry, record_id);
 CREATE INDEX search_term_fold ON lamin.search_term (term_fold);
-CREATE INDEX search_term_norm ON lamin.search_term (term_norm);
-CREATE INDEX search_term_trgm ON lamin.search_term USING gin (term_norm gin_trgm_ops);
+CREATE INDEX search_term_norm ON lamin.search_term (registry, term_norm);
 COMMENT ON TABLE lamin.search_term IS 'Derived search index: one row per name, synonym, abbreviation and id of every record of a searchable registry (trash excluded). Maintained by triggers; not dumped (rebuilt on restore).';
+COMMENT ON COLUMN lamin.search_term.id IS 'Internal id of the term.';
 COMMENT ON COLUMN lamin.search_term.registry IS 'The registry (lamin.registry.name).';
 COMMENT ON COLUMN lamin.search_term.record_id IS 'Internal id of the record in its registry.';
 COMMENT ON COLUMN lamin.search_term.uid IS 'uid of the record.';
@@ -48,10 +53,37 @@ COMMENT ON COLUMN lamin.search_term.name IS 'Canonical name of the record.';
 COMMENT ON COLUMN lamin.search_term.kind IS '0 name, 1 synonym, 2 abbreviation, 3 id.';
 COMMENT ON COLUMN lamin.search_term.term IS 'The term as stored in the record.';
 COMMENT ON COLUMN lamin.search_term.term_fold IS 'lower(term): case-insensitive exact matching.';
-COMMENT ON COLUMN lamin.search_term.term_norm IS 'lamin.normalize_term(term): lower case, punctuation as spaces; prefix, word and trigram matching.';
+COMMENT ON COLUMN lamin.search_term.term_norm IS 'lamin.normalize_term(term): lower case, punctuation as spaces; prefix and word matching.';
 COMMENT ON COLUMN lamin.search_term.organism IS 'The record''s organism (text of the registry''s organism column), or NULL.';
 COMMENT ON COLUMN lamin.search_term.deprecated IS 'Whether the record is deprecated.';
 COMMENT ON COLUMN lamin.search_term.space_id IS 'Space of the record.';
+
+CREATE TABLE lamin.search_word (
+    registry text NOT NULL,
+    word     text COLLATE "C" NOT NULL,
+    term_len int NOT NULL,
+    term_id  bigint NOT NULL REFERENCES lamin.search_term ON DELETE CASCADE
+);
+CREATE INDEX search_word_lookup ON lamin.search_word (registry, word, term_len, term_id);
+CREATE INDEX search_word_term ON lamin.search_word (term_id, word);
+COMMENT ON TABLE lamin.search_word IS 'Derived search index: the words of each search term (stop words left out), for word and word-prefix lookups, shortest terms first.';
+COMMENT ON COLUMN lamin.search_word.registry IS 'The registry of the term.';
+COMMENT ON COLUMN lamin.search_word.word IS 'A word of the normalized term.';
+COMMENT ON COLUMN lamin.search_word.term_len IS 'Length of the normalized term (shorter terms are fetched first).';
+COMMENT ON COLUMN lamin.search_word.term_id IS 'The term (lamin.search_term.id).';
+
+CREATE TABLE lamin.search_vocab (
+    word text COLLATE "C" PRIMARY KEY
+);
+-- fastupdate off: a pending list of fresh words makes the planner avoid the index.
+CREATE INDEX search_vocab_trgm ON lamin.search_vocab USING gin (word gin_trgm_ops) WITH (fastupdate = off);
+COMMENT ON TABLE lamin.search_vocab IS 'Derived: every word ever indexed, trigram-indexed for spelling correction of queries.';
+COMMENT ON COLUMN lamin.search_vocab.word IS 'A word.';
+
+-- Words too common to help find anything.
+CREATE FUNCTION lamin.is_stop_word(word text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT word IN ('of', 'the', 'and', 'in', 'to', 'for', 'with', 'by', 'on', 'at', 'from', 'or', 'an', 'a') $$;
 
 -- The SELECT that turns rows of `source` (a registry table or a transition
 -- table) into search terms, for one registry's configuration.
@@ -95,7 +127,32 @@ AS $$
       AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = reg.name::regclass AND a.attname = c AND NOT a.attisdropped)
 $$;
 
--- Statement-level triggers keep lamin.search_term in step with a registry.
+-- The statement that indexes the terms of the rows of `source` (a table or a
+-- subquery with the registry's columns). Returned as text and run by the
+-- caller: transition tables are only visible in the trigger function itself.
+CREATE FUNCTION lamin.search_add_terms_sql(reg lamin.registry, source text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        $q$WITH terms AS (
+               INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id)
+               %s
+               RETURNING id, registry, term_norm
+           ), words AS (
+               INSERT INTO lamin.search_word (registry, word, term_len, term_id)
+               SELECT t.registry, w.word, length(t.term_norm), t.id
+               FROM terms t, LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(t.term_norm, ' ')) x) w
+               WHERE w.word <> '' AND NOT lamin.is_stop_word(w.word)
+               RETURNING word
+           )
+           INSERT INTO lamin.search_vocab (word)
+           SELECT DISTINCT word FROM words ORDER BY 1
+           ON CONFLICT DO NOTHING$q$,
+        lamin.search_terms_sql(reg, source))
+$$;
+
+-- Statement-level triggers keep the search index in step with a registry.
 -- (Dynamic SQL: old_rows only exists for UPDATE and DELETE triggers.)
 CREATE FUNCTION lamin.tg_search_terms() RETURNS trigger
 LANGUAGE plpgsql
@@ -104,25 +161,25 @@ AS $$
 DECLARE
     reg lamin.registry;
     source text := 'new_rows';
+    ids text;
 BEGIN
     SELECT * INTO reg FROM lamin.registry r WHERE r.name = TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
     IF TG_OP = 'UPDATE' THEN
         source := format('(SELECT n.* FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE (%s) IS DISTINCT FROM (%s))',
                          lamin.search_columns(reg, 'n'), lamin.search_columns(reg, 'o'));
-        EXECUTE format('DELETE FROM lamin.search_term t WHERE t.registry = $1 AND t.record_id IN (SELECT c.id FROM %s c)', source)
-            USING reg.name;
+        ids := format('SELECT c.id FROM %s c', source);
     ELSIF TG_OP = 'DELETE' THEN
-        EXECUTE 'DELETE FROM lamin.search_term t WHERE t.registry = $1 AND t.record_id IN (SELECT o.id FROM old_rows o)'
-            USING reg.name;
-        RETURN NULL;
+        ids := 'SELECT o.id FROM old_rows o';
     ELSE
         -- Rows of this statement may already have terms from an UPDATE nested in
         -- its row triggers (e.g. a version family's head moving).
-        EXECUTE 'DELETE FROM lamin.search_term t WHERE t.registry = $1 AND t.record_id IN (SELECT n.id FROM new_rows n)'
-            USING reg.name;
+        ids := 'SELECT n.id FROM new_rows n';
     END IF;
-    EXECUTE 'INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id) '
-        || lamin.search_terms_sql(reg, source);
+    -- Words go with their terms (ON DELETE CASCADE).
+    EXECUTE format('DELETE FROM lamin.search_term t WHERE t.registry = $1 AND t.record_id IN (%s)', ids) USING reg.name;
+    IF TG_OP <> 'DELETE' THEN
+        EXECUTE lamin.search_add_terms_sql(reg, source);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -135,7 +192,6 @@ $$;
 CREATE FUNCTION lamin.tg_search_guard() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET pg_trgm.similarity_threshold = 0.6
 AS $$
 DECLARE
     reg lamin.registry;
@@ -171,11 +227,12 @@ BEGIN
     END IF;
     EXECUTE 'SELECT count(*) FROM new_rows' INTO n_rows;
     IF n_rows <= 20 THEN
+        -- Close but different: the best search hit is a typo-tier match (score < 200).
         FOR clash IN EXECUTE format(
-            $q$SELECT DISTINCT ON (n.id) n.%1$I AS new_name, t.uid, t.name
-               FROM new_rows n JOIN lamin.search_term t
-                 ON t.registry = %2$L AND t.term_norm %% lamin.normalize_term(n.%1$I) AND t.record_id <> n.id
-               ORDER BY n.id, similarity(t.term_norm, lamin.normalize_term(n.%1$I)) DESC$q$,
+            $q$SELECT n.%1$I AS new_name, s.uid, s.name
+               FROM new_rows n
+               CROSS JOIN LATERAL (SELECT * FROM lamin.search(n.%1$I, %2$L, 1) WHERE btrim(n.%1$I) <> '') s
+               WHERE s.score < 200 AND s.uid <> n.uid$q$,
             reg.name_field, reg.name)
         LOOP
             RAISE NOTICE 'similar record exists in %: % (%); did you mean it instead of %?',
@@ -183,15 +240,6 @@ BEGIN
         END LOOP;
     END IF;
     RETURN NULL;
-END
-$$;
-
--- The guard compares with pg_trgm's % operator: put pg_trgm's schema (wherever
--- it was installed) on the guard's pinned search path.
-DO $$
-BEGIN
-    EXECUTE format('ALTER FUNCTION lamin.tg_search_guard() SET search_path = pg_catalog, %I, pg_temp',
-                   (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'));
 END
 $$;
 
@@ -253,8 +301,7 @@ BEGIN
                     FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_terms()', registry);
 
     DELETE FROM lamin.search_term t WHERE t.registry = qualified;
-    EXECUTE 'INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id) '
-        || lamin.search_terms_sql(reg, registry::text);
+    EXECUTE lamin.search_add_terms_sql(reg, registry::text);
 END
 $$;
 COMMENT ON FUNCTION lamin.make_searchable(regclass, text, text, text, text, text, text, boolean) IS

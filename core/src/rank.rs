@@ -142,6 +142,17 @@ pub fn score_term(query: &Query, term: &str, kind: TermKind) -> Option<(Tier, f6
     }
     let word_start =
         !query.normalized.is_empty() && has_word_starting_with(&normalized, &query.normalized);
+    if query.words.len() > 1 && all_words_present(&query.words, &normalized) {
+        // Every query word starts a word of the term, in any order and with
+        // words between ("memory B cell bone marrow" → "memory B cell of bone marrow").
+        let bonus = 15.0
+            + if kind == TermKind::Name { 10.0 } else { 0.0 }
+            + coverage(&query.normalized, &normalized) * 10.0;
+        return Some((
+            Tier::WordStartOrContains,
+            tier_base(Tier::WordStartOrContains) + bonus,
+        ));
+    }
     if word_start || folded.contains(&query.folded) {
         let bonus = if word_start { 20.0 } else { 0.0 }
             + if kind == TermKind::Name { 10.0 } else { 0.0 }
@@ -169,6 +180,13 @@ fn contains_words(text: &str, words: &str) -> bool {
     let padded_text = format!(" {text} ");
     let padded_words = format!(" {words} ");
     padded_text.contains(&padded_words)
+}
+
+fn all_words_present(query_words: &[String], text: &str) -> bool {
+    let text_words: Vec<&str> = text.split(' ').collect();
+    query_words
+        .iter()
+        .all(|q| text_words.iter().any(|t| t.starts_with(q.as_str())))
 }
 
 fn has_word_starting_with(text: &str, prefix: &str) -> bool {
@@ -223,7 +241,15 @@ pub fn fuzzy_similarity(query: &Query, normalized_term: &str) -> f64 {
 pub const MIN_FUZZY_WORD: usize = 4;
 
 fn similarity(a: &str, b: &str) -> f64 {
+    // Cheap rejections first: most candidates are nowhere near the query.
+    let (la, lb) = (a.chars().count() as f64, b.chars().count() as f64);
+    if (la - lb).abs() > 0.4 * la.max(lb) {
+        return 0.0;
+    }
     let jw = strsim::jaro_winkler(a, b);
+    if jw < 0.75 {
+        return jw / 2.0;
+    }
     let dl = strsim::normalized_damerau_levenshtein(a, b);
     // Jaro-Winkler alone over-rates short shared prefixes; average with edit distance.
     (jw + dl) / 2.0
@@ -346,6 +372,12 @@ mod tests {
             Some(Tier::WordStartOrContains)
         );
         assert_eq!(tier("B lymphocyte", TermKind::Name), None);
+        let q = Query::new("memory B cell bone marrow");
+        assert_eq!(
+            score_term(&q, "memory B cell of bone marrow", TermKind::Name).map(|x| x.0),
+            Some(Tier::WordStartOrContains),
+            "all words present, with a word between"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::errors::invalid_parameter;
 /// Longest query used to look up candidates; longer input is cut (not refused).
 const MAX_QUERY_CHARS: usize = 256;
 /// Candidates fetched per lookup strategy.
-const CANDIDATES_PER_STRATEGY: i64 = 1000;
+const CANDIDATES_PER_STRATEGY: i64 = 300;
 /// Inputs that get a "did you mean" suggestion in one inspect call.
 const MAX_SUGGESTIONS: usize = 1000;
 
@@ -165,61 +165,15 @@ fn check_organism(reg: &Registry, organism: Option<&str>) {
 
 // ---------------------------------------------------------------- search
 
-/// Candidate rows for a query: exact, prefix, word and contains lookups, and
-/// (when asked) typo-tolerant trigram lookups.
-fn fetch_candidates(
-    fold: &str,
-    norm: &str,
-    registry: Option<&str>,
-    organism: Option<&str>,
-    fuzzy: bool,
-) -> Vec<(String, String, String, i16, String, bool)> {
-    let mut filters = String::new();
-    if registry.is_some() {
-        filters.push_str(" AND t.registry = $3");
-    }
-    if organism.is_some() {
-        filters.push_str(" AND t.organism = $4");
-    }
-    let cols = "t.registry, t.uid, t.name, t.kind, t.term, t.deprecated";
-    let trgm = trgm_schema();
-    let limit = CANDIDATES_PER_STRATEGY;
-    let mut parts = Vec::new();
-    if fuzzy {
-        // Word similarity finds a misspelt word inside a longer name.
-        parts.push(format!(
-            "(SELECT {cols} FROM lamin.search_term t WHERE $2 OPERATOR({trgm}.<%) t.term_norm {filters}
-              ORDER BY $2 OPERATOR({trgm}.<<->) t.term_norm LIMIT 200)"
-        ));
-    } else {
-        parts.push(format!("(SELECT {cols} FROM lamin.search_term t WHERE t.term_fold = $1 {filters} LIMIT {limit})"));
-        if !norm.is_empty() {
-            parts.push(format!(
-                "(SELECT {cols} FROM lamin.search_term t WHERE t.term_norm >= $2 AND t.term_norm < $2 || chr(1114111) {filters} LIMIT {limit})"
-            ));
-        }
-        if norm.chars().count() >= 3 {
-            // Words inside a term; the trigram index serves LIKE with >= 3 characters.
-            parts.push(format!("(SELECT {cols} FROM lamin.search_term t WHERE t.term_norm LIKE $5 {filters} LIMIT {limit})"));
-        }
-    }
-    let sql = parts.join(" UNION ALL ");
-    let like = format!(
-        "%{}%",
-        norm.replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let args: Vec<DatumWithOid> = vec![
-        fold.into(),
-        norm.into(),
-        registry.map(str::to_string).into(),
-        organism.map(str::to_string).into(),
-        like.into(),
-    ];
+/// A candidate term: registry, uid, name, kind, term, deprecated.
+type Row = (String, String, String, i16, String, bool);
+
+const ROW_COLS: &str = "t.registry, t.uid, t.name, t.kind, t.term, t.deprecated";
+
+fn collect_rows(sql: &str, args: &[DatumWithOid]) -> Vec<Row> {
     Spi::connect(|client| {
         client
-            .select(sql.as_str(), None, &args)
+            .select(sql, None, args)
             .unwrap_or_else(|e| spi_error(e))
             .into_iter()
             .filter_map(|row| {
@@ -234,6 +188,241 @@ fn fetch_candidates(
             })
             .collect()
     })
+}
+
+/// The smallest string greater than every string starting with `prefix`
+/// (C collation), for index range scans.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// Candidates of one registry: terms equal to the query, terms starting with
+/// it, and terms containing its words (shortest terms first; every word whose
+/// matches are few, else the rarest word). The last query word also matches
+/// as a word prefix ("alveolar macro").
+fn fetch_candidates(
+    query: &str,
+    fold: &str,
+    norm: &str,
+    registry: &str,
+    organism: Option<&str>,
+    lim: usize,
+) -> Vec<Row> {
+    let organism_filter = if organism.is_some() {
+        " AND t.organism = $3"
+    } else {
+        ""
+    };
+    let limit = CANDIDATES_PER_STRATEGY;
+    let mut rows = collect_rows(
+        &format!(
+            "(SELECT {ROW_COLS} FROM lamin.search_term t WHERE t.term_fold = $1 AND t.registry = $2{organism_filter} LIMIT {limit})
+             UNION ALL
+             (SELECT {ROW_COLS} FROM lamin.search_term t
+              WHERE t.registry = $2 AND t.term_norm >= $4 AND t.term_norm < $5{organism_filter} LIMIT {limit})"
+        ),
+        &[
+            fold.into(),
+            registry.into(),
+            organism.map(str::to_string).into(),
+            norm.into(),
+            prefix_end(norm).into(),
+        ],
+    );
+    // Enough terms that equal or start with the query: words can add nothing better.
+    let strong = rank_rows(query, &rows, lim)
+        .iter()
+        .filter(|h| h.tier >= rank::Tier::NamePrefixOrWords)
+        .count();
+    if strong >= lim {
+        return rows;
+    }
+    let words: Vec<&str> = norm
+        .split(' ')
+        .filter(|w| !w.is_empty() && !is_stop_word(w))
+        .collect();
+    let ranges: Vec<(String, String)> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let end = if i + 1 == words.len() {
+                prefix_end(w)
+            } else {
+                format!("{w}\u{1}")
+            };
+            (w.to_string(), end)
+        })
+        .collect();
+    let count_sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM lamin.search_word w
+         WHERE w.registry = $1 AND w.word >= $2 AND w.word < $3 LIMIT {}) x",
+        FEW_MATCHES + 1
+    );
+    let counts: Vec<i64> = ranges
+        .iter()
+        .map(|(from, to)| {
+            Spi::get_one_with_args::<i64>(
+                &count_sql,
+                &[registry.into(), from.as_str().into(), to.as_str().into()],
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+        })
+        .collect();
+    let few: Vec<usize> = (0..ranges.len())
+        .filter(|&i| counts[i] <= FEW_MATCHES)
+        .collect();
+    let organism_where = if organism.is_some() {
+        " WHERE t.organism = $4"
+    } else {
+        ""
+    };
+    if !few.is_empty() {
+        // Rare words: all their terms.
+        let sql = format!(
+            "SELECT {ROW_COLS} FROM (SELECT w.term_id FROM lamin.search_word w
+                 WHERE w.registry = $1 AND w.word >= $2 AND w.word < $3
+                 ORDER BY w.word, w.term_len LIMIT {WORD_CANDIDATES}) w
+             JOIN lamin.search_term t ON t.id = w.term_id{organism_where}"
+        );
+        for i in few {
+            let (from, to) = &ranges[i];
+            rows.extend(collect_rows(
+                &sql,
+                &[
+                    registry.into(),
+                    from.as_str().into(),
+                    to.as_str().into(),
+                    organism.map(str::to_string).into(),
+                ],
+            ));
+        }
+    } else if !ranges.is_empty() {
+        // Only common words: walk the rarest one's terms, shortest first, and
+        // with two or more words keep those that also have the second rarest
+        // (bounded walk, so a query no term satisfies stays cheap).
+        // Counts are capped, so among equally common words prefer longer ones
+        // (in names, long words are the rarer ones: "dendritic" before "cell").
+        let mut order: Vec<usize> = (0..ranges.len()).collect();
+        order.sort_by_key(|&i| (counts[i], std::cmp::Reverse(ranges[i].0.chars().count())));
+        // Every other word must be in the term too (one index probe each).
+        let (from, to) = &ranges[order[0]];
+        let mut args: Vec<DatumWithOid> = vec![
+            registry.into(),
+            from.as_str().into(),
+            to.as_str().into(),
+            organism.map(str::to_string).into(),
+        ];
+        let mut others = String::new();
+        for &i in &order[1..] {
+            let n = args.len();
+            others.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM lamin.search_word w2 WHERE w2.term_id = w.term_id AND w2.word >= ${} AND w2.word < ${})",
+                n + 1,
+                n + 2
+            ));
+            args.push(ranges[i].0.as_str().into());
+            args.push(ranges[i].1.as_str().into());
+        }
+        let walk = |filter: &str, limit: i64| {
+            format!(
+                "SELECT {ROW_COLS} FROM (
+                     SELECT w.term_id FROM (SELECT w.term_id FROM lamin.search_word w
+                                            WHERE w.registry = $1 AND w.word >= $2 AND w.word < $3
+                                            ORDER BY w.word, w.term_len LIMIT {WALK_LIMIT}) w
+                     WHERE true{filter} LIMIT {limit}) w
+                 JOIN lamin.search_term t ON t.id = w.term_id{organism_where}"
+            )
+        };
+        let found = collect_rows(&walk(&others, WALK_MATCHES), &args);
+        if found.is_empty() && !others.is_empty() {
+            // No term has every word: the shortest terms with the rarest one.
+            rows.extend(collect_rows(&walk("", WORD_CANDIDATES), &args[..4]));
+        } else {
+            rows.extend(found);
+        }
+    }
+    rows
+}
+
+/// Words whose matches are at most this many are fetched in full.
+const FEW_MATCHES: i64 = 300;
+/// Terms fetched for a common word (the shortest ones).
+const WORD_CANDIDATES: i64 = 300;
+/// How far the walk over a common word's terms goes looking for a second word,
+/// and how many terms with both words end it.
+const WALK_LIMIT: i64 = 5_000;
+const WALK_MATCHES: i64 = 60;
+
+fn is_stop_word(word: &str) -> bool {
+    matches!(
+        word,
+        "of" | "the"
+            | "and"
+            | "in"
+            | "to"
+            | "for"
+            | "with"
+            | "by"
+            | "on"
+            | "at"
+            | "from"
+            | "or"
+            | "an"
+            | "a"
+    )
+}
+
+/// The query with each word that is not in the vocabulary (and long enough to
+/// be a typo) replaced by the closest vocabulary word, if any changed.
+fn corrected_query(norm: &str) -> Option<String> {
+    let trgm = trgm_schema();
+    let known_sql = "SELECT EXISTS (SELECT 1 FROM lamin.search_vocab v WHERE v.word = $1)";
+    let closest_sql = format!(
+        "SELECT v.word::text FROM lamin.search_vocab v WHERE v.word OPERATOR({trgm}.%) $1
+         ORDER BY {trgm}.similarity(v.word, $1) DESC, v.word LIMIT 1"
+    );
+    let mut changed = false;
+    let words: Vec<String> = norm
+        .split(' ')
+        .map(|w| {
+            if w.chars().count() < rank::MIN_FUZZY_WORD
+                || Spi::get_one_with_args::<bool>(known_sql, &[w.into()])
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false)
+            {
+                return w.to_string();
+            }
+            match Spi::get_one_with_args::<String>(&closest_sql, &[w.into()])
+                .ok()
+                .flatten()
+            {
+                Some(fix) => {
+                    changed = true;
+                    fix
+                }
+                None => w.to_string(),
+            }
+        })
+        .collect();
+    changed.then(|| words.join(" "))
+}
+
+/// Every searchable registry, or just the one named.
+fn registries_to_search(registry: Option<&str>) -> Vec<String> {
+    match registry {
+        Some(name) => vec![name.to_string()],
+        None => Spi::connect(|client| {
+            client
+                .select("SELECT name FROM lamin.registry ORDER BY name", None, &[])
+                .unwrap_or_else(|e| spi_error(e))
+                .into_iter()
+                .filter_map(|row| row.get::<String>(1).ok().flatten())
+                .collect()
+        }),
+    }
 }
 
 /// The schema pg_trgm lives in (CREATE EXTENSION lamin CASCADE puts it in
@@ -259,6 +448,7 @@ fn term_kind(kind: i16) -> TermKind {
 
 /// One search result.
 pub(crate) struct Hit {
+    pub tier: rank::Tier,
     pub registry: String,
     pub uid: String,
     pub name: String,
@@ -292,6 +482,7 @@ fn rank_rows(
         .map(|r| {
             let (registry, uid) = r.uid.split_once('\u{1}').expect("key built above");
             Hit {
+                tier: r.tier,
                 registry: registry.to_string(),
                 uid: uid.to_string(),
                 name: r.name,
@@ -311,12 +502,29 @@ pub(crate) fn run_search(
     let query: String = query.chars().take(MAX_QUERY_CHARS).collect();
     let fold = rank::fold(&query);
     let norm = rank::normalize(&query);
-    let mut rows = fetch_candidates(&fold, &norm, registry, organism, false);
+    let registries = registries_to_search(registry);
+    let mut rows: Vec<Row> = Vec::new();
+    for reg in &registries {
+        rows.extend(fetch_candidates(&query, &fold, &norm, reg, organism, lim));
+    }
     let mut hits = rank_rows(&query, &rows, lim);
-    // Typo tolerance only when the direct matches leave room.
-    if hits.len() < lim && norm.chars().count() >= 4 {
-        rows.extend(fetch_candidates(&fold, &norm, registry, organism, true));
-        hits = rank_rows(&query, &rows, lim);
+    // Typo tolerance: when direct matches are scarce, search again with the
+    // query's unknown words replaced by the closest known words, and rank the
+    // new candidates against the original query.
+    if hits.len() < lim.min(3) {
+        if let Some(fixed) = corrected_query(&norm) {
+            for reg in &registries {
+                rows.extend(fetch_candidates(
+                    &fixed,
+                    &rank::fold(&fixed),
+                    &fixed,
+                    reg,
+                    organism,
+                    lim,
+                ));
+            }
+            hits = rank_rows(&query, &rows, lim);
+        }
     }
     hits
 }
@@ -371,6 +579,25 @@ fn distinct_values<'a>(vals: &[Option<&'a str>]) -> Vec<&'a str> {
         .collect()
 }
 
+/// Above this many distinct inputs (and a quarter of the registry), reading
+/// the whole field once beats looking every value up.
+const BULK_LOOKUP_MIN: usize = 10_000;
+
+/// Whether `n` lookups are better served by reading the registry whole.
+fn read_whole_registry(reg: &Registry, n: usize) -> bool {
+    if n < BULK_LOOKUP_MIN {
+        return false;
+    }
+    let rows = Spi::get_one_with_args::<f32>(
+        "SELECT reltuples FROM pg_class WHERE oid = $1::regclass",
+        &[reg.name.as_str().into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(0.0);
+    n as f64 > rows as f64 / 4.0
+}
+
 /// The subset of `values` that exist exactly in `field` of the registry.
 fn exact_matches(
     reg: &Registry,
@@ -381,14 +608,24 @@ fn exact_matches(
     if values.is_empty() {
         return HashSet::new();
     }
+    let whole = read_whole_registry(reg, values.len());
     let sql = format!(
-        "SELECT DISTINCT r.{f}::text FROM {table} r WHERE r.{f}::text = ANY($1){filter}",
+        "SELECT DISTINCT r.{f}::text FROM {table} r WHERE {cond}{filter}",
         f = quote_ident(field),
         table = reg.table(),
+        cond = if whole {
+            format!("r.{} IS NOT NULL", quote_ident(field))
+        } else {
+            format!("r.{}::text = ANY($1)", quote_ident(field))
+        },
         filter = reg.record_filter(organism, 2)
     );
-    let list: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-    Spi::connect(|client| {
+    let list: Vec<String> = if whole {
+        Vec::new()
+    } else {
+        values.iter().map(|v| v.to_string()).collect()
+    };
+    let found: HashSet<String> = Spi::connect(|client| {
         client
             .select(
                 sql.as_str(),
@@ -399,7 +636,16 @@ fn exact_matches(
             .into_iter()
             .filter_map(|row| row.get::<String>(1).ok().flatten())
             .collect()
-    })
+    });
+    if whole {
+        let wanted: HashSet<&str> = values.iter().copied().collect();
+        found
+            .into_iter()
+            .filter(|v| wanted.contains(v.as_str()))
+            .collect()
+    } else {
+        found
+    }
 }
 
 /// Exact, case-sensitive membership of each value in the registry's field;
@@ -454,15 +700,24 @@ fn map_values(
     }
     // (folded term, tier, field value of the record, record id)
     let field_kind = reg.kind_of(field);
+    let whole = read_whole_registry(reg, rest.len());
     let sql = format!(
         "SELECT t.term_fold::text, CASE WHEN t.kind = $3 THEN 1 ELSE 2 END, r.{f}::text, r.id
          FROM lamin.search_term t JOIN {table} r ON r.id = t.record_id
-         WHERE t.registry = $1 AND t.term_fold = ANY($2) AND r.{f} IS NOT NULL{filter}
+         WHERE t.registry = $1 AND {cond} AND r.{f} IS NOT NULL{filter}
          ORDER BY r.id",
         f = quote_ident(field),
         table = reg.table(),
+        cond = if whole {
+            "true"
+        } else {
+            "t.term_fold = ANY($2)"
+        },
         filter = reg.record_filter(organism, 4)
     );
+    if whole {
+        rest.clear();
+    }
     let rows: Vec<(String, i32, String)> = Spi::connect(|client| {
         client
             .select(
