@@ -42,6 +42,9 @@ BEGIN
 CREATE FUNCTION lamin.tg_@registry@_versioned_before() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- Plan each query for the table as it is now: a generic plan made while the
+-- table was small would keep scanning it sequentially as it grows.
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     family text := left(NEW.uid, -4);
@@ -74,7 +77,9 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         NEW.is_latest := NEW.branch_id <> -1 AND NOT EXISTS (
             SELECT 1 FROM lamin.@registry@ r WHERE r.stem = family AND r.branch_id <> -1 AND r.id > NEW.id);
-        IF NEW.is_latest THEN
+        -- Only touch the family when it has a head (a new family has none):
+        -- an UPDATE, even of no rows, fires the registry's statement triggers.
+        IF NEW.is_latest AND EXISTS (SELECT 1 FROM lamin.@registry@ r WHERE r.stem = family AND r.is_latest) THEN
             UPDATE lamin.@registry@ r SET is_latest = false WHERE r.stem = family AND r.is_latest;
         END IF;
     END IF;

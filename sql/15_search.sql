@@ -29,7 +29,7 @@ COMMENT ON COLUMN lamin.registry.created_at IS 'When the registry was made searc
 
 CREATE TABLE lamin.search_term (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    registry   text NOT NULL REFERENCES lamin.registry ON DELETE CASCADE,
+    registry   text NOT NULL,
     record_id  bigint NOT NULL,
     uid        text NOT NULL,
     name       text NOT NULL,
@@ -42,8 +42,10 @@ CREATE TABLE lamin.search_term (
     space_id   bigint NOT NULL DEFAULT 1
 );
 CREATE INDEX search_term_record ON lamin.search_term (registry, record_id);
-CREATE INDEX search_term_fold ON lamin.search_term (term_fold);
+CREATE INDEX search_term_fold ON lamin.search_term (registry, term_fold);
 CREATE INDEX search_term_norm ON lamin.search_term (registry, term_norm);
+-- The search tables are derived and written only by the generated triggers
+-- below; they carry no foreign keys, whose per-row checks would dominate bulk loads.
 COMMENT ON TABLE lamin.search_term IS 'Derived search index: one row per name, synonym, abbreviation and id of every record of a searchable registry (trash excluded). Maintained by triggers; not dumped (rebuilt on restore).';
 COMMENT ON COLUMN lamin.search_term.id IS 'Internal id of the term.';
 COMMENT ON COLUMN lamin.search_term.registry IS 'The registry (lamin.registry.name).';
@@ -62,7 +64,7 @@ CREATE TABLE lamin.search_word (
     registry text NOT NULL,
     word     text COLLATE "C" NOT NULL,
     term_len int NOT NULL,
-    term_id  bigint NOT NULL REFERENCES lamin.search_term ON DELETE CASCADE
+    term_id  bigint NOT NULL
 );
 CREATE INDEX search_word_lookup ON lamin.search_word (registry, word, term_len, term_id);
 CREATE INDEX search_word_term ON lamin.search_word (term_id, word);
@@ -152,96 +154,121 @@ AS $$
         lamin.search_terms_sql(reg, source))
 $$;
 
--- Statement-level triggers keep the search index in step with a registry.
--- (Dynamic SQL: old_rows only exists for UPDATE and DELETE triggers.)
-CREATE FUNCTION lamin.tg_search_terms() RETURNS trigger
+-- Each searchable registry gets its own two trigger functions, generated from
+-- the templates below with its table and columns written in: static SQL lets
+-- plpgsql cache the plans, so even one-row INSERTs stay cheap.
+--
+-- search_<registry>: keep the search index in step (statement level, with
+-- transition tables; rows whose search columns did not change are skipped).
+--
+-- guard_<registry>: the safeguard against typos and duplicates. A new or
+-- renamed record whose name equals an existing name or synonym
+-- (case-insensitively) is refused, unless the session says SET
+-- lamin.allow_duplicates = on; a close-but-different name raises a NOTICE
+-- (checked for statements of up to 20 rows, to keep bulk loads fast).
+-- pg_restore (application_name pg_restore) reloads what was accepted before.
+CREATE FUNCTION lamin.create_search_trigger_functions(reg lamin.registry, guard boolean) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-AS $$
+AS $gen$
 DECLARE
-    reg lamin.registry;
-    source text := 'new_rows';
-    ids text;
+    base text := replace(reg.name, '.', '__');
+    changed text := format('(SELECT n.* FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE (%s) IS DISTINCT FROM (%s))',
+                           lamin.search_columns(reg, 'n'), lamin.search_columns(reg, 'o'));
 BEGIN
-    SELECT * INTO reg FROM lamin.registry r WHERE r.name = TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
-    IF TG_OP = 'UPDATE' THEN
-        source := format('(SELECT n.* FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE (%s) IS DISTINCT FROM (%s))',
-                         lamin.search_columns(reg, 'n'), lamin.search_columns(reg, 'o'));
-        ids := format('SELECT c.id FROM %s c', source);
-    ELSIF TG_OP = 'DELETE' THEN
-        ids := 'SELECT o.id FROM old_rows o';
-    ELSE
+    EXECUTE format($fn$
+CREATE OR REPLACE FUNCTION lamin.%1$I() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $body$
+DECLARE
+    -- A variable, not a literal: queries with parameters are planned afresh
+    -- each time (force_custom_plan), so plans follow the tables' growth.
+    reg_name text := %2$L;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
         -- Rows of this statement may already have terms from an UPDATE nested in
         -- its row triggers (e.g. a version family's head moving).
-        ids := 'SELECT n.id FROM new_rows n';
-    END IF;
-    -- Words go with their terms (ON DELETE CASCADE).
-    EXECUTE format('DELETE FROM lamin.search_term t WHERE t.registry = $1 AND t.record_id IN (%s)', ids) USING reg.name;
-    IF TG_OP <> 'DELETE' THEN
-        EXECUTE lamin.search_add_terms_sql(reg, source);
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT n.id FROM new_rows n)) RETURNING t.id)
+        DELETE FROM lamin.search_word w WHERE w.registry = reg_name AND w.term_id = ANY (ARRAY(SELECT g.id FROM gone g));
+        %3$s;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT c.id FROM %4$s c)) RETURNING t.id)
+        DELETE FROM lamin.search_word w WHERE w.registry = reg_name AND w.term_id = ANY (ARRAY(SELECT g.id FROM gone g));
+        %5$s;
+    ELSE
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT o.id FROM old_rows o)) RETURNING t.id)
+        DELETE FROM lamin.search_word w WHERE w.registry = reg_name AND w.term_id = ANY (ARRAY(SELECT g.id FROM gone g));
     END IF;
     RETURN NULL;
 END
-$$;
+$body$
+$fn$, 'search_' || base, reg.name, lamin.search_add_terms_sql(reg, 'new_rows'), changed,
+      lamin.search_add_terms_sql(reg, changed));
 
--- Safeguard against typos and duplicates: a new or renamed record whose name
--- equals an existing name or synonym (case-insensitively) is refused, unless
--- the session says SET lamin.allow_duplicates = on. A close-but-different name
--- raises a NOTICE (checked for statements of up to 20 rows, to keep bulk loads fast).
--- pg_restore (application_name pg_restore) reloads what was accepted before.
-CREATE FUNCTION lamin.tg_search_guard() RETURNS trigger
+    IF NOT guard THEN
+        RETURN;
+    END IF;
+    EXECUTE format($fn$
+CREATE OR REPLACE FUNCTION lamin.%1$I() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-AS $$
+SET plan_cache_mode = force_custom_plan
+AS $body$
 DECLARE
-    reg lamin.registry;
     clash record;
-    n_rows bigint;
+    reg_name text := %2$L;
 BEGIN
     IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1')
        OR current_setting('application_name') = 'pg_restore' THEN
         RETURN NULL;
     END IF;
-    SELECT * INTO reg FROM lamin.registry r WHERE r.name = TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
-    EXECUTE format(
-        $q$SELECT n.%1$I AS new_name, t.uid, t.name, t.kind
-           FROM new_rows n JOIN lamin.search_term t
-             ON t.registry = %2$L AND t.term_fold = lower(n.%1$I) AND t.record_id <> n.id
-           %3$s
-           LIMIT 1$q$,
-        reg.name_field, reg.name,
-        CASE WHEN TG_OP = 'UPDATE' THEN format('WHERE n.%1$I IS DISTINCT FROM (SELECT o.%1$I FROM old_rows o WHERE o.id = n.id)', reg.name_field) ELSE '' END)
-    INTO clash;
+    -- (Two statements: old_rows exists only for UPDATE.)
+    IF TG_OP = 'INSERT' THEN
+        SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
+        FROM new_rows n CROSS JOIN LATERAL (
+            SELECT t.uid, t.name, t.kind FROM lamin.search_term t
+            WHERE t.term_fold = lower(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+        LIMIT 1;
+    ELSE
+        SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
+        FROM new_rows n JOIN old_rows o ON o.id = n.id CROSS JOIN LATERAL (
+            SELECT t.uid, t.name, t.kind FROM lamin.search_term t
+            WHERE t.term_fold = lower(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+        WHERE n.%3$I IS DISTINCT FROM o.%3$I
+        LIMIT 1;
+    END IF;
     IF clash.uid IS NOT NULL THEN
-        RAISE EXCEPTION '% % already exists as the % of record % (%)', reg.name, quote_literal(clash.new_name),
+        RAISE EXCEPTION '%% %% already exists as the %% of record %% (%%)', %2$L, quote_literal(clash.new_name),
             CASE clash.kind WHEN 0 THEN 'name' WHEN 1 THEN 'synonym' WHEN 2 THEN 'abbreviation' ELSE 'id' END,
             clash.uid, quote_literal(clash.name)
             USING ERRCODE = 'unique_violation',
                   HINT = 'use the existing record, or SET lamin.allow_duplicates = on to add it anyway';
     END IF;
-    EXECUTE format('SELECT lower(n.%1$I) AS dup FROM new_rows n GROUP BY 1 HAVING count(*) > 1 LIMIT 1', reg.name_field) INTO clash;
+    SELECT lower(n.%3$I) AS dup INTO clash FROM new_rows n GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
     IF clash.dup IS NOT NULL THEN
-        RAISE EXCEPTION '% % is added twice in one statement', reg.name, quote_literal(clash.dup)
-            USING ERRCODE = 'unique_violation',
-                  HINT = 'SET lamin.allow_duplicates = on to add it anyway';
+        RAISE EXCEPTION '%% %% is added twice in one statement', %2$L, quote_literal(clash.dup)
+            USING ERRCODE = 'unique_violation', HINT = 'SET lamin.allow_duplicates = on to add it anyway';
     END IF;
-    EXECUTE 'SELECT count(*) FROM new_rows' INTO n_rows;
-    IF n_rows <= 20 THEN
+    IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 21) x) <= 20 THEN
         -- Close but different: the best search hit is a typo-tier match (score < 200).
-        FOR clash IN EXECUTE format(
-            $q$SELECT n.%1$I AS new_name, s.uid, s.name
-               FROM new_rows n
-               CROSS JOIN LATERAL (SELECT * FROM lamin.search(n.%1$I, %2$L, 1) WHERE btrim(n.%1$I) <> '') s
-               WHERE s.score < 200 AND s.uid <> n.uid$q$,
-            reg.name_field, reg.name)
+        FOR clash IN
+            SELECT n.%3$I AS new_name, s.uid, s.name
+            FROM new_rows n
+            CROSS JOIN LATERAL (SELECT * FROM lamin.search(n.%3$I, %2$L, 1) WHERE btrim(n.%3$I) <> '') s
+            WHERE s.score < 200 AND s.uid <> n.uid
         LOOP
-            RAISE NOTICE 'similar record exists in %: % (%); did you mean it instead of %?',
-                reg.name, quote_literal(clash.name), clash.uid, quote_literal(clash.new_name);
+            RAISE NOTICE 'similar record exists in %%: %% (%%); did you mean it instead of %%?',
+                %2$L, quote_literal(clash.name), clash.uid, quote_literal(clash.new_name);
         END LOOP;
     END IF;
     RETURN NULL;
 END
-$$;
+$body$
+$fn$, 'guard_' || base, reg.name, reg.name_field);
+END
+$gen$;
 
 -- Make a registry searchable: record its fields, create its triggers, and
 -- index its existing rows. Idempotent (re-running updates the configuration).
@@ -281,6 +308,7 @@ BEGIN
         id_field = excluded.id_field, organism_field = excluded.organism_field, deprecated_field = excluded.deprecated_field
     RETURNING * INTO reg;
 
+    PERFORM lamin.create_search_trigger_functions(reg, guard);
     EXECUTE format('DROP TRIGGER IF EXISTS search_a_guard_insert ON %s', registry);
     EXECUTE format('DROP TRIGGER IF EXISTS search_a_guard_update ON %s', registry);
     EXECUTE format('DROP TRIGGER IF EXISTS search_b_terms_insert ON %s', registry);
@@ -289,17 +317,18 @@ BEGIN
     -- Triggers fire in name order: the guard (a) sees the terms before this statement's (b).
     IF guard THEN
         EXECUTE format('CREATE TRIGGER search_a_guard_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
-                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_guard()', registry);
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'guard_' || replace(qualified, '.', '__'));
         EXECUTE format('CREATE TRIGGER search_a_guard_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_guard()', registry);
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'guard_' || replace(qualified, '.', '__'));
     END IF;
     EXECUTE format('CREATE TRIGGER search_b_terms_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
-                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_terms()', registry);
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'search_' || replace(qualified, '.', '__'));
     EXECUTE format('CREATE TRIGGER search_b_terms_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_terms()', registry);
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'search_' || replace(qualified, '.', '__'));
     EXECUTE format('CREATE TRIGGER search_b_terms_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
-                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_search_terms()', registry);
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'search_' || replace(qualified, '.', '__'));
 
+    DELETE FROM lamin.search_word w WHERE w.registry = qualified;
     DELETE FROM lamin.search_term t WHERE t.registry = qualified;
     EXECUTE lamin.search_add_terms_sql(reg, registry::text);
 END
@@ -328,9 +357,8 @@ COMMENT ON COLUMN lamin.registries.n_records IS 'Records in the search index (tr
 -- Registries users add are dumped; the built-in ones are re-created by CREATE EXTENSION.
 SELECT pg_catalog.pg_extension_config_dump('lamin.registry', $$WHERE name !~ '^(lamin|bionty)\.'$$);
 
+-- Labels and features are searchable (and guarded) out of the box. Artifacts,
+-- collections, transforms and schemas are not: indexing costs every save a
+-- statement trigger; opt in with e.g. SELECT lamin.make_searchable('lamin.artifact', 'key', guard => false).
 SELECT lamin.make_searchable('lamin.ulabel', 'name', synonyms_field => 'synonyms');
 SELECT lamin.make_searchable('lamin.feature', 'name', synonyms_field => 'synonyms');
-SELECT lamin.make_searchable('lamin.schema', 'name', guard => false);
-SELECT lamin.make_searchable('lamin.transform', 'key', guard => false);
-SELECT lamin.make_searchable('lamin.collection', 'key', guard => false);
-SELECT lamin.make_searchable('lamin.artifact', 'key', guard => false);
