@@ -184,22 +184,24 @@ SET plan_cache_mode = force_custom_plan
 AS $body$
 DECLARE
     -- A variable, not a literal: queries with parameters are planned afresh
-    -- each time (force_custom_plan), so plans follow the tables' growth.
+    -- each time (force_custom_plan), so plans follow the tables' growth. (The
+    -- word delete names it only to be parameterised: filtering words by
+    -- registry would tempt the planner onto the (registry, word) index.)
     reg_name text := %2$L;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         -- Rows of this statement may already have terms from an UPDATE nested in
         -- its row triggers (e.g. a version family's head moving).
         WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT n.id FROM new_rows n)) RETURNING t.id)
-        DELETE FROM lamin.search_word w WHERE w.registry = reg_name AND w.term_id = ANY (ARRAY(SELECT g.id FROM gone g));
+        DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
         %3$s;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT c.id FROM %4$s c)) RETURNING t.id)
-        DELETE FROM lamin.search_word w WHERE w.registry = reg_name AND w.term_id = ANY (ARRAY(SELECT g.id FROM gone g));
+        DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
         %5$s;
     ELSE
         WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT o.id FROM old_rows o)) RETURNING t.id)
-        DELETE FROM lamin.search_word w WHERE w.registry = reg_name AND w.term_id = ANY (ARRAY(SELECT g.id FROM gone g));
+        DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
     END IF;
     RETURN NULL;
 END
@@ -252,12 +254,12 @@ BEGIN
             USING ERRCODE = 'unique_violation', HINT = 'SET lamin.allow_duplicates = on to add it anyway';
     END IF;
     IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 21) x) <= 20 THEN
-        -- Close but different: the best search hit is a typo-tier match (score < 200).
+        -- Close but different: a typo-tier match (see lamin.similar_record).
         FOR clash IN
             SELECT n.%3$I AS new_name, s.uid, s.name
             FROM new_rows n
-            CROSS JOIN LATERAL (SELECT * FROM lamin.search(n.%3$I, %2$L, 1) WHERE btrim(n.%3$I) <> '') s
-            WHERE s.score < 200 AND s.uid <> n.uid
+            CROSS JOIN LATERAL lamin.similar_record(reg_name, n.%3$I) s
+            WHERE s.uid <> n.uid
         LOOP
             RAISE NOTICE 'similar record exists in %%: %% (%%); did you mean it instead of %%?',
                 %2$L, quote_literal(clash.name), clash.uid, quote_literal(clash.new_name);

@@ -62,8 +62,8 @@ pub fn parse_root(input: &str) -> Result<StorageRoot, RootError> {
         (StorageType::Gcs, "gs://", rest)
     } else if let Some(rest) = trimmed.strip_prefix("az://") {
         (StorageType::Azure, "az://", rest)
-    } else if trimmed.starts_with('/') {
-        (StorageType::Local, "/", &trimmed[1..])
+    } else if let Some(rest) = trimmed.strip_prefix('/') {
+        (StorageType::Local, "/", rest)
     } else {
         return Err(RootError::UnknownScheme(input.to_string()));
     };

@@ -69,6 +69,53 @@ mod tests {
         assert_eq!(s, ".ome.zarr");
     }
 
+    #[pg_test]
+    fn search_ranks_exact_name_before_synonym_and_finds_typos() {
+        Spi::run(
+            "INSERT INTO lamin.ulabel (name, synonyms) VALUES
+                 ('T cell', '{T lymphocyte}'), ('thymus-derived cell', '{T cell}'), ('macrophage', '{}')",
+        )
+        .unwrap();
+        let first = Spi::get_one::<String>(
+            "SELECT name FROM lamin.search('t cell', 'lamin.ulabel') LIMIT 1",
+        )
+        .unwrap();
+        assert_eq!(first.as_deref(), Some("T cell"));
+        let second = Spi::get_one::<String>(
+            "SELECT matched FROM lamin.search('t cell', 'lamin.ulabel') OFFSET 1 LIMIT 1",
+        )
+        .unwrap();
+        assert_eq!(second.as_deref(), Some("synonym: T cell"));
+        let typo =
+            Spi::get_one::<String>("SELECT name FROM lamin.search('macrophge') LIMIT 1").unwrap();
+        assert_eq!(typo.as_deref(), Some("macrophage"));
+    }
+
+    #[pg_test]
+    fn standardize_maps_case_and_synonyms() {
+        Spi::run("INSERT INTO lamin.ulabel (name, synonyms) VALUES ('B cell', '{B lymphocyte}')")
+            .unwrap();
+        let out = Spi::get_one::<Vec<Option<String>>>(
+            "SELECT lamin.standardize('lamin.ulabel', ARRAY['b cell', 'B lymphocyte', 'other', NULL])",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                Some("B cell".into()),
+                Some("B cell".into()),
+                Some("other".into()),
+                None
+            ]
+        );
+    }
+
+    #[pg_test(error = "search query must not be NULL")]
+    fn search_refuses_null() {
+        Spi::run("SELECT * FROM lamin.search(NULL)").unwrap();
+    }
+
     #[pg_test(error = "uid length must be between 1 and 64, got 0")]
     fn uid_refuses_silly_lengths() {
         Spi::run("SELECT lamin.uid(0)").unwrap();

@@ -131,7 +131,6 @@ fn resolve_field(reg: &Registry, field: Option<&str>) -> String {
                 &[reg.name.as_str().into()],
             )
             .unwrap_or_else(|e| spi_error(e))
-            .into_iter()
             .filter_map(|row| row.get::<String>(1).ok().flatten())
             .collect()
     });
@@ -175,7 +174,6 @@ fn collect_rows(sql: &str, args: &[DatumWithOid]) -> Vec<Row> {
         client
             .select(sql, None, args)
             .unwrap_or_else(|e| spi_error(e))
-            .into_iter()
             .filter_map(|row| {
                 Some((
                     row.get::<String>(1).ok()??,
@@ -418,7 +416,6 @@ fn registries_to_search(registry: Option<&str>) -> Vec<String> {
             client
                 .select("SELECT name FROM lamin.registry ORDER BY name", None, &[])
                 .unwrap_or_else(|e| spi_error(e))
-                .into_iter()
                 .filter_map(|row| row.get::<String>(1).ok().flatten())
                 .collect()
         }),
@@ -633,7 +630,6 @@ fn exact_matches(
                 &[list.into(), organism.map(str::to_string).into()],
             )
             .unwrap_or_else(|e| spi_error(e))
-            .into_iter()
             .filter_map(|row| row.get::<String>(1).ok().flatten())
             .collect()
     });
@@ -731,7 +727,6 @@ fn map_values(
                 ],
             )
             .unwrap_or_else(|e| spi_error(e))
-            .into_iter()
             .filter_map(|row| {
                 Some((
                     row.get::<String>(1).ok()??,
@@ -878,4 +873,41 @@ fn suggest(reg: &Registry, field: &str, value: &str, organism: Option<&str>) -> 
     Spi::get_one_with_args::<String>(&sql, &[hit.uid.into()])
         .ok()
         .flatten()
+}
+
+/// The closest existing record to a new name, if it is close but not equal (a
+/// typo-tier match): the guard's "did you mean" check. Cheaper than a full
+/// search: two index lookups (terms sharing the first characters, and terms
+/// containing the name's longest word), ranked in Rust.
+#[pg_extern(stable, parallel_safe)]
+fn similar_record(
+    registry: &str,
+    name: &str,
+) -> TableIterator<'static, (name!(uid, String), name!(name, String))> {
+    let norm = rank::normalize(name);
+    if norm.chars().count() < rank::MIN_FUZZY_WORD {
+        return TableIterator::new(Vec::new());
+    }
+    let head: String = norm.chars().take(3).collect();
+    let longest = norm
+        .split(' ')
+        .max_by_key(|w| w.chars().count())
+        .unwrap_or_default()
+        .to_string();
+    let rows = collect_rows(
+        &format!(
+            "(SELECT {ROW_COLS} FROM lamin.search_term t
+              WHERE t.registry = $1 AND t.term_norm >= $2 AND t.term_norm < $3 LIMIT 300)
+             UNION ALL
+             (SELECT {ROW_COLS} FROM (SELECT w.term_id FROM lamin.search_word w
+                                      WHERE w.registry = $1 AND w.word = $4 ORDER BY w.term_len LIMIT 300) w
+              JOIN lamin.search_term t ON t.id = w.term_id)"
+        ),
+        &[registry.into(), head.as_str().into(), prefix_end(&head).into(), longest.as_str().into()],
+    );
+    let best = rank_rows(name, &rows, 1)
+        .into_iter()
+        .find(|h| h.tier == rank::Tier::Fuzzy)
+        .map(|h| (h.uid, h.name));
+    TableIterator::new(best)
 }
