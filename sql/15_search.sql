@@ -82,11 +82,6 @@ CREATE INDEX search_vocab_trgm ON lamin.search_vocab USING gin (word gin_trgm_op
 COMMENT ON TABLE lamin.search_vocab IS 'Derived: every word ever indexed, trigram-indexed for spelling correction of queries.';
 COMMENT ON COLUMN lamin.search_vocab.word IS 'A word.';
 
--- Words too common to help find anything.
-CREATE FUNCTION lamin.is_stop_word(word text) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT word IN ('of', 'the', 'and', 'in', 'to', 'for', 'with', 'by', 'on', 'at', 'from', 'or', 'an', 'a') $$;
-
 -- The SELECT that turns rows of `source` (a registry table or a transition
 -- table) into search terms, for one registry's configuration.
 CREATE FUNCTION lamin.search_terms_sql(reg lamin.registry, source text) RETURNS text

@@ -96,6 +96,26 @@ impl Query {
     }
 }
 
+/// Words too common to help find anything; the search index leaves them out.
+pub fn is_stop_word(word: &str) -> bool {
+    matches!(
+        word,
+        "of" | "the"
+            | "and"
+            | "in"
+            | "to"
+            | "for"
+            | "with"
+            | "by"
+            | "on"
+            | "at"
+            | "from"
+            | "or"
+            | "an"
+            | "a"
+    )
+}
+
 /// Minimum fuzzy similarity (0..1) for a typo match to count.
 pub const FUZZY_THRESHOLD: f64 = 0.84;
 

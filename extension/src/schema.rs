@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 #[allow(unused_imports)]
 use crate::{
     keys::{check_key, suffix_from_key},
-    search::normalize_term,
+    search::{is_stop_word, normalize_term},
     storage::parse_storage_root,
     uid::{uid, version_number, version_suffix},
 };
@@ -23,7 +23,8 @@ extension_sql_file!(
         check_key,
         suffix_from_key,
         parse_storage_root,
-        normalize_term
+        normalize_term,
+        is_stop_word
     ]
 );
 extension_sql_file!(

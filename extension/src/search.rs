@@ -353,23 +353,10 @@ const WORD_CANDIDATES: i64 = 300;
 const WALK_LIMIT: i64 = 5_000;
 const WALK_MATCHES: i64 = 60;
 
-fn is_stop_word(word: &str) -> bool {
-    matches!(
-        word,
-        "of" | "the"
-            | "and"
-            | "in"
-            | "to"
-            | "for"
-            | "with"
-            | "by"
-            | "on"
-            | "at"
-            | "from"
-            | "or"
-            | "an"
-            | "a"
-    )
+/// Words too common to help find anything (one list, shared with the index triggers).
+#[pg_extern(immutable, parallel_safe, strict)]
+pub(crate) fn is_stop_word(word: &str) -> bool {
+    rank::is_stop_word(word)
 }
 
 /// The query with each word that is not in the vocabulary (and long enough to
