@@ -582,6 +582,23 @@ fn read_whole_registry(reg: &Registry, n: usize) -> bool {
     n as f64 > rows as f64 / 4.0
 }
 
+/// Every value of `field` in the registry (live records of the organism).
+fn field_values(reg: &Registry, field: &str, organism: Option<&str>) -> HashSet<String> {
+    let sql = format!(
+        "SELECT DISTINCT r.{f}::text FROM {table} r WHERE r.{f} IS NOT NULL{filter}",
+        f = quote_ident(field),
+        table = reg.table(),
+        filter = reg.record_filter(organism, 1)
+    );
+    Spi::connect(|client| {
+        client
+            .select(sql.as_str(), None, &[organism.map(str::to_string).into()])
+            .unwrap_or_else(|e| spi_error(e))
+            .filter_map(|row| row.get::<String>(1).ok().flatten())
+            .collect()
+    })
+}
+
 /// The subset of `values` that exist exactly in `field` of the registry.
 fn exact_matches(
     reg: &Registry,
@@ -645,7 +662,13 @@ fn validate(
     check_organism(&reg, organism);
     let array = vals?;
     let vals: Vec<Option<&str>> = array.iter().collect();
-    let found = exact_matches(&reg, &field, &distinct_values(&vals), organism);
+    // Many values: read the field once and test each value against it, with
+    // no de-duplication pass over the input.
+    let found = if read_whole_registry(&reg, vals.len()) {
+        field_values(&reg, &field, organism)
+    } else {
+        exact_matches(&reg, &field, &distinct_values(&vals), organism)
+    };
     Some(vals.iter().map(|v| v.map(|v| found.contains(v))).collect())
 }
 
