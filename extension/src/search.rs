@@ -350,7 +350,7 @@ const FEW_MATCHES: i64 = 300;
 const WORD_CANDIDATES: i64 = 300;
 /// How far the walk over a common word's terms goes looking for a second word,
 /// and how many terms with both words end it.
-const WALK_LIMIT: i64 = 5_000;
+const WALK_LIMIT: i64 = 2_000;
 const WALK_MATCHES: i64 = 60;
 
 /// Words too common to help find anything (one list, shared with the index triggers).
