@@ -1,7 +1,7 @@
 -- search / validate / standardize / inspect: ranking tiers, typo tolerance,
 -- standardize tiers and ambiguity, safeguards, and hostile input.
 BEGIN;
-SELECT plan(38);
+SELECT plan(44);
 
 INSERT INTO lamin.ulabel (name, synonyms) VALUES
     ('T cell', '{T lymphocyte}'),
@@ -75,6 +75,23 @@ SELECT is(lamin.standardize('public.test_gene', ARRAY['A1CF', 'A1BG', 'FANCD1', 
           ARRAY['A1CF', 'A1BG', 'BRCA2', 'FANCD20', 'GCLC'], 'LaminDB vector: A1CF A1BG FANCD1 FANCD20 GCS');
 INSERT INTO public.test_gene (uid, symbol) VALUES ('g5', 'CD4');
 SELECT is((SELECT name FROM lamin.search('cd4', 'public.test_gene') LIMIT 1), 'CD4', 'rows added later are indexed by the trigger');
+
+-- The organism filter, on a registry that carries an organism.
+CREATE TABLE public.test_org_gene (id bigserial PRIMARY KEY, uid text NOT NULL, symbol text NOT NULL,
+                                   synonyms text[] NOT NULL DEFAULT '{}', organism text NOT NULL);
+INSERT INTO public.test_org_gene (uid, symbol, synonyms, organism) VALUES
+    ('h1', 'CD4', '{T4,Leu-3}', 'human'), ('m1', 'Cd4', '{L3T4}', 'mouse');
+SELECT lamin.make_searchable('public.test_org_gene', 'symbol', 'synonyms', organism_field => 'organism', guard => false) AS made \gset
+SELECT is(lamin.validate('public.test_org_gene', ARRAY['CD4', 'Cd4'], organism => 'mouse'), ARRAY[false, true], 'validate with an organism');
+SELECT is(lamin.standardize('public.test_org_gene', ARRAY['T4', 'Leu-3', 'L3T4'], organism => 'human'), ARRAY['CD4', 'CD4', 'L3T4'],
+          'standardize with an organism maps only that organism''s synonyms');
+SELECT is((SELECT array_agg(uid) FROM lamin.search('cd4', 'public.test_org_gene', organism => 'mouse')), ARRAY['m1'], 'search with an organism');
+SELECT throws_like($$SELECT lamin.validate('lamin.ulabel', ARRAY['x'], organism => 'human')$$, 'registry lamin.ulabel has no organism%',
+                   'an organism on a registry without one is an error');
+
+-- NUL bytes never reach the functions: Postgres refuses them in text.
+SELECT throws_ok($$SELECT * FROM lamin.search(E'a\x00b')$$, '22021', NULL, 'a NUL byte is refused before search runs');
+SELECT lives_ok($$SELECT lamin.validate('lamin.ulabel', ARRAY[repeat('x', 100000), '🧬'])$$, 'huge and emoji values validate');
 
 -- Safeguards: exact (case-insensitive) names and synonyms are refused, with an override.
 SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('b CELL')$$, '%''b CELL'' already exists as the name of record%''B cell''%',
