@@ -99,6 +99,20 @@ $$;
 COMMENT ON FUNCTION lamin.save_artifact(text, bigint, text, text, text, text, text, text, text, text, bigint, bigint) IS
     'Register an artifact by content hash (sha256 hex); idempotent; same key or revises => new version. Returns the uid.';
 
+-- Refuse a malformed uid of a 20-character versioned registry (artifact,
+-- collection): 20 base62 characters, or the 16-character stem of a family.
+CREATE FUNCTION lamin.check_versioned_uid(kind text, uid text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF uid IS NULL OR uid !~ '^[0-9A-Za-z]+$' OR length(uid) NOT IN (16, 20) THEN
+        RAISE EXCEPTION 'invalid % uid %: expected 20 base62 characters (or a 16-character stem for the latest version)',
+            kind, coalesce(quote_literal(left(uid, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
 -- Find an artifact by uid (20 characters) or by stem (16 characters: the
 -- latest version). Raises a clear error for malformed or unknown uids.
 CREATE FUNCTION lamin.artifact_id(uid text) RETURNS bigint
@@ -109,10 +123,7 @@ AS $$
 DECLARE
     found_id bigint;
 BEGIN
-    IF uid IS NULL OR uid !~ '^[0-9A-Za-z]+$' OR length(uid) NOT IN (16, 20) THEN
-        RAISE EXCEPTION 'invalid artifact uid %: expected 20 base62 characters (or a 16-character stem for the latest version)',
-            coalesce(quote_literal(left(uid, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM lamin.check_versioned_uid('artifact', uid);
     IF length(uid) = 20 THEN
         SELECT a.id INTO found_id FROM lamin.artifact a WHERE a.uid = artifact_id.uid;
     ELSE
@@ -154,12 +165,12 @@ AS $$
 DECLARE
     found_id bigint;
 BEGIN
-    IF uid IS NULL OR uid !~ '^[0-9A-Za-z]+$' OR length(uid) NOT IN (16, 20) THEN
-        RAISE EXCEPTION 'invalid collection uid %: expected 20 base62 characters (or a 16-character stem for the latest version)',
-            coalesce(quote_literal(left(uid, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    PERFORM lamin.check_versioned_uid('collection', uid);
+    IF length(uid) = 20 THEN
+        SELECT c.id INTO found_id FROM lamin.collection c WHERE c.uid = collection_id.uid;
+    ELSE
+        SELECT c.id INTO found_id FROM lamin.collection c WHERE c.stem = collection_id.uid AND c.is_latest;
     END IF;
-    SELECT c.id INTO found_id FROM lamin.collection c
-    WHERE (length(uid) = 20 AND c.uid = collection_id.uid) OR (length(uid) = 16 AND c.stem = collection_id.uid AND c.is_latest);
     IF found_id IS NULL THEN
         RAISE EXCEPTION 'no collection with uid %', quote_literal(uid) USING ERRCODE = 'no_data_found';
     END IF;
