@@ -135,16 +135,19 @@ AS $$
         $q$WITH terms AS (
                INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id)
                %s
-               RETURNING id, registry, term_norm
+               RETURNING id, registry, term_norm, kind
            ), words AS (
+               -- Ids (kind 3) are found whole or by prefix; their parts ("cl",
+               -- "0000084") would only crowd the word index.
                INSERT INTO lamin.search_word (registry, word, term_len, term_id)
                SELECT t.registry, w.word, length(t.term_norm), t.id
                FROM terms t, LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(t.term_norm, ' ')) x) w
-               WHERE w.word <> '' AND NOT lamin.is_stop_word(w.word)
+               WHERE t.kind <> 3 AND w.word <> '' AND NOT lamin.is_stop_word(w.word)
                RETURNING word
            )
+           -- Spelling correction needs words with letters, not numbers.
            INSERT INTO lamin.search_vocab (word)
-           SELECT DISTINCT word FROM words ORDER BY 1
+           SELECT DISTINCT word FROM words WHERE word ~ '[[:alpha:]]' ORDER BY 1
            ON CONFLICT DO NOTHING$q$,
         lamin.search_terms_sql(reg, source))
 $$;

@@ -3,6 +3,7 @@
 //! Versioned registries (artifact, collection, transform) have uids made of a
 //! random stem and a 4-character base62 version counter starting at `0000`.
 
+use md5::{Digest, Md5};
 use rand::Rng;
 
 /// The base62 alphabet in LaminDB's order: digits, upper case, lower case.
@@ -17,6 +18,24 @@ pub fn random_base62(len: usize) -> String {
     (0..len)
         .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
         .collect()
+}
+
+/// A deterministic base62 uid for an external id (an ontology id, an Ensembl
+/// gene id): the md5 digest read as one big-endian number, written in base62,
+/// first `len` characters (at most 22). The same id always gives the same
+/// uid, so re-imports find the records they made before.
+pub fn base62_md5(input: &str, len: usize) -> String {
+    let digest = Md5::digest(input.as_bytes());
+    let mut n = u128::from_be_bytes(digest.into());
+    let mut digits = Vec::with_capacity(22);
+    while n > 0 {
+        digits.push(BASE62[(n % 62) as usize]);
+        n /= 62;
+    }
+    // 2^128 needs 22 base62 digits; pad so every uid has the full length.
+    digits.resize(22, b'0');
+    digits.reverse();
+    String::from_utf8(digits[..len.min(22)].to_vec()).expect("base62 is ASCII")
 }
 
 /// Whether `s` is exactly `len` base62 characters.
@@ -54,6 +73,17 @@ pub fn parse_version_suffix(suffix: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn md5_uids_are_deterministic_and_distinct() {
+        let a = base62_md5("CL:0000625", 14);
+        assert_eq!(a, base62_md5("CL:0000625", 14));
+        assert_ne!(a, base62_md5("CL:0000624", 14));
+        assert!(is_base62(&a, 14));
+        assert_eq!(base62_md5("CL:0000625", 14), "6IC9NGJEv2Y4TD"); // computed with Python hashlib
+        assert_eq!(base62_md5("", 22).len(), 22);
+        assert_eq!(base62_md5("x", 40).len(), 22);
+    }
 
     #[test]
     fn random_uids_have_the_requested_length_and_alphabet() {

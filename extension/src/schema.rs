@@ -10,7 +10,7 @@ use crate::{
     keys::{check_key, suffix_from_key},
     search::{is_stop_word, normalize_term},
     storage::parse_storage_root,
-    uid::{uid, version_number, version_suffix},
+    uid::{base62_md5, uid, version_number, version_suffix},
 };
 
 extension_sql_file!(
@@ -95,6 +95,16 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/15_search.sql",
     name = "search",
-    requires = ["backup"],
+    requires = ["backup"]
+);
+extension_sql_file!(
+    "../../sql/16_bionty.sql",
+    name = "bionty",
+    requires = ["search", base62_md5]
+);
+extension_sql_file!(
+    "../../sql/17_bionty_import.sql",
+    name = "bionty_import",
+    requires = ["bionty"],
     finalize
 );

@@ -513,15 +513,80 @@ pub(crate) fn run_search(
     hits
 }
 
+/// Subtrees up to this many records are ranked whole; larger ones filter the
+/// usual candidates.
+const SUBTREE_RANK_WHOLE: usize = 20_000;
+
+/// uids of a term and its descendants (bionty.walk), in the registry that holds it.
+fn subtree(under: &str, registry: Option<&str>) -> (String, HashSet<String>) {
+    let reg: String = match registry {
+        Some(r) => r.to_string(),
+        None => Spi::get_one_with_args::<String>("SELECT bionty.registry_of($1)", &[under.into()])
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                invalid_parameter(format!(
+                    "unknown term {} for under: no ontology registry holds it",
+                    shown(under)
+                ))
+            }),
+    };
+    let uids = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT t.uid FROM lamin.search_term t
+                 WHERE t.registry = $2 AND t.kind = 3 AND t.term = $1
+                 UNION
+                 SELECT t.uid FROM bionty.walk($1, false, $2) w
+                 JOIN lamin.search_term t ON t.registry = $2 AND t.record_id = w.record_id AND t.kind = 0",
+                None,
+                &[under.into(), reg.as_str().into()],
+            )
+            .unwrap_or_else(|e| spi_error(e))
+            .filter_map(|row| row.get::<String>(1).ok().flatten())
+            .collect()
+    });
+    (reg, uids)
+}
+
+/// Search within a term and its descendants: small subtrees rank all their
+/// terms, large ones keep the usual candidates that fall inside.
+fn search_under(
+    query: &str,
+    under: &str,
+    registry: Option<&str>,
+    lim: usize,
+    organism: Option<&str>,
+) -> Vec<Hit> {
+    let (reg, uids) = subtree(under, registry);
+    if uids.len() <= SUBTREE_RANK_WHOLE {
+        let list: Vec<String> = uids.into_iter().collect();
+        let rows = collect_rows(
+            &format!(
+                "SELECT {ROW_COLS} FROM lamin.search_term t
+                 WHERE t.registry = $1 AND t.uid = ANY($2) AND ($3::text IS NULL OR t.organism = $3)"
+            ),
+            &[reg.as_str().into(), list.into(), organism.map(str::to_string).into()],
+        );
+        return rank_rows(query, &rows, lim);
+    }
+    let mut hits = run_search(query, Some(&reg), SUBTREE_RANK_WHOLE.min(10_000), organism);
+    hits.retain(|h| uids.contains(&h.uid));
+    hits.truncate(lim);
+    hits
+}
+
 /// Search registries for `query`: exact names first, then synonyms, prefixes,
 /// words, and typo-tolerant matches. `registry` (e.g. 'bionty.cell_type')
 /// restricts the search; NULL searches every registry in lamin.registry.
+/// `under` (an ontology id) keeps only that term and its descendants.
 #[pg_extern(stable, parallel_safe, name = "search")]
 fn search(
     query: Option<&str>,
     registry: default!(Option<&str>, "NULL"),
     lim: default!(i32, 20),
     organism: default!(Option<&str>, "NULL"),
+    under: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -544,7 +609,10 @@ fn search(
         let reg = load_registry(name);
         check_organism(&reg, organism);
     }
-    let hits = run_search(query, registry, lim as usize, organism);
+    let hits = match under {
+        Some(term) => search_under(query, term, registry, lim as usize, organism),
+        None => run_search(query, registry, lim as usize, organism),
+    };
     TableIterator::new(
         hits.into_iter()
             .map(|h| (h.registry, h.uid, h.name, h.matched, h.score)),

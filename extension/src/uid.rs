@@ -36,3 +36,15 @@ pub(crate) fn version_number(suffix: &str) -> i32 {
             ))
         })
 }
+
+/// base62(md5(input)) cut to `len` characters: deterministic uids for records
+/// keyed by an external id (bionty terms and genes).
+#[pg_extern(immutable, parallel_safe, strict)]
+pub(crate) fn base62_md5(input: &str, len: i32) -> String {
+    if !(1..=22).contains(&len) {
+        invalid_parameter(format!(
+            "md5 uid length must be between 1 and 22, got {len}"
+        ));
+    }
+    lamin_core::uid::base62_md5(input, len as usize)
+}

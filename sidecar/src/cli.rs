@@ -36,8 +36,8 @@ pub enum Command {
     Save(StubArgs),
     /// Download an artifact by uid (not implemented yet: storage work, issue 6).
     Get(StubArgs),
-    /// Import ontologies and gene tables (not implemented yet: ontology work, issue 5).
-    Import(StubArgs),
+    /// Import public ontologies and gene tables into the bionty registries.
+    Import(crate::import::ImportArgs),
     /// Stream rows of a tabular artifact to stdout (not implemented yet: array formats, issue 7).
     Cat(StubArgs),
 }
@@ -58,9 +58,8 @@ impl Command {
     pub fn planned_in(&self) -> &'static str {
         match self {
             Command::Save(_) | Command::Get(_) => "the storage work (issue 6)",
-            Command::Import(_) => "the ontology work (issue 5)",
             Command::Cat(_) => "the array-format work (issue 7)",
-            Command::Daemon(_) | Command::Status(_) => "this release",
+            Command::Daemon(_) | Command::Status(_) | Command::Import(_) => "this release",
         }
     }
 }

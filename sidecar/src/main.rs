@@ -4,6 +4,7 @@ mod backoff;
 mod cli;
 mod daemon;
 mod db;
+mod import;
 mod logging;
 mod status;
 
@@ -38,7 +39,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Daemon(args) => daemon::run(args).await,
         Command::Status(args) => status::run(args).await,
-        Command::Save(_) | Command::Get(_) | Command::Import(_) | Command::Cat(_) => {
+        Command::Import(args) => import::run(args).await,
+        Command::Save(_) | Command::Get(_) | Command::Cat(_) => {
             anyhow::bail!(
                 "`lamin {}` is not implemented yet; it arrives with {}",
                 command.name(),

@@ -1,0 +1,372 @@
+//! `lamin import`: public ontologies and gene tables into the bionty registries.
+//!
+//! Files are parsed on a thread of their own and streamed through a bounded
+//! channel into a binary COPY, so memory stays flat however large the file.
+
+mod cellxgene;
+mod genes;
+mod input;
+mod load;
+mod obo;
+mod obographs;
+mod term;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::mpsc;
+
+use crate::cli::DbArgs;
+use load::{Outcome, SourceMeta};
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub what: ImportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import an ontology file into a bionty registry.
+    ///
+    /// Example: lamin import ontology --entity cell_type --source cl --version 2026-03-26 cl.obo
+    ///
+    /// Formats: OBO 1.4 (.obo), OBO Graphs JSON, and the cellxgene-ontology-guide
+    /// JSON files (CL-ontology-v2026-03-26.json.zst); gzip and zstd compressed
+    /// files are read as they are. Re-importing the same file as the same version
+    /// changes nothing; a new version updates terms in place, marks terms the
+    /// new version dropped as deprecated, and becomes the current source.
+    Ontology(OntologyArgs),
+    /// Import gene tables of one organism into bionty.gene.
+    ///
+    /// Example: lamin import genes --organism human --source gencode --version v48 genes_homo_sapiens.csv.gz hgnc_entries.tsv
+    ///
+    /// Tables: GENCODE/Ensembl CSV (ensembl_id,symbol,version,length,biotype), HGNC TSV
+    /// (aliases and previous symbols become synonyms) and MGI TSV; several tables merge
+    /// by Ensembl gene id. Rows without an Ensembl id are counted and left out.
+    Genes(GenesArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OntologyFormat {
+    /// From the file: .obo → OBO; JSON with "graphs" → OBO Graphs; other JSON → cellxgene.
+    Auto,
+    Obo,
+    Obographs,
+    Cellxgene,
+}
+
+#[derive(Debug, Args)]
+pub struct OntologyArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The registry: cell_type, tissue, disease, phenotype, experimental_factor,
+    /// developmental_stage, ethnicity, organism, pathway or cell_line.
+    #[arg(long)]
+    pub entity: String,
+    /// Short source name (cl, uberon, …); default: from the OBO header or the cellxgene file name.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Source version (e.g. 2026-03-26); default: from the OBO header or the cellxgene file name.
+    #[arg(long)]
+    pub version: Option<String>,
+    #[arg(long, value_enum, default_value_t = OntologyFormat::Auto)]
+    pub format: OntologyFormat,
+    /// Keep only terms with these id prefixes (default: the registry's own, e.g. CL for cell_type).
+    #[arg(long, value_delimiter = ',')]
+    pub prefix: Vec<String>,
+    /// Where the file came from, recorded on the source (default: the file name).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Recorded on the source, e.g. the licence and attribution.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GenesArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Organism name the genes are filed under (human, mouse, …): the organism
+    /// argument of search/validate/standardize.
+    #[arg(long)]
+    pub organism: String,
+    /// Short source name (e.g. gencode, hgnc, ensembl).
+    #[arg(long, default_value = "ensembl")]
+    pub source: String,
+    /// Source version, e.g. v48.
+    #[arg(long)]
+    pub version: String,
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
+    match args.what {
+        ImportCommand::Ontology(a) => import_ontology(a).await,
+        ImportCommand::Genes(a) => import_genes(a).await,
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Which parser a file needs.
+fn detect_format(path: &Path, format: OntologyFormat) -> anyhow::Result<OntologyFormat> {
+    if !matches!(format, OntologyFormat::Auto) {
+        return Ok(format);
+    }
+    let name = file_name(path).to_lowercase();
+    if name.ends_with(".obo") || name.ends_with(".obo.gz") || name.ends_with(".obo.zst") {
+        return Ok(OntologyFormat::Obo);
+    }
+    let mut head = input::open_decoded(path, Arc::new(AtomicU64::new(0)))?;
+    let buf = head
+        .fill_buf()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8_lossy(&buf[..buf.len().min(4096)]);
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        let first_key = trimmed[1..].trim_start();
+        Ok(if first_key.starts_with("\"graphs\"") {
+            OntologyFormat::Obographs
+        } else {
+            OntologyFormat::Cellxgene
+        })
+    } else if trimmed.starts_with("format-version:") || trimmed.starts_with("[Term]") {
+        Ok(OntologyFormat::Obo)
+    } else {
+        bail!(
+            "{}: cannot tell the format (not OBO, not JSON); pass --format",
+            path.display()
+        )
+    }
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+fn print_summary(meta: &SourceMeta, o: &Outcome, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    let rate = o.terms as f64 / secs.max(1e-9);
+    println!(
+        "imported {} from {} {}{}: {} records ({} new, {} changed, {} deprecated){} in {:.1} s ({:.0} records/s, peak memory {} MB)",
+        meta.entity,
+        meta.name,
+        meta.version,
+        meta.organism.as_deref().map(|o| format!(" ({o})")).unwrap_or_default(),
+        o.terms,
+        o.inserted,
+        o.updated,
+        o.deprecated,
+        if meta.entity == "bionty.gene" {
+            String::new()
+        } else {
+            format!(
+                ", {} parent edges ({} to terms outside the registry left out){}",
+                o.edges,
+                o.edges_outside,
+                if o.skipped_prefix > 0 {
+                    format!(", {} terms of other ontologies left out", o.skipped_prefix)
+                } else {
+                    String::new()
+                }
+            )
+        },
+        secs,
+        rate,
+        input::peak_rss_bytes() / (1 << 20)
+    );
+}
+
+async fn import_ontology(args: OntologyArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let path = args.file.clone();
+    let what = file_name(&path);
+    if !path.is_file() {
+        bail!("{}: no such file", path.display());
+    }
+    let entity = format!("bionty.{}", args.entity.trim_start_matches("bionty."));
+    let format = detect_format(&path, args.format)?;
+    let checksum = input::sha256_file(&path)?;
+
+    // Source name and version: flags, else the file itself.
+    let from_name = cellxgene::name_and_version_from_file_name(&what);
+    let obo_header = if matches!(format, OntologyFormat::Obo)
+        && (args.source.is_none() || args.version.is_none())
+    {
+        let reader = input::open_decoded(&path, Arc::new(AtomicU64::new(0)))?;
+        Some(obo::read_header(reader, &what)?)
+    } else {
+        None
+    };
+    let name = args
+        .source
+        .clone()
+        .or_else(|| obo_header.as_ref().and_then(|h| h.ontology.clone()))
+        .or_else(|| from_name.as_ref().map(|n| n.0.clone()))
+        .with_context(|| format!("{what}: cannot tell the source name; pass --source (e.g. cl)"))?;
+    let version = args
+        .version
+        .clone()
+        .or_else(|| obo_header.as_ref().and_then(|h| h.data_version.clone()))
+        .or_else(|| from_name.as_ref().map(|n| n.1.clone()))
+        .with_context(|| format!("{what}: cannot tell the version; pass --version"))?;
+    let meta = SourceMeta {
+        entity: entity.clone(),
+        organism: None,
+        name,
+        version,
+        url: args.url.clone().unwrap_or_else(|| what.clone()),
+        checksum,
+        description: args.description.clone(),
+    };
+
+    let mut client = crate::db::connect(&args.db.database_url).await?;
+    let prefixes = if args.prefix.is_empty() {
+        load::registry_prefixes(&client, &entity).await?
+    } else {
+        load::registry_prefixes(&client, &entity).await?;
+        args.prefix.clone()
+    };
+    if load::already_imported(&client, &meta).await? {
+        println!(
+            "{} {} {} is already imported from this file (sha256 {}…): nothing to do",
+            meta.entity,
+            meta.name,
+            meta.version,
+            &meta.checksum[..12]
+        );
+        return Ok(());
+    }
+
+    let total = std::fs::metadata(&path)?.len();
+    let read = Arc::new(AtomicU64::new(0));
+    let pb = progress_bar(total, args.quiet);
+    pb.set_message(format!("{} {}", meta.entity, meta.version));
+    let (tx, rx) = mpsc::channel::<term::Term>(4096);
+    let parse_path = path.clone();
+    let parse_read = read.clone();
+    let parser = std::thread::spawn(move || -> anyhow::Result<()> {
+        let input = input::open_decoded(&parse_path, parse_read)?;
+        let what = file_name(&parse_path);
+        let send = |t: term::Term| {
+            tx.blocking_send(t)
+                .map_err(|_| anyhow::anyhow!("the database side stopped"))
+        };
+        match format {
+            OntologyFormat::Obo => obo::read_obo(input, &what, send).map(|_| ()),
+            OntologyFormat::Obographs => obographs::read_obographs(input, &what, send).map(|_| ()),
+            _ => cellxgene::read_cellxgene(input, &what, send).map(|_| ()),
+        }
+    });
+    let loaded = load::import_terms(&mut client, &meta, &prefixes, rx, |n| {
+        if n % 2048 == 0 {
+            pb.set_position(read.load(Ordering::Relaxed));
+        }
+    })
+    .await;
+    pb.finish_and_clear();
+    // A parse error is the cause of an aborted COPY: report it first.
+    let parsed = parser
+        .join()
+        .map_err(|_| anyhow::anyhow!("the {what} parser panicked"))?;
+    parsed.context("nothing was imported")?;
+    let outcome = loaded.context("nothing was imported")?;
+    print_summary(&meta, &outcome, started);
+    Ok(())
+}
+
+async fn import_genes(args: GenesArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if args.organism.trim().is_empty() {
+        bail!("--organism must not be empty");
+    }
+    let mut checksums = Vec::new();
+    for path in &args.files {
+        if !path.is_file() {
+            bail!("{}: no such file", path.display());
+        }
+        checksums.push(input::sha256_file(path)?);
+    }
+    // One checksum for the set of files: sha256 over their sha256s in order.
+    let checksum = if checksums.len() == 1 {
+        checksums[0].clone()
+    } else {
+        use sha2::{Digest, Sha256};
+        format!("{:x}", Sha256::digest(checksums.join("\n").as_bytes()))
+    };
+    let names: Vec<String> = args.files.iter().map(|p| file_name(p)).collect();
+    let meta = SourceMeta {
+        entity: "bionty.gene".to_string(),
+        organism: Some(args.organism.clone()),
+        name: args.source.clone(),
+        version: args.version.clone(),
+        url: args.url.clone().unwrap_or_else(|| names.join(" + ")),
+        checksum,
+        description: args.description.clone(),
+    };
+    let mut client = crate::db::connect(&args.db.database_url).await?;
+    if load::already_imported(&client, &meta).await? {
+        println!(
+            "bionty.gene {} {} ({}) is already imported from these files: nothing to do",
+            meta.name, meta.version, args.organism
+        );
+        return Ok(());
+    }
+    let files = args.files.clone();
+    let set = tokio::task::spawn_blocking(move || -> anyhow::Result<genes::GeneSet> {
+        let mut set = genes::GeneSet::default();
+        for path in &files {
+            let input = input::open_decoded(path, Arc::new(AtomicU64::new(0)))?;
+            set.read(input, &file_name(path))?;
+        }
+        set.tidy();
+        Ok(set)
+    })
+    .await??;
+    if set.genes.is_empty() {
+        bail!(
+            "no genes with an Ensembl id in {}: nothing imported",
+            names.join(", ")
+        );
+    }
+    let outcome = load::import_genes(&mut client, &meta, set.genes.values())
+        .await
+        .context("nothing was imported")?;
+    print_summary(&meta, &outcome, started);
+    if set.without_ensembl > 0 {
+        println!(
+            "({} rows without an Ensembl gene id left out)",
+            set.without_ensembl
+        );
+    }
+    Ok(())
+}
