@@ -89,14 +89,16 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format(
-        $f$SELECT %L, n.id, n.uid, n.%I, t.kind, t.term, lower(t.term), lamin.normalize_term(t.term), %s, %s, %s
+        $f$SELECT %L, n.id, n.uid, %s, t.kind, t.term, lower(t.term), lamin.normalize_term(t.term), %s, %s, %s
            FROM %s n
            CROSS JOIN LATERAL (
                SELECT 0::smallint, n.%I::text
                %s %s %s
            ) AS t(kind, term)
            WHERE t.term IS NOT NULL AND btrim(t.term) <> '' %s$f$,
-        reg.name, reg.name_field,
+        -- Records without a name (genes known only by id) are shown by their id.
+        reg.name, format('coalesce(n.%I::text, %s n.uid)', reg.name_field,
+                         CASE WHEN reg.id_field IS NULL THEN '' ELSE format('n.%I::text,', reg.id_field) END),
         CASE WHEN reg.organism_field IS NULL THEN 'NULL' ELSE format('n.%I::text', reg.organism_field) END,
         CASE WHEN reg.deprecated_field IS NULL THEN 'false' ELSE format('coalesce(n.%I, false)', reg.deprecated_field) END,
         CASE WHEN has_space THEN 'n.space_id' ELSE '1' END,

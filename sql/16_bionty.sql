@@ -66,9 +66,10 @@ COMMENT ON COLUMN bionty.ontology.id_prefixes IS 'Ontology id prefixes usually f
 COMMENT ON COLUMN bionty.ontology.description IS 'What the registry holds.';
 
 -- base62(md5(id))[:14]: the same external id always gives the same uid.
+-- (No SET search_path, and the call is schema-qualified: the function is
+-- inlined, which matters when a million rows call it.)
 CREATE FUNCTION bionty.ontology_uid(external_id text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT lamin.base62_md5(external_id, 14) $$;
 COMMENT ON FUNCTION bionty.ontology_uid(text) IS 'Deterministic uid of a bionty record: the first 14 base62 characters of md5(external id).';
 

@@ -147,6 +147,14 @@ pub fn score_term(query: &Query, term: &str, kind: TermKind) -> Option<(Tier, f6
     }
     let starts = folded.starts_with(&query.folded)
         || (!query.normalized.is_empty() && normalized.starts_with(&query.normalized));
+    // "CD8" starts "CD8-positive …" at a word boundary, but only the
+    // characters of "CD86 …": the latter is a different word.
+    let starts_whole_word = !query.normalized.is_empty()
+        && normalized.starts_with(&query.normalized)
+        && normalized[query.normalized.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| c == ' ');
     let whole_words =
         !query.normalized.is_empty() && contains_words(&normalized, &query.normalized);
     if starts || whole_words {
@@ -155,9 +163,16 @@ pub fn score_term(query: &Query, term: &str, kind: TermKind) -> Option<(Tier, f6
         } else {
             Tier::SynonymPrefixOrWords
         };
-        // Prefer starts over inner whole words, and terms covering more of the query.
-        let bonus =
-            if starts { 20.0 } else { 0.0 } + coverage(&query.normalized, &normalized) * 10.0;
+        // Prefer whole-word starts, then inner whole words, then starts inside
+        // a longer word; then terms the query covers more of.
+        let position = if starts_whole_word {
+            20.0
+        } else if whole_words {
+            10.0
+        } else {
+            5.0
+        };
+        let bonus = position + coverage(&query.normalized, &normalized) * 10.0;
         return Some((tier, tier_base(tier) + bonus));
     }
     let word_start =
@@ -275,6 +290,10 @@ fn similarity(a: &str, b: &str) -> f64 {
     (jw + dl) / 2.0
 }
 
+/// Score added per additional matching term of a record, for at most this many terms.
+const MATCHING_TERM_BONUS: f64 = 0.5;
+const MATCHING_TERMS_COUNTED: usize = 3;
+
 /// A scored record, ready to be ordered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
@@ -311,10 +330,16 @@ pub struct Candidate<'a> {
 pub fn rank(query: &str, candidates: &[Candidate<'_>], limit: usize) -> Vec<Ranked> {
     let query = Query::new(query);
     let mut best: std::collections::HashMap<&str, Ranked> = std::collections::HashMap::new();
+    // How many of a record's terms match: like LaminDB, which sums matches over
+    // a record's fields, a record whose synonyms match too ranks a little
+    // higher (never enough to change tier).
+    let mut matching_terms: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::new();
     for c in candidates {
         let Some((tier, score)) = score_term(&query, c.term, c.kind) else {
             continue;
         };
+        *matching_terms.entry(c.uid).or_default() += 1;
         let ranked = Ranked {
             score,
             tier,
@@ -331,7 +356,18 @@ pub fn rank(query: &str, candidates: &[Candidate<'_>], limit: usize) -> Vec<Rank
             }
         }
     }
-    let mut out: Vec<Ranked> = best.into_values().collect();
+    let mut out: Vec<Ranked> = best
+        .into_iter()
+        .map(|(uid, mut r)| {
+            let others = matching_terms
+                .get(uid)
+                .copied()
+                .unwrap_or(1)
+                .saturating_sub(1);
+            r.score += MATCHING_TERM_BONUS * others.min(MATCHING_TERMS_COUNTED) as f64;
+            r
+        })
+        .collect();
     out.sort_by(compare);
     out.truncate(limit);
     out
@@ -340,6 +376,52 @@ pub fn rank(query: &str, candidates: &[Candidate<'_>], limit: usize) -> Vec<Rank
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_word_prefixes_and_matching_synonyms_rank_first() {
+        // Real CL names for "CD8": the T cell (whose synonyms match too) beats
+        // shorter names; "CD86 …" and "CD8aa …" only start with the characters.
+        let c = [
+            cand(
+                "a",
+                "CD8aa(I) thymocyte",
+                "CD8aa(I) thymocyte",
+                TermKind::Name,
+            ),
+            cand(
+                "b",
+                "CD86-positive plasmablast",
+                "CD86-positive plasmablast",
+                TermKind::Name,
+            ),
+            cand(
+                "c",
+                "CD8-alpha-low Langerhans cell",
+                "CD8-alpha-low Langerhans cell",
+                TermKind::Name,
+            ),
+            cand(
+                "d",
+                "CD8-positive, alpha-beta T cell",
+                "CD8-positive, alpha-beta T cell",
+                TermKind::Name,
+            ),
+            cand(
+                "d",
+                "CD8-positive, alpha-beta T cell",
+                "CD8-positive, alpha-beta T lymphocyte",
+                TermKind::Synonym,
+            ),
+            cand(
+                "d",
+                "CD8-positive, alpha-beta T cell",
+                "CD8-positive, alpha-beta T-cell",
+                TermKind::Synonym,
+            ),
+        ];
+        let order: Vec<String> = rank("CD8", &c, 10).into_iter().map(|r| r.uid).collect();
+        assert_eq!(order, vec!["d", "c", "a", "b"]);
+    }
 
     fn cand<'a>(uid: &'a str, name: &'a str, term: &'a str, kind: TermKind) -> Candidate<'a> {
         Candidate {

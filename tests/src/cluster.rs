@@ -16,6 +16,18 @@ pub struct Cluster {
 impl Cluster {
     /// initdb, start, and create database `lamin_test` with the extension.
     pub fn start() -> Cluster {
+        Self::start_with("")
+    }
+
+    /// Like start, with the memory and WAL settings of the local instance
+    /// (scripts/lib.sh cluster_start), for benchmarks of bulk loads.
+    pub fn start_tuned() -> Cluster {
+        Self::start_with(
+            "shared_buffers = '512MB'\nmax_wal_size = '4GB'\nmaintenance_work_mem = '256MB'\n",
+        )
+    }
+
+    fn start_with(settings: &str) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("lamin-e2e-")
             .tempdir()
@@ -48,6 +60,14 @@ impl Cluster {
             .expect("run initdb");
         check("initdb", &out);
         std::fs::remove_file(&pwfile).ok();
+        if !settings.is_empty() {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(cluster.data_dir().join("postgresql.conf"))
+                .and_then(|mut f| f.write_all(settings.as_bytes()))
+                .expect("append settings to postgresql.conf");
+        }
         cluster.pg_ctl_start();
         let mut admin = cluster.connect_to("postgres");
         admin

@@ -3,9 +3,11 @@
 //! test panics).
 
 mod cluster;
+mod data;
 mod sidecar;
 mod system;
 
 pub use cluster::{check, Cluster};
+pub use data::{fixture, lamin, real_source};
 pub use sidecar::Sidecar;
 pub use system::lamin_bin;

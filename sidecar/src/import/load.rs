@@ -26,6 +26,16 @@ pub struct SourceMeta {
     pub description: Option<String>,
 }
 
+/// What the parser thread sends: terms, then End, or Failed. A channel that
+/// closes without End (a panic) also counts as a failure, so a broken file can
+/// never commit the terms read before the break.
+#[derive(Debug)]
+pub enum Feed {
+    Term(Term),
+    End,
+    Failed(anyhow::Error),
+}
+
 /// What an import did.
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
@@ -91,7 +101,7 @@ pub async fn import_terms(
     client: &mut Client,
     meta: &SourceMeta,
     prefixes: &[String],
-    mut rx: mpsc::Receiver<Term>,
+    mut rx: mpsc::Receiver<Feed>,
     mut on_term: impl FnMut(u64),
 ) -> anyhow::Result<Outcome> {
     let tx = client.transaction().await?;
@@ -120,7 +130,13 @@ pub async fn import_terms(
     let wanted: HashSet<&str> = prefixes.iter().map(String::as_str).collect();
     let mut outcome = Outcome::default();
     let mut staged = 0u64;
-    while let Some(term) = rx.recv().await {
+    loop {
+        let term = match rx.recv().await {
+            Some(Feed::Term(term)) => term,
+            Some(Feed::End) => break,
+            Some(Feed::Failed(e)) => return Err(e),
+            None => anyhow::bail!("the parser stopped without finishing"),
+        };
         if !wanted.is_empty() && !wanted.contains(term.prefix()) {
             outcome.skipped_prefix += 1;
             continue;

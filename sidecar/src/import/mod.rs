@@ -23,7 +23,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::cli::DbArgs;
-use load::{Outcome, SourceMeta};
+use load::{Feed, Outcome, SourceMeta};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -115,11 +115,13 @@ pub struct GenesArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// Imports are all-or-nothing, so every failure says so.
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     match args.what {
         ImportCommand::Ontology(a) => import_ontology(a).await,
         ImportCommand::Genes(a) => import_genes(a).await,
     }
+    .context("nothing was imported")
 }
 
 fn file_name(path: &Path) -> String {
@@ -214,6 +216,13 @@ async fn import_ontology(args: OntologyArgs) -> anyhow::Result<()> {
         bail!("{}: no such file", path.display());
     }
     let entity = format!("bionty.{}", args.entity.trim_start_matches("bionty."));
+    let mut client = crate::db::connect(&args.db.database_url).await?;
+    let own_prefixes = load::registry_prefixes(&client, &entity).await?;
+    let prefixes = if args.prefix.is_empty() {
+        own_prefixes
+    } else {
+        args.prefix.clone()
+    };
     let format = detect_format(&path, args.format)?;
     let checksum = input::sha256_file(&path)?;
 
@@ -249,13 +258,6 @@ async fn import_ontology(args: OntologyArgs) -> anyhow::Result<()> {
         description: args.description.clone(),
     };
 
-    let mut client = crate::db::connect(&args.db.database_url).await?;
-    let prefixes = if args.prefix.is_empty() {
-        load::registry_prefixes(&client, &entity).await?
-    } else {
-        load::registry_prefixes(&client, &entity).await?;
-        args.prefix.clone()
-    };
     if load::already_imported(&client, &meta).await? {
         println!(
             "{} {} {} is already imported from this file (sha256 {}…): nothing to do",
@@ -271,21 +273,30 @@ async fn import_ontology(args: OntologyArgs) -> anyhow::Result<()> {
     let read = Arc::new(AtomicU64::new(0));
     let pb = progress_bar(total, args.quiet);
     pb.set_message(format!("{} {}", meta.entity, meta.version));
-    let (tx, rx) = mpsc::channel::<term::Term>(4096);
+    let (tx, rx) = mpsc::channel::<Feed>(4096);
     let parse_path = path.clone();
     let parse_read = read.clone();
-    let parser = std::thread::spawn(move || -> anyhow::Result<()> {
-        let input = input::open_decoded(&parse_path, parse_read)?;
-        let what = file_name(&parse_path);
-        let send = |t: term::Term| {
-            tx.blocking_send(t)
-                .map_err(|_| anyhow::anyhow!("the database side stopped"))
+    let parser = std::thread::spawn(move || {
+        let parse = || -> anyhow::Result<()> {
+            let input = input::open_decoded(&parse_path, parse_read)?;
+            let what = file_name(&parse_path);
+            let send = |t: term::Term| {
+                tx.blocking_send(Feed::Term(t))
+                    .map_err(|_| anyhow::anyhow!("the database side stopped"))
+            };
+            match format {
+                OntologyFormat::Obo => obo::read_obo(input, &what, send).map(|_| ()),
+                OntologyFormat::Obographs => {
+                    obographs::read_obographs(input, &what, send).map(|_| ())
+                }
+                _ => cellxgene::read_cellxgene(input, &what, send).map(|_| ()),
+            }
         };
-        match format {
-            OntologyFormat::Obo => obo::read_obo(input, &what, send).map(|_| ()),
-            OntologyFormat::Obographs => obographs::read_obographs(input, &what, send).map(|_| ()),
-            _ => cellxgene::read_cellxgene(input, &what, send).map(|_| ()),
-        }
+        let last = match parse() {
+            Ok(()) => Feed::End,
+            Err(e) => Feed::Failed(e),
+        };
+        let _ = tx.blocking_send(last);
     });
     let loaded = load::import_terms(&mut client, &meta, &prefixes, rx, |n| {
         if n % 2048 == 0 {
@@ -294,12 +305,10 @@ async fn import_ontology(args: OntologyArgs) -> anyhow::Result<()> {
     })
     .await;
     pb.finish_and_clear();
-    // A parse error is the cause of an aborted COPY: report it first.
-    let parsed = parser
-        .join()
-        .map_err(|_| anyhow::anyhow!("the {what} parser panicked"))?;
-    parsed.context("nothing was imported")?;
-    let outcome = loaded.context("nothing was imported")?;
+    if parser.join().is_err() {
+        bail!("the {what} parser panicked");
+    }
+    let outcome = loaded?;
     print_summary(&meta, &outcome, started);
     Ok(())
 }
@@ -358,9 +367,7 @@ async fn import_genes(args: GenesArgs) -> anyhow::Result<()> {
             names.join(", ")
         );
     }
-    let outcome = load::import_genes(&mut client, &meta, set.genes.values())
-        .await
-        .context("nothing was imported")?;
+    let outcome = load::import_genes(&mut client, &meta, set.genes.values()).await?;
     print_summary(&meta, &outcome, started);
     if set.without_ensembl > 0 {
         println!(

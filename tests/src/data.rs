@@ -1,0 +1,39 @@
+//! Test inputs: committed fixtures and the real files that
+//! `scripts/import-defaults --fetch` caches (scripts/test fetches them first).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::Cluster;
+
+/// A file of tests/fixtures/.
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
+}
+
+/// A real source file from the cache: `LAMIN_SOURCES`, else `.lamin/cache/sources`.
+pub fn real_source(name: &str) -> PathBuf {
+    let dir = std::env::var_os("LAMIN_SOURCES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.lamin/cache/sources")
+        });
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} missing: run scripts/import-defaults --fetch (or set LAMIN_SOURCES)",
+        path.display()
+    );
+    path
+}
+
+/// `lamin ARGS…` against the cluster's database.
+pub fn lamin(cluster: &Cluster, args: &[&str]) -> Output {
+    Command::new(crate::lamin_bin())
+        .args(args)
+        .env("DATABASE_URL", cluster.url())
+        .output()
+        .expect("run lamin")
+}
