@@ -1,7 +1,7 @@
 -- bionty: deterministic uids, the import merge (new version, removed terms,
 -- failed imports), hierarchies, search under a term, and genes.
 BEGIN;
-SELECT plan(30);
+SELECT plan(35);
 
 -- Every table, view and column of schema bionty is documented.
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -88,6 +88,19 @@ SELECT results_eq($$SELECT inserted FROM bionty.finish_gene_import('human', 'hgn
 SELECT is(lamin.standardize('bionty.gene', ARRAY['T4', 'Leu-3', 'cd8a'], organism => 'human'), ARRAY['CD4', 'CD4', 'CD8A'],
           'aliases standardize to the symbol');
 SELECT is(lamin.validate('bionty.gene', ARRAY['CD4'], organism => 'mouse'), ARRAY[false], 'the organism filter applies');
+
+-- Annotating artifacts with bionty records through a feature.
+SELECT lamin.add_storage('/tmp/lamin-pgtap-bionty');
+SELECT lamin.create_feature('cell_type', 'cat[bionty.cell_type]');
+SELECT lamin.save_artifact(encode(sha256('bionty annotated'), 'hex'), 16, key => 'bionty/annotated.h5ad') AS art \gset
+SELECT is(lamin.annotate(:'art', 'cell_type', ARRAY['T cell', 'CD8-positive, alpha-beta T cell']), 2, 'annotate links cell types');
+SELECT is((SELECT array_agg(name ORDER BY name) FROM bionty.artifact_terms WHERE artifact_id = lamin.artifact_id(:'art')),
+          ARRAY['CD8-positive, alpha-beta T cell', 'T cell'], 'the links show in bionty.artifact_terms');
+SELECT throws_like(format($$SELECT lamin.annotate(%L, 'cell_type', ARRAY['T cell', 'T lymphocyte', 'nope'])$$, :'art'),
+                   '%values not in bionty.cell_type: ''T lymphocyte'', ''nope''%', 'values must be names: the missing ones are listed');
+SELECT is((SELECT count(*)::int FROM bionty.artifact_cell_type WHERE artifact_id = lamin.artifact_id(:'art')), 2, '… and nothing more was linked');
+SELECT lamin.create_feature('marker_gene', 'cat[bionty.gene]');
+SELECT is(lamin.annotate(:'art', 'marker_gene', ARRAY['CD4']), 1, 'genes annotate by symbol');
 
 SELECT * FROM finish();
 ROLLBACK;

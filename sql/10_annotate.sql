@@ -126,6 +126,9 @@ DECLARE
     ambiguous text;
     bad text;
     added int;
+    name_field text;
+    link text;
+    tbl text;
 BEGIN
     SELECT f.id, f.name, f.dtype INTO feat FROM lamin.feature f WHERE f.id = lamin.feature_id(feature_name);
     IF vals IS NULL OR cardinality(vals) = 0 THEN
@@ -159,8 +162,44 @@ BEGIN
         GET DIAGNOSTICS added = ROW_COUNT;
         RETURN added;
     ELSIF registry IS NOT NULL THEN
-        RAISE EXCEPTION 'feature % (dtype %): annotating through registry % is not supported yet', quote_literal(feat.name), feat.dtype, registry
-            USING ERRCODE = 'feature_not_supported';
+        -- Another registry (bionty.cell_type, …): values are names (genes: symbols)
+        -- of its records, linked through <schema>.artifact_<table>.
+        SELECT r.name_field INTO name_field FROM lamin.registry r WHERE r.name = registry;
+        link := format('%I.%I', split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2));
+        IF name_field IS NULL OR to_regclass(link) IS NULL THEN
+            RAISE EXCEPTION 'feature % (dtype %): artifacts cannot be annotated with records of %', quote_literal(feat.name), feat.dtype, registry
+                USING ERRCODE = 'feature_not_supported', HINT = 'annotatable registries have a link table <schema>.artifact_<table>';
+        END IF;
+        tbl := format('%I.%I', split_part(registry, '.', 1), split_part(registry, '.', 2));
+        EXECUTE format($q$SELECT string_agg(quote_literal(d.v), ', ' ORDER BY d.v)
+                          FROM (SELECT DISTINCT v FROM unnest($1) v) d
+                          WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE t.%I = d.v AND t.branch_id <> -1)$q$, tbl, name_field)
+        INTO missing USING vals;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'feature % (dtype %): values not in %: %', quote_literal(feat.name), feat.dtype, registry, missing
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = format('map synonyms and ids first: SELECT lamin.standardize(%L, ARRAY[...])', registry);
+        END IF;
+        -- A name shared by several live records is ambiguous; a name whose only
+        -- other holders are deprecated (obsolete duplicates) links the live one.
+        EXECUTE format($q$SELECT string_agg(quote_literal(x.n), ', ') FROM (
+                              SELECT t.%2$I AS n FROM %1$s t WHERE t.%2$I = ANY ($1) AND t.branch_id <> -1 AND NOT t.deprecated
+                              GROUP BY 1 HAVING count(*) > 1) x$q$, tbl, name_field)
+        INTO ambiguous USING vals;
+        IF ambiguous IS NOT NULL THEN
+            RAISE EXCEPTION 'feature %: names used by more than one record of %: %', quote_literal(feat.name), registry, ambiguous
+                USING ERRCODE = 'cardinality_violation';
+        END IF;
+        EXECUTE format($q$INSERT INTO %1$s (artifact_id, %2$I, feature_id)
+                          SELECT $1, t.id, $2 FROM %3$s t
+                          WHERE t.%4$I = ANY ($3) AND t.branch_id <> -1
+                            AND (NOT t.deprecated OR NOT EXISTS (
+                                SELECT 1 FROM %3$s o WHERE o.%4$I = t.%4$I AND o.branch_id <> -1 AND NOT o.deprecated))
+                          ON CONFLICT DO NOTHING$q$,
+                       link, split_part(registry, '.', 2) || '_id', tbl, name_field)
+        USING aid, feat.id, vals;
+        GET DIAGNOSTICS added = ROW_COUNT;
+        RETURN added;
     END IF;
 
     -- Non-categorical: check every value casts to the dtype, then store them.

@@ -26,6 +26,13 @@ use crate::cli::DbArgs;
 use load::{Feed, Outcome, SourceMeta};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  lamin import ontology --entity cell_type --source cl --version 2026-03-26 cl.obo
+  lamin import ontology --entity tissue UBERON-ontology-v2026-04-01.json.zst
+  lamin import genes --organism human --source gencode+hgnc --version v48 genes_homo_sapiens.csv.gz hgnc_entries.tsv
+
+Each import is one transaction: a file that fails leaves the registry as it was.
+scripts/import-defaults imports the default sources (scripts/default-sources.tsv).")]
 pub struct ImportArgs {
     #[command(subcommand)]
     pub what: ImportCommand,
@@ -90,6 +97,7 @@ pub struct OntologyArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The ontology file (.obo, .json, .json.zst, optionally gzip/zstd-compressed).
     pub file: PathBuf,
 }
 
@@ -111,17 +119,20 @@ pub struct GenesArgs {
     pub url: Option<String>,
     #[arg(long)]
     pub description: Option<String>,
+    /// One or more gene tables of the organism.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
 
 /// Imports are all-or-nothing, so every failure says so.
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
-    match args.what {
+    let summary = match args.what {
         ImportCommand::Ontology(a) => import_ontology(a).await,
         ImportCommand::Genes(a) => import_genes(a).await,
     }
-    .context("nothing was imported")
+    .context("nothing was imported")?;
+    println!("{summary}");
+    Ok(())
 }
 
 fn file_name(path: &Path) -> String {
@@ -175,10 +186,10 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
-fn print_summary(meta: &SourceMeta, o: &Outcome, started: Instant) {
+fn summary(meta: &SourceMeta, o: &Outcome, started: Instant) -> String {
     let secs = started.elapsed().as_secs_f64();
     let rate = o.terms as f64 / secs.max(1e-9);
-    println!(
+    format!(
         "imported {} from {} {}{}: {} records ({} new, {} changed, {} deprecated){} in {:.1} s ({:.0} records/s, peak memory {} MB)",
         meta.entity,
         meta.name,
@@ -205,10 +216,11 @@ fn print_summary(meta: &SourceMeta, o: &Outcome, started: Instant) {
         secs,
         rate,
         input::peak_rss_bytes() / (1 << 20)
-    );
+    )
 }
 
-async fn import_ontology(args: OntologyArgs) -> anyhow::Result<()> {
+/// Import one ontology file; returns the summary line.
+pub async fn import_ontology(args: OntologyArgs) -> anyhow::Result<String> {
     let started = Instant::now();
     let path = args.file.clone();
     let what = file_name(&path);
@@ -259,14 +271,13 @@ async fn import_ontology(args: OntologyArgs) -> anyhow::Result<()> {
     };
 
     if load::already_imported(&client, &meta).await? {
-        println!(
+        return Ok(format!(
             "{} {} {} is already imported from this file (sha256 {}…): nothing to do",
             meta.entity,
             meta.name,
             meta.version,
             &meta.checksum[..12]
-        );
-        return Ok(());
+        ));
     }
 
     let total = std::fs::metadata(&path)?.len();
@@ -309,11 +320,11 @@ async fn import_ontology(args: OntologyArgs) -> anyhow::Result<()> {
         bail!("the {what} parser panicked");
     }
     let outcome = loaded?;
-    print_summary(&meta, &outcome, started);
-    Ok(())
+    Ok(summary(&meta, &outcome, started))
 }
 
-async fn import_genes(args: GenesArgs) -> anyhow::Result<()> {
+/// Import the gene tables of one organism; returns the summary line.
+pub async fn import_genes(args: GenesArgs) -> anyhow::Result<String> {
     let started = Instant::now();
     if args.organism.trim().is_empty() {
         bail!("--organism must not be empty");
@@ -344,11 +355,10 @@ async fn import_genes(args: GenesArgs) -> anyhow::Result<()> {
     };
     let mut client = crate::db::connect(&args.db.database_url).await?;
     if load::already_imported(&client, &meta).await? {
-        println!(
+        return Ok(format!(
             "bionty.gene {} {} ({}) is already imported from these files: nothing to do",
             meta.name, meta.version, args.organism
-        );
-        return Ok(());
+        ));
     }
     let files = args.files.clone();
     let set = tokio::task::spawn_blocking(move || -> anyhow::Result<genes::GeneSet> {
@@ -368,12 +378,12 @@ async fn import_genes(args: GenesArgs) -> anyhow::Result<()> {
         );
     }
     let outcome = load::import_genes(&mut client, &meta, set.genes.values()).await?;
-    print_summary(&meta, &outcome, started);
+    let mut text = summary(&meta, &outcome, started);
     if set.without_ensembl > 0 {
-        println!(
-            "({} rows without an Ensembl gene id left out)",
+        text.push_str(&format!(
+            "\n({} rows without an Ensembl gene id left out)",
             set.without_ensembl
-        );
+        ));
     }
-    Ok(())
+    Ok(text)
 }

@@ -91,6 +91,9 @@ fn main() {
             "NCBITaxon-ontology-v2026-05-13.json.zst",
         ),
     ];
+    // Every import first, baselines after: a child's peak RSS counts the pages
+    // it shares with this process until exec, and the baselines grow it.
+    let mut rows: Vec<(String, i64, f64, f64, Option<PathBuf>)> = Vec::new();
     for (name, entity, file) in ontologies {
         if !wanted.contains(&name) {
             continue;
@@ -105,19 +108,13 @@ fn main() {
             .query_one(&format!("SELECT count(*) FROM bionty.{entity}"), &[])
             .unwrap()
             .get(0);
-        println!(
-            "{:<52} {n:>10} {secs:>9.1} {:>12.0} {rss:>10.0}",
+        rows.push((
             format!("{name} → bionty.{entity}"),
-            n as f64 / secs
-        );
-        let (bsecs, bn) = baseline_ontology(&mut db, &path);
-        println!(
-            "{:<52} {bn:>10} {bsecs:>9.1} {:>12.0} {:>10}   (lamin import = {:.2}× the baseline's time)",
-            "  baseline: decode whole + plain text COPY",
-            bn as f64 / bsecs,
-            "",
-            secs / bsecs
-        );
+            n,
+            secs,
+            rss,
+            Some(path),
+        ));
     }
     if wanted.contains(&"human") {
         let mut cmd = Command::new(lamin_bin());
@@ -139,11 +136,29 @@ fn main() {
             .query_one("SELECT count(*) FROM bionty.gene", &[])
             .unwrap()
             .get(0);
+        rows.push((
+            "human genes (GENCODE v48 + HGNC) → bionty.gene".into(),
+            n,
+            secs,
+            rss,
+            None,
+        ));
+    }
+    for (label, n, secs, rss, path) in rows {
         println!(
-            "{:<52} {n:>10} {secs:>9.1} {:>12.0} {rss:>10.0}",
-            "human genes (GENCODE v48 + HGNC) → bionty.gene",
+            "{label:<52} {n:>10} {secs:>9.1} {:>12.0} {rss:>10.0}",
             n as f64 / secs
         );
+        if let Some(path) = path {
+            let (bsecs, bn) = baseline_ontology(&mut db, &path);
+            println!(
+                "{:<52} {bn:>10} {bsecs:>9.1} {:>12.0} {:>10}   (lamin import = {:.1}× the baseline's time)",
+                "  baseline: decode whole + plain text COPY",
+                bn as f64 / bsecs,
+                "",
+                secs / bsecs
+            );
+        }
     }
 
     println!(
@@ -168,8 +183,8 @@ fn main() {
         ),
         (
             "ncbitaxon",
-            "descendants of NCBITaxon:1 (root: every taxon)",
-            "SELECT count(*) FROM bionty.descendants('NCBITaxon:1')",
+            "descendants of NCBITaxon:7742 (Vertebrata)",
+            "SELECT count(*) FROM bionty.descendants('NCBITaxon:7742')",
         ),
         (
             "ncbitaxon",
@@ -194,9 +209,21 @@ fn main() {
         let mut times = Vec::new();
         let mut rows = 0i64;
         for _ in 0..6 {
-            let (ms, n) = timed(|| db.query_one(sql, &[]).unwrap().get::<_, i64>(0));
+            let (ms, n) = timed(|| db.query_one(sql, &[]).map(|r| r.get::<_, i64>(0)));
+            match n {
+                Ok(n) => rows = n,
+                Err(e) => {
+                    println!(
+                        "{label:<60} (not run: {})",
+                        e.as_db_error().map(|d| d.message()).unwrap_or("error")
+                    );
+                    break;
+                }
+            }
             times.push(ms);
-            rows = n;
+        }
+        if times.len() < 6 {
+            continue;
         }
         times.remove(0);
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
