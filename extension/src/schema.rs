@@ -105,6 +105,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/17_bionty_import.sql",
     name = "bionty_import",
-    requires = ["bionty"],
+    requires = ["bionty"]
+);
+extension_sql_file!(
+    "../../sql/18_jobs.sql",
+    name = "jobs",
+    requires = ["bionty_import"],
     finalize
 );

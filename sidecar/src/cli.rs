@@ -74,6 +74,19 @@ pub struct DaemonArgs {
     /// Seconds between sweeps for work whose notification was missed.
     #[arg(long, default_value_t = 30)]
     pub sweep_interval_s: u64,
+    /// Jobs run at once by this sidecar.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds a claimed job stays this sidecar's without a heartbeat; after
+    /// that another sidecar takes it over (a heartbeat comes every third of it).
+    #[arg(long, default_value_t = 30)]
+    pub lease_s: i32,
+    /// On SIGTERM, seconds to let running jobs finish before handing them back to the queue.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace_s: u64,
+    /// The folder import jobs (lamin.import_ontology / lamin.import_genes) may read files from.
+    #[arg(long, env = "LAMIN_IMPORT_DIR")]
+    pub import_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

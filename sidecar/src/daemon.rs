@@ -1,16 +1,20 @@
-//! The sidecar daemon: stay connected, LISTEN for job notifications, sweep
-//! periodically, and stop cleanly on SIGTERM or Ctrl-C.
+//! The sidecar daemon: stay connected, LISTEN for job notifications, claim
+//! and run jobs (also on a periodic sweep), and stop cleanly on SIGTERM or
+//! Ctrl-C without losing a job.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::cli::DaemonArgs;
 use crate::db::{self, ConnectionEvent};
+use crate::jobs;
 
 /// Why a connected session ended.
 enum SessionEnd {
@@ -43,7 +47,8 @@ impl ShutdownSignals {
 pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let mut signals = ShutdownSignals::install()?;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
-    info!(version = lamin_core::VERSION, database = %db::redact(&args.db.database_url), "sidecar starting");
+    let worker = worker_name();
+    info!(version = lamin_core::VERSION, database = %db::redact(&args.db.database_url), %worker, "sidecar starting");
     loop {
         let connected = tokio::select! {
             result = db::connect_listening(&args.db.database_url) => result,
@@ -55,7 +60,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         match connected {
             Ok((client, events)) => {
                 backoff.reset();
-                match serve(&client, events, &args, &mut signals).await {
+                match serve(client, events, &args, &mut signals, &worker).await {
                     Ok(SessionEnd::Shutdown) => {
                         info!("sidecar stopped");
                         return Ok(());
@@ -80,13 +85,28 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     }
 }
 
-/// One connected session: LISTEN, then react to notifications, sweeps and signals.
+/// A name for this sidecar in lamin.job.worker: host, pid and a random tag.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        lamin_core::uid::random_base62(4)
+    )
+}
+
+/// One connected session: LISTEN, claim jobs while there is room (on
+/// notifications, sweeps and finished jobs), and stop on a signal.
 async fn serve(
-    client: &Client,
+    client: Client,
     mut events: UnboundedReceiver<ConnectionEvent>,
     args: &DaemonArgs,
     signals: &mut ShutdownSignals,
+    worker: &str,
 ) -> anyhow::Result<SessionEnd> {
+    let client = Arc::new(client);
     let version: String = client
         .query_one("SELECT lamin.version()", &[])
         .await?
@@ -94,26 +114,57 @@ async fn serve(
     client
         .batch_execute(&format!("LISTEN {}", quote_ident(&args.channel)))
         .await?;
-    info!(channel = %args.channel, extension_version = %version, "listening for jobs");
+    info!(channel = %args.channel, extension_version = %version, %worker, "listening for jobs");
+    let ctx = jobs::WorkerContext {
+        worker: worker.to_string(),
+        database_url: args.db.database_url.clone(),
+        lease_s: args.lease_s.max(3),
+        import_dir: args.import_dir.clone(),
+    };
+    let mut running: JoinSet<()> = JoinSet::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_interval_s.max(1)));
-    sweep.tick().await; // the first tick fires at once; the session has just started
+    sweep.tick().await; // the first tick fires at once; the claim below is the first sweep
+    let mut want_claim = true;
     loop {
+        while want_claim && running.len() < args.concurrency.max(1) {
+            match jobs::claim(&client, &ctx).await? {
+                Some(job) => {
+                    running.spawn(jobs::run(Arc::clone(&client), ctx.clone(), job));
+                }
+                None => want_claim = false,
+            }
+        }
         tokio::select! {
             event = events.recv() => match event {
                 Some(ConnectionEvent::Notification { channel, payload }) => {
                     debug!(%channel, %payload, "notification");
+                    want_claim = true;
                 }
                 Some(ConnectionEvent::Closed(reason)) => return Ok(SessionEnd::Disconnected(reason)),
                 None => return Ok(SessionEnd::Disconnected("connection task ended".into())),
             },
+            Some(_) = running.join_next(), if !running.is_empty() => want_claim = true,
             _ = sweep.tick() => {
-                // The sweep will claim jobs whose notification was missed; for now it
-                // checks that the connection is alive so a dead one is noticed.
-                client.simple_query("SELECT 1").await?;
                 debug!("sweep");
+                want_claim = true;
             }
             sig = signals.received() => {
-                info!(signal = sig, "shutting down");
+                info!(signal = sig, running = running.len(), "shutting down");
+                let grace = Duration::from_secs(args.shutdown_grace_s);
+                let _ = tokio::time::timeout(grace, async {
+                    while running.join_next().await.is_some() {}
+                })
+                .await;
+                if !running.is_empty() {
+                    running.abort_all();
+                    // Hand unfinished jobs back at once rather than when their lease runs out.
+                    let released = client
+                        .query_one("SELECT lamin.release_jobs($1)", &[&worker])
+                        .await
+                        .map(|r| r.get::<_, i32>(0))
+                        .unwrap_or(0);
+                    info!(released, "unfinished jobs handed back to the queue");
+                }
                 return Ok(SessionEnd::Shutdown);
             }
         }

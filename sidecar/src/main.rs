@@ -5,6 +5,7 @@ mod cli;
 mod daemon;
 mod db;
 mod import;
+mod jobs;
 mod logging;
 mod status;
 

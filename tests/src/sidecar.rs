@@ -16,10 +16,27 @@ pub struct Sidecar {
 impl Sidecar {
     /// Start `lamin daemon -v` against the cluster's database.
     pub fn start(cluster: &Cluster, name: &str) -> Sidecar {
+        Self::start_with(cluster, name, &[])
+    }
+
+    /// Start it with extra daemon options (e.g. `--lease-s 3`).
+    pub fn start_with(cluster: &Cluster, name: &str, extra: &[&str]) -> Sidecar {
         let log_path = cluster.dir().join(format!("sidecar-{name}.log"));
-        let log = File::create(&log_path).expect("create sidecar log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("create sidecar log");
+        // A fast sweep unless the test sets its own.
+        let sweep: &[&str] = if extra.contains(&"--sweep-interval-s") {
+            &[]
+        } else {
+            &["--sweep-interval-s", "1"]
+        };
         let child = Command::new(lamin_bin())
-            .args(["-v", "daemon", "--sweep-interval-s", "1"])
+            .args(["-v", "daemon"])
+            .args(sweep)
+            .args(extra)
             .env("DATABASE_URL", cluster.url())
             .env("RUST_LOG", "debug")
             .env("NO_COLOR", "1")
@@ -49,6 +66,12 @@ impl Sidecar {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGKILL: the sidecar dies at once, mid-job.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Send SIGTERM and wait for the process to exit.

@@ -1,0 +1,55 @@
+-- The job queue's rules, driven by hand through the sidecar-side functions:
+-- claim order and leases, SKIP LOCKED, heartbeats, retries with back-off,
+-- permanent failure, cancellation, release on shutdown, await_job.
+BEGIN;
+SELECT plan(24);
+
+SELECT lamin.enqueue('noop') AS j1 \gset
+SELECT lamin.enqueue('noop', '{"n": 2}') AS j2 \gset
+SELECT is((SELECT status FROM lamin.job WHERE id = :j1), 'queued', 'a new job is queued');
+SELECT is((SELECT requested_by::text FROM lamin.job WHERE id = :j1), current_user::text, 'requested_by is the enqueuing role');
+SELECT throws_like($$SELECT lamin.enqueue('nope')$$, '%unknown job kind ''nope''%', 'unknown kinds are refused, naming the known ones');
+SELECT throws_like($$SELECT lamin.enqueue('noop', '[1]')$$, '%job_args_object%', 'args must be a JSON object');
+
+-- Claims: oldest first, with a lease.
+SELECT is((SELECT id FROM lamin.claim_job('w1', 30)), :j1::bigint, 'the oldest job is claimed first');
+SELECT results_eq(format('SELECT status, attempts, worker FROM lamin.job WHERE id = %s', :j1),
+                  $$VALUES ('running', 1, 'w1')$$, 'claimed: running, one attempt, this worker');
+SELECT is((SELECT id FROM lamin.claim_job('w2', 30)), :j2::bigint, 'the next worker gets the next job');
+SELECT is((SELECT count(*)::int FROM lamin.claim_job('w3', 30)), 0, 'nothing left to claim');
+SELECT ok(lamin.heartbeat_job(:j1, 'w1', 30, 5, 10), 'a heartbeat extends the lease');
+SELECT is((SELECT progress_pct FROM lamin.jobs WHERE id = :j1), 50.0, 'lamin.jobs shows progress in percent');
+SELECT ok(NOT lamin.heartbeat_job(:j1, 'w2', 30), 'another worker''s heartbeat is refused');
+SELECT ok(lamin.complete_job(:j1, 'w1', '{"ok": true}'), 'complete');
+SELECT is(lamin.await_job(:j1, 0), 'done', 'await_job returns the final status');
+SELECT ok(NOT lamin.complete_job(:j1, 'w1'), 'a job completes once');
+
+-- An expired lease: another worker takes the job over.
+UPDATE lamin.job SET lease_until = now() - interval '1 s' WHERE id = :j2;
+SELECT is((SELECT id FROM lamin.claim_job('w3', 30)), :j2::bigint, 'a job whose lease ran out is taken over');
+SELECT is((SELECT attempts FROM lamin.job WHERE id = :j2), 2, '… as a second attempt');
+SELECT ok(NOT lamin.complete_job(:j2, 'w2'), 'the first worker can no longer complete it');
+
+-- Failures: retried with back-off, then failed; permanent errors fail at once.
+SELECT lamin.enqueue('fail', max_attempts => 2) AS j3 \gset
+SELECT id FROM lamin.claim_job('w1', 30) \gset
+SELECT is(lamin.fail_job(:j3, 'w1', 'transient'), 'queued', 'a failed attempt is queued again');
+SELECT ok((SELECT run_after > now() FROM lamin.job WHERE id = :j3), '… after a back-off');
+UPDATE lamin.job SET run_after = now() WHERE id = :j3;
+SELECT id FROM lamin.claim_job('w1', 30) \gset
+SELECT is(lamin.fail_job(:j3, 'w1', 'transient again'), 'failed', 'the last attempt fails the job for good');
+SELECT lamin.enqueue('fail') AS j4 \gset
+SELECT id FROM lamin.claim_job('w1', 30) \gset
+SELECT is(lamin.fail_job(:j4, 'w1', 'bad input', permanent => true), 'failed', 'a permanent error fails at once');
+
+-- Cancel and release.
+SELECT lamin.enqueue('sleep') AS j5 \gset
+SELECT id FROM lamin.claim_job('w9', 30) \gset
+SELECT is(lamin.cancel_job(:j5), 'cancelled', 'a running job can be cancelled');
+SELECT ok(NOT lamin.heartbeat_job(:j5, 'w9', 30), '… and its worker hears of it at the next heartbeat');
+SELECT lamin.enqueue('sleep') AS j6 \gset
+SELECT id FROM lamin.claim_job('w8', 30) \gset
+SELECT is(lamin.release_jobs('w8'), 1, 'a stopping worker hands its running jobs back');
+
+SELECT * FROM finish();
+ROLLBACK;

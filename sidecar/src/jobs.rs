@@ -1,0 +1,303 @@
+//! Running one claimed job: its work by kind, a heartbeat that extends the
+//! lease (and notices cancellation), and the final complete/fail call.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tokio_postgres::Client;
+use tracing::{info, warn};
+
+use crate::cli::DbArgs;
+
+/// A job as claimed from lamin.job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub args: Value,
+    pub attempts: i32,
+}
+
+/// What every job needs from the daemon.
+#[derive(Debug, Clone)]
+pub struct WorkerContext {
+    pub worker: String,
+    pub database_url: String,
+    pub lease_s: i32,
+    /// Where import jobs may read files from (None: import jobs fail).
+    pub import_dir: Option<PathBuf>,
+}
+
+/// Why a job's work stopped without a result.
+#[derive(Debug)]
+pub enum Failure {
+    /// Worth another attempt (network, database hiccup).
+    Retry(anyhow::Error),
+    /// Will fail the same way again (bad arguments, missing file).
+    Permanent(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Permanent(e)
+    }
+}
+
+/// Claim the oldest ready job (or one whose lease expired), if any.
+pub async fn claim(client: &Client, ctx: &WorkerContext) -> anyhow::Result<Option<Job>> {
+    let rows = client
+        .query(
+            "SELECT id, kind, args, attempts FROM lamin.claim_job($1, $2)",
+            &[&ctx.worker, &ctx.lease_s],
+        )
+        .await
+        .context("claiming a job failed")?;
+    Ok(rows.first().map(|r| Job {
+        id: r.get(0),
+        kind: r.get(1),
+        args: r.get(2),
+        attempts: r.get(3),
+    }))
+}
+
+/// Run a claimed job to its end: done, retried later, or failed; a job that
+/// was cancelled (or taken over) meanwhile is left alone.
+pub async fn run(client: Arc<Client>, ctx: WorkerContext, job: Job) {
+    let id = job.id;
+    let kind = job.kind.clone();
+    info!(job = id, %kind, attempt = job.attempts, "job started");
+    let work = execute(&client, &ctx, &job);
+    tokio::pin!(work);
+    let mut beat = tokio::time::interval(Duration::from_secs((ctx.lease_s as u64 / 3).max(1)));
+    beat.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            out = &mut work => break Some(out),
+            _ = beat.tick() => {
+                match client
+                    .query_one("SELECT lamin.heartbeat_job($1, $2, $3)", &[&id, &ctx.worker, &ctx.lease_s])
+                    .await
+                {
+                    Ok(row) if row.get::<_, bool>(0) => {}
+                    Ok(_) => {
+                        info!(job = id, "job was cancelled or taken over: stopping it");
+                        break None;
+                    }
+                    Err(e) => warn!(job = id, error = %e, "heartbeat failed"),
+                }
+            }
+        }
+    };
+    let Some(outcome) = outcome else { return };
+    let recorded = match outcome {
+        Ok(result) => client
+            .query_one(
+                "SELECT lamin.complete_job($1, $2, $3)",
+                &[&id, &ctx.worker, &result],
+            )
+            .await
+            .map(|r| {
+                if r.get::<_, bool>(0) {
+                    info!(job = id, %kind, "job done");
+                } else {
+                    info!(
+                        job = id,
+                        "job finished after it was cancelled or taken over; result dropped"
+                    );
+                }
+            }),
+        Err(failure) => {
+            let (error, permanent) = match failure {
+                Failure::Retry(e) => (format!("{e:#}"), false),
+                Failure::Permanent(e) => (format!("{e:#}"), true),
+            };
+            client
+                .query_one("SELECT lamin.fail_job($1, $2, $3, $4)", &[&id, &ctx.worker, &error, &permanent])
+                .await
+                .map(|r| {
+                    let status: Option<String> = r.get(0);
+                    warn!(job = id, %kind, %error, status = status.as_deref().unwrap_or("not ours"), "job attempt failed");
+                })
+        }
+    };
+    if let Err(e) = recorded {
+        // The lease runs out and another attempt follows: nothing is lost.
+        warn!(job = id, error = %e, "could not record the job's end; it will be retried when its lease expires");
+    }
+}
+
+/// The work of one job, by kind.
+async fn execute(client: &Client, ctx: &WorkerContext, job: &Job) -> Result<Value, Failure> {
+    match job.kind.as_str() {
+        "noop" => Ok(json!({})),
+        "sleep" => {
+            let seconds = job
+                .args
+                .get("seconds")
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0);
+            if !(0.0..=86_400.0).contains(&seconds) {
+                return Err(Failure::Permanent(anyhow::anyhow!(
+                    "sleep: seconds must be 0..86400, got {seconds}"
+                )));
+            }
+            let steps = seconds.ceil().max(1.0) as i64;
+            for step in 0..steps {
+                tokio::time::sleep(Duration::from_secs_f64(seconds / steps as f64)).await;
+                client
+                    .execute(
+                        "UPDATE lamin.job SET progress_done = $2, progress_total = $3 WHERE id = $1",
+                        &[&job.id, &(step + 1), &steps],
+                    )
+                    .await
+                    .map_err(|e| Failure::Retry(e.into()))?;
+            }
+            Ok(json!({ "slept_s": seconds }))
+        }
+        "fail" => {
+            let message = job
+                .args
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("failed on purpose");
+            let permanent = job
+                .args
+                .get("permanent")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let e = anyhow::anyhow!("{message}");
+            Err(if permanent {
+                Failure::Permanent(e)
+            } else {
+                Failure::Retry(e)
+            })
+        }
+        "import_ontology" => {
+            let file = import_path(ctx, job.args.get("file").and_then(Value::as_str))?;
+            let args = crate::import::OntologyArgs {
+                db: DbArgs {
+                    database_url: ctx.database_url.clone(),
+                },
+                entity: arg_str(&job.args, "entity")?,
+                source: job
+                    .args
+                    .get("source")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                version: job
+                    .args
+                    .get("version")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                format: crate::import::OntologyFormat::Auto,
+                prefix: Vec::new(),
+                url: None,
+                description: None,
+                quiet: true,
+                file,
+            };
+            let summary = crate::import::import_ontology(args)
+                .await
+                .context("nothing was imported")?;
+            Ok(json!({ "summary": summary }))
+        }
+        "import_genes" => {
+            let files = job
+                .args
+                .get("files")
+                .and_then(Value::as_array)
+                .context("import_genes: args.files must be an array of file names")?
+                .iter()
+                .map(|f| import_path(ctx, f.as_str()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let args = crate::import::GenesArgs {
+                db: DbArgs {
+                    database_url: ctx.database_url.clone(),
+                },
+                organism: arg_str(&job.args, "organism")?,
+                source: arg_str(&job.args, "source")?,
+                version: arg_str(&job.args, "version")?,
+                url: None,
+                description: None,
+                files,
+            };
+            let summary = crate::import::import_genes(args)
+                .await
+                .context("nothing was imported")?;
+            Ok(json!({ "summary": summary }))
+        }
+        other => Err(Failure::Permanent(anyhow::anyhow!(
+            "this sidecar (lamin {}) cannot run jobs of kind {other:?}",
+            lamin_core::VERSION
+        ))),
+    }
+}
+
+fn arg_str(args: &Value, name: &str) -> anyhow::Result<String> {
+    args.get(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .with_context(|| format!("argument {name} missing or not a string"))
+}
+
+/// A file of an import job: a relative path that stays inside the import
+/// folder once symlinks are resolved.
+fn import_path(ctx: &WorkerContext, file: Option<&str>) -> Result<PathBuf, Failure> {
+    let Some(dir) = &ctx.import_dir else {
+        return Err(Failure::Permanent(anyhow::anyhow!(
+            "this sidecar has no import folder: start it with --import-dir (or LAMIN_IMPORT_DIR)"
+        )));
+    };
+    let file = file.ok_or_else(|| Failure::Permanent(anyhow::anyhow!("argument file missing")))?;
+    Ok(resolve_inside(dir, file)?)
+}
+
+/// `dir/file`, refused when it would leave `dir` (.., absolute paths, symlinks out).
+pub fn resolve_inside(dir: &Path, file: &str) -> anyhow::Result<PathBuf> {
+    let relative = Path::new(file);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        bail!("import file {file:?} must be a plain relative path inside the import folder");
+    }
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("import folder {} is not accessible", dir.display()))?;
+    let full = root
+        .join(relative)
+        .canonicalize()
+        .with_context(|| format!("{file}: no such file in the import folder"))?;
+    if !full.starts_with(&root) {
+        bail!("import file {file:?} leads outside the import folder");
+    }
+    Ok(full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_inside;
+
+    #[test]
+    fn import_paths_stay_inside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cl.obo"), "x").unwrap();
+        assert!(resolve_inside(dir.path(), "cl.obo").is_ok());
+        for bad in ["../etc/passwd", "/etc/passwd", "a/../../x", "./cl.obo"] {
+            assert!(resolve_inside(dir.path(), bad).is_err(), "{bad} accepted");
+        }
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link")).unwrap();
+        let err = resolve_inside(dir.path(), "link").unwrap_err().to_string();
+        assert!(err.contains("outside the import folder"), "{err}");
+        assert!(resolve_inside(dir.path(), "missing.obo")
+            .unwrap_err()
+            .to_string()
+            .contains("no such file"));
+    }
+}
