@@ -2,7 +2,7 @@
 -- claim order and leases, SKIP LOCKED, heartbeats, retries with back-off,
 -- permanent failure, cancellation, release on shutdown, await_job.
 BEGIN;
-SELECT plan(24);
+SELECT plan(25);
 
 SELECT lamin.enqueue('noop') AS j1 \gset
 SELECT lamin.enqueue('noop', '{"n": 2}') AS j2 \gset
@@ -50,6 +50,14 @@ SELECT ok(NOT lamin.heartbeat_job(:j5, 'w9', 30), '… and its worker hears of i
 SELECT lamin.enqueue('sleep') AS j6 \gset
 SELECT id FROM lamin.claim_job('w8', 30) \gset
 SELECT is(lamin.release_jobs('w8'), 1, 'a stopping worker hands its running jobs back');
+
+-- Batch claims: the n oldest.
+UPDATE lamin.job SET status = 'done' WHERE status IN ('queued', 'running');
+SELECT lamin.enqueue('noop') AS b1 \gset
+SELECT lamin.enqueue('noop') AS b2 \gset
+SELECT lamin.enqueue('noop') AS b3 \gset
+SELECT is((SELECT array_agg(id ORDER BY id) FROM lamin.claim_job('w5', 30, n => 2)), ARRAY[:b1, :b2]::bigint[],
+          'claim_job(n => 2) takes the two oldest ready jobs');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -98,41 +98,44 @@ COMMENT ON FUNCTION lamin.enqueue(text, jsonb, int) IS 'Enqueue a job for the si
 
 -- Sidecar side ------------------------------------------------------------
 
--- Claim the oldest ready job, or take over one whose lease ran out.
-CREATE FUNCTION lamin.claim_job(worker text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL)
+-- Claim up to n of the oldest ready jobs, taking over first those whose lease ran out.
+CREATE FUNCTION lamin.claim_job(worker text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL, n int DEFAULT 1)
 RETURNS SETOF lamin.job
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    picked bigint;
+    picked bigint[];
 BEGIN
     -- Two index probes rather than one OR: jobs whose sidecar died first,
-    -- then the oldest queued one.
-    SELECT j.id INTO picked FROM lamin.job j
-    WHERE j.status = 'running' AND j.lease_until < now() AND (kinds IS NULL OR j.kind = ANY (kinds))
-    ORDER BY j.lease_until
-    FOR UPDATE SKIP LOCKED
-    LIMIT 1;
-    IF picked IS NULL THEN
-        SELECT j.id INTO picked FROM lamin.job j
-        WHERE j.status = 'queued' AND j.run_after <= now() AND (kinds IS NULL OR j.kind = ANY (kinds))
-        ORDER BY j.id
-        FOR UPDATE SKIP LOCKED
-        LIMIT 1;
+    -- then the oldest queued ones. SKIP LOCKED: concurrent claimers never wait
+    -- for each other and never get the same job.
+    picked := ARRAY(
+        SELECT j.id FROM lamin.job j
+        WHERE j.status = 'running' AND j.lease_until < now() AND (kinds IS NULL OR j.kind = ANY (kinds))
+        ORDER BY j.lease_until
+        LIMIT greatest(n, 1)
+        FOR UPDATE SKIP LOCKED);
+    IF cardinality(picked) < greatest(n, 1) THEN
+        picked := picked || ARRAY(
+            SELECT j.id FROM lamin.job j
+            WHERE j.status = 'queued' AND j.run_after <= now() AND (kinds IS NULL OR j.kind = ANY (kinds))
+            ORDER BY j.id
+            LIMIT greatest(n, 1) - cardinality(picked)
+            FOR UPDATE SKIP LOCKED);
     END IF;
-    IF picked IS NULL THEN
+    IF cardinality(picked) = 0 THEN
         RETURN;
     END IF;
     RETURN QUERY
     UPDATE lamin.job j SET status = 'running', attempts = j.attempts + 1, worker = claim_job.worker,
                            lease_until = now() + make_interval(secs => lease_s), started_at = now(), updated_at = now(),
                            progress_done = NULL, progress_total = NULL
-    WHERE j.id = picked
+    WHERE j.id = ANY (picked)
     RETURNING j.*;
 END
 $$;
-COMMENT ON FUNCTION lamin.claim_job(text, int, text[]) IS 'Sidecar: claim the oldest ready job (FOR UPDATE SKIP LOCKED) with a lease, or take over a running job whose lease expired.';
+COMMENT ON FUNCTION lamin.claim_job(text, int, text[], int) IS 'Sidecar: claim up to n of the oldest ready jobs (FOR UPDATE SKIP LOCKED) with a lease, taking over running jobs whose lease expired first.';
 
 -- Extend the lease and report progress; false when the job is no longer
 -- this worker's (cancelled, or taken over after the lease ran out).

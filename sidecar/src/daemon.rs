@@ -127,11 +127,13 @@ async fn serve(
     let mut want_claim = true;
     loop {
         while want_claim && running.len() < args.concurrency.max(1) {
-            match jobs::claim(&client, &ctx).await? {
-                Some(job) => {
-                    running.spawn(jobs::run(Arc::clone(&client), ctx.clone(), job));
-                }
-                None => want_claim = false,
+            let room = (args.concurrency.max(1) - running.len()) as i32;
+            let claimed = jobs::claim(&client, &ctx, room).await?;
+            if (claimed.len() as i32) < room {
+                want_claim = false;
+            }
+            for job in claimed {
+                running.spawn(jobs::run(Arc::clone(&client), ctx.clone(), job));
             }
         }
         tokio::select! {

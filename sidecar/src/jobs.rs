@@ -46,21 +46,25 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// Claim the oldest ready job (or one whose lease expired), if any.
-pub async fn claim(client: &Client, ctx: &WorkerContext) -> anyhow::Result<Option<Job>> {
+/// Claim up to `n` of the oldest ready jobs (or ones whose lease expired),
+/// in one round trip and one commit.
+pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Result<Vec<Job>> {
     let rows = client
         .query(
-            "SELECT id, kind, args, attempts FROM lamin.claim_job($1, $2)",
-            &[&ctx.worker, &ctx.lease_s],
+            "SELECT id, kind, args, attempts FROM lamin.claim_job($1, $2, NULL, $3) ORDER BY id",
+            &[&ctx.worker, &ctx.lease_s, &n],
         )
         .await
-        .context("claiming a job failed")?;
-    Ok(rows.first().map(|r| Job {
-        id: r.get(0),
-        kind: r.get(1),
-        args: r.get(2),
-        attempts: r.get(3),
-    }))
+        .context("claiming jobs failed")?;
+    Ok(rows
+        .iter()
+        .map(|r| Job {
+            id: r.get(0),
+            kind: r.get(1),
+            args: r.get(2),
+            attempts: r.get(3),
+        })
+        .collect())
 }
 
 /// Run a claimed job to its end: done, retried later, or failed; a job that
