@@ -1,7 +1,7 @@
 -- bionty: deterministic uids, the import merge (new version, removed terms,
 -- failed imports), hierarchies, search under a term, and genes.
 BEGIN;
-SELECT plan(35);
+SELECT plan(37);
 
 -- Every table, view and column of schema bionty is documented.
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -39,6 +39,9 @@ SELECT is((SELECT relation FROM bionty.cell_type_parent e JOIN bionty.cell_type 
           'is_a', 'relation kind kept');
 SELECT throws_like($$SELECT * FROM bionty.descendants('CL:9999999')$$, '%unknown term ''CL:9999999''%', 'unknown term is an error');
 SELECT throws_like($$SELECT * FROM bionty.ancestors(NULL)$$, '%must not be NULL%', 'NULL term is an error');
+SELECT throws_like($$SELECT * FROM bionty.descendants('CL:0000084', 'lamin.ulabel')$$, '%registry ''lamin.ulabel'' has no hierarchy%',
+                   'a registry without parent edges is named as such');
+SELECT is(coalesce(current_setting('lamin.allow_duplicates', true), ''), '', 'the import left the typo guard as it was');
 
 -- Search, validate, standardize on the registry.
 SELECT is((SELECT name FROM lamin.search('CD8', 'bionty.cell_type') LIMIT 1), 'CD8-positive, alpha-beta T cell', 'search finds CD8 T cells');

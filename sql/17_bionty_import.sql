@@ -100,6 +100,7 @@ DECLARE
     v_edges bigint;
     v_outside bigint;
     dup text;
+    guard_setting text;
 BEGIN
     SELECT format('bionty.%I', split_part(o.entity, '.', 2)), format('bionty.%I', split_part(o.entity, '.', 2) || '_parent')
     INTO tbl, edges_tbl FROM bionty.ontology o WHERE o.entity = finish_import.entity;
@@ -119,7 +120,9 @@ BEGIN
     ANALYZE pg_temp.import_term;
     src := bionty.register_source(entity, NULL, source_name, source_version, url, checksum, description);
     SELECT count(*) INTO v_terms FROM pg_temp.import_term;
-    -- Sources carry duplicate labels (obsolete terms, homonyms across branches): the typo guard is for hand-made records.
+    -- Sources carry duplicate labels (obsolete terms, homonyms across branches):
+    -- the typo guard is for hand-made records. Restored before returning.
+    guard_setting := current_setting('lamin.allow_duplicates', true);
     PERFORM set_config('lamin.allow_duplicates', 'on', true);
 
     -- Update changed terms in place, then add new ones.
@@ -180,6 +183,7 @@ BEGIN
     INTO v_edges, v_outside;
 
     UPDATE bionty.source s SET n_terms = v_terms, n_deprecated = v_deprecated WHERE s.id = src;
+    PERFORM set_config('lamin.allow_duplicates', coalesce(guard_setting, ''), true);
     RETURN QUERY SELECT src, v_terms, v_inserted, v_updated, v_deprecated, v_edges, v_outside;
 END
 $$;
@@ -202,6 +206,7 @@ DECLARE
     v_updated bigint;
     v_deprecated bigint;
     dup text;
+    guard_setting text;
     org text := organism;
 BEGIN
     IF org IS NULL OR btrim(org) = '' THEN
@@ -219,6 +224,7 @@ BEGIN
     ANALYZE pg_temp.import_gene;
     src := bionty.register_source('bionty.gene', org, source_name, source_version, url, checksum, description);
     SELECT count(*) INTO v_terms FROM pg_temp.import_gene;
+    guard_setting := current_setting('lamin.allow_duplicates', true);
     PERFORM set_config('lamin.allow_duplicates', 'on', true);
 
     UPDATE bionty.gene g SET symbol = i.symbol, ncbi_gene_ids = coalesce(i.ncbi_gene_ids, '{}'), hgnc_id = i.hgnc_id,
@@ -243,6 +249,7 @@ BEGIN
     GET DIAGNOSTICS v_deprecated = ROW_COUNT;
 
     UPDATE bionty.source s SET n_terms = v_terms, n_deprecated = v_deprecated WHERE s.id = src;
+    PERFORM set_config('lamin.allow_duplicates', coalesce(guard_setting, ''), true);
     RETURN QUERY SELECT src, v_terms, v_inserted, v_updated, v_deprecated;
 END
 $$;
@@ -288,7 +295,12 @@ BEGIN
     IF term_id IS NULL THEN
         RAISE EXCEPTION 'ontology id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF reg IS NULL OR NOT EXISTS (SELECT 1 FROM bionty.ontology o WHERE o.entity = reg) THEN
+    IF registry IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bionty.ontology o WHERE o.entity = registry) THEN
+        RAISE EXCEPTION 'registry % has no hierarchy: the ontology registries are %', quote_literal(registry),
+            (SELECT string_agg(o.entity, ', ' ORDER BY o.entity) FROM bionty.ontology o)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF reg IS NULL THEN
         RAISE EXCEPTION 'unknown term %: no ontology registry holds it', quote_literal(term_id)
             USING ERRCODE = 'no_data_found',
                   HINT = 'import its ontology first, e.g. lamin import ontology --entity cell_type …';

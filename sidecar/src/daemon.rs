@@ -121,6 +121,10 @@ async fn serve(
         lease_s: args.lease_s.max(3),
         import_dir: args.import_dir.clone(),
     };
+    let finisher = Arc::new(db::connect(&args.db.database_url).await?);
+    finisher
+        .batch_execute("SET synchronous_commit TO off")
+        .await?;
     let mut running: JoinSet<()> = JoinSet::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_interval_s.max(1)));
     sweep.tick().await; // the first tick fires at once; the claim below is the first sweep
@@ -133,7 +137,12 @@ async fn serve(
                 want_claim = false;
             }
             for job in claimed {
-                running.spawn(jobs::run(Arc::clone(&client), ctx.clone(), job));
+                running.spawn(jobs::run(
+                    Arc::clone(&client),
+                    Arc::clone(&finisher),
+                    ctx.clone(),
+                    job,
+                ));
             }
         }
         tokio::select! {

@@ -69,7 +69,12 @@ pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Resu
 
 /// Run a claimed job to its end: done, retried later, or failed; a job that
 /// was cancelled (or taken over) meanwhile is left alone.
-pub async fn run(client: Arc<Client>, ctx: WorkerContext, job: Job) {
+/// `finisher` records the job's end: a connection with synchronous_commit
+/// off, so a completion costs no WAL flush. A completion lost in a Postgres
+/// crash only means the job runs again when its lease ends (jobs are
+/// idempotent); claims stay durable on `client`, so no job ever runs twice
+/// at once.
+pub async fn run(client: Arc<Client>, finisher: Arc<Client>, ctx: WorkerContext, job: Job) {
     let id = job.id;
     let kind = job.kind.clone();
     info!(job = id, %kind, attempt = job.attempts, "job started");
@@ -118,7 +123,7 @@ pub async fn run(client: Arc<Client>, ctx: WorkerContext, job: Job) {
                 Failure::Retry(e) => (format!("{e:#}"), false),
                 Failure::Permanent(e) => (format!("{e:#}"), true),
             };
-            client
+            finisher
                 .query_one("SELECT lamin.fail_job($1, $2, $3, $4)", &[&id, &ctx.worker, &error, &permanent])
                 .await
                 .map(|r| {
