@@ -74,8 +74,8 @@ pub struct DaemonArgs {
     /// Seconds between sweeps for work whose notification was missed.
     #[arg(long, default_value_t = 30)]
     pub sweep_interval_s: u64,
-    /// Jobs run at once by this sidecar.
-    #[arg(long, default_value_t = 4)]
+    /// Jobs run at once by this sidecar (claimed in batches of half as many).
+    #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Seconds a claimed job stays this sidecar's without a heartbeat; after
     /// that another sidecar takes it over (a heartbeat comes every third of it).

@@ -130,8 +130,12 @@ async fn serve(
     sweep.tick().await; // the first tick fires at once; the claim below is the first sweep
     let mut want_claim = true;
     loop {
-        while want_claim && running.len() < args.concurrency.max(1) {
-            let room = (args.concurrency.max(1) - running.len()) as i32;
+        // Claim in batches: once half the slots are free (or none is busy), so
+        // short jobs are fetched several per round trip instead of one by one.
+        let slots = args.concurrency.max(1);
+        let batch = (slots / 2).max(1);
+        while want_claim && (running.is_empty() || slots - running.len() >= batch) {
+            let room = (slots - running.len()) as i32;
             let claimed = jobs::claim(&client, &ctx, room).await?;
             if (claimed.len() as i32) < room {
                 want_claim = false;

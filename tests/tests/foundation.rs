@@ -81,7 +81,9 @@ fn sidecar_reconnects_after_postgres_restart() {
     let mut sidecar = Sidecar::start(&cluster, "restart");
     sidecar.wait_for_log("listening for jobs", 1, WAIT);
     cluster.restart();
-    sidecar.wait_for_log("lost the database connection", 1, WAIT);
+    // The loss shows as a closed connection or as a failed query (a claim
+    // in flight), depending on timing; either way the sidecar reconnects.
+    sidecar.wait_for_log("reconnecting", 1, WAIT);
     sidecar.wait_for_log("listening for jobs", 2, WAIT);
     // Listening again for real: a notification after the restart arrives.
     cluster

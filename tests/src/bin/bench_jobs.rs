@@ -42,20 +42,14 @@ fn main() {
         .unwrap_or(20_000);
     let cluster = Cluster::start_tuned();
     let mut db = cluster.connect();
-    println!("lamin job queue: {n} empty (noop) jobs enqueued, then drained; release sidecar, concurrency 4 each\n");
+    println!("lamin job queue: {n} empty (noop) jobs enqueued, then drained; release sidecar, default concurrency (8) each\n");
     println!("{:<58} {:>9} {:>10}", "case", "seconds", "jobs/s");
 
     for sidecars in [1usize, 3] {
         enqueue(&mut db, n);
         let started = Instant::now();
         let running: Vec<Sidecar> = (0..sidecars)
-            .map(|i| {
-                Sidecar::start_with(
-                    &cluster,
-                    &format!("bench{sidecars}-{i}"),
-                    &["--concurrency", "4"],
-                )
-            })
+            .map(|i| Sidecar::start_with(&cluster, &format!("bench{sidecars}-{i}"), &[]))
             .collect();
         let _ = wait_done(&mut db, n);
         let secs = started.elapsed().as_secs_f64();
