@@ -1,7 +1,7 @@
 -- bionty: deterministic uids, the import merge (new version, removed terms,
 -- failed imports), hierarchies, search under a term, and genes.
 BEGIN;
-SELECT plan(37);
+SELECT plan(38);
 
 -- Every table, view and column of schema bionty is documented.
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -104,6 +104,8 @@ SELECT throws_like(format($$SELECT lamin.annotate(%L, 'cell_type', ARRAY['T cell
 SELECT is((SELECT count(*)::int FROM bionty.artifact_cell_type WHERE artifact_id = lamin.artifact_id(:'art')), 2, '… and nothing more was linked');
 SELECT lamin.create_feature('marker_gene', 'cat[bionty.gene]');
 SELECT is(lamin.annotate(:'art', 'marker_gene', ARRAY['CD4']), 1, 'genes annotate by symbol');
+SELECT is(lamin.describe(:'art') -> 'features', '{"cell_type": ["CD8-positive, alpha-beta T cell", "T cell"], "marker_gene": ["CD4"]}'::jsonb,
+          'describe lists bionty annotations under their features');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -10,6 +10,23 @@ AS $$
 $$;
 COMMENT ON FUNCTION lamin.artifact_path(lamin.artifact) IS 'Full path or URI of an artifact''s bytes: {storage root}/.lamindb/{uid}{suffix}.';
 
+-- An artifact's annotations with records of other registries (bionty
+-- cell types, genes, …), read through the view bionty.artifact_terms, which
+-- is created after this file (hence plpgsql and a dynamic statement).
+CREATE FUNCTION lamin.registry_annotations(artifact_id bigint)
+RETURNS TABLE (feature_id bigint, registry text, uid text, name text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('bionty.artifact_terms') IS NOT NULL THEN
+        RETURN QUERY EXECUTE 'SELECT t.feature_id, t.registry, t.uid, t.name FROM bionty.artifact_terms t WHERE t.artifact_id = $1'
+        USING artifact_id;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION lamin.registry_annotations(bigint) IS 'Annotations of an artifact with records of registries other than lamin.ulabel (e.g. bionty.cell_type).';
+
 CREATE FUNCTION lamin.describe(uid text) RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -46,14 +63,20 @@ AS $$
                     WHERE l.artifact_id = a.id AND l.feature_id IS NOT NULL
                     UNION ALL
                     SELECT v.feature_id, v.value FROM lamin.artifact_feature_value v WHERE v.artifact_id = a.id
+                    UNION ALL
+                    SELECT r.feature_id, to_jsonb(r.name) FROM lamin.registry_annotations(a.id) r WHERE r.feature_id IS NOT NULL
                 ) x JOIN lamin.feature f ON f.id = x.feature_id
                 GROUP BY f.name
             ) fv), '{}'::jsonb),
         'labels', coalesce((
-            SELECT jsonb_agg(jsonb_build_object('uid', ul.uid, 'name', ul.name, 'feature', f.name) ORDER BY ul.name)
-            FROM lamin.artifact_ulabel l JOIN lamin.ulabel ul ON ul.id = l.ulabel_id
-            LEFT JOIN lamin.feature f ON f.id = l.feature_id
-            WHERE l.artifact_id = a.id), '[]'::jsonb),
+            SELECT jsonb_agg(jsonb_build_object('uid', x.uid, 'name', x.name, 'registry', x.registry, 'feature', f.name)
+                             ORDER BY x.registry, x.name)
+            FROM (SELECT l.feature_id, 'lamin.ulabel' AS registry, ul.uid, ul.name
+                  FROM lamin.artifact_ulabel l JOIN lamin.ulabel ul ON ul.id = l.ulabel_id
+                  WHERE l.artifact_id = a.id
+                  UNION ALL
+                  SELECT r.feature_id, r.registry, r.uid, r.name FROM lamin.registry_annotations(a.id) r) x
+            LEFT JOIN lamin.feature f ON f.id = x.feature_id), '[]'::jsonb),
         'schemas', coalesce((
             SELECT jsonb_object_agg(asch.slot, jsonb_build_object(
                 'uid', sc.uid, 'name', sc.name, 'itype', sc.itype, 'n_members', sc.n_members,
