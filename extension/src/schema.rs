@@ -110,6 +110,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/18_jobs.sql",
     name = "jobs",
-    requires = ["bionty_import"],
+    requires = ["bionty_import"]
+);
+extension_sql_file!(
+    "../../sql/19_upload.sql",
+    name = "upload",
+    requires = ["jobs"],
     finalize
 );

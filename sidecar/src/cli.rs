@@ -32,10 +32,10 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Check the connection and print the versions of the extension and the server.
     Status(StatusArgs),
-    /// Save a file or folder as an artifact (not implemented yet: storage work, issue 6).
-    Save(StubArgs),
-    /// Download an artifact by uid (not implemented yet: storage work, issue 6).
-    Get(StubArgs),
+    /// Save a file as an artifact: hash it, upload it unless the content is already stored, register it.
+    Save(crate::files::SaveArgs),
+    /// Download an artifact's file by uid, checking its sha256.
+    Get(crate::files::GetArgs),
     /// Import public ontologies and gene tables into the bionty registries.
     Import(crate::import::ImportArgs),
     /// Stream rows of a tabular artifact to stdout (not implemented yet: array formats, issue 7).
@@ -57,9 +57,12 @@ impl Command {
     /// Where a not-yet-implemented verb is planned.
     pub fn planned_in(&self) -> &'static str {
         match self {
-            Command::Save(_) | Command::Get(_) => "the storage work (issue 6)",
             Command::Cat(_) => "the array-format work (issue 7)",
-            Command::Daemon(_) | Command::Status(_) | Command::Import(_) => "this release",
+            Command::Daemon(_)
+            | Command::Status(_)
+            | Command::Import(_)
+            | Command::Save(_)
+            | Command::Get(_) => "this release",
         }
     }
 }

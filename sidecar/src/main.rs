@@ -4,6 +4,7 @@ mod backoff;
 mod cli;
 mod daemon;
 mod db;
+mod files;
 mod import;
 mod jobs;
 mod logging;
@@ -41,7 +42,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Daemon(args) => daemon::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Import(args) => import::run(args).await,
-        Command::Save(_) | Command::Get(_) | Command::Cat(_) => {
+        Command::Save(args) => files::save(args).await,
+        Command::Get(args) => files::get(args).await,
+        Command::Cat(_) => {
             anyhow::bail!(
                 "`lamin {}` is not implemented yet; it arrives with {}",
                 command.name(),

@@ -119,7 +119,7 @@ fn cli_status_reports_versions_and_stub_verbs_fail_clearly() {
     );
 
     let out = std::process::Command::new(&bin)
-        .args(["save", "x.csv"])
+        .args(["cat", "x"])
         .output()
         .unwrap();
     assert!(!out.status.success());
