@@ -14,6 +14,7 @@ PG_CONFIG="$PG_BINDIR/pg_config"
     PGRX_VERSION=0.18.1
     DEFAULT_PORT=28815
     HADOLINT_VERSION=2.15.1
+    MOTO_VERSION=5.1.4
 }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -1,14 +1,20 @@
 //! `lamin save` and `lamin get`: moving an artifact's bytes between the
-//! client's disk and a storage root, with the full-content sha256 checked on
-//! both ways. This slice handles local storage roots; S3, GCS and Azure come
-//! with the object_store backends.
+//! client's disk and a storage root (local disk, S3 and S3-compatible, GCS,
+//! Azure, through object_store), with the full-content sha256 checked on both
+//! ways.
 //!
 //! Save: hash the file (pass 1) → lamin.begin_upload registers it by content
-//! (known content: nothing is uploaded) → copy it to
-//! {root}/.lamindb/{uid}{suffix} through a temporary file, hashing again
-//! (pass 2) → rename into place → lamin.finish_upload marks it ready only if
-//! both hashes agree. The object never exists half-written under its name,
-//! and a crash leaves the artifact 'pending', never 'ready' without bytes.
+//! (known content: nothing is uploaded) → a multipart upload to
+//! {root}/.lamindb/{uid}{suffix}, hashing again (pass 2; bounded memory) →
+//! lamin.finish_upload marks it ready only if both hashes agree. The object
+//! appears under its name only when complete (S3 multipart completion, a
+//! rename on local disk), and a crash leaves the artifact 'pending', never
+//! 'ready' without bytes.
+//!
+//! Credentials never live in the database: object_store reads them from the
+//! environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION,
+//! AWS_ENDPOINT, AWS_ALLOW_HTTP; GOOGLE_SERVICE_ACCOUNT; AZURE_STORAGE_ACCOUNT_NAME,
+//! AZURE_STORAGE_ACCOUNT_KEY, …).
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +23,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, WriteMultipart};
 
 use crate::cli::DbArgs;
 
@@ -109,12 +118,108 @@ fn suffix_of(path: &Path) -> Option<String> {
     ok.then_some(suffix)
 }
 
-fn local_root(storage_type: &str, root: &str) -> anyhow::Result<PathBuf> {
-    if storage_type != "local" {
-        bail!("storage {root} is of type {storage_type}: this sidecar moves bytes for local storage roots only so far");
+/// The object store of a storage root, and the object path of an artifact's bytes.
+fn open_store(
+    root: &str,
+    storage_type: &str,
+    object: &str,
+) -> anyhow::Result<(Box<dyn ObjectStore>, ObjectPath)> {
+    let url = if storage_type == "local" {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create the storage folder {root}"))?;
+        url::Url::from_directory_path(root)
+            .map_err(|_| anyhow::anyhow!("storage root {root} is not an absolute path"))?
+    } else {
+        url::Url::parse(root).with_context(|| format!("storage root {root} is not a URL"))?
+    };
+    // Configuration (credentials, endpoint, region) from the environment only.
+    let options = std::env::vars().filter_map(|(k, v)| {
+        let k = k.to_ascii_lowercase();
+        (k.starts_with("aws_") || k.starts_with("google_") || k.starts_with("azure_"))
+            .then_some((k, v))
+    });
+    let (store, prefix) = object_store::parse_url_opts(&url, options)
+        .with_context(|| format!("cannot open storage {root}"))?;
+    let mut path = prefix;
+    for part in object.split('/').filter(|p| !p.is_empty()) {
+        path = path.child(part);
     }
-    Ok(PathBuf::from(root))
+    Ok((store, path))
 }
+
+/// A cheap request that fails fast when the storage is unreachable or refuses us.
+async fn check_reachable(
+    store: &dyn ObjectStore,
+    path: &ObjectPath,
+    root: &str,
+) -> anyhow::Result<()> {
+    match store.head(path).await {
+        Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("storage {root} is not usable: {e}")),
+    }
+}
+
+/// The object path of an artifact within its storage root: .lamindb/{uid}{suffix}.
+fn object_name(uid: &str, suffix: &str) -> String {
+    format!(".lamindb/{uid}{suffix}")
+}
+
+fn db_message(e: tokio_postgres::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}",
+        e.as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or(e.to_string())
+    )
+}
+
+/// Upload a file as one multipart object while hashing it; returns the sha256.
+/// Memory stays at a few chunks whatever the size.
+async fn upload(
+    store: &dyn ObjectStore,
+    path: &ObjectPath,
+    file: &Path,
+    pb: &ProgressBar,
+) -> anyhow::Result<String> {
+    use tokio::io::AsyncReadExt;
+    let mut input = tokio::fs::File::open(file)
+        .await
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    let upload = store
+        .put_multipart(path)
+        .await
+        .context("cannot start the upload")?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, UPLOAD_PART);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match input.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(e).with_context(|| format!("cannot read {}", file.display()));
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+            return Err(e).context("the upload failed");
+        }
+        writer.write(&buf[..n]);
+        pb.inc(n as u64);
+    }
+    writer
+        .finish()
+        .await
+        .context("completing the upload failed")?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// Multipart part size and how many parts may be in flight: bounded memory.
+const UPLOAD_PART: usize = 8 << 20;
+const PARTS_IN_FLIGHT: usize = 4;
 
 pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     let path = args.file.clone();
@@ -135,21 +240,43 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     pb.finish_and_clear();
 
     let client = crate::db::connect(&args.db.database_url).await?;
+    // The storage must answer before anything is registered.
+    let (root, storage_type): (String, String) = {
+        let row = client
+            .query_one(
+                "SELECT s.root, s.type FROM lamin.storage s WHERE s.id = lamin.storage_id($1)",
+                &[&args.storage],
+            )
+            .await
+            .map_err(db_message)
+            .context("nothing was saved")?;
+        (row.get(0), row.get(1))
+    };
+    let (store, probe) = open_store(&root, &storage_type, ".lamindb")?;
+    check_reachable(store.as_ref(), &probe, &root)
+        .await
+        .context("nothing was saved")?;
+
     let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&path));
     let row = client
         .query_one(
-            "SELECT uid, upload, status, path, storage_root, storage_type FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
-            &[&hash, &(size as i64), &args.key, &suffix, &args.description, &args.storage],
+            "SELECT uid, upload, status FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
+            &[
+                &hash,
+                &(size as i64),
+                &args.key,
+                &suffix,
+                &args.description,
+                &args.storage,
+            ],
         )
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string())))
+        .map_err(db_message)
         .context("nothing was saved")?;
     let uid: String = row.get(0);
-    let upload: bool = row.get(1);
+    let upload_needed: bool = row.get(1);
     let status: String = row.get(2);
-    let target: String = row.get(3);
-    local_root(&row.get::<_, String>(5), &row.get::<_, String>(4))?;
-    if !upload {
+    if !upload_needed {
         if status == "pending" {
             println!("{uid} (same content is being uploaded by another save; the artifact is pending until it finishes)");
         } else {
@@ -158,37 +285,32 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    // Pass 2: copy through a temporary file in the same folder, then rename.
-    let written = tokio::task::block_in_place(|| -> anyhow::Result<String> {
-        let target = PathBuf::from(&target);
-        let dir = target.parent().context("object path has no folder")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
-        let pb = progress(size, args.quiet, "saving");
-        let source = std::fs::File::open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        let (again, _) =
-            hash_copy(source, Some(tmp.as_file_mut()), &pb).context("copying the bytes failed")?;
-        pb.finish_and_clear();
-        if again != hash {
-            bail!(
+    // Pass 2: upload while hashing again.
+    let (_, object) = open_store(
+        &root,
+        &storage_type,
+        &object_name(&uid, suffix.as_deref().unwrap_or("")),
+    )?;
+    let pb = progress(size, args.quiet, "saving");
+    let uploaded = upload(store.as_ref(), &object, &path, &pb).await;
+    pb.finish_and_clear();
+    let outcome = match uploaded {
+        Ok(again) if again == hash => Ok(again),
+        Ok(again) => {
+            let _ = store.delete(&object).await;
+            Err(anyhow::anyhow!(
                 "{} changed while it was being saved (sha256 {hash} then {again})",
                 path.display()
-            );
+            ))
         }
-        tmp.as_file()
-            .sync_all()
-            .context("flushing the copy failed")?;
-        tmp.persist(&target)
-            .with_context(|| format!("cannot move the copy to {}", target.display()))?;
-        Ok(again)
-    });
-    match written {
+        Err(e) => Err(e),
+    };
+    match outcome {
         Ok(h) => {
             client
                 .query_one("SELECT lamin.finish_upload($1, $2)", &[&uid, &h])
                 .await
+                .map_err(db_message)
                 .context("marking the artifact ready failed (it stays pending)")?;
             println!("{uid}");
             Ok(())
@@ -206,30 +328,31 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
 }
 
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
     let client = crate::db::connect(&args.db.database_url).await?;
     let row = client
         .query_one(
-            "SELECT a.uid, a.key, a.suffix, a.hash, a.status, a.size, lamin.artifact_path(a), s.root, s.type, a.n_files
+            "SELECT a.uid, a.key, a.suffix, a.hash, a.status, a.size, s.root, s.type, a.n_files
              FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id
              WHERE a.id = lamin.artifact_id($1)",
             &[&args.uid],
         )
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string())))?;
+        .map_err(db_message)?;
     let uid: String = row.get(0);
     let key: Option<String> = row.get(1);
     let suffix: String = row.get(2);
     let hash: Option<String> = row.get(3);
     let status: String = row.get(4);
     let size: Option<i64> = row.get(5);
-    let source = PathBuf::from(row.get::<_, String>(6));
-    local_root(&row.get::<_, String>(8), &row.get::<_, String>(7))?;
-    if row.get::<_, Option<i64>>(9).is_some() {
+    let root: String = row.get(6);
+    if row.get::<_, Option<i64>>(8).is_some() {
         bail!("artifact {uid} is a folder: lamin get handles files only so far");
     }
     if status != "ready" {
         bail!("artifact {uid} is {status}: its bytes are not (yet) verified in storage");
     }
+    let (store, object) = open_store(&root, &row.get::<_, String>(7), &object_name(&uid, &suffix))?;
     let dest = args.to.clone().unwrap_or_else(|| {
         let name = key
             .as_deref()
@@ -243,27 +366,37 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     } else {
         dest
     };
-    tokio::task::block_in_place(|| -> anyhow::Result<()> {
-        let input = std::fs::File::open(&source).with_context(|| {
-            format!("artifact {uid}: its object {} is missing", source.display())
-        })?;
-        let dir = dest
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
-        let pb = progress(size.unwrap_or(0) as u64, args.quiet, "getting");
-        let (got, _) =
-            hash_copy(input, Some(tmp.as_file_mut()), &pb).context("copying the bytes failed")?;
-        pb.finish_and_clear();
-        if Some(&got) != hash.as_ref() {
-            bail!("artifact {uid}: the stored bytes have sha256 {got}, not the registered {} — not written", hash.as_deref().unwrap_or("?"));
-        }
-        tmp.persist(&dest)
-            .with_context(|| format!("cannot write {}", dest.display()))?;
-        Ok(())
-    })?;
+    let dir = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut stream = store
+        .get(&object)
+        .await
+        .with_context(|| format!("artifact {uid}: cannot read its object in {root}"))?
+        .into_stream();
+    let pb = progress(size.unwrap_or(0) as u64, args.quiet, "getting");
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.with_context(|| format!("artifact {uid}: reading its object failed"))?;
+        hasher.update(&chunk);
+        tokio::task::block_in_place(|| tmp.as_file_mut().write_all(&chunk))
+            .context("writing the file failed")?;
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish_and_clear();
+    let got = format!("{:x}", hasher.finalize());
+    if Some(&got) != hash.as_ref() {
+        bail!(
+            "artifact {uid}: the stored bytes have sha256 {got}, not the registered {} — not written",
+            hash.as_deref().unwrap_or("?")
+        );
+    }
+    tmp.persist(&dest)
+        .with_context(|| format!("cannot write {}", dest.display()))?;
     println!("{}", dest.display());
     Ok(())
 }

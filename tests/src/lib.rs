@@ -4,10 +4,12 @@
 
 mod cluster;
 mod data;
+mod s3;
 mod sidecar;
 mod system;
 
 pub use cluster::{check, Cluster};
 pub use data::{fixture, lamin, real_source};
+pub use s3::S3Server;
 pub use sidecar::Sidecar;
 pub use system::lamin_bin;

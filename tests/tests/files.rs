@@ -203,3 +203,86 @@ fn bad_inputs_are_refused_and_register_nothing() {
         .get(0);
     assert_eq!(n, 0, "nothing registered");
 }
+
+/// `lamin` with extra environment (storage credentials).
+fn lamin_env(cluster: &Cluster, env: &[(String, String)], args: &[&str]) -> Output {
+    std::process::Command::new(lamin_e2e::lamin_bin())
+        .args(args)
+        .env("DATABASE_URL", cluster.url())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn save_and_get_through_a_real_s3_server() {
+    let mut s3 = lamin_e2e::S3Server::start();
+    s3.create_bucket("lamin-test");
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    db.execute("SELECT lamin.add_storage('s3://lamin-test/data')", &[])
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 20 MB: three multipart parts of 8 MiB.
+    let data: Vec<u8> = (0..20_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+        .collect();
+    let file = dir.path().join("big.h5ad");
+    std::fs::write(&file, &data).unwrap();
+    let env = s3.env();
+
+    let out = lamin_env(
+        &cluster,
+        &env,
+        &["save", file.to_str().unwrap(), "--key", "atlas/big.h5ad"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let uid = stdout(&out);
+    let (status, size): (String, i64) = {
+        let r = db
+            .query_one(
+                "SELECT status, size FROM lamin.artifact WHERE uid = $1",
+                &[&uid],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((status.as_str(), size), ("ready", data.len() as i64));
+
+    let again = lamin_env(&cluster, &env, &["save", file.to_str().unwrap()]);
+    assert!(
+        stdout(&again).contains("nothing uploaded"),
+        "{}",
+        stdout(&again)
+    );
+
+    let dest = dir.path().join("back.h5ad");
+    let got = lamin_env(
+        &cluster,
+        &env,
+        &["get", &uid, "--to", dest.to_str().unwrap()],
+    );
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        data,
+        "the bytes came back from S3 unchanged"
+    );
+
+    // An unreachable endpoint: a clear error and nothing registered.
+    s3.stop();
+    let other = dir.path().join("other.csv");
+    std::fs::write(&other, "x,y\n").unwrap();
+    let out = lamin_env(&cluster, &env, &["save", other.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("storage s3://lamin-test/data is not usable"),
+        "{}",
+        stderr(&out)
+    );
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM lamin.artifact", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "nothing registered for the failed save");
+}
