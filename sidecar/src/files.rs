@@ -231,16 +231,7 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    // Pass 1: the content hash decides whether anything needs uploading.
-    let pb = progress(meta.len(), args.quiet, "hashing");
-    let file =
-        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    let (hash, size) = tokio::task::block_in_place(|| hash_copy(file, None, &pb))
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    pb.finish_and_clear();
-
     let client = crate::db::connect(&args.db.database_url).await?;
-    // The storage must answer before anything is registered.
     let (root, storage_type): (String, String) = {
         let row = client
             .query_one(
@@ -252,6 +243,18 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
             .context("nothing was saved")?;
         (row.get(0), row.get(1))
     };
+    if storage_type == "local" {
+        return save_local(&args, &client, &root, meta.len()).await;
+    }
+
+    // Pass 1: the content hash decides whether anything needs uploading.
+    let pb = progress(meta.len(), args.quiet, "hashing");
+    let file =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (hash, size) = tokio::task::block_in_place(|| hash_copy(file, None, &pb))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    pb.finish_and_clear();
+    // The storage must answer before anything is registered.
     let (store, probe) = open_store(&root, &storage_type, ".lamindb")?;
     check_reachable(store.as_ref(), &probe, &root)
         .await
@@ -327,8 +330,92 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Local storage in one pass: copy into a temporary file next to the
+/// object's place while hashing, then register; known content drops the copy,
+/// new content is renamed into place (atomic) and flushed before it is marked
+/// ready.
+async fn save_local(
+    args: &SaveArgs,
+    client: &tokio_postgres::Client,
+    root: &str,
+    len: u64,
+) -> anyhow::Result<()> {
+    let dir = Path::new(root).join(".lamindb");
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "storage {root} is not usable: cannot create {}",
+            dir.display()
+        )
+    })?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lamin-save-")
+        .tempfile_in(&dir)
+        .with_context(|| {
+            format!(
+                "storage {root} is not usable: cannot write in {}",
+                dir.display()
+            )
+        })?;
+    let pb = progress(len, args.quiet, "saving");
+    let source = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let (hash, size) = tokio::task::block_in_place(|| -> anyhow::Result<(String, u64)> {
+        let copied = hash_copy(source, Some(tmp.as_file_mut()), &pb)
+            .with_context(|| format!("cannot read {}", args.file.display()))?;
+        tmp.as_file()
+            .sync_all()
+            .context("flushing the copy failed")?;
+        Ok(copied)
+    })?;
+    pb.finish_and_clear();
+    let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&args.file));
+    let row = client
+        .query_one(
+            "SELECT uid, upload, status FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
+            &[
+                &hash,
+                &(size as i64),
+                &args.key,
+                &suffix,
+                &args.description,
+                &args.storage,
+            ],
+        )
+        .await
+        .map_err(db_message)
+        .context("nothing was saved")?;
+    let uid: String = row.get(0);
+    if !row.get::<_, bool>(1) {
+        let status: String = row.get(2);
+        if status == "pending" {
+            println!("{uid} (same content is being uploaded by another save; the artifact is pending until it finishes)");
+        } else {
+            println!("{uid} (same content already saved: nothing uploaded)");
+        }
+        return Ok(()); // the temporary copy is removed when dropped
+    }
+    let target = dir.join(format!("{uid}{}", suffix.as_deref().unwrap_or("")));
+    match tmp.persist(&target) {
+        Ok(_) => {
+            client
+                .query_one("SELECT lamin.finish_upload($1, $2)", &[&uid, &hash])
+                .await
+                .map_err(db_message)
+                .context("marking the artifact ready failed (it stays pending)")?;
+            println!("{uid}");
+            Ok(())
+        }
+        Err(e) => {
+            let msg = format!("cannot move the copy to {}: {}", target.display(), e.error);
+            let _ = client
+                .execute("SELECT lamin.fail_upload($1, $2)", &[&uid, &msg])
+                .await;
+            bail!("{msg}; artifact {uid} is marked failed, saving the file again retries")
+        }
+    }
+}
+
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
-    use futures_util::StreamExt;
     let client = crate::db::connect(&args.db.database_url).await?;
     let row = client
         .query_one(
@@ -346,13 +433,13 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let status: String = row.get(4);
     let size: Option<i64> = row.get(5);
     let root: String = row.get(6);
+    let storage_type: String = row.get(7);
     if row.get::<_, Option<i64>>(8).is_some() {
         bail!("artifact {uid} is a folder: lamin get handles files only so far");
     }
     if status != "ready" {
         bail!("artifact {uid} is {status}: its bytes are not (yet) verified in storage");
     }
-    let (store, object) = open_store(&root, &row.get::<_, String>(7), &object_name(&uid, &suffix))?;
     let dest = args.to.clone().unwrap_or_else(|| {
         let name = key
             .as_deref()
@@ -373,22 +460,21 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
         .to_path_buf();
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let mut stream = store
-        .get(&object)
-        .await
-        .with_context(|| format!("artifact {uid}: cannot read its object in {root}"))?
-        .into_stream();
     let pb = progress(size.unwrap_or(0) as u64, args.quiet, "getting");
-    let mut hasher = Sha256::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.with_context(|| format!("artifact {uid}: reading its object failed"))?;
-        hasher.update(&chunk);
-        tokio::task::block_in_place(|| tmp.as_file_mut().write_all(&chunk))
-            .context("writing the file failed")?;
-        pb.inc(chunk.len() as u64);
-    }
+    let got = if storage_type == "local" {
+        // Local disk: a plain buffered copy (object_store's local stream reads small chunks).
+        let source = Path::new(&root).join(object_name(&uid, &suffix));
+        let input = std::fs::File::open(&source).with_context(|| {
+            format!("artifact {uid}: its object {} is missing", source.display())
+        })?;
+        tokio::task::block_in_place(|| hash_copy(input, Some(tmp.as_file_mut()), &pb))
+            .context("copying the bytes failed")?
+            .0
+    } else {
+        let (store, object) = open_store(&root, &storage_type, &object_name(&uid, &suffix))?;
+        fetch(store.as_ref(), &object, &uid, &root, &mut tmp, &pb).await?
+    };
     pb.finish_and_clear();
-    let got = format!("{:x}", hasher.finalize());
     if Some(&got) != hash.as_ref() {
         bail!(
             "artifact {uid}: the stored bytes have sha256 {got}, not the registered {} — not written",
@@ -399,6 +485,32 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", dest.display()))?;
     println!("{}", dest.display());
     Ok(())
+}
+
+/// Stream an object into `tmp` while hashing it; returns the sha256.
+async fn fetch(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    uid: &str,
+    root: &str,
+    tmp: &mut tempfile::NamedTempFile,
+    pb: &ProgressBar,
+) -> anyhow::Result<String> {
+    use futures_util::StreamExt;
+    let mut stream = store
+        .get(object)
+        .await
+        .with_context(|| format!("artifact {uid}: cannot read its object in {root}"))?
+        .into_stream();
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.with_context(|| format!("artifact {uid}: reading its object failed"))?;
+        hasher.update(&chunk);
+        tokio::task::block_in_place(|| tmp.as_file_mut().write_all(&chunk))
+            .context("writing the file failed")?;
+        pb.inc(chunk.len() as u64);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 #[cfg(test)]
