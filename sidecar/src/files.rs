@@ -221,6 +221,42 @@ async fn upload(
 const UPLOAD_PART: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 4;
 
+/// lamin.begin_upload: the uid to write the bytes for, or None (after saying
+/// so) when the content is already stored or being uploaded by another save.
+async fn begin(
+    client: &tokio_postgres::Client,
+    args: &SaveArgs,
+    hash: &str,
+    size: u64,
+    suffix: &Option<String>,
+) -> anyhow::Result<Option<String>> {
+    let row = client
+        .query_one(
+            "SELECT uid, upload, status FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
+            &[
+                &hash,
+                &(size as i64),
+                &args.key,
+                suffix,
+                &args.description,
+                &args.storage,
+            ],
+        )
+        .await
+        .map_err(db_message)
+        .context("nothing was saved")?;
+    let uid: String = row.get(0);
+    if row.get::<_, bool>(1) {
+        return Ok(Some(uid));
+    }
+    if row.get::<_, String>(2) == "pending" {
+        println!("{uid} (same content is being uploaded by another save; the artifact is pending until it finishes)");
+    } else {
+        println!("{uid} (same content already saved: nothing uploaded)");
+    }
+    Ok(None)
+}
+
 pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     let path = args.file.clone();
     let meta =
@@ -261,32 +297,9 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
         .context("nothing was saved")?;
 
     let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&path));
-    let row = client
-        .query_one(
-            "SELECT uid, upload, status FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
-            &[
-                &hash,
-                &(size as i64),
-                &args.key,
-                &suffix,
-                &args.description,
-                &args.storage,
-            ],
-        )
-        .await
-        .map_err(db_message)
-        .context("nothing was saved")?;
-    let uid: String = row.get(0);
-    let upload_needed: bool = row.get(1);
-    let status: String = row.get(2);
-    if !upload_needed {
-        if status == "pending" {
-            println!("{uid} (same content is being uploaded by another save; the artifact is pending until it finishes)");
-        } else {
-            println!("{uid} (same content already saved: nothing uploaded)");
-        }
+    let Some(uid) = begin(&client, &args, &hash, size, &suffix).await? else {
         return Ok(());
-    }
+    };
 
     // Pass 2: upload while hashing again.
     let (_, object) = open_store(
@@ -369,31 +382,10 @@ async fn save_local(
     })?;
     pb.finish_and_clear();
     let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&args.file));
-    let row = client
-        .query_one(
-            "SELECT uid, upload, status FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
-            &[
-                &hash,
-                &(size as i64),
-                &args.key,
-                &suffix,
-                &args.description,
-                &args.storage,
-            ],
-        )
-        .await
-        .map_err(db_message)
-        .context("nothing was saved")?;
-    let uid: String = row.get(0);
-    if !row.get::<_, bool>(1) {
-        let status: String = row.get(2);
-        if status == "pending" {
-            println!("{uid} (same content is being uploaded by another save; the artifact is pending until it finishes)");
-        } else {
-            println!("{uid} (same content already saved: nothing uploaded)");
-        }
-        return Ok(()); // the temporary copy is removed when dropped
-    }
+    // Known content: the temporary copy is removed when dropped.
+    let Some(uid) = begin(client, args, &hash, size, &suffix).await? else {
+        return Ok(());
+    };
     let target = dir.join(format!("{uid}{}", suffix.as_deref().unwrap_or("")));
     match tmp.persist(&target) {
         Ok(_) => {
