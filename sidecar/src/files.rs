@@ -104,6 +104,46 @@ fn hash_copy(
     Ok((format!("{:x}", hasher.finalize()), size))
 }
 
+/// Local file to local file: the kernel copies (`std::io::copy` uses
+/// copy_file_range) while another thread hashes the source, so the hash
+/// costs no extra time. The source must not change meanwhile: its size and
+/// modification time are compared before and after.
+fn hash_and_copy_file(
+    source: &Path,
+    dest: &mut std::fs::File,
+    flush: bool,
+    pb: &ProgressBar,
+) -> anyhow::Result<(String, u64)> {
+    let stamp = |p: &Path| -> anyhow::Result<(u64, std::time::SystemTime)> {
+        let m = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+        Ok((m.len(), m.modified().context("no modification time")?))
+    };
+    let before = stamp(source)?;
+    let (hashed, copied) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| -> anyhow::Result<(String, u64)> {
+            let input = std::fs::File::open(source)
+                .with_context(|| format!("cannot open {}", source.display()))?;
+            hash_copy(input, None, pb).with_context(|| format!("cannot read {}", source.display()))
+        });
+        let copier = (|| -> anyhow::Result<u64> {
+            let mut input = std::fs::File::open(source)
+                .with_context(|| format!("cannot open {}", source.display()))?;
+            let n = std::io::copy(&mut input, dest).context("copying the bytes failed")?;
+            if flush {
+                dest.sync_all().context("flushing the copy failed")?;
+            }
+            Ok(n)
+        })();
+        (hasher.join().expect("hashing thread"), copier)
+    });
+    let (hash, size) = hashed?;
+    let copied = copied?;
+    if copied != size || stamp(source)? != before {
+        bail!("{} changed while it was being copied", source.display());
+    }
+    Ok((hash, size))
+}
+
 /// The file's suffix as lamin stores it (`.tar.gz` style, letters/digits only), or None.
 fn suffix_of(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
@@ -370,15 +410,8 @@ async fn save_local(
             )
         })?;
     let pb = progress(len, args.quiet, "saving");
-    let source = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
-    let (hash, size) = tokio::task::block_in_place(|| -> anyhow::Result<(String, u64)> {
-        let copied = hash_copy(source, Some(tmp.as_file_mut()), &pb)
-            .with_context(|| format!("cannot read {}", args.file.display()))?;
-        tmp.as_file()
-            .sync_all()
-            .context("flushing the copy failed")?;
-        Ok(copied)
+    let (hash, size) = tokio::task::block_in_place(|| {
+        hash_and_copy_file(&args.file, tmp.as_file_mut(), true, &pb)
     })?;
     pb.finish_and_clear();
     let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&args.file));
@@ -454,13 +487,12 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     let pb = progress(size.unwrap_or(0) as u64, args.quiet, "getting");
     let got = if storage_type == "local" {
-        // Local disk: a plain buffered copy (object_store's local stream reads small chunks).
+        // Local disk: a kernel copy with the hash computed beside it.
         let source = Path::new(&root).join(object_name(&uid, &suffix));
-        let input = std::fs::File::open(&source).with_context(|| {
-            format!("artifact {uid}: its object {} is missing", source.display())
-        })?;
-        tokio::task::block_in_place(|| hash_copy(input, Some(tmp.as_file_mut()), &pb))
-            .context("copying the bytes failed")?
+        if !source.is_file() {
+            bail!("artifact {uid}: its object {} is missing", source.display());
+        }
+        tokio::task::block_in_place(|| hash_and_copy_file(&source, tmp.as_file_mut(), false, &pb))?
             .0
     } else {
         let (store, object) = open_store(&root, &storage_type, &object_name(&uid, &suffix))?;
@@ -518,6 +550,23 @@ mod tests {
         assert_eq!(suffix_of(Path::new("x.tar.gz")).as_deref(), Some(".tar.gz"));
         assert_eq!(suffix_of(Path::new("README")), None);
         assert_eq!(suffix_of(Path::new("weird.na me")), None);
+    }
+
+    #[test]
+    fn kernel_copy_with_a_side_hash_matches_a_plain_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.bin");
+        let data: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let mut dest = tempfile::tempfile_in(dir.path()).unwrap();
+        let (h, n) = hash_and_copy_file(&src, &mut dest, true, &ProgressBar::hidden()).unwrap();
+        assert_eq!(n as usize, data.len());
+        assert_eq!(h, format!("{:x}", Sha256::digest(&data)));
+        let mut back = Vec::new();
+        use std::io::Seek;
+        dest.rewind().unwrap();
+        dest.read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
     }
 
     #[test]
