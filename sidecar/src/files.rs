@@ -261,18 +261,20 @@ async fn upload(
 const UPLOAD_PART: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 4;
 
-/// lamin.begin_upload: the uid to write the bytes for, or None (after saying
-/// so) when the content is already stored or being uploaded by another save.
+/// lamin.begin_upload: the uid to write the bytes for and the suffix the
+/// database recorded (the object's name is {uid}{suffix}), or None (after
+/// saying so) when the content is already stored or being uploaded by
+/// another save.
 async fn begin(
     client: &tokio_postgres::Client,
     args: &SaveArgs,
     hash: &str,
     size: u64,
     suffix: &Option<String>,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<(String, String)>> {
     let row = client
         .query_one(
-            "SELECT uid, upload, status FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
+            "SELECT uid, upload, status, path FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
             &[
                 &hash,
                 &(size as i64),
@@ -287,7 +289,13 @@ async fn begin(
         .context("nothing was saved")?;
     let uid: String = row.get(0);
     if row.get::<_, bool>(1) {
-        return Ok(Some(uid));
+        // The path ends with {uid}{suffix}, the suffix as the database recorded it.
+        let path: String = row.get(3);
+        let suffix = path
+            .rsplit_once(uid.as_str())
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_default();
+        return Ok(Some((uid, suffix)));
     }
     if row.get::<_, String>(2) == "pending" {
         println!("{uid} (same content is being uploaded by another save; the artifact is pending until it finishes)");
@@ -337,16 +345,12 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
         .context("nothing was saved")?;
 
     let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&path));
-    let Some(uid) = begin(&client, &args, &hash, size, &suffix).await? else {
+    let Some((uid, stored_suffix)) = begin(&client, &args, &hash, size, &suffix).await? else {
         return Ok(());
     };
 
     // Pass 2: upload while hashing again.
-    let (_, object) = open_store(
-        &root,
-        &storage_type,
-        &object_name(&uid, suffix.as_deref().unwrap_or("")),
-    )?;
+    let (_, object) = open_store(&root, &storage_type, &object_name(&uid, &stored_suffix))?;
     let pb = progress(size, args.quiet, "saving");
     let uploaded = upload(store.as_ref(), &object, &path, &pb).await;
     pb.finish_and_clear();
@@ -416,10 +420,10 @@ async fn save_local(
     pb.finish_and_clear();
     let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&args.file));
     // Known content: the temporary copy is removed when dropped.
-    let Some(uid) = begin(client, args, &hash, size, &suffix).await? else {
+    let Some((uid, stored_suffix)) = begin(client, args, &hash, size, &suffix).await? else {
         return Ok(());
     };
-    let target = dir.join(format!("{uid}{}", suffix.as_deref().unwrap_or("")));
+    let target = dir.join(format!("{uid}{stored_suffix}"));
     match tmp.persist(&target) {
         Ok(_) => {
             client
