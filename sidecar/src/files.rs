@@ -80,12 +80,8 @@ fn progress(total: u64, quiet: bool, what: &str) -> ProgressBar {
     pb
 }
 
-/// sha256 (hex) and size of everything `reader` yields, optionally copied to `sink`.
-fn hash_copy(
-    mut reader: impl Read,
-    mut sink: Option<&mut dyn Write>,
-    pb: &ProgressBar,
-) -> std::io::Result<(String, u64)> {
+/// sha256 (hex) and size of everything `reader` yields.
+fn hash_reader(mut reader: impl Read, pb: &ProgressBar) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut size = 0u64;
@@ -95,9 +91,6 @@ fn hash_copy(
             break;
         }
         hasher.update(&buf[..n]);
-        if let Some(w) = sink.as_mut() {
-            w.write_all(&buf[..n])?;
-        }
         size += n as u64;
         pb.inc(n as u64);
     }
@@ -123,7 +116,7 @@ fn hash_and_copy_file(
         let hasher = scope.spawn(|| -> anyhow::Result<(String, u64)> {
             let input = std::fs::File::open(source)
                 .with_context(|| format!("cannot open {}", source.display()))?;
-            hash_copy(input, None, pb).with_context(|| format!("cannot read {}", source.display()))
+            hash_reader(input, pb).with_context(|| format!("cannot read {}", source.display()))
         });
         let copier = (|| -> anyhow::Result<u64> {
             let mut input = std::fs::File::open(source)
@@ -158,33 +151,26 @@ fn suffix_of(path: &Path) -> Option<String> {
     ok.then_some(suffix)
 }
 
-/// The object store of a storage root, and the object path of an artifact's bytes.
-fn open_store(
-    root: &str,
-    storage_type: &str,
-    object: &str,
-) -> anyhow::Result<(Box<dyn ObjectStore>, ObjectPath)> {
-    let url = if storage_type == "local" {
-        std::fs::create_dir_all(root)
-            .with_context(|| format!("cannot create the storage folder {root}"))?;
-        url::Url::from_directory_path(root)
-            .map_err(|_| anyhow::anyhow!("storage root {root} is not an absolute path"))?
-    } else {
-        url::Url::parse(root).with_context(|| format!("storage root {root} is not a URL"))?
-    };
+/// The object store of a remote storage root (s3://, gs://, az://) and the
+/// path prefix the root names inside it. (Local roots are read and written
+/// with plain file operations, which let the kernel copy.)
+fn open_store(root: &str) -> anyhow::Result<(Box<dyn ObjectStore>, ObjectPath)> {
+    let url = url::Url::parse(root).with_context(|| format!("storage root {root} is not a URL"))?;
     // Configuration (credentials, endpoint, region) from the environment only.
     let options = std::env::vars().filter_map(|(k, v)| {
         let k = k.to_ascii_lowercase();
         (k.starts_with("aws_") || k.starts_with("google_") || k.starts_with("azure_"))
             .then_some((k, v))
     });
-    let (store, prefix) = object_store::parse_url_opts(&url, options)
-        .with_context(|| format!("cannot open storage {root}"))?;
-    let mut path = prefix;
-    for part in object.split('/').filter(|p| !p.is_empty()) {
-        path = path.child(part);
-    }
-    Ok((store, path))
+    object_store::parse_url_opts(&url, options)
+        .with_context(|| format!("cannot open storage {root}"))
+}
+
+/// `prefix/name`, with `name` split at its slashes.
+fn within(prefix: &ObjectPath, name: &str) -> ObjectPath {
+    name.split('/')
+        .filter(|p| !p.is_empty())
+        .fold(prefix.clone(), |path, part| path.child(part))
 }
 
 /// A cheap request that fails fast when the storage is unreachable or refuses us.
@@ -335,12 +321,12 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     let pb = progress(meta.len(), args.quiet, "hashing");
     let file =
         std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    let (hash, size) = tokio::task::block_in_place(|| hash_copy(file, None, &pb))
+    let (hash, size) = tokio::task::block_in_place(|| hash_reader(file, &pb))
         .with_context(|| format!("cannot read {}", path.display()))?;
     pb.finish_and_clear();
     // The storage must answer before anything is registered.
-    let (store, probe) = open_store(&root, &storage_type, ".lamindb")?;
-    check_reachable(store.as_ref(), &probe, &root)
+    let (store, prefix) = open_store(&root)?;
+    check_reachable(store.as_ref(), &within(&prefix, ".lamindb"), &root)
         .await
         .context("nothing was saved")?;
 
@@ -350,7 +336,7 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     };
 
     // Pass 2: upload while hashing again.
-    let (_, object) = open_store(&root, &storage_type, &object_name(&uid, &stored_suffix))?;
+    let object = within(&prefix, &object_name(&uid, &stored_suffix));
     let pb = progress(size, args.quiet, "saving");
     let uploaded = upload(store.as_ref(), &object, &path, &pb).await;
     pb.finish_and_clear();
@@ -365,10 +351,20 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
         }
         Err(e) => Err(e),
     };
-    match outcome {
-        Ok(h) => {
+    finish(&client, &uid, outcome).await
+}
+
+/// The end of an upload: the bytes with hash `written` are in place (ready),
+/// or writing them failed (the artifact is marked failed; saving again retries).
+async fn finish(
+    client: &tokio_postgres::Client,
+    uid: &str,
+    written: anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    match written {
+        Ok(hash) => {
             client
-                .query_one("SELECT lamin.finish_upload($1, $2)", &[&uid, &h])
+                .query_one("SELECT lamin.finish_upload($1, $2)", &[&uid, &hash])
                 .await
                 .map_err(db_message)
                 .context("marking the artifact ready failed (it stays pending)")?;
@@ -424,24 +420,11 @@ async fn save_local(
         return Ok(());
     };
     let target = dir.join(format!("{uid}{stored_suffix}"));
-    match tmp.persist(&target) {
-        Ok(_) => {
-            client
-                .query_one("SELECT lamin.finish_upload($1, $2)", &[&uid, &hash])
-                .await
-                .map_err(db_message)
-                .context("marking the artifact ready failed (it stays pending)")?;
-            println!("{uid}");
-            Ok(())
-        }
-        Err(e) => {
-            let msg = format!("cannot move the copy to {}: {}", target.display(), e.error);
-            let _ = client
-                .execute("SELECT lamin.fail_upload($1, $2)", &[&uid, &msg])
-                .await;
-            bail!("{msg}; artifact {uid} is marked failed, saving the file again retries")
-        }
-    }
+    let written = tmp
+        .persist(&target)
+        .map(|_| hash)
+        .map_err(|e| anyhow::anyhow!("cannot move the copy to {}: {}", target.display(), e.error));
+    finish(client, &uid, written).await
 }
 
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
@@ -499,7 +482,8 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
         tokio::task::block_in_place(|| hash_and_copy_file(&source, tmp.as_file_mut(), false, &pb))?
             .0
     } else {
-        let (store, object) = open_store(&root, &storage_type, &object_name(&uid, &suffix))?;
+        let (store, prefix) = open_store(&root)?;
+        let object = within(&prefix, &object_name(&uid, &suffix));
         fetch(store.as_ref(), &object, &uid, &root, &mut tmp, &pb).await?
     };
     pb.finish_and_clear();
@@ -574,12 +558,10 @@ mod tests {
     }
 
     #[test]
-    fn hash_copy_hashes_what_it_copies() {
+    fn hash_reader_hashes_everything() {
         let data = b"hello\nworld\n".repeat(100_000);
-        let mut out = Vec::new();
-        let (h, n) = hash_copy(&data[..], Some(&mut out), &ProgressBar::hidden()).unwrap();
+        let (h, n) = hash_reader(&data[..], &ProgressBar::hidden()).unwrap();
         assert_eq!(n as usize, data.len());
-        assert_eq!(out, data);
         assert_eq!(h, format!("{:x}", Sha256::digest(&data)));
     }
 }

@@ -95,6 +95,18 @@ pub async fn registry_prefixes(client: &Client, entity: &str) -> anyhow::Result<
     )
 }
 
+/// Create the staging tables in the import's transaction and open a binary
+/// COPY into one of them.
+async fn start_staging(
+    tx: &tokio_postgres::Transaction<'_>,
+    copy_sql: &str,
+    types: &[Type],
+) -> anyhow::Result<BinaryCopyInWriter> {
+    tx.execute("SELECT bionty.start_import()", &[]).await?;
+    let sink = tx.copy_in(copy_sql).await?;
+    Ok(BinaryCopyInWriter::new(sink, types))
+}
+
 /// Stream terms from `rx` into the registry. `prefixes` (empty = all) keeps
 /// terms whose id prefix is listed; `on_term` is called per staged term.
 pub async fn import_terms(
@@ -105,15 +117,10 @@ pub async fn import_terms(
     mut on_term: impl FnMut(u64),
 ) -> anyhow::Result<Outcome> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT bionty.start_import()", &[]).await?;
-    let sink = tx
-        .copy_in(
-            "COPY pg_temp.import_term (ontology_id, name, synonyms, description, abbr, deprecated, replaced_by, parents, relations)
-             FROM STDIN (FORMAT binary)",
-        )
-        .await?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
+    let writer = start_staging(
+        &tx,
+        "COPY pg_temp.import_term (ontology_id, name, synonyms, description, abbr, deprecated, replaced_by, parents, relations)
+         FROM STDIN (FORMAT binary)",
         &[
             Type::TEXT,
             Type::TEXT,
@@ -125,7 +132,8 @@ pub async fn import_terms(
             Type::TEXT_ARRAY,
             Type::TEXT_ARRAY,
         ],
-    );
+    )
+    .await?;
     pin_mut!(writer);
     let wanted: HashSet<&str> = prefixes.iter().map(String::as_str).collect();
     let mut outcome = Outcome::default();
@@ -212,15 +220,10 @@ pub async fn import_genes(
     genes: impl Iterator<Item = &Gene>,
 ) -> anyhow::Result<Outcome> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT bionty.start_import()", &[]).await?;
-    let sink = tx
-        .copy_in(
-            "COPY pg_temp.import_gene (ensembl_gene_id, symbol, ncbi_gene_ids, hgnc_id, mgi_id, biotype, synonyms, description)
-             FROM STDIN (FORMAT binary)",
-        )
-        .await?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
+    let writer = start_staging(
+        &tx,
+        "COPY pg_temp.import_gene (ensembl_gene_id, symbol, ncbi_gene_ids, hgnc_id, mgi_id, biotype, synonyms, description)
+         FROM STDIN (FORMAT binary)",
         &[
             Type::TEXT,
             Type::TEXT,
@@ -231,7 +234,8 @@ pub async fn import_genes(
             Type::TEXT_ARRAY,
             Type::TEXT,
         ],
-    );
+    )
+    .await?;
     pin_mut!(writer);
     for g in genes {
         let row: [&(dyn ToSql + Sync); 8] = [
