@@ -90,6 +90,18 @@ pub struct DaemonArgs {
     /// The folder import jobs (lamin.import_ontology / lamin.import_genes) may read files from.
     #[arg(long, env = "LAMIN_IMPORT_DIR")]
     pub import_dir: Option<std::path::PathBuf>,
+    /// The folder stage jobs (lamin.stage) copy artifacts of remote storages
+    /// into: {cache}/{scheme}/{bucket}/{prefix}/{object key}.
+    #[arg(long, env = "LAMIN_CACHE_DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Seconds between storage sweeps (lamin.sweep_storage) that clean up
+    /// after interrupted saves; 0: never.
+    #[arg(long, default_value_t = 3600)]
+    pub storage_sweep_interval_s: u64,
+    /// How long an upload may sit idle, or an unowned object stay, before a
+    /// storage sweep treats it as abandoned.
+    #[arg(long, default_value_t = 3600)]
+    pub upload_grace_s: i32,
 }
 
 #[derive(Debug, Args)]

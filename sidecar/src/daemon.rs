@@ -120,6 +120,7 @@ async fn serve(
         database_url: args.db.database_url.clone(),
         lease_s: args.lease_s.max(3),
         import_dir: args.import_dir.clone(),
+        cache_dir: args.cache_dir.clone(),
     };
     let finisher = Arc::new(db::connect(&args.db.database_url).await?);
     finisher
@@ -128,6 +129,10 @@ async fn serve(
     let mut running: JoinSet<()> = JoinSet::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_interval_s.max(1)));
     sweep.tick().await; // the first tick fires at once; the claim below is the first sweep
+                        // Storage sweeps are jobs too (one per storage; the database skips
+                        // duplicates, so several sidecars may all ask).
+    let every = Duration::from_secs(args.storage_sweep_interval_s.max(1));
+    let mut storage_sweep = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut want_claim = true;
     loop {
         // Claim in batches: once half the slots are free (or none is busy), so
@@ -162,6 +167,14 @@ async fn serve(
             _ = sweep.tick() => {
                 debug!("sweep");
                 want_claim = true;
+            }
+            _ = storage_sweep.tick(), if args.storage_sweep_interval_s > 0 => {
+                if let Err(e) = client
+                    .query("SELECT lamin.sweep_storage(NULL, $1)", &[&args.upload_grace_s])
+                    .await
+                {
+                    warn!(error = %e, "could not enqueue the storage sweep");
+                }
             }
             sig = signals.received() => {
                 info!(signal = sig, running = running.len(), "shutting down");

@@ -1,22 +1,20 @@
-//! `lamin save` and `lamin get`: moving an artifact's bytes between the
-//! client's disk and a storage root (local disk, S3 and S3-compatible, GCS,
-//! Azure, through object_store), with the full-content sha256 checked on both
-//! ways.
+//! `lamin save` and `lamin get`: moving an artifact's bytes (a file or a
+//! folder) between the client's disk and a storage root (local disk, S3 and
+//! S3-compatible, GCS, Azure, through object_store), with the full-content
+//! sha256 checked on both ways.
 //!
-//! Save: hash the file (pass 1) → lamin.begin_upload registers it by content
-//! (known content: nothing is uploaded) → a multipart upload to
-//! {root}/.lamindb/{uid}{suffix}, hashing again (pass 2; bounded memory) →
-//! lamin.finish_upload marks it ready only if both hashes agree. The object
-//! appears under its name only when complete (S3 multipart completion, a
-//! rename on local disk), and a crash leaves the artifact 'pending', never
-//! 'ready' without bytes.
+//! Save: hash the content (pass 1) → lamin.begin_upload registers it by
+//! content (known content: nothing is uploaded) → upload to
+//! {root}/.lamindb/{uid}{suffix} (a folder: its files under that prefix),
+//! hashing again (pass 2; bounded memory) → lamin.finish_upload marks it ready
+//! only if both hashes agree. A file appears under its name only when
+//! complete (S3 multipart completion, a rename on local disk), and a crash
+//! leaves the artifact 'pending', never 'ready' without bytes; the storage
+//! sweep (lamin.sweep_storage) recovers or fails what an interrupted save left.
 //!
-//! Credentials never live in the database: object_store reads them from the
-//! environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION,
-//! AWS_ENDPOINT, AWS_ALLOW_HTTP; GOOGLE_SERVICE_ACCOUNT; AZURE_STORAGE_ACCOUNT_NAME,
-//! AZURE_STORAGE_ACCOUNT_KEY, …).
+//! Credentials come from the environment only (see `storage`).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -27,13 +25,16 @@ use sha2::{Digest, Sha256};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
 
+use lamin_core::content::{folder_hash, FileHash};
+
 use crate::cli::DbArgs;
+use crate::storage::{local_folder_files, Storage};
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// The file to save.
+    /// The file or folder to save.
     pub file: PathBuf,
     /// Key (path within the storage, e.g. raw/cells.parquet); a key that names
     /// an artifact already makes a new version of it.
@@ -151,46 +152,12 @@ fn suffix_of(path: &Path) -> Option<String> {
     ok.then_some(suffix)
 }
 
-/// The object store of a remote storage root (s3://, gs://, az://) and the
-/// path prefix the root names inside it. (Local roots are read and written
-/// with plain file operations, which let the kernel copy.)
-fn open_store(root: &str) -> anyhow::Result<(Box<dyn ObjectStore>, ObjectPath)> {
-    let url = url::Url::parse(root).with_context(|| format!("storage root {root} is not a URL"))?;
-    // Configuration (credentials, endpoint, region) from the environment only.
-    let options = std::env::vars().filter_map(|(k, v)| {
-        let k = k.to_ascii_lowercase();
-        (k.starts_with("aws_") || k.starts_with("google_") || k.starts_with("azure_"))
-            .then_some((k, v))
-    });
-    object_store::parse_url_opts(&url, options)
-        .with_context(|| format!("cannot open storage {root}"))
-}
-
-/// `prefix/name`, with `name` split at its slashes.
-fn within(prefix: &ObjectPath, name: &str) -> ObjectPath {
-    name.split('/')
-        .filter(|p| !p.is_empty())
-        .fold(prefix.clone(), |path, part| path.child(part))
-}
-
-/// A cheap request that fails fast when the storage is unreachable or refuses us.
-async fn check_reachable(
-    store: &dyn ObjectStore,
-    path: &ObjectPath,
-    root: &str,
-) -> anyhow::Result<()> {
-    match store.head(path).await {
-        Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("storage {root} is not usable: {e}")),
-    }
-}
-
 /// The object path of an artifact within its storage root: .lamindb/{uid}{suffix}.
 fn object_name(uid: &str, suffix: &str) -> String {
     format!(".lamindb/{uid}{suffix}")
 }
 
-fn db_message(e: tokio_postgres::Error) -> anyhow::Error {
+pub fn db_message(e: tokio_postgres::Error) -> anyhow::Error {
     anyhow::anyhow!(
         "{}",
         e.as_db_error()
@@ -199,18 +166,70 @@ fn db_message(e: tokio_postgres::Error) -> anyhow::Error {
     )
 }
 
-/// Upload a file as one multipart object while hashing it; returns the sha256.
-/// Memory stays at a few chunks whatever the size.
+/// What `lamin save` was given: one file, or a folder's files (relative
+/// path with `/`, full path), sorted.
+enum Source {
+    File(PathBuf),
+    Folder(Vec<(String, PathBuf)>),
+}
+
+impl Source {
+    fn n_files(&self) -> Option<i64> {
+        match self {
+            Source::File(_) => None,
+            Source::Folder(files) => Some(files.len() as i64),
+        }
+    }
+}
+
+/// Tells the database, at most once a minute, that a pending upload is
+/// alive, so that it is not taken for abandoned (lamin.touch_upload).
+struct Keepalive<'a> {
+    client: &'a tokio_postgres::Client,
+    uid: &'a str,
+    last: std::time::Instant,
+}
+
+impl Keepalive<'_> {
+    async fn tick(&mut self) {
+        if self.last.elapsed() >= std::time::Duration::from_secs(60) {
+            self.last = std::time::Instant::now();
+            let _ = self
+                .client
+                .execute("SELECT lamin.touch_upload($1)", &[&self.uid])
+                .await;
+        }
+    }
+}
+
+/// Upload a file as one object while hashing it; returns the sha256. Large
+/// files go up in parts (bounded memory), small ones in one request.
 async fn upload(
     store: &dyn ObjectStore,
     path: &ObjectPath,
     file: &Path,
     pb: &ProgressBar,
+    alive: &mut Keepalive<'_>,
 ) -> anyhow::Result<String> {
     use tokio::io::AsyncReadExt;
     let mut input = tokio::fs::File::open(file)
         .await
         .with_context(|| format!("cannot open {}", file.display()))?;
+    let len = input.metadata().await?.len();
+    if len < UPLOAD_PART as u64 {
+        let mut bytes = Vec::with_capacity(len as usize);
+        input
+            .read_to_end(&mut bytes)
+            .await
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let hash = format!("{:x}", Sha256::digest(&bytes));
+        pb.inc(bytes.len() as u64);
+        store
+            .put(path, bytes.into())
+            .await
+            .context("the upload failed")?;
+        return Ok(hash);
+    }
     let upload = store
         .put_multipart(path)
         .await
@@ -235,6 +254,7 @@ async fn upload(
         }
         writer.write(&buf[..n]);
         pb.inc(n as u64);
+        alive.tick().await;
     }
     writer
         .finish()
@@ -257,10 +277,11 @@ async fn begin(
     hash: &str,
     size: u64,
     suffix: &Option<String>,
+    n_files: Option<i64>,
 ) -> anyhow::Result<Option<(String, String)>> {
     let row = client
         .query_one(
-            "SELECT uid, upload, status, path FROM lamin.begin_upload($1, $2, $3, $4, $5, $6)",
+            "SELECT uid, upload, status, path FROM lamin.begin_upload($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &hash,
                 &(size as i64),
@@ -268,6 +289,7 @@ async fn begin(
                 suffix,
                 &args.description,
                 &args.storage,
+                &n_files,
             ],
         )
         .await
@@ -291,66 +313,129 @@ async fn begin(
     Ok(None)
 }
 
+/// sha256 of every file of a folder and the folder's hash (blocking).
+fn hash_folder(files: &[(String, PathBuf)], pb: &ProgressBar) -> anyhow::Result<(String, u64)> {
+    let mut hashes = Vec::with_capacity(files.len());
+    let mut size = 0;
+    for (relative, full) in files {
+        let input =
+            std::fs::File::open(full).with_context(|| format!("cannot open {}", full.display()))?;
+        let (sha256, n) =
+            hash_reader(input, pb).with_context(|| format!("cannot read {}", full.display()))?;
+        size += n;
+        hashes.push(FileHash {
+            path: relative.clone(),
+            sha256,
+        });
+    }
+    Ok((folder_hash(&mut hashes), size))
+}
+
 pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     let path = args.file.clone();
+    // A bad key is refused before anything is read, registered or sent.
+    if let Some(key) = &args.key {
+        lamin_core::key::validate_key(key)
+            .map_err(|e| anyhow::anyhow!("invalid key {key:?}: {e}; nothing was saved"))?;
+    }
     let meta =
         std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    if meta.is_dir() {
-        bail!(
-            "{} is a folder: folder artifacts are not supported by lamin save yet",
-            path.display()
-        );
-    }
-    let client = crate::db::connect(&args.db.database_url).await?;
-    let (root, storage_type): (String, String) = {
-        let row = client
-            .query_one(
-                "SELECT s.root, s.type FROM lamin.storage s WHERE s.id = lamin.storage_id($1)",
-                &[&args.storage],
-            )
-            .await
-            .map_err(db_message)
-            .context("nothing was saved")?;
-        (row.get(0), row.get(1))
+    let source = if meta.is_dir() {
+        Source::Folder(local_folder_files(&path)?)
+    } else {
+        // Unreadable files fail here, before anything is registered.
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        Source::File(path.clone())
     };
-    if storage_type == "local" {
-        return save_local(&args, &client, &root, meta.len()).await;
+    let total: u64 = match &source {
+        Source::File(_) => meta.len(),
+        Source::Folder(files) => files
+            .iter()
+            .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum(),
+    };
+    let client = crate::db::connect(&args.db.database_url).await?;
+    let root: String = client
+        .query_one(
+            "SELECT s.root FROM lamin.storage s WHERE s.id = lamin.storage_id($1)",
+            &[&args.storage],
+        )
+        .await
+        .map_err(db_message)
+        .context("nothing was saved")?
+        .get(0);
+    let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&path));
+    if root.starts_with('/') {
+        return save_local(&args, &client, &root, &source, total, &suffix).await;
     }
 
     // Pass 1: the content hash decides whether anything needs uploading.
-    let pb = progress(meta.len(), args.quiet, "hashing");
-    let file =
-        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    let (hash, size) = tokio::task::block_in_place(|| hash_reader(file, &pb))
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let pb = progress(total, args.quiet, "hashing");
+    let (hash, size) = tokio::task::block_in_place(|| match &source {
+        Source::File(p) => {
+            let file =
+                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            hash_reader(file, &pb).with_context(|| format!("cannot read {}", p.display()))
+        }
+        Source::Folder(files) => hash_folder(files, &pb),
+    })?;
     pb.finish_and_clear();
     // The storage must answer before anything is registered.
-    let (store, prefix) = open_store(&root)?;
-    check_reachable(store.as_ref(), &within(&prefix, ".lamindb"), &root)
+    let storage = Storage::open(&root)?;
+    storage
+        .check_reachable()
         .await
         .context("nothing was saved")?;
-
-    let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&path));
-    let Some((uid, stored_suffix)) = begin(&client, &args, &hash, size, &suffix).await? else {
+    let Some((uid, stored_suffix)) =
+        begin(&client, &args, &hash, size, &suffix, source.n_files()).await?
+    else {
         return Ok(());
     };
 
     // Pass 2: upload while hashing again.
-    let object = within(&prefix, &object_name(&uid, &stored_suffix));
+    let name = object_name(&uid, &stored_suffix);
     let pb = progress(size, args.quiet, "saving");
-    let uploaded = upload(store.as_ref(), &object, &path, &pb).await;
+    let mut alive = Keepalive {
+        client: &client,
+        uid: &uid,
+        last: std::time::Instant::now(),
+    };
+    let uploaded = match &source {
+        Source::File(p) => upload(storage.store(), &storage.path(&name), p, &pb, &mut alive).await,
+        Source::Folder(files) => {
+            let mut hashes = Vec::with_capacity(files.len());
+            let mut failed = None;
+            for (relative, full) in files {
+                let object = storage.path(&format!("{name}/{relative}"));
+                match upload(storage.store(), &object, full, &pb, &mut alive).await {
+                    Ok(sha256) => hashes.push(FileHash {
+                        path: relative.clone(),
+                        sha256,
+                    }),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(folder_hash(&mut hashes)),
+            }
+        }
+    };
     pb.finish_and_clear();
     let outcome = match uploaded {
         Ok(again) if again == hash => Ok(again),
-        Ok(again) => {
-            let _ = store.delete(&object).await;
-            Err(anyhow::anyhow!(
-                "{} changed while it was being saved (sha256 {hash} then {again})",
-                path.display()
-            ))
-        }
+        Ok(again) => Err(anyhow::anyhow!(
+            "{} changed while it was being saved (sha256 {hash} then {again})",
+            path.display()
+        )),
         Err(e) => Err(e),
     };
+    if outcome.is_err() {
+        let _ = storage.delete(&name, source.n_files().is_some()).await;
+    }
     finish(&client, &uid, outcome).await
 }
 
@@ -377,21 +462,23 @@ async fn finish(
                 .execute("SELECT lamin.fail_upload($1, $2)", &[&uid, &msg])
                 .await;
             Err(e.context(format!(
-                "artifact {uid} is marked failed; saving the file again retries"
+                "artifact {uid} is marked failed; saving it again retries"
             )))
         }
     }
 }
 
-/// Local storage in one pass: copy into a temporary file next to the
-/// object's place while hashing, then register; known content drops the copy,
-/// new content is renamed into place (atomic) and flushed before it is marked
-/// ready.
+/// Local storage in one pass: copy into a temporary file (or folder) next to
+/// the object's place while hashing, then register; known content drops the
+/// copy, new content is renamed into place (atomic) before it is marked ready.
+/// Copies are flushed to disk before the rename.
 async fn save_local(
     args: &SaveArgs,
     client: &tokio_postgres::Client,
     root: &str,
-    len: u64,
+    source: &Source,
+    total: u64,
+    suffix: &Option<String>,
 ) -> anyhow::Result<()> {
     let dir = Path::new(root).join(".lamindb");
     std::fs::create_dir_all(&dir).with_context(|| {
@@ -400,38 +487,83 @@ async fn save_local(
             dir.display()
         )
     })?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lamin-save-")
-        .tempfile_in(&dir)
-        .with_context(|| {
-            format!(
-                "storage {root} is not usable: cannot write in {}",
-                dir.display()
-            )
-        })?;
-    let pb = progress(len, args.quiet, "saving");
-    let (hash, size) = tokio::task::block_in_place(|| {
-        hash_and_copy_file(&args.file, tmp.as_file_mut(), true, &pb)
-    })?;
-    pb.finish_and_clear();
-    let suffix = suffix_of(args.key.as_deref().map(Path::new).unwrap_or(&args.file));
-    // Known content: the temporary copy is removed when dropped.
-    let Some((uid, stored_suffix)) = begin(client, args, &hash, size, &suffix).await? else {
-        return Ok(());
+    let unusable = || {
+        format!(
+            "storage {root} is not usable: cannot write in {}",
+            dir.display()
+        )
     };
-    let target = dir.join(format!("{uid}{stored_suffix}"));
-    let written = tmp
-        .persist(&target)
-        .map(|_| hash)
-        .map_err(|e| anyhow::anyhow!("cannot move the copy to {}: {}", target.display(), e.error));
-    finish(client, &uid, written).await
+    let pb = progress(total, args.quiet, "saving");
+    match source {
+        Source::File(file) => {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".lamin-save-")
+                .tempfile_in(&dir)
+                .with_context(unusable)?;
+            let (hash, size) = tokio::task::block_in_place(|| {
+                hash_and_copy_file(file, tmp.as_file_mut(), true, &pb)
+            })?;
+            pb.finish_and_clear();
+            // Known content: the temporary copy is removed when dropped.
+            let Some((uid, stored_suffix)) = begin(client, args, &hash, size, suffix, None).await?
+            else {
+                return Ok(());
+            };
+            let target = dir.join(format!("{uid}{stored_suffix}"));
+            let written = tmp.persist(&target).map(|_| hash).map_err(|e| {
+                anyhow::anyhow!("cannot move the copy to {}: {}", target.display(), e.error)
+            });
+            finish(client, &uid, written).await
+        }
+        Source::Folder(files) => {
+            let tmp = tempfile::Builder::new()
+                .prefix(".lamin-save-")
+                .tempdir_in(&dir)
+                .with_context(unusable)?;
+            let (hash, size) = tokio::task::block_in_place(|| -> anyhow::Result<(String, u64)> {
+                let mut hashes = Vec::with_capacity(files.len());
+                let mut size = 0;
+                for (relative, full) in files {
+                    let target = tmp.path().join(relative);
+                    if let Some(parent) = target.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    let mut out = std::fs::File::create(&target)
+                        .with_context(|| format!("cannot write {}", target.display()))?;
+                    let (sha256, n) = hash_and_copy_file(full, &mut out, true, &pb)?;
+                    size += n;
+                    hashes.push(FileHash {
+                        path: relative.clone(),
+                        sha256,
+                    });
+                }
+                Ok((folder_hash(&mut hashes), size))
+            })?;
+            pb.finish_and_clear();
+            let Some((uid, stored_suffix)) =
+                begin(client, args, &hash, size, suffix, source.n_files()).await?
+            else {
+                return Ok(());
+            };
+            let target = dir.join(format!("{uid}{stored_suffix}"));
+            // A failed earlier attempt may have left its copy: ours to replace.
+            let _ = std::fs::remove_dir_all(&target);
+            let kept = tmp.keep();
+            let written = std::fs::rename(&kept, &target).map(|_| hash).map_err(|e| {
+                let _ = std::fs::remove_dir_all(&kept);
+                anyhow::anyhow!("cannot move the copy to {}: {e}", target.display())
+            });
+            finish(client, &uid, written).await
+        }
+    }
 }
 
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let client = crate::db::connect(&args.db.database_url).await?;
     let row = client
         .query_one(
-            "SELECT a.uid, a.key, a.suffix, a.hash, a.status, a.size, s.root, s.type, a.n_files
+            "SELECT a.uid, a.key, a.suffix, a.hash, a.status, a.size, s.root, lamin.object_key(a),
+                    a.n_files IS NOT NULL, a.status_detail
              FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id
              WHERE a.id = lamin.artifact_id($1)",
             &[&args.uid],
@@ -445,12 +577,14 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let status: String = row.get(4);
     let size: Option<i64> = row.get(5);
     let root: String = row.get(6);
-    let storage_type: String = row.get(7);
-    if row.get::<_, Option<i64>>(8).is_some() {
-        bail!("artifact {uid} is a folder: lamin get handles files only so far");
-    }
+    let object: String = row.get(7);
+    let folder: bool = row.get(8);
+    let detail: Option<String> = row.get(9);
     if status != "ready" {
-        bail!("artifact {uid} is {status}: its bytes are not (yet) verified in storage");
+        bail!(
+            "artifact {uid} is {status}{}: its bytes are not (yet) verified in storage",
+            detail.map(|d| format!(" ({d})")).unwrap_or_default()
+        );
     }
     let dest = args.to.clone().unwrap_or_else(|| {
         let name = key
@@ -460,69 +594,76 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("{uid}{suffix}"));
         PathBuf::from(name)
     });
-    let dest = if dest.is_dir() {
+    let dest = if dest.is_dir() && !folder {
         dest.join(format!("{uid}{suffix}"))
     } else {
         dest
     };
-    let dir = dest
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
     let pb = progress(size.unwrap_or(0) as u64, args.quiet, "getting");
-    let got = if storage_type == "local" {
+    if root.starts_with('/') && !folder {
         // Local disk: a kernel copy with the hash computed beside it.
-        let source = Path::new(&root).join(object_name(&uid, &suffix));
+        let source = Path::new(&root).join(&object);
         if !source.is_file() {
             bail!("artifact {uid}: its object {} is missing", source.display());
         }
-        tokio::task::block_in_place(|| hash_and_copy_file(&source, tmp.as_file_mut(), false, &pb))?
-            .0
+        let dir = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+        let got = tokio::task::block_in_place(|| {
+            hash_and_copy_file(&source, tmp.as_file_mut(), false, &pb)
+        })?
+        .0;
+        pb.finish_and_clear();
+        check_hash(&uid, &got, hash.as_deref())?;
+        tmp.persist(&dest)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
     } else {
-        let (store, prefix) = open_store(&root)?;
-        let object = within(&prefix, &object_name(&uid, &suffix));
-        fetch(store.as_ref(), &object, &uid, &root, &mut tmp, &pb).await?
-    };
-    pb.finish_and_clear();
-    if Some(&got) != hash.as_ref() {
-        bail!(
-            "artifact {uid}: the stored bytes have sha256 {got}, not the registered {} — not written",
-            hash.as_deref().unwrap_or("?")
-        );
+        if folder && dest.exists() {
+            bail!(
+                "{} exists: lamin get does not overwrite folders",
+                dest.display()
+            );
+        }
+        let storage = Storage::open(&root)?;
+        // Downloaded beside `dest` (a name of this process), checked, then put in place.
+        let staging = dest.with_file_name(format!(
+            ".lamin-get-{}-{}",
+            std::process::id(),
+            dest.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        let got = storage
+            .download(&object, folder, &staging, &|n| pb.inc(n))
+            .await
+            .with_context(|| format!("artifact {uid}: cannot read its object in {root}"))?;
+        pb.finish_and_clear();
+        let checked = check_hash(&uid, &got.hash, hash.as_deref());
+        let placed = checked.and_then(|_| {
+            std::fs::rename(&staging, &dest)
+                .with_context(|| format!("cannot write {}", dest.display()))
+        });
+        if placed.is_err() {
+            crate::storage::remove_path(&staging);
+        }
+        placed?;
     }
-    tmp.persist(&dest)
-        .with_context(|| format!("cannot write {}", dest.display()))?;
     println!("{}", dest.display());
     Ok(())
 }
 
-/// Stream an object into `tmp` while hashing it; returns the sha256.
-async fn fetch(
-    store: &dyn ObjectStore,
-    object: &ObjectPath,
-    uid: &str,
-    root: &str,
-    tmp: &mut tempfile::NamedTempFile,
-    pb: &ProgressBar,
-) -> anyhow::Result<String> {
-    use futures_util::StreamExt;
-    let mut stream = store
-        .get(object)
-        .await
-        .with_context(|| format!("artifact {uid}: cannot read its object in {root}"))?
-        .into_stream();
-    let mut hasher = Sha256::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.with_context(|| format!("artifact {uid}: reading its object failed"))?;
-        hasher.update(&chunk);
-        tokio::task::block_in_place(|| tmp.as_file_mut().write_all(&chunk))
-            .context("writing the file failed")?;
-        pb.inc(chunk.len() as u64);
+fn check_hash(uid: &str, got: &str, registered: Option<&str>) -> anyhow::Result<()> {
+    if Some(got) != registered {
+        bail!(
+            "artifact {uid}: the stored bytes have sha256 {got}, not the registered {} — not written",
+            registered.unwrap_or("?")
+        );
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(())
 }
 
 #[cfg(test)]

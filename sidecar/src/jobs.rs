@@ -2,6 +2,7 @@
 //! lease (and notices cancellation), and the final complete/fail call.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio_postgres::Client;
 use tracing::{info, warn};
 
 use crate::cli::DbArgs;
+use crate::storage_jobs::{self, Progress};
 
 /// A job as claimed from lamin.job.
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct WorkerContext {
     pub lease_s: i32,
     /// Where import jobs may read files from (None: import jobs fail).
     pub import_dir: Option<PathBuf>,
+    /// Where stage jobs copy artifacts of remote storages (None: stage jobs fail).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Why a job's work stopped without a result.
@@ -78,34 +82,56 @@ pub async fn run(client: Arc<Client>, finisher: Arc<Client>, ctx: WorkerContext,
     let id = job.id;
     let kind = job.kind.clone();
     info!(job = id, %kind, attempt = job.attempts, "job started");
-    let work = execute(&client, &ctx, &job);
-    tokio::pin!(work);
-    let mut beat = tokio::time::interval(Duration::from_secs((ctx.lease_s as u64 / 3).max(1)));
-    beat.tick().await;
-    let outcome = loop {
-        tokio::select! {
-            out = &mut work => break Some(out),
-            _ = beat.tick() => {
+    let progress = Arc::new(Progress::default());
+    // Heartbeats run on a task of their own, so that a job busy hashing
+    // cannot starve them: they extend the lease and report progress every
+    // third of the lease (at least every 2 s), and say when the job is no
+    // longer this attempt's (cancelled, or taken over).
+    let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<()>();
+    let heartbeat = tokio::spawn({
+        let client = Arc::clone(&client);
+        let progress = Arc::clone(&progress);
+        let worker = ctx.worker.clone();
+        let (lease_s, attempt) = (ctx.lease_s, job.attempts);
+        async move {
+            let every = Duration::from_secs((lease_s as u64 / 3).clamp(1, 2));
+            let mut beat = tokio::time::interval(every);
+            beat.tick().await;
+            loop {
+                beat.tick().await;
+                let done = Some(progress.done.load(Ordering::Relaxed)).filter(|d| *d > 0);
+                let total = Some(progress.total.load(Ordering::Relaxed)).filter(|t| *t > 0);
                 match client
-                    .query_one("SELECT lamin.heartbeat_job($1, $2, $3)", &[&id, &ctx.worker, &ctx.lease_s])
+                    .query_one(
+                        "SELECT lamin.heartbeat_job($1, $2, $3, $4, $5, $6)",
+                        &[&id, &worker, &lease_s, &done, &total, &attempt],
+                    )
                     .await
                 {
                     Ok(row) if row.get::<_, bool>(0) => {}
                     Ok(_) => {
-                        info!(job = id, "job was cancelled or taken over: stopping it");
-                        break None;
+                        let _ = lost_tx.send(());
+                        return;
                     }
                     Err(e) => warn!(job = id, error = %e, "heartbeat failed"),
                 }
             }
         }
+    });
+    let outcome = tokio::select! {
+        out = execute(&client, &ctx, &job, &progress) => Some(out),
+        _ = &mut lost => {
+            info!(job = id, "job was cancelled or taken over: stopping it");
+            None
+        }
     };
+    heartbeat.abort();
     let Some(outcome) = outcome else { return };
     let recorded = match outcome {
         Ok(result) => client
             .query_one(
-                "SELECT lamin.complete_job($1, $2, $3)",
-                &[&id, &ctx.worker, &result],
+                "SELECT lamin.complete_job($1, $2, $3, $4)",
+                &[&id, &ctx.worker, &result, &job.attempts],
             )
             .await
             .map(|r| {
@@ -124,7 +150,10 @@ pub async fn run(client: Arc<Client>, finisher: Arc<Client>, ctx: WorkerContext,
                 Failure::Permanent(e) => (format!("{e:#}"), true),
             };
             finisher
-                .query_one("SELECT lamin.fail_job($1, $2, $3, $4)", &[&id, &ctx.worker, &error, &permanent])
+                .query_one(
+                    "SELECT lamin.fail_job($1, $2, $3, $4, $5)",
+                    &[&id, &ctx.worker, &error, &permanent, &job.attempts],
+                )
                 .await
                 .map(|r| {
                     let status: Option<String> = r.get(0);
@@ -139,9 +168,19 @@ pub async fn run(client: Arc<Client>, finisher: Arc<Client>, ctx: WorkerContext,
 }
 
 /// The work of one job, by kind.
-async fn execute(client: &Client, ctx: &WorkerContext, job: &Job) -> Result<Value, Failure> {
+async fn execute(
+    client: &Client,
+    ctx: &WorkerContext,
+    job: &Job,
+    progress: &Progress,
+) -> Result<Value, Failure> {
     match job.kind.as_str() {
         "noop" => Ok(json!({})),
+        "register" => storage_jobs::register(client, job, progress).await,
+        "stage" => storage_jobs::stage(client, ctx, job, progress).await,
+        "verify" => storage_jobs::verify(client, job, progress).await,
+        "delete_object" => storage_jobs::delete_object(job).await,
+        "sweep_storage" => storage_jobs::sweep_storage(ctx, job).await,
         "sleep" => {
             let seconds = job
                 .args
@@ -245,7 +284,7 @@ async fn execute(client: &Client, ctx: &WorkerContext, job: &Job) -> Result<Valu
     }
 }
 
-fn arg_str(args: &Value, name: &str) -> anyhow::Result<String> {
+pub fn arg_str(args: &Value, name: &str) -> anyhow::Result<String> {
     args.get(name)
         .and_then(Value::as_str)
         .map(str::to_string)

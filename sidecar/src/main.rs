@@ -9,6 +9,8 @@ mod import;
 mod jobs;
 mod logging;
 mod status;
+mod storage;
+mod storage_jobs;
 
 use clap::Parser;
 
