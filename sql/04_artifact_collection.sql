@@ -22,7 +22,10 @@ CREATE TABLE lamin.artifact (
     n_observations bigint CONSTRAINT artifact_n_observations_nonnegative CHECK (n_observations >= 0),
     run_id         bigint REFERENCES lamin.run ON DELETE SET NULL,
     status         text NOT NULL DEFAULT 'ready'
-                   CONSTRAINT artifact_status_known CHECK (status IN ('pending', 'ready', 'failed')),
+                   CONSTRAINT artifact_status_known CHECK (status IN ('pending', 'ready', 'failed', 'corrupt')),
+    status_detail  text,
+    checked_at     timestamptz,
+    key_is_virtual boolean NOT NULL DEFAULT true,
     branch_id      smallint NOT NULL DEFAULT 1 REFERENCES lamin.branch,
     space_id       bigint NOT NULL DEFAULT 1 REFERENCES lamin.space,
     is_locked      boolean NOT NULL DEFAULT false,
@@ -32,7 +35,8 @@ CREATE TABLE lamin.artifact (
     CONSTRAINT artifact_version_unique UNIQUE (stem, version),
     CONSTRAINT artifact_hash_with_type CHECK ((hash IS NULL) = (hash_type IS NULL)),
     CONSTRAINT artifact_hash_sha256 CHECK (hash ~ '^[0-9a-f]{64}$'),
-    CONSTRAINT artifact_ready_has_hash CHECK (status <> 'ready' OR hash IS NOT NULL)
+    CONSTRAINT artifact_ready_has_hash CHECK (status <> 'ready' OR hash IS NOT NULL),
+    CONSTRAINT artifact_real_key_named CHECK (key_is_virtual OR key IS NOT NULL)
 );
 CREATE UNIQUE INDEX artifact_one_latest ON lamin.artifact (stem) WHERE is_latest;
 -- The same content is stored once per storage: saving it again returns this record.
@@ -56,7 +60,10 @@ COMMENT ON COLUMN lamin.artifact.hash_type IS 'sha256 for files, sha256-dir for 
 COMMENT ON COLUMN lamin.artifact.n_files IS 'Number of files (folders), NULL for single files.';
 COMMENT ON COLUMN lamin.artifact.n_observations IS 'Rows / observations, where known.';
 COMMENT ON COLUMN lamin.artifact.run_id IS 'The run that created the artifact.';
-COMMENT ON COLUMN lamin.artifact.status IS 'pending (bytes not yet verified), ready, or failed.';
+COMMENT ON COLUMN lamin.artifact.status IS 'pending (bytes not yet verified), ready, failed (never stored), or corrupt (object missing or changed, found by lamin.verify).';
+COMMENT ON COLUMN lamin.artifact.status_detail IS 'Why the artifact is pending, failed or corrupt.';
+COMMENT ON COLUMN lamin.artifact.checked_at IS 'When lamin.verify last re-read the bytes.';
+COMMENT ON COLUMN lamin.artifact.key_is_virtual IS 'true: the bytes live at .lamindb/{uid}{suffix} and the key is a name; false: the key is the real path (registered objects).';
 COMMENT ON COLUMN lamin.artifact.branch_id IS '1 main, 0 archive, -1 trash.';
 COMMENT ON COLUMN lamin.artifact.space_id IS 'The space (access scope) of the record.';
 COMMENT ON COLUMN lamin.artifact.is_locked IS 'Locked records can only be changed by space admins.';

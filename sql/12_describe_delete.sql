@@ -2,13 +2,22 @@
 
 -- Where an artifact's bytes live: {root}/.lamindb/{uid}{suffix} (LaminDB's
 -- default layout; keys are names, not paths, so renaming never moves bytes).
+-- Where an artifact's bytes are, relative to its storage root.
+CREATE FUNCTION lamin.object_key(a lamin.artifact) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN a.key_is_virtual THEN '.lamindb/' || a.uid || a.suffix ELSE a.key END
+$$;
+COMMENT ON FUNCTION lamin.object_key(lamin.artifact) IS 'Path of an artifact''s bytes within its storage root: .lamindb/{uid}{suffix}, or the key of a registered object.';
+
 CREATE FUNCTION lamin.artifact_path(a lamin.artifact) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT s.root || '/.lamindb/' || a.uid || a.suffix FROM lamin.storage s WHERE s.id = a.storage_id
+    SELECT s.root || '/' || lamin.object_key(a) FROM lamin.storage s WHERE s.id = a.storage_id
 $$;
-COMMENT ON FUNCTION lamin.artifact_path(lamin.artifact) IS 'Full path or URI of an artifact''s bytes: {storage root}/.lamindb/{uid}{suffix}.';
+COMMENT ON FUNCTION lamin.artifact_path(lamin.artifact) IS 'Full path or URI of an artifact''s bytes: {storage root}/.lamindb/{uid}{suffix}, or {root}/{key} for registered objects.';
 
 -- An artifact's annotations with records of other registries (bionty
 -- cell types, genes, …), read through the view bionty.artifact_terms, which

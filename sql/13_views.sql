@@ -5,7 +5,7 @@ CREATE VIEW lamin.artifacts AS
 SELECT a.uid, a.key, a.description, a.version, a.is_latest, a.suffix, a.kind, a.otype, a.size, a.hash, a.hash_type,
        a.n_files, a.n_observations, a.status, s.root AS storage_root, lamin.artifact_path(a) AS path,
        r.uid AS run_uid, t.key AS transform_key, b.name AS branch, sp.name AS space, u.handle AS created_by,
-       a.created_at, a.updated_at
+       a.created_at, a.updated_at, a.status_detail, a.checked_at
 FROM lamin.artifact a
 JOIN lamin.storage s ON s.id = a.storage_id
 JOIN lamin.branch b ON b.id = a.branch_id
@@ -28,7 +28,9 @@ COMMENT ON COLUMN lamin.artifacts.hash IS 'sha256 (hex) of the full content.';
 COMMENT ON COLUMN lamin.artifacts.hash_type IS 'sha256 (file) or sha256-dir (folder).';
 COMMENT ON COLUMN lamin.artifacts.n_files IS 'Number of files of a folder artifact.';
 COMMENT ON COLUMN lamin.artifacts.n_observations IS 'Number of rows / observations, where known.';
-COMMENT ON COLUMN lamin.artifacts.status IS 'pending, ready or failed.';
+COMMENT ON COLUMN lamin.artifacts.status IS 'pending, ready, failed or corrupt.';
+COMMENT ON COLUMN lamin.artifacts.status_detail IS 'Why the artifact is pending, failed or corrupt.';
+COMMENT ON COLUMN lamin.artifacts.checked_at IS 'When lamin.verify last re-read the bytes.';
 COMMENT ON COLUMN lamin.artifacts.storage_root IS 'Root of the storage holding the bytes.';
 COMMENT ON COLUMN lamin.artifacts.path IS 'Full path or URI of the bytes.';
 COMMENT ON COLUMN lamin.artifacts.run_uid IS 'uid of the run that created the artifact.';

@@ -139,8 +139,11 @@ COMMENT ON FUNCTION lamin.claim_job(text, int, text[], int) IS 'Sidecar: claim u
 
 -- Extend the lease and report progress; false when the job is no longer
 -- this worker's (cancelled, or taken over after the lease ran out).
+-- `attempt` (when given) pins the call to one attempt: a sidecar that took
+-- its own job over after a stall must not keep the stalled attempt alive.
 CREATE FUNCTION lamin.heartbeat_job(job_id bigint, worker text, lease_s int DEFAULT 30,
-                                    progress_done bigint DEFAULT NULL, progress_total bigint DEFAULT NULL)
+                                    progress_done bigint DEFAULT NULL, progress_total bigint DEFAULT NULL,
+                                    attempt int DEFAULT NULL)
 RETURNS boolean
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -148,13 +151,13 @@ AS $$
     WITH touched AS (
         UPDATE lamin.job j SET lease_until = now() + make_interval(secs => lease_s), updated_at = now(),
                                progress_done = coalesce($4, j.progress_done), progress_total = coalesce($5, j.progress_total)
-        WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running'
+        WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($6 IS NULL OR j.attempts = $6)
         RETURNING 1)
     SELECT EXISTS (SELECT 1 FROM touched)
 $$;
-COMMENT ON FUNCTION lamin.heartbeat_job(bigint, text, int, bigint, bigint) IS 'Sidecar: extend a running job''s lease and record progress; false if the job is no longer this worker''s.';
+COMMENT ON FUNCTION lamin.heartbeat_job(bigint, text, int, bigint, bigint, int) IS 'Sidecar: extend a running job''s lease and record progress; false if the job is no longer this worker''s.';
 
-CREATE FUNCTION lamin.complete_job(job_id bigint, worker text, result jsonb DEFAULT '{}') RETURNS boolean
+CREATE FUNCTION lamin.complete_job(job_id bigint, worker text, result jsonb DEFAULT '{}', attempt int DEFAULT NULL) RETURNS boolean
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -162,15 +165,16 @@ AS $$
         UPDATE lamin.job j SET status = 'done', result = coalesce($3, '{}'), error = NULL, lease_until = NULL,
                                finished_at = now(), updated_at = now(),
                                progress_done = coalesce(j.progress_total, j.progress_done)
-        WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running'
+        WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($4 IS NULL OR j.attempts = $4)
         RETURNING 1)
     SELECT EXISTS (SELECT 1 FROM done)
 $$;
-COMMENT ON FUNCTION lamin.complete_job(bigint, text, jsonb) IS 'Sidecar: mark a job done with its result; false if it was not this worker''s running job.';
+COMMENT ON FUNCTION lamin.complete_job(bigint, text, jsonb, int) IS 'Sidecar: mark a job done with its result; false if it was not this worker''s running job.';
 
 -- A failed attempt: queued again after 2^attempts seconds (at most 10 min),
 -- or failed for good when attempts are used up or the error is permanent.
-CREATE FUNCTION lamin.fail_job(job_id bigint, worker text, error text, permanent boolean DEFAULT false) RETURNS text
+CREATE FUNCTION lamin.fail_job(job_id bigint, worker text, error text, permanent boolean DEFAULT false,
+                               attempt int DEFAULT NULL) RETURNS text
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -179,10 +183,10 @@ AS $$
         run_after = now() + make_interval(secs => least(600, 2 ^ j.attempts)),
         error = left($3, 10000), lease_until = NULL, updated_at = now(),
         finished_at = CASE WHEN $4 OR j.attempts >= j.max_attempts THEN now() END
-    WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running'
+    WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($5 IS NULL OR j.attempts = $5)
     RETURNING j.status
 $$;
-COMMENT ON FUNCTION lamin.fail_job(bigint, text, text, boolean) IS 'Sidecar: record a failed attempt; the job is retried with back-off, or failed when attempts are used up or the error is permanent. Returns the new status.';
+COMMENT ON FUNCTION lamin.fail_job(bigint, text, text, boolean, int) IS 'Sidecar: record a failed attempt; the job is retried with back-off, or failed when attempts are used up or the error is permanent. Returns the new status.';
 
 -- A stopping sidecar hands its unfinished jobs back (attempts stay counted).
 CREATE FUNCTION lamin.release_jobs(worker text) RETURNS int

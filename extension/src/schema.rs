@@ -115,6 +115,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/19_upload.sql",
     name = "upload",
-    requires = ["jobs"],
+    requires = ["jobs"]
+);
+extension_sql_file!(
+    "../../sql/20_storage_jobs.sql",
+    name = "storage_jobs",
+    requires = ["upload"],
     finalize
 );
