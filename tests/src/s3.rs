@@ -70,6 +70,40 @@ impl S3Server {
         ]
     }
 
+    /// object_store for a bucket of this server (for tests to put, list and
+    /// damage objects behind lamin's back).
+    pub fn bucket(&self, name: &str) -> Box<dyn object_store::ObjectStore> {
+        let url = url::Url::parse(&format!("s3://{name}")).unwrap();
+        object_store::parse_url_opts(
+            &url,
+            self.env()
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v)),
+        )
+        .unwrap()
+        .0
+    }
+
+    /// Write an object.
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        let store = self.bucket(bucket);
+        block_on(store.put(&key.into(), bytes.into())).unwrap();
+    }
+
+    /// The keys under a prefix, sorted.
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        let store = self.bucket(bucket);
+        let prefix = object_store::path::Path::from(prefix);
+        let mut keys: Vec<String> = block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .collect();
+        keys.sort();
+        keys
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -80,4 +114,12 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }

@@ -21,6 +21,16 @@ impl Sidecar {
 
     /// Start it with extra daemon options (e.g. `--lease-s 3`).
     pub fn start_with(cluster: &Cluster, name: &str, extra: &[&str]) -> Sidecar {
+        Self::start_env(cluster, name, extra, &[])
+    }
+
+    /// Start it with extra options and environment (storage credentials).
+    pub fn start_env(
+        cluster: &Cluster,
+        name: &str,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Sidecar {
         let log_path = cluster.dir().join(format!("sidecar-{name}.log"));
         let log = File::options()
             .create(true)
@@ -40,6 +50,7 @@ impl Sidecar {
             .env("DATABASE_URL", cluster.url())
             .env("RUST_LOG", "debug")
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)

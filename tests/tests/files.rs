@@ -142,6 +142,7 @@ fn bad_inputs_are_refused_and_register_nothing() {
     let (cluster, dir, mut db) = setup();
     let file = dir.path().join("ok.txt");
     std::fs::write(&file, "content").unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![
@@ -178,8 +179,11 @@ fn bad_inputs_are_refused_and_register_nothing() {
             "unknown storage",
         ),
         (
-            vec!["save".into(), dir.path().to_str().unwrap().into()],
-            "is a folder",
+            vec![
+                "save".into(),
+                dir.path().join("empty").to_str().unwrap().into(),
+            ],
+            "holds no files",
         ),
         (vec!["get".into(), "notauid".into()], "invalid artifact uid"),
         (
