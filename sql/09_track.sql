@@ -67,6 +67,32 @@ $$;
 COMMENT ON FUNCTION lamin.track(text, text, text, text, jsonb, text) IS
     'Find or create the transform (new version when its source changes) and start a run for this session; returns the run uid. Idempotent within a session.';
 
+-- Make an existing, unfinished run this session's current run: how a
+-- client that did not call track() itself (the lamin CLI with --run, a
+-- second connection of a pipeline) records its saves and reads in that run.
+CREATE FUNCTION lamin.use_run(uid text) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r record;
+BEGIN
+    SELECT x.uid, x.finished_at INTO r FROM lamin.run x WHERE x.uid = use_run.uid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no run with uid %', coalesce(quote_literal(left(uid, 80)), 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'start one with lamin.track(key)';
+    END IF;
+    IF r.finished_at IS NOT NULL THEN
+        RAISE EXCEPTION 'run % finished at %: its outputs are closed', r.uid, r.finished_at
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM set_config('lamin.run_uid', r.uid, false);
+    RETURN r.uid;
+END
+$$;
+COMMENT ON FUNCTION lamin.use_run(text) IS 'Make an existing unfinished run the current run of this session (as track() does for a new one).';
+
 CREATE FUNCTION lamin.finish(status text DEFAULT 'completed') RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp

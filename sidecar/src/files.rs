@@ -45,6 +45,9 @@ pub struct SaveArgs {
     /// Storage root or uid (default: the default storage).
     #[arg(long)]
     pub storage: Option<String>,
+    /// The run (uid, from lamin.track) that creates this artifact.
+    #[arg(long, env = "LAMIN_RUN")]
+    pub run: Option<String>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -59,6 +62,9 @@ pub struct GetArgs {
     /// Where to write the file (default: the key's file name, else uid + suffix, in the current folder).
     #[arg(long)]
     pub to: Option<PathBuf>,
+    /// The run (uid, from lamin.track) that reads this artifact: recorded as one of its inputs.
+    #[arg(long, env = "LAMIN_RUN")]
+    pub run: Option<String>,
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -313,6 +319,19 @@ async fn begin(
     Ok(None)
 }
 
+/// Make `run` the session's current run (lamin.use_run), so that what the
+/// session saves or reads is recorded in it.
+async fn use_run(client: &tokio_postgres::Client, run: &Option<String>) -> anyhow::Result<()> {
+    if let Some(run) = run {
+        client
+            .query_one("SELECT lamin.use_run($1)", &[run])
+            .await
+            .map_err(db_message)
+            .context("nothing was done")?;
+    }
+    Ok(())
+}
+
 /// sha256 of every file of a folder and the folder's hash (blocking).
 fn hash_folder(files: &[(String, PathBuf)], pb: &ProgressBar) -> anyhow::Result<(String, u64)> {
     let mut hashes = Vec::with_capacity(files.len());
@@ -355,6 +374,7 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
             .sum(),
     };
     let client = crate::db::connect(&args.db.database_url).await?;
+    use_run(&client, &args.run).await?;
     let root: String = client
         .query_one(
             "SELECT s.root FROM lamin.storage s WHERE s.id = lamin.storage_id($1)",
@@ -560,6 +580,7 @@ async fn save_local(
 
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let client = crate::db::connect(&args.db.database_url).await?;
+    use_run(&client, &args.run).await?;
     let row = client
         .query_one(
             "SELECT a.uid, a.key, a.suffix, a.hash, a.status, a.size, s.root, lamin.object_key(a),
@@ -651,6 +672,14 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
             crate::storage::remove_path(&staging);
         }
         placed?;
+    }
+    // lamin.get records the artifact as an input of the current run, if any.
+    if args.run.is_some() {
+        client
+            .query_one("SELECT (lamin.get($1)).uid", &[&uid])
+            .await
+            .map_err(db_message)
+            .context("the file was written, but recording it as an input of the run failed")?;
     }
     println!("{}", dest.display());
     Ok(())

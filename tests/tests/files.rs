@@ -290,3 +290,74 @@ fn save_and_get_through_a_real_s3_server() {
         .get(0);
     assert_eq!(n, 1, "nothing registered for the failed save");
 }
+
+#[test]
+fn saves_and_gets_are_recorded_in_the_run_given_by_run() {
+    let (cluster, dir, mut db) = setup();
+    let producer: String = db
+        .query_one("SELECT lamin.track('pipelines/make.py')", &[])
+        .unwrap()
+        .get(0);
+    let file = dir.path().join("made.csv");
+    std::fs::write(&file, "a\n1\n").unwrap();
+    let out = lamin(
+        &cluster,
+        &["save", file.to_str().unwrap(), "--run", &producer, "-q"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let uid = stdout(&out);
+    let creator: String = db
+        .query_one(
+            "SELECT r.uid FROM lamin.artifact a JOIN lamin.run r ON r.id = a.run_id WHERE a.uid = $1",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(creator, producer, "the artifact's creating run");
+
+    // Another run reads it through the CLI (LAMIN_RUN works as --run).
+    let mut other = cluster.connect();
+    let consumer: String = other
+        .query_one("SELECT lamin.track('pipelines/use.py')", &[])
+        .unwrap()
+        .get(0);
+    let dest = dir.path().join("in.csv");
+    let got = std::process::Command::new(lamin_e2e::lamin_bin())
+        .args(["get", &uid, "--to", dest.to_str().unwrap()])
+        .env("DATABASE_URL", cluster.url())
+        .env("LAMIN_RUN", &consumer)
+        .output()
+        .unwrap();
+    assert!(got.status.success(), "{}", stderr(&got));
+    let inputs: Vec<String> = db
+        .query(
+            "SELECT a.uid FROM lamin.run_input_artifact i JOIN lamin.run r ON r.id = i.run_id
+             JOIN lamin.artifact a ON a.id = i.artifact_id WHERE r.uid = $1",
+            &[&consumer],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(inputs, [uid]);
+
+    // An unknown run: refused before anything is saved.
+    let other_file = dir.path().join("other.csv");
+    std::fs::write(&other_file, "b\n2\n").unwrap();
+    let bad = lamin(
+        &cluster,
+        &[
+            "save",
+            other_file.to_str().unwrap(),
+            "--run",
+            "AAAAAAAAAAAAAAAAAAAA",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("no run with uid"), "{}", stderr(&bad));
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM lamin.artifact", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
