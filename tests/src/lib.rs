@@ -2,12 +2,14 @@
 //! extension, and the sidecar binary, both torn down when dropped (also when a
 //! test panics).
 
+mod azurite;
 mod cluster;
 mod data;
 mod s3;
 mod sidecar;
 mod system;
 
+pub use azurite::Azurite;
 pub use cluster::{check, Cluster};
 pub use data::{fixture, lamin, real_source};
 pub use s3::S3Server;

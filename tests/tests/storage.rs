@@ -690,3 +690,109 @@ fn storage_failures_fail_jobs_with_the_reason() {
         .get(0);
     assert_eq!(n, 1, "only the registered (failed) artifact");
 }
+
+#[test]
+fn azure_save_register_stage_verify_delete_through_azurite() {
+    let az = lamin_e2e::Azurite::start();
+    az.create_container("lab");
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    db.execute("SELECT lamin.add_storage('az://lab/data')", &[])
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let file = dir.path().join("counts.bin");
+    let data = noise(9_000_000, 11);
+    std::fs::write(&file, &data).unwrap();
+
+    // Wrong account key: the CLI refuses before registering, a job fails with the reason.
+    let bad_env = az.env_with_key(&format!("{}==", "A".repeat(86)));
+    let out = lamin_env(&cluster, &bad_env, &["save", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("storage az://lab/data is not usable"),
+        "{}",
+        stderr(&out)
+    );
+    az.put("lab", "data/ext/table.csv", b"a,b\n1,2\n".to_vec());
+    let reg: String = db
+        .query_one("SELECT lamin.register('az://lab/data/ext/table.csv')", &[])
+        .unwrap()
+        .get(0);
+    let job = register_job(&mut db, &reg);
+    db.execute(
+        "UPDATE lamin.job SET max_attempts = 1 WHERE id = $1",
+        &[&job],
+    )
+    .unwrap();
+    {
+        let _refused = Sidecar::start_env(&cluster, "bad-key", &["--lease-s", "60"], &bad_env);
+        let (status, _, error) = finish(&mut db, job);
+        assert_eq!(status, "failed");
+        assert!(error.unwrap().contains("az://lab/data/ext/table.csv"));
+    }
+    assert_eq!(artifact(&mut db, &reg).0, "failed");
+
+    // The right key: save, get, register, stage, verify, delete.
+    let env = az.env();
+    let _sidecar = Sidecar::start_env(
+        &cluster,
+        "azure",
+        &["--lease-s", "3", "--cache-dir", cache.to_str().unwrap()],
+        &env,
+    );
+    let out = lamin_env(&cluster, &env, &["save", file.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let uid = stdout(&out);
+    assert_eq!(
+        az.keys("lab", "data/.lamindb"),
+        [format!("data/.lamindb/{uid}.bin")]
+    );
+    let back = dir.path().join("back.bin");
+    let got = lamin_env(
+        &cluster,
+        &env,
+        &["get", &uid, "--to", back.to_str().unwrap()],
+    );
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+
+    db.query_one("SELECT lamin.register('az://lab/data/ext/table.csv')", &[])
+        .unwrap();
+    let job = register_job(&mut db, &reg);
+    assert_eq!(finish(&mut db, job).0, "done");
+    assert_eq!(artifact(&mut db, &reg).2, Some(sha256_hex(b"a,b\n1,2\n")));
+
+    let job: i64 = db
+        .query_one("SELECT lamin.stage($1)", &[&uid])
+        .unwrap()
+        .get(0);
+    let (status, result, error) = finish(&mut db, job);
+    assert_eq!(status, "done", "{error:?}");
+    let staged = cache.join(format!("az/lab/data/.lamindb/{uid}.bin"));
+    assert_eq!(result["path"], staged.to_str().unwrap());
+    assert_eq!(std::fs::read(&staged).unwrap(), data);
+
+    let job: i64 = db.query_one("SELECT lamin.verify()", &[]).unwrap().get(0);
+    assert_eq!(finish(&mut db, job).1["ok"].as_i64(), Some(2));
+    az.put(
+        "lab",
+        "data/ext/table.csv",
+        b"changed behind lamin's back".to_vec(),
+    );
+    let job: i64 = db.query_one("SELECT lamin.verify()", &[]).unwrap().get(0);
+    let (_, result, _) = finish(&mut db, job);
+    assert_eq!(result["corrupt"][0]["uid"], reg.as_str());
+
+    db.query_one("SELECT lamin.delete($1, permanent => true)", &[&uid])
+        .unwrap();
+    let job: i64 = db
+        .query_one(
+            "SELECT max(id) FROM lamin.job WHERE kind = 'delete_object'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(finish(&mut db, job).0, "done");
+    assert!(az.keys("lab", "data/.lamindb").is_empty());
+}
