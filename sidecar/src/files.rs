@@ -193,13 +193,20 @@ impl Source {
 struct Keepalive<'a> {
     client: &'a tokio_postgres::Client,
     uid: &'a str,
-    last: std::time::Instant,
+    last: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Keepalive<'_> {
-    async fn tick(&mut self) {
-        if self.last.elapsed() >= std::time::Duration::from_secs(60) {
-            self.last = std::time::Instant::now();
+    async fn tick(&self) {
+        let due = {
+            let mut last = self.last.lock().expect("keepalive clock");
+            let due = last.elapsed() >= std::time::Duration::from_secs(60);
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        };
+        if due {
             let _ = self
                 .client
                 .execute("SELECT lamin.touch_upload($1)", &[&self.uid])
@@ -215,7 +222,7 @@ async fn upload(
     path: &ObjectPath,
     file: &Path,
     pb: &ProgressBar,
-    alive: &mut Keepalive<'_>,
+    alive: &Keepalive<'_>,
 ) -> anyhow::Result<String> {
     use tokio::io::AsyncReadExt;
     let mut input = tokio::fs::File::open(file)
@@ -272,6 +279,8 @@ async fn upload(
 /// Multipart part size and how many parts may be in flight: bounded memory.
 const UPLOAD_PART: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 4;
+/// Files of a folder uploaded at once: memory stays under 4 × 4 parts.
+const FOLDER_UPLOADS_IN_FLIGHT: usize = 4;
 
 /// lamin.begin_upload: the uid to write the bytes for and the suffix the
 /// database recorded (the object's name is {uid}{suffix}), or None (after
@@ -415,33 +424,32 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     // Pass 2: upload while hashing again.
     let name = object_name(&uid, &stored_suffix);
     let pb = progress(size, args.quiet, "saving");
-    let mut alive = Keepalive {
+    let alive = Keepalive {
         client: &client,
         uid: &uid,
-        last: std::time::Instant::now(),
+        last: std::sync::Mutex::new(std::time::Instant::now()),
     };
     let uploaded = match &source {
-        Source::File(p) => upload(storage.store(), &storage.path(&name), p, &pb, &mut alive).await,
+        Source::File(p) => upload(storage.store(), &storage.path(&name), p, &pb, &alive).await,
         Source::Folder(files) => {
-            let mut hashes = Vec::with_capacity(files.len());
-            let mut failed = None;
-            for (relative, full) in files {
-                let object = storage.path(&format!("{name}/{relative}"));
-                match upload(storage.store(), &object, full, &pb, &mut alive).await {
-                    Ok(sha256) => hashes.push(FileHash {
+            // A few files at a time (each with its own parts in flight):
+            // many small files are bound by request latency.
+            use futures_util::{StreamExt, TryStreamExt};
+            let (storage, name, pb, alive) = (&storage, &name, &pb, &alive);
+            futures_util::stream::iter(files)
+                .map(|(relative, full)| async move {
+                    let object = storage.path(&format!("{name}/{relative}"));
+                    let sha256 = upload(storage.store(), &object, full, pb, alive).await?;
+                    alive.tick().await;
+                    Ok::<_, anyhow::Error>(FileHash {
                         path: relative.clone(),
                         sha256,
-                    }),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failed {
-                Some(e) => Err(e),
-                None => Ok(folder_hash(&mut hashes)),
-            }
+                    })
+                })
+                .buffered(FOLDER_UPLOADS_IN_FLIGHT)
+                .try_collect::<Vec<_>>()
+                .await
+                .map(|mut hashes| folder_hash(&mut hashes))
         }
     };
     pb.finish_and_clear();

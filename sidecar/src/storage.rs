@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore};
@@ -223,24 +224,24 @@ impl Storage {
         if entries.is_empty() {
             return Ok(None);
         }
-        let mut files = Vec::with_capacity(entries.len());
-        let mut size = 0;
-        for e in &entries {
-            let (sha256, n) = self
-                .hash_object(&e.meta.location, on_bytes)
-                .await
-                .with_context(|| format!("cannot read {}", e.meta.location))?;
-            size += n;
-            files.push(FileHash {
-                path: e.relative.clone(),
-                sha256,
-            });
-        }
-        Ok(Some(Content {
-            hash: folder_hash(&mut files),
-            size,
-            n_files: Some(files.len() as i64),
-        }))
+        // Several objects at once: folders of many small objects (zarr
+        // chunks) are bound by request latency, not bandwidth.
+        let jobs: Vec<BoxFuture<'_, anyhow::Result<(String, u64)>>> = entries
+            .iter()
+            .map(|e| {
+                async move {
+                    self.hash_object(&e.meta.location, on_bytes)
+                        .await
+                        .with_context(|| format!("cannot read {}", e.meta.location))
+                }
+                .boxed()
+            })
+            .collect();
+        let hashed: Vec<(String, u64)> = futures_util::stream::iter(jobs)
+            .buffered(FILES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(Some(folder_content(&entries, hashed)))
     }
 
     /// Delete `key` (a file, or every file of a folder); returns how many
@@ -330,28 +331,27 @@ impl Storage {
                 source: "the folder holds no files".into(),
             }));
         }
-        let mut files = Vec::with_capacity(entries.len());
-        let mut size = 0;
-        for e in &entries {
-            let file = target.join(&e.relative);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-            let mut out = std::fs::File::create(&file)
-                .with_context(|| format!("cannot write {}", file.display()))?;
-            let (sha256, n) = self.fetch(&e.meta.location, &mut out, on_bytes).await?;
-            size += n;
-            files.push(FileHash {
-                path: e.relative.clone(),
-                sha256,
-            });
-        }
-        Ok(Content {
-            hash: folder_hash(&mut files),
-            size,
-            n_files: Some(files.len() as i64),
-        })
+        let jobs: Vec<BoxFuture<'_, anyhow::Result<(String, u64)>>> = entries
+            .iter()
+            .map(|e| {
+                async move {
+                    let file = target.join(&e.relative);
+                    if let Some(parent) = file.parent() {
+                        std::fs::create_dir_all(parent)
+                            .with_context(|| format!("cannot create {}", parent.display()))?;
+                    }
+                    let mut out = std::fs::File::create(&file)
+                        .with_context(|| format!("cannot write {}", file.display()))?;
+                    self.fetch(&e.meta.location, &mut out, on_bytes).await
+                }
+                .boxed()
+            })
+            .collect();
+        let fetched: Vec<(String, u64)> = futures_util::stream::iter(jobs)
+            .buffered(FILES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(folder_content(&entries, fetched))
     }
 
     /// Stream one object into `out` while hashing it.
@@ -378,6 +378,27 @@ impl Storage {
         }
         tokio::task::block_in_place(|| out.sync_all()).context("flushing failed")?;
         Ok((format!("{:x}", hasher.finalize()), size))
+    }
+}
+
+/// How many files of a folder are read or written at once.
+pub const FILES_IN_FLIGHT: usize = 8;
+
+/// A folder's content from its entries and their (sha256, size), in order.
+fn folder_content(entries: &[Entry], hashed: Vec<(String, u64)>) -> Content {
+    let size = hashed.iter().map(|(_, n)| n).sum();
+    let mut files: Vec<FileHash> = entries
+        .iter()
+        .zip(hashed)
+        .map(|(e, (sha256, _))| FileHash {
+            path: e.relative.clone(),
+            sha256,
+        })
+        .collect();
+    Content {
+        hash: folder_hash(&mut files),
+        size,
+        n_files: Some(files.len() as i64),
     }
 }
 
