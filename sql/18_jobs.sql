@@ -171,6 +171,22 @@ AS $$
 $$;
 COMMENT ON FUNCTION lamin.complete_job(bigint, text, jsonb, int) IS 'Sidecar: mark a job done with its result; false if it was not this worker''s running job.';
 
+-- Several completions in one statement (a sidecar batches the jobs that
+-- finished while its previous batch was being recorded). Returns the ids
+-- that were this worker's running attempt and are now done.
+CREATE FUNCTION lamin.complete_jobs(worker text, ids bigint[], attempts int[], results jsonb[]) RETURNS SETOF bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE lamin.job j SET status = 'done', result = coalesce(x.result, '{}'), error = NULL, lease_until = NULL,
+                           finished_at = now(), updated_at = now(),
+                           progress_done = coalesce(j.progress_total, j.progress_done)
+    FROM unnest($2, $3, $4) AS x(id, attempt, result)
+    WHERE j.id = x.id AND j.worker = $1 AND j.status = 'running' AND j.attempts = x.attempt
+    RETURNING j.id
+$$;
+COMMENT ON FUNCTION lamin.complete_jobs(text, bigint[], int[], jsonb[]) IS 'Sidecar: mark several jobs done in one statement; returns the ids that were this worker''s running attempts.';
+
 -- A failed attempt: queued again after 2^attempts seconds (at most 10 min),
 -- or failed for good when attempts are used up or the error is permanent.
 CREATE FUNCTION lamin.fail_job(job_id bigint, worker text, error text, permanent boolean DEFAULT false,

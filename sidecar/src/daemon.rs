@@ -126,6 +126,7 @@ async fn serve(
     finisher
         .batch_execute("SET synchronous_commit TO off")
         .await?;
+    let completer = jobs::Completer::start(Arc::clone(&finisher), worker.to_string());
     let mut running: JoinSet<()> = JoinSet::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_interval_s.max(1)));
     sweep.tick().await; // the first tick fires at once; the claim below is the first sweep
@@ -149,6 +150,7 @@ async fn serve(
                 running.spawn(jobs::run(
                     Arc::clone(&client),
                     Arc::clone(&finisher),
+                    completer.clone(),
                     ctx.clone(),
                     job,
                 ));

@@ -73,12 +73,18 @@ pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Resu
 
 /// Run a claimed job to its end: done, retried later, or failed; a job that
 /// was cancelled (or taken over) meanwhile is left alone.
-/// `finisher` records the job's end: a connection with synchronous_commit
-/// off, so a completion costs no WAL flush. A completion lost in a Postgres
-/// crash only means the job runs again when its lease ends (jobs are
-/// idempotent); claims stay durable on `client`, so no job ever runs twice
-/// at once.
-pub async fn run(client: Arc<Client>, finisher: Arc<Client>, ctx: WorkerContext, job: Job) {
+/// Ends are recorded on `finisher`, a connection with synchronous_commit
+/// off, so an end costs no WAL flush (completions go through `completer`,
+/// which batches them). An end lost in a Postgres crash only means the job
+/// runs again when its lease ends (jobs are idempotent); claims stay
+/// durable on `client`, so no job ever runs twice at once.
+pub async fn run(
+    client: Arc<Client>,
+    finisher: Arc<Client>,
+    completer: Completer,
+    ctx: WorkerContext,
+    job: Job,
+) {
     let id = job.id;
     let kind = job.kind.clone();
     info!(job = id, %kind, attempt = job.attempts, "job started");
@@ -128,14 +134,11 @@ pub async fn run(client: Arc<Client>, finisher: Arc<Client>, ctx: WorkerContext,
     heartbeat.abort();
     let Some(outcome) = outcome else { return };
     let recorded = match outcome {
-        Ok(result) => client
-            .query_one(
-                "SELECT lamin.complete_job($1, $2, $3, $4)",
-                &[&id, &ctx.worker, &result, &job.attempts],
-            )
+        Ok(result) => completer
+            .complete(id, job.attempts, result)
             .await
-            .map(|r| {
-                if r.get::<_, bool>(0) {
+            .map(|done| {
+                if done {
                     info!(job = id, %kind, "job done");
                 } else {
                     info!(
@@ -155,6 +158,7 @@ pub async fn run(client: Arc<Client>, finisher: Arc<Client>, ctx: WorkerContext,
                     &[&id, &ctx.worker, &error, &permanent, &job.attempts],
                 )
                 .await
+                .map_err(anyhow::Error::from)
                 .map(|r| {
                     let status: Option<String> = r.get(0);
                     warn!(job = id, %kind, %error, status = status.as_deref().unwrap_or("not ours"), "job attempt failed");
@@ -162,8 +166,82 @@ pub async fn run(client: Arc<Client>, finisher: Arc<Client>, ctx: WorkerContext,
         }
     };
     if let Err(e) = recorded {
+        let e = format!("{e:#}");
         // The lease runs out and another attempt follows: nothing is lost.
         warn!(job = id, error = %e, "could not record the job's end; it will be retried when its lease expires");
+    }
+}
+
+/// Records job completions in batches: every completion that arrives while
+/// the previous batch is being written goes into the next statement
+/// (lamin.complete_jobs), so a busy sidecar pays one round trip and one
+/// commit per batch rather than per job.
+#[derive(Clone)]
+pub struct Completer {
+    tx: tokio::sync::mpsc::UnboundedSender<Completion>,
+}
+
+struct Completion {
+    id: i64,
+    attempt: i32,
+    result: Value,
+    reply: tokio::sync::oneshot::Sender<Result<bool, String>>,
+}
+
+impl Completer {
+    /// Start the batching task on `finisher` for this worker.
+    pub fn start(finisher: Arc<Client>, worker: String) -> Completer {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Completion>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < 512 {
+                    match rx.try_recv() {
+                        Ok(c) => batch.push(c),
+                        Err(_) => break,
+                    }
+                }
+                let ids: Vec<i64> = batch.iter().map(|c| c.id).collect();
+                let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
+                let results: Vec<&Value> = batch.iter().map(|c| &c.result).collect();
+                let outcome = finisher
+                    .query(
+                        "SELECT lamin.complete_jobs($1, $2, $3, $4)",
+                        &[&worker, &ids, &attempts, &results],
+                    )
+                    .await
+                    .map(|rows| {
+                        rows.iter()
+                            .map(|r| r.get::<_, i64>(0))
+                            .collect::<std::collections::HashSet<i64>>()
+                    })
+                    .map_err(|e| e.to_string());
+                for c in batch {
+                    let _ = c.reply.send(match &outcome {
+                        Ok(done) => Ok(done.contains(&c.id)),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
+            }
+        });
+        Completer { tx }
+    }
+
+    /// Record a job as done; false when it was no longer this attempt's.
+    async fn complete(&self, id: i64, attempt: i32, result: Value) -> anyhow::Result<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Completion {
+                id,
+                attempt,
+                result,
+                reply,
+            })
+            .map_err(|_| anyhow::anyhow!("the completion recorder stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the completion recorder stopped"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 

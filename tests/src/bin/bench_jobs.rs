@@ -60,6 +60,20 @@ fn main() {
         );
         drop(running);
     }
+    // More jobs in flight per sidecar: bigger claim and completion batches.
+    {
+        enqueue(&mut db, n);
+        let started = Instant::now();
+        let sidecar = Sidecar::start_with(&cluster, "bench-c64", &["--concurrency", "64"]);
+        let _ = wait_done(&mut db, n);
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{:<58} {secs:>9.2} {:>10.0}",
+            "1 sidecar, --concurrency 64",
+            n as f64 / secs
+        );
+        drop(sidecar);
+    }
 
     // Baseline: 3 plain SQL clients claiming and completing in a loop.
     enqueue(&mut db, n);
