@@ -176,9 +176,12 @@ DECLARE
     changed text := format('(SELECT n.* FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE (%s) IS DISTINCT FROM (%s))',
                            lamin.search_columns(reg, 'n'), lamin.search_columns(reg, 'o'));
 BEGIN
+    -- SECURITY DEFINER: the index is lamin's, not the writer's; roles that may
+    -- write a record keep its terms in step without any right on the index.
     EXECUTE format($fn$
 CREATE OR REPLACE FUNCTION lamin.%1$I() RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 AS $body$

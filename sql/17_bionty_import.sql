@@ -88,6 +88,7 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 -- Sorting and hashing a million terms (and their search words) in memory.
 SET work_mem = '256MB'
+SET lamin.audit_summary = 'on'
 AS $$
 DECLARE
     tbl text;
@@ -198,6 +199,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET work_mem = '256MB'
+SET lamin.audit_summary = 'on'
 AS $$
 DECLARE
     src bigint;

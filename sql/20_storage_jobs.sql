@@ -174,7 +174,12 @@ BEGIN
     IF uid IS NULL THEN
         RETURN lamin.enqueue('verify', '{}');
     END IF;
-    SELECT x.uid, x.status INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(uid);
+    SELECT x.uid, x.status, x.space_id INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(uid);
+    -- Verifying flags records: it needs write on the artifact's space.
+    IF NOT lamin.has_space_level(a.space_id, 'write') THEN
+        RAISE EXCEPTION 'permission denied: verifying artifact % needs write on its space', a.uid
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF a.status NOT IN ('ready', 'corrupt') THEN
         RAISE EXCEPTION 'artifact % is %: there are no stored bytes to verify yet', a.uid, a.status
             USING ERRCODE = 'object_not_in_prerequisite_state';

@@ -120,6 +120,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/20_storage_jobs.sql",
     name = "storage_jobs",
-    requires = ["upload"],
+    requires = ["upload"]
+);
+extension_sql_file!(
+    "../../sql/21_access.sql",
+    name = "access",
+    requires = ["storage_jobs"],
     finalize
 );

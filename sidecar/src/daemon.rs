@@ -121,6 +121,10 @@ async fn serve(
         lease_s: args.lease_s.max(3),
         import_dir: args.import_dir.clone(),
         cache_dir: args.cache_dir.clone(),
+        own_role: client
+            .query_one("SELECT current_user::text", &[])
+            .await?
+            .get(0),
     };
     let finisher = Arc::new(db::connect(&args.db.database_url).await?);
     finisher

@@ -48,6 +48,9 @@ pub struct SaveArgs {
     /// The run (uid, from lamin.track) that creates this artifact.
     #[arg(long, env = "LAMIN_RUN")]
     pub run: Option<String>,
+    /// The space (name or uid) the artifact goes to (default: "all"); needs write on it.
+    #[arg(long, env = "LAMIN_SPACE")]
+    pub space: Option<String>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -384,6 +387,13 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     };
     let client = crate::db::connect(&args.db.database_url).await?;
     use_run(&client, &args.run).await?;
+    if let Some(space) = &args.space {
+        client
+            .query_one("SELECT lamin.use_space($1)", &[space])
+            .await
+            .map_err(db_message)
+            .context("nothing was saved")?;
+    }
     let root: String = client
         .query_one(
             "SELECT s.root FROM lamin.storage s WHERE s.id = lamin.storage_id($1)",

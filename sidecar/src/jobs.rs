@@ -21,6 +21,8 @@ pub struct Job {
     pub kind: String,
     pub args: Value,
     pub attempts: i32,
+    /// The role that enqueued the job: its database work runs as that role.
+    pub requested_by: String,
 }
 
 /// What every job needs from the daemon.
@@ -33,6 +35,62 @@ pub struct WorkerContext {
     pub import_dir: Option<PathBuf>,
     /// Where stage jobs copy artifacts of remote storages (None: stage jobs fail).
     pub cache_dir: Option<PathBuf>,
+    /// The role the sidecar logs in as (jobs it enqueued itself run as it).
+    pub own_role: String,
+}
+
+impl WorkerContext {
+    /// The connection string for a job's database work: the sidecar's login,
+    /// acting as the job's requester (`-c role=…` at connection start, which
+    /// Postgres allows only if the sidecar is a member of that role), so that
+    /// row-level security governs the job exactly as it governs the requester.
+    pub fn url_acting_as(&self, role: &str) -> String {
+        if role == self.own_role {
+            return self.database_url.clone();
+        }
+        let escaped = role.replace('\\', "\\\\").replace(' ', "\\ ");
+        let option = format!("-c role={escaped}");
+        match url::Url::parse(&self.database_url) {
+            Ok(url) if url.scheme().starts_with("postgres") => {
+                // Percent-encoded by hand: tokio-postgres does not read `+` as a space.
+                let encoded: String = option
+                    .bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect();
+                let sep = if url.query().is_some() { '&' } else { '?' };
+                format!("{url}{sep}options={encoded}")
+            }
+            _ => format!(
+                "{} options='{}'",
+                self.database_url,
+                option.replace('\\', "\\\\").replace('\'', "\\'")
+            ),
+        }
+    }
+
+    /// A connection for a job's database work, acting as its requester.
+    pub async fn connect_as(&self, job: &Job) -> Result<Client, Failure> {
+        crate::db::connect(&self.url_acting_as(&job.requested_by))
+            .await
+            .map_err(|e| {
+                let msg = format!("{e:#}");
+                let e = anyhow::anyhow!(
+                    "the sidecar cannot act as role {:?}, who enqueued the job: {msg}",
+                    job.requested_by
+                );
+                // Refused roles stay refused; a server that is down comes back.
+                if msg.contains("permission denied") || msg.contains("does not exist") {
+                    Failure::Permanent(e)
+                } else {
+                    Failure::Retry(e)
+                }
+            })
+    }
 }
 
 /// Why a job's work stopped without a result.
@@ -55,7 +113,7 @@ impl From<anyhow::Error> for Failure {
 pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Result<Vec<Job>> {
     let rows = client
         .query(
-            "SELECT id, kind, args, attempts FROM lamin.claim_job($1, $2, NULL, $3) ORDER BY id",
+            "SELECT id, kind, args, attempts, requested_by::text FROM lamin.claim_job($1, $2, NULL, $3) ORDER BY id",
             &[&ctx.worker, &ctx.lease_s, &n],
         )
         .await
@@ -67,6 +125,7 @@ pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Resu
             kind: r.get(1),
             args: r.get(2),
             attempts: r.get(3),
+            requested_by: r.get(4),
         })
         .collect())
 }
@@ -254,9 +313,10 @@ async fn execute(
 ) -> Result<Value, Failure> {
     match job.kind.as_str() {
         "noop" => Ok(json!({})),
-        "register" => storage_jobs::register(client, job, progress).await,
-        "stage" => storage_jobs::stage(client, ctx, job, progress).await,
-        "verify" => storage_jobs::verify(client, job, progress).await,
+        // Database work of these jobs runs as their requester (its own connection).
+        "register" => storage_jobs::register(&ctx.connect_as(job).await?, job, progress).await,
+        "stage" => storage_jobs::stage(&ctx.connect_as(job).await?, ctx, job, progress).await,
+        "verify" => storage_jobs::verify(&ctx.connect_as(job).await?, job, progress).await,
         "delete_object" => storage_jobs::delete_object(job).await,
         "sweep_storage" => storage_jobs::sweep_storage(ctx, job).await,
         "sleep" => {
@@ -305,7 +365,7 @@ async fn execute(
             let file = import_path(ctx, job.args.get("file").and_then(Value::as_str))?;
             let args = crate::import::OntologyArgs {
                 db: DbArgs {
-                    database_url: ctx.database_url.clone(),
+                    database_url: ctx.url_acting_as(&job.requested_by),
                 },
                 entity: arg_str(&job.args, "entity")?,
                 source: job
@@ -341,7 +401,7 @@ async fn execute(
                 .collect::<Result<Vec<_>, _>>()?;
             let args = crate::import::GenesArgs {
                 db: DbArgs {
-                    database_url: ctx.database_url.clone(),
+                    database_url: ctx.url_acting_as(&job.requested_by),
                 },
                 organism: arg_str(&job.args, "organism")?,
                 source: arg_str(&job.args, "source")?,
@@ -406,7 +466,40 @@ pub fn resolve_inside(dir: &Path, file: &str) -> anyhow::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::resolve_inside;
+    use super::{resolve_inside, WorkerContext};
+
+    fn ctx(url: &str) -> WorkerContext {
+        WorkerContext {
+            worker: "w".into(),
+            database_url: url.into(),
+            lease_s: 30,
+            import_dir: None,
+            cache_dir: None,
+            own_role: "lamin_sidecar".into(),
+        }
+    }
+
+    #[test]
+    fn jobs_connect_as_their_requester() {
+        let c = ctx("postgresql://lamin_sidecar:pw@127.0.0.1:5432/lamin");
+        assert_eq!(
+            c.url_acting_as("lamin_sidecar"),
+            c.database_url,
+            "its own jobs: as itself"
+        );
+        let url = c.url_acting_as("alice");
+        assert_eq!(
+            url,
+            "postgresql://lamin_sidecar:pw@127.0.0.1:5432/lamin?options=-c%20role%3Dalice"
+        );
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        assert_eq!(config.get_options(), Some("-c role=alice"));
+        let odd: tokio_postgres::Config = c.url_acting_as("a b&c").parse().unwrap();
+        assert_eq!(odd.get_options(), Some("-c role=a\\ b&c"));
+        let kv = ctx("host=127.0.0.1 user=lamin_sidecar dbname=lamin");
+        let config: tokio_postgres::Config = kv.url_acting_as("o'neil").parse().unwrap();
+        assert_eq!(config.get_options(), Some("-c role=o'neil"));
+    }
 
     #[test]
     fn import_paths_stay_inside_the_folder() {

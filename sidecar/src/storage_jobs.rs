@@ -392,9 +392,7 @@ pub async fn sweep_storage(ctx: &WorkerContext, job: &Job) -> Result<Value, Fail
         .unwrap_or(3600);
     let storage = Storage::open(&root).map_err(Failure::Permanent)?;
     // Its own connection: the row locks below need a transaction of their own.
-    let mut conn = crate::db::connect(&ctx.database_url)
-        .await
-        .map_err(Failure::Retry)?;
+    let mut conn = ctx.connect_as(job).await?;
     let grace = grace_s as f64;
 
     let (mut recovered, mut failed) = (Vec::new(), Vec::new());

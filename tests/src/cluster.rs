@@ -92,6 +92,14 @@ impl Cluster {
         self.url_for(&self.dbname)
     }
 
+    /// The URL of this cluster's database for another login role.
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        format!(
+            "postgresql://{user}:{password}@127.0.0.1:{}/{}",
+            self.port, self.dbname
+        )
+    }
+
     fn url_for(&self, dbname: &str) -> String {
         format!(
             "postgresql://{}:{}@127.0.0.1:{}/{}",

@@ -31,6 +31,17 @@ impl Sidecar {
         extra: &[&str],
         env: &[(String, String)],
     ) -> Sidecar {
+        Self::start_as(cluster, &cluster.url(), name, extra, env)
+    }
+
+    /// Start it logged in with `url` (e.g. as the lamin_sidecar role).
+    pub fn start_as(
+        cluster: &Cluster,
+        url: &str,
+        name: &str,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Sidecar {
         let log_path = cluster.dir().join(format!("sidecar-{name}.log"));
         let log = File::options()
             .create(true)
@@ -47,7 +58,7 @@ impl Sidecar {
             .args(["-v", "daemon"])
             .args(sweep)
             .args(extra)
-            .env("DATABASE_URL", cluster.url())
+            .env("DATABASE_URL", url)
             .env("RUST_LOG", "debug")
             .env("NO_COLOR", "1")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -1,0 +1,209 @@
+//! Access end to end: real login roles, a space, the CLI and a sidecar that
+//! logs in as lamin_sidecar (no superuser, no BYPASSRLS) and runs each job as
+//! the role that enqueued it.
+
+use std::process::{Command, Output};
+
+use lamin_e2e::{lamin_bin, Cluster, Sidecar};
+
+fn run_as(url: &str, args: &[&str]) -> Output {
+    Command::new(lamin_bin())
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn message(e: &postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// Wait for a job (as its requester) and return (status, error).
+fn finish(db: &mut postgres::Client, job: i64) -> (String, Option<String>) {
+    let status: String = db
+        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .unwrap()
+        .get(0);
+    let error: Option<String> = db
+        .query_one("SELECT error FROM lamin.job WHERE id = $1", &[&job])
+        .unwrap()
+        .get(0);
+    (status, error)
+}
+
+#[test]
+fn a_space_hides_its_artifacts_until_access_is_granted() {
+    let cluster = Cluster::start();
+    let mut root = cluster.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("storage");
+    root.batch_execute(&format!(
+        "CREATE ROLE alice LOGIN PASSWORD 'pw-a' IN ROLE lamin_reader;
+         CREATE ROLE bob LOGIN PASSWORD 'pw-b' IN ROLE lamin_reader;
+         CREATE ROLE boss LOGIN PASSWORD 'pw-c' IN ROLE lamin_admin;
+         ALTER ROLE lamin_sidecar PASSWORD 'pw-s';
+         SELECT lamin.add_storage('{}');",
+        storage.display()
+    ))
+    .unwrap();
+    let (alice_url, bob_url, boss_url) = (
+        cluster.url_as("alice", "pw-a"),
+        cluster.url_as("bob", "pw-b"),
+        cluster.url_as("boss", "pw-c"),
+    );
+    let mut boss = postgres::Client::connect(&boss_url, postgres::NoTls).unwrap();
+    boss.query_one("SELECT lamin.create_space('lab-x')", &[])
+        .unwrap();
+    boss.query_one("SELECT lamin.grant('lab-x', 'alice', 'write')", &[])
+        .unwrap();
+    let sidecar_url = cluster.url_as("lamin_sidecar", "pw-s");
+    let _sidecar = Sidecar::start_as(
+        &cluster,
+        &sidecar_url,
+        "as-sidecar",
+        &["--lease-s", "5"],
+        &[],
+    );
+
+    // Alice saves a file into space lab-x and names a label there.
+    let file = dir.path().join("secret.csv");
+    std::fs::write(&file, "compound,dose\nX-42,3\n").unwrap();
+    let out = run_as(
+        &alice_url,
+        &["save", file.to_str().unwrap(), "--space", "lab-x", "-q"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let uid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut alice = postgres::Client::connect(&alice_url, postgres::NoTls).unwrap();
+    alice
+        .batch_execute("SELECT lamin.use_space('lab-x'); INSERT INTO lamin.ulabel (name) VALUES ('compound X-42')")
+        .unwrap();
+    let space: String = alice
+        .query_one(
+            "SELECT s.name FROM lamin.artifact a JOIN lamin.space s ON s.id = a.space_id WHERE a.uid = $1",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(space, "lab-x");
+    // Her stage job runs as her: the sidecar sees what she sees.
+    let job: i64 = alice
+        .query_one("SELECT lamin.stage($1)", &[&uid])
+        .unwrap()
+        .get(0);
+    assert_eq!(finish(&mut alice, job).0, "done");
+
+    // Bob has no access to lab-x: no rows, no search hits, no stage, no get.
+    let mut bob = postgres::Client::connect(&bob_url, postgres::NoTls).unwrap();
+    let seen: i64 = bob
+        .query_one(
+            "SELECT count(*) FROM lamin.artifact WHERE uid = $1",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 0);
+    let hits: i64 = bob
+        .query_one("SELECT count(*) FROM lamin.search('X-42')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(hits, 0, "search does not show what bob cannot read");
+    let err = bob
+        .query_one("SELECT lamin.stage($1)", &[&uid])
+        .unwrap_err();
+    assert!(
+        message(&err).contains("no artifact with uid"),
+        "{}",
+        message(&err)
+    );
+    let err = bob
+        .query_one("SELECT lamin.describe($1)", &[&uid])
+        .unwrap_err();
+    assert!(
+        message(&err).contains("no artifact with uid"),
+        "{}",
+        message(&err)
+    );
+    let got = run_as(
+        &bob_url,
+        &[
+            "get",
+            &uid,
+            "--to",
+            dir.path().join("b.csv").to_str().unwrap(),
+        ],
+    );
+    assert!(!got.status.success());
+    // A job he enqueues by hand runs as him, so the sidecar refuses it too.
+    let job: i64 = bob
+        .query_one(
+            "SELECT lamin.enqueue('stage', jsonb_build_object('uid', $1::text))",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    let (status, error) = finish(&mut bob, job);
+    assert_eq!(status, "failed");
+    assert!(error.unwrap().contains("no artifact with uid"));
+    // Bob cannot grant himself access either: to him the space does not exist.
+    let err = bob
+        .query_one("SELECT lamin.grant('lab-x', 'bob', 'read')", &[])
+        .unwrap_err();
+    assert!(message(&err).contains("no space named 'lab-x'"), "{}", message(&err));
+
+    // After the admin grants read, bob sees it, finds it, stages and gets it.
+    boss.query_one("SELECT lamin.grant('lab-x', 'bob', 'read')", &[])
+        .unwrap();
+    let hits: i64 = bob
+        .query_one("SELECT count(*) FROM lamin.search('X-42')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(hits, 1);
+    let job: i64 = bob
+        .query_one("SELECT lamin.stage($1)", &[&uid])
+        .unwrap()
+        .get(0);
+    assert_eq!(finish(&mut bob, job).0, "done");
+    let dest = dir.path().join("bob.csv");
+    let got = run_as(&bob_url, &["get", &uid, "--to", dest.to_str().unwrap()]);
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&file).unwrap());
+    // … but read is not write.
+    let changed = bob
+        .execute(
+            "UPDATE lamin.artifact SET description = 'mine' WHERE uid = $1",
+            &[&uid],
+        )
+        .unwrap();
+    assert_eq!(changed, 0);
+    // The audit log says who did what, readable now that bob reads lab-x.
+    let who: String = bob
+        .query_one(
+            "SELECT role_name FROM lamin.audit WHERE uid = $1 AND operation = 'insert'",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(who, "alice");
+
+    // The sidecar never acts as a superuser: a superuser's job is refused.
+    let job: i64 = root
+        .query_one("SELECT lamin.stage($1)", &[&uid])
+        .unwrap()
+        .get(0);
+    let (status, error) = finish(&mut root, job);
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or("")
+            .contains("cannot act as role"),
+        "{error:?}"
+    );
+}
