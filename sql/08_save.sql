@@ -226,6 +226,10 @@ BEGIN
     IF artifacts IS NULL OR cardinality(artifacts) = 0 THEN
         RAISE EXCEPTION 'collection %: needs at least one artifact', quote_literal(key) USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF cardinality(artifacts) > 100000 THEN
+        RAISE EXCEPTION 'collection %: % artifacts, at most 100000', quote_literal(key), cardinality(artifacts)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
     SELECT array_agg(lamin.artifact_id(m.u) ORDER BY m.ord) INTO member_ids
     FROM unnest(artifacts) WITH ORDINALITY AS m(u, ord);
     IF (SELECT count(DISTINCT x) FROM unnest(member_ids) x) <> cardinality(member_ids) THEN

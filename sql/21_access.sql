@@ -274,6 +274,10 @@ AS $$
 DECLARE
     needed name;
 BEGIN
+    IF pg_column_size(NEW.args) > 1048576 THEN
+        RAISE EXCEPTION 'job arguments of % bytes: at most 1 MB (pass names of files or records, not data)',
+            pg_column_size(NEW.args) USING ERRCODE = 'program_limit_exceeded';
+    END IF;
     SELECT k.needs_role INTO needed FROM lamin.job_kind k WHERE k.kind = NEW.kind;
     IF NOT (pg_has_role(needed, 'USAGE') OR lamin.is_unrestricted()
             OR (NEW.kind = 'sweep_storage' AND current_user = 'lamin_sidecar')) THEN
@@ -601,3 +605,4 @@ $$;
 -- Backups keep the grants and the audit log.
 SELECT pg_catalog.pg_extension_config_dump('lamin.space_access', '');
 SELECT pg_catalog.pg_extension_config_dump('lamin.audit', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('lamin.audit', 'id')::regclass, '');

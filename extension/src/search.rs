@@ -716,6 +716,18 @@ fn exact_matches(
     }
 }
 
+/// Values per validate / standardize / inspect call: a bound on the memory a
+/// single call may take from the server.
+const MAX_VALUES: usize = 1_000_000;
+
+fn check_value_count(n: usize) {
+    if n > MAX_VALUES {
+        invalid_parameter(format!(
+            "too many values: {n} (at most {MAX_VALUES} per call; pass the distinct values, or split the list)"
+        ));
+    }
+}
+
 /// Exact, case-sensitive membership of each value in the registry's field;
 /// NULL stays NULL.
 #[pg_extern(stable, parallel_safe)]
@@ -729,6 +741,7 @@ fn validate(
     let field = resolve_field(&reg, field);
     check_organism(&reg, organism);
     let array = vals?;
+    check_value_count(array.len());
     let vals: Vec<Option<&str>> = array.iter().collect();
     // Many values: read the field once and test each value against it, with
     // no de-duplication pass over the input.
@@ -856,6 +869,7 @@ fn standardize(
     let field = resolve_field(&reg, field);
     check_organism(&reg, organism);
     let array = vals?;
+    check_value_count(array.len());
     let vals: Vec<Option<&str>> = array.iter().collect();
     let mapped = map_values(&reg, &field, &distinct_values(&vals), organism);
     Some(
@@ -892,6 +906,9 @@ fn inspect(
     let reg = load_registry(registry);
     let field = resolve_field(&reg, field);
     check_organism(&reg, organism);
+    if let Some(a) = vals.as_ref() {
+        check_value_count(a.len());
+    }
     let vals: Vec<Option<&str>> = vals
         .as_ref()
         .map(|a| a.iter().collect())

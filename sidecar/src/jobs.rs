@@ -113,7 +113,7 @@ impl From<anyhow::Error> for Failure {
 pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Result<Vec<Job>> {
     let rows = client
         .query(
-            "SELECT id, kind, args, attempts, requested_by::text FROM lamin.claim_job($1, $2, NULL, $3) ORDER BY id",
+            "SELECT id, kind, args::text, attempts, requested_by::text FROM lamin.claim_job($1, $2, NULL, $3) ORDER BY id",
             &[&ctx.worker, &ctx.lease_s, &n],
         )
         .await
@@ -123,7 +123,11 @@ pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Resu
         .map(|r| Job {
             id: r.get(0),
             kind: r.get(1),
-            args: r.get(2),
+            // Read as text and parsed per job: arguments serde cannot take
+            // (nested too deep) fail their own job, not the whole claim.
+            args: serde_json::from_str(r.get::<_, &str>(2)).unwrap_or_else(|e| {
+                serde_json::json!({ "__invalid_args": format!("job arguments cannot be read: {e}") })
+            }),
             attempts: r.get(3),
             requested_by: r.get(4),
         })
@@ -311,6 +315,9 @@ async fn execute(
     job: &Job,
     progress: &Progress,
 ) -> Result<Value, Failure> {
+    if let Some(problem) = job.args.get("__invalid_args").and_then(Value::as_str) {
+        return Err(Failure::Permanent(anyhow::anyhow!("{problem}")));
+    }
     match job.kind.as_str() {
         "noop" => Ok(json!({})),
         // Database work of these jobs runs as their requester (its own connection).
