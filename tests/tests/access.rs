@@ -155,7 +155,11 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
     let err = bob
         .query_one("SELECT lamin.grant('lab-x', 'bob', 'read')", &[])
         .unwrap_err();
-    assert!(message(&err).contains("no space named 'lab-x'"), "{}", message(&err));
+    assert!(
+        message(&err).contains("no space named 'lab-x'"),
+        "{}",
+        message(&err)
+    );
 
     // After the admin grants read, bob sees it, finds it, stages and gets it.
     boss.query_one("SELECT lamin.grant('lab-x', 'bob', 'read')", &[])
@@ -206,4 +210,85 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
             .contains("cannot act as role"),
         "{error:?}"
     );
+}
+
+#[test]
+fn hostile_files_and_job_arguments_fail_alone() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let obo = |name: &str| {
+        format!("format-version: 1.2\nontology: t\n\n[Term]\nid: HP:0000001\nname: {name}\n\n[Term]\nid: HP:0000002\nname: fine\nis_a: HP:0000001\n")
+    };
+    // Invalid UTF-8 and a NUL byte in a term name: refused, nothing imported.
+    let mut bad_utf8 = obo("All").into_bytes();
+    bad_utf8.extend_from_slice(b"\n[Term]\nid: HP:0000003\nname: bad \xff\xfe bytes\n");
+    let mut with_nul = obo("All").into_bytes();
+    with_nul.extend_from_slice(b"\n[Term]\nid: HP:0000004\nname: nul \x00 byte\n");
+    for (name, bytes) in [("bad-utf8.obo", bad_utf8), ("nul.obo", with_nul)] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let out = Command::new(lamin_bin())
+            .args([
+                "import",
+                "ontology",
+                "--entity",
+                "phenotype",
+                file.to_str().unwrap(),
+            ])
+            .env("DATABASE_URL", cluster.url())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} was imported");
+        assert!(
+            stderr(&out).contains("nothing was imported"),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM bionty.phenotype", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+
+    // A folder holding a file whose name is not UTF-8 is refused by lamin save.
+    use std::os::unix::ffi::OsStrExt;
+    let folder = dir.path().join("odd");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join(std::ffi::OsStr::from_bytes(b"bad\xffname")),
+        "x",
+    )
+    .unwrap();
+    db.execute(
+        "SELECT lamin.add_storage($1)",
+        &[&dir.path().join("storage").to_str().unwrap()],
+    )
+    .unwrap();
+    let out = run_as(&cluster.url(), &["save", folder.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("must be UTF-8"), "{}", stderr(&out));
+
+    // Job arguments nested deeper than the sidecar reads fail that job only.
+    let deep = format!("{{\"a\": {}1{}}}", "[".repeat(300), "]".repeat(300));
+    let bad: i64 = db
+        .query_one("SELECT lamin.enqueue('noop', $1::text::jsonb)", &[&deep])
+        .unwrap()
+        .get(0);
+    let good: i64 = db
+        .query_one("SELECT lamin.enqueue('noop')", &[])
+        .unwrap()
+        .get(0);
+    let _sidecar = Sidecar::start(&cluster, "hostile");
+    let (status, error) = finish(&mut db, bad);
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or("")
+            .contains("job arguments cannot be read"),
+        "{error:?}"
+    );
+    assert_eq!(finish(&mut db, good).0, "done", "the queue goes on");
 }
