@@ -149,6 +149,12 @@ pub async fn import_terms(
             outcome.skipped_prefix += 1;
             continue;
         }
+        if let Some(field) = term.field_with_nul() {
+            anyhow::bail!(
+                "term {}: its {field} holds a NUL byte, which Postgres text cannot store",
+                term.ontology_id.replace('\0', "\\0")
+            );
+        }
         let (parents, relations): (Vec<&str>, Vec<&str>) = term
             .parents
             .iter()

@@ -16,6 +16,28 @@ pub struct Term {
 }
 
 impl Term {
+    /// The first field holding a NUL byte, which Postgres text cannot store.
+    pub fn field_with_nul(&self) -> Option<&'static str> {
+        let has = |s: &str| s.contains('\0');
+        if has(&self.ontology_id) {
+            Some("id")
+        } else if self.name.as_deref().is_some_and(has) {
+            Some("name")
+        } else if self.synonyms.iter().any(|s| has(s)) {
+            Some("synonyms")
+        } else if self.description.as_deref().is_some_and(has) {
+            Some("description")
+        } else if self.abbr.as_deref().is_some_and(has) {
+            Some("abbreviation")
+        } else if self.replaced_by.as_deref().is_some_and(has)
+            || self.parents.iter().any(|(p, r)| has(p) || has(r))
+        {
+            Some("references")
+        } else {
+            None
+        }
+    }
+
     /// The prefix of the ontology id (`CL` of `CL:0000084`).
     pub fn prefix(&self) -> &str {
         self.ontology_id
