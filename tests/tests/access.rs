@@ -218,7 +218,7 @@ fn hostile_files_and_job_arguments_fail_alone() {
     let mut db = cluster.connect();
     let dir = tempfile::tempdir().unwrap();
     let obo = |name: &str| {
-        format!("format-version: 1.2\nontology: t\n\n[Term]\nid: HP:0000001\nname: {name}\n\n[Term]\nid: HP:0000002\nname: fine\nis_a: HP:0000001\n")
+        format!("format-version: 1.2\ndata-version: t/2025\nontology: t\n\n[Term]\nid: HP:0000001\nname: {name}\n\n[Term]\nid: HP:0000002\nname: fine\nis_a: HP:0000001\n")
     };
     // Invalid UTF-8 and a NUL byte in a term name: refused, nothing imported.
     let mut bad_utf8 = obo("All").into_bytes();
