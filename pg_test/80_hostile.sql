@@ -3,7 +3,7 @@
 -- deeply nested JSON, NUL bytes. Each is refused with a clear error and
 -- changes nothing.
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 SELECT lamin.add_storage('/tmp/lamin-pgtap-hostile');
 INSERT INTO lamin.ulabel (name) VALUES ('T cell');
 CREATE TEMP TABLE before AS
@@ -54,6 +54,15 @@ SELECT throws_like($$SELECT lamin.enqueue('noop', (repeat('[', 100000) || repeat
 SELECT throws_like($$SELECT lamin.enqueue('noop', '[1]')$$, '%job_args_object%', 'job arguments must be an object');
 SELECT throws_like($$SELECT lamin.save_artifact(repeat('a', 64), 1, key => convert_from('\x610062'::bytea, 'UTF8'))$$, '%0x00%',
                    'a NUL byte cannot reach a key');
+
+-- The catalog: RLS everywhere, pinned search paths on definer functions.
+SELECT is((SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY 1) FROM pg_class c
+           WHERE c.relkind = 'r' AND c.relnamespace IN ('lamin'::regnamespace, 'bionty'::regnamespace) AND NOT c.relrowsecurity),
+          'lamin.branch, lamin.job_kind', 'row-level security is on for every table but the two fixed lookup tables');
+SELECT is((SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc p
+           WHERE p.prosecdef AND p.pronamespace IN ('lamin'::regnamespace, 'bionty'::regnamespace)
+             AND NOT coalesce(array_to_string(p.proconfig, ',') LIKE '%search_path=%', false)), NULL,
+          'every SECURITY DEFINER function pins its search_path');
 
 -- Nothing changed.
 SELECT is((SELECT row(
