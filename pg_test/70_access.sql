@@ -5,7 +5,7 @@
 --   none  it ran but touched nothing (row-level security hid the rows)
 --   error it was refused
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 
 -- Roles of the matrix: their level in the default space "all" and in space "x".
 CREATE ROLE t_none;
@@ -169,6 +169,19 @@ FROM who w CROSS JOIN (VALUES
 SELECT is((SELECT string_agg(format('%s %s: got %s, expected %s', role_name, op, got, expected), E'\n')
            FROM other_cell WHERE got IS DISTINCT FROM expected), NULL,
           'grants, spaces, jobs and the audit log: every cell as expected');
+
+-- Enqueueing each job kind (plain lamin.enqueue): allowed by the kind's needs_role.
+SELECT is((SELECT string_agg(format('%s enqueue %s: got %s, expected %s', role_name, kind, got, expected), E'\n')
+           FROM (SELECT w.role_name, k.kind,
+                        pg_temp.attempt(w.role_name, format('SELECT lamin.enqueue(%L)', k.kind)) AS got,
+                        CASE WHEN w.member = 'none' THEN 'error'
+                             WHEN k.needs_role = 'lamin_reader' THEN 'ok'
+                             WHEN k.needs_role = 'lamin_writer' AND w.member IN ('writer', 'admin') THEN 'ok'
+                             WHEN k.needs_role = 'lamin_admin' AND w.member = 'admin' THEN 'ok'
+                             ELSE 'error' END AS expected
+                 FROM who w CROSS JOIN lamin.job_kind k) c
+           WHERE got IS DISTINCT FROM expected), NULL,
+          'every job kind × role: enqueued only with the kind''s role');
 
 -- Locked records: only admins of their space change them.
 UPDATE lamin.ulabel SET is_locked = true WHERE uid = 'UlbXxx0a';
