@@ -122,23 +122,12 @@ impl Azurite {
     }
 
     pub fn put(&self, container: &str, key: &str, bytes: Vec<u8>) {
-        let store = self.container(container);
-        crate::s3::block_on(store.put(&key.into(), bytes.into())).unwrap();
+        crate::s3::put_object(self.container(container).as_ref(), key, bytes);
     }
 
     /// The keys under a prefix, sorted.
     pub fn keys(&self, container: &str, prefix: &str) -> Vec<String> {
-        use futures_util::TryStreamExt;
-        let store = self.container(container);
-        let prefix = object_store::path::Path::from(prefix);
-        let mut keys: Vec<String> =
-            crate::s3::block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
-                .unwrap()
-                .into_iter()
-                .map(|m| m.location.to_string())
-                .collect();
-        keys.sort();
-        keys
+        crate::s3::list_keys(self.container(container).as_ref(), prefix)
     }
 }
 

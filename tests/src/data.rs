@@ -31,9 +31,15 @@ pub fn real_source(name: &str) -> PathBuf {
 
 /// `lamin ARGS…` against the cluster's database.
 pub fn lamin(cluster: &Cluster, args: &[&str]) -> Output {
+    lamin_with_env(cluster, &[], args)
+}
+
+/// `lamin ARGS…` with extra environment (storage credentials).
+pub fn lamin_with_env(cluster: &Cluster, env: &[(String, String)], args: &[&str]) -> Output {
     Command::new(crate::lamin_bin())
         .args(args)
         .env("DATABASE_URL", cluster.url())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
         .expect("run lamin")
 }

@@ -11,7 +11,7 @@ mod system;
 
 pub use azurite::Azurite;
 pub use cluster::{check, Cluster};
-pub use data::{fixture, lamin, real_source};
+pub use data::{fixture, lamin, lamin_with_env, real_source};
 pub use s3::S3Server;
 pub use sidecar::Sidecar;
 pub use system::lamin_bin;

@@ -86,22 +86,12 @@ impl S3Server {
 
     /// Write an object.
     pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
-        let store = self.bucket(bucket);
-        block_on(store.put(&key.into(), bytes.into())).unwrap();
+        put_object(self.bucket(bucket).as_ref(), key, bytes);
     }
 
     /// The keys under a prefix, sorted.
     pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        use futures_util::TryStreamExt;
-        let store = self.bucket(bucket);
-        let prefix = object_store::path::Path::from(prefix);
-        let mut keys: Vec<String> = block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
-            .unwrap()
-            .into_iter()
-            .map(|m| m.location.to_string())
-            .collect();
-        keys.sort();
-        keys
+        list_keys(self.bucket(bucket).as_ref(), prefix)
     }
 
     pub fn stop(&mut self) {
@@ -122,4 +112,22 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+/// Write an object, blocking (tests are synchronous).
+pub(crate) fn put_object(store: &dyn object_store::ObjectStore, key: &str, bytes: Vec<u8>) {
+    block_on(store.put(&key.into(), bytes.into())).unwrap();
+}
+
+/// The keys under a prefix, sorted.
+pub(crate) fn list_keys(store: &dyn object_store::ObjectStore, prefix: &str) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    let prefix = object_store::path::Path::from(prefix);
+    let mut keys: Vec<String> = block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
+    keys.sort();
+    keys
 }

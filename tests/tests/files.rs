@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use lamin_e2e::{lamin, Cluster};
+use lamin_e2e::{lamin, lamin_with_env, Cluster};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -208,16 +208,6 @@ fn bad_inputs_are_refused_and_register_nothing() {
     assert_eq!(n, 0, "nothing registered");
 }
 
-/// `lamin` with extra environment (storage credentials).
-fn lamin_env(cluster: &Cluster, env: &[(String, String)], args: &[&str]) -> Output {
-    std::process::Command::new(lamin_e2e::lamin_bin())
-        .args(args)
-        .env("DATABASE_URL", cluster.url())
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn save_and_get_through_a_real_s3_server() {
     let mut s3 = lamin_e2e::S3Server::start();
@@ -235,7 +225,7 @@ fn save_and_get_through_a_real_s3_server() {
     std::fs::write(&file, &data).unwrap();
     let env = s3.env();
 
-    let out = lamin_env(
+    let out = lamin_with_env(
         &cluster,
         &env,
         &["save", file.to_str().unwrap(), "--key", "atlas/big.h5ad"],
@@ -253,7 +243,7 @@ fn save_and_get_through_a_real_s3_server() {
     };
     assert_eq!((status.as_str(), size), ("ready", data.len() as i64));
 
-    let again = lamin_env(&cluster, &env, &["save", file.to_str().unwrap()]);
+    let again = lamin_with_env(&cluster, &env, &["save", file.to_str().unwrap()]);
     assert!(
         stdout(&again).contains("nothing uploaded"),
         "{}",
@@ -261,7 +251,7 @@ fn save_and_get_through_a_real_s3_server() {
     );
 
     let dest = dir.path().join("back.h5ad");
-    let got = lamin_env(
+    let got = lamin_with_env(
         &cluster,
         &env,
         &["get", &uid, "--to", dest.to_str().unwrap()],
@@ -277,7 +267,7 @@ fn save_and_get_through_a_real_s3_server() {
     s3.stop();
     let other = dir.path().join("other.csv");
     std::fs::write(&other, "x,y\n").unwrap();
-    let out = lamin_env(&cluster, &env, &["save", other.to_str().unwrap()]);
+    let out = lamin_with_env(&cluster, &env, &["save", other.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("storage s3://lamin-test/data is not usable"),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lamin_e2e::{lamin_bin, Cluster, S3Server, Sidecar};
+use lamin_e2e::{lamin_bin, lamin_with_env, Cluster, S3Server, Sidecar};
 use serde_json::Value;
 
 fn stderr(out: &Output) -> String {
@@ -22,16 +22,6 @@ fn message(e: &postgres::Error) -> String {
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// `lamin ARGS…` with extra environment.
-fn lamin_env(cluster: &Cluster, env: &[(String, String)], args: &[&str]) -> Output {
-    Command::new(lamin_bin())
-        .args(args)
-        .env("DATABASE_URL", cluster.url())
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap()
 }
 
 /// Wait for a job's end; returns (status, result, error).
@@ -286,16 +276,21 @@ fn local_register_stage_verify_and_delete() {
     assert!(root.join("raw/cells.csv").is_file());
 }
 
-#[test]
-fn s3_register_save_folder_stage_verify_delete() {
+/// A moto server with bucket `lab`, a cluster whose storage is s3://lab/data, a temp folder.
+fn s3_setup() -> (S3Server, Cluster, postgres::Client, tempfile::TempDir) {
     let s3 = S3Server::start();
     s3.create_bucket("lab");
-    let env = s3.env();
     let cluster = Cluster::start();
     let mut db = cluster.connect();
     db.execute("SELECT lamin.add_storage('s3://lab/data')", &[])
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    (s3, cluster, db, tempfile::tempdir().unwrap())
+}
+
+#[test]
+fn s3_register_save_folder_stage_verify_delete() {
+    let (s3, cluster, mut db, dir) = s3_setup();
+    let env = s3.env();
     let cache = dir.path().join("cache");
     let _sidecar = Sidecar::start_env(
         &cluster,
@@ -324,7 +319,7 @@ fn s3_register_save_folder_stage_verify_delete() {
     // A folder saved with the CLI: one file big enough for a multipart upload.
     let src = dir.path().join("atlas.zarr");
     write_folder(&src, 9_000_000);
-    let out = lamin_env(&cluster, &env, &["save", src.to_str().unwrap(), "-q"]);
+    let out = lamin_with_env(&cluster, &env, &["save", src.to_str().unwrap(), "-q"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let uid = stdout(&out);
     assert_eq!(
@@ -337,7 +332,7 @@ fn s3_register_save_folder_stage_verify_delete() {
     );
     // lamin get brings the folder back.
     let back = dir.path().join("back.zarr");
-    let got = lamin_env(
+    let got = lamin_with_env(
         &cluster,
         &env,
         &["get", &uid, "--to", back.to_str().unwrap(), "-q"],
@@ -378,7 +373,7 @@ fn s3_register_save_folder_stage_verify_delete() {
     let (_, result, _) = finish(&mut db, job);
     assert_eq!(result["corrupt"][0]["uid"], uid.as_str());
     assert_eq!(artifact(&mut db, &uid).0, "corrupt");
-    let refused = lamin_env(
+    let refused = lamin_with_env(
         &cluster,
         &env,
         &["get", &uid, "--to", dir.path().join("x").to_str().unwrap()],
@@ -549,7 +544,7 @@ fn interrupted_saves_are_recovered_or_swept() {
         "no object of the killed upload"
     );
     // Saving again retries the failed artifact and completes it.
-    let out = lamin_env(
+    let out = lamin_with_env(
         &cluster,
         &env,
         &[
@@ -567,19 +562,13 @@ fn interrupted_saves_are_recovered_or_swept() {
 
 #[test]
 fn sidecar_killed_mid_stage_of_200mb_finishes_after_restart() {
-    let s3 = S3Server::start();
-    s3.create_bucket("lab");
+    let (s3, cluster, mut db, dir) = s3_setup();
     let env = s3.env();
-    let cluster = Cluster::start();
-    let mut db = cluster.connect();
-    db.execute("SELECT lamin.add_storage('s3://lab/data')", &[])
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let data = noise(200_000_000, 5);
     let file = dir.path().join("big.bin");
     std::fs::write(&file, &data).unwrap();
-    let out = lamin_env(&cluster, &env, &["save", file.to_str().unwrap(), "-q"]);
+    let out = lamin_with_env(&cluster, &env, &["save", file.to_str().unwrap(), "-q"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let uid = stdout(&out);
 
@@ -676,7 +665,7 @@ fn storage_failures_fail_jobs_with_the_reason() {
         (&["save", empty.to_str().unwrap()], "holds no files"),
     ];
     for (args, expected) in cases {
-        let out = lamin_env(&cluster, &env, args);
+        let out = lamin_with_env(&cluster, &env, args);
         assert!(!out.status.success(), "{args:?}");
         assert!(
             stderr(&out).contains(expected),
@@ -707,7 +696,7 @@ fn azure_save_register_stage_verify_delete_through_azurite() {
 
     // Wrong account key: the CLI refuses before registering, a job fails with the reason.
     let bad_env = az.env_with_key(&format!("{}==", "A".repeat(86)));
-    let out = lamin_env(&cluster, &bad_env, &["save", file.to_str().unwrap()]);
+    let out = lamin_with_env(&cluster, &bad_env, &["save", file.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("storage az://lab/data is not usable"),
@@ -741,7 +730,7 @@ fn azure_save_register_stage_verify_delete_through_azurite() {
         &["--lease-s", "3", "--cache-dir", cache.to_str().unwrap()],
         &env,
     );
-    let out = lamin_env(&cluster, &env, &["save", file.to_str().unwrap(), "-q"]);
+    let out = lamin_with_env(&cluster, &env, &["save", file.to_str().unwrap(), "-q"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let uid = stdout(&out);
     assert_eq!(
@@ -749,7 +738,7 @@ fn azure_save_register_stage_verify_delete_through_azurite() {
         [format!("data/.lamindb/{uid}.bin")]
     );
     let back = dir.path().join("back.bin");
-    let got = lamin_env(
+    let got = lamin_with_env(
         &cluster,
         &env,
         &["get", &uid, "--to", back.to_str().unwrap()],
