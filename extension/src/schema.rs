@@ -125,6 +125,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/21_access.sql",
     name = "access",
-    requires = ["storage_jobs"],
+    requires = ["storage_jobs"]
+);
+extension_sql_file!(
+    "../../sql/22_tables.sql",
+    name = "tables",
+    requires = ["access"],
     finalize
 );

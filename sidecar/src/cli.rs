@@ -38,33 +38,8 @@ pub enum Command {
     Get(crate::files::GetArgs),
     /// Import public ontologies and gene tables into the bionty registries.
     Import(crate::import::ImportArgs),
-    /// Stream rows of a tabular artifact to stdout (not implemented yet: array formats, issue 7).
-    Cat(StubArgs),
-}
-
-impl Command {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Daemon(_) => "daemon",
-            Command::Status(_) => "status",
-            Command::Save(_) => "save",
-            Command::Get(_) => "get",
-            Command::Import(_) => "import",
-            Command::Cat(_) => "cat",
-        }
-    }
-
-    /// Where a not-yet-implemented verb is planned.
-    pub fn planned_in(&self) -> &'static str {
-        match self {
-            Command::Cat(_) => "the array-format work (issue 7)",
-            Command::Daemon(_)
-            | Command::Status(_)
-            | Command::Import(_)
-            | Command::Save(_)
-            | Command::Get(_) => "this release",
-        }
-    }
+    /// Stream rows of a parquet artifact to stdout (csv, json or parquet), reading only what is needed.
+    Cat(crate::cat::CatArgs),
 }
 
 #[derive(Debug, Args)]
@@ -108,11 +83,4 @@ pub struct DaemonArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub db: DbArgs,
-}
-
-/// Placeholder arguments for verbs that are not implemented yet.
-#[derive(Debug, Args)]
-pub struct StubArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
 }

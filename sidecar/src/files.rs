@@ -344,6 +344,32 @@ async fn use_run(client: &tokio_postgres::Client, run: &Option<String>) -> anyho
     Ok(())
 }
 
+/// A saved parquet file: record its rows and columns (features, `columns`
+/// schema). A file that is not readable parquet stays saved as plain bytes,
+/// with a warning.
+async fn describe_table(client: &tokio_postgres::Client, uid: &str, suffix: &str, source: &Source) {
+    let Source::File(path) = source else { return };
+    if suffix != ".parquet" {
+        return;
+    }
+    let described = match tokio::task::block_in_place(|| crate::tabular::describe_local(path)) {
+        Ok(info) => crate::tabular::record(client, uid, &info).await,
+        Err(e) => Err(e),
+    };
+    match described {
+        Ok(result) => {
+            if let Some(conflicts) = result
+                .get("conflicts")
+                .and_then(|c| c.as_array())
+                .filter(|c| !c.is_empty())
+            {
+                eprintln!("warning: {uid}: columns whose features have another dtype (left as they are): {}", serde_json::Value::from(conflicts.clone()));
+            }
+        }
+        Err(e) => eprintln!("warning: {uid} is saved as plain bytes: {e:#}"),
+    }
+}
+
 /// sha256 of every file of a folder and the folder's hash (blocking).
 fn hash_folder(files: &[(String, PathBuf)], pb: &ProgressBar) -> anyhow::Result<(String, u64)> {
     let mut hashes = Vec::with_capacity(files.len());
@@ -474,7 +500,9 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     if outcome.is_err() {
         let _ = storage.delete(&name, source.n_files().is_some()).await;
     }
-    finish(&client, &uid, outcome).await
+    finish(&client, &uid, outcome).await?;
+    describe_table(&client, &uid, &stored_suffix, &source).await;
+    Ok(())
 }
 
 /// The end of an upload: the bytes with hash `written` are in place (ready),
@@ -551,7 +579,9 @@ async fn save_local(
             let written = tmp.persist(&target).map(|_| hash).map_err(|e| {
                 anyhow::anyhow!("cannot move the copy to {}: {}", target.display(), e.error)
             });
-            finish(client, &uid, written).await
+            finish(client, &uid, written).await?;
+            describe_table(client, &uid, &stored_suffix, source).await;
+            Ok(())
         }
         Source::Folder(files) => {
             let tmp = tempfile::Builder::new()

@@ -1,6 +1,7 @@
 //! `lamin`: the sidecar daemon and the client CLI.
 
 mod backoff;
+mod cat;
 mod cli;
 mod daemon;
 mod db;
@@ -11,6 +12,7 @@ mod logging;
 mod status;
 mod storage;
 mod storage_jobs;
+mod tabular;
 
 use clap::Parser;
 
@@ -46,12 +48,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Import(args) => import::run(args).await,
         Command::Save(args) => files::save(args).await,
         Command::Get(args) => files::get(args).await,
-        Command::Cat(_) => {
-            anyhow::bail!(
-                "`lamin {}` is not implemented yet; it arrives with {}",
-                command.name(),
-                command.planned_in()
-            )
-        }
+        Command::Cat(args) => cat::run(args).await,
     }
 }

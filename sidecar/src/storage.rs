@@ -117,6 +117,11 @@ impl Storage {
         self.store.as_ref()
     }
 
+    /// The store itself, for readers that keep it (parquet).
+    pub fn shared_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
     /// The object path of `key` (a path relative to the root, split at `/`).
     pub fn path(&self, key: &str) -> ObjectPath {
         key.split('/')

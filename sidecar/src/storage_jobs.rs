@@ -118,10 +118,23 @@ pub async fn register(client: &Client, job: &Job, progress: &Progress) -> Result
         .await
         .map_err(db)?
         .get(0);
-    Ok(json!({
+    let mut result = json!({
         "uid": a.uid, "status": status, "hash": content.hash, "size": content.size,
         "n_files": content.n_files,
-    }))
+    });
+    // Tables: rows and columns; a file that is not what its suffix says stays
+    // registered as plain bytes, with a warning in the result.
+    if status == "ready" && content.n_files.is_none() && a.object.ends_with(".parquet") {
+        let described = match crate::tabular::describe_object(&storage, &a.object).await {
+            Ok(info) => crate::tabular::record(client, &a.uid, &info).await,
+            Err(e) => Err(e),
+        };
+        match described {
+            Ok(table) => result["table"] = table,
+            Err(e) => result["warning"] = json!(format!("registered as plain bytes: {e:#}")),
+        }
+    }
+    Ok(result)
 }
 
 /// The content of a local file or folder (to reuse a cached copy).

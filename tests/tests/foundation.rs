@@ -120,8 +120,9 @@ fn cli_status_reports_versions_and_stub_verbs_fail_clearly() {
 
     let out = std::process::Command::new(&bin)
         .args(["cat", "x"])
+        .env("DATABASE_URL", cluster.url())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid artifact uid"));
 }

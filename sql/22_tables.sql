@@ -1,0 +1,57 @@
+-- Tables in artifacts (parquet, and later AnnData): what the sidecar or the
+-- CLI read from a file's footer is recorded here — rows, a feature per column
+-- and the artifact's `columns` schema.
+
+-- Record the columns of a tabular artifact: `columns` is a JSON array of
+-- {"name", "dtype", "arrow"} in file order. Features are created when
+-- missing; a feature that exists with another dtype is used as it is and
+-- reported (never overwritten). Returns {"schema", "created", "conflicts"}.
+CREATE FUNCTION lamin.record_columns(artifact_uid text, n_observations bigint, columns jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+    c record;
+    existing text;
+    created text[] := '{}';
+    conflicts jsonb := '[]';
+    names text[] := '{}';
+    schema_uid text;
+BEGIN
+    IF jsonb_typeof(columns) IS DISTINCT FROM 'array' OR jsonb_array_length(columns) = 0 THEN
+        RAISE EXCEPTION 'columns must be a non-empty JSON array of {"name", "dtype"}' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_array_length(columns) > 10000 THEN
+        RAISE EXCEPTION 'a table of % columns: at most 10000 are recorded as features', jsonb_array_length(columns)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    FOR c IN SELECT x ->> 'name' AS name, x ->> 'dtype' AS dtype, x ->> 'arrow' AS arrow
+             FROM jsonb_array_elements(columns) WITH ORDINALITY AS e(x, ord) ORDER BY ord
+    LOOP
+        IF c.name IS NULL OR btrim(c.name) = '' THEN
+            RAISE EXCEPTION 'a column has no name' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF c.name = ANY (names) THEN
+            RAISE EXCEPTION 'column % appears twice', quote_literal(c.name) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT f.dtype INTO existing FROM lamin.feature f WHERE f.name = c.name;
+        IF existing IS NULL THEN
+            PERFORM lamin.create_feature(c.name, c.dtype, description => 'column of type ' || coalesce(c.arrow, c.dtype));
+            created := created || c.name;
+        ELSIF existing <> c.dtype AND NOT (existing LIKE 'cat%' AND c.dtype IN ('cat', 'str')) THEN
+            conflicts := conflicts || jsonb_build_object('column', c.name, 'feature_dtype', existing, 'column_dtype', c.dtype);
+        END IF;
+        names := names || c.name;
+    END LOOP;
+    schema_uid := lamin.create_schema(names, ordered => true);
+    PERFORM lamin.link_schema(artifact_uid, 'columns', schema_uid);
+    UPDATE lamin.artifact a SET n_observations = record_columns.n_observations, otype = coalesce(a.otype, 'DataFrame'),
+                                updated_at = now()
+    WHERE a.id = aid;
+    RETURN jsonb_build_object('schema', schema_uid, 'n_observations', n_observations, 'created', to_jsonb(created),
+                              'conflicts', conflicts);
+END
+$$;
+COMMENT ON FUNCTION lamin.record_columns(text, bigint, jsonb) IS
+    'Record the rows and columns of a tabular artifact: features for its columns (conflicting dtypes reported, not changed) and its columns schema.';
