@@ -1,0 +1,256 @@
+//! Parquet artifacts end to end, with files written by pyarrow/pandas
+//! (tests/fixtures/tabular, script beside them): columns become features and
+//! a schema on save and register, `lamin cat` reads only what it must.
+
+use std::process::Output;
+
+use lamin_e2e::{fixture, lamin, lamin_with_env, Cluster, S3Server, Sidecar};
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn save(cluster: &Cluster, file: &str, key: &str) -> (String, String) {
+    let path = fixture(&format!("tabular/{file}"));
+    let out = lamin(
+        cluster,
+        &["save", path.to_str().unwrap(), "--key", key, "-q"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    (stdout(&out).trim().to_string(), stderr(&out))
+}
+
+#[test]
+fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let dir = tempfile::tempdir().unwrap();
+    db.execute(
+        "SELECT lamin.add_storage($1)",
+        &[&dir.path().join("storage").to_str().unwrap()],
+    )
+    .unwrap();
+    // A feature that exists with another dtype is reported, not changed.
+    db.execute("SELECT lamin.create_feature('is_doublet', 'str')", &[])
+        .unwrap();
+
+    let (uid, warnings) = save(&cluster, "cells.parquet", "atlas/cells.parquet");
+    assert!(warnings.contains("is_doublet"), "{warnings}");
+    let row = db
+        .query_one(
+            "SELECT a.n_observations, a.otype,
+                    (SELECT string_agg(f.name || ':' || f.dtype, ',' ORDER BY sf.position)
+                     FROM lamin.artifact_schema s JOIN lamin.schema_feature sf ON sf.schema_id = s.schema_id
+                     JOIN lamin.feature f ON f.id = sf.feature_id WHERE s.artifact_id = a.id AND s.slot = 'columns')
+             FROM lamin.artifact a WHERE a.uid = $1",
+            &[&uid],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, Option<i64>>(0), Some(1000));
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("DataFrame")
+    );
+    assert_eq!(
+        row.get::<_, Option<String>>(2).as_deref(),
+        Some("cell_id:str,cell_type:cat,n_genes:int,score:float,is_doublet:str,sampled:datetime"),
+        "features in column order; the existing is_doublet keeps its dtype"
+    );
+
+    // An empty table still has its columns; a CSV named .parquet stays plain bytes.
+    let (empty, _) = save(&cluster, "empty.parquet", "atlas/empty.parquet");
+    let n: Option<i64> = db
+        .query_one(
+            "SELECT n_observations FROM lamin.artifact WHERE uid = $1",
+            &[&empty],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, Some(0));
+    let (plain, warnings) = save(&cluster, "mislabelled.parquet", "atlas/mislabelled.parquet");
+    assert!(warnings.contains("saved as plain bytes"), "{warnings}");
+    let schemas: i64 = db
+        .query_one(
+            "SELECT count(*) FROM lamin.artifact_schema s JOIN lamin.artifact a ON a.id = s.artifact_id WHERE a.uid = $1",
+            &[&plain],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(schemas, 0);
+    let refused = lamin(&cluster, &["cat", &plain]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("not a readable parquet file"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // cat: two columns, the rows whose n_genes >= 990: one row group of four is read.
+    let out = lamin(
+        &cluster,
+        &[
+            "cat",
+            &uid,
+            "--columns",
+            "cell_id,n_genes",
+            "--where",
+            "n_genes >= 990",
+            "--stats",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = stdout(&out);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "cell_id,n_genes");
+    assert_eq!(lines.len(), 11);
+    assert_eq!(lines[1], "cell-0990,990");
+    assert!(
+        stderr(&out).contains("1 of 4 row groups"),
+        "{}",
+        stderr(&out)
+    );
+    // A categorical and a quoted string, JSON lines, a limit.
+    let out = lamin(
+        &cluster,
+        &[
+            "cat",
+            &uid,
+            "--columns",
+            "cell_id,cell_type",
+            "--where",
+            "cell_type = 'CD8-positive, alpha-beta T cell'",
+            "--limit",
+            "2",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["cell_id"], "cell-0003");
+    assert_eq!(rows[1]["cell_type"], "CD8-positive, alpha-beta T cell");
+    // Parquet out, saved back: the same rows.
+    let subset = dir.path().join("subset.parquet");
+    let out = lamin(
+        &cluster,
+        &[
+            "cat",
+            &uid,
+            "--where",
+            "n_genes < 100",
+            "--format",
+            "parquet",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&subset, &out.stdout).unwrap();
+    let back = lamin(&cluster, &["save", subset.to_str().unwrap(), "-q"]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    let n: Option<i64> = db
+        .query_one(
+            "SELECT n_observations FROM lamin.artifact WHERE uid = $1",
+            &[&stdout(&back).trim()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, Some(100));
+    // Bad requests: a clear error each.
+    for (args, expected) in [
+        (
+            vec!["cat", uid.as_str(), "--columns", "nope"],
+            "no column \"nope\"",
+        ),
+        (
+            vec!["cat", uid.as_str(), "--where", "n_genes >= many"],
+            "is not a value of type",
+        ),
+        (
+            vec!["cat", uid.as_str(), "--where", "n_genes ~ 3"],
+            "expected one of",
+        ),
+    ] {
+        let out = lamin(&cluster, &args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn registered_parquet_on_s3_is_described_and_read_by_ranges() {
+    let s3 = S3Server::start();
+    s3.create_bucket("lab");
+    let env = s3.env();
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    db.execute("SELECT lamin.add_storage('s3://lab/data')", &[])
+        .unwrap();
+    let bytes = std::fs::read(fixture("tabular/cells.parquet")).unwrap();
+    s3.put("lab", "data/ext/cells.parquet", bytes.clone());
+    let _sidecar = Sidecar::start_env(&cluster, "tables", &["--lease-s", "5"], &env);
+    let uid: String = db
+        .query_one(
+            "SELECT lamin.register('s3://lab/data/ext/cells.parquet')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let job: i64 = db
+        .query_one(
+            "SELECT id FROM lamin.job WHERE kind = 'register' AND args ->> 'uid' = $1",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    let status: String = db
+        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "done");
+    let n: Option<i64> = db
+        .query_one(
+            "SELECT n_observations FROM lamin.artifact WHERE uid = $1",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, Some(1000));
+
+    let out = lamin_with_env(
+        &cluster,
+        &env,
+        &[
+            "cat",
+            &uid,
+            "--columns",
+            "n_genes",
+            "--where",
+            "n_genes < 10",
+            "--stats",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 11);
+    let stats = stderr(&out);
+    eprintln!("lamin cat from S3: {stats}");
+    let read: u64 = stats
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert!(
+        read < bytes.len() as u64 / 3,
+        "one column of one row group plus the footer, not the file: {stats}"
+    );
+}
