@@ -1,6 +1,10 @@
 -- Tables in artifacts (parquet, and later AnnData): what the sidecar or the
 -- CLI read from a file's footer is recorded here — rows, a feature per column
--- and the artifact's `columns` schema.
+-- and the artifact's `columns` schema — and the bridge to the warehouse:
+-- lamin.load (artifact → table).
+
+INSERT INTO lamin.job_kind (kind, description) VALUES
+    ('load', 'Loads a parquet artifact into a new table with binary COPY, in one transaction (lamin.load).');
 
 -- Record the columns of a tabular artifact: `columns` is a JSON array of
 -- {"name", "dtype", "arrow"} in file order. Features are created when
@@ -55,3 +59,49 @@ END
 $$;
 COMMENT ON FUNCTION lamin.record_columns(text, bigint, jsonb) IS
     'Record the rows and columns of a tabular artifact: features for its columns (conflicting dtypes reported, not changed) and its columns schema.';
+
+-- Load a parquet artifact into a new table (a job: the sidecar streams the
+-- rows in with binary COPY, in one transaction, as the caller). The artifact
+-- is recorded as an input of the current run. Returns the job id.
+CREATE FUNCTION lamin.load(artifact_uid text, target_table text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a lamin.artifact;
+    parts text[];
+BEGIN
+    a := lamin.get(artifact_uid);  -- also records the input of the current run
+    IF a.status <> 'ready' THEN
+        RAISE EXCEPTION 'artifact % is %: only ready artifacts can be loaded', a.uid, a.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF a.suffix <> '.parquet' OR a.n_files IS NOT NULL THEN
+        RAISE EXCEPTION 'artifact % is not a parquet file: lamin.load reads parquet artifacts', a.uid
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    BEGIN
+        parts := parse_ident(target_table);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'invalid table name %: %', quote_literal(left(target_table, 200)), SQLERRM
+            USING ERRCODE = 'invalid_name';
+    END;
+    IF cardinality(parts) NOT IN (1, 2) THEN
+        RAISE EXCEPTION 'invalid table name %: expected table or schema.table', quote_literal(left(target_table, 200))
+            USING ERRCODE = 'invalid_name';
+    END IF;
+    IF cardinality(parts) = 1 THEN
+        parts := ARRAY['public'] || parts;
+    END IF;
+    IF to_regnamespace(quote_ident(parts[1])) IS NULL THEN
+        RAISE EXCEPTION 'no schema named %', quote_ident(parts[1]) USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF to_regclass(quote_ident(parts[1]) || '.' || quote_ident(parts[2])) IS NOT NULL THEN
+        RAISE EXCEPTION 'table %.% exists: lamin.load creates a new table', quote_ident(parts[1]), quote_ident(parts[2])
+            USING ERRCODE = 'duplicate_table';
+    END IF;
+    RETURN lamin.enqueue('load', jsonb_build_object('uid', a.uid, 'schema', parts[1], 'table', parts[2]));
+END
+$$;
+COMMENT ON FUNCTION lamin.load(text, text) IS
+    'Enqueue loading a parquet artifact into a new table (schema.table; types from the file); records it as an input of the current run. Returns the job id.';

@@ -325,6 +325,7 @@ async fn execute(
         "stage" => storage_jobs::stage(&ctx.connect_as(job).await?, ctx, job, progress).await,
         "verify" => storage_jobs::verify(&ctx.connect_as(job).await?, job, progress).await,
         "delete_object" => storage_jobs::delete_object(job).await,
+        "load" => crate::warehouse::load(&mut ctx.connect_as(job).await?, job, progress).await,
         "sweep_storage" => storage_jobs::sweep_storage(ctx, job).await,
         "sleep" => {
             let seconds = job

@@ -13,6 +13,7 @@ mod status;
 mod storage;
 mod storage_jobs;
 mod tabular;
+mod warehouse;
 
 use clap::Parser;
 

@@ -162,6 +162,100 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         .unwrap()
         .get(0);
     assert_eq!(n, Some(100));
+    // load: a new table with the file's types, filled as the caller, the
+    // artifact recorded as an input of the current run.
+    let run: String = db
+        .query_one("SELECT lamin.track('pipelines/warehouse.py')", &[])
+        .unwrap()
+        .get(0);
+    let _sidecar = Sidecar::start(&cluster, "loader");
+    let job: i64 = db
+        .query_one("SELECT lamin.load($1, 'public.cells')", &[&uid])
+        .unwrap()
+        .get(0);
+    let (status, error): (String, Option<String>) = {
+        let s: String = db
+            .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+            .unwrap()
+            .get(0);
+        (
+            s,
+            db.query_one("SELECT error FROM lamin.job WHERE id = $1", &[&job])
+                .unwrap()
+                .get(0),
+        )
+    };
+    assert_eq!(status, "done", "{error:?}");
+    let sums = db
+        .query_one(
+            "SELECT count(*), sum(n_genes)::bigint, count(score), round(sum(score)::numeric, 6)::text,
+                    count(DISTINCT cell_type), min(sampled)::text, sum(is_doublet::int)::bigint, max(cell_id)
+             FROM public.cells",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(sums.get::<_, i64>(0), 1000);
+    assert_eq!(sums.get::<_, i64>(1), 499_500);
+    assert_eq!(sums.get::<_, i64>(2), 900, "nulls stay null");
+    assert_eq!(sums.get::<_, String>(3), "64285.714286");
+    assert_eq!(sums.get::<_, i64>(4), 4);
+    assert_eq!(sums.get::<_, String>(5), "2025-01-01 00:00:00");
+    assert_eq!(sums.get::<_, i64>(6), 77);
+    assert_eq!(sums.get::<_, String>(7), "cell-0999");
+    let types: String = db
+        .query_one(
+            "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position)
+             FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'cells'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        types,
+        "cell_id text, cell_type text, n_genes bigint, score double precision, is_doublet boolean, \
+         sampled timestamp without time zone"
+    );
+    let input: i64 = db
+        .query_one(
+            "SELECT count(*) FROM lamin.run_input_artifact i JOIN lamin.run r ON r.id = i.run_id
+             JOIN lamin.artifact a ON a.id = i.artifact_id WHERE r.uid = $1 AND a.uid = $2",
+            &[&run, &uid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(input, 1);
+    let err = db
+        .query_one("SELECT lamin.load($1, 'public.cells')", &[&uid])
+        .unwrap_err();
+    assert!(
+        err.as_db_error().unwrap().message().contains("exists"),
+        "{err}"
+    );
+    let err = db
+        .query_one("SELECT lamin.load($1, 'a.b.c')", &[&uid])
+        .unwrap_err();
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .message()
+            .contains("invalid table name"),
+        "{err}"
+    );
+    let job: i64 = db
+        .query_one("SELECT lamin.load($1, 'public.broken')", &[&plain])
+        .unwrap()
+        .get(0);
+    let status: String = db
+        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "failed");
+    let exists: bool = db
+        .query_one("SELECT to_regclass('public.broken') IS NOT NULL", &[])
+        .unwrap()
+        .get(0);
+    assert!(!exists, "a failed load leaves no table behind");
+
     // Bad requests: a clear error each.
     for (args, expected) in [
         (

@@ -1,0 +1,351 @@
+//! The bridge between artifacts and the warehouse: `load` streams a parquet
+//! artifact into a new table with binary COPY, in one transaction, on the
+//! requester's connection (so their privileges and policies apply).
+
+use std::error::Error;
+
+use anyhow::Context;
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array,
+    Int16Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, TimeUnit};
+use bytes::{BufMut, BytesMut};
+use futures_util::TryStreamExt;
+use serde_json::{json, Value};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::Client;
+
+use crate::jobs::{arg_str, Failure, Job};
+use crate::storage_jobs::Progress;
+
+/// How an arrow column goes into Postgres: the column type, and the arrow
+/// type its values are cast to before they are written.
+fn pg_type(t: &DataType) -> Option<(Type, &'static str, DataType)> {
+    use DataType::*;
+    Some(match t {
+        Int8 | Int16 => (Type::INT2, "smallint", Int16),
+        Int32 | UInt8 | UInt16 => (Type::INT4, "integer", Int32),
+        Int64 | UInt32 | UInt64 => (Type::INT8, "bigint", Int64),
+        Float16 | Float32 => (Type::FLOAT4, "real", Float32),
+        Float64 => (Type::FLOAT8, "double precision", Float64),
+        Boolean => (Type::BOOL, "boolean", Boolean),
+        Utf8 | LargeUtf8 | Utf8View => (Type::TEXT, "text", Utf8),
+        Dictionary(_, v) if matches!(v.as_ref(), Utf8 | LargeUtf8 | Utf8View) => {
+            (Type::TEXT, "text", Utf8)
+        }
+        Binary | LargeBinary | BinaryView => (Type::BYTEA, "bytea", Binary),
+        Date32 | Date64 => (Type::DATE, "date", Date32),
+        Timestamp(_, None) => (
+            Type::TIMESTAMP,
+            "timestamp",
+            Timestamp(TimeUnit::Microsecond, None),
+        ),
+        Timestamp(_, Some(tz)) => (
+            Type::TIMESTAMPTZ,
+            "timestamptz",
+            Timestamp(TimeUnit::Microsecond, Some(tz.clone())),
+        ),
+        _ => return None,
+    })
+}
+
+/// `"name"` with quotes doubled.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// One value on its way into a binary COPY, borrowed from an arrow array.
+#[derive(Debug)]
+enum Val<'a> {
+    Null,
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since 1970-01-01.
+    Micros(i64),
+}
+
+/// Postgres counts dates and timestamps from 2000-01-01.
+const DAYS_1970_TO_2000: i32 = 10_957;
+const MICROS_1970_TO_2000: i64 = 946_684_800_000_000;
+
+impl ToSql for Val<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match self {
+            Val::Null => return Ok(IsNull::Yes),
+            Val::I16(v) => out.put_i16(*v),
+            Val::I32(v) => out.put_i32(*v),
+            Val::I64(v) => out.put_i64(*v),
+            Val::F32(v) => out.put_f32(*v),
+            Val::F64(v) => out.put_f64(*v),
+            Val::Bool(v) => out.put_u8(*v as u8),
+            Val::Text(v) => out.put_slice(v.as_bytes()),
+            Val::Bytes(v) => out.put_slice(v),
+            Val::Date(d) => out.put_i32(d - DAYS_1970_TO_2000),
+            Val::Micros(m) => out.put_i64(m - MICROS_1970_TO_2000),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        // The column types come from pg_type above, which matches each variant.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A batch column cast to its canonical arrow type, ready to hand out values.
+enum Col {
+    I16(Int16Array),
+    I32(Int32Array),
+    I64(Int64Array),
+    F32(Float32Array),
+    F64(Float64Array),
+    Bool(BooleanArray),
+    Text(StringArray),
+    Bytes(BinaryArray),
+    Date(Date32Array),
+    Micros(TimestampMicrosecondArray),
+}
+
+impl Col {
+    fn new(array: &ArrayRef, canonical: &DataType) -> anyhow::Result<Col> {
+        let options = arrow::compute::CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        let cast = arrow::compute::cast_with_options(array, canonical, &options)?;
+        let any = cast.as_any();
+        macro_rules! take {
+            ($variant:ident, $t:ty) => {
+                Col::$variant(
+                    any.downcast_ref::<$t>()
+                        .expect("cast to the canonical type")
+                        .clone(),
+                )
+            };
+        }
+        Ok(match canonical {
+            DataType::Int16 => take!(I16, Int16Array),
+            DataType::Int32 => take!(I32, Int32Array),
+            DataType::Int64 => take!(I64, Int64Array),
+            DataType::Float32 => take!(F32, Float32Array),
+            DataType::Float64 => take!(F64, Float64Array),
+            DataType::Boolean => take!(Bool, BooleanArray),
+            DataType::Utf8 => take!(Text, StringArray),
+            DataType::Binary => take!(Bytes, BinaryArray),
+            DataType::Date32 => take!(Date, Date32Array),
+            DataType::Timestamp(..) => take!(Micros, TimestampMicrosecondArray),
+            other => anyhow::bail!("no canonical column for {other}"),
+        })
+    }
+
+    fn get(&self, row: usize) -> Val<'_> {
+        macro_rules! at {
+            ($a:expr, $variant:ident) => {
+                if $a.is_null(row) {
+                    Val::Null
+                } else {
+                    Val::$variant($a.value(row))
+                }
+            };
+        }
+        match self {
+            Col::I16(a) => at!(a, I16),
+            Col::I32(a) => at!(a, I32),
+            Col::I64(a) => at!(a, I64),
+            Col::F32(a) => at!(a, F32),
+            Col::F64(a) => at!(a, F64),
+            Col::Bool(a) => at!(a, Bool),
+            Col::Text(a) => at!(a, Text),
+            Col::Bytes(a) => at!(a, Bytes),
+            Col::Date(a) => at!(a, Date),
+            Col::Micros(a) => at!(a, Micros),
+        }
+    }
+}
+
+/// load: a new table from a parquet artifact, filled in one transaction.
+pub async fn load(client: &mut Client, job: &Job, progress: &Progress) -> Result<Value, Failure> {
+    let uid = arg_str(&job.args, "uid")?;
+    let (schema_name, table) = (arg_str(&job.args, "schema")?, arg_str(&job.args, "table")?);
+    let target = format!("{}.{}", quote_ident(&schema_name), quote_ident(&table));
+    let row = client
+        .query_opt(
+            "SELECT s.root, lamin.object_key(a), a.size FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id
+             WHERE a.uid = $1 AND a.status = 'ready'",
+            &[&uid],
+        )
+        .await
+        .map_err(|e| Failure::Retry(e.into()))?
+        .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("no ready artifact with uid {uid:?}")))?;
+    let (root, object, size): (String, String, Option<i64>) = (row.get(0), row.get(1), row.get(2));
+    let storage = crate::storage::Storage::open(&root).map_err(Failure::Permanent)?;
+    let mut reader = parquet::arrow::async_reader::ParquetObjectReader::new(
+        storage.shared_store(),
+        storage.path(&object),
+    );
+    if let Some(size) = size {
+        reader = reader.with_file_size(size as u64);
+    }
+    let builder = parquet::arrow::ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| {
+            Failure::Permanent(anyhow::anyhow!(
+                "{} is not a readable parquet file: {e}",
+                storage.uri(&object)
+            ))
+        })?;
+    let arrow_schema = builder.schema().clone();
+    let total = builder.metadata().file_metadata().num_rows();
+    progress
+        .total
+        .store(total, std::sync::atomic::Ordering::Relaxed);
+    let mut columns = Vec::new();
+    for f in arrow_schema.fields() {
+        let (pg, sql, canonical) = pg_type(f.data_type()).ok_or_else(|| {
+            Failure::Permanent(anyhow::anyhow!(
+                "column {:?} has type {}, which lamin.load cannot load yet",
+                f.name(),
+                f.data_type()
+            ))
+        })?;
+        columns.push((f.name().clone(), pg, sql, canonical));
+    }
+    let mut stream = builder
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| Failure::Permanent(e.into()))?;
+
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| Failure::Retry(e.into()))?;
+    let ddl = format!(
+        "CREATE TABLE {target} ({})",
+        columns
+            .iter()
+            .map(|(n, _, sql, _)| format!("{} {sql}", quote_ident(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    tx.batch_execute(&ddl).await.map_err(|e| {
+        Failure::Permanent(crate::files::db_message(e).context(format!("cannot create {target}")))
+    })?;
+    let sink = tx
+        .copy_in(&format!("COPY {target} FROM STDIN (FORMAT binary)"))
+        .await
+        .map_err(|e| Failure::Permanent(crate::files::db_message(e)))?;
+    let types: Vec<Type> = columns.iter().map(|(_, t, _, _)| t.clone()).collect();
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures_util::pin_mut!(writer);
+    let mut rows: i64 = 0;
+    while let Some(batch) = stream
+        .try_next()
+        .await
+        .map_err(|e| Failure::Retry(e.into()))?
+    {
+        let cols: Vec<Col> = batch
+            .columns()
+            .iter()
+            .zip(&columns)
+            .map(|(a, (name, _, _, canonical))| {
+                Col::new(a, canonical).with_context(|| format!("column {name:?}"))
+            })
+            .collect::<anyhow::Result<_>>()
+            .map_err(Failure::Permanent)?;
+        // One buffer for every row (an iterator of closures here would not be Send).
+        let mut vals: Vec<Val<'_>> = Vec::with_capacity(cols.len());
+        for r in 0..batch.num_rows() {
+            for c in &cols {
+                vals.push(c.get(r));
+            }
+            writer
+                .as_mut()
+                .write_raw(vals.drain(..))
+                .await
+                .map_err(|e| {
+                    Failure::Permanent(
+                        crate::files::db_message(e).context(format!("row {}", rows + 1)),
+                    )
+                })?;
+            rows += 1;
+        }
+        progress
+            .done
+            .store(rows, std::sync::atomic::Ordering::Relaxed);
+    }
+    writer
+        .finish()
+        .await
+        .map_err(|e| Failure::Permanent(crate::files::db_message(e)))?;
+    tx.commit().await.map_err(|e| Failure::Retry(e.into()))?;
+    Ok(json!({ "table": format!("{schema_name}.{table}"), "rows": rows, "artifact": uid }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn arrow_types_have_postgres_columns() {
+        assert_eq!(pg_type(&DataType::Int64).unwrap().1, "bigint");
+        assert_eq!(pg_type(&DataType::UInt8).unwrap().1, "integer");
+        assert_eq!(
+            pg_type(&DataType::Dictionary(
+                Box::new(DataType::Int8),
+                Box::new(DataType::Utf8)
+            ))
+            .unwrap()
+            .1,
+            "text"
+        );
+        assert_eq!(
+            pg_type(&DataType::Timestamp(
+                TimeUnit::Nanosecond,
+                Some("UTC".into())
+            ))
+            .unwrap()
+            .1,
+            "timestamptz"
+        );
+        assert!(
+            pg_type(&DataType::List(Arc::new(arrow::datatypes::Field::new(
+                "x",
+                DataType::Int32,
+                true
+            ))))
+            .is_none()
+        );
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn dates_and_times_count_from_2000() {
+        let mut out = BytesMut::new();
+        Val::Date(DAYS_1970_TO_2000)
+            .to_sql(&Type::DATE, &mut out)
+            .unwrap();
+        assert_eq!(&out[..], &0i32.to_be_bytes());
+        let mut out = BytesMut::new();
+        Val::Micros(MICROS_1970_TO_2000 + 1)
+            .to_sql(&Type::TIMESTAMP, &mut out)
+            .unwrap();
+        assert_eq!(&out[..], &1i64.to_be_bytes());
+    }
+}
