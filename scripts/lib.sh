@@ -16,6 +16,7 @@ PG_CONFIG="$PG_BINDIR/pg_config"
     HADOLINT_VERSION=2.15.1
     MOTO_VERSION=5.1.4
     AZURITE_VERSION=3.35.0
+    PYARROW_VERSION=21.0.0
 }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

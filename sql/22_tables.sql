@@ -1,10 +1,11 @@
 -- Tables in artifacts (parquet, and later AnnData): what the sidecar or the
 -- CLI read from a file's footer is recorded here — rows, a feature per column
 -- and the artifact's `columns` schema — and the bridge to the warehouse:
--- lamin.load (artifact → table).
+-- lamin.load (artifact → table) and lamin.export (query → artifact).
 
 INSERT INTO lamin.job_kind (kind, description) VALUES
-    ('load', 'Loads a parquet artifact into a new table with binary COPY, in one transaction (lamin.load).');
+    ('load', 'Loads a parquet artifact into a new table with binary COPY, in one transaction (lamin.load).'),
+    ('export', 'Runs a query as its requester (read-only) and saves the rows as a parquet artifact (lamin.export).');
 
 -- Record the columns of a tabular artifact: `columns` is a JSON array of
 -- {"name", "dtype", "arrow"} in file order. Features are created when
@@ -105,3 +106,32 @@ END
 $$;
 COMMENT ON FUNCTION lamin.load(text, text) IS
     'Enqueue loading a parquet artifact into a new table (schema.table; types from the file); records it as an input of the current run. Returns the job id.';
+
+-- Export a query's rows as a parquet artifact (a job: the sidecar runs the
+-- query as the caller in a read-only transaction, writes row groups of 128k
+-- rows and saves the file under `key`, created by the current run, in the
+-- current space). Returns the job id; its result names the artifact.
+CREATE FUNCTION lamin.export(query text, key text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF query IS NULL OR btrim(query) = '' THEN
+        RAISE EXCEPTION 'export needs a query' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF length(query) > 100000 THEN
+        RAISE EXCEPTION 'an export query of % characters: at most 100000', length(query) USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    PERFORM lamin.check_key(key);
+    IF key IS NULL OR key NOT LIKE '%.parquet' THEN
+        RAISE EXCEPTION 'export key % must end with .parquet', coalesce(quote_literal(left(key, 200)), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN lamin.enqueue('export', jsonb_build_object(
+        'query', query, 'key', key,
+        'run', nullif(current_setting('lamin.run_uid', true), ''),
+        'space', nullif(current_setting('lamin.space_uid', true), '')));
+END
+$$;
+COMMENT ON FUNCTION lamin.export(text, text) IS
+    'Enqueue an export of a query''s rows (run as the caller, read-only) to a parquet artifact under key, created by the current run. Returns the job id.';

@@ -285,10 +285,10 @@ const PARTS_IN_FLIGHT: usize = 4;
 /// Files of a folder uploaded at once: memory stays under 4 × 4 parts.
 const FOLDER_UPLOADS_IN_FLIGHT: usize = 4;
 
-/// lamin.begin_upload: the uid to write the bytes for and the suffix the
-/// database recorded (the object's name is {uid}{suffix}), or None (after
-/// saying so) when the content is already stored or being uploaded by
-/// another save.
+/// lamin.begin_upload: the artifact's uid, with the suffix the database
+/// recorded when the bytes are ours to write (the object's name is
+/// {uid}{suffix}), or None (after saying so) when the content is already
+/// stored or being uploaded by another save.
 async fn begin(
     client: &tokio_postgres::Client,
     args: &SaveArgs,
@@ -296,7 +296,7 @@ async fn begin(
     size: u64,
     suffix: &Option<String>,
     n_files: Option<i64>,
-) -> anyhow::Result<Option<(String, String)>> {
+) -> anyhow::Result<(String, Option<String>)> {
     let row = client
         .query_one(
             "SELECT uid, upload, status, path FROM lamin.begin_upload($1, $2, $3, $4, $5, $6, $7)",
@@ -321,14 +321,14 @@ async fn begin(
             .rsplit_once(uid.as_str())
             .map(|(_, s)| s.to_string())
             .unwrap_or_default();
-        return Ok(Some((uid, suffix)));
+        return Ok((uid, Some(suffix)));
     }
     if row.get::<_, String>(2) == "pending" {
         println!("{uid} (same content is being uploaded by another save; the artifact is pending until it finishes)");
     } else {
         println!("{uid} (same content already saved: nothing uploaded)");
     }
-    Ok(None)
+    Ok((uid, None))
 }
 
 /// Make `run` the session's current run (lamin.use_run), so that what the
@@ -388,7 +388,8 @@ fn hash_folder(files: &[(String, PathBuf)], pb: &ProgressBar) -> anyhow::Result<
     Ok((folder_hash(&mut hashes), size))
 }
 
-pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
+/// Save a file or folder; returns the artifact's uid.
+pub async fn save(args: SaveArgs) -> anyhow::Result<String> {
     let path = args.file.clone();
     // A bad key is refused before anything is read, registered or sent.
     if let Some(key) = &args.key {
@@ -451,10 +452,10 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
         .check_reachable()
         .await
         .context("nothing was saved")?;
-    let Some((uid, stored_suffix)) =
-        begin(&client, &args, &hash, size, &suffix, source.n_files()).await?
-    else {
-        return Ok(());
+    let (uid, stored_suffix) =
+        begin(&client, &args, &hash, size, &suffix, source.n_files()).await?;
+    let Some(stored_suffix) = stored_suffix else {
+        return Ok(uid);
     };
 
     // Pass 2: upload while hashing again.
@@ -502,7 +503,7 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     }
     finish(&client, &uid, outcome).await?;
     describe_table(&client, &uid, &stored_suffix, &source).await;
-    Ok(())
+    Ok(uid)
 }
 
 /// The end of an upload: the bytes with hash `written` are in place (ready),
@@ -545,7 +546,7 @@ async fn save_local(
     source: &Source,
     total: u64,
     suffix: &Option<String>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let dir = Path::new(root).join(".lamindb");
     std::fs::create_dir_all(&dir).with_context(|| {
         format!(
@@ -571,9 +572,9 @@ async fn save_local(
             })?;
             pb.finish_and_clear();
             // Known content: the temporary copy is removed when dropped.
-            let Some((uid, stored_suffix)) = begin(client, args, &hash, size, suffix, None).await?
-            else {
-                return Ok(());
+            let (uid, stored_suffix) = begin(client, args, &hash, size, suffix, None).await?;
+            let Some(stored_suffix) = stored_suffix else {
+                return Ok(uid);
             };
             let target = dir.join(format!("{uid}{stored_suffix}"));
             let written = tmp.persist(&target).map(|_| hash).map_err(|e| {
@@ -581,7 +582,7 @@ async fn save_local(
             });
             finish(client, &uid, written).await?;
             describe_table(client, &uid, &stored_suffix, source).await;
-            Ok(())
+            Ok(uid)
         }
         Source::Folder(files) => {
             let tmp = tempfile::Builder::new()
@@ -608,10 +609,10 @@ async fn save_local(
                 Ok((folder_hash(&mut hashes), size))
             })?;
             pb.finish_and_clear();
-            let Some((uid, stored_suffix)) =
-                begin(client, args, &hash, size, suffix, source.n_files()).await?
-            else {
-                return Ok(());
+            let (uid, stored_suffix) =
+                begin(client, args, &hash, size, suffix, source.n_files()).await?;
+            let Some(stored_suffix) = stored_suffix else {
+                return Ok(uid);
             };
             let target = dir.join(format!("{uid}{stored_suffix}"));
             // A failed earlier attempt may have left its copy: ours to replace.
@@ -621,7 +622,8 @@ async fn save_local(
                 let _ = std::fs::remove_dir_all(&kept);
                 anyhow::anyhow!("cannot move the copy to {}: {e}", target.display())
             });
-            finish(client, &uid, written).await
+            finish(client, &uid, written).await?;
+            Ok(uid)
         }
     }
 }

@@ -47,7 +47,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Daemon(args) => daemon::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Import(args) => import::run(args).await,
-        Command::Save(args) => files::save(args).await,
+        Command::Save(args) => files::save(args).await.map(|_| ()),
         Command::Get(args) => files::get(args).await,
         Command::Cat(args) => cat::run(args).await,
     }

@@ -14,6 +14,17 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Numbers as f64, so that 167 (Postgres JSON) equals 167.0 (Python).
+fn as_floats(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => serde_json::json!(n.as_f64()),
+        Value::Array(a) => Value::Array(a.into_iter().map(as_floats).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, as_floats(v))).collect()),
+        other => other,
+    }
+}
+
 fn save(cluster: &Cluster, file: &str, key: &str) -> (String, String) {
     let path = fixture(&format!("tabular/{file}"));
     let out = lamin(
@@ -255,6 +266,118 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         .unwrap()
         .get(0);
     assert!(!exists, "a failed load leaves no table behind");
+
+    // export: a query's rows, run as the caller, saved as a parquet artifact
+    // created by the current run; pyarrow reads it back identical.
+    let job: i64 = db
+        .query_one(
+            "SELECT lamin.export('SELECT cell_type, count(*) AS n, avg(n_genes)::float8 / 3 AS mean_genes, \
+             min(sampled) AS first_sampled, bool_or(is_doublet) AS any_doublet FROM public.cells GROUP BY 1 ORDER BY 1', \
+             'reports/by-type.parquet')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let status: String = db
+        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .unwrap()
+        .get(0);
+    let (result, error): (Option<String>, Option<String>) = {
+        let r = db
+            .query_one(
+                "SELECT result::text, error FROM lamin.job WHERE id = $1",
+                &[&job],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(status, "done", "{error:?}");
+    let result: serde_json::Value = serde_json::from_str(&result.unwrap()).unwrap();
+    let exported = result["uid"].as_str().unwrap().to_string();
+    let row = db
+        .query_one(
+            "SELECT a.key, a.n_observations, r.uid FROM lamin.artifact a JOIN lamin.run r ON r.id = a.run_id WHERE a.uid = $1",
+            &[&exported],
+        )
+        .unwrap();
+    assert_eq!(
+        row.get::<_, Option<String>>(0).as_deref(),
+        Some("reports/by-type.parquet")
+    );
+    assert_eq!(row.get::<_, Option<i64>>(1), Some(4));
+    assert_eq!(
+        row.get::<_, String>(2),
+        run,
+        "created by the run that asked for it"
+    );
+    let expected: String = db
+        .query_one(
+            "SELECT json_agg(x)::text FROM (SELECT cell_type, count(*) AS n, avg(n_genes)::float8 / 3 AS mean_genes,
+                    to_char(min(sampled), 'YYYY-MM-DD HH24:MI:SS') AS first_sampled, bool_or(is_doublet) AS any_doublet
+             FROM public.cells GROUP BY 1 ORDER BY 1) x",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let file = dir.path().join("by-type.parquet");
+    let got = lamin(
+        &cluster,
+        &["get", &exported, "--to", file.to_str().unwrap(), "-q"],
+    );
+    assert!(got.status.success(), "{}", stderr(&got));
+    let python = std::env::var("LAMIN_PYARROW_PYTHON")
+        .expect("LAMIN_PYARROW_PYTHON: a python with pyarrow (scripts/test installs it)");
+    let read = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, pyarrow.parquet as pq\n\
+             rows = pq.read_table(sys.argv[1]).to_pylist()\n\
+             for r in rows: r['first_sampled'] = r['first_sampled'].strftime('%Y-%m-%d %H:%M:%S')\n\
+             print(json.dumps(rows))",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", stderr(&read));
+    let ours: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&expected).unwrap();
+    assert_eq!(
+        as_floats(ours),
+        as_floats(theirs),
+        "pyarrow reads back what the query returned"
+    );
+    // A query that writes fails (read-only), and so does one that does not parse.
+    for (query, expected) in [
+        (
+            "DELETE FROM public.cells RETURNING n_genes",
+            "read-only transaction",
+        ),
+        ("SELEC 1", "syntax error"),
+        ("SELECT 1::numeric AS x", "cast it in the query"),
+    ] {
+        let job: i64 = db
+            .query_one("SELECT lamin.export($1, 'reports/bad.parquet')", &[&query])
+            .unwrap()
+            .get(0);
+        let status: String = db
+            .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+            .unwrap()
+            .get(0);
+        let error: Option<String> = db
+            .query_one("SELECT error FROM lamin.job WHERE id = $1", &[&job])
+            .unwrap()
+            .get(0);
+        assert_eq!(status, "failed", "{query}");
+        assert!(
+            error.as_deref().unwrap_or("").contains(expected),
+            "{query}: {error:?}"
+        );
+    }
+    let still: i64 = db
+        .query_one("SELECT count(*) FROM public.cells", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(still, 1000);
 
     // Bad requests: a clear error each.
     for (args, expected) in [
