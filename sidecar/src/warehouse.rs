@@ -297,59 +297,6 @@ pub async fn load(client: &mut Client, job: &Job, progress: &Progress) -> Result
     Ok(json!({ "table": format!("{schema_name}.{table}"), "rows": rows, "artifact": uid }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn arrow_types_have_postgres_columns() {
-        assert_eq!(pg_type(&DataType::Int64).unwrap().1, "bigint");
-        assert_eq!(pg_type(&DataType::UInt8).unwrap().1, "integer");
-        assert_eq!(
-            pg_type(&DataType::Dictionary(
-                Box::new(DataType::Int8),
-                Box::new(DataType::Utf8)
-            ))
-            .unwrap()
-            .1,
-            "text"
-        );
-        assert_eq!(
-            pg_type(&DataType::Timestamp(
-                TimeUnit::Nanosecond,
-                Some("UTC".into())
-            ))
-            .unwrap()
-            .1,
-            "timestamptz"
-        );
-        assert!(
-            pg_type(&DataType::List(Arc::new(arrow::datatypes::Field::new(
-                "x",
-                DataType::Int32,
-                true
-            ))))
-            .is_none()
-        );
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-    }
-
-    #[test]
-    fn dates_and_times_count_from_2000() {
-        let mut out = BytesMut::new();
-        Val::Date(DAYS_1970_TO_2000)
-            .to_sql(&Type::DATE, &mut out)
-            .unwrap();
-        assert_eq!(&out[..], &0i32.to_be_bytes());
-        let mut out = BytesMut::new();
-        Val::Micros(MICROS_1970_TO_2000 + 1)
-            .to_sql(&Type::TIMESTAMP, &mut out)
-            .unwrap();
-        assert_eq!(&out[..], &1i64.to_be_bytes());
-    }
-}
-
 /// A Postgres date or timestamp read in binary: days / microseconds since 2000-01-01.
 struct PgInstant(i64);
 
@@ -578,4 +525,57 @@ pub async fn export(
         .unwrap_or_default()
         .to_string();
     Ok(json!({ "uid": uid, "key": key, "rows": rows_out }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn arrow_types_have_postgres_columns() {
+        assert_eq!(pg_type(&DataType::Int64).unwrap().1, "bigint");
+        assert_eq!(pg_type(&DataType::UInt8).unwrap().1, "integer");
+        assert_eq!(
+            pg_type(&DataType::Dictionary(
+                Box::new(DataType::Int8),
+                Box::new(DataType::Utf8)
+            ))
+            .unwrap()
+            .1,
+            "text"
+        );
+        assert_eq!(
+            pg_type(&DataType::Timestamp(
+                TimeUnit::Nanosecond,
+                Some("UTC".into())
+            ))
+            .unwrap()
+            .1,
+            "timestamptz"
+        );
+        assert!(
+            pg_type(&DataType::List(Arc::new(arrow::datatypes::Field::new(
+                "x",
+                DataType::Int32,
+                true
+            ))))
+            .is_none()
+        );
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn dates_and_times_count_from_2000() {
+        let mut out = BytesMut::new();
+        Val::Date(DAYS_1970_TO_2000)
+            .to_sql(&Type::DATE, &mut out)
+            .unwrap();
+        assert_eq!(&out[..], &0i32.to_be_bytes());
+        let mut out = BytesMut::new();
+        Val::Micros(MICROS_1970_TO_2000 + 1)
+            .to_sql(&Type::TIMESTAMP, &mut out)
+            .unwrap();
+        assert_eq!(&out[..], &1i64.to_be_bytes());
+    }
 }

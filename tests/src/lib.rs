@@ -14,4 +14,4 @@ pub use cluster::{check, Cluster};
 pub use data::{fixture, lamin, lamin_with_env, real_source};
 pub use s3::S3Server;
 pub use sidecar::Sidecar;
-pub use system::lamin_bin;
+pub use system::{give_to_pg_user, lamin_bin};
