@@ -135,3 +135,138 @@ END
 $$;
 COMMENT ON FUNCTION lamin.export(text, text) IS
     'Enqueue an export of a query''s rows (run as the caller, read-only) to a parquet artifact under key, created by the current run. Returns the job id.';
+
+-- Curation: the distinct values of a column checked against a registry
+-- (lamin.inspect), kept as a report per artifact and column; a follow-up
+-- call annotates the artifact with the validated labels.
+INSERT INTO lamin.job_kind (kind, description) VALUES
+    ('curate', 'Reads the distinct values of a column of a tabular artifact and checks them against a registry (lamin.curate).');
+
+CREATE TABLE lamin.curation (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    artifact_id    bigint NOT NULL REFERENCES lamin.artifact ON DELETE CASCADE,
+    column_name    text NOT NULL,
+    registry       text NOT NULL,
+    field          text NOT NULL,
+    n_values       int NOT NULL,
+    n_validated    int NOT NULL,
+    report         jsonb NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    created_by     bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
+    CONSTRAINT curation_one_per_column UNIQUE (artifact_id, column_name, registry)
+);
+COMMENT ON TABLE lamin.curation IS 'Curation reports: the distinct values of an artifact''s column checked against a registry.';
+COMMENT ON COLUMN lamin.curation.id IS 'Identity.';
+COMMENT ON COLUMN lamin.curation.artifact_id IS 'The artifact.';
+COMMENT ON COLUMN lamin.curation.column_name IS 'The column (or slot) whose values were checked.';
+COMMENT ON COLUMN lamin.curation.registry IS 'The registry checked against, e.g. bionty.cell_type.';
+COMMENT ON COLUMN lamin.curation.field IS 'The registry field the values were matched on.';
+COMMENT ON COLUMN lamin.curation.n_values IS 'Distinct non-null values of the column.';
+COMMENT ON COLUMN lamin.curation.n_validated IS 'How many of them are valid as they are.';
+COMMENT ON COLUMN lamin.curation.report IS 'Per value: validated, standardized (the registry value a synonym maps to), suggestion.';
+COMMENT ON COLUMN lamin.curation.created_at IS 'When the report was made.';
+COMMENT ON COLUMN lamin.curation.created_by IS 'Who asked for it.';
+SELECT lamin.secure_table('lamin.curation', 'link:lamin.artifact:artifact_id');
+SELECT pg_catalog.pg_extension_config_dump('lamin.curation', '');
+
+-- Enqueue a curation of a column of a tabular artifact against a registry.
+CREATE FUNCTION lamin.curate(artifact_uid text, column_name text, registry text, field text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    a record;
+BEGIN
+    SELECT x.uid, x.status, x.suffix, x.n_files INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    IF a.status <> 'ready' OR a.suffix <> '.parquet' OR a.n_files IS NOT NULL THEN
+        RAISE EXCEPTION 'artifact % is not a ready parquet file: lamin.curate reads parquet columns', a.uid
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF column_name IS NULL OR btrim(column_name) = '' THEN
+        RAISE EXCEPTION 'curate needs a column name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT FROM lamin.registry r WHERE r.name = registry) THEN
+        RAISE EXCEPTION 'unknown registry %', coalesce(quote_literal(left(registry, 100)), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'searchable registries are listed in lamin.registry';
+    END IF;
+    RETURN lamin.enqueue('curate', jsonb_build_object('uid', a.uid, 'column', column_name, 'registry', registry, 'field', field));
+END
+$$;
+COMMENT ON FUNCTION lamin.curate(text, text, text, text) IS
+    'Enqueue a curation: the distinct values of a parquet column checked against a registry; read the outcome with lamin.curation_report(uid). Returns the job id.';
+
+-- Sidecar: store a curation's outcome (replacing an earlier one of that column and registry).
+CREATE FUNCTION lamin.record_curation(artifact_uid text, column_name text, registry text, field text, report jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n int := jsonb_array_length(report);
+    ok int := (SELECT count(*) FROM jsonb_array_elements(report) r WHERE (r ->> 'validated')::boolean);
+BEGIN
+    INSERT INTO lamin.curation AS c (artifact_id, column_name, registry, field, n_values, n_validated, report)
+    VALUES (lamin.artifact_id(artifact_uid), column_name, registry, field, n, ok, report)
+    ON CONFLICT ON CONSTRAINT curation_one_per_column DO UPDATE
+        SET field = excluded.field, n_values = excluded.n_values, n_validated = excluded.n_validated,
+            report = excluded.report, created_at = now(), created_by = lamin.current_user_id();
+    RETURN jsonb_build_object('column', column_name, 'registry', registry, 'n_values', n, 'n_validated', ok,
+                              'validated_pct', CASE WHEN n = 0 THEN 100 ELSE round(100.0 * ok / n, 1) END);
+END
+$$;
+
+-- The curation reports of an artifact, one row per distinct value.
+CREATE FUNCTION lamin.curation_report(artifact_uid text)
+RETURNS TABLE (column_name text, registry text, validated_pct numeric, value text, validated boolean,
+               standardized text, suggestion text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.column_name, c.registry,
+           CASE WHEN c.n_values = 0 THEN 100 ELSE round(100.0 * c.n_validated / c.n_values, 1) END,
+           r ->> 'value', (r ->> 'validated')::boolean, r ->> 'standardized', r ->> 'suggestion'
+    FROM lamin.curation c, jsonb_array_elements(c.report) r
+    WHERE c.artifact_id = lamin.artifact_id(artifact_uid)
+    ORDER BY c.column_name, c.registry, (r ->> 'validated')::boolean, r ->> 'value'
+$$;
+COMMENT ON FUNCTION lamin.curation_report(text) IS
+    'Curation reports of an artifact: per column and registry, the validated share and each value with its standardized form or suggestion.';
+
+-- Annotate an artifact with the labels its curated column validated (values
+-- mapped through synonyms count as their standard name), through a feature
+-- named like the column with dtype cat[registry]. Returns the new links.
+CREATE FUNCTION lamin.annotate_curated(artifact_uid text, column_name text, registry text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c record;
+    labels text[];
+BEGIN
+    SELECT x.* INTO c FROM lamin.curation x
+    WHERE x.artifact_id = lamin.artifact_id(artifact_uid) AND x.column_name = column_name
+      AND (registry IS NULL OR x.registry = registry)
+    ORDER BY x.created_at DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no curation of column % of artifact %: run lamin.curate first', quote_literal(column_name), artifact_uid
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT array_agg(DISTINCT coalesce(r ->> 'standardized', r ->> 'value')) INTO labels
+    FROM jsonb_array_elements(c.report) r
+    WHERE (r ->> 'validated')::boolean OR r ->> 'standardized' IS NOT NULL;
+    IF labels IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- A column read from a file got the generic dtype cat; curation names its
+    -- registry, as long as no labels are linked through the feature yet.
+    UPDATE lamin.feature f SET dtype = 'cat[' || c.registry || ']', updated_at = now()
+    WHERE f.name = column_name AND f.dtype = 'cat' AND c.registry <> 'lamin.ulabel'
+      AND NOT EXISTS (SELECT FROM lamin.artifact_ulabel l WHERE l.feature_id = f.id);
+    PERFORM lamin.create_feature(column_name, CASE WHEN c.registry = 'lamin.ulabel' THEN 'cat' ELSE 'cat[' || c.registry || ']' END);
+    RETURN lamin.annotate(artifact_uid, column_name, labels);
+END
+$$;
+COMMENT ON FUNCTION lamin.annotate_curated(text, text, text) IS
+    'Annotate an artifact with the labels its curated column validated (synonyms as their standard names), through a feature named like the column.';

@@ -327,6 +327,7 @@ async fn execute(
         "delete_object" => storage_jobs::delete_object(job).await,
         "load" => crate::warehouse::load(&mut ctx.connect_as(job).await?, job, progress).await,
         "export" => crate::warehouse::export(ctx, job, progress).await,
+        "curate" => crate::warehouse::curate(ctx, job, progress).await,
         "sweep_storage" => storage_jobs::sweep_storage(ctx, job).await,
         "sleep" => {
             let seconds = job

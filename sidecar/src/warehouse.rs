@@ -527,6 +527,107 @@ pub async fn export(
     Ok(json!({ "uid": uid, "key": key, "rows": rows_out }))
 }
 
+/// Distinct values of one column: at most this many are checked at once.
+const MAX_DISTINCT: usize = 1_000_000;
+
+/// curate: the distinct values of a column, checked against a registry with
+/// lamin.inspect (as the requester), stored as a curation report.
+pub async fn curate(
+    ctx: &crate::jobs::WorkerContext,
+    job: &Job,
+    progress: &Progress,
+) -> Result<Value, Failure> {
+    let uid = arg_str(&job.args, "uid")?;
+    let column = arg_str(&job.args, "column")?;
+    let registry = arg_str(&job.args, "registry")?;
+    let field = job
+        .args
+        .get("field")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let client = ctx.connect_as(job).await?;
+    let row = client
+        .query_opt(
+            "SELECT s.root, lamin.object_key(a), a.size, (SELECT r.name_field FROM lamin.registry r WHERE r.name = $2)
+             FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id WHERE a.uid = $1 AND a.status = 'ready'",
+            &[&uid, &registry],
+        )
+        .await
+        .map_err(|e| Failure::Retry(e.into()))?
+        .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("no ready artifact with uid {uid:?}")))?;
+    let (root, object, size, name_field): (String, String, Option<i64>, Option<String>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let field = field
+        .or(name_field)
+        .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("unknown registry {registry:?}")))?;
+    let storage = crate::storage::Storage::open(&root).map_err(Failure::Permanent)?;
+    let query = crate::tabular::Query {
+        columns: Some(vec![column.clone()]),
+        ..Default::default()
+    };
+    let mut distinct = std::collections::BTreeSet::new();
+    let mut too_many = false;
+    crate::tabular::scan(&storage, &object, size.map(|s| s as u64), &query, |batch| {
+        let values = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let values = values
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8");
+        for v in values.iter().flatten() {
+            if distinct.len() < MAX_DISTINCT {
+                distinct.insert(v.to_string());
+            } else if !distinct.contains(v) {
+                too_many = true;
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Failure::Permanent(e.context(format!("artifact {uid}"))))?;
+    if too_many {
+        return Err(Failure::Permanent(anyhow::anyhow!(
+            "column {column:?} has more than {MAX_DISTINCT} distinct values: not a label column"
+        )));
+    }
+    let values: Vec<String> = distinct.into_iter().collect();
+    progress
+        .total
+        .store(values.len() as i64, std::sync::atomic::Ordering::Relaxed);
+    let rows = client
+        .query(
+            "SELECT value, validated, standardized, suggestion FROM lamin.inspect($1, $2, $3)",
+            &[&registry, &values, &field],
+        )
+        .await
+        .map_err(|e| Failure::Permanent(crate::files::db_message(e)))?;
+    let report: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "value": r.get::<_, Option<String>>(0),
+                "validated": r.get::<_, bool>(1),
+                "standardized": r.get::<_, Option<String>>(2),
+                "suggestion": r.get::<_, Option<String>>(3),
+            })
+        })
+        .collect();
+    let summary: String = client
+        .query_one(
+            "SELECT lamin.record_curation($1, $2, $3, $4, $5::text::jsonb)::text",
+            &[
+                &uid,
+                &column,
+                &registry,
+                &field,
+                &Value::from(report).to_string(),
+            ],
+        )
+        .await
+        .map_err(|e| Failure::Permanent(crate::files::db_message(e)))?
+        .get(0);
+    serde_json::from_str(&summary).map_err(|e| Failure::Permanent(e.into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -471,3 +471,168 @@ fn registered_parquet_on_s3_is_described_and_read_by_ranges() {
         "one column of one row group plus the footer, not the file: {stats}"
     );
 }
+
+#[test]
+fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validated() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let dir = tempfile::tempdir().unwrap();
+    db.execute(
+        "SELECT lamin.add_storage($1)",
+        &[&dir.path().join("storage").to_str().unwrap()],
+    )
+    .unwrap();
+    let cl = fixture("bionty/cl-cut.json.zst");
+    let out = lamin(
+        &cluster,
+        &[
+            "import",
+            "ontology",
+            "--entity",
+            "cell_type",
+            "--source",
+            "cl",
+            "--version",
+            "cut",
+            cl.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (uid, _) = save(&cluster, "cells.parquet", "atlas/cells.parquet");
+    let _sidecar = Sidecar::start(&cluster, "curator");
+    let wait = |db: &mut postgres::Client, job: i64| -> String {
+        let status: String = db
+            .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+            .unwrap()
+            .get(0);
+        let error: Option<String> = db
+            .query_one("SELECT error FROM lamin.job WHERE id = $1", &[&job])
+            .unwrap()
+            .get(0);
+        assert_eq!(status, "done", "{error:?}");
+        status
+    };
+
+    // The file's cell types against bionty.cell_type: 3 of 4 validate.
+    let job: i64 = db
+        .query_one(
+            "SELECT lamin.curate($1, 'cell_type', 'bionty.cell_type')",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    wait(&mut db, job);
+    let report: Vec<(String, f64, String, bool)> = db
+        .query(
+            "SELECT column_name, validated_pct::float8, value, validated FROM lamin.curation_report($1)",
+            &[&uid],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(report.len(), 4);
+    assert!(
+        report.iter().all(|r| r.0 == "cell_type" && r.1 == 75.0),
+        "{report:?}"
+    );
+    assert_eq!(report[0].2, "macrophage", "non-validated first");
+    assert!(!report[0].3);
+
+    // A table with a synonym and a typo, made by lamin.export, curated the same way.
+    let job: i64 = db
+        .query_one(
+            "SELECT lamin.export('SELECT unnest(ARRAY[''T lymphocyte'', ''B cell'', ''B cel'']) AS cell_type', 'tables/mixed.parquet')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    wait(&mut db, job);
+    let mixed: String = db
+        .query_one(
+            "SELECT result ->> 'uid' FROM lamin.job WHERE id = $1",
+            &[&job],
+        )
+        .unwrap()
+        .get(0);
+    let job: i64 = db
+        .query_one(
+            "SELECT lamin.curate($1, 'cell_type', 'bionty.cell_type')",
+            &[&mixed],
+        )
+        .unwrap()
+        .get(0);
+    wait(&mut db, job);
+    let rows: Vec<(String, bool, Option<String>, Option<String>)> = db
+        .query(
+            "SELECT value, validated, standardized, suggestion FROM lamin.curation_report($1)",
+            &[&mixed],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let by_value = |v: &str| rows.iter().find(|r| r.0 == v).unwrap().clone();
+    assert!(by_value("B cell").1);
+    assert_eq!(
+        by_value("T lymphocyte").2.as_deref(),
+        Some("T cell"),
+        "a synonym maps to its name: {rows:?}"
+    );
+    assert_eq!(
+        by_value("B cel").3.as_deref(),
+        Some("B cell"),
+        "a typo gets a suggestion: {rows:?}"
+    );
+
+    // The follow-up call annotates with what validated (synonyms as their names).
+    let added: i32 = db
+        .query_one("SELECT lamin.annotate_curated($1, 'cell_type')", &[&mixed])
+        .unwrap()
+        .get(0);
+    assert_eq!(added, 2);
+    let terms: Vec<String> = db
+        .query(
+            "SELECT t.name FROM bionty.artifact_terms t JOIN lamin.artifact a ON a.id = t.artifact_id WHERE a.uid = $1 ORDER BY 1",
+            &[&mixed],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(terms, ["B cell", "T cell"]);
+    let dtype: String = db
+        .query_one(
+            "SELECT dtype FROM lamin.feature WHERE name = 'cell_type'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        dtype, "cat[bionty.cell_type]",
+        "the file's generic cat now names its registry"
+    );
+    let err = db
+        .query_one(
+            "SELECT lamin.curate($1, 'cell_type', 'bionty.nope')",
+            &[&uid],
+        )
+        .unwrap_err();
+    assert!(err
+        .as_db_error()
+        .unwrap()
+        .message()
+        .contains("unknown registry"));
+    let job: i64 = db
+        .query_one(
+            "SELECT lamin.curate($1, 'no_such_column', 'bionty.cell_type')",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    let status: String = db
+        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "failed");
+}
