@@ -344,18 +344,19 @@ async fn use_run(client: &tokio_postgres::Client, run: &Option<String>) -> anyho
     Ok(())
 }
 
-/// A saved parquet file: record its rows and columns (features, `columns`
-/// schema). A file that is not readable parquet stays saved as plain bytes,
-/// with a warning.
+/// A saved table (parquet, CSV, TSV): record its rows and columns (features,
+/// `columns` schema). A file that cannot be read as its suffix says stays
+/// saved as plain bytes, with a warning.
 async fn describe_table(client: &tokio_postgres::Client, uid: &str, suffix: &str, source: &Source) {
     let Source::File(path) = source else { return };
-    if suffix != ".parquet" {
+    if !crate::tabular::is_table_suffix(suffix) {
         return;
     }
-    let described = match tokio::task::block_in_place(|| crate::tabular::describe_local(path)) {
-        Ok(info) => crate::tabular::record(client, uid, &info).await,
-        Err(e) => Err(e),
-    };
+    let described =
+        match tokio::task::block_in_place(|| crate::tabular::describe_local_table(path, suffix)) {
+            Ok(info) => crate::tabular::record(client, uid, &info).await,
+            Err(e) => Err(e),
+        };
     match described {
         Ok(result) => {
             if let Some(conflicts) = result

@@ -124,8 +124,22 @@ pub async fn register(client: &Client, job: &Job, progress: &Progress) -> Result
     });
     // Tables: rows and columns; a file that is not what its suffix says stays
     // registered as plain bytes, with a warning in the result.
-    if status == "ready" && content.n_files.is_none() && a.object.ends_with(".parquet") {
-        let described = match crate::tabular::describe_object(&storage, &a.object).await {
+    let suffix = client
+        .query_one(
+            "SELECT suffix FROM lamin.artifact WHERE uid = $1",
+            &[&a.uid],
+        )
+        .await
+        .map(|r| r.get::<_, String>(0))
+        .unwrap_or_default();
+    if status == "ready" && content.n_files.is_none() && crate::tabular::is_table_suffix(&suffix) {
+        let described = if suffix == ".parquet" {
+            crate::tabular::describe_object(&storage, &a.object).await
+        } else {
+            // Delimited text is parsed whole: through a local copy.
+            describe_delimited_object(&storage, &a.object, &suffix).await
+        };
+        let described = match described {
             Ok(info) => crate::tabular::record(client, &a.uid, &info).await,
             Err(e) => Err(e),
         };
@@ -135,6 +149,18 @@ pub async fn register(client: &Client, job: &Job, progress: &Progress) -> Result
         }
     }
     Ok(result)
+}
+
+/// Describe a CSV/TSV object by parsing a temporary local copy of it.
+async fn describe_delimited_object(
+    storage: &Storage,
+    key: &str,
+    suffix: &str,
+) -> anyhow::Result<crate::tabular::TableInfo> {
+    let dir = tempfile::tempdir()?;
+    let copy = dir.path().join(format!("table{suffix}"));
+    storage.download(key, false, &copy, &|_| {}).await?;
+    tokio::task::block_in_place(|| crate::tabular::describe_local_table(&copy, suffix))
 }
 
 /// The content of a local file or folder (to reuse a cached copy).

@@ -636,3 +636,73 @@ fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validate
         .get(0);
     assert_eq!(status, "failed");
 }
+
+#[test]
+fn csv_and_tsv_get_inferred_columns_on_save_and_register() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    db.execute("SELECT lamin.add_storage($1)", &[&root.to_str().unwrap()])
+        .unwrap();
+    let columns = |db: &mut postgres::Client, uid: &str| -> (Option<i64>, Option<String>) {
+        let r = db
+            .query_one(
+                "SELECT a.n_observations,
+                        (SELECT string_agg(f.name || ':' || f.dtype, ',' ORDER BY sf.position)
+                         FROM lamin.artifact_schema s JOIN lamin.schema_feature sf ON sf.schema_id = s.schema_id
+                         JOIN lamin.feature f ON f.id = sf.feature_id WHERE s.artifact_id = a.id AND s.slot = 'columns')
+                 FROM lamin.artifact a WHERE a.uid = $1",
+                &[&uid],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    let (csv, warnings) = save(&cluster, "cells.csv", "atlas/cells.csv");
+    assert!(!warnings.contains("warning"), "{warnings}");
+    assert_eq!(
+        columns(&mut db, &csv),
+        (
+            Some(1000),
+            Some("cell_id:str,cell_type:str,n_genes:int,score:float,is_doublet:bool,sampled:datetime".into())
+        )
+    );
+    // A TSV already in the storage, registered: the job reads it and records the same.
+    std::fs::create_dir_all(root.join("ext")).unwrap();
+    std::fs::copy(fixture("tabular/cells.tsv"), root.join("ext/cells.tsv")).unwrap();
+    let _sidecar = Sidecar::start(&cluster, "csv");
+    let uid: String = db
+        .query_one(
+            "SELECT lamin.register($1)",
+            &[&root.join("ext/cells.tsv").to_str().unwrap()],
+        )
+        .unwrap()
+        .get(0);
+    let job: i64 = db
+        .query_one(
+            "SELECT id FROM lamin.job WHERE kind = 'register' AND args ->> 'uid' = $1",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    let status: String = db
+        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "done");
+    assert_eq!(columns(&mut db, &uid).0, Some(1000));
+    assert!(columns(&mut db, &uid)
+        .1
+        .unwrap()
+        .starts_with("cell_id:str,cell_type:str,n_genes:int"));
+    // Ragged rows: saved as plain bytes, with a warning.
+    let ragged = dir.path().join("ragged.csv");
+    std::fs::write(&ragged, "a,b\n1,2\n3\n").unwrap();
+    let out = lamin(&cluster, &["save", ragged.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("saved as plain bytes"),
+        "{}",
+        stderr(&out)
+    );
+}
