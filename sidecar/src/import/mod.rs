@@ -156,8 +156,8 @@ fn detect_format(path: &Path, format: OntologyFormat) -> anyhow::Result<Ontology
         .with_context(|| format!("cannot read {}", path.display()))?;
     let text = String::from_utf8_lossy(&buf[..buf.len().min(4096)]);
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        let first_key = trimmed[1..].trim_start();
+    if let Some(rest) = trimmed.strip_prefix('{') {
+        let first_key = rest.trim_start();
         Ok(if first_key.starts_with("\"graphs\"") {
             OntologyFormat::Obographs
         } else {
