@@ -58,18 +58,23 @@ pub fn lamin_dtype(t: &DataType) -> &'static str {
     }
 }
 
+/// The columns of an arrow schema with their lamin dtypes.
+fn columns_of(schema: &Schema) -> Vec<Column> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            arrow: f.data_type().to_string(),
+            dtype: lamin_dtype(f.data_type()),
+        })
+        .collect()
+}
+
 fn describe(meta: &ParquetMetaData, schema: &Schema) -> TableInfo {
     TableInfo {
         n_rows: meta.file_metadata().num_rows(),
-        columns: schema
-            .fields()
-            .iter()
-            .map(|f| Column {
-                name: f.name().clone(),
-                arrow: f.data_type().to_string(),
-                dtype: lamin_dtype(f.data_type()),
-            })
-            .collect(),
+        columns: columns_of(schema),
         row_groups: meta.num_row_groups(),
     }
 }
@@ -126,15 +131,7 @@ pub fn describe_delimited_local(
     }
     Ok(TableInfo {
         n_rows,
-        columns: schema
-            .fields()
-            .iter()
-            .map(|f| Column {
-                name: f.name().clone(),
-                arrow: f.data_type().to_string(),
-                dtype: lamin_dtype(f.data_type()),
-            })
-            .collect(),
+        columns: columns_of(&schema),
         row_groups: 0,
     })
 }

@@ -43,3 +43,21 @@ pub fn lamin_with_env(cluster: &Cluster, env: &[(String, String)], args: &[&str]
         .output()
         .expect("run lamin")
 }
+
+/// A command's stdout as text, without surrounding whitespace (a printed
+/// uid is just the uid).
+pub fn stdout_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A command's stderr as text.
+pub fn stderr_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The server's message of a failed statement.
+pub fn db_message(e: &postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}

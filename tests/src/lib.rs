@@ -5,13 +5,15 @@
 mod azurite;
 mod cluster;
 mod data;
+mod jobs;
 mod s3;
 mod sidecar;
 mod system;
 
 pub use azurite::Azurite;
 pub use cluster::{check, Cluster};
-pub use data::{fixture, lamin, lamin_with_env, real_source};
+pub use data::{db_message, fixture, lamin, lamin_with_env, real_source, stderr_text, stdout_text};
+pub use jobs::{await_job, register_job};
 pub use s3::S3Server;
 pub use sidecar::Sidecar;
 pub use system::{give_to_pg_user, lamin_bin};

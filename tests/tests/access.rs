@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use lamin_e2e::{lamin_bin, Cluster, Sidecar};
+use lamin_e2e::{await_job, db_message, lamin_bin, stderr_text, Cluster, Sidecar};
 
 fn run_as(url: &str, args: &[&str]) -> Output {
     Command::new(lamin_bin())
@@ -12,29 +12,6 @@ fn run_as(url: &str, args: &[&str]) -> Output {
         .env("DATABASE_URL", url)
         .output()
         .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn message(e: &postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
-
-/// Wait for a job (as its requester) and return (status, error).
-fn finish(db: &mut postgres::Client, job: i64) -> (String, Option<String>) {
-    let status: String = db
-        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
-        .unwrap()
-        .get(0);
-    let error: Option<String> = db
-        .query_one("SELECT error FROM lamin.job WHERE id = $1", &[&job])
-        .unwrap()
-        .get(0);
-    (status, error)
 }
 
 #[test]
@@ -78,7 +55,7 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
         &alice_url,
         &["save", file.to_str().unwrap(), "--space", "lab-x", "-q"],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
     let uid = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let mut alice = postgres::Client::connect(&alice_url, postgres::NoTls).unwrap();
     alice
@@ -97,7 +74,7 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
         .query_one("SELECT lamin.stage($1)", &[&uid])
         .unwrap()
         .get(0);
-    assert_eq!(finish(&mut alice, job).0, "done");
+    assert_eq!(await_job(&mut alice, job).0, "done");
 
     // Bob has no access to lab-x: no rows, no search hits, no stage, no get.
     let mut bob = postgres::Client::connect(&bob_url, postgres::NoTls).unwrap();
@@ -118,17 +95,17 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
         .query_one("SELECT lamin.stage($1)", &[&uid])
         .unwrap_err();
     assert!(
-        message(&err).contains("no artifact with uid"),
+        db_message(&err).contains("no artifact with uid"),
         "{}",
-        message(&err)
+        db_message(&err)
     );
     let err = bob
         .query_one("SELECT lamin.describe($1)", &[&uid])
         .unwrap_err();
     assert!(
-        message(&err).contains("no artifact with uid"),
+        db_message(&err).contains("no artifact with uid"),
         "{}",
-        message(&err)
+        db_message(&err)
     );
     let got = run_as(
         &bob_url,
@@ -148,7 +125,7 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
         )
         .unwrap()
         .get(0);
-    let (status, error) = finish(&mut bob, job);
+    let (status, _, error) = await_job(&mut bob, job);
     assert_eq!(status, "failed");
     assert!(error.unwrap().contains("no artifact with uid"));
     // Bob cannot grant himself access either: to him the space does not exist.
@@ -156,9 +133,9 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
         .query_one("SELECT lamin.grant('lab-x', 'bob', 'read')", &[])
         .unwrap_err();
     assert!(
-        message(&err).contains("no space named 'lab-x'"),
+        db_message(&err).contains("no space named 'lab-x'"),
         "{}",
-        message(&err)
+        db_message(&err)
     );
 
     // After the admin grants read, bob sees it, finds it, stages and gets it.
@@ -173,10 +150,10 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
         .query_one("SELECT lamin.stage($1)", &[&uid])
         .unwrap()
         .get(0);
-    assert_eq!(finish(&mut bob, job).0, "done");
+    assert_eq!(await_job(&mut bob, job).0, "done");
     let dest = dir.path().join("bob.csv");
     let got = run_as(&bob_url, &["get", &uid, "--to", dest.to_str().unwrap()]);
-    assert!(got.status.success(), "{}", stderr(&got));
+    assert!(got.status.success(), "{}", stderr_text(&got));
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&file).unwrap());
     // … but read is not write.
     let changed = bob
@@ -201,7 +178,7 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
         .query_one("SELECT lamin.stage($1)", &[&uid])
         .unwrap()
         .get(0);
-    let (status, error) = finish(&mut root, job);
+    let (status, _, error) = await_job(&mut root, job);
     assert_eq!(status, "failed");
     assert!(
         error
@@ -241,9 +218,9 @@ fn hostile_files_and_job_arguments_fail_alone() {
             .unwrap();
         assert!(!out.status.success(), "{name} was imported");
         assert!(
-            stderr(&out).contains("nothing was imported"),
+            stderr_text(&out).contains("nothing was imported"),
             "{name}: {}",
-            stderr(&out)
+            stderr_text(&out)
         );
     }
     let n: i64 = db
@@ -268,7 +245,11 @@ fn hostile_files_and_job_arguments_fail_alone() {
     .unwrap();
     let out = run_as(&cluster.url(), &["save", folder.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("must be UTF-8"), "{}", stderr(&out));
+    assert!(
+        stderr_text(&out).contains("must be UTF-8"),
+        "{}",
+        stderr_text(&out)
+    );
 
     // Job arguments nested deeper than the sidecar reads fail that job only.
     let deep = format!("{{\"a\": {}1{}}}", "[".repeat(300), "]".repeat(300));
@@ -281,7 +262,7 @@ fn hostile_files_and_job_arguments_fail_alone() {
         .unwrap()
         .get(0);
     let _sidecar = Sidecar::start(&cluster, "hostile");
-    let (status, error) = finish(&mut db, bad);
+    let (status, _, error) = await_job(&mut db, bad);
     assert_eq!(status, "failed");
     assert!(
         error
@@ -290,5 +271,5 @@ fn hostile_files_and_job_arguments_fail_alone() {
             .contains("job arguments cannot be read"),
         "{error:?}"
     );
-    assert_eq!(finish(&mut db, good).0, "done", "the queue goes on");
+    assert_eq!(await_job(&mut db, good).0, "done", "the queue goes on");
 }

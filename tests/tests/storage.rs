@@ -3,52 +3,14 @@
 //! and recovery after saves and sidecars killed mid-transfer.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lamin_e2e::{lamin_bin, lamin_with_env, Cluster, S3Server, Sidecar};
+use lamin_e2e::{
+    await_job, db_message, lamin_bin, lamin_with_env, register_job, stderr_text, stdout_text,
+    Cluster, S3Server, Sidecar,
+};
 use serde_json::Value;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The server's message of a failed statement.
-fn message(e: &postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Wait for a job's end; returns (status, result, error).
-fn finish(db: &mut postgres::Client, job: i64) -> (String, Value, Option<String>) {
-    let status: String = db
-        .query_one("SELECT lamin.await_job($1, 120)", &[&job])
-        .unwrap()
-        .get(0);
-    let row = db
-        .query_one(
-            "SELECT coalesce(result, '{}')::text, error FROM lamin.job WHERE id = $1",
-            &[&job],
-        )
-        .unwrap();
-    let result: String = row.get(0);
-    (status, serde_json::from_str(&result).unwrap(), row.get(1))
-}
-
-/// The register job of an artifact.
-fn register_job(db: &mut postgres::Client, uid: &str) -> i64 {
-    db.query_one(
-        "SELECT max(id) FROM lamin.job WHERE kind = 'register' AND args ->> 'uid' = $1",
-        &[&uid],
-    )
-    .unwrap()
-    .get(0)
-}
 
 fn artifact(db: &mut postgres::Client, uid: &str) -> (String, Option<String>, Option<String>) {
     let r = db
@@ -140,7 +102,7 @@ fn local_register_stage_verify_and_delete() {
     );
     for uid in [&file_uid, &folder_uid] {
         let job = register_job(&mut db, uid);
-        assert_eq!(finish(&mut db, job).0, "done");
+        assert_eq!(await_job(&mut db, job).0, "done");
     }
     let (status, _, hash) = artifact(&mut db, &file_uid);
     assert_eq!((status.as_str(), hash), ("ready", Some(sha256_hex(&table))));
@@ -168,7 +130,7 @@ fn local_register_stage_verify_and_delete() {
     // A missing object: the job fails and so does the artifact, with the reason.
     let missing = r(&mut db, &root.join("raw/nothing.csv"));
     let job = register_job(&mut db, &missing);
-    let (status, _, error) = finish(&mut db, job);
+    let (status, _, error) = await_job(&mut db, job);
     assert_eq!(status, "failed");
     assert!(error.unwrap().contains("no object at"));
     let (status, detail, _) = artifact(&mut db, &missing);
@@ -182,7 +144,7 @@ fn local_register_stage_verify_and_delete() {
         .query_one("SELECT lamin.register('/elsewhere/x.csv')", &[])
         .unwrap_err();
     assert!(
-        message(&err).contains("outside every registered storage"),
+        db_message(&err).contains("outside every registered storage"),
         "{err}"
     );
 
@@ -191,13 +153,13 @@ fn local_register_stage_verify_and_delete() {
         .query_one("SELECT lamin.stage($1)", &[&file_uid])
         .unwrap()
         .get(0);
-    let (status, result, _) = finish(&mut db, job);
+    let (status, result, _) = await_job(&mut db, job);
     assert_eq!(status, "done");
     assert_eq!(result["path"], root.join("raw/cells.csv").to_str().unwrap());
 
     // verify: all good, then damage one file of the folder.
     let job: i64 = db.query_one("SELECT lamin.verify()", &[]).unwrap().get(0);
-    let (_, result, _) = finish(&mut db, job);
+    let (_, result, _) = await_job(&mut db, job);
     assert_eq!(
         (result["checked"].as_i64(), result["ok"].as_i64()),
         (Some(2), Some(2))
@@ -206,7 +168,7 @@ fn local_register_stage_verify_and_delete() {
     let original = std::fs::read(&chunk).unwrap();
     std::fs::write(&chunk, b"bit rot").unwrap();
     let job: i64 = db.query_one("SELECT lamin.verify()", &[]).unwrap().get(0);
-    let (_, result, _) = finish(&mut db, job);
+    let (_, result, _) = await_job(&mut db, job);
     assert_eq!(result["ok"].as_i64(), Some(1));
     assert_eq!(result["corrupt"][0]["uid"], folder_uid.as_str());
     let (status, detail, _) = artifact(&mut db, &folder_uid);
@@ -215,22 +177,22 @@ fn local_register_stage_verify_and_delete() {
     let err = db
         .query_one("SELECT lamin.stage($1)", &[&folder_uid])
         .unwrap_err();
-    assert!(message(&err).contains("is corrupt"), "{err}");
+    assert!(db_message(&err).contains("is corrupt"), "{err}");
     // Bytes restored: verify makes it ready again.
     std::fs::write(&chunk, original).unwrap();
     let job: i64 = db
         .query_one("SELECT lamin.verify($1)", &[&folder_uid])
         .unwrap()
         .get(0);
-    finish(&mut db, job);
+    await_job(&mut db, job);
     assert_eq!(artifact(&mut db, &folder_uid).0, "ready");
 
     // A saved folder (lamin save DIR) and the permanent delete of its object.
     let src = dir.path().join("upload.zarr");
     write_folder(&src, 20_000);
     let out = lamin_e2e::lamin(&cluster, &["save", src.to_str().unwrap(), "-q"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let saved = stdout(&out);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let saved = stdout_text(&out);
     let object = root.join(format!(".lamindb/{saved}.zarr"));
     assert_eq!(coreutils_folder_hash(&object), coreutils_folder_hash(&src));
     assert_eq!(
@@ -264,7 +226,7 @@ fn local_register_stage_verify_and_delete() {
         )
         .unwrap()
         .get(0);
-    let (status, result, _) = finish(&mut db, job);
+    let (status, result, _) = await_job(&mut db, job);
     assert_eq!(
         (status.as_str(), result["deleted_objects"].as_i64()),
         ("done", Some(3))
@@ -310,7 +272,7 @@ fn s3_register_save_folder_stage_verify_delete() {
         .unwrap()
         .get(0);
     let job = register_job(&mut db, &reg);
-    assert_eq!(finish(&mut db, job).0, "done");
+    assert_eq!(await_job(&mut db, job).0, "done");
     assert_eq!(
         artifact(&mut db, &reg),
         ("ready".into(), None, Some(sha256_hex(&table)))
@@ -320,8 +282,8 @@ fn s3_register_save_folder_stage_verify_delete() {
     let src = dir.path().join("atlas.zarr");
     write_folder(&src, 9_000_000);
     let out = lamin_with_env(&cluster, &env, &["save", src.to_str().unwrap(), "-q"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let uid = stdout(&out);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let uid = stdout_text(&out);
     assert_eq!(
         s3.keys("lab", &format!("data/.lamindb/{uid}.zarr")),
         [".zattrs", "0/0", "0/1"].map(|f| format!("data/.lamindb/{uid}.zarr/{f}"))
@@ -337,7 +299,7 @@ fn s3_register_save_folder_stage_verify_delete() {
         &env,
         &["get", &uid, "--to", back.to_str().unwrap(), "-q"],
     );
-    assert!(got.status.success(), "{}", stderr(&got));
+    assert!(got.status.success(), "{}", stderr_text(&got));
     assert_eq!(coreutils_folder_hash(&back), coreutils_folder_hash(&src));
 
     // stage copies into the documented cache layout, then reuses the copy.
@@ -345,7 +307,7 @@ fn s3_register_save_folder_stage_verify_delete() {
         .query_one("SELECT lamin.stage($1)", &[&uid])
         .unwrap()
         .get(0);
-    let (status, result, error) = finish(&mut db, job);
+    let (status, result, error) = await_job(&mut db, job);
     assert_eq!(status, "done", "{error:?}");
     let staged = cache.join(format!("s3/lab/data/.lamindb/{uid}.zarr"));
     assert_eq!(result["path"], staged.to_str().unwrap());
@@ -356,21 +318,21 @@ fn s3_register_save_folder_stage_verify_delete() {
         .unwrap()
         .get(0);
     assert_eq!(
-        finish(&mut db, job).1["copied"],
+        await_job(&mut db, job).1["copied"],
         false,
         "hash matched: reused"
     );
 
     // verify, then damage an object behind lamin's back.
     let job: i64 = db.query_one("SELECT lamin.verify()", &[]).unwrap().get(0);
-    assert_eq!(finish(&mut db, job).1["ok"].as_i64(), Some(2));
+    assert_eq!(await_job(&mut db, job).1["ok"].as_i64(), Some(2));
     s3.put(
         "lab",
         &format!("data/.lamindb/{uid}.zarr/0/0"),
         b"bit rot".to_vec(),
     );
     let job: i64 = db.query_one("SELECT lamin.verify()", &[]).unwrap().get(0);
-    let (_, result, _) = finish(&mut db, job);
+    let (_, result, _) = await_job(&mut db, job);
     assert_eq!(result["corrupt"][0]["uid"], uid.as_str());
     assert_eq!(artifact(&mut db, &uid).0, "corrupt");
     let refused = lamin_with_env(
@@ -380,9 +342,9 @@ fn s3_register_save_folder_stage_verify_delete() {
     );
     assert!(!refused.status.success());
     assert!(
-        stderr(&refused).contains("is corrupt"),
+        stderr_text(&refused).contains("is corrupt"),
         "{}",
-        stderr(&refused)
+        stderr_text(&refused)
     );
 
     // Permanent delete removes every object of the folder.
@@ -395,7 +357,7 @@ fn s3_register_save_folder_stage_verify_delete() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(finish(&mut db, job).0, "done");
+    assert_eq!(await_job(&mut db, job).0, "done");
     assert!(s3.keys("lab", "data/.lamindb").is_empty());
     assert_eq!(s3.keys("lab", "data/ext"), ["data/ext/table.parquet"]);
 }
@@ -507,7 +469,7 @@ fn interrupted_saves_are_recovered_or_swept() {
             .collect();
         ids.into_iter()
             .map(|id| {
-                let (status, result, error) = finish(db, id);
+                let (status, result, error) = await_job(db, id);
                 assert_eq!(status, "done", "{error:?}");
                 (result["root"].as_str().unwrap().to_string(), result)
             })
@@ -555,8 +517,8 @@ fn interrupted_saves_are_recovered_or_swept() {
             "-q",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), killed);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert_eq!(stdout_text(&out), killed);
     assert_eq!(artifact(&mut db, &killed).0, "ready");
 }
 
@@ -569,8 +531,8 @@ fn sidecar_killed_mid_stage_of_200mb_finishes_after_restart() {
     let file = dir.path().join("big.bin");
     std::fs::write(&file, &data).unwrap();
     let out = lamin_with_env(&cluster, &env, &["save", file.to_str().unwrap(), "-q"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let uid = stdout(&out);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let uid = stdout_text(&out);
 
     let args = ["--lease-s", "3", "--cache-dir", cache.to_str().unwrap()];
     let mut first = Sidecar::start_env(&cluster, "first", &args, &env);
@@ -590,7 +552,7 @@ fn sidecar_killed_mid_stage_of_200mb_finishes_after_restart() {
     );
 
     let second = Sidecar::start_env(&cluster, "second", &args, &env);
-    let (status, result, error) = finish(&mut db, job);
+    let (status, result, error) = await_job(&mut db, job);
     assert_eq!(status, "done", "{error:?}");
     assert_eq!(result["copied"], true);
     let attempts: i32 = db
@@ -635,7 +597,7 @@ fn storage_failures_fail_jobs_with_the_reason() {
     .unwrap();
     let started = Instant::now();
     let _sidecar = Sidecar::start_env(&cluster, "dead-endpoint", &["--lease-s", "60"], &env);
-    let (status, _, error) = finish(&mut db, job);
+    let (status, _, error) = await_job(&mut db, job);
     let error = error.unwrap_or_default();
     assert_eq!(status, "failed");
     assert!(error.contains("s3://nowhere/data/x.csv"), "{error}");
@@ -668,9 +630,9 @@ fn storage_failures_fail_jobs_with_the_reason() {
         let out = lamin_with_env(&cluster, &env, args);
         assert!(!out.status.success(), "{args:?}");
         assert!(
-            stderr(&out).contains(expected),
+            stderr_text(&out).contains(expected),
             "{args:?}: {}",
-            stderr(&out)
+            stderr_text(&out)
         );
     }
     let n: i64 = db
@@ -699,9 +661,9 @@ fn azure_save_register_stage_verify_delete_through_azurite() {
     let out = lamin_with_env(&cluster, &bad_env, &["save", file.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("storage az://lab/data is not usable"),
+        stderr_text(&out).contains("storage az://lab/data is not usable"),
         "{}",
-        stderr(&out)
+        stderr_text(&out)
     );
     az.put("lab", "data/ext/table.csv", b"a,b\n1,2\n".to_vec());
     let reg: String = db
@@ -716,7 +678,7 @@ fn azure_save_register_stage_verify_delete_through_azurite() {
     .unwrap();
     {
         let _refused = Sidecar::start_env(&cluster, "bad-key", &["--lease-s", "60"], &bad_env);
-        let (status, _, error) = finish(&mut db, job);
+        let (status, _, error) = await_job(&mut db, job);
         assert_eq!(status, "failed");
         assert!(error.unwrap().contains("az://lab/data/ext/table.csv"));
     }
@@ -731,8 +693,8 @@ fn azure_save_register_stage_verify_delete_through_azurite() {
         &env,
     );
     let out = lamin_with_env(&cluster, &env, &["save", file.to_str().unwrap(), "-q"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let uid = stdout(&out);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let uid = stdout_text(&out);
     assert_eq!(
         az.keys("lab", "data/.lamindb"),
         [format!("data/.lamindb/{uid}.bin")]
@@ -743,34 +705,34 @@ fn azure_save_register_stage_verify_delete_through_azurite() {
         &env,
         &["get", &uid, "--to", back.to_str().unwrap()],
     );
-    assert!(got.status.success(), "{}", stderr(&got));
+    assert!(got.status.success(), "{}", stderr_text(&got));
     assert_eq!(std::fs::read(&back).unwrap(), data);
 
     db.query_one("SELECT lamin.register('az://lab/data/ext/table.csv')", &[])
         .unwrap();
     let job = register_job(&mut db, &reg);
-    assert_eq!(finish(&mut db, job).0, "done");
+    assert_eq!(await_job(&mut db, job).0, "done");
     assert_eq!(artifact(&mut db, &reg).2, Some(sha256_hex(b"a,b\n1,2\n")));
 
     let job: i64 = db
         .query_one("SELECT lamin.stage($1)", &[&uid])
         .unwrap()
         .get(0);
-    let (status, result, error) = finish(&mut db, job);
+    let (status, result, error) = await_job(&mut db, job);
     assert_eq!(status, "done", "{error:?}");
     let staged = cache.join(format!("az/lab/data/.lamindb/{uid}.bin"));
     assert_eq!(result["path"], staged.to_str().unwrap());
     assert_eq!(std::fs::read(&staged).unwrap(), data);
 
     let job: i64 = db.query_one("SELECT lamin.verify()", &[]).unwrap().get(0);
-    assert_eq!(finish(&mut db, job).1["ok"].as_i64(), Some(2));
+    assert_eq!(await_job(&mut db, job).1["ok"].as_i64(), Some(2));
     az.put(
         "lab",
         "data/ext/table.csv",
         b"changed behind lamin's back".to_vec(),
     );
     let job: i64 = db.query_one("SELECT lamin.verify()", &[]).unwrap().get(0);
-    let (_, result, _) = finish(&mut db, job);
+    let (_, result, _) = await_job(&mut db, job);
     assert_eq!(result["corrupt"][0]["uid"], reg.as_str());
 
     db.query_one("SELECT lamin.delete($1, permanent => true)", &[&uid])
@@ -782,6 +744,6 @@ fn azure_save_register_stage_verify_delete_through_azurite() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(finish(&mut db, job).0, "done");
+    assert_eq!(await_job(&mut db, job).0, "done");
     assert!(az.keys("lab", "data/.lamindb").is_empty());
 }

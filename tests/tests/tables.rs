@@ -2,17 +2,10 @@
 //! (tests/fixtures/tabular, script beside them): columns become features and
 //! a schema on save and register, `lamin cat` reads only what it must.
 
-use std::process::Output;
-
-use lamin_e2e::{fixture, lamin, lamin_with_env, Cluster, S3Server, Sidecar};
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use lamin_e2e::{
+    await_job, fixture, lamin, lamin_with_env, register_job, stderr_text, stdout_text, Cluster,
+    S3Server, Sidecar,
+};
 
 /// Numbers as f64, so that 167 (Postgres JSON) equals 167.0 (Python).
 fn as_floats(v: serde_json::Value) -> serde_json::Value {
@@ -31,8 +24,8 @@ fn save(cluster: &Cluster, file: &str, key: &str) -> (String, String) {
         cluster,
         &["save", path.to_str().unwrap(), "--key", key, "-q"],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    (stdout(&out).trim().to_string(), stderr(&out))
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    (stdout_text(&out).trim().to_string(), stderr_text(&out))
 }
 
 #[test]
@@ -95,9 +88,9 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
     let refused = lamin(&cluster, &["cat", &plain]);
     assert!(!refused.status.success());
     assert!(
-        stderr(&refused).contains("not a readable parquet file"),
+        stderr_text(&refused).contains("not a readable parquet file"),
         "{}",
-        stderr(&refused)
+        stderr_text(&refused)
     );
 
     // cat: two columns, the rows whose n_genes >= 990: one row group of four is read.
@@ -113,16 +106,16 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
             "--stats",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let csv = stdout(&out);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let csv = stdout_text(&out);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "cell_id,n_genes");
     assert_eq!(lines.len(), 11);
     assert_eq!(lines[1], "cell-0990,990");
     assert!(
-        stderr(&out).contains("1 of 4 row groups"),
+        stderr_text(&out).contains("1 of 4 row groups"),
         "{}",
-        stderr(&out)
+        stderr_text(&out)
     );
     // A categorical and a quoted string, JSON lines, a limit.
     let out = lamin(
@@ -140,8 +133,8 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
             "json",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let rows: Vec<serde_json::Value> = stdout(&out)
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let rows: Vec<serde_json::Value> = stdout_text(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -161,14 +154,14 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
             "parquet",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
     std::fs::write(&subset, &out.stdout).unwrap();
     let back = lamin(&cluster, &["save", subset.to_str().unwrap(), "-q"]);
-    assert!(back.status.success(), "{}", stderr(&back));
+    assert!(back.status.success(), "{}", stderr_text(&back));
     let n: Option<i64> = db
         .query_one(
             "SELECT n_observations FROM lamin.artifact WHERE uid = $1",
-            &[&stdout(&back).trim()],
+            &[&stdout_text(&back).trim()],
         )
         .unwrap()
         .get(0);
@@ -324,7 +317,7 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         &cluster,
         &["get", &exported, "--to", file.to_str().unwrap(), "-q"],
     );
-    assert!(got.status.success(), "{}", stderr(&got));
+    assert!(got.status.success(), "{}", stderr_text(&got));
     let python = std::env::var("LAMIN_PYARROW_PYTHON")
         .expect("LAMIN_PYARROW_PYTHON: a python with pyarrow (scripts/test installs it)");
     let read = std::process::Command::new(python)
@@ -338,7 +331,7 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         ])
         .output()
         .unwrap();
-    assert!(read.status.success(), "{}", stderr(&read));
+    assert!(read.status.success(), "{}", stderr_text(&read));
     let ours: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
     let theirs: serde_json::Value = serde_json::from_str(&expected).unwrap();
     assert_eq!(
@@ -397,9 +390,9 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         let out = lamin(&cluster, &args);
         assert!(!out.status.success(), "{args:?}");
         assert!(
-            stderr(&out).contains(expected),
+            stderr_text(&out).contains(expected),
             "{args:?}: {}",
-            stderr(&out)
+            stderr_text(&out)
         );
     }
 }
@@ -423,18 +416,8 @@ fn registered_parquet_on_s3_is_described_and_read_by_ranges() {
         )
         .unwrap()
         .get(0);
-    let job: i64 = db
-        .query_one(
-            "SELECT id FROM lamin.job WHERE kind = 'register' AND args ->> 'uid' = $1",
-            &[&uid],
-        )
-        .unwrap()
-        .get(0);
-    let status: String = db
-        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
-        .unwrap()
-        .get(0);
-    assert_eq!(status, "done");
+    let job = register_job(&mut db, &uid);
+    assert_eq!(await_job(&mut db, job).0, "done");
     let n: Option<i64> = db
         .query_one(
             "SELECT n_observations FROM lamin.artifact WHERE uid = $1",
@@ -457,9 +440,9 @@ fn registered_parquet_on_s3_is_described_and_read_by_ranges() {
             "--stats",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out).lines().count(), 11);
-    let stats = stderr(&out);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert_eq!(stdout_text(&out).lines().count(), 11);
+    let stats = stderr_text(&out);
     eprintln!("lamin cat from S3: {stats}");
     let read: u64 = stats
         .split_whitespace()
@@ -497,7 +480,7 @@ fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validate
             cl.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
     let (uid, _) = save(&cluster, "cells.parquet", "atlas/cells.parquet");
     let _sidecar = Sidecar::start(&cluster, "curator");
     let wait = |db: &mut postgres::Client, job: i64| -> String {
@@ -678,18 +661,8 @@ fn csv_and_tsv_get_inferred_columns_on_save_and_register() {
         )
         .unwrap()
         .get(0);
-    let job: i64 = db
-        .query_one(
-            "SELECT id FROM lamin.job WHERE kind = 'register' AND args ->> 'uid' = $1",
-            &[&uid],
-        )
-        .unwrap()
-        .get(0);
-    let status: String = db
-        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
-        .unwrap()
-        .get(0);
-    assert_eq!(status, "done");
+    let job = register_job(&mut db, &uid);
+    assert_eq!(await_job(&mut db, job).0, "done");
     assert_eq!(columns(&mut db, &uid).0, Some(1000));
     assert!(columns(&mut db, &uid)
         .1
@@ -699,10 +672,10 @@ fn csv_and_tsv_get_inferred_columns_on_save_and_register() {
     let ragged = dir.path().join("ragged.csv");
     std::fs::write(&ragged, "a,b\n1,2\n3\n").unwrap();
     let out = lamin(&cluster, &["save", ragged.to_str().unwrap(), "-q"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
     assert!(
-        stderr(&out).contains("saved as plain bytes"),
+        stderr_text(&out).contains("saved as plain bytes"),
         "{}",
-        stderr(&out)
+        stderr_text(&out)
     );
 }

@@ -1,0 +1,30 @@
+//! Waiting for sidecar jobs from a test.
+
+/// Wait (up to 2 minutes) for a job's end: (status, result, error).
+pub fn await_job(
+    db: &mut postgres::Client,
+    job: i64,
+) -> (String, serde_json::Value, Option<String>) {
+    let status: String = db
+        .query_one("SELECT lamin.await_job($1, 120)", &[&job])
+        .unwrap()
+        .get(0);
+    let row = db
+        .query_one(
+            "SELECT coalesce(result, '{}')::text, error FROM lamin.job WHERE id = $1",
+            &[&job],
+        )
+        .unwrap();
+    let result: String = row.get(0);
+    (status, serde_json::from_str(&result).unwrap(), row.get(1))
+}
+
+/// The (latest) register job of an artifact.
+pub fn register_job(db: &mut postgres::Client, uid: &str) -> i64 {
+    db.query_one(
+        "SELECT max(id) FROM lamin.job WHERE kind = 'register' AND args ->> 'uid' = $1",
+        &[&uid],
+    )
+    .unwrap()
+    .get(0)
+}
