@@ -16,7 +16,7 @@ ARG PGRX_VERSION
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        "postgresql-${PG_MAJOR}" "postgresql-server-dev-${PG_MAJOR}" libclang-dev clang pkg-config \
+        "postgresql-${PG_MAJOR}" "postgresql-server-dev-${PG_MAJOR}" libclang-dev clang pkg-config libhdf5-dev \
     && rm -rf /var/lib/apt/lists/*
 RUN cargo install cargo-pgrx --version "${PGRX_VERSION}" --locked \
     && cargo pgrx init "--pg${PG_MAJOR}" "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config"
@@ -29,6 +29,11 @@ RUN cargo pgrx package --pg-config "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_confi
 
 FROM postgres:${PG_MAJOR}-bookworm
 ARG PG_MAJOR
+# The sidecar reads AnnData .h5ad files with the HDF5 library.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libhdf5-103-1 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/lamin-pg${PG_MAJOR}/usr/share/postgresql/ /usr/share/postgresql/
 COPY --from=build /src/target/release/lamin-pg${PG_MAJOR}/usr/lib/postgresql/ /usr/lib/postgresql/
 COPY --from=build /src/target/release/lamin /usr/local/bin/lamin

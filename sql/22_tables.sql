@@ -11,7 +11,8 @@ INSERT INTO lamin.job_kind (kind, description) VALUES
 -- {"name", "dtype", "arrow"} in file order. Features are created when
 -- missing; a feature that exists with another dtype is used as it is and
 -- reported (never overwritten). Returns {"schema", "created", "conflicts"}.
-CREATE FUNCTION lamin.record_columns(artifact_uid text, n_observations bigint, columns jsonb) RETURNS jsonb
+CREATE FUNCTION lamin.record_columns(artifact_uid text, n_observations bigint, columns jsonb,
+                                     slot text DEFAULT 'columns', otype text DEFAULT 'DataFrame') RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -50,16 +51,16 @@ BEGIN
         names := names || c.name;
     END LOOP;
     schema_uid := lamin.create_schema(names, ordered => true);
-    PERFORM lamin.link_schema(artifact_uid, 'columns', schema_uid);
-    UPDATE lamin.artifact a SET n_observations = record_columns.n_observations, otype = coalesce(a.otype, 'DataFrame'),
-                                updated_at = now()
+    PERFORM lamin.link_schema(artifact_uid, slot, schema_uid);
+    UPDATE lamin.artifact a SET n_observations = coalesce(record_columns.n_observations, a.n_observations),
+                                otype = record_columns.otype, updated_at = now()
     WHERE a.id = aid;
-    RETURN jsonb_build_object('schema', schema_uid, 'n_observations', n_observations, 'created', to_jsonb(created),
-                              'conflicts', conflicts);
+    RETURN jsonb_build_object('slot', slot, 'schema', schema_uid, 'n_observations', n_observations,
+                              'created', to_jsonb(created), 'conflicts', conflicts);
 END
 $$;
-COMMENT ON FUNCTION lamin.record_columns(text, bigint, jsonb) IS
-    'Record the rows and columns of a tabular artifact: features for its columns (conflicting dtypes reported, not changed) and its columns schema.';
+COMMENT ON FUNCTION lamin.record_columns(text, bigint, jsonb, text, text) IS
+    'Record the rows and columns of a tabular artifact (or one slot of an AnnData: obs, var): features for its columns (conflicting dtypes reported, not changed) and the slot''s schema.';
 
 -- Load a parquet artifact into a new table (a job: the sidecar streams the
 -- rows in with binary COPY, in one transaction, as the caller). The artifact
@@ -179,9 +180,13 @@ DECLARE
     a record;
 BEGIN
     SELECT x.uid, x.status, x.suffix, x.n_files INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
-    IF a.status <> 'ready' OR a.suffix <> '.parquet' OR a.n_files IS NOT NULL THEN
-        RAISE EXCEPTION 'artifact % is not a ready parquet file: lamin.curate reads parquet columns', a.uid
+    IF a.status <> 'ready' OR a.suffix NOT IN ('.parquet', '.h5ad') OR a.n_files IS NOT NULL THEN
+        RAISE EXCEPTION 'artifact % is not a ready parquet or h5ad file: lamin.curate reads their columns', a.uid
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF a.suffix = '.h5ad' AND column_name !~ '^(obs|var)\.' THEN
+        RAISE EXCEPTION 'column % of an AnnData: expected obs.<column>, var.<column>, obs.index or var.index',
+            quote_literal(column_name) USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF column_name IS NULL OR btrim(column_name) = '' THEN
         RAISE EXCEPTION 'curate needs a column name' USING ERRCODE = 'invalid_parameter_value';
@@ -194,7 +199,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION lamin.curate(text, text, text, text) IS
-    'Enqueue a curation: the distinct values of a parquet column checked against a registry; read the outcome with lamin.curation_report(uid). Returns the job id.';
+    'Enqueue a curation: the distinct values of a column (parquet; h5ad: obs.<col>, var.index, …) checked against a registry; read the outcome with lamin.curation_report(uid). Returns the job id.';
 
 -- Sidecar: store a curation's outcome (replacing an earlier one of that column and registry).
 CREATE FUNCTION lamin.record_curation(artifact_uid text, column_name text, registry text, field text, report jsonb) RETURNS jsonb
@@ -244,6 +249,9 @@ AS $$
 DECLARE
     c record;
     labels text[];
+    -- The feature: the column's name (AnnData: without obs./var.).
+    feature text := CASE column_name WHEN 'obs.index' THEN 'obs_index' WHEN 'var.index' THEN 'var_index'
+                                     ELSE regexp_replace(column_name, '^(obs|var)\.', '') END;
 BEGIN
     SELECT x.* INTO c FROM lamin.curation x
     WHERE x.artifact_id = lamin.artifact_id(artifact_uid) AND x.column_name = column_name
@@ -262,10 +270,11 @@ BEGIN
     -- A column read from a file got the generic dtype cat; curation names its
     -- registry, as long as no labels are linked through the feature yet.
     UPDATE lamin.feature f SET dtype = 'cat[' || c.registry || ']', updated_at = now()
-    WHERE f.name = column_name AND f.dtype = 'cat' AND c.registry <> 'lamin.ulabel'
-      AND NOT EXISTS (SELECT FROM lamin.artifact_ulabel l WHERE l.feature_id = f.id);
-    PERFORM lamin.create_feature(column_name, CASE WHEN c.registry = 'lamin.ulabel' THEN 'cat' ELSE 'cat[' || c.registry || ']' END);
-    RETURN lamin.annotate(artifact_uid, column_name, labels);
+    WHERE f.name = feature AND f.dtype IN ('cat', 'str') AND c.registry <> 'lamin.ulabel'
+      AND NOT EXISTS (SELECT FROM lamin.artifact_ulabel l WHERE l.feature_id = f.id)
+      AND NOT EXISTS (SELECT FROM lamin.artifact_feature_value v WHERE v.feature_id = f.id);
+    PERFORM lamin.create_feature(feature, CASE WHEN c.registry = 'lamin.ulabel' THEN 'cat' ELSE 'cat[' || c.registry || ']' END);
+    RETURN lamin.annotate(artifact_uid, feature, labels);
 END
 $$;
 COMMENT ON FUNCTION lamin.annotate_curated(text, text, text) IS

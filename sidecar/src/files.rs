@@ -352,19 +352,20 @@ async fn describe_table(client: &tokio_postgres::Client, uid: &str, suffix: &str
     if !crate::tabular::is_table_suffix(suffix) {
         return;
     }
-    let described =
-        match tokio::task::block_in_place(|| crate::tabular::describe_local_table(path, suffix)) {
-            Ok(info) => crate::tabular::record(client, uid, &info).await,
-            Err(e) => Err(e),
-        };
-    match described {
+    match crate::tabular::describe_and_record(client, uid, path, suffix).await {
         Ok(result) => {
-            if let Some(conflicts) = result
-                .get("conflicts")
-                .and_then(|c| c.as_array())
-                .filter(|c| !c.is_empty())
-            {
-                eprintln!("warning: {uid}: columns whose features have another dtype (left as they are): {}", serde_json::Value::from(conflicts.clone()));
+            // Tables report conflicts at the top, AnnData per slot (obs, var).
+            let conflicts: Vec<serde_json::Value> = [&result, &result["obs"], &result["var"]]
+                .iter()
+                .filter_map(|r| r.get("conflicts").and_then(|c| c.as_array()))
+                .flatten()
+                .cloned()
+                .collect();
+            if !conflicts.is_empty() {
+                eprintln!(
+                    "warning: {uid}: columns whose features have another dtype (left as they are): {}",
+                    serde_json::Value::from(conflicts)
+                );
             }
         }
         Err(e) => eprintln!("warning: {uid} is saved as plain bytes: {e:#}"),

@@ -1,5 +1,6 @@
 //! `lamin`: the sidecar daemon and the client CLI.
 
+mod anndata;
 mod backoff;
 mod cat;
 mod cli;

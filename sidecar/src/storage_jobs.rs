@@ -134,14 +134,13 @@ pub async fn register(client: &Client, job: &Job, progress: &Progress) -> Result
         .unwrap_or_default();
     if status == "ready" && content.n_files.is_none() && crate::tabular::is_table_suffix(&suffix) {
         let described = if suffix == ".parquet" {
-            crate::tabular::describe_object(&storage, &a.object).await
+            match crate::tabular::describe_object(&storage, &a.object).await {
+                Ok(info) => crate::tabular::record(client, &a.uid, &info).await,
+                Err(e) => Err(e),
+            }
         } else {
-            // Delimited text is parsed whole: through a local copy.
-            describe_delimited_object(&storage, &a.object, &suffix).await
-        };
-        let described = match described {
-            Ok(info) => crate::tabular::record(client, &a.uid, &info).await,
-            Err(e) => Err(e),
+            // Delimited text and HDF5 are read whole: through a local copy.
+            describe_copy(client, &a.uid, &storage, &a.object, &suffix).await
         };
         match described {
             Ok(table) => result["table"] = table,
@@ -151,16 +150,18 @@ pub async fn register(client: &Client, job: &Job, progress: &Progress) -> Result
     Ok(result)
 }
 
-/// Describe a CSV/TSV object by parsing a temporary local copy of it.
-async fn describe_delimited_object(
+/// Describe a CSV/TSV/h5ad object through a temporary local copy of it.
+async fn describe_copy(
+    client: &Client,
+    uid: &str,
     storage: &Storage,
     key: &str,
     suffix: &str,
-) -> anyhow::Result<crate::tabular::TableInfo> {
+) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let copy = dir.path().join(format!("table{suffix}"));
     storage.download(key, false, &copy, &|_| {}).await?;
-    tokio::task::block_in_place(|| crate::tabular::describe_local_table(&copy, suffix))
+    crate::tabular::describe_and_record(client, uid, &copy, suffix).await
 }
 
 /// The content of a local file or folder (to reuse a cached copy).

@@ -99,7 +99,22 @@ pub fn delimiter_of(suffix: &str) -> Option<u8> {
 
 /// Whether artifacts with this suffix get their columns recorded.
 pub fn is_table_suffix(suffix: &str) -> bool {
-    suffix == ".parquet" || delimiter_of(suffix).is_some()
+    suffix == ".parquet" || suffix == ".h5ad" || delimiter_of(suffix).is_some()
+}
+
+/// Describe a local table file (parquet, CSV, TSV, h5ad) and record it on its artifact.
+pub async fn describe_and_record(
+    client: &tokio_postgres::Client,
+    uid: &str,
+    path: &std::path::Path,
+    suffix: &str,
+) -> anyhow::Result<Value> {
+    if suffix == ".h5ad" {
+        let info = tokio::task::block_in_place(|| crate::anndata::describe_h5ad(path))?;
+        return record_anndata(client, uid, &info).await;
+    }
+    let info = tokio::task::block_in_place(|| describe_local_table(path, suffix))?;
+    record(client, uid, &info).await
 }
 
 /// Describe a local CSV/TSV file: column types inferred from the first
@@ -177,6 +192,52 @@ pub async fn record(
         .await
         .map_err(crate::files::db_message)?;
     Ok(serde_json::from_str(row.get::<_, &str>(0))?)
+}
+
+/// Record what an AnnData holds: n_obs, the `obs` and `var` schemas (features
+/// for their columns), otype AnnData; the categories of categorical columns
+/// come back in the result.
+pub async fn record_anndata(
+    client: &tokio_postgres::Client,
+    uid: &str,
+    info: &crate::anndata::AnnDataInfo,
+) -> anyhow::Result<Value> {
+    let mut out = json!({ "n_obs": info.n_obs, "n_vars": info.n_vars });
+    for (slot, columns, n) in [
+        ("obs", &info.obs, Some(info.n_obs)),
+        ("var", &info.var, None),
+    ] {
+        if columns.is_empty() {
+            continue;
+        }
+        let cols: Value = columns
+            .iter()
+            .map(|c| json!({ "name": c.name, "dtype": c.dtype, "arrow": format!("anndata {slot} {}", c.dtype) }))
+            .collect();
+        let row = client
+            .query_one(
+                "SELECT lamin.record_columns($1, $2, $3::text::jsonb, $4, 'AnnData')::text",
+                &[&uid, &n, &cols.to_string(), &slot],
+            )
+            .await
+            .map_err(crate::files::db_message)?;
+        out[slot] = serde_json::from_str(row.get::<_, &str>(0))?;
+        let categories: serde_json::Map<String, Value> = columns
+            .iter()
+            .filter_map(|c| c.categories.as_ref().map(|k| (c.name.clone(), json!(k))))
+            .collect();
+        out[slot]["categories"] = Value::Object(categories);
+    }
+    if info.obs.is_empty() {
+        client
+            .execute(
+                "UPDATE lamin.artifact SET n_observations = $2, otype = 'AnnData' WHERE uid = $1",
+                &[&uid, &info.n_obs],
+            )
+            .await
+            .map_err(crate::files::db_message)?;
+    }
+    Ok(out)
 }
 
 /// A condition of `lamin cat --where`: `column op value`.

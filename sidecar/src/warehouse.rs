@@ -561,35 +561,15 @@ pub async fn curate(
         .or(name_field)
         .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("unknown registry {registry:?}")))?;
     let storage = crate::storage::Storage::open(&root).map_err(Failure::Permanent)?;
-    let query = crate::tabular::Query {
-        columns: Some(vec![column.clone()]),
-        ..Default::default()
+    let values = if object.ends_with(".h5ad") {
+        h5ad_values(&storage, &object, &column)
+            .await
+            .map_err(|e| Failure::Permanent(e.context(format!("artifact {uid}"))))?
+    } else {
+        parquet_values(&storage, &object, size, &column)
+            .await
+            .map_err(|e| Failure::Permanent(e.context(format!("artifact {uid}"))))?
     };
-    let mut distinct = std::collections::BTreeSet::new();
-    let mut too_many = false;
-    crate::tabular::scan(&storage, &object, size.map(|s| s as u64), &query, |batch| {
-        let values = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
-        let values = values
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("cast to Utf8");
-        for v in values.iter().flatten() {
-            if distinct.len() < MAX_DISTINCT {
-                distinct.insert(v.to_string());
-            } else if !distinct.contains(v) {
-                too_many = true;
-            }
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| Failure::Permanent(e.context(format!("artifact {uid}"))))?;
-    if too_many {
-        return Err(Failure::Permanent(anyhow::anyhow!(
-            "column {column:?} has more than {MAX_DISTINCT} distinct values: not a label column"
-        )));
-    }
-    let values: Vec<String> = distinct.into_iter().collect();
     progress
         .total
         .store(values.len() as i64, std::sync::atomic::Ordering::Relaxed);
@@ -611,21 +591,69 @@ pub async fn curate(
             })
         })
         .collect();
+    let report = Value::from(report).to_string();
     let summary: String = client
         .query_one(
             "SELECT lamin.record_curation($1, $2, $3, $4, $5::text::jsonb)::text",
-            &[
-                &uid,
-                &column,
-                &registry,
-                &field,
-                &Value::from(report).to_string(),
-            ],
+            &[&uid, &column, &registry, &field, &report],
         )
         .await
         .map_err(|e| Failure::Permanent(crate::files::db_message(e)))?
         .get(0);
     serde_json::from_str(&summary).map_err(|e| Failure::Permanent(e.into()))
+}
+
+/// The distinct values of an AnnData column (through a local copy for remote storages).
+async fn h5ad_values(
+    storage: &crate::storage::Storage,
+    object: &str,
+    column: &str,
+) -> anyhow::Result<Vec<String>> {
+    if storage.is_local() {
+        let path = std::path::Path::new(&storage.root).join(object);
+        return tokio::task::block_in_place(|| crate::anndata::distinct_values(&path, column));
+    }
+    let dir = tempfile::tempdir()?;
+    let copy = dir.path().join("data.h5ad");
+    storage.download(object, false, &copy, &|_| {}).await?;
+    tokio::task::block_in_place(|| crate::anndata::distinct_values(&copy, column))
+}
+
+/// The distinct values of a parquet column (only that column is read).
+async fn parquet_values(
+    storage: &crate::storage::Storage,
+    object: &str,
+    size: Option<i64>,
+    column: &str,
+) -> anyhow::Result<Vec<String>> {
+    let query = crate::tabular::Query {
+        columns: Some(vec![column.to_string()]),
+        ..Default::default()
+    };
+    let mut distinct = std::collections::BTreeSet::new();
+    let mut too_many = false;
+    crate::tabular::scan(storage, object, size.map(|s| s as u64), &query, |batch| {
+        let values = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let values = values
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8");
+        for v in values.iter().flatten() {
+            if distinct.len() < MAX_DISTINCT {
+                distinct.insert(v.to_string());
+            } else if !distinct.contains(v) {
+                too_many = true;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    if too_many {
+        anyhow::bail!(
+            "column {column:?} has more than {MAX_DISTINCT} distinct values: not a label column"
+        );
+    }
+    Ok(distinct.into_iter().collect())
 }
 
 #[cfg(test)]

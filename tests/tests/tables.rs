@@ -679,3 +679,141 @@ fn csv_and_tsv_get_inferred_columns_on_save_and_register() {
         stderr_text(&out)
     );
 }
+
+#[test]
+fn anndata_h5ad_gets_obs_and_var_schemas_and_curates_against_ontologies() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let dir = tempfile::tempdir().unwrap();
+    db.execute(
+        "SELECT lamin.add_storage($1)",
+        &[&dir.path().join("storage").to_str().unwrap()],
+    )
+    .unwrap();
+    let cl = fixture("bionty/cl-cut.json.zst");
+    let out = lamin(
+        &cluster,
+        &[
+            "import",
+            "ontology",
+            "--entity",
+            "cell_type",
+            "--source",
+            "cl",
+            "--version",
+            "cut",
+            cl.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    // Five human genes by Ensembl id (as GENCODE names them).
+    db.batch_execute(
+        "INSERT INTO bionty.gene (symbol, ensembl_gene_id, organism) VALUES
+            ('CD4', 'ENSG00000010610', 'human'), ('CD8A', 'ENSG00000153563', 'human'),
+            ('MS4A1', 'ENSG00000156738', 'human'), ('PTPRC', 'ENSG00000081237', 'human'),
+            ('ACTB', 'ENSG00000075624', 'human')",
+    )
+    .unwrap();
+    let h5ad = fixture("anndata/pbmc.h5ad");
+    let out = lamin(
+        &cluster,
+        &[
+            "save",
+            h5ad.to_str().unwrap(),
+            "--key",
+            "atlas/pbmc.h5ad",
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let uid = stdout_text(&out);
+    let row = db
+        .query_one(
+            "SELECT a.n_observations, a.otype,
+                    (SELECT string_agg(s.slot || ':' || f.name || ':' || f.dtype, ',' ORDER BY s.slot, sf.position)
+                     FROM lamin.artifact_schema s JOIN lamin.schema_feature sf ON sf.schema_id = s.schema_id
+                     JOIN lamin.feature f ON f.id = sf.feature_id WHERE s.artifact_id = a.id)
+             FROM lamin.artifact a WHERE a.uid = $1",
+            &[&uid],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, Option<i64>>(0), Some(120));
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("AnnData"));
+    assert_eq!(
+        row.get::<_, Option<String>>(2).as_deref(),
+        Some("obs:cell_type:cat,obs:n_genes:int,obs:donor:cat,obs:pct_mito:float,var:gene_symbol:str")
+    );
+    // A truncated h5ad is saved as plain bytes with a warning.
+    let out = lamin(
+        &cluster,
+        &[
+            "save",
+            fixture("anndata/truncated.h5ad").to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(out.status.success());
+    assert!(
+        stderr_text(&out).contains("saved as plain bytes"),
+        "{}",
+        stderr_text(&out)
+    );
+
+    // Curation: obs.cell_type against CL, the var index against genes by Ensembl id.
+    let _sidecar = Sidecar::start(&cluster, "anndata");
+    for (column, registry, field) in [
+        ("obs.cell_type", "bionty.cell_type", None),
+        ("var.index", "bionty.gene", Some("ensembl_gene_id")),
+    ] {
+        let job: i64 = db
+            .query_one(
+                "SELECT lamin.curate($1, $2, $3, $4)",
+                &[&uid, &column, &registry, &field],
+            )
+            .unwrap()
+            .get(0);
+        let (status, _, error) = await_job(&mut db, job);
+        assert_eq!(status, "done", "{column}: {error:?}");
+    }
+    let shares: Vec<(String, f64)> = db
+        .query(
+            "SELECT DISTINCT column_name, validated_pct::float8 FROM lamin.curation_report($1) ORDER BY 1",
+            &[&uid],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            ("obs.cell_type".to_string(), 60.0),
+            ("var.index".to_string(), 83.3)
+        ],
+        "3 of 5 cell types are CL names as they are; 5 of 6 genes are known"
+    );
+    let added: i32 = db
+        .query_one(
+            "SELECT lamin.annotate_curated($1, 'obs.cell_type')",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        added, 3,
+        "T cell, B cell, CD8-positive alpha-beta T cell (T lymphocyte maps to T cell; the typo is left out)"
+    );
+    let err = db
+        .query_one(
+            "SELECT lamin.curate($1, 'cell_type', 'bionty.cell_type')",
+            &[&uid],
+        )
+        .unwrap_err();
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .message()
+            .contains("expected obs."),
+        "{err}"
+    );
+}
