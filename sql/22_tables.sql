@@ -180,11 +180,12 @@ DECLARE
     a record;
 BEGIN
     SELECT x.uid, x.status, x.suffix, x.n_files INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
-    IF a.status <> 'ready' OR a.suffix NOT IN ('.parquet', '.h5ad') OR a.n_files IS NOT NULL THEN
-        RAISE EXCEPTION 'artifact % is not a ready parquet or h5ad file: lamin.curate reads their columns', a.uid
+    IF a.status <> 'ready' OR NOT ((a.suffix IN ('.parquet', '.h5ad') AND a.n_files IS NULL)
+                                   OR (a.suffix = '.zarr' AND a.n_files IS NOT NULL)) THEN
+        RAISE EXCEPTION 'artifact % is not a ready parquet file, h5ad file or zarr store: lamin.curate reads their columns', a.uid
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF a.suffix = '.h5ad' AND column_name !~ '^(obs|var)\.' THEN
+    IF a.suffix IN ('.h5ad', '.zarr') AND column_name !~ '^(obs|var)\.' THEN
         RAISE EXCEPTION 'column % of an AnnData: expected obs.<column>, var.<column>, obs.index or var.index',
             quote_literal(column_name) USING ERRCODE = 'invalid_parameter_value';
     END IF;

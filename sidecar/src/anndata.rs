@@ -1,6 +1,8 @@
-//! AnnData `.h5ad` files (HDF5, read with the HDF5 library): what one holds
-//! — n_obs, n_vars, the columns of `obs` and `var` (categoricals with their
-//! categories) — and the values of one column or index, for curation.
+//! AnnData files — `.h5ad` (HDF5, read with the HDF5 library) and `.zarr`
+//! stores (folders; zarr v2 as anndata writes them, read with zarrs): what
+//! one holds — n_obs, n_vars, the columns of `obs` and `var` (categoricals
+//! with their categories) — and the values of one column or index, for
+//! curation.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -189,6 +191,152 @@ pub fn distinct_values(path: &Path, column: &str) -> anyhow::Result<Vec<String>>
         .collect())
 }
 
+/// The JSON of a zarr v2 metadata file (`.zattrs`, `.zarray`), or None.
+fn zarr_json(dir: &Path, parts: &[&str], file: &str) -> Option<serde_json::Value> {
+    let mut p = dir.to_path_buf();
+    for part in parts {
+        p.push(part);
+    }
+    p.push(file);
+    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+}
+
+/// A zarr v2 array of strings (vlen-utf8, blosc-compressed as anndata writes them).
+fn zarr_strings(dir: &Path, path: &str) -> anyhow::Result<Vec<String>> {
+    let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(dir)?);
+    let array = zarrs::array::Array::open(store, path)
+        .with_context(|| format!("cannot open zarr array {path}"))?;
+    Ok(array.retrieve_array_subset::<Vec<String>>(&array.subset_all())?)
+}
+
+/// The lamin dtype of a zarr v2 (numpy) dtype string.
+fn zarr_dtype(numpy: &str) -> &'static str {
+    let kind = numpy.trim_start_matches(['<', '>', '|', '=']);
+    match kind.chars().next() {
+        Some('i' | 'u') => "int",
+        Some('f') => "float",
+        Some('b') => "bool",
+        Some('O' | 'U' | 'S') => "str",
+        Some('M') => "datetime",
+        _ => "dict",
+    }
+}
+
+/// The index length and columns of a dataframe group of a zarr AnnData.
+fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(i64, Vec<FrameColumn>)> {
+    let attrs = zarr_json(dir, &[name], ".zattrs").with_context(|| {
+        if dir.join(name).join("zarr.json").exists() {
+            format!("{name}: zarr format 3 stores are not read yet")
+        } else {
+            format!("no {name} group: not an AnnData zarr store")
+        }
+    })?;
+    let index = attrs
+        .get("_index")
+        .and_then(|v| v.as_str())
+        .unwrap_or("_index");
+    let n = zarr_json(dir, &[name, index], ".zarray")
+        .and_then(|a| a.get("shape")?.get(0)?.as_i64())
+        .with_context(|| format!("{name} has no index {index:?}"))?;
+    let order: Vec<String> = attrs
+        .get("column-order")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut columns = Vec::with_capacity(order.len());
+    for col in order {
+        if let Some(group) = zarr_json(dir, &[name, &col], ".zattrs")
+            .filter(|_| dir.join(name).join(&col).join(".zgroup").exists())
+        {
+            let encoding = group
+                .get("encoding-type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            let (dtype, categories) = match encoding {
+                "categorical" => (
+                    "cat",
+                    Some(zarr_strings(dir, &format!("/{name}/{col}/categories"))?),
+                ),
+                "nullable-integer" => ("int", None),
+                "nullable-boolean" => ("bool", None),
+                _ => ("dict", None),
+            };
+            columns.push(FrameColumn {
+                name: col,
+                dtype,
+                categories,
+            });
+        } else {
+            let array = zarr_json(dir, &[name, &col], ".zarray")
+                .with_context(|| format!("{name}/{col} cannot be read"))?;
+            let numpy = array.get("dtype").and_then(|v| v.as_str()).unwrap_or("");
+            columns.push(FrameColumn {
+                name: col,
+                dtype: zarr_dtype(numpy),
+                categories: None,
+            });
+        }
+    }
+    Ok((n, columns))
+}
+
+/// Describe a local AnnData zarr store (a folder).
+pub fn describe_zarr(dir: &Path) -> anyhow::Result<AnnDataInfo> {
+    let root = zarr_json(dir, &[], ".zattrs").unwrap_or_default();
+    if root.get("encoding-type").and_then(|v| v.as_str()) != Some("anndata") {
+        bail!(
+            "{} is not an AnnData zarr store (no encoding-type anndata)",
+            dir.display()
+        );
+    }
+    let (n_obs, obs) = zarr_frame(dir, "obs")?;
+    let (n_vars, var) = zarr_frame(dir, "var")?;
+    Ok(AnnDataInfo {
+        n_obs,
+        n_vars,
+        obs,
+        var,
+    })
+}
+
+/// The distinct values of a column or index of a local AnnData zarr store
+/// (categoricals: their categories).
+pub fn distinct_values_zarr(dir: &Path, column: &str) -> anyhow::Result<Vec<String>> {
+    let Some((frame_name, col)) = column
+        .split_once('.')
+        .filter(|(f, _)| *f == "obs" || *f == "var")
+    else {
+        bail!("column {column:?} of an AnnData: expected obs.<column>, var.<column>, obs.index or var.index");
+    };
+    let attrs = zarr_json(dir, &[frame_name], ".zattrs").context("not an AnnData zarr store")?;
+    let name = if col == "index" {
+        attrs
+            .get("_index")
+            .and_then(|v| v.as_str())
+            .unwrap_or("_index")
+            .to_string()
+    } else {
+        col.to_string()
+    };
+    let path = if dir.join(frame_name).join(&name).join(".zgroup").exists() {
+        format!("/{frame_name}/{name}/categories")
+    } else if dir.join(frame_name).join(&name).join(".zarray").exists() {
+        format!("/{frame_name}/{name}")
+    } else {
+        bail!("no column {col:?} in {frame_name}");
+    };
+    let values = zarr_strings(dir, &path)?;
+    Ok(values
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +375,23 @@ mod tests {
         assert!(types.contains(&"T lymphocyte".to_string()));
         assert!(describe_h5ad(&fixture("truncated.h5ad")).is_err());
         assert!(distinct_values(&fixture("pbmc.h5ad"), "cell_type").is_err());
+    }
+
+    #[test]
+    fn a_zarr_store_written_by_anndata_reads_like_its_h5ad() {
+        let zarr = describe_zarr(&fixture("pbmc.zarr")).unwrap();
+        let h5ad = describe_h5ad(&fixture("pbmc.h5ad")).unwrap();
+        assert_eq!(zarr, h5ad);
+        assert_eq!(
+            distinct_values_zarr(&fixture("pbmc.zarr"), "var.index").unwrap(),
+            distinct_values(&fixture("pbmc.h5ad"), "var.index").unwrap()
+        );
+        assert_eq!(
+            distinct_values_zarr(&fixture("pbmc.zarr"), "obs.cell_type")
+                .unwrap()
+                .len(),
+            5
+        );
+        assert!(describe_zarr(&fixture("..")).is_err());
     }
 }

@@ -348,7 +348,22 @@ async fn use_run(client: &tokio_postgres::Client, run: &Option<String>) -> anyho
 /// `columns` schema). A file that cannot be read as its suffix says stays
 /// saved as plain bytes, with a warning.
 async fn describe_table(client: &tokio_postgres::Client, uid: &str, suffix: &str, source: &Source) {
-    let Source::File(path) = source else { return };
+    // Files by suffix; a folder only as an AnnData zarr store.
+    let path = match source {
+        Source::File(path) => path.clone(),
+        Source::Folder(files) if suffix == ".zarr" => match files.first() {
+            Some((relative, full)) => {
+                let depth = relative.split('/').count();
+                full.ancestors()
+                    .nth(depth)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default()
+            }
+            None => return,
+        },
+        Source::Folder(_) => return,
+    };
+    let path = &path;
     if !crate::tabular::is_table_suffix(suffix) {
         return;
     }
@@ -625,6 +640,7 @@ async fn save_local(
                 anyhow::anyhow!("cannot move the copy to {}: {e}", target.display())
             });
             finish(client, &uid, written).await?;
+            describe_table(client, &uid, &stored_suffix, source).await;
             Ok(uid)
         }
     }

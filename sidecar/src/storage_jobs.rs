@@ -132,7 +132,11 @@ pub async fn register(client: &Client, job: &Job, progress: &Progress) -> Result
         .await
         .map(|r| r.get::<_, String>(0))
         .unwrap_or_default();
-    if status == "ready" && content.n_files.is_none() && crate::tabular::is_table_suffix(&suffix) {
+    let is_store = content.n_files.is_some() && suffix == ".zarr";
+    if status == "ready"
+        && (content.n_files.is_none() || is_store)
+        && crate::tabular::is_table_suffix(&suffix)
+    {
         let described = if suffix == ".parquet" {
             match crate::tabular::describe_object(&storage, &a.object).await {
                 Ok(info) => crate::tabular::record(client, &a.uid, &info).await,
@@ -140,7 +144,7 @@ pub async fn register(client: &Client, job: &Job, progress: &Progress) -> Result
             }
         } else {
             // Delimited text and HDF5 are read whole: through a local copy.
-            describe_copy(client, &a.uid, &storage, &a.object, &suffix).await
+            describe_copy(client, &a.uid, &storage, &a.object, &suffix, is_store).await
         };
         match described {
             Ok(table) => result["table"] = table,
@@ -150,17 +154,18 @@ pub async fn register(client: &Client, job: &Job, progress: &Progress) -> Result
     Ok(result)
 }
 
-/// Describe a CSV/TSV/h5ad object through a temporary local copy of it.
+/// Describe a CSV/TSV/h5ad object (or a .zarr store) through a temporary local copy of it.
 async fn describe_copy(
     client: &Client,
     uid: &str,
     storage: &Storage,
     key: &str,
     suffix: &str,
+    folder: bool,
 ) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let copy = dir.path().join(format!("table{suffix}"));
-    storage.download(key, false, &copy, &|_| {}).await?;
+    storage.download(key, folder, &copy, &|_| {}).await?;
     crate::tabular::describe_and_record(client, uid, &copy, suffix).await
 }
 

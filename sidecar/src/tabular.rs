@@ -97,9 +97,10 @@ pub fn delimiter_of(suffix: &str) -> Option<u8> {
     }
 }
 
-/// Whether artifacts with this suffix get their columns recorded.
+/// Whether artifacts with this suffix get their columns recorded (files;
+/// `.zarr` folders are AnnData stores).
 pub fn is_table_suffix(suffix: &str) -> bool {
-    suffix == ".parquet" || suffix == ".h5ad" || delimiter_of(suffix).is_some()
+    suffix == ".parquet" || suffix == ".h5ad" || suffix == ".zarr" || delimiter_of(suffix).is_some()
 }
 
 /// Describe a local table file (parquet, CSV, TSV, h5ad) and record it on its artifact.
@@ -109,8 +110,14 @@ pub async fn describe_and_record(
     path: &std::path::Path,
     suffix: &str,
 ) -> anyhow::Result<Value> {
-    if suffix == ".h5ad" {
-        let info = tokio::task::block_in_place(|| crate::anndata::describe_h5ad(path))?;
+    if suffix == ".h5ad" || suffix == ".zarr" {
+        let info = tokio::task::block_in_place(|| {
+            if suffix == ".zarr" {
+                crate::anndata::describe_zarr(path)
+            } else {
+                crate::anndata::describe_h5ad(path)
+            }
+        })?;
         return record_anndata(client, uid, &info).await;
     }
     let info = tokio::task::block_in_place(|| describe_local_table(path, suffix))?;

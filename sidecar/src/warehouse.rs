@@ -561,8 +561,8 @@ pub async fn curate(
         .or(name_field)
         .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("unknown registry {registry:?}")))?;
     let storage = crate::storage::Storage::open(&root).map_err(Failure::Permanent)?;
-    let values = if object.ends_with(".h5ad") {
-        h5ad_values(&storage, &object, &column)
+    let values = if object.ends_with(".h5ad") || object.ends_with(".zarr") {
+        anndata_values(&storage, &object, &column)
             .await
             .map_err(|e| Failure::Permanent(e.context(format!("artifact {uid}"))))?
     } else {
@@ -603,20 +603,32 @@ pub async fn curate(
     serde_json::from_str(&summary).map_err(|e| Failure::Permanent(e.into()))
 }
 
-/// The distinct values of an AnnData column (through a local copy for remote storages).
-async fn h5ad_values(
+/// The distinct values of an AnnData column, .h5ad file or .zarr store
+/// (through a local copy for remote storages).
+async fn anndata_values(
     storage: &crate::storage::Storage,
     object: &str,
     column: &str,
 ) -> anyhow::Result<Vec<String>> {
+    let zarr = object.ends_with(".zarr");
+    let read = |path: &std::path::Path| {
+        tokio::task::block_in_place(|| {
+            if zarr {
+                crate::anndata::distinct_values_zarr(path, column)
+            } else {
+                crate::anndata::distinct_values(path, column)
+            }
+        })
+    };
     if storage.is_local() {
-        let path = std::path::Path::new(&storage.root).join(object);
-        return tokio::task::block_in_place(|| crate::anndata::distinct_values(&path, column));
+        return read(&std::path::Path::new(&storage.root).join(object));
     }
     let dir = tempfile::tempdir()?;
-    let copy = dir.path().join("data.h5ad");
-    storage.download(object, false, &copy, &|_| {}).await?;
-    tokio::task::block_in_place(|| crate::anndata::distinct_values(&copy, column))
+    let copy = dir
+        .path()
+        .join(if zarr { "data.zarr" } else { "data.h5ad" });
+    storage.download(object, zarr, &copy, &|_| {}).await?;
+    read(&copy)
 }
 
 /// The distinct values of a parquet column (only that column is read).

@@ -816,4 +816,73 @@ fn anndata_h5ad_gets_obs_and_var_schemas_and_curates_against_ontologies() {
             .contains("expected obs."),
         "{err}"
     );
+
+    // The same AnnData as a zarr store (a folder artifact): the same schemas and curation.
+    let zarr = fixture("anndata/pbmc.zarr");
+    let out = lamin(
+        &cluster,
+        &[
+            "save",
+            zarr.to_str().unwrap(),
+            "--key",
+            "atlas/pbmc.zarr",
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let store = stdout_text(&out);
+    let row = db
+        .query_one(
+            "SELECT a.n_observations, a.otype, a.n_files > 1,
+                    (SELECT string_agg(s.slot || ':' || f.name || ':' || f.dtype, ',' ORDER BY s.slot, sf.position)
+                     FROM lamin.artifact_schema s JOIN lamin.schema_feature sf ON sf.schema_id = s.schema_id
+                     JOIN lamin.feature f ON f.id = sf.feature_id WHERE s.artifact_id = a.id)
+             FROM lamin.artifact a WHERE a.uid = $1",
+            &[&store],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, Option<i64>>(0), Some(120));
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("AnnData"));
+    assert!(row.get::<_, Option<bool>>(2).unwrap());
+    assert_eq!(
+        row.get::<_, Option<String>>(3).as_deref(),
+        Some("obs:cell_type:cat[bionty.cell_type],obs:n_genes:int,obs:donor:cat,obs:pct_mito:float,var:gene_symbol:str"),
+        "the features of the h5ad, cell_type now curated"
+    );
+    let job: i64 = db
+        .query_one(
+            "SELECT lamin.curate($1, 'var.index', 'bionty.gene', 'ensembl_gene_id')",
+            &[&store],
+        )
+        .unwrap()
+        .get(0);
+    let (status, result, error) = await_job(&mut db, job);
+    assert_eq!(status, "done", "{error:?}");
+    assert_eq!(result["validated_pct"], 83.3);
+
+    // A zarr store already in the storage, registered: the job reads it the same
+    // way. (One more file, else it is the content saved above: a duplicate.)
+    let placed = dir.path().join("storage/ext/pbmc.zarr");
+    std::fs::create_dir_all(placed.parent().unwrap()).unwrap();
+    let copied = std::process::Command::new("cp")
+        .args(["-r", zarr.to_str().unwrap(), placed.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::write(placed.join("README.txt"), "registered copy").unwrap();
+    let reg: String = db
+        .query_one("SELECT lamin.register($1)", &[&placed.to_str().unwrap()])
+        .unwrap()
+        .get(0);
+    let job = register_job(&mut db, &reg);
+    let (status, result, error) = await_job(&mut db, job);
+    assert_eq!(status, "done", "{error:?}");
+    assert_eq!(result["table"]["n_obs"], 120, "{result}");
+    assert_eq!(
+        result["table"]["obs"]["categories"]["cell_type"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
 }
