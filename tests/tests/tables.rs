@@ -455,8 +455,8 @@ fn registered_parquet_on_s3_is_described_and_read_by_ranges() {
     );
 }
 
-#[test]
-fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validated() {
+/// A cluster with a local storage and the cell types of the CL fixture.
+fn cluster_with_cl() -> (Cluster, postgres::Client, tempfile::TempDir) {
     let cluster = Cluster::start();
     let mut db = cluster.connect();
     let dir = tempfile::tempdir().unwrap();
@@ -481,6 +481,12 @@ fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validate
         ],
     );
     assert!(out.status.success(), "{}", stderr_text(&out));
+    (cluster, db, dir)
+}
+
+#[test]
+fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validated() {
+    let (cluster, mut db, _dir) = cluster_with_cl();
     let (uid, _) = save(&cluster, "cells.parquet", "atlas/cells.parquet");
     let _sidecar = Sidecar::start(&cluster, "curator");
     let wait = |db: &mut postgres::Client, job: i64| -> String {
@@ -682,30 +688,7 @@ fn csv_and_tsv_get_inferred_columns_on_save_and_register() {
 
 #[test]
 fn anndata_h5ad_gets_obs_and_var_schemas_and_curates_against_ontologies() {
-    let cluster = Cluster::start();
-    let mut db = cluster.connect();
-    let dir = tempfile::tempdir().unwrap();
-    db.execute(
-        "SELECT lamin.add_storage($1)",
-        &[&dir.path().join("storage").to_str().unwrap()],
-    )
-    .unwrap();
-    let cl = fixture("bionty/cl-cut.json.zst");
-    let out = lamin(
-        &cluster,
-        &[
-            "import",
-            "ontology",
-            "--entity",
-            "cell_type",
-            "--source",
-            "cl",
-            "--version",
-            "cut",
-            cl.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr_text(&out));
+    let (cluster, mut db, dir) = cluster_with_cl();
     // Five human genes by Ensembl id (as GENCODE names them).
     db.batch_execute(
         "INSERT INTO bionty.gene (symbol, ensembl_gene_id, organism) VALUES
