@@ -2,7 +2,7 @@
 -- claim order and leases, SKIP LOCKED, heartbeats, retries with back-off,
 -- permanent failure, cancellation, release on shutdown, await_job.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 SELECT lamin.enqueue('noop') AS j1 \gset
 SELECT lamin.enqueue('noop', '{"n": 2}') AS j2 \gset
@@ -22,6 +22,10 @@ SELECT is((SELECT progress_pct FROM lamin.jobs WHERE id = :j1), 50.0, 'lamin.job
 SELECT ok(NOT lamin.heartbeat_job(:j1, 'w2', 30), 'another worker''s heartbeat is refused');
 SELECT ok(lamin.complete_job(:j1, 'w1', '{"ok": true}'), 'complete');
 SELECT is(lamin.await_job(:j1, 0), 'done', 'await_job returns the final status');
+SELECT lamin.enqueue('noop') AS uncommitted \gset
+SELECT throws_like(format('SELECT lamin.await_job(%s, 30)', :uncommitted), '%enqueued in this transaction%',
+                   'awaiting a job this transaction enqueued fails at once instead of timing out');
+SELECT lamin.cancel_job(:uncommitted);  -- out of the way of the claims below
 SELECT ok(NOT lamin.complete_job(:j1, 'w1'), 'a job completes once');
 
 -- An expired lease: another worker takes the job over.

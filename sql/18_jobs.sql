@@ -255,6 +255,14 @@ BEGIN
     IF timeout_s IS NULL OR timeout_s < 0 THEN
         RAISE EXCEPTION 'timeout_s must be 0 or more, got %', timeout_s USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- A job enqueued by this very transaction runs only once it commits:
+    -- waiting for it here could only time out.
+    IF EXISTS (SELECT FROM lamin.job j WHERE j.id = job_id AND j.status = 'queued'
+               AND j.xmin = xid(pg_current_xact_id_if_assigned())) THEN
+        RAISE EXCEPTION 'job % was enqueued in this transaction: it starts when the transaction commits', job_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'commit first, then call lamin.await_job in a new transaction (e.g. a separate statement in autocommit)';
+    END IF;
     LOOP
         SELECT j.status INTO st FROM lamin.job j WHERE j.id = job_id;
         IF st IS NULL THEN
