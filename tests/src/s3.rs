@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::system::free_port;
 
@@ -27,14 +26,7 @@ impl S3Server {
                 panic!("cannot start {bin} (set LAMIN_MOTO_SERVER; scripts/test installs it): {e}")
             });
         let server = S3Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::system::wait_for_port(port, "moto_server");
         server
     }
 

@@ -18,8 +18,9 @@ fn as_floats(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// `lamin save` of a fixture (e.g. tabular/cells.parquet): its uid and stderr.
 fn save(cluster: &Cluster, file: &str, key: &str) -> (String, String) {
-    let path = fixture(&format!("tabular/{file}"));
+    let path = fixture(file);
     let out = lamin(
         cluster,
         &["save", path.to_str().unwrap(), "--key", key, "-q"],
@@ -42,7 +43,7 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
     db.execute("SELECT lamin.create_feature('is_doublet', 'str')", &[])
         .unwrap();
 
-    let (uid, warnings) = save(&cluster, "cells.parquet", "atlas/cells.parquet");
+    let (uid, warnings) = save(&cluster, "tabular/cells.parquet", "atlas/cells.parquet");
     assert!(warnings.contains("is_doublet"), "{warnings}");
     let row = db
         .query_one(
@@ -66,7 +67,7 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
     );
 
     // An empty table still has its columns; a CSV named .parquet stays plain bytes.
-    let (empty, _) = save(&cluster, "empty.parquet", "atlas/empty.parquet");
+    let (empty, _) = save(&cluster, "tabular/empty.parquet", "atlas/empty.parquet");
     let n: Option<i64> = db
         .query_one(
             "SELECT n_observations FROM lamin.artifact WHERE uid = $1",
@@ -75,7 +76,11 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         .unwrap()
         .get(0);
     assert_eq!(n, Some(0));
-    let (plain, warnings) = save(&cluster, "mislabelled.parquet", "atlas/mislabelled.parquet");
+    let (plain, warnings) = save(
+        &cluster,
+        "tabular/mislabelled.parquet",
+        "atlas/mislabelled.parquet",
+    );
     assert!(warnings.contains("saved as plain bytes"), "{warnings}");
     let schemas: i64 = db
         .query_one(
@@ -487,7 +492,7 @@ fn cluster_with_cl() -> (Cluster, postgres::Client, tempfile::TempDir) {
 #[test]
 fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validated() {
     let (cluster, mut db, _dir) = cluster_with_cl();
-    let (uid, _) = save(&cluster, "cells.parquet", "atlas/cells.parquet");
+    let (uid, _) = save(&cluster, "tabular/cells.parquet", "atlas/cells.parquet");
     let _sidecar = Sidecar::start(&cluster, "curator");
     let wait = |db: &mut postgres::Client, job: i64| -> String {
         let status: String = db
@@ -647,7 +652,7 @@ fn csv_and_tsv_get_inferred_columns_on_save_and_register() {
             .unwrap();
         (r.get(0), r.get(1))
     };
-    let (csv, warnings) = save(&cluster, "cells.csv", "atlas/cells.csv");
+    let (csv, warnings) = save(&cluster, "tabular/cells.csv", "atlas/cells.csv");
     assert!(!warnings.contains("warning"), "{warnings}");
     assert_eq!(
         columns(&mut db, &csv),
@@ -697,19 +702,7 @@ fn anndata_h5ad_gets_obs_and_var_schemas_and_curates_against_ontologies() {
             ('ACTB', 'ENSG00000075624', 'human')",
     )
     .unwrap();
-    let h5ad = fixture("anndata/pbmc.h5ad");
-    let out = lamin(
-        &cluster,
-        &[
-            "save",
-            h5ad.to_str().unwrap(),
-            "--key",
-            "atlas/pbmc.h5ad",
-            "-q",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr_text(&out));
-    let uid = stdout_text(&out);
+    let (uid, _) = save(&cluster, "anndata/pbmc.h5ad", "atlas/pbmc.h5ad");
     let row = db
         .query_one(
             "SELECT a.n_observations, a.otype,
@@ -801,19 +794,7 @@ fn anndata_h5ad_gets_obs_and_var_schemas_and_curates_against_ontologies() {
     );
 
     // The same AnnData as a zarr store (a folder artifact): the same schemas and curation.
-    let zarr = fixture("anndata/pbmc.zarr");
-    let out = lamin(
-        &cluster,
-        &[
-            "save",
-            zarr.to_str().unwrap(),
-            "--key",
-            "atlas/pbmc.zarr",
-            "-q",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr_text(&out));
-    let store = stdout_text(&out);
+    let (store, _) = save(&cluster, "anndata/pbmc.zarr", "atlas/pbmc.zarr");
     let row = db
         .query_one(
             "SELECT a.n_observations, a.otype, a.n_files > 1,
@@ -848,7 +829,11 @@ fn anndata_h5ad_gets_obs_and_var_schemas_and_curates_against_ontologies() {
     let placed = dir.path().join("storage/ext/pbmc.zarr");
     std::fs::create_dir_all(placed.parent().unwrap()).unwrap();
     let copied = std::process::Command::new("cp")
-        .args(["-r", zarr.to_str().unwrap(), placed.to_str().unwrap()])
+        .args([
+            "-r",
+            fixture("anndata/pbmc.zarr").to_str().unwrap(),
+            placed.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(copied.success());
