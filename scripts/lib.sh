@@ -105,4 +105,24 @@ install_extension() {
     [ "$1" = release ] && flags+=(--release)
     is_root || flags+=(--sudo)
     (cd "$REPO_ROOT/extension" && cargo pgrx install "${flags[@]}")
+    install_frozen_scripts
+}
+
+# The frozen install scripts of earlier releases (extension/sql/lamin--X.sql).
+# cargo pgrx install generates the current release's script and copies the
+# upgrade scripts (lamin--A--B.sql), not these; with them `CREATE EXTENSION
+# lamin VERSION 'X'` installs release X exactly as its users got it (the
+# upgrade test starts there).
+install_frozen_scripts() {
+    local extdir current script name
+    extdir="$("$PG_CONFIG" --sharedir)/extension"
+    current=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n 1)
+    for script in "$REPO_ROOT"/extension/sql/lamin--*.sql; do
+        name=$(basename "$script")
+        case "$name" in
+            lamin--*--*) continue ;;              # upgrade scripts: pgrx copies them
+            "lamin--$current.sql") continue ;;    # the current release: pgrx generates it
+        esac
+        as_root install -m 0644 "$script" "$extdir/$name"
+    done
 }
