@@ -63,3 +63,7 @@ VALUES (1, 'A' || repeat('0', 11), 'all', 'Default space: records visible to eve
 -- Identity values of user-created spaces start after the built-in one.
 SELECT setval(pg_get_serial_sequence('lamin.space', 'id'), 1);
 COMMENT ON TABLE lamin.space IS 'Spaces: access scopes; every record has a space_id (1 = "all").';
+
+-- The versions (Rust functions of extension/src/version.rs).
+COMMENT ON FUNCTION lamin.version() IS 'The installed version of lamin''s SQL objects (pg_extension.extversion). The sidecar and the CLI refuse a version they do not speak; lamin status shows it.';
+COMMENT ON FUNCTION lamin.library_version() IS 'The version of the lamin shared library this session has loaded: ahead of version() while ALTER EXTENSION lamin UPDATE is pending.';

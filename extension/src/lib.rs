@@ -25,6 +25,23 @@ mod tests {
     }
 
     #[pg_test]
+    fn library_version_is_the_crate_and_version_the_installed_sql() {
+        let lib = Spi::get_one::<String>("SELECT lamin.library_version()")
+            .unwrap()
+            .unwrap();
+        assert_eq!(lib, env!("CARGO_PKG_VERSION"));
+        let installed = Spi::get_one::<String>(
+            "SELECT extversion::text FROM pg_extension WHERE extname = 'lamin'",
+        )
+        .unwrap()
+        .unwrap();
+        let v = Spi::get_one::<String>("SELECT lamin.version()")
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, installed);
+    }
+
+    #[pg_test]
     fn uid_default_fills_storage_uid() {
         let uid = Spi::get_one::<String>(
             "INSERT INTO lamin.storage (root, type) VALUES ('/tmp/pgtest-root', 'local') RETURNING uid",

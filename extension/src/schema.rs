@@ -11,6 +11,7 @@ use crate::{
     search::{is_stop_word, normalize_term},
     storage::parse_storage_root,
     uid::{base62_md5, uid, version_number, version_suffix},
+    version::{library_version, version},
 };
 
 extension_sql_file!(
@@ -24,7 +25,9 @@ extension_sql_file!(
         suffix_from_key,
         parse_storage_root,
         normalize_term,
-        is_stop_word
+        is_stop_word,
+        version,
+        library_version
     ]
 );
 extension_sql_file!(

@@ -1,7 +1,27 @@
+//! Which lamin is installed. Two versions can differ for a while: the shared
+//! library (replaced when a new release is installed on the server) and the
+//! SQL objects (replaced only by `ALTER EXTENSION lamin UPDATE`). Clients
+//! check the SQL version, since that is what they talk to.
+
 use pgrx::prelude::*;
 
-/// The version of the installed lamin code (extension and sidecar share it).
-#[pg_extern(immutable, parallel_safe)]
-fn version() -> &'static str {
+/// The version of the installed SQL objects (`pg_extension.extversion`): what
+/// the sidecar and the CLI compare with their own before they use the schema.
+/// (Until 0.2.0 this was the library's version; the symbol stays the same so
+/// that 0.1.0's script, run against a newer library, also answers truthfully.)
+#[pg_extern(stable, parallel_safe)]
+pub(crate) fn version() -> String {
+    match Spi::get_one::<String>(
+        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'lamin'",
+    ) {
+        Ok(Some(v)) => v,
+        Ok(None) => error!("the lamin extension is not installed in this database"),
+        Err(e) => error!("cannot read the lamin extension's version: {e}"),
+    }
+}
+
+/// The version of the shared library this backend has loaded (`lamin.so`).
+#[pg_extern(stable, parallel_safe)]
+pub(crate) fn library_version() -> &'static str {
     lamin_core::VERSION
 }
