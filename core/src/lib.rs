@@ -1,6 +1,7 @@
 //! Pure logic of lamin, free of Postgres and I/O so that it can be unit-tested
 //! with plain `cargo test` and shared by the extension and the sidecar.
 
+pub mod compat;
 pub mod content;
 pub mod key;
 pub mod rank;

@@ -97,7 +97,7 @@ impl Out {
 }
 
 pub async fn run(args: CatArgs) -> anyhow::Result<()> {
-    let client = crate::db::connect(&args.db.database_url).await?;
+    let client = crate::db::open(&args.db.database_url).await?;
     let row = client
         .query_one(
             "SELECT a.uid, s.root, lamin.object_key(a), a.status, a.size, a.suffix, a.n_files IS NOT NULL

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lamin_core::compat;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::cli::DaemonArgs;
@@ -48,6 +49,11 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let mut signals = ShutdownSignals::install()?;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let worker = worker_name();
+    db::set_application_name(format!(
+        "{}{} {worker}",
+        db::SIDECAR_APPLICATION,
+        lamin_core::VERSION
+    ));
     info!(version = lamin_core::VERSION, database = %db::redact(&args.db.database_url), %worker, "sidecar starting");
     loop {
         let connected = tokio::select! {
@@ -67,6 +73,13 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
                     }
                     Ok(SessionEnd::Disconnected(reason)) => {
                         warn!(%reason, "lost the database connection")
+                    }
+                    // A schema this sidecar does not speak: stop rather than
+                    // run jobs against it (found at connect, or after a claim
+                    // refused because the extension was updated under us).
+                    Err(e) if e.downcast_ref::<compat::Refusal>().is_some() => {
+                        error!(error = %format!("{e:#}"), "refusing to run jobs");
+                        return Err(e);
                     }
                     Err(e) => warn!(error = %format!("{e:#}"), "session failed"),
                 }
@@ -107,10 +120,9 @@ async fn serve(
     worker: &str,
 ) -> anyhow::Result<SessionEnd> {
     let client = Arc::new(client);
-    let version: String = client
-        .query_one("SELECT lamin.version()", &[])
-        .await?
-        .get(0);
+    let found = db::handshake(&client).await?;
+    compat::check(&found)?;
+    let version = found.installed.unwrap_or_default();
     client
         .batch_execute(&format!("LISTEN {}", quote_ident(&args.channel)))
         .await?;

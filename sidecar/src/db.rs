@@ -1,9 +1,31 @@
-//! Connecting to Postgres.
+//! Connecting to Postgres, and the version handshake every client does first.
+
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use futures_util::StreamExt;
+use lamin_core::compat;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+/// The `application_name` of this process's connections (pg_stat_activity,
+/// server logs, `lamin status`), unless the URL sets one.
+static APPLICATION_NAME: OnceLock<String> = OnceLock::new();
+
+/// Name this process's connections, once, before the first connection:
+/// `lamin/{version} {verb}` for the CLI, `lamin-sidecar/{version} {worker}`
+/// for the daemon (what `lamin status` lists as sidecars).
+pub fn set_application_name(name: String) {
+    // Postgres keeps 63 bytes; cut at a character boundary.
+    let mut end = name.len().min(63);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let _ = APPLICATION_NAME.set(name[..end].to_string());
+}
+
+/// The prefix of a sidecar's application_name; the version follows.
+pub const SIDECAR_APPLICATION: &str = "lamin-sidecar/";
 
 /// What the connection task reports besides query results.
 #[derive(Debug)]
@@ -21,7 +43,16 @@ pub enum ConnectionEvent {
 pub async fn connect_listening(
     url: &str,
 ) -> anyhow::Result<(Client, mpsc::UnboundedReceiver<ConnectionEvent>)> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .with_context(|| format!("cannot connect to {}: invalid DATABASE_URL", redact(url)))?;
+    if config.get_application_name().is_none() {
+        if let Some(name) = APPLICATION_NAME.get() {
+            config.application_name(name);
+        }
+    }
+    let (client, mut connection) = config
+        .connect(NoTls)
         .await
         .with_context(|| format!("cannot connect to {}", redact(url)))?;
     let (tx, rx) = mpsc::unbounded_channel();
@@ -56,6 +87,35 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
     let (client, mut events) = connect_listening(url).await?;
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     Ok(client)
+}
+
+/// Connect for a CLI verb: connect, then refuse a database whose lamin
+/// extension this build does not speak (the error is a `compat::Refusal`).
+pub async fn open(url: &str) -> anyhow::Result<Client> {
+    let client = connect(url).await?;
+    compat::check(&handshake(&client).await?)?;
+    Ok(client)
+}
+
+/// What the version handshake reads: the installed extension version (what
+/// `lamin.version()` returns from 0.2.0 on; read from the catalog so that a
+/// database without the extension gets a clear message too) and the newest
+/// version the server's package offers.
+pub async fn handshake(client: &Client) -> anyhow::Result<compat::Found> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'lamin'),
+                    (SELECT default_version::text FROM pg_catalog.pg_available_extensions WHERE name = 'lamin'),
+                    current_database()::text",
+            &[],
+        )
+        .await
+        .context("cannot read the lamin extension's version")?;
+    Ok(compat::Found {
+        installed: row.get(0),
+        available: row.get(1),
+        database: row.get(2),
+    })
 }
 
 /// The URL without its password, for logs and error messages.

@@ -429,7 +429,7 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<String> {
             .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
             .sum(),
     };
-    let client = crate::db::connect(&args.db.database_url).await?;
+    let client = crate::db::open(&args.db.database_url).await?;
     use_run(&client, &args.run).await?;
     if let Some(space) = &args.space {
         client
@@ -647,7 +647,7 @@ async fn save_local(
 }
 
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
-    let client = crate::db::connect(&args.db.database_url).await?;
+    let client = crate::db::open(&args.db.database_url).await?;
     use_run(&client, &args.run).await?;
     let row = client
         .query_one(

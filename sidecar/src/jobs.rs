@@ -113,8 +113,8 @@ impl From<anyhow::Error> for Failure {
 pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Result<Vec<Job>> {
     let rows = client
         .query(
-            "SELECT id, kind, args::text, attempts, requested_by::text FROM lamin.claim_job($1, $2, NULL, $3) ORDER BY id",
-            &[&ctx.worker, &ctx.lease_s, &n],
+            "SELECT id, kind, args::text, attempts, requested_by::text FROM lamin.claim_job($1, $2, NULL, $3, $4) ORDER BY id",
+            &[&ctx.worker, &ctx.lease_s, &n, &lamin_core::VERSION],
         )
         .await
         .context("claiming jobs failed")?;

@@ -44,6 +44,18 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
+    // The daemon names its connections after its worker name instead.
+    let verb = match &command {
+        Command::Daemon(_) => None,
+        Command::Status(_) => Some("status"),
+        Command::Import(_) => Some("import"),
+        Command::Save(_) => Some("save"),
+        Command::Get(_) => Some("get"),
+        Command::Cat(_) => Some("cat"),
+    };
+    if let Some(verb) = verb {
+        db::set_application_name(format!("lamin/{} {verb}", lamin_core::VERSION));
+    }
     match command {
         Command::Daemon(args) => daemon::run(args).await,
         Command::Status(args) => status::run(args).await,

@@ -228,7 +228,7 @@ pub async fn import_ontology(args: OntologyArgs) -> anyhow::Result<String> {
         bail!("{}: no such file", path.display());
     }
     let entity = format!("bionty.{}", args.entity.trim_start_matches("bionty."));
-    let mut client = crate::db::connect(&args.db.database_url).await?;
+    let mut client = crate::db::open(&args.db.database_url).await?;
     let own_prefixes = load::registry_prefixes(&client, &entity).await?;
     let prefixes = if args.prefix.is_empty() {
         own_prefixes
@@ -353,7 +353,7 @@ pub async fn import_genes(args: GenesArgs) -> anyhow::Result<String> {
         checksum,
         description: args.description.clone(),
     };
-    let mut client = crate::db::connect(&args.db.database_url).await?;
+    let mut client = crate::db::open(&args.db.database_url).await?;
     if load::already_imported(&client, &meta).await? {
         return Ok(format!(
             "bionty.gene {} {} ({}) is already imported from these files: nothing to do",
