@@ -1,10 +1,12 @@
 -- The extension's skeleton: schema, version, uids, key checks, storage roots.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 SELECT has_schema('lamin');
 SELECT has_function('lamin', 'version', ARRAY[]::text[]);
 SELECT matches(lamin.version(), '^\d+\.\d+\.\d+$', 'version() is a semantic version');
+SELECT is(lamin.version(), (SELECT extversion::text FROM pg_extension WHERE extname = 'lamin'), 'version() is the installed SQL version');
+SELECT matches(lamin.library_version(), '^\d+\.\d+\.\d+$', 'library_version() is the loaded library''s');
 
 SELECT matches(lamin.uid(20), '^[0-9A-Za-z]{20}$', 'uid(20) is 20 base62 characters');
 SELECT isnt(lamin.uid(16), lamin.uid(16), 'two uids differ');

@@ -2,7 +2,7 @@
 -- claim order and leases, SKIP LOCKED, heartbeats, retries with back-off,
 -- permanent failure, cancellation, release on shutdown, await_job.
 BEGIN;
-SELECT plan(26);
+SELECT plan(29);
 
 SELECT lamin.enqueue('noop') AS j1 \gset
 SELECT lamin.enqueue('noop', '{"n": 2}') AS j2 \gset
@@ -62,6 +62,14 @@ SELECT lamin.enqueue('noop') AS b2 \gset
 SELECT lamin.enqueue('noop') AS b3 \gset
 SELECT is((SELECT array_agg(id ORDER BY id) FROM lamin.claim_job('w5', 30, n => 2)), ARRAY[:b1, :b2]::bigint[],
           'claim_job(n => 2) takes the two oldest ready jobs');
+
+-- A sidecar that does not speak the installed schema claims nothing.
+SELECT throws_ok($$SELECT * FROM lamin.claim_job('w6', 30, sidecar_version => '0.0.1')$$, '55000',
+                 format('sidecar w6 speaks lamin 0.0.1, but the database''s lamin extension is now %s', lamin.version()),
+                 'claim_job refuses a sidecar of another release');
+SELECT is((SELECT status FROM lamin.job WHERE id = :b3), 'queued', '… and took no job');
+SELECT is((SELECT id FROM lamin.claim_job('w6', 30, sidecar_version => lamin.version())), :b3::bigint,
+          'a sidecar of the installed release claims');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -15,7 +15,8 @@ CREATE TABLE lamin.registry (
     id_field         text,
     organism_field   text,
     deprecated_field text,
-    created_at       timestamptz NOT NULL DEFAULT now()
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    guard            boolean NOT NULL DEFAULT true
 );
 COMMENT ON TABLE lamin.registry IS 'Searchable registries and the columns search/validate/standardize/inspect use; add one with lamin.make_searchable().';
 COMMENT ON COLUMN lamin.registry.name IS 'Qualified table name, e.g. lamin.ulabel or bionty.cell_type.';
@@ -26,6 +27,7 @@ COMMENT ON COLUMN lamin.registry.id_field IS 'A text column with an external id 
 COMMENT ON COLUMN lamin.registry.organism_field IS 'A column naming the organism of a record, for the organism filter, or NULL.';
 COMMENT ON COLUMN lamin.registry.deprecated_field IS 'A boolean column marking deprecated records (ranked last), or NULL.';
 COMMENT ON COLUMN lamin.registry.created_at IS 'When the registry was made searchable.';
+COMMENT ON COLUMN lamin.registry.guard IS 'Whether new and renamed records are checked against existing names and synonyms (make_searchable''s guard).';
 
 CREATE TABLE lamin.search_term (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -275,6 +277,19 @@ $fn$, 'guard_' || base, reg.name, reg.name_field);
 END
 $gen$;
 
+-- Index every row of a registry afresh (trash excluded).
+CREATE FUNCTION lamin.index_registry(reg lamin.registry) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM lamin.search_word w WHERE w.registry = reg.name;
+    DELETE FROM lamin.search_term t WHERE t.registry = reg.name;
+    EXECUTE lamin.search_add_terms_sql(reg, reg.name::regclass::text);
+END
+$$;
+COMMENT ON FUNCTION lamin.index_registry(lamin.registry) IS 'Rebuild the search index rows of one registry from its table.';
+
 -- Make a registry searchable: record its fields, create its triggers, and
 -- index its existing rows. Idempotent (re-running updates the configuration).
 CREATE FUNCTION lamin.make_searchable(
@@ -289,6 +304,8 @@ CREATE FUNCTION lamin.make_searchable(
 ) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- Keeps the restore hooks below out of the way while it works.
+SET lamin.making_searchable = 'on'
 AS $$
 DECLARE
     qualified text := (SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = registry);
@@ -306,11 +323,12 @@ BEGIN
         RAISE EXCEPTION 'make_searchable(%): no column(s) % in that table', qualified, missing
             USING ERRCODE = 'undefined_column';
     END IF;
-    INSERT INTO lamin.registry AS r (name, name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field)
-    VALUES (qualified, name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field)
+    INSERT INTO lamin.registry AS r (name, name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field, guard)
+    VALUES (qualified, name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field, guard)
     ON CONFLICT ON CONSTRAINT registry_pkey DO UPDATE SET
         name_field = excluded.name_field, synonyms_field = excluded.synonyms_field, abbr_field = excluded.abbr_field,
-        id_field = excluded.id_field, organism_field = excluded.organism_field, deprecated_field = excluded.deprecated_field
+        id_field = excluded.id_field, organism_field = excluded.organism_field, deprecated_field = excluded.deprecated_field,
+        guard = excluded.guard
     RETURNING * INTO reg;
 
     PERFORM lamin.create_search_trigger_functions(reg, guard);
@@ -333,13 +351,71 @@ BEGIN
     EXECUTE format('CREATE TRIGGER search_b_terms_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
                     FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'search_' || replace(qualified, '.', '__'));
 
-    DELETE FROM lamin.search_word w WHERE w.registry = qualified;
-    DELETE FROM lamin.search_term t WHERE t.registry = qualified;
-    EXECUTE lamin.search_add_terms_sql(reg, registry::text);
+    PERFORM lamin.index_registry(reg);
 END
 $$;
 COMMENT ON FUNCTION lamin.make_searchable(regclass, text, text, text, text, text, text, boolean) IS
     'Make a registry table searchable by lamin.search/validate/standardize/inspect: names its fields, adds triggers and indexes its rows.';
+
+-- Restores. pg_dump keeps the rows of lamin.registry that users added (the
+-- built-in ones come with CREATE EXTENSION), not what make_searchable built
+-- around them: the search index is derived and not dumped, and triggers on
+-- lamin's own tables are not dumped either (the tables belong to the
+-- extension). Two hooks rebuild both, whoever restores:
+--  * a registry row that arrives on its own for one of lamin's own tables
+--    (pg_restore, or an INSERT by an admin) arms that table: triggers, index;
+--  * a search trigger that arrives on its own on a user's table (pg_restore
+--    creates triggers after it loaded the table's rows) indexes those rows.
+-- make_searchable sets lamin.making_searchable, so neither runs inside it.
+CREATE FUNCTION lamin.tg_registry_arm() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF current_setting('lamin.making_searchable', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    -- A user's table brings its triggers along in a dump (after its rows):
+    -- arming it here would collide with them.
+    IF EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+               WHERE d.classid = 'pg_class'::regclass AND d.objid = to_regclass(NEW.name)
+                 AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' AND e.extname = 'lamin') THEN
+        PERFORM lamin.make_searchable(NEW.name::regclass, NEW.name_field, NEW.synonyms_field, NEW.abbr_field, NEW.id_field,
+                                      NEW.organism_field, NEW.deprecated_field, NEW.guard);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION lamin.tg_registry_arm() IS 'A registry row added outside make_searchable (a restore) for one of lamin''s own tables makes that table searchable again.';
+CREATE TRIGGER registry_arm AFTER INSERT ON lamin.registry FOR EACH ROW EXECUTE FUNCTION lamin.tg_registry_arm();
+
+-- SECURITY DEFINER: whoever restores a user's table indexes its rows, with
+-- no right on the index; only tables listed in lamin.registry are indexed.
+CREATE FUNCTION lamin.tg_search_trigger_created() RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg lamin.registry;
+BEGIN
+    IF current_setting('lamin.making_searchable', true) = 'on' THEN
+        RETURN;
+    END IF;
+    FOR reg IN
+        SELECT r.* FROM pg_event_trigger_ddl_commands() c
+        JOIN pg_trigger t ON t.oid = c.objid
+        JOIN lamin.registry r ON to_regclass(r.name) = t.tgrelid
+        WHERE c.classid = 'pg_trigger'::regclass AND t.tgname = 'search_b_terms_insert'
+    LOOP
+        PERFORM lamin.index_registry(reg);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION lamin.tg_search_trigger_created() IS 'A search trigger created outside make_searchable (a restore of a user''s searchable table) indexes the table''s rows.';
+CREATE EVENT TRIGGER lamin_search_trigger_created ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER')
+EXECUTE FUNCTION lamin.tg_search_trigger_created();
+COMMENT ON EVENT TRIGGER lamin_search_trigger_created IS 'Indexes a searchable user table whose search triggers a restore re-creates (see lamin.tg_search_trigger_created).';
 
 CREATE VIEW lamin.registries AS
 SELECT r.name AS registry, r.name_field, r.synonyms_field, r.abbr_field, r.id_field, r.organism_field, r.deprecated_field,
@@ -359,8 +435,9 @@ COMMENT ON COLUMN lamin.registries.deprecated_field IS 'Deprecated flag column.'
 COMMENT ON COLUMN lamin.registries.text_fields IS 'Text columns usable as the field argument.';
 COMMENT ON COLUMN lamin.registries.n_records IS 'Records in the search index (trash excluded).';
 
--- Registries users add are dumped; the built-in ones are re-created by CREATE EXTENSION.
-SELECT pg_catalog.pg_extension_config_dump('lamin.registry', $$WHERE name !~ '^(lamin|bionty)\.'$$);
+-- Registries users add are dumped (and re-armed on restore, see above); the
+-- built-in ones are re-created by CREATE EXTENSION.
+SELECT pg_catalog.pg_extension_config_dump('lamin.registry', $$WHERE name !~ '^bionty\.' AND name NOT IN ('lamin.ulabel', 'lamin.feature')$$);
 
 -- Labels and features are searchable (and guarded) out of the box. Artifacts,
 -- collections, transforms and schemas are not: indexing costs every save a

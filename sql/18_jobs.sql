@@ -41,6 +41,10 @@ CREATE TABLE lamin.job (
     finished_at    timestamptz,
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
+-- Jobs are kept by pg_dump: a restored instance still knows what was queued
+-- (and runs it) and what ran.
+SELECT pg_catalog.pg_extension_config_dump('lamin.job', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_get_serial_sequence('lamin.job', 'id')::regclass, '');
 -- Claim order: the oldest ready job first.
 CREATE INDEX job_ready ON lamin.job (id) WHERE status = 'queued';
 CREATE INDEX job_running_lease ON lamin.job (lease_until) WHERE status = 'running';
