@@ -19,6 +19,15 @@ impl Cluster {
         Self::start_with("")
     }
 
+    /// Like start, with the extension installed at an earlier release
+    /// (`CREATE EXTENSION lamin VERSION …`, from its frozen script).
+    pub fn start_at(version: &str) -> Cluster {
+        Self::start_full(
+            "",
+            &format!("CREATE EXTENSION lamin VERSION '{version}' CASCADE"),
+        )
+    }
+
     /// Like start, with the memory and WAL settings of the local instance
     /// (scripts/lib.sh cluster_start), for benchmarks of bulk loads.
     pub fn start_tuned() -> Cluster {
@@ -28,6 +37,10 @@ impl Cluster {
     }
 
     fn start_with(settings: &str) -> Cluster {
+        Self::start_full(settings, "CREATE EXTENSION lamin CASCADE")
+    }
+
+    fn start_full(settings: &str, create_extension: &str) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("lamin-e2e-")
             .tempdir()
@@ -75,8 +88,8 @@ impl Cluster {
             .expect("create database");
         cluster
             .connect()
-            .batch_execute("CREATE EXTENSION lamin CASCADE")
-            .expect("CREATE EXTENSION lamin CASCADE");
+            .batch_execute(create_extension)
+            .unwrap_or_else(|e| panic!("{create_extension}: {}", crate::db_message(&e)));
         cluster
     }
 
@@ -117,6 +130,19 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("connect to test cluster on port {}: {e}", self.port))
     }
 
+    /// Run a SQL file with psql (ON_ERROR_STOP, one transaction per
+    /// statement) against a database of this cluster; panics with its output.
+    pub fn psql_file(&self, dbname: &str, file: &Path) -> Output {
+        let out = self
+            .client_command("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-f"])
+            .arg(file)
+            .output()
+            .expect("run psql");
+        check(&format!("psql -f {}", file.display()), &out);
+        out
+    }
+
     /// Create an empty database (no extension).
     pub fn create_database(&self, name: &str) {
         self.connect_to("postgres")
@@ -127,7 +153,13 @@ impl Cluster {
     /// A Postgres client program (pg_dump, pg_restore, psql) preset to reach this
     /// cluster; clients may run as any OS user.
     pub fn client_command(&self, program: &str) -> std::process::Command {
-        let mut cmd = std::process::Command::new(crate::system::pg_bindir().join(program));
+        self.command(crate::system::pg_bindir().join(program))
+    }
+
+    /// Any program, with the libpq environment (PGHOST, PGPORT, PGUSER,
+    /// PGPASSWORD) of this cluster: pg_prove, the lamin CLI.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
         cmd.env("PGHOST", "127.0.0.1")
             .env("PGPORT", self.port.to_string())
             .env("PGUSER", &self.user)

@@ -5,8 +5,11 @@
 mod azurite;
 mod cluster;
 mod data;
+pub mod fingerprint;
 mod jobs;
+pub mod releases;
 mod s3;
+pub mod schema_dump;
 mod sidecar;
 mod system;
 

@@ -102,6 +102,12 @@ impl Sidecar {
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
         }
+        self.wait_exit(timeout, "SIGTERM")
+    }
+
+    /// Wait for the process to exit on its own (`after` names what should
+    /// have made it, for the failure message).
+    pub fn wait_exit(&mut self, timeout: Duration, after: &str) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for sidecar") {
@@ -109,7 +115,7 @@ impl Sidecar {
             }
             assert!(
                 Instant::now() < deadline,
-                "sidecar did not exit within {timeout:?} of SIGTERM:\n{}",
+                "sidecar did not exit within {timeout:?} of {after}:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));

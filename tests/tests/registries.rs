@@ -3,6 +3,7 @@
 use std::sync::{Arc, Barrier};
 use std::thread;
 
+use lamin_e2e::fingerprint::backup_rows;
 use lamin_e2e::{check, Cluster};
 
 const SESSIONS: usize = 8;
@@ -119,48 +120,6 @@ fn concurrent_new_versions_keep_exactly_one_head() {
     assert!(uids.contains(&heads[0].get::<_, String>(0)));
 }
 
-/// A fingerprint of every row of every table in schema lamin, leaving out the
-/// rows CREATE EXTENSION itself makes (built-in user 0, default space 1, the
-/// built-in searchable registries).
-fn fingerprint(client: &mut postgres::Client) -> Vec<(String, i64, String)> {
-    let tables: Vec<String> = client
-        .query(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'lamin' ORDER BY tablename",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
-        .into_iter()
-        .map(|t| {
-            let row = client
-                .query_one(
-                    &format!(
-                        "SELECT count(*), coalesce(md5(string_agg(r, '|' ORDER BY r)), '')
-                         FROM (SELECT {} AS r FROM lamin.\"{t}\" x {}) rows",
-                        // The search index is rebuilt on restore: compare its content, not its ids.
-                        match t.as_str() {
-                            "search_term" => "(x.registry, x.record_id, x.uid, x.kind, x.term, x.term_norm)::text",
-                            "search_word" => "(x.registry, x.word, x.term_len)::text",
-                            _ => "x::text",
-                        },
-                        match t.as_str() {
-                            "user" => "WHERE id > 0",
-                            "space" => "WHERE id > 1",
-                            "registry" => "WHERE name !~ '^(lamin|bionty)\\.'",
-                            _ => "",
-                        }
-                    ),
-                    &[],
-                )
-                .unwrap();
-            (t, row.get(0), row.get(1))
-        })
-        .collect()
-}
-
 #[test]
 fn pg_dump_and_restore_round_trip_every_record() {
     let cluster = Cluster::start();
@@ -189,9 +148,9 @@ fn pg_dump_and_restore_round_trip_every_record() {
          INSERT INTO lamin.space (name) VALUES ('team');",
     )
     .unwrap();
-    let before = fingerprint(&mut db);
+    let before = backup_rows(&mut db, &["lamin", "bionty"]);
     assert!(
-        before.iter().filter(|(_, n, _)| *n > 0).count() >= 18,
+        before.values().filter(|(n, _)| *n > 0).count() >= 18,
         "the fixture fills almost every table: {before:?}"
     );
 
@@ -213,7 +172,7 @@ fn pg_dump_and_restore_round_trip_every_record() {
     check("pg_restore", &out);
 
     let mut restored = cluster.connect_to("restored");
-    let after = fingerprint(&mut restored);
+    let after = backup_rows(&mut restored, &["lamin", "bionty"]);
     if before != after {
         let dump_rows = |c: &mut postgres::Client| -> Vec<String> {
             c.query("SELECT x::text FROM lamin.artifact x ORDER BY id", &[])
