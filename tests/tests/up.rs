@@ -1,0 +1,191 @@
+//! `scripts/up` on an instance that an earlier release made: it upgrades the
+//! extension in place, says so, keeps every row, and starts a sidecar that
+//! speaks the upgraded schema. (Its own test binary: scripts/up reinstalls
+//! the extension, which no other test may be using at that moment.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lamin_e2e::fingerprint::{changed, columns, rows_over};
+use lamin_e2e::releases::{Releases, CURRENT};
+use lamin_e2e::{await_job, check, fixture, free_port, stderr_text, stdout_text};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A local instance in a temporary LAMIN_HOME, stopped (scripts/down) when dropped.
+struct Instance {
+    home: tempfile::TempDir,
+    port: u16,
+}
+
+impl Instance {
+    fn new() -> Instance {
+        Instance {
+            home: tempfile::Builder::new()
+                .prefix("lamin-up-")
+                .tempdir()
+                .unwrap(),
+            port: free_port(),
+        }
+    }
+
+    fn script(&self, name: &str, args: &[&str]) -> Output {
+        Command::new(repo().join("scripts").join(name))
+            .args(args)
+            .env("LAMIN_HOME", self.home.path())
+            .env("LAMIN_PORT", self.port.to_string())
+            .env("LAMIN_BUILD", "debug")
+            .env("LAMIN_SKIP_DEFAULT_SOURCES", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("run scripts/{name}: {e}"))
+    }
+
+    /// scripts/up; returns what it said (stderr).
+    fn up(&self) -> String {
+        let out = self.script("up", &[]);
+        check("scripts/up", &out);
+        stderr_text(&out)
+    }
+
+    fn database_url(&self) -> String {
+        let env = std::fs::read_to_string(self.home.path().join("env")).unwrap();
+        env.lines()
+            .find_map(|l| l.strip_prefix("export DATABASE_URL="))
+            .expect("DATABASE_URL in .lamin/env")
+            .to_string()
+    }
+
+    fn connect(&self) -> postgres::Client {
+        postgres::Client::connect(&self.database_url(), postgres::NoTls).unwrap()
+    }
+
+    fn psql_file(&self, file: &Path) {
+        let out = Command::new("/usr/lib/postgresql/15/bin/psql")
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.database_url(),
+                "-f",
+            ])
+            .arg(file)
+            .output()
+            .unwrap();
+        check("psql -f", &out);
+    }
+
+    fn sidecar_log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("sidecar.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.script("down", &[]);
+    }
+}
+
+#[test]
+fn scripts_up_upgrades_an_instance_made_by_an_earlier_release() {
+    let oldest = Releases::load().oldest().to_string();
+    assert_ne!(
+        oldest, CURRENT,
+        "there is an earlier release to upgrade from"
+    );
+    let instance = Instance::new();
+    let said = instance.up();
+    assert!(
+        said.contains(&format!(
+            "creating the lamin extension {CURRENT} in database lamin"
+        )),
+        "{said}"
+    );
+
+    // Turn it into an instance as the oldest release left it: its extension,
+    // its default storage, a lab's data and a job still queued.
+    let out = instance.script("down", &["--sidecar-only"]);
+    check("scripts/down --sidecar-only", &out);
+    let mut db = instance.connect();
+    db.batch_execute(&format!(
+        "SET client_min_messages = warning;
+         DROP EXTENSION lamin CASCADE;
+         CREATE EXTENSION lamin VERSION '{oldest}' CASCADE;
+         SELECT lamin.add_storage('{}', 'default local storage of this instance');",
+        instance.home.path().join("storage").display()
+    ))
+    .unwrap();
+    instance.psql_file(&fixture(&format!("upgrade/fill-{oldest}.sql")));
+    let mut tables = columns(&mut db, &["lamin", "bionty", "public"]);
+    // The new sidecar starts working on the queue at once: jobs are compared
+    // by id and kind only.
+    tables.insert("lamin.job".into(), vec!["id".into(), "kind".into(), "args".into()]);
+    let before = rows_over(&mut db, &tables);
+    let queued: i64 = db
+        .query_one(
+            "SELECT id FROM lamin.job WHERE args ? 'queued_before_the_upgrade'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    drop(db);
+
+    let said = instance.up();
+    assert!(
+        said.contains(&format!(
+            "upgrading the lamin extension in database lamin from {oldest} to {CURRENT}"
+        )),
+        "scripts/up says it upgrades:\n{said}"
+    );
+    assert!(
+        said.contains(&format!("upgraded: the lamin extension is at {CURRENT}")),
+        "{said}"
+    );
+    let mut db = instance.connect();
+    let after = rows_over(&mut db, &tables);
+    assert!(
+        before == after,
+        "rows changed: {:?}",
+        changed(&before, &after)
+    );
+    let row = db
+        .query_one("SELECT lamin.version(), lamin.library_version()", &[])
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        (CURRENT.to_string(), CURRENT.to_string())
+    );
+
+    // The new sidecar accepted the upgraded schema and runs the old queue.
+    let (status, _, error) = await_job(&mut db, queued);
+    assert_eq!(status, "done", "{error:?}\n{}", instance.sidecar_log());
+    assert!(
+        instance
+            .sidecar_log()
+            .contains(&format!("extension_version={CURRENT}")),
+        "{}",
+        instance.sidecar_log()
+    );
+    let status = Command::new(lamin_e2e::lamin_bin())
+        .arg("status")
+        .env("DATABASE_URL", instance.database_url())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr_text(&status));
+    let shown = stdout_text(&status);
+    assert!(shown.contains("upgrade          none pending"), "{shown}");
+    assert!(
+        shown.contains(&format!("sidecar          {CURRENT} ")),
+        "{shown}"
+    );
+
+    // Once current, scripts/up says so and changes nothing.
+    let said = instance.up();
+    assert!(
+        said.contains(&format!("the lamin extension is at {CURRENT} (current)")),
+        "{said}"
+    );
+}
