@@ -1,7 +1,7 @@
 -- search / validate / standardize / inspect: ranking tiers, typo tolerance,
 -- standardize tiers and ambiguity, safeguards, and hostile input.
 BEGIN;
-SELECT plan(49);
+SELECT plan(52);
 
 INSERT INTO lamin.ulabel (name, synonyms) VALUES
     ('T cell', '{T lymphocyte}'),
@@ -135,6 +135,25 @@ CREATE TRIGGER search_b_terms_insert AFTER INSERT ON public.pgtap_sample REFEREN
     FOR EACH STATEMENT EXECUTE FUNCTION lamin.search_public__pgtap_sample();
 SELECT is((SELECT name FROM lamin.search('restored sample', 'public.pgtap_sample') LIMIT 1), 'restored sample',
           'creating the search trigger indexes the rows already there');
+
+-- Neither hook nor the generated (SECURITY DEFINER) trigger functions serve other roles.
+CREATE ROLE t_owner;
+CREATE SCHEMA t_own AUTHORIZATION t_owner;
+SET LOCAL ROLE t_owner;
+CREATE TABLE t_own.x (id bigint, uid text, name text);
+CREATE FUNCTION t_own.noop() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RETURN NULL; END $f$;
+SELECT throws_ok($$CREATE TRIGGER t AFTER INSERT ON t_own.x REFERENCING NEW TABLE AS new_rows
+                   FOR EACH STATEMENT EXECUTE FUNCTION lamin.search_lamin__ulabel()$$, '42501', NULL,
+                 'a role cannot attach lamin''s search trigger functions to a table of its own');
+RESET ROLE;
+INSERT INTO lamin.registry (name, name_field) VALUES ('t_own.x', 'name');
+SET LOCAL ROLE t_owner;
+INSERT INTO t_own.x VALUES (1, 'abcdefghij', 'owner row');
+SELECT lives_ok($$CREATE TRIGGER search_b_terms_insert AFTER INSERT ON t_own.x FOR EACH STATEMENT EXECUTE FUNCTION t_own.noop()$$,
+                'a table owner may name a trigger like lamin''s');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM lamin.search_term WHERE registry = 't_own.x'), 0,
+          '… and the restore hook indexes nothing for them (superusers only)');
 
 -- Bad input.
 SELECT throws_like($$SELECT * FROM lamin.search(NULL)$$, 'search query must not be NULL', 'NULL query is an error');

@@ -2,7 +2,7 @@
 -- claim order and leases, SKIP LOCKED, heartbeats, retries with back-off,
 -- permanent failure, cancellation, release on shutdown, await_job.
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 
 SELECT lamin.enqueue('noop') AS j1 \gset
 SELECT lamin.enqueue('noop', '{"n": 2}') AS j2 \gset
@@ -12,11 +12,11 @@ SELECT throws_like($$SELECT lamin.enqueue('nope')$$, '%unknown job kind ''nope''
 SELECT throws_like($$SELECT lamin.enqueue('noop', '[1]')$$, '%job_args_object%', 'args must be a JSON object');
 
 -- Claims: oldest first, with a lease.
-SELECT is((SELECT id FROM lamin.claim_job('w1', 30)), :j1::bigint, 'the oldest job is claimed first');
+SELECT is((SELECT id FROM lamin.claim_job('w1', lamin.version(), 30)), :j1::bigint, 'the oldest job is claimed first');
 SELECT results_eq(format('SELECT status, attempts, worker FROM lamin.job WHERE id = %s', :j1),
                   $$VALUES ('running', 1, 'w1')$$, 'claimed: running, one attempt, this worker');
-SELECT is((SELECT id FROM lamin.claim_job('w2', 30)), :j2::bigint, 'the next worker gets the next job');
-SELECT is((SELECT count(*)::int FROM lamin.claim_job('w3', 30)), 0, 'nothing left to claim');
+SELECT is((SELECT id FROM lamin.claim_job('w2', lamin.version(), 30)), :j2::bigint, 'the next worker gets the next job');
+SELECT is((SELECT count(*)::int FROM lamin.claim_job('w3', lamin.version(), 30)), 0, 'nothing left to claim');
 SELECT ok(lamin.heartbeat_job(:j1, 'w1', 30, 5, 10), 'a heartbeat extends the lease');
 SELECT is((SELECT progress_pct FROM lamin.jobs WHERE id = :j1), 50.0, 'lamin.jobs shows progress in percent');
 SELECT ok(NOT lamin.heartbeat_job(:j1, 'w2', 30), 'another worker''s heartbeat is refused');
@@ -30,29 +30,29 @@ SELECT ok(NOT lamin.complete_job(:j1, 'w1'), 'a job completes once');
 
 -- An expired lease: another worker takes the job over.
 UPDATE lamin.job SET lease_until = now() - interval '1 s' WHERE id = :j2;
-SELECT is((SELECT id FROM lamin.claim_job('w3', 30)), :j2::bigint, 'a job whose lease ran out is taken over');
+SELECT is((SELECT id FROM lamin.claim_job('w3', lamin.version(), 30)), :j2::bigint, 'a job whose lease ran out is taken over');
 SELECT is((SELECT attempts FROM lamin.job WHERE id = :j2), 2, '… as a second attempt');
 SELECT ok(NOT lamin.complete_job(:j2, 'w2'), 'the first worker can no longer complete it');
 
 -- Failures: retried with back-off, then failed; permanent errors fail at once.
 SELECT lamin.enqueue('fail', max_attempts => 2) AS j3 \gset
-SELECT id FROM lamin.claim_job('w1', 30) \gset
+SELECT id FROM lamin.claim_job('w1', lamin.version(), 30) \gset
 SELECT is(lamin.fail_job(:j3, 'w1', 'transient'), 'queued', 'a failed attempt is queued again');
 SELECT ok((SELECT run_after > now() FROM lamin.job WHERE id = :j3), '… after a back-off');
 UPDATE lamin.job SET run_after = now() WHERE id = :j3;
-SELECT id FROM lamin.claim_job('w1', 30) \gset
+SELECT id FROM lamin.claim_job('w1', lamin.version(), 30) \gset
 SELECT is(lamin.fail_job(:j3, 'w1', 'transient again'), 'failed', 'the last attempt fails the job for good');
 SELECT lamin.enqueue('fail') AS j4 \gset
-SELECT id FROM lamin.claim_job('w1', 30) \gset
+SELECT id FROM lamin.claim_job('w1', lamin.version(), 30) \gset
 SELECT is(lamin.fail_job(:j4, 'w1', 'bad input', permanent => true), 'failed', 'a permanent error fails at once');
 
 -- Cancel and release.
 SELECT lamin.enqueue('sleep') AS j5 \gset
-SELECT id FROM lamin.claim_job('w9', 30) \gset
+SELECT id FROM lamin.claim_job('w9', lamin.version(), 30) \gset
 SELECT is(lamin.cancel_job(:j5), 'cancelled', 'a running job can be cancelled');
 SELECT ok(NOT lamin.heartbeat_job(:j5, 'w9', 30), '… and its worker hears of it at the next heartbeat');
 SELECT lamin.enqueue('sleep') AS j6 \gset
-SELECT id FROM lamin.claim_job('w8', 30) \gset
+SELECT id FROM lamin.claim_job('w8', lamin.version(), 30) \gset
 SELECT is(lamin.release_jobs('w8'), 1, 'a stopping worker hands its running jobs back');
 
 -- Batch claims: the n oldest.
@@ -60,15 +60,18 @@ UPDATE lamin.job SET status = 'done' WHERE status IN ('queued', 'running');
 SELECT lamin.enqueue('noop') AS b1 \gset
 SELECT lamin.enqueue('noop') AS b2 \gset
 SELECT lamin.enqueue('noop') AS b3 \gset
-SELECT is((SELECT array_agg(id ORDER BY id) FROM lamin.claim_job('w5', 30, n => 2)), ARRAY[:b1, :b2]::bigint[],
+SELECT is((SELECT array_agg(id ORDER BY id) FROM lamin.claim_job('w5', lamin.version(), 30, n => 2)), ARRAY[:b1, :b2]::bigint[],
           'claim_job(n => 2) takes the two oldest ready jobs');
 
 -- A sidecar that does not speak the installed schema claims nothing.
-SELECT throws_ok($$SELECT * FROM lamin.claim_job('w6', 30, sidecar_version => '0.0.1')$$, '55000',
+SELECT throws_ok($$SELECT * FROM lamin.claim_job('w6', '0.0.1', 30)$$, '55000',
                  format('sidecar w6 speaks lamin 0.0.1, but the database''s lamin extension is now %s', lamin.version()),
                  'claim_job refuses a sidecar of another release');
-SELECT is((SELECT status FROM lamin.job WHERE id = :b3), 'queued', '… and took no job');
-SELECT is((SELECT id FROM lamin.claim_job('w6', 30, sidecar_version => lamin.version())), :b3::bigint,
+SELECT throws_ok($$SELECT * FROM lamin.claim_job('w6', 30, NULL, 1)$$, '55000',
+                 format('worker w6 does not say which lamin release it speaks (a sidecar older than 0.2.0?), and the database''s lamin extension is %s', lamin.version()),
+                 'the claim of 0.1.0 sidecars (no version) is refused');
+SELECT is((SELECT status FROM lamin.job WHERE id = :b3), 'queued', '… and neither took a job');
+SELECT is((SELECT id FROM lamin.claim_job('w6', lamin.version(), 30)), :b3::bigint,
           'a sidecar of the installed release claims');
 
 SELECT * FROM finish();

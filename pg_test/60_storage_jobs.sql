@@ -75,9 +75,9 @@ SELECT is((SELECT array_agg(x ORDER BY x) FROM lamin.sweep_storage() x),
 
 -- Job calls pinned to an attempt: a stalled attempt cannot finish a job taken over.
 SELECT lamin.enqueue('noop') AS j \gset
-SELECT lamin.claim_job('w1', 30, '{noop}', 1);
+SELECT lamin.claim_job('w1', lamin.version(), 30, '{noop}', 1);
 UPDATE lamin.job SET lease_until = now() - interval '1 second' WHERE id = :j;
-SELECT lamin.claim_job('w1', 30, '{noop}', 1);
+SELECT lamin.claim_job('w1', lamin.version(), 30, '{noop}', 1);
 SELECT ok(NOT lamin.heartbeat_job(:j, 'w1', 30, attempt => 1), 'the stalled first attempt hears it lost the job');
 SELECT ok(NOT lamin.complete_job(:j, 'w1', '{}', 1), '… and cannot complete it');
 

@@ -213,6 +213,9 @@ END
 $body$
 $fn$, 'search_' || base, reg.name, lamin.search_add_terms_sql(reg, 'new_rows'), changed,
       lamin.search_add_terms_sql(reg, changed));
+    -- A trigger can only be made with a function one may execute: nobody but
+    -- lamin's owner attaches these (SECURITY DEFINER) functions to a table.
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION lamin.%I() FROM PUBLIC', 'search_' || base);
 
     IF NOT guard THEN
         RETURN;
@@ -274,6 +277,7 @@ BEGIN
 END
 $body$
 $fn$, 'guard_' || base, reg.name, reg.name_field);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION lamin.%I() FROM PUBLIC', 'guard_' || base);
 END
 $gen$;
 
@@ -389,22 +393,24 @@ $$;
 COMMENT ON FUNCTION lamin.tg_registry_arm() IS 'A registry row added outside make_searchable (a restore) for one of lamin''s own tables makes that table searchable again.';
 CREATE TRIGGER registry_arm AFTER INSERT ON lamin.registry FOR EACH ROW EXECUTE FUNCTION lamin.tg_registry_arm();
 
--- SECURITY DEFINER: whoever restores a user's table indexes its rows, with
--- no right on the index; only tables listed in lamin.registry are indexed.
+-- Only for superusers (who restore lamin databases), as themselves: indexing
+-- reads the table, and nobody else may make lamin read a table of their
+-- choosing with rights they do not have. Tables only (not views).
 CREATE FUNCTION lamin.tg_search_trigger_created() RETURNS event_trigger
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     reg lamin.registry;
 BEGIN
-    IF current_setting('lamin.making_searchable', true) = 'on' THEN
+    IF current_setting('lamin.making_searchable', true) = 'on'
+       OR NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
         RETURN;
     END IF;
     FOR reg IN
         SELECT r.* FROM pg_event_trigger_ddl_commands() c
         JOIN pg_trigger t ON t.oid = c.objid
+        JOIN pg_class k ON k.oid = t.tgrelid AND k.relkind IN ('r', 'p')
         JOIN lamin.registry r ON to_regclass(r.name) = t.tgrelid
         WHERE c.classid = 'pg_trigger'::regclass AND t.tgname = 'search_b_terms_insert'
     LOOP

@@ -103,11 +103,11 @@ COMMENT ON FUNCTION lamin.enqueue(text, jsonb, int) IS 'Enqueue a job for the si
 -- Sidecar side ------------------------------------------------------------
 
 -- Claim up to n of the oldest ready jobs, taking over first those whose lease ran out.
--- A sidecar passes the extension version it speaks: once ALTER EXTENSION lamin
+-- A worker names the extension version it speaks: once ALTER EXTENSION lamin
 -- UPDATE has moved the schema on under a running sidecar, its next claim fails
 -- here, in the same statement, before it takes a job it might run wrongly.
-CREATE FUNCTION lamin.claim_job(worker text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL, n int DEFAULT 1,
-                                sidecar_version text DEFAULT NULL)
+CREATE FUNCTION lamin.claim_job(worker text, sidecar_version text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL,
+                                n int DEFAULT 1)
 RETURNS SETOF lamin.job
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -116,13 +116,12 @@ DECLARE
     picked bigint[];
     installed text;
 BEGIN
-    IF sidecar_version IS NOT NULL THEN
-        SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'lamin';
-        IF installed IS DISTINCT FROM sidecar_version THEN
-            RAISE EXCEPTION 'sidecar % speaks lamin %, but the database''s lamin extension is now %', worker, sidecar_version, installed
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = format('run a sidecar of release %s (it claims no job until then)', installed);
-        END IF;
+    SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'lamin';
+    IF sidecar_version IS DISTINCT FROM installed THEN
+        RAISE EXCEPTION 'sidecar % speaks lamin %, but the database''s lamin extension is now %', worker,
+            coalesce(sidecar_version, '(not said)'), installed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('run a sidecar of release %s (it claims no job until then)', installed);
     END IF;
     -- Two index probes rather than one OR: jobs whose sidecar died first,
     -- then the oldest queued ones. SKIP LOCKED: concurrent claimers never wait
@@ -152,7 +151,23 @@ BEGIN
     RETURNING j.*;
 END
 $$;
-COMMENT ON FUNCTION lamin.claim_job(text, int, text[], int, text) IS 'Sidecar: claim up to n of the oldest ready jobs (FOR UPDATE SKIP LOCKED) with a lease, taking over running jobs whose lease expired first; refuses a sidecar whose version (sidecar_version) is not the installed extension''s.';
+COMMENT ON FUNCTION lamin.claim_job(text, text, int, text[], int) IS 'Sidecar: claim up to n of the oldest ready jobs (FOR UPDATE SKIP LOCKED) with a lease, taking over running jobs whose lease expired first; refuses a worker whose version (sidecar_version) is not the installed extension''s.';
+
+-- The signature of 0.1.0, whose sidecars do not say which release they speak:
+-- they claim nothing from a newer schema.
+CREATE FUNCTION lamin.claim_job(worker text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL, n int DEFAULT 1)
+RETURNS SETOF lamin.job
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'worker % does not say which lamin release it speaks (a sidecar older than 0.2.0?), and the database''s lamin extension is %',
+        worker, (SELECT e.extversion FROM pg_extension e WHERE e.extname = 'lamin')
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'run a sidecar of that release; workers claim with lamin.claim_job(worker, sidecar_version, …)';
+END
+$$;
+COMMENT ON FUNCTION lamin.claim_job(text, int, text[], int) IS 'Refuses workers that do not name the lamin release they speak (the claim_job of 0.1.0); claim with lamin.claim_job(worker, sidecar_version, …).';
 
 -- Extend the lease and report progress; false when the job is no longer
 -- this worker's (cancelled, or taken over after the lease ran out).

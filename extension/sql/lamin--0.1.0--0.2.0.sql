@@ -1,7 +1,9 @@
--- lamin 0.1.0 → 0.2.0: the version handshake between extension, sidecar and CLI.
--- Also: backups keep jobs and the registries users made searchable. Run by
--- ALTER EXTENSION lamin UPDATE in one transaction (all or nothing); nothing
--- here rewrites a table.
+-- lamin 0.1.0 → 0.2.0: the version handshake between extension, sidecar and
+-- CLI; backups that keep jobs and the registries users made searchable; the
+-- search trigger functions no longer executable by everyone. Run by ALTER
+-- EXTENSION lamin UPDATE in one transaction (all or nothing); it rewrites no
+-- table. Definitions are copied verbatim from sql/ (the upgrade test compares
+-- the result with a fresh install object by object).
 \echo Use "ALTER EXTENSION lamin UPDATE TO '0.2.0'" to load this file. \quit
 
 -- lamin.version() reports the installed SQL version (it read the library's
@@ -19,17 +21,29 @@ AS 'MODULE_PATHNAME', 'library_version_wrapper';
 COMMENT ON FUNCTION lamin.version() IS 'The installed version of lamin''s SQL objects (pg_extension.extversion). The sidecar and the CLI refuse a version they do not speak; lamin status shows it.';
 COMMENT ON FUNCTION lamin.library_version() IS 'The version of the lamin shared library this session has loaded: ahead of version() while ALTER EXTENSION lamin UPDATE is pending.';
 
--- claim_job takes the sidecar's version and refuses a sidecar that does not
--- speak the installed schema. A new parameter means a new signature: drop the
--- old one (nothing else in the extension depends on it).
-DROP FUNCTION lamin.claim_job(text, int, text[], int);
+-- The queue: a worker names the release it speaks.
+-- The signature of 0.1.0, whose sidecars do not say which release they speak:
+-- they claim nothing from a newer schema.
+CREATE OR REPLACE FUNCTION lamin.claim_job(worker text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL, n int DEFAULT 1)
+RETURNS SETOF lamin.job
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'worker % does not say which lamin release it speaks (a sidecar older than 0.2.0?), and the database''s lamin extension is %',
+        worker, (SELECT e.extversion FROM pg_extension e WHERE e.extname = 'lamin')
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'run a sidecar of that release; workers claim with lamin.claim_job(worker, sidecar_version, …)';
+END
+$$;
+COMMENT ON FUNCTION lamin.claim_job(text, int, text[], int) IS 'Refuses workers that do not name the lamin release they speak (the claim_job of 0.1.0); claim with lamin.claim_job(worker, sidecar_version, …).';
 
 -- Claim up to n of the oldest ready jobs, taking over first those whose lease ran out.
--- A sidecar passes the extension version it speaks: once ALTER EXTENSION lamin
+-- A worker names the extension version it speaks: once ALTER EXTENSION lamin
 -- UPDATE has moved the schema on under a running sidecar, its next claim fails
 -- here, in the same statement, before it takes a job it might run wrongly.
-CREATE FUNCTION lamin.claim_job(worker text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL, n int DEFAULT 1,
-                                sidecar_version text DEFAULT NULL)
+CREATE FUNCTION lamin.claim_job(worker text, sidecar_version text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL,
+                                n int DEFAULT 1)
 RETURNS SETOF lamin.job
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -38,13 +52,12 @@ DECLARE
     picked bigint[];
     installed text;
 BEGIN
-    IF sidecar_version IS NOT NULL THEN
-        SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'lamin';
-        IF installed IS DISTINCT FROM sidecar_version THEN
-            RAISE EXCEPTION 'sidecar % speaks lamin %, but the database''s lamin extension is now %', worker, sidecar_version, installed
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = format('run a sidecar of release %s (it claims no job until then)', installed);
-        END IF;
+    SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'lamin';
+    IF sidecar_version IS DISTINCT FROM installed THEN
+        RAISE EXCEPTION 'sidecar % speaks lamin %, but the database''s lamin extension is now %', worker,
+            coalesce(sidecar_version, '(not said)'), installed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('run a sidecar of release %s (it claims no job until then)', installed);
     END IF;
     -- Two index probes rather than one OR: jobs whose sidecar died first,
     -- then the oldest queued ones. SKIP LOCKED: concurrent claimers never wait
@@ -74,7 +87,7 @@ BEGIN
     RETURNING j.*;
 END
 $$;
-COMMENT ON FUNCTION lamin.claim_job(text, int, text[], int, text) IS 'Sidecar: claim up to n of the oldest ready jobs (FOR UPDATE SKIP LOCKED) with a lease, taking over running jobs whose lease expired first; refuses a sidecar whose version (sidecar_version) is not the installed extension''s.';
+COMMENT ON FUNCTION lamin.claim_job(text, text, int, text[], int) IS 'Sidecar: claim up to n of the oldest ready jobs (FOR UPDATE SKIP LOCKED) with a lease, taking over running jobs whose lease expired first; refuses a worker whose version (sidecar_version) is not the installed extension''s.';
 
 -- Backups keep what 0.1.0 lost on pg_dump / pg_restore.
 
@@ -121,6 +134,134 @@ ALTER TABLE lamin.registry ADD COLUMN guard boolean NOT NULL DEFAULT true;
 COMMENT ON COLUMN lamin.registry.guard IS 'Whether new and renamed records are checked against existing names and synonyms (make_searchable''s guard).';
 UPDATE lamin.registry r SET guard = EXISTS (
     SELECT FROM pg_trigger t WHERE t.tgrelid = to_regclass(r.name) AND t.tgname = 'search_a_guard_insert');
+
+-- The generated trigger functions (search_* is SECURITY DEFINER) could be
+-- attached by anyone to a table of their own: only lamin's owner may now.
+CREATE OR REPLACE FUNCTION lamin.create_search_trigger_functions(reg lamin.registry, guard boolean) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $gen$
+DECLARE
+    base text := replace(reg.name, '.', '__');
+    changed text := format('(SELECT n.* FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE (%s) IS DISTINCT FROM (%s))',
+                           lamin.search_columns(reg, 'n'), lamin.search_columns(reg, 'o'));
+BEGIN
+    -- SECURITY DEFINER: the index is lamin's, not the writer's; roles that may
+    -- write a record keep its terms in step without any right on the index.
+    EXECUTE format($fn$
+CREATE OR REPLACE FUNCTION lamin.%1$I() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $body$
+DECLARE
+    -- A variable, not a literal: queries with parameters are planned afresh
+    -- each time (force_custom_plan), so plans follow the tables' growth. (The
+    -- word delete names it only to be parameterised: filtering words by
+    -- registry would tempt the planner onto the (registry, word) index.)
+    reg_name text := %2$L;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Rows of this statement may already have terms from an UPDATE nested in
+        -- its row triggers (e.g. a version family's head moving).
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT n.id FROM new_rows n)) RETURNING t.id)
+        DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
+        %3$s;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT c.id FROM %4$s c)) RETURNING t.id)
+        DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
+        %5$s;
+    ELSE
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.registry = reg_name AND t.record_id = ANY (ARRAY(SELECT o.id FROM old_rows o)) RETURNING t.id)
+        DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
+    END IF;
+    RETURN NULL;
+END
+$body$
+$fn$, 'search_' || base, reg.name, lamin.search_add_terms_sql(reg, 'new_rows'), changed,
+      lamin.search_add_terms_sql(reg, changed));
+    -- A trigger can only be made with a function one may execute: nobody but
+    -- lamin's owner attaches these (SECURITY DEFINER) functions to a table.
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION lamin.%I() FROM PUBLIC', 'search_' || base);
+
+    IF NOT guard THEN
+        RETURN;
+    END IF;
+    EXECUTE format($fn$
+CREATE OR REPLACE FUNCTION lamin.%1$I() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $body$
+DECLARE
+    clash record;
+    reg_name text := %2$L;
+BEGIN
+    IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1')
+       OR current_setting('application_name') = 'pg_restore' THEN
+        RETURN NULL;
+    END IF;
+    -- (Two statements: old_rows exists only for UPDATE.)
+    IF TG_OP = 'INSERT' THEN
+        SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
+        FROM new_rows n CROSS JOIN LATERAL (
+            SELECT t.uid, t.name, t.kind FROM lamin.search_term t
+            WHERE t.term_fold = lower(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+        LIMIT 1;
+    ELSE
+        SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
+        FROM new_rows n JOIN old_rows o ON o.id = n.id CROSS JOIN LATERAL (
+            SELECT t.uid, t.name, t.kind FROM lamin.search_term t
+            WHERE t.term_fold = lower(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+        WHERE n.%3$I IS DISTINCT FROM o.%3$I
+        LIMIT 1;
+    END IF;
+    IF clash.uid IS NOT NULL THEN
+        RAISE EXCEPTION '%% %% already exists as the %% of record %% (%%)', %2$L, quote_literal(clash.new_name),
+            CASE clash.kind WHEN 0 THEN 'name' WHEN 1 THEN 'synonym' WHEN 2 THEN 'abbreviation' ELSE 'id' END,
+            clash.uid, quote_literal(clash.name)
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'use the existing record, or SET lamin.allow_duplicates = on to add it anyway';
+    END IF;
+    SELECT lower(n.%3$I) AS dup INTO clash FROM new_rows n GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    IF clash.dup IS NOT NULL THEN
+        RAISE EXCEPTION '%% %% is added twice in one statement', %2$L, quote_literal(clash.dup)
+            USING ERRCODE = 'unique_violation', HINT = 'SET lamin.allow_duplicates = on to add it anyway';
+    END IF;
+    IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 21) x) <= 20 THEN
+        -- Close but different: a typo-tier match (see lamin.similar_record).
+        FOR clash IN
+            SELECT n.%3$I AS new_name, s.uid, s.name
+            FROM new_rows n
+            CROSS JOIN LATERAL lamin.similar_record(reg_name, n.%3$I) s
+            WHERE s.uid <> n.uid
+        LOOP
+            RAISE NOTICE 'similar record exists in %%: %% (%%); did you mean it instead of %%?',
+                %2$L, quote_literal(clash.name), clash.uid, quote_literal(clash.new_name);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$body$
+$fn$, 'guard_' || base, reg.name, reg.name_field);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION lamin.%I() FROM PUBLIC', 'guard_' || base);
+END
+$gen$;
+DO $$
+DECLARE
+    fn text;
+BEGIN
+    FOR fn IN
+        SELECT p.oid::regprocedure::text FROM pg_proc p
+        WHERE p.pronamespace = 'lamin'::regnamespace AND p.prorettype = 'trigger'::regtype
+          AND EXISTS (SELECT FROM lamin.registry r
+                      WHERE p.proname IN ('search_' || replace(r.name, '.', '__'), 'guard_' || replace(r.name, '.', '__')))
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', fn);
+    END LOOP;
+END
+$$;
 
 -- Index every row of a registry afresh (trash excluded).
 CREATE FUNCTION lamin.index_registry(reg lamin.registry) RETURNS void
@@ -230,22 +371,24 @@ $$;
 COMMENT ON FUNCTION lamin.tg_registry_arm() IS 'A registry row added outside make_searchable (a restore) for one of lamin''s own tables makes that table searchable again.';
 CREATE TRIGGER registry_arm AFTER INSERT ON lamin.registry FOR EACH ROW EXECUTE FUNCTION lamin.tg_registry_arm();
 
--- SECURITY DEFINER: whoever restores a user's table indexes its rows, with
--- no right on the index; only tables listed in lamin.registry are indexed.
+-- Only for superusers (who restore lamin databases), as themselves: indexing
+-- reads the table, and nobody else may make lamin read a table of their
+-- choosing with rights they do not have. Tables only (not views).
 CREATE FUNCTION lamin.tg_search_trigger_created() RETURNS event_trigger
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     reg lamin.registry;
 BEGIN
-    IF current_setting('lamin.making_searchable', true) = 'on' THEN
+    IF current_setting('lamin.making_searchable', true) = 'on'
+       OR NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
         RETURN;
     END IF;
     FOR reg IN
         SELECT r.* FROM pg_event_trigger_ddl_commands() c
         JOIN pg_trigger t ON t.oid = c.objid
+        JOIN pg_class k ON k.oid = t.tgrelid AND k.relkind IN ('r', 'p')
         JOIN lamin.registry r ON to_regclass(r.name) = t.tgrelid
         WHERE c.classid = 'pg_trigger'::regclass AND t.tgname = 'search_b_terms_insert'
     LOOP

@@ -113,8 +113,8 @@ impl From<anyhow::Error> for Failure {
 pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Result<Vec<Job>> {
     let rows = client
         .query(
-            "SELECT id, kind, args::text, attempts, requested_by::text FROM lamin.claim_job($1, $2, NULL, $3, $4) ORDER BY id",
-            &[&ctx.worker, &ctx.lease_s, &n, &lamin_core::VERSION],
+            "SELECT id, kind, args::text, attempts, requested_by::text FROM lamin.claim_job($1, $2, $3, NULL, $4) ORDER BY id",
+            &[&ctx.worker, &lamin_core::VERSION, &ctx.lease_s, &n],
         )
         .await
         .context("claiming jobs failed")?;

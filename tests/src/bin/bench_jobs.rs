@@ -86,7 +86,10 @@ fn main() {
                 let name = format!("sql{w}");
                 loop {
                     let row = c
-                        .query_opt("SELECT id FROM lamin.claim_job($1, 30)", &[&name])
+                        .query_opt(
+                            "SELECT id FROM lamin.claim_job($1, lamin.version(), 30)",
+                            &[&name],
+                        )
                         .unwrap();
                     let Some(row) = row else { break };
                     let id: i64 = row.get(0);
