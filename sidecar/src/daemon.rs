@@ -120,9 +120,8 @@ async fn serve(
     worker: &str,
 ) -> anyhow::Result<SessionEnd> {
     let client = Arc::new(client);
-    let found = db::handshake(&client).await?;
-    compat::check(&found)?;
-    let version = found.installed.unwrap_or_default();
+    check_schema(&client).await?;
+    let version = lamin_core::VERSION;
     client
         .batch_execute(&format!("LISTEN {}", quote_ident(&args.channel)))
         .await?;
@@ -158,7 +157,21 @@ async fn serve(
         let batch = (slots / 2).max(1);
         while want_claim && (running.is_empty() || slots - running.len() >= batch) {
             let room = (slots - running.len()) as i32;
-            let claimed = jobs::claim(&client, &ctx, room).await?;
+            let claimed = match jobs::claim(&client, &ctx, room).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    // Refused because the schema moved on under us, or the
+                    // session broke: either way the running jobs go back.
+                    hand_back(&mut running, &client, worker).await;
+                    // Say why in the handshake's terms when the schema moved on.
+                    return Err(match check_schema(&client).await {
+                        Err(refusal) if refusal.downcast_ref::<compat::Refusal>().is_some() => {
+                            refusal
+                        }
+                        _ => e,
+                    });
+                }
+            };
             if (claimed.len() as i32) < room {
                 want_claim = false;
             }
@@ -184,6 +197,11 @@ async fn serve(
             Some(_) = running.join_next(), if !running.is_empty() => want_claim = true,
             _ = sweep.tick() => {
                 debug!("sweep");
+                // Also notices an update while every slot is busy (no claims then).
+                if let Err(e) = check_schema(&client).await {
+                    hand_back(&mut running, &client, worker).await;
+                    return Err(e);
+                }
                 want_claim = true;
             }
             _ = storage_sweep.tick(), if args.storage_sweep_interval_s > 0 => {
@@ -201,20 +219,33 @@ async fn serve(
                     while running.join_next().await.is_some() {}
                 })
                 .await;
-                if !running.is_empty() {
-                    running.abort_all();
-                    // Hand unfinished jobs back at once rather than when their lease runs out.
-                    let released = client
-                        .query_one("SELECT lamin.release_jobs($1)", &[&worker])
-                        .await
-                        .map(|r| r.get::<_, i32>(0))
-                        .unwrap_or(0);
-                    info!(released, "unfinished jobs handed back to the queue");
-                }
+                hand_back(&mut running, &client, worker).await;
                 return Ok(SessionEnd::Shutdown);
             }
         }
     }
+}
+
+/// Stop the jobs still running and hand them back to the queue at once,
+/// rather than when their lease runs out (when the connection still works).
+async fn hand_back(running: &mut JoinSet<()>, client: &Client, worker: &str) {
+    if running.is_empty() {
+        return;
+    }
+    running.abort_all();
+    let released = client
+        .query_one("SELECT lamin.release_jobs($1)", &[&worker])
+        .await
+        .map(|r| r.get::<_, i32>(0))
+        .unwrap_or(0);
+    info!(released, "unfinished jobs handed back to the queue");
+}
+
+/// The version handshake again: a `compat::Refusal` once `ALTER EXTENSION
+/// lamin UPDATE` has moved the schema to a release this sidecar does not speak.
+async fn check_schema(client: &Client) -> anyhow::Result<()> {
+    compat::check(&db::handshake(client).await?)?;
+    Ok(())
 }
 
 /// Quote a Postgres identifier (for LISTEN, which takes no parameters).
