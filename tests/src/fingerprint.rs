@@ -72,7 +72,8 @@ pub fn backup_rows(client: &mut postgres::Client, schemas: &[&str]) -> Fingerpri
         .map(|table| {
             let projection = match table.as_str() {
                 "lamin.search_term" => {
-                    "(x.registry, x.record_id, x.uid, x.kind, x.term, x.term_norm)::text"
+                    "(x.registry, x.record_id, x.uid, x.name, x.kind, x.term, x.term_fold, x.term_norm, \
+                      x.organism, x.deprecated, x.space_id)::text"
                 }
                 "lamin.search_word" => "(x.registry, x.word, x.term_len)::text",
                 _ => "x::text",

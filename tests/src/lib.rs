@@ -19,4 +19,4 @@ pub use data::{db_message, fixture, lamin, lamin_with_env, real_source, stderr_t
 pub use jobs::{await_job, register_job};
 pub use s3::S3Server;
 pub use sidecar::Sidecar;
-pub use system::{free_port, give_to_pg_user, lamin_bin};
+pub use system::{free_port, give_to_pg_user, lamin_bin, pg_bindir};

@@ -62,7 +62,7 @@ impl Instance {
     }
 
     fn psql_file(&self, file: &Path) {
-        let out = Command::new("/usr/lib/postgresql/15/bin/psql")
+        let out = Command::new(lamin_e2e::pg_bindir().join("psql"))
             .args([
                 "-X",
                 "-q",
@@ -119,10 +119,20 @@ fn scripts_up_upgrades_an_instance_made_by_an_earlier_release() {
     ))
     .unwrap();
     instance.psql_file(&fixture(&format!("upgrade/fill-{oldest}.sql")));
+    // Jobs that would reach out (an S3 bucket that is not there) fail at their
+    // own pace once the new sidecar runs, and failing a register job changes
+    // its artifact: out of the way before the rows are counted.
+    db.batch_execute(
+        "SELECT lamin.cancel_job(id) FROM lamin.job WHERE status = 'queued' AND kind <> 'noop'",
+    )
+    .unwrap();
     let mut tables = columns(&mut db, &["lamin", "bionty", "public"]);
     // The new sidecar starts working on the queue at once: jobs are compared
     // by id and kind only.
-    tables.insert("lamin.job".into(), vec!["id".into(), "kind".into(), "args".into()]);
+    tables.insert(
+        "lamin.job".into(),
+        vec!["id".into(), "kind".into(), "args".into()],
+    );
     let before = rows_over(&mut db, &tables);
     let queued: i64 = db
         .query_one(

@@ -408,6 +408,24 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
         "rows changed in the upgrade from {oldest}: {:?}",
         changed(&before, &after)
     );
+    let guards: Vec<(String, bool)> = db
+        .query(
+            "SELECT name, guard FROM lamin.registry WHERE name IN ('lamin.artifact', 'lamin.ulabel', 'public.sample') ORDER BY name",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        guards,
+        [
+            ("lamin.artifact".to_string(), false),
+            ("lamin.ulabel".into(), true),
+            ("public.sample".into(), true)
+        ],
+        "the upgrade reads each registry's guard setting off its triggers"
+    );
 
     // A backup of the upgraded database restores every row.
     let dump = cluster.dir().join("upgraded.dump");
@@ -532,6 +550,23 @@ fn clients_refuse_a_schema_they_do_not_speak() {
     // release that does not exist yet, stood in for by its catalog row): its
     // next claim is refused in the database, it takes no job and stops.
     let mut sidecar = sidecar;
+    let long: i64 = one(
+        &mut db,
+        "SELECT lamin.enqueue('sleep', '{\"seconds\": 120}')",
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db
+        .query_one("SELECT status FROM lamin.job WHERE id = $1", &[&long])
+        .unwrap()
+        .get::<_, String>(0)
+        != "running"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sleep job never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     db.batch_execute("UPDATE pg_extension SET extversion = '99.0.0' WHERE extname = 'lamin'")
         .unwrap();
     let job: i64 = one(&mut db, "SELECT lamin.enqueue('noop')");
@@ -554,6 +589,14 @@ fn clients_refuse_a_schema_they_do_not_speak() {
     assert_eq!(
         attempts, 0,
         "the job enqueued under the newer schema was never claimed"
+    );
+    let status: String = db
+        .query_one("SELECT status FROM lamin.job WHERE id = $1", &[&long])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        status, "queued",
+        "the job it was running went back to the queue at once"
     );
     db.batch_execute(&format!(
         "UPDATE pg_extension SET extversion = '{CURRENT}' WHERE extname = 'lamin'"
