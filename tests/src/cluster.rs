@@ -143,6 +143,27 @@ impl Cluster {
         out
     }
 
+    /// `pg_dump -Fc` of the test database restored with `pg_restore` into a new
+    /// database `into` of this cluster, as a user would back up and restore.
+    pub fn dump_and_restore(&self, into: &str) {
+        let dump = self.dir().join(format!("{}.dump", self.dbname));
+        let out = self
+            .client_command("pg_dump")
+            .args(["-Fc", "-d", &self.dbname, "-f"])
+            .arg(&dump)
+            .output()
+            .expect("run pg_dump");
+        check("pg_dump", &out);
+        self.create_database(into);
+        let out = self
+            .client_command("pg_restore")
+            .args(["--exit-on-error", "-d", into])
+            .arg(&dump)
+            .output()
+            .expect("run pg_restore");
+        check("pg_restore", &out);
+    }
+
     /// Create an empty database (no extension).
     pub fn create_database(&self, name: &str) {
         self.connect_to("postgres")

@@ -4,7 +4,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use lamin_e2e::fingerprint::backup_rows;
-use lamin_e2e::{check, Cluster};
+use lamin_e2e::Cluster;
 
 const SESSIONS: usize = 8;
 
@@ -154,22 +154,7 @@ fn pg_dump_and_restore_round_trip_every_record() {
         "the fixture fills almost every table: {before:?}"
     );
 
-    let dump = cluster.dir().join("lamin.dump");
-    let out = cluster
-        .client_command("pg_dump")
-        .args(["-Fc", "-d", &cluster.dbname, "-f"])
-        .arg(&dump)
-        .output()
-        .unwrap();
-    check("pg_dump", &out);
-    cluster.create_database("restored");
-    let out = cluster
-        .client_command("pg_restore")
-        .args(["--exit-on-error", "-d", "restored"])
-        .arg(&dump)
-        .output()
-        .unwrap();
-    check("pg_restore", &out);
+    cluster.dump_and_restore("restored");
 
     let mut restored = cluster.connect_to("restored");
     let after = backup_rows(&mut restored, &["lamin", "bionty"]);

@@ -428,22 +428,7 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
     );
 
     // A backup of the upgraded database restores every row.
-    let dump = cluster.dir().join("upgraded.dump");
-    let out = cluster
-        .client_command("pg_dump")
-        .args(["-Fc", "-d", &cluster.dbname, "-f"])
-        .arg(&dump)
-        .output()
-        .unwrap();
-    check("pg_dump", &out);
-    cluster.create_database("restored");
-    let out = cluster
-        .client_command("pg_restore")
-        .args(["--exit-on-error", "-d", "restored"])
-        .arg(&dump)
-        .output()
-        .unwrap();
-    check("pg_restore", &out);
+    cluster.dump_and_restore("restored");
     let schemas = ["lamin", "bionty", "public"];
     let saved = backup_rows(&mut db, &schemas);
     let mut restored = cluster.connect_to("restored");
