@@ -1,4 +1,25 @@
-//! Waiting for sidecar jobs from a test.
+//! Waiting for sidecar jobs (and other things) from a test.
+
+use std::time::{Duration, Instant};
+
+/// Poll `done` every `poll` until it says true; fail naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, poll: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(poll);
+    }
+}
+
+/// A job's status now.
+pub fn job_status(db: &mut postgres::Client, id: i64) -> String {
+    db.query_one("SELECT status FROM lamin.job WHERE id = $1", &[&id])
+        .unwrap()
+        .get(0)
+}
 
 /// Wait (up to 2 minutes) for a job's end: (status, result, error).
 pub fn await_job(

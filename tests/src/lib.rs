@@ -16,7 +16,7 @@ mod system;
 pub use azurite::Azurite;
 pub use cluster::{check, Cluster};
 pub use data::{db_message, fixture, lamin, lamin_with_env, real_source, stderr_text, stdout_text};
-pub use jobs::{await_job, register_job};
+pub use jobs::{await_job, job_status, register_job, wait_until};
 pub use s3::S3Server;
 pub use sidecar::Sidecar;
 pub use system::{free_port, give_to_pg_user, lamin_bin, pg_bindir};

@@ -4,27 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use lamin_e2e::{fixture, Cluster, Sidecar};
+use lamin_e2e::{fixture, job_status, wait_until, Cluster, Sidecar};
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How often these tests look again: each look is a query.
+const POLL: Duration = Duration::from_millis(50);
 
 fn count(db: &mut postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).unwrap().get(0)
-}
-
-fn status(db: &mut postgres::Client, id: i64) -> String {
-    db.query_one("SELECT status FROM lamin.job WHERE id = $1", &[&id])
-        .unwrap()
-        .get(0)
 }
 
 #[test]
@@ -38,7 +24,7 @@ fn three_sidecars_run_a_thousand_jobs_each_exactly_once() {
     let sidecars: Vec<Sidecar> = (0..3)
         .map(|i| Sidecar::start(&cluster, &format!("s{i}")))
         .collect();
-    wait_until("1000 jobs done", Duration::from_secs(120), || {
+    wait_until("1000 jobs done", Duration::from_secs(120), POLL, || {
         count(
             &mut db,
             "SELECT count(*) FROM lamin.job WHERE status = 'done'",
@@ -95,7 +81,7 @@ fn a_postgres_restart_in_the_middle_of_a_hundred_jobs_loses_none() {
     )
     .unwrap();
     let sidecar = Sidecar::start_with(&cluster, "s", &["--concurrency", "2", "--lease-s", "3"]);
-    wait_until("some jobs done", Duration::from_secs(60), || {
+    wait_until("some jobs done", Duration::from_secs(60), POLL, || {
         count(
             &mut db,
             "SELECT count(*) FROM lamin.job WHERE status = 'done'",
@@ -106,6 +92,7 @@ fn a_postgres_restart_in_the_middle_of_a_hundred_jobs_loses_none() {
     wait_until(
         "all 100 done after the restart",
         Duration::from_secs(120),
+        POLL,
         || {
             count(
                 &mut db,
@@ -138,7 +125,7 @@ fn a_job_of_a_killed_sidecar_is_taken_over_when_its_lease_runs_out() {
     first.wait_for_log(&format!("job started job={id}"), 1, Duration::from_secs(30));
     first.kill9();
     assert_eq!(
-        status(&mut db, id),
+        job_status(&mut db, id),
         "running",
         "the dead sidecar's job stays running until its lease ends"
     );
@@ -146,7 +133,8 @@ fn a_job_of_a_killed_sidecar_is_taken_over_when_its_lease_runs_out() {
     wait_until(
         "the job done by the second sidecar",
         Duration::from_secs(30),
-        || status(&mut db, id) == "done",
+        POLL,
+        || job_status(&mut db, id) == "done",
     );
     let (attempts, worker): (i32, String) = {
         let r = db
@@ -177,7 +165,7 @@ fn sigterm_hands_a_running_job_back_and_another_sidecar_finishes_it() {
     let exit = first.terminate(Duration::from_secs(15));
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
     assert_eq!(
-        status(&mut db, id),
+        job_status(&mut db, id),
         "queued",
         "handed back at once, not left to a lease"
     );
@@ -193,7 +181,8 @@ fn sigterm_hands_a_running_job_back_and_another_sidecar_finishes_it() {
     wait_until(
         "the job done after the handover",
         Duration::from_secs(30),
-        || status(&mut db, id) == "done",
+        POLL,
+        || job_status(&mut db, id) == "done",
     );
 }
 

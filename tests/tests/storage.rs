@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use lamin_e2e::{
     await_job, db_message, lamin_bin, lamin_with_env, register_job, stderr_text, stdout_text,
-    Cluster, S3Server, Sidecar,
+    wait_until, Cluster, S3Server, Sidecar,
 };
 use serde_json::Value;
 
@@ -60,13 +60,8 @@ fn write_folder(dir: &Path, big: usize) {
     std::fs::write(dir.join("0/1"), noise(big, 2)).unwrap();
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+/// How often these tests look again: often, to catch a copy in flight.
+const POLL: Duration = Duration::from_millis(2);
 
 #[test]
 fn local_register_stage_verify_and_delete() {
@@ -394,7 +389,7 @@ fn interrupted_saves_are_recovered_or_swept() {
         .spawn()
         .unwrap();
     let mut pending = None;
-    wait_until("the upload starts", Duration::from_secs(60), || {
+    wait_until("the upload starts", Duration::from_secs(60), POLL, || {
         pending = db
             .query_opt(
                 "SELECT uid FROM lamin.artifact WHERE status = 'pending'",
@@ -437,7 +432,12 @@ fn interrupted_saves_are_recovered_or_swept() {
             })
             .unwrap_or(false)
     };
-    wait_until("the local copy starts", Duration::from_secs(30), temp_copy);
+    wait_until(
+        "the local copy starts",
+        Duration::from_secs(30),
+        POLL,
+        temp_copy,
+    );
     stuck.kill().unwrap();
     stuck.wait().unwrap();
     drop(writer);
@@ -542,7 +542,7 @@ fn sidecar_killed_mid_stage_of_200mb_finishes_after_restart() {
         .get(0);
     let staged: PathBuf = cache.join(format!("s3/lab/data/.lamindb/{uid}.bin"));
     let partial = PathBuf::from(format!("{}.partial", staged.display()));
-    wait_until("the copy starts", Duration::from_secs(60), || {
+    wait_until("the copy starts", Duration::from_secs(60), POLL, || {
         partial.exists()
     });
     first.kill9();

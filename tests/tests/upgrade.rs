@@ -14,7 +14,8 @@ use lamin_e2e::fingerprint::{backup_rows, changed, columns, rows_over};
 use lamin_e2e::releases::{Releases, CURRENT};
 use lamin_e2e::schema_dump::{differences, dumped_tables, lamin_roles, schema_objects};
 use lamin_e2e::{
-    await_job, check, db_message, fixture, lamin, stderr_text, stdout_text, Cluster, Sidecar,
+    await_job, check, db_message, fixture, job_status, lamin, stderr_text, stdout_text, wait_until,
+    Cluster, Sidecar,
 };
 use sha2::{Digest, Sha256};
 
@@ -539,19 +540,12 @@ fn clients_refuse_a_schema_they_do_not_speak() {
         &mut db,
         "SELECT lamin.enqueue('sleep', '{\"seconds\": 120}')",
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while db
-        .query_one("SELECT status FROM lamin.job WHERE id = $1", &[&long])
-        .unwrap()
-        .get::<_, String>(0)
-        != "running"
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sleep job never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        "the sleep job to start",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || job_status(&mut db, long) == "running",
+    );
     db.batch_execute("UPDATE pg_extension SET extversion = '99.0.0' WHERE extname = 'lamin'")
         .unwrap();
     let job: i64 = one(&mut db, "SELECT lamin.enqueue('noop')");
@@ -575,10 +569,7 @@ fn clients_refuse_a_schema_they_do_not_speak() {
         attempts, 0,
         "the job enqueued under the newer schema was never claimed"
     );
-    let status: String = db
-        .query_one("SELECT status FROM lamin.job WHERE id = $1", &[&long])
-        .unwrap()
-        .get(0);
+    let status = job_status(&mut db, long);
     assert_eq!(
         status, "queued",
         "the job it was running went back to the queue at once"
