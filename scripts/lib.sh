@@ -108,6 +108,11 @@ install_extension() {
     install_frozen_scripts
 }
 
+# The release this checkout builds: the workspace version in Cargo.toml.
+workspace_version() {
+    sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n 1
+}
+
 # The frozen install scripts of earlier releases (extension/sql/lamin--X.sql).
 # cargo pgrx install generates the current release's script and copies the
 # upgrade scripts (lamin--A--B.sql), not these; with them `CREATE EXTENSION
@@ -116,7 +121,7 @@ install_extension() {
 install_frozen_scripts() {
     local extdir current script name
     extdir="$("$PG_CONFIG" --sharedir)/extension"
-    current=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n 1)
+    current=$(workspace_version)
     for script in "$REPO_ROOT"/extension/sql/lamin--*.sql; do
         name=$(basename "$script")
         case "$name" in

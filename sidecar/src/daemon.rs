@@ -120,7 +120,7 @@ async fn serve(
     worker: &str,
 ) -> anyhow::Result<SessionEnd> {
     let client = Arc::new(client);
-    check_schema(&client).await?;
+    db::check_version(&client).await?;
     let version = lamin_core::VERSION;
     client
         .batch_execute(&format!("LISTEN {}", quote_ident(&args.channel)))
@@ -164,7 +164,7 @@ async fn serve(
                     // session broke: either way the running jobs go back.
                     hand_back(&mut running, &client, worker).await;
                     // Say why in the handshake's terms when the schema moved on.
-                    return Err(match check_schema(&client).await {
+                    return Err(match db::check_version(&client).await {
                         Err(refusal) if refusal.downcast_ref::<compat::Refusal>().is_some() => {
                             refusal
                         }
@@ -198,7 +198,7 @@ async fn serve(
             _ = sweep.tick() => {
                 debug!("sweep");
                 // Also notices an update while every slot is busy (no claims then).
-                if let Err(e) = check_schema(&client).await {
+                if let Err(e) = db::check_version(&client).await {
                     hand_back(&mut running, &client, worker).await;
                     return Err(e);
                 }
@@ -239,13 +239,6 @@ async fn hand_back(running: &mut JoinSet<()>, client: &Client, worker: &str) {
         .map(|r| r.get::<_, i32>(0))
         .unwrap_or(0);
     info!(released, "unfinished jobs handed back to the queue");
-}
-
-/// The version handshake again: a `compat::Refusal` once `ALTER EXTENSION
-/// lamin UPDATE` has moved the schema to a release this sidecar does not speak.
-async fn check_schema(client: &Client) -> anyhow::Result<()> {
-    compat::check(&db::handshake(client).await?)?;
-    Ok(())
 }
 
 /// Quote a Postgres identifier (for LISTEN, which takes no parameters).

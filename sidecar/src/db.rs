@@ -93,8 +93,15 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
 /// extension this build does not speak (the error is a `compat::Refusal`).
 pub async fn open(url: &str) -> anyhow::Result<Client> {
     let client = connect(url).await?;
-    compat::check(&handshake(&client).await?)?;
+    check_version(&client).await?;
     Ok(client)
+}
+
+/// The version handshake: a `compat::Refusal` when the database's lamin
+/// extension is a release this build does not speak (or is missing).
+pub async fn check_version(client: &Client) -> anyhow::Result<()> {
+    compat::check(&handshake(client).await?)?;
+    Ok(())
 }
 
 /// What the version handshake reads: the installed extension version (what
