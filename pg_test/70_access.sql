@@ -170,11 +170,12 @@ SELECT is((SELECT string_agg(format('%s %s: got %s, expected %s', role_name, op,
            FROM other_cell WHERE got IS DISTINCT FROM expected), NULL,
           'grants, spaces, jobs and the audit log: every cell as expected');
 
--- Enqueueing each job kind (plain lamin.enqueue): allowed by the kind's needs_role.
+-- Enqueueing each job kind (plain lamin.enqueue): allowed by the kind's
+-- needs_role; internal kinds by nobody (lamin enqueues them itself).
 SELECT is((SELECT string_agg(format('%s enqueue %s: got %s, expected %s', role_name, kind, got, expected), E'\n')
            FROM (SELECT w.role_name, k.kind,
                         pg_temp.attempt(w.role_name, format('SELECT lamin.enqueue(%L)', k.kind)) AS got,
-                        CASE WHEN w.member = 'none' THEN 'error'
+                        CASE WHEN w.member = 'none' OR k.internal THEN 'error'
                              WHEN k.needs_role = 'lamin_reader' THEN 'ok'
                              WHEN k.needs_role = 'lamin_writer' AND w.member IN ('writer', 'admin') THEN 'ok'
                              WHEN k.needs_role = 'lamin_admin' AND w.member = 'admin' THEN 'ok'

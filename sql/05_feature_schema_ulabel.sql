@@ -164,9 +164,13 @@ $$;
 CREATE TRIGGER ulabel_type BEFORE INSERT OR UPDATE OF type_id ON lamin.ulabel
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_ulabel_type();
 
--- A parent edge must not close a cycle: the new parent must not descend from the child.
+-- A parent edge must not close a cycle: the new parent must not descend from
+-- the child. SECURITY DEFINER, so the walk sees every edge (edges the caller
+-- cannot read still close cycles); AFTER the row, so that row-level security
+-- has already checked the caller may read both ends the message names.
 CREATE FUNCTION lamin.tg_ulabel_parent_acyclic() RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -185,8 +189,8 @@ BEGIN
             (SELECT uid FROM lamin.ulabel WHERE id = NEW.ulabel_id), (SELECT uid FROM lamin.ulabel WHERE id = NEW.parent_id)
             USING ERRCODE = 'check_violation';
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
-CREATE TRIGGER ulabel_parent_acyclic BEFORE INSERT OR UPDATE ON lamin.ulabel_parent
+CREATE TRIGGER ulabel_parent_acyclic AFTER INSERT OR UPDATE ON lamin.ulabel_parent
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_ulabel_parent_acyclic();

@@ -19,6 +19,9 @@ AS $$
 DECLARE
     newest_suffix text;
 BEGIN
+    IF registry IS NULL OR stem IS NULL THEN
+        RAISE EXCEPTION 'next_version_uid needs a registry and a uid stem' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM pg_advisory_xact_lock(lamin.family_lock_key(registry::text, stem));
     EXECUTE format('SELECT max(right(uid, 4) COLLATE "C") FROM %s WHERE stem = $1', registry)
         INTO newest_suffix USING stem;
@@ -103,6 +106,9 @@ AS $$
 DECLARE
     head_id bigint;
 BEGIN
+    IF registry IS NULL OR family IS NULL THEN
+        RAISE EXCEPTION 'refresh_family_head needs a registry and a family (uid stem)' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM pg_advisory_xact_lock(lamin.family_lock_key(registry::text, family));
     EXECUTE format('SELECT max(id) FROM %s WHERE stem = $1 AND branch_id <> -1', registry) INTO head_id USING family;
     -- Two statements: the partial unique index allows only one head at any moment.

@@ -150,6 +150,37 @@ BEGIN
 END
 $$;
 
+-- Take a record's version family lock before its row lock: the head of the
+-- family moves under the family lock, and taking the two in the other order
+-- deadlocks against a concurrent delete or restore in the same family.
+CREATE FUNCTION lamin.lock_family_of(registry regclass, record_id bigint) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    family text;
+BEGIN
+    IF registry IN ('lamin.artifact'::regclass, 'lamin.collection'::regclass, 'lamin.transform'::regclass) THEN
+        EXECUTE format('SELECT stem FROM %s WHERE id = $1', registry) INTO family USING record_id;
+        IF family IS NOT NULL THEN
+            PERFORM pg_advisory_xact_lock(lamin.family_lock_key(registry::text, family));
+        END IF;
+    END IF;
+END
+$$;
+
+-- A change that row-level security let through to no row: the caller can read
+-- the record (find_record found it) but not write its space.
+CREATE FUNCTION lamin.refuse_unchanged(registry regclass, uid text, what text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'permission denied: % % % needs write on its space', what, registry, uid
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+
 -- Delete a record: the first call moves it to the trash (hidden from the
 -- views, the head of its version family moves on), a second call (or
 -- permanent => true) deletes it for good. Returns 'trashed' or 'deleted'.
@@ -160,10 +191,16 @@ AS $$
 DECLARE
     rec record;
     blocker text;
+    changed int;
 BEGIN
     SELECT * INTO rec FROM lamin.find_record(uid);
-    IF rec.branch_id <> -1 AND NOT permanent THEN
+    PERFORM lamin.lock_family_of(rec.registry, rec.record_id);
+    IF rec.branch_id <> -1 AND NOT coalesce(permanent, false) THEN
         EXECUTE format('UPDATE %s SET branch_id = -1 WHERE id = $1', rec.registry) USING rec.record_id;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed = 0 THEN
+            PERFORM lamin.refuse_unchanged(rec.registry, uid, 'trashing');
+        END IF;
         RETURN 'trashed';
     END IF;
     IF rec.registry = 'lamin.artifact'::regclass THEN
@@ -177,10 +214,14 @@ BEGIN
     END IF;
     BEGIN
         EXECUTE format('DELETE FROM %s WHERE id = $1', rec.registry) USING rec.record_id;
+        GET DIAGNOSTICS changed = ROW_COUNT;
     EXCEPTION WHEN foreign_key_violation THEN
         RAISE EXCEPTION 'cannot delete % %: other records still refer to it (%)', rec.registry, uid, SQLERRM
             USING ERRCODE = 'foreign_key_violation';
     END;
+    IF changed = 0 THEN
+        PERFORM lamin.refuse_unchanged(rec.registry, uid, 'deleting');
+    END IF;
     RETURN 'deleted';
 END
 $$;
@@ -193,12 +234,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     rec record;
+    changed int;
 BEGIN
     SELECT * INTO rec FROM lamin.find_record(uid);
     IF rec.branch_id <> -1 THEN
         RETURN 'not in trash';
     END IF;
+    PERFORM lamin.lock_family_of(rec.registry, rec.record_id);
     EXECUTE format('UPDATE %s SET branch_id = 1 WHERE id = $1', rec.registry) USING rec.record_id;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 THEN
+        PERFORM lamin.refuse_unchanged(rec.registry, uid, 'restoring');
+    END IF;
     RETURN 'restored';
 END
 $$;

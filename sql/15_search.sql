@@ -156,6 +156,14 @@ AS $$
         lamin.search_terms_sql(reg, source))
 $$;
 
+-- A name as the duplicate guard compares it: lower case, blanks trimmed and
+-- runs of blanks made one ("T cell " and "t  cell" are "t cell").
+CREATE FUNCTION lamin.fold_name(name text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT lower(regexp_replace(btrim(name, E' \t\n\r'), '[[:space:]]+', ' ', 'g')) $$;
+COMMENT ON FUNCTION lamin.fold_name(text) IS 'A name as the duplicate guard compares it: lower case, blanks trimmed and collapsed.';
+
 -- Each searchable registry gets its own two trigger functions, generated from
 -- the templates below with its table and columns written in: static SQL lets
 -- plpgsql cache the plans, so even one-row INSERTs stay cheap.
@@ -168,7 +176,7 @@ $$;
 -- (case-insensitively) is refused, unless the session says SET
 -- lamin.allow_duplicates = on; a close-but-different name raises a NOTICE
 -- (checked for statements of up to 20 rows, to keep bulk loads fast).
--- pg_restore (application_name pg_restore) reloads what was accepted before.
+-- A superuser's pg_restore (lamin.is_restoring) reloads what was accepted before.
 CREATE FUNCTION lamin.create_search_trigger_functions(reg lamin.registry, guard boolean) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -230,22 +238,33 @@ DECLARE
     clash record;
     reg_name text := %2$L;
 BEGIN
-    IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1')
-       OR current_setting('application_name') = 'pg_restore' THEN
+    IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1') OR lamin.is_restoring() THEN
         RETURN NULL;
+    END IF;
+    -- Concurrent writers of one name wait for each other, so that the check
+    -- below (a fresh snapshot: a new statement) sees what the other committed.
+    -- Names are compared without case and with blanks trimmed and collapsed.
+    -- A bulk statement takes the registry's lock instead of one per name
+    -- (which single-name writers share).
+    IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 1001) x) > 1000 THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.names:' || reg_name, 0));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(hashtextextended('lamin.names:' || reg_name, 0));
+        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.name:' || reg_name || ':' || x.k, 0))
+        FROM (SELECT DISTINCT lamin.fold_name(n.%3$I) AS k FROM new_rows n WHERE n.%3$I IS NOT NULL ORDER BY 1) x;
     END IF;
     -- (Two statements: old_rows exists only for UPDATE.)
     IF TG_OP = 'INSERT' THEN
         SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
         FROM new_rows n CROSS JOIN LATERAL (
             SELECT t.uid, t.name, t.kind FROM lamin.search_term t
-            WHERE t.term_fold = lower(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+            WHERE t.term_fold = lamin.fold_name(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
         LIMIT 1;
     ELSE
         SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
         FROM new_rows n JOIN old_rows o ON o.id = n.id CROSS JOIN LATERAL (
             SELECT t.uid, t.name, t.kind FROM lamin.search_term t
-            WHERE t.term_fold = lower(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+            WHERE t.term_fold = lamin.fold_name(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
         WHERE n.%3$I IS DISTINCT FROM o.%3$I
         LIMIT 1;
     END IF;
@@ -256,7 +275,7 @@ BEGIN
             USING ERRCODE = 'unique_violation',
                   HINT = 'use the existing record, or SET lamin.allow_duplicates = on to add it anyway';
     END IF;
-    SELECT lower(n.%3$I) AS dup INTO clash FROM new_rows n GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    SELECT lamin.fold_name(n.%3$I) AS dup INTO clash FROM new_rows n GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
     IF clash.dup IS NOT NULL THEN
         RAISE EXCEPTION '%% %% is added twice in one statement', %2$L, quote_literal(clash.dup)
             USING ERRCODE = 'unique_violation', HINT = 'SET lamin.allow_duplicates = on to add it anyway';

@@ -349,3 +349,8 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The builders above write table and column names into DDL: they are lamin's
+-- own install-time helpers, run by the extension's owner, not by users.
+REVOKE EXECUTE ON FUNCTION bionty.comment_common_columns(text, text), bionty.create_ontology_registry(text, text, text[], text),
+    bionty.create_registry(text, text, text), bionty.create_artifact_link(text), bionty.common_columns() FROM PUBLIC;

@@ -214,16 +214,22 @@ COMMENT ON FUNCTION lamin.record_check(text, text) IS 'Sidecar: record a verific
 -- Permanently deleted artifacts: their objects are deleted by a job, which
 -- exists only once the deletion commits (a rolled-back delete deletes
 -- nothing). Objects of registered artifacts (real keys) are not lamin's to
--- delete and stay, as in LaminDB.
+-- delete and stay, as in LaminDB. The job is internal (users cannot enqueue
+-- one): SECURITY DEFINER, run as the sidecar itself, which derives the
+-- storage root from storage_id and deletes only if no artifact has the uid.
+-- (A trigger function cannot be called directly: only a delete that row-level
+-- security let through gets here.)
 CREATE FUNCTION lamin.tg_artifact_delete_object() RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    INSERT INTO lamin.job (kind, args)
-    SELECT 'delete_object', jsonb_build_object('uid', g.uid, 'root', s.root, 'object', lamin.object_key(g),
-                                               'folder', g.n_files IS NOT NULL)
-    FROM gone g JOIN lamin.storage s ON s.id = g.storage_id
+    INSERT INTO lamin.job (kind, args, requested_by)
+    SELECT 'delete_object', jsonb_build_object('uid', g.uid, 'storage_id', g.storage_id, 'object', lamin.object_key(g),
+                                               'folder', g.n_files IS NOT NULL),
+           'lamin_sidecar'
+    FROM gone g
     WHERE g.key_is_virtual;
     RETURN NULL;
 END
@@ -234,6 +240,9 @@ REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_artif
 -- Sweep storages for the leftovers of interrupted saves: one job per storage
 -- (a sweep already queued or running is reused). Uploads idle for grace_s are
 -- abandoned: recovered if their bytes are complete, else failed and removed.
+-- Instance admins and the sidecar sweep; the sweep runs as the sidecar, which
+-- sees every artifact (a sweep that saw only some would take the others'
+-- objects for orphans).
 CREATE FUNCTION lamin.sweep_storage(storage text DEFAULT NULL, grace_s int DEFAULT 3600) RETURNS SETOF bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -241,27 +250,54 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     s record;
-    job_id bigint;
 BEGIN
     IF grace_s IS NULL OR grace_s < 0 THEN
         RAISE EXCEPTION 'grace_s must be >= 0 seconds' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR s IN SELECT x.id, x.root FROM lamin.storage x
+    IF NOT (pg_has_role('lamin_admin', 'USAGE') OR current_user = 'lamin_sidecar' OR lamin.is_unrestricted()) THEN
+        RAISE EXCEPTION 'permission denied: sweeping storages needs lamin_admin (role % is not a member)', current_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    FOR s IN SELECT x.id FROM lamin.storage x
              WHERE storage IS NULL OR x.id = lamin.storage_id(storage) ORDER BY x.id
     LOOP
-        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.sweep:' || s.id, 0));
-        SELECT j.id INTO job_id FROM lamin.job j
-        WHERE j.kind = 'sweep_storage' AND j.status IN ('queued', 'running') AND (j.args ->> 'storage_id')::bigint = s.id
-        LIMIT 1;
-        IF job_id IS NULL THEN
-            job_id := lamin.enqueue('sweep_storage', jsonb_build_object('storage_id', s.id, 'root', s.root, 'grace_s', grace_s));
-        END IF;
-        RETURN NEXT job_id;
+        RETURN NEXT lamin.enqueue_sweep(s.id, grace_s);
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION lamin.sweep_storage(text, int) IS
-    'Enqueue a sweep of a storage (NULL: all): stale pending uploads are recovered or failed, orphan objects older than grace_s removed. Returns job ids.';
+    'Enqueue a sweep of a storage (NULL: all; needs lamin_admin): stale pending uploads are recovered or failed, orphan objects older than grace_s removed. Returns job ids.';
+
+-- The sweep job of one storage (reused while one is queued or running).
+-- SECURITY DEFINER: sweeps are internal jobs; executable by admins and the
+-- sidecar only, and it takes nothing but a storage id and a grace period.
+CREATE FUNCTION lamin.enqueue_sweep(storage_id bigint, grace_s int) RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    job_id bigint;
+BEGIN
+    IF NOT EXISTS (SELECT FROM lamin.storage x WHERE x.id = storage_id) OR grace_s IS NULL OR grace_s < 0 THEN
+        RAISE EXCEPTION 'enqueue_sweep: no storage % or a negative grace period', storage_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.sweep:' || storage_id, 0));
+    SELECT j.id INTO job_id FROM lamin.job j
+    WHERE j.kind = 'sweep_storage' AND j.status IN ('queued', 'running') AND (j.args ->> 'storage_id')::bigint = storage_id
+    LIMIT 1;
+    IF job_id IS NULL THEN
+        INSERT INTO lamin.job (kind, args, requested_by)
+        VALUES ('sweep_storage', jsonb_build_object('storage_id', storage_id, 'grace_s', grace_s), 'lamin_sidecar')
+        RETURNING id INTO job_id;
+    END IF;
+    RETURN job_id;
+END
+$$;
+REVOKE ALL ON FUNCTION lamin.enqueue_sweep(bigint, int) FROM PUBLIC;
+COMMENT ON FUNCTION lamin.enqueue_sweep(bigint, int) IS 'Internal: the sweep job of one storage (lamin.sweep_storage calls it; executable by lamin_admin and the sidecar).';
 
 -- A register job that failed for good (or was cancelled) fails its artifact,
 -- so that no artifact stays pending with nothing working on it.

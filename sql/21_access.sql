@@ -48,6 +48,31 @@ COMMENT ON COLUMN lamin.space_access.granted_by IS 'The role that granted it.';
 COMMENT ON COLUMN lamin.space_access.granted_at IS 'When it was granted.';
 COMMENT ON TABLE lamin.space_access IS 'Grants of spaces to database roles: read, write (includes read) or admin (includes write). Changed through lamin.grant / lamin.revoke.';
 
+-- A grant names an existing lamin role, however it is written (lamin.grant
+-- or an admin's INSERT): a grant to a misspelt role is refused, not kept.
+CREATE FUNCTION lamin.tg_space_access_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A superuser's restore may bring grants of roles this cluster lacks: kept, and ignored.
+    IF lamin.is_unrestricted() THEN
+        RETURN NEW;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = NEW.role_name) THEN
+        RAISE EXCEPTION 'no role named %', coalesce(quote_ident(NEW.role_name), 'NULL')
+            USING ERRCODE = 'undefined_object', HINT = 'create it first: CREATE ROLE … LOGIN IN ROLE lamin_reader';
+    END IF;
+    IF NOT pg_has_role(NEW.role_name, 'lamin_reader', 'MEMBER') THEN
+        RAISE EXCEPTION 'role % is not a lamin role', quote_ident(NEW.role_name)
+            USING ERRCODE = 'invalid_parameter_value', HINT = format('GRANT lamin_reader TO %I first', NEW.role_name);
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER space_access_check BEFORE INSERT OR UPDATE OF role_name ON lamin.space_access
+FOR EACH ROW EXECUTE FUNCTION lamin.tg_space_access_check();
+
 -- The spaces the current role (directly or through role membership) may
 -- read, write or administer through grants, plus the default space "all"
 -- through the instance roles. Instance admins (lamin_admin) may do
@@ -58,8 +83,10 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(array_agg(DISTINCT s), '{}') FROM (
-        SELECT a.space_id AS s FROM lamin.space_access a
-        WHERE pg_has_role(a.role_name, 'USAGE')
+        -- Through pg_roles: a grant to a role that was dropped since is
+        -- ignored (pg_has_role would fail on the missing name, for everyone).
+        SELECT a.space_id AS s FROM lamin.space_access a JOIN pg_roles r ON r.rolname = a.role_name
+        WHERE pg_has_role(r.oid, 'USAGE')
           AND array_position(ARRAY['read', 'write', 'admin'], a.level) >= array_position(ARRAY['read', 'write', 'admin'], min_level)
         UNION ALL
         SELECT 1 WHERE pg_has_role(CASE min_level WHEN 'read' THEN 'lamin_reader' WHEN 'write' THEN 'lamin_writer'
@@ -157,7 +184,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no role named %', quote_ident(role_name) USING ERRCODE = 'undefined_object';
     END IF;
-    IF r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR role_name LIKE 'pg\_%' OR role_name = 'lamin_sidecar'
+    -- Never the instance roles themselves (lamin_admin would make every
+    -- space reachable from a sidecar connection), nor roles above the rules.
+    IF r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR role_name LIKE 'pg\_%'
+       OR role_name IN ('lamin_sidecar', 'lamin_reader', 'lamin_writer', 'lamin_admin')
        OR NOT pg_has_role(role_name, 'lamin_reader', 'MEMBER') THEN
         RETURN;  -- not an ordinary lamin role: the sidecar does not act as it
     END IF;
@@ -167,8 +197,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION lamin.let_sidecar_act_as(name) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION lamin.let_sidecar_act_as(name) TO lamin_reader;
-COMMENT ON FUNCTION lamin.let_sidecar_act_as(name) IS 'Let the sidecar run jobs as this (ordinary) role; called by lamin.grant.';
+COMMENT ON FUNCTION lamin.let_sidecar_act_as(name) IS 'Let the sidecar run jobs as this (ordinary, personal) role; called when the role enqueues a job (not executable by users).';
 
 -- Grant a role read, write or admin on a space (admins of that space only).
 CREATE FUNCTION lamin.grant(space text, role_name name, level text DEFAULT 'read') RETURNS text
@@ -196,7 +225,6 @@ BEGIN
     END IF;
     INSERT INTO lamin.space_access AS a (space_id, role_name, level) VALUES (sid, role_name, level)
     ON CONFLICT ON CONSTRAINT space_access_pkey DO UPDATE SET level = excluded.level, granted_by = current_user, granted_at = now();
-    PERFORM lamin.let_sidecar_act_as(role_name);
     RETURN level;
 END
 $$;
@@ -266,38 +294,82 @@ ALTER TABLE lamin.job_kind ADD COLUMN needs_role name NOT NULL DEFAULT 'lamin_re
 COMMENT ON COLUMN lamin.job_kind.needs_role IS 'The role a requester must have to enqueue jobs of this kind.';
 UPDATE lamin.job_kind SET needs_role = 'lamin_writer' WHERE kind IN ('import_ontology', 'import_genes');
 UPDATE lamin.job_kind SET needs_role = 'lamin_admin' WHERE kind = 'sweep_storage';
+-- Internal kinds act on storage as the sidecar itself, on what lamin derived
+-- from the database: the delete of a committed delete's bytes, storage sweeps.
+-- Only lamin's own code enqueues them (SECURITY DEFINER trigger and function).
+ALTER TABLE lamin.job_kind ADD COLUMN internal boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN lamin.job_kind.internal IS 'Enqueued by lamin itself only (never by users): the job acts as the sidecar, not as a requester.';
+UPDATE lamin.job_kind SET internal = true WHERE kind IN ('delete_object', 'sweep_storage');
 
 CREATE FUNCTION lamin.tg_job_check_kind() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    needed name;
+    k record;
 BEGIN
     IF pg_column_size(NEW.args) > 1048576 THEN
         RAISE EXCEPTION 'job arguments of % bytes: at most 1 MB (pass names of files or records, not data)',
             pg_column_size(NEW.args) USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    SELECT k.needs_role INTO needed FROM lamin.job_kind k WHERE k.kind = NEW.kind;
-    IF NOT (pg_has_role(needed, 'USAGE') OR lamin.is_unrestricted()
-            OR (NEW.kind = 'sweep_storage' AND current_user = 'lamin_sidecar')) THEN
-        RAISE EXCEPTION 'permission denied: jobs of kind % need role %', NEW.kind, needed
+    SELECT x.needs_role, x.internal INTO k FROM lamin.job_kind x WHERE x.kind = NEW.kind;
+    -- Unrestricted here means lamin's own SECURITY DEFINER code (or a superuser).
+    IF k.internal AND NOT lamin.is_unrestricted() THEN
+        RAISE EXCEPTION 'permission denied: jobs of kind % are enqueued by lamin itself, not by users', NEW.kind
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = CASE NEW.kind WHEN 'sweep_storage' THEN 'call lamin.sweep_storage() (needs lamin_admin)'
+                         ELSE 'delete the artifact with lamin.delete(uid, true): its bytes follow once the delete commits' END;
+    END IF;
+    IF NOT (pg_has_role(k.needs_role, 'USAGE') OR lamin.is_unrestricted()) THEN
+        RAISE EXCEPTION 'permission denied: jobs of kind % need role %', NEW.kind, k.needs_role
             USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    -- The sidecar will run the job as its requester: let it (ordinary lamin roles only).
-    -- A superuser may load jobs of roles this cluster lacks (a restore): the
-    -- sidecar then fails them naming the role.
-    IF NEW.requested_by <> current_user AND NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = NEW.requested_by)
-       AND lamin.is_unrestricted() THEN
-        RETURN NEW;
-    END IF;
-    IF NOT pg_has_role('lamin_sidecar', NEW.requested_by, 'MEMBER') THEN
-        PERFORM lamin.let_sidecar_act_as(NEW.requested_by);
     END IF;
     RETURN NEW;
 END
 $$;
 CREATE TRIGGER job_check_kind BEFORE INSERT ON lamin.job FOR EACH ROW EXECUTE FUNCTION lamin.tg_job_check_kind();
+
+-- The sidecar will run the job as its requester: let it (ordinary lamin roles
+-- only). After the row passed row-level security, so requested_by is the
+-- inserting role (or a superuser's choice); SECURITY DEFINER, as only lamin
+-- decides which roles the sidecar acts as. A superuser may load jobs of roles
+-- this cluster lacks (a restore): the sidecar then fails them naming the role.
+CREATE FUNCTION lamin.tg_job_let_sidecar_act() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles r WHERE r.rolname = NEW.requested_by)
+       AND NOT pg_has_role('lamin_sidecar', NEW.requested_by, 'MEMBER') THEN
+        PERFORM lamin.let_sidecar_act_as(NEW.requested_by);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER job_let_sidecar_act AFTER INSERT ON lamin.job FOR EACH ROW EXECUTE FUNCTION lamin.tg_job_let_sidecar_act();
+
+-- Users cancel their jobs (lamin.cancel_job) and change nothing else of a job
+-- row: the columns they may update are limited by privileges, the transition
+-- by this trigger. The sidecar (and superusers) run the queue.
+CREATE FUNCTION lamin.tg_job_user_update() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF lamin.is_unrestricted() THEN
+        RETURN NEW;
+    END IF;
+    IF NOT (NEW.status = 'cancelled' AND OLD.status IN ('queued', 'running')) THEN
+        RAISE EXCEPTION 'permission denied: a job''s requester may only cancel it (job % is %)', OLD.id, OLD.status
+            USING ERRCODE = 'insufficient_privilege', HINT = 'use lamin.cancel_job(id)';
+    END IF;
+    RETURN NEW;
+END
+$$;
+-- (Not for the sidecar: its queue updates pay nothing.)
+CREATE TRIGGER job_user_update BEFORE UPDATE ON lamin.job FOR EACH ROW WHEN (current_user <> 'lamin_sidecar')
+EXECUTE FUNCTION lamin.tg_job_user_update();
 
 -- Locked records change only by admins of their space (and so does the lock).
 CREATE FUNCTION lamin.tg_check_lock() RETURNS trigger
@@ -314,6 +386,66 @@ BEGIN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
+
+-- Fields the system owns: who created a record and when are set by lamin on
+-- insert and never change after; a new record is locked only by an admin of
+-- its space. Checked per statement (bulk imports pay one query). Superusers
+-- (restores) load records as they were.
+CREATE FUNCTION lamin.tg_system_fields() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+    me bigint;
+BEGIN
+    IF lamin.is_unrestricted() THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        me := lamin.current_user_id();
+        SELECT n.uid, n.created_by IS DISTINCT FROM me OR n.created_at IS DISTINCT FROM now() AS forged,
+               n.is_locked AS locked
+        INTO bad FROM new_rows n
+        WHERE n.created_by IS DISTINCT FROM me OR n.created_at IS DISTINCT FROM now()
+           OR (n.is_locked AND NOT lamin.has_space_level(n.space_id, 'admin'))
+        LIMIT 1;
+    ELSE
+        SELECT n.uid, true AS forged, false AS locked INTO bad
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.created_by IS DISTINCT FROM o.created_by OR n.created_at IS DISTINCT FROM o.created_at
+        LIMIT 1;
+    END IF;
+    IF bad.forged THEN
+        RAISE EXCEPTION 'record % of %: created_by and created_at are set by lamin, not by users', bad.uid, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege', HINT = 'leave these columns out';
+    ELSIF bad.locked THEN
+        RAISE EXCEPTION 'record % of %: only admins of its space may lock it', bad.uid, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The stored content of an artifact that is ready (or found corrupt) is what
+-- its hash says: hash, size, file count and hash type change only while it is
+-- pending (new versions hold new content).
+CREATE FUNCTION lamin.tg_artifact_content_fixed() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF lamin.is_unrestricted() THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'artifact % is %: its hash, size and file count are fixed (save new content as a new version)',
+        OLD.uid, OLD.status USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER artifact_content_fixed BEFORE UPDATE OF hash, size, n_files, hash_type ON lamin.artifact
+FOR EACH ROW WHEN (OLD.status IN ('ready', 'corrupt')
+                   AND (NEW.hash, NEW.size, NEW.n_files, NEW.hash_type) IS DISTINCT FROM (OLD.hash, OLD.size, OLD.n_files, OLD.hash_type))
+EXECUTE FUNCTION lamin.tg_artifact_content_fixed();
 
 -- The audit log: who changed which record when, appended by statement-level
 -- triggers on every registry; nobody (superusers included) updates or
@@ -349,8 +481,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Rows come from lamin.tg_audit, which runs as lamin's owner (SECURITY
+    -- DEFINER); no other role may insert (no privilege either), whatever the
+    -- nesting of triggers it tries.
     IF TG_OP = 'INSERT' THEN
-        IF pg_trigger_depth() < 2 AND NOT coalesce(lamin.is_unrestricted(), false) THEN
+        IF NOT coalesce(lamin.is_unrestricted(), false) THEN
             RAISE EXCEPTION 'lamin.audit is written by lamin''s triggers only' USING ERRCODE = 'insufficient_privilege';
         END IF;
         RETURN NEW;
@@ -362,43 +497,92 @@ CREATE TRIGGER audit_insert_guard BEFORE INSERT ON lamin.audit FOR EACH ROW EXEC
 CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON lamin.audit FOR EACH ROW EXECUTE FUNCTION lamin.tg_audit_guard();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON lamin.audit FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit_guard();
 
+-- The role a session acts as: the one SET ROLE chose (a sidecar connection
+-- sets role=<requester> at its start), else the login. Unlike current_user it
+-- stays the same inside SECURITY DEFINER functions, and no function can
+-- forge it.
+CREATE FUNCTION lamin.acting_role() RETURNS name
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(nullif(current_setting('role'), 'none'), session_user)::name $$;
+COMMENT ON FUNCTION lamin.acting_role() IS 'The role the session acts as (SET ROLE, else the login), also inside SECURITY DEFINER functions.';
+
+-- Whether this session is a superuser's pg_restore: it reloads the audit rows
+-- and records as they were (no new audit rows, no duplicate-name guard). The
+-- application name alone is anyone's to set; a superuser could switch the
+-- triggers off anyway.
+CREATE FUNCTION lamin.is_restoring() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT current_setting('application_name') = 'pg_restore'
+       AND coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = lamin.acting_role()), false)
+$$;
+COMMENT ON FUNCTION lamin.is_restoring() IS 'Whether this session is a superuser''s pg_restore (which reloads audit rows and records as they were).';
+
+-- Whether a bulk import may summarise its audit rows (lamin.audit_summary =
+-- on, set by the import functions): only in sessions of the sidecar (which
+-- runs lamin's import code for a requester) or of a superuser. A user's own
+-- session is audited row by row, whatever it sets.
+CREATE FUNCTION lamin.audit_in_summary() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(current_setting('lamin.audit_summary', true), '') = 'on'
+       AND (session_user = 'lamin_sidecar'
+            OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = lamin.acting_role()), false))
+$$;
+COMMENT ON FUNCTION lamin.audit_in_summary() IS 'Whether this statement''s audit rows are summarised: a bulk import run by the sidecar or a superuser.';
+
 -- One trigger function for the three events: the rows come from transition
 -- tables, so a statement touching many rows writes its audit rows in one go.
--- Bulk imports (lamin.audit_summary = on) write one summary row instead.
+-- Bulk imports (lamin.audit_in_summary) write one summary row instead.
+-- SECURITY DEFINER: audit rows are lamin's, never written by the roles whose
+-- changes they record; the role named is the session's (SET ROLE, or the
+-- requester a sidecar connection acts as), which the function cannot forge.
+-- A space's own rows are audited in that space (readers of "all" do not
+-- learn of spaces they cannot read).
 CREATE FUNCTION lamin.tg_audit() RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     reg text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
     op text := lower(TG_OP);
+    who name := lamin.acting_role();
+    own_space boolean := TG_TABLE_SCHEMA = 'lamin' AND TG_TABLE_NAME = 'space';
 BEGIN
-    -- A restore reloads the audit rows themselves.
-    IF current_setting('application_name') = 'pg_restore' THEN
+    IF lamin.is_restoring() THEN
         RETURN NULL;
     END IF;
-    IF current_setting('lamin.audit_summary', true) = 'on' THEN
+    IF lamin.audit_in_summary() THEN
         IF TG_OP = 'DELETE' THEN
-            INSERT INTO lamin.audit (registry, operation, n_rows) SELECT reg, op, count(*) FROM old_rows HAVING count(*) > 0;
+            INSERT INTO lamin.audit (role_name, registry, operation, n_rows)
+            SELECT who, reg, op, count(*) FROM old_rows HAVING count(*) > 0;
         ELSE
-            INSERT INTO lamin.audit (registry, operation, n_rows) SELECT reg, op, count(*) FROM new_rows HAVING count(*) > 0;
+            INSERT INTO lamin.audit (role_name, registry, operation, n_rows)
+            SELECT who, reg, op, count(*) FROM new_rows HAVING count(*) > 0;
         END IF;
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO lamin.audit (registry, operation, record_id, uid, space_id, fields)
-        SELECT reg, op, (j ->> 'id')::bigint, j ->> 'uid', coalesce((j ->> 'space_id')::bigint, 1),
+        INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id, fields)
+        SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',
+               CASE WHEN own_space THEN (j ->> 'id')::bigint ELSE coalesce((j ->> 'space_id')::bigint, 1) END,
                ARRAY(SELECT k FROM jsonb_each(j) e(k, v) WHERE v <> 'null' ORDER BY k)
         FROM (SELECT to_jsonb(n) AS j FROM new_rows n) x;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO lamin.audit (registry, operation, record_id, uid, space_id, fields)
-        SELECT reg, op, (nj ->> 'id')::bigint, nj ->> 'uid', coalesce((nj ->> 'space_id')::bigint, 1),
+        INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id, fields)
+        SELECT who, reg, op, (nj ->> 'id')::bigint, nj ->> 'uid',
+               CASE WHEN own_space THEN (nj ->> 'id')::bigint ELSE coalesce((nj ->> 'space_id')::bigint, 1) END,
                ARRAY(SELECT k FROM jsonb_each(nj) e(k, v) WHERE v IS DISTINCT FROM oj -> k AND k <> 'updated_at' ORDER BY k)
         FROM (SELECT to_jsonb(n) AS nj FROM new_rows n) n
         JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o) o ON o.oj -> 'id' = n.nj -> 'id';
     ELSE
-        INSERT INTO lamin.audit (registry, operation, record_id, uid, space_id)
-        SELECT reg, op, (j ->> 'id')::bigint, j ->> 'uid', coalesce((j ->> 'space_id')::bigint, 1)
+        INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id)
+        SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',
+               CASE WHEN own_space THEN (j ->> 'id')::bigint ELSE coalesce((j ->> 'space_id')::bigint, 1) END
         FROM (SELECT to_jsonb(o) AS j FROM old_rows o) x;
     END IF;
     RETURN NULL;
@@ -422,8 +606,12 @@ DECLARE
     -- "the row's space is one the role may read / write", evaluated once per statement.
     readable text := '(space_id = ANY ((SELECT lamin.readable_spaces())::bigint[]) OR (SELECT lamin.is_instance_admin()))';
     writable text := '(space_id = ANY ((SELECT lamin.writable_spaces())::bigint[]) OR (SELECT lamin.is_instance_admin()))';
+    ends text := '';
     p record;
 BEGIN
+    IF tbl IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'secure_table needs a table and a kind' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
     FOR p IN SELECT polname FROM pg_policy WHERE polrelid = tbl LOOP
         EXECUTE format('DROP POLICY %I ON %s', p.polname, tbl);
@@ -438,22 +626,42 @@ BEGIN
     ELSIF kind = 'shared' THEN
         EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %s FROM lamin_reader', tbl);
         EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO lamin_writer', tbl);
-        EXECUTE format('CREATE POLICY shared_all ON %s USING (true) WITH CHECK (true)', tbl);
+        -- Every lamin role reads; a record with a space goes only where its
+        -- writer may write (it would show up in that space's search).
+        EXECUTE format('CREATE POLICY shared_all ON %s USING (true) WITH CHECK (%s)', tbl,
+                       CASE WHEN EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'space_id' AND NOT a.attisdropped)
+                            THEN writable ELSE 'true' END);
     ELSIF kind LIKE 'link:%' THEN
-        owner_table := split_part(substr(kind, 6), ':', 1);
-        owner_column := split_part(substr(kind, 6), ':', 2);
+        owner_table := split_part(split_part(substr(kind, 6), '|', 1), ':', 1);
+        owner_column := split_part(split_part(substr(kind, 6), '|', 1), ':', 2);
+        -- The other ends ('|table:column' each) must be readable to be linked
+        -- to: nobody links to (and so pins) a record they cannot see.
+        FOR p IN SELECT split_part(e, ':', 1)::regclass AS t, split_part(e, ':', 2) AS c
+                 FROM unnest((string_to_array(substr(kind, 6), '|'))[2:]) e
+        LOOP
+            ends := ends || format(' AND (%2$I IS NULL OR EXISTS (SELECT FROM %1$s e WHERE e.id = %2$I))', p.t, p.c);
+        END LOOP;
         EXECUTE format('CREATE POLICY link_read ON %s FOR SELECT USING (EXISTS (SELECT FROM %s o WHERE o.id = %I))',
                        tbl, owner_table::regclass, owner_column);
         EXECUTE format('CREATE POLICY link_write ON %s FOR ALL USING (EXISTS (SELECT FROM %s o WHERE o.id = %I AND %s))
-                        WITH CHECK (EXISTS (SELECT FROM %s o WHERE o.id = %I AND %s))',
+                        WITH CHECK (EXISTS (SELECT FROM %s o WHERE o.id = %I AND %s)%s)',
                        tbl, owner_table::regclass, owner_column, replace(writable, 'space_id', 'o.space_id'),
-                       owner_table::regclass, owner_column, replace(writable, 'space_id', 'o.space_id'));
+                       owner_table::regclass, owner_column, replace(writable, 'space_id', 'o.space_id'), ends);
     ELSE
         RAISE EXCEPTION 'secure_table: unknown kind %', kind;
     END IF;
     IF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'is_locked' AND NOT a.attisdropped) THEN
         EXECUTE format('DROP TRIGGER IF EXISTS check_lock ON %s', tbl);
         EXECUTE format('CREATE TRIGGER check_lock BEFORE UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION lamin.tg_check_lock()', tbl);
+    END IF;
+    IF (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = tbl AND NOT a.attisdropped
+        AND a.attname IN ('created_by', 'created_at', 'is_locked', 'space_id', 'uid')) = 5 THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS system_fields_insert ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS system_fields_update ON %s', tbl);
+        EXECUTE format('CREATE TRIGGER system_fields_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_system_fields()', tbl);
+        EXECUTE format('CREATE TRIGGER system_fields_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_system_fields()', tbl);
     END IF;
     IF audited THEN
         EXECUTE format('DROP TRIGGER IF EXISTS audit_insert ON %s', tbl);
@@ -495,16 +703,16 @@ BEGIN
     REVOKE INSERT, UPDATE, DELETE ON lamin.storage FROM lamin_reader;
     GRANT INSERT, UPDATE, DELETE ON lamin.storage TO lamin_admin;
     -- Links, visible and written with their owner.
-    PERFORM lamin.secure_table('lamin.artifact_ulabel', 'link:lamin.artifact:artifact_id');
-    PERFORM lamin.secure_table('lamin.artifact_feature_value', 'link:lamin.artifact:artifact_id');
-    PERFORM lamin.secure_table('lamin.artifact_schema', 'link:lamin.artifact:artifact_id');
-    PERFORM lamin.secure_table('lamin.collection_artifact', 'link:lamin.collection:collection_id');
-    PERFORM lamin.secure_table('lamin.run_input_artifact', 'link:lamin.run:run_id');
-    PERFORM lamin.secure_table('lamin.run_input_collection', 'link:lamin.run:run_id');
-    PERFORM lamin.secure_table('lamin.artifact_recreating_run', 'link:lamin.run:run_id');
-    PERFORM lamin.secure_table('lamin.collection_recreating_run', 'link:lamin.run:run_id');
-    PERFORM lamin.secure_table('lamin.schema_feature', 'link:lamin.schema:schema_id');
-    PERFORM lamin.secure_table('lamin.ulabel_parent', 'link:lamin.ulabel:ulabel_id');
+    PERFORM lamin.secure_table('lamin.artifact_ulabel', 'link:lamin.artifact:artifact_id|lamin.ulabel:ulabel_id|lamin.feature:feature_id');
+    PERFORM lamin.secure_table('lamin.artifact_feature_value', 'link:lamin.artifact:artifact_id|lamin.feature:feature_id');
+    PERFORM lamin.secure_table('lamin.artifact_schema', 'link:lamin.artifact:artifact_id|lamin.schema:schema_id');
+    PERFORM lamin.secure_table('lamin.collection_artifact', 'link:lamin.collection:collection_id|lamin.artifact:artifact_id');
+    PERFORM lamin.secure_table('lamin.run_input_artifact', 'link:lamin.run:run_id|lamin.artifact:artifact_id');
+    PERFORM lamin.secure_table('lamin.run_input_collection', 'link:lamin.run:run_id|lamin.collection:collection_id');
+    PERFORM lamin.secure_table('lamin.artifact_recreating_run', 'link:lamin.run:run_id|lamin.artifact:artifact_id');
+    PERFORM lamin.secure_table('lamin.collection_recreating_run', 'link:lamin.run:run_id|lamin.collection:collection_id');
+    PERFORM lamin.secure_table('lamin.schema_feature', 'link:lamin.schema:schema_id|lamin.feature:feature_id');
+    PERFORM lamin.secure_table('lamin.ulabel_parent', 'link:lamin.ulabel:ulabel_id|lamin.ulabel:parent_id');
     -- Ontologies and reference tables: every lamin role reads, writers write.
     FOR t IN SELECT c.oid::regclass::text AS relname,
                     EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'uid' AND NOT a.attisdropped) AS registry
@@ -564,10 +772,9 @@ CREATE POLICY user_self ON lamin."user" FOR INSERT WITH CHECK (handle = current_
 
 -- Audit rows: readable with their space; written only by the audit triggers.
 ALTER TABLE lamin.audit ENABLE ROW LEVEL SECURITY;
-GRANT SELECT, INSERT ON lamin.audit TO lamin_reader;
+GRANT SELECT ON lamin.audit TO lamin_reader;
 CREATE POLICY audit_read ON lamin.audit FOR SELECT
     USING (space_id = ANY ((SELECT lamin.readable_spaces())::bigint[]) OR (SELECT lamin.is_instance_admin()));
-CREATE POLICY audit_write ON lamin.audit FOR INSERT WITH CHECK (role_name = current_user);
 CREATE TRIGGER audit_insert AFTER INSERT ON lamin.space REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit();
 CREATE TRIGGER audit_update AFTER UPDATE ON lamin.space REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
@@ -577,12 +784,20 @@ CREATE TRIGGER audit_delete AFTER DELETE ON lamin.space REFERENCING OLD TABLE AS
 
 -- Jobs: each role sees, enqueues and cancels its own; the sidecar works them all.
 ALTER TABLE lamin.job ENABLE ROW LEVEL SECURITY;
-GRANT SELECT, INSERT, UPDATE ON lamin.job TO lamin_reader;
+-- Users name what to do (kind, arguments, attempts); everything else of a row
+-- is the queue's, and of its columns they may only cancel (see job_user_update).
+GRANT SELECT ON lamin.job TO lamin_reader;
+GRANT INSERT (kind, args, max_attempts) ON lamin.job TO lamin_reader;
+GRANT UPDATE (status, finished_at, updated_at, lease_until) ON lamin.job TO lamin_reader;
 GRANT SELECT, UPDATE ON lamin.job TO lamin_sidecar;
-GRANT INSERT ON lamin.job TO lamin_sidecar;
+GRANT INSERT (kind, args, max_attempts) ON lamin.job TO lamin_sidecar;
 CREATE POLICY job_own ON lamin.job USING (requested_by = current_user) WITH CHECK (requested_by = current_user);
 CREATE POLICY job_sidecar ON lamin.job TO lamin_sidecar USING (true) WITH CHECK (true);
-GRANT SELECT ON lamin.jobs TO lamin_reader;
+-- Monitoring roles see every job (lamin.jobs), as the README says.
+CREATE POLICY job_monitor ON lamin.job FOR SELECT TO pg_monitor USING (true);
+GRANT USAGE ON SCHEMA lamin TO pg_monitor;
+GRANT SELECT ON lamin.job TO pg_monitor;
+GRANT SELECT ON lamin.jobs TO lamin_reader, pg_monitor;
 
 -- The sidecar's own maintenance (storage sweeps) sees storages and artifacts;
 -- everything else it does as the job's requester.
@@ -592,7 +807,7 @@ CREATE POLICY storage_sidecar ON lamin.storage FOR SELECT TO lamin_sidecar USING
 CREATE POLICY artifact_sidecar_read ON lamin.artifact FOR SELECT TO lamin_sidecar USING (true);
 CREATE POLICY artifact_sidecar_sweep ON lamin.artifact FOR UPDATE TO lamin_sidecar USING (status IN ('pending', 'failed')) WITH CHECK (true);
 GRANT SELECT ON lamin.space_access TO lamin_sidecar;
-GRANT INSERT ON lamin.audit TO lamin_sidecar;
+GRANT EXECUTE ON FUNCTION lamin.enqueue_sweep(bigint, int) TO lamin_admin, lamin_sidecar;
 
 -- The views read the tables as the caller (their policies apply).
 DO $$

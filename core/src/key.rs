@@ -21,6 +21,20 @@ pub enum KeyError {
     DotSegment(String),
     #[error("key has an empty path segment ('//' or a trailing '/')")]
     EmptySegment,
+    #[error("key contains the control or direction character U+{0:04X}; keys are printable text")]
+    ControlChar(u32),
+    #[error("key has a leading or trailing blank in a path segment")]
+    Blank,
+}
+
+/// Characters a key must not hold: control characters (newline, tab, DEL,
+/// U+0085, …), line and paragraph separators, and the bidirectional
+/// formatting characters that make a name display as another (U+202E).
+fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{FEFF}')
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 /// Check a key against the rules every storage backend can honour safely.
@@ -35,6 +49,9 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     if key.contains('\0') {
         return Err(KeyError::Nul);
     }
+    if let Some(c) = key.chars().find(|c| is_forbidden_char(*c)) {
+        return Err(KeyError::ControlChar(c as u32));
+    }
     if key.contains('\\') {
         return Err(KeyError::Backslash);
     }
@@ -45,6 +62,7 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
         match segment {
             "" => return Err(KeyError::EmptySegment),
             "." | ".." => return Err(KeyError::DotSegment(segment.to_string())),
+            s if s.trim() != s => return Err(KeyError::Blank),
             _ => {}
         }
     }
@@ -54,6 +72,24 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_control_direction_and_blank_characters() {
+        for (key, code) in [
+            ("a\nb", 0x0A),
+            ("a\tb", 0x09),
+            ("a\u{7f}b", 0x7F),
+            ("a\u{85}b", 0x85),
+            ("a\u{2028}b", 0x2028),
+            ("report\u{202E}fdp.exe", 0x202E),
+        ] {
+            assert_eq!(validate_key(key), Err(KeyError::ControlChar(code)), "{key:?}");
+        }
+        for key in [" a.txt", "a.txt ", "dir /a.txt", "dir/ a.txt"] {
+            assert_eq!(validate_key(key), Err(KeyError::Blank), "{key:?}");
+        }
+        assert_eq!(validate_key("a b/c d.txt"), Ok(()));
+    }
 
     #[test]
     fn accepts_ordinary_keys() {

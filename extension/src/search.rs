@@ -9,7 +9,7 @@ use lamin_core::rank::{self, Candidate, TermKind};
 use pgrx::datum::{Array, DatumWithOid};
 use pgrx::prelude::*;
 
-use crate::errors::invalid_parameter;
+use crate::errors::{invalid_parameter, required};
 
 /// Longest query used to look up candidates; longer input is cut (not refused).
 const MAX_QUERY_CHARS: usize = 256;
@@ -584,7 +584,7 @@ fn search_under(
 fn search(
     query: Option<&str>,
     registry: default!(Option<&str>, "NULL"),
-    lim: default!(i32, 20),
+    lim: default!(Option<i32>, 20),
     organism: default!(Option<&str>, "NULL"),
     under: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
@@ -602,6 +602,7 @@ fn search(
         Some(q) if q.trim().is_empty() => invalid_parameter("search query must not be empty"),
         Some(q) => q,
     };
+    let lim = required(lim, "lamin.search", "lim");
     if !(1..=10_000).contains(&lim) {
         invalid_parameter(format!("lim must be between 1 and 10000, got {lim}"));
     }
@@ -732,12 +733,12 @@ fn check_value_count(n: usize) {
 /// NULL stays NULL.
 #[pg_extern(stable, parallel_safe)]
 fn validate(
-    registry: &str,
+    registry: Option<&str>,
     vals: Option<Array<'_, &str>>,
     field: default!(Option<&str>, "NULL"),
     organism: default!(Option<&str>, "NULL"),
 ) -> Option<Vec<Option<bool>>> {
-    let reg = load_registry(registry);
+    let reg = load_registry(required(registry, "lamin.validate", "registry"));
     let field = resolve_field(&reg, field);
     check_organism(&reg, organism);
     let array = vals?;
@@ -859,13 +860,13 @@ fn map_values(
 /// ambiguous ones, unless `keep_first` picks the first-created candidate.
 #[pg_extern(stable, parallel_safe)]
 fn standardize(
-    registry: &str,
+    registry: Option<&str>,
     vals: Option<Array<'_, &str>>,
     field: default!(Option<&str>, "NULL"),
     organism: default!(Option<&str>, "NULL"),
     keep_first: default!(bool, false),
 ) -> Option<Vec<Option<String>>> {
-    let reg = load_registry(registry);
+    let reg = load_registry(required(registry, "lamin.standardize", "registry"));
     let field = resolve_field(&reg, field);
     check_organism(&reg, organism);
     let array = vals?;
@@ -890,7 +891,7 @@ fn standardize(
 /// candidates of an ambiguous synonym.
 #[pg_extern(stable, parallel_safe)]
 fn inspect(
-    registry: &str,
+    registry: Option<&str>,
     vals: Option<Array<'_, &str>>,
     field: default!(Option<&str>, "NULL"),
     organism: default!(Option<&str>, "NULL"),
@@ -903,7 +904,7 @@ fn inspect(
         name!(suggestion, Option<String>),
     ),
 > {
-    let reg = load_registry(registry);
+    let reg = load_registry(required(registry, "lamin.inspect", "registry"));
     let field = resolve_field(&reg, field);
     check_organism(&reg, organism);
     if let Some(a) = vals.as_ref() {

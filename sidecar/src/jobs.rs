@@ -324,7 +324,7 @@ async fn execute(
         "register" => storage_jobs::register(&ctx.connect_as(job).await?, job, progress).await,
         "stage" => storage_jobs::stage(&ctx.connect_as(job).await?, ctx, job, progress).await,
         "verify" => storage_jobs::verify(&ctx.connect_as(job).await?, job, progress).await,
-        "delete_object" => storage_jobs::delete_object(job).await,
+        "delete_object" => storage_jobs::delete_object(client, ctx, job).await,
         "load" => crate::warehouse::load(&mut ctx.connect_as(job).await?, job, progress).await,
         "export" => crate::warehouse::export(ctx, job, progress).await,
         "curate" => crate::warehouse::curate(ctx, job, progress).await,

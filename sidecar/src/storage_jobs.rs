@@ -343,15 +343,72 @@ pub async fn verify(client: &Client, job: &Job, progress: &Progress) -> Result<V
     Ok(json!({ "checked": rows.len(), "ok": ok, "corrupt": corrupt }))
 }
 
+/// The root of a storage, read from its row (never from a job's arguments).
+async fn storage_root(client: &Client, storage_id: i64) -> Result<String, Failure> {
+    client
+        .query_opt("SELECT s.root FROM lamin.storage s WHERE s.id = $1", &[&storage_id])
+        .await
+        .map_err(db)?
+        .map(|r| r.get(0))
+        .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("no storage with id {storage_id}")))
+}
+
+fn arg_i64(job: &Job, name: &str) -> Result<i64, Failure> {
+    job.args
+        .get(name)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("argument {name} missing or not an integer")))
+}
+
+/// Internal jobs (delete_object, sweep_storage) are enqueued by lamin's own
+/// code for the sidecar itself; one that names another requester was not.
+fn check_internal(ctx: &WorkerContext, job: &Job) -> Result<(), Failure> {
+    if job.requested_by == ctx.own_role {
+        return Ok(());
+    }
+    Err(Failure::Permanent(anyhow::anyhow!(
+        "refusing a {} job requested by {:?}: jobs of this kind are lamin's own (enqueued for {:?})",
+        job.kind,
+        job.requested_by,
+        ctx.own_role
+    )))
+}
+
+/// Whether `object` is the object of artifact `uid`: `.lamindb/{uid}{suffix}`,
+/// one name, no folder of its own.
+fn is_object_of(object: &str, uid: &str) -> bool {
+    object
+        .strip_prefix(".lamindb/")
+        .filter(|name| !name.contains('/') && !name.contains('\\'))
+        .and_then(uid_of)
+        == Some(uid)
+}
+
 /// delete_object: the artifact's row is gone (committed); remove its bytes.
-pub async fn delete_object(job: &Job) -> Result<Value, Failure> {
-    let root = arg_str(&job.args, "root")?;
+/// Its arguments name a record, not a place: the root is the storage row's,
+/// the object must be the uid's own under .lamindb/, and nothing is deleted
+/// while an artifact with that uid exists (read on the sidecar's own
+/// connection, which sees every artifact).
+pub async fn delete_object(client: &Client, ctx: &WorkerContext, job: &Job) -> Result<Value, Failure> {
+    check_internal(ctx, job)?;
+    let uid = arg_str(&job.args, "uid")?;
     let object = arg_str(&job.args, "object")?;
-    if !object.starts_with(".lamindb/") || object.split('/').any(|p| p == ".." || p.is_empty()) {
+    if !is_object_of(&object, &uid) {
         return Err(Failure::Permanent(anyhow::anyhow!(
-            "refusing to delete {object:?}: only objects under .lamindb/ are lamin's"
+            "refusing to delete {object:?}: it is not the object of artifact {uid:?} under .lamindb/"
         )));
     }
+    let still = client
+        .query_opt("SELECT a.status FROM lamin.artifact a WHERE a.uid = $1", &[&uid])
+        .await
+        .map_err(db)?;
+    if let Some(row) = still {
+        let status: String = row.get(0);
+        return Err(Failure::Permanent(anyhow::anyhow!(
+            "refusing to delete the object of artifact {uid}: the artifact exists ({status})"
+        )));
+    }
+    let root = storage_root(client, arg_i64(job, "storage_id")?).await?;
     let folder = job
         .args
         .get("folder")
@@ -424,20 +481,17 @@ fn uid_of(name: &str) -> Option<&str> {
 /// matching) or failed and removed; objects under .lamindb/ that no artifact
 /// owns, or whose artifact failed, are removed once older than the grace period.
 pub async fn sweep_storage(ctx: &WorkerContext, job: &Job) -> Result<Value, Failure> {
-    let storage_id = job
-        .args
-        .get("storage_id")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("argument storage_id missing")))?;
-    let root = arg_str(&job.args, "root")?;
+    check_internal(ctx, job)?;
+    let storage_id = arg_i64(job, "storage_id")?;
     let grace_s = job
         .args
         .get("grace_s")
         .and_then(Value::as_i64)
         .unwrap_or(3600);
-    let storage = Storage::open(&root).map_err(Failure::Permanent)?;
     // Its own connection: the row locks below need a transaction of their own.
     let mut conn = ctx.connect_as(job).await?;
+    let root = storage_root(&conn, storage_id).await?;
+    let storage = Storage::open(&root).map_err(Failure::Permanent)?;
     let grace = grace_s as f64;
 
     let (mut recovered, mut failed) = (Vec::new(), Vec::new());
@@ -556,7 +610,19 @@ pub async fn sweep_storage(ctx: &WorkerContext, job: &Job) -> Result<Value, Fail
 
 #[cfg(test)]
 mod tests {
-    use super::uid_of;
+    use super::{is_object_of, uid_of};
+
+    #[test]
+    fn only_the_uids_own_object_is_deleted() {
+        let uid = "abcdefghij0123456789";
+        assert!(is_object_of(".lamindb/abcdefghij0123456789.parquet", uid));
+        assert!(is_object_of(".lamindb/abcdefghij0123456789", uid));
+        assert!(!is_object_of(".lamindb/abcdefghij0123456789.zarr/x", uid));
+        assert!(!is_object_of(".lamindb/zzzzzzzzzz0123456789.parquet", uid));
+        assert!(!is_object_of(".lamindb/abcdefghij0123456789/../../etc", uid));
+        assert!(!is_object_of(".lamindb", uid));
+        assert!(!is_object_of("data/abcdefghij0123456789.parquet", uid));
+    }
 
     #[test]
     fn object_names_give_their_uid() {

@@ -404,6 +404,70 @@ fn column(
 /// small enough that `lamin cat` can skip most of a file.
 const EXPORT_ROW_GROUP: usize = 131_072;
 
+/// A user's query, ready to run on a sidecar connection.
+struct Sandboxed {
+    /// The statement to run: the query, called through its function.
+    run: String,
+    /// The query's column names (the function's are c1, c2, …).
+    names: Vec<String>,
+}
+
+/// Wrap a user's query in a SECURITY DEFINER function of the requester's own
+/// (a temporary one, owned by the role this connection acts as). The
+/// connection's session user is the sidecar, which may act as many roles; but
+/// inside a security-definer function Postgres refuses every change of role
+/// (`set_config('role', …)`, `SET ROLE` in a called function), so the query
+/// runs with exactly the requester's rights. The query is first prepared on
+/// its own: one statement, no parameters.
+async fn sandbox_query(client: &Client, query: &str) -> Result<Sandboxed, Failure> {
+    let stmt = client
+        .prepare(query)
+        .await
+        .map_err(|e| Failure::Permanent(crate::files::db_message(e).context("the export query")))?;
+    if !stmt.params().is_empty() {
+        return Err(Failure::Permanent(anyhow::anyhow!(
+            "the export query has parameters ($1, …): write the values into it"
+        )));
+    }
+    if stmt.columns().is_empty() {
+        return Err(Failure::Permanent(anyhow::anyhow!(
+            "the export query returns no columns: export a SELECT"
+        )));
+    }
+    let oids: Vec<u32> = stmt.columns().iter().map(|c| c.type_().oid()).collect();
+    let types: Vec<String> = client
+        .query(
+            "SELECT pg_catalog.format_type(t.oid, NULL) FROM unnest($1::oid[]) WITH ORDINALITY t(oid, n) ORDER BY t.n",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| Failure::Retry(e.into()))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut tag = String::from("$lamin_export$");
+    while query.contains(&tag) {
+        tag.insert(tag.len() - 1, 'x');
+    }
+    let columns: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("c{} {t}", i + 1))
+        .collect();
+    let body = query.trim_end().trim_end_matches(';');
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION pg_temp.lamin_export_query() RETURNS TABLE ({}) LANGUAGE sql SECURITY DEFINER AS {tag}{body}\n{tag}",
+            columns.join(", ")
+        ))
+        .await
+        .map_err(|e| Failure::Permanent(crate::files::db_message(e).context("preparing the export query")))?;
+    Ok(Sandboxed {
+        run: "SELECT * FROM pg_temp.lamin_export_query()".to_string(),
+        names: stmt.columns().iter().map(|c| c.name().to_string()).collect(),
+    })
+}
+
 /// export: run a query as the requester in a read-only transaction, write
 /// the rows to parquet and save it as an artifact (key, current run, space).
 pub async fn export(
@@ -420,6 +484,7 @@ pub async fn export(
             .map(str::to_string)
     };
     let mut conn = ctx.connect_as(job).await?;
+    let sandboxed = sandbox_query(&conn, &query).await?;
     let tx = conn
         .build_transaction()
         .read_only(true)
@@ -427,7 +492,7 @@ pub async fn export(
         .await
         .map_err(|e| Failure::Retry(e.into()))?;
     let stmt = tx
-        .prepare(&query)
+        .prepare(&sandboxed.run)
         .await
         .map_err(|e| Failure::Permanent(crate::files::db_message(e).context("the export query")))?;
     let mut fields = Vec::new();
@@ -439,7 +504,7 @@ pub async fn export(
                 c.type_()
             ))
         })?;
-        fields.push(arrow::datatypes::Field::new(c.name(), t, true));
+        fields.push(arrow::datatypes::Field::new(&sandboxed.names[fields.len()], t, true));
     }
     let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
     let dir = ctx.cache_dir.clone().unwrap_or_else(std::env::temp_dir);
