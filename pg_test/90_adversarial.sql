@@ -6,7 +6,7 @@
 --   bob    lamin_writer (writes space "all" and the ontologies)
 --   carol  lamin_reader only
 BEGIN;
-SELECT plan(53);
+SELECT plan(63);
 
 CREATE ROLE alice IN ROLE lamin_reader;
 CREATE ROLE bob IN ROLE lamin_writer;
@@ -26,6 +26,7 @@ INSERT INTO lamin.ulabel (uid, name) VALUES ('AliceLb1', 'alice label');
 INSERT INTO lamin.feature (uid, name, dtype) VALUES ('AliceFeat001', 'alice_feature', 'int');
 INSERT INTO lamin.artifact (uid, storage_id, hash, hash_type, size, status)
 VALUES ('AliceArtifact0000000', :sid, repeat('a', 64), 'sha256', 1, 'ready');
+INSERT INTO lamin.transform (key, hash) VALUES ('same/source.py', repeat('9', 64));
 SELECT set_config('lamin.space_uid', '', true) IS NOT NULL AS reset;
 RESET ROLE;
 SET LOCAL ROLE bob;
@@ -150,10 +151,25 @@ SELECT throws_like($$INSERT INTO lamin.ulabel_parent (ulabel_id, parent_id)
                    '%would form a cycle%', '6: an edge closing a cycle through unreadable edges is refused');
 RESET ROLE;
 
--- 7. Spaces one cannot read leave no trace in the audit log.
+-- 7. Spaces one cannot read leave no trace: audit rows, search words, the
+-- spelling vocabulary, unique keys.
 SET LOCAL ROLE carol;
 SELECT is((SELECT count(*)::int FROM lamin.audit WHERE registry = 'lamin.space'), 0,
           '7: creating space lab-x left no audit row a reader of "all" sees');
+SELECT is((SELECT count(*)::int FROM lamin.search_word WHERE word = 'alice'), 0,
+          '7: the words of alice''s label are not readable');
+SELECT throws_ok($$SELECT count(*) FROM lamin.search_vocab$$, '42501', NULL, '7: nor is the spelling vocabulary');
+SELECT is(lamin.search_closest_word('alise', ARRAY['lamin.ulabel']), NULL, '7: spelling correction suggests no word of lab-x');
+SELECT is((SELECT count(*)::int FROM lamin.search('alise', 'lamin.ulabel')), 0, '7: nor does search find it');
+RESET ROLE;
+SET LOCAL ROLE alice;
+SELECT is(lamin.search_closest_word('alise', ARRAY['lamin.ulabel']), 'alice', '7: alice gets her word suggested');
+RESET ROLE;
+SET LOCAL ROLE bob;
+SELECT lives_ok(format($$INSERT INTO lamin.artifact (storage_id, hash, hash_type, size, status) VALUES (%s, repeat('a', 64), 'sha256', 1, 'ready')$$, :sid),
+                '7: content stored in a space bob cannot read is no unique-key error to him');
+SELECT lives_ok($$INSERT INTO lamin.transform (key, hash) SELECT 'same/source.py', hash FROM (VALUES (repeat('9', 64))) v(hash)$$,
+                '7: a transform hash of another space neither');
 RESET ROLE;
 
 -- 8. Fields the system owns are set by the system.
@@ -200,6 +216,15 @@ SELECT throws_ok($$SELECT lamin.secure_table(NULL, 'space')$$, '22004', NULL, 's
 SELECT throws_like(format('SELECT lamin.check_key(%L)', E'a\nb.txt'), '%control%', 'keys: no newline');
 SELECT throws_like(format('SELECT lamin.check_key(%L)', 'a' || chr(8238) || 'txt.exe'), '%control%', 'keys: no right-to-left override');
 SELECT throws_like($$SELECT lamin.check_key(' padded.txt ')$$, '%blank%', 'keys: no leading or trailing blanks');
+SET LOCAL ROLE carol;
+SELECT throws_like($$SELECT lamin.finish_upload('BobArtifact000000002', repeat('c', 64))$$, 'permission denied%',
+                   'finish_upload without write says permission denied');
+RESET ROLE;
+SELECT throws_like($$SELECT lamin.make_searchable('lamin.search_term')$$, '%lamin''s own tables%',
+                   'the search index cannot be made searchable');
+SELECT is(jsonb_array_length(lamin.record_columns('BobArtifact000000002', 1,
+              (SELECT jsonb_agg(jsonb_build_object('name', 'wide_' || i, 'dtype', 'int')) FROM generate_series(1, 5000) i)) -> 'created'),
+          5000, 'a table of 5000 columns makes its 5000 features in one call');
 SET LOCAL ROLE t_monitor;
 SELECT ok((SELECT count(*) FROM lamin.jobs) >= 2, 'pg_monitor members see every job in lamin.jobs');
 RESET ROLE;

@@ -99,12 +99,22 @@ cluster_stop() {
 }
 
 # install_extension release|debug: build the extension and install it into the
-# system Postgres (through sudo when not root).
+# system Postgres (through sudo when not root). Atomically: each file is
+# written beside its old version and renamed over it, so a running server's
+# backends keep the library they mapped (overwriting it in place made them
+# crash) and new sessions load the new one whole.
 install_extension() {
-    local flags=(--pg-config "$PG_CONFIG")
-    [ "$1" = release ] && flags+=(--release)
-    is_root || flags+=(--sudo)
-    (cd "$REPO_ROOT/extension" && cargo pgrx install "${flags[@]}")
+    local flags=(--pg-config "$PG_CONFIG") staging file dest
+    [ "$1" = release ] || flags+=(--debug)
+    staging=$(mktemp -d -t lamin-package-XXXXXX)
+    (cd "$REPO_ROOT/extension" && cargo pgrx package "${flags[@]}" --out-dir "$staging") || { rm -rf "$staging"; return 1; }
+    while IFS= read -r file; do
+        dest=/${file#"$staging"/}
+        as_root install -d "$(dirname "$dest")"
+        as_root install -m 0644 "$file" "$dest.lamin-new"
+        as_root mv -f "$dest.lamin-new" "$dest"
+    done < <(find "$staging" -type f)
+    rm -rf "$staging"
     install_frozen_scripts
 }
 

@@ -39,8 +39,11 @@ CREATE TABLE lamin.artifact (
     CONSTRAINT artifact_real_key_named CHECK (key_is_virtual OR key IS NOT NULL)
 );
 CREATE UNIQUE INDEX artifact_one_latest ON lamin.artifact (stem) WHERE is_latest;
--- The same content is stored once per storage: saving it again returns this record.
-CREATE UNIQUE INDEX artifact_hash_unique ON lamin.artifact (storage_id, hash) WHERE hash IS NOT NULL;
+-- The same content is stored once per storage and space: saving it again
+-- returns this record. Per space, so that the index cannot tell anyone of
+-- content in a space they cannot read (the same bytes in two spaces are two
+-- records).
+CREATE UNIQUE INDEX artifact_hash_unique ON lamin.artifact (storage_id, space_id, hash) WHERE hash IS NOT NULL;
 CREATE INDEX artifact_key ON lamin.artifact (storage_id, key);
 CREATE INDEX artifact_run ON lamin.artifact (run_id);
 
@@ -88,7 +91,8 @@ CREATE TABLE lamin.collection (
     CONSTRAINT collection_version_unique UNIQUE (stem, version)
 );
 CREATE UNIQUE INDEX collection_one_latest ON lamin.collection (stem) WHERE is_latest;
-CREATE UNIQUE INDEX collection_hash_unique ON lamin.collection (hash) WHERE hash IS NOT NULL;
+-- Per space, as artifacts' hashes.
+CREATE UNIQUE INDEX collection_hash_unique ON lamin.collection (space_id, hash) WHERE hash IS NOT NULL;
 CREATE INDEX collection_key ON lamin.collection (key);
 
 COMMENT ON TABLE lamin.collection IS 'Collections: ordered sets of artifacts, versioned; hash over the sorted member hashes.';

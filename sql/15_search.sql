@@ -164,6 +164,45 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT lower(regexp_replace(btrim(name, E' \t\n\r'), '[[:space:]]+', ' ', 'g')) $$;
 COMMENT ON FUNCTION lamin.fold_name(text) IS 'A name as the duplicate guard compares it: lower case, blanks trimmed and collapsed.';
 
+-- Spelling correction: the word of the vocabulary closest to `word` (trigram
+-- similarity) that occurs in a term of `registries` the session's role may
+-- read; NULL if none. SECURITY DEFINER: the vocabulary holds the words of
+-- every space and no role reads it; the answer is filtered by the spaces of
+-- the acting role (its grants, "all" for lamin roles, everything for admins),
+-- so it tells nobody of a word they could not find by searching.
+CREATE FUNCTION lamin.search_closest_word(word text, registries text[]) RETURNS text
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me name := lamin.acting_role();
+    everywhere boolean;
+    spaces bigint[];
+    trgm name;
+    found text;
+BEGIN
+    IF word IS NULL OR registries IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT r.rolsuper OR r.rolbypassrls OR pg_has_role(me, 'lamin_admin', 'USAGE') INTO everywhere
+    FROM pg_roles r WHERE r.rolname = me;
+    spaces := ARRAY(SELECT a.space_id FROM lamin.space_access a JOIN pg_roles r ON r.rolname = a.role_name
+                    WHERE pg_has_role(me, r.oid, 'USAGE')
+                    UNION SELECT 1 WHERE pg_has_role(me, 'lamin_reader', 'USAGE'));
+    SELECT n.nspname INTO trgm FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+    EXECUTE format($q$
+        SELECT v.word::text FROM lamin.search_vocab v
+        WHERE v.word OPERATOR(%1$I.%%) $1
+          AND EXISTS (SELECT FROM lamin.search_word w JOIN lamin.search_term t ON t.id = w.term_id
+                      WHERE w.registry = ANY ($2) AND w.word = v.word AND ($3 OR t.space_id = ANY ($4)))
+        ORDER BY %1$I.similarity(v.word, $1) DESC, v.word LIMIT 1$q$, trgm)
+    INTO found USING word, registries, coalesce(everywhere, false), spaces;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION lamin.search_closest_word(text, text[]) IS 'Spelling correction: the closest vocabulary word to word that occurs in a term of these registries the caller may read.';
+
 -- Each searchable registry gets its own two trigger functions, generated from
 -- the templates below with its table and columns written in: static SQL lets
 -- plpgsql cache the plans, so even one-row INSERTs stay cheap.
@@ -244,9 +283,9 @@ BEGIN
     -- Concurrent writers of one name wait for each other, so that the check
     -- below (a fresh snapshot: a new statement) sees what the other committed.
     -- Names are compared without case and with blanks trimmed and collapsed.
-    -- A bulk statement takes the registry's lock instead of one per name
-    -- (which single-name writers share).
-    IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 1001) x) > 1000 THEN
+    -- A statement of many rows takes the registry's lock instead of one per
+    -- name (which the others share): locks are a shared, bounded resource.
+    IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 65) x) > 64 THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('lamin.names:' || reg_name, 0));
     ELSE
         PERFORM pg_advisory_xact_lock_shared(hashtextextended('lamin.names:' || reg_name, 0));
@@ -300,6 +339,29 @@ $fn$, 'guard_' || base, reg.name, reg.name_field);
 END
 $gen$;
 
+-- Regenerate the trigger functions of every searchable registry from the
+-- current templates. An update of the extension regenerates those of lamin's
+-- own registries; the ones of registries users made searchable are not the
+-- extension's, so scripts/up (or the admin, README "Upgrading") runs this
+-- right after ALTER EXTENSION lamin UPDATE. Returns how many registries.
+CREATE FUNCTION lamin.refresh_search_triggers() RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r lamin.registry;
+    n int := 0;
+BEGIN
+    FOR r IN SELECT * FROM lamin.registry x ORDER BY x.name LOOP
+        PERFORM lamin.create_search_trigger_functions(r, r.guard);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION lamin.refresh_search_triggers() FROM PUBLIC;
+COMMENT ON FUNCTION lamin.refresh_search_triggers() IS 'Regenerate every searchable registry''s trigger functions from the current templates (superusers; run after ALTER EXTENSION lamin UPDATE).';
+
 -- Index every row of a registry afresh (trash excluded).
 CREATE FUNCTION lamin.index_registry(reg lamin.registry) RETURNS void
 LANGUAGE plpgsql
@@ -336,6 +398,16 @@ DECLARE
     missing text;
     reg lamin.registry;
 BEGIN
+    IF registry IS NULL THEN
+        RAISE EXCEPTION 'make_searchable needs a table' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- lamin's own bookkeeping is no registry: indexing the search index would
+    -- index its own rows without end.
+    IF qualified IN ('lamin.search_term', 'lamin.search_word', 'lamin.search_vocab', 'lamin.registry', 'lamin.audit',
+                     'lamin.job', 'lamin.space_access') THEN
+        RAISE EXCEPTION 'make_searchable(%): that is one of lamin''s own tables, not a registry', qualified
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     FOREACH field IN ARRAY ARRAY['id', 'uid', name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field] LOOP
         IF field IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM pg_attribute a WHERE a.attrelid = registry AND a.attname = field AND a.attnum > 0 AND NOT a.attisdropped) THEN

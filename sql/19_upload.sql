@@ -50,6 +50,11 @@ DECLARE
     a record;
 BEGIN
     SELECT x.id, x.hash, x.status INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(uid) FOR UPDATE;
+    -- artifact_id found it (the caller reads it); FOR UPDATE did not: no write.
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'permission denied: finishing the upload of artifact % needs write on its space', uid
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF a.hash IS DISTINCT FROM hash THEN
         RAISE EXCEPTION 'artifact %: the bytes written have sha256 %, not the registered %', uid, hash, a.hash
             USING ERRCODE = 'data_corrupted';

@@ -18,11 +18,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     aid bigint := lamin.artifact_id(artifact_uid);
-    c record;
-    existing text;
-    created text[] := '{}';
-    conflicts jsonb := '[]';
-    names text[] := '{}';
+    bad record;
+    created text[];
+    conflicts jsonb;
+    names text[];
     schema_uid text;
 BEGIN
     IF jsonb_typeof(columns) IS DISTINCT FROM 'array' OR jsonb_array_length(columns) = 0 THEN
@@ -32,24 +31,33 @@ BEGIN
         RAISE EXCEPTION 'a table of % columns: at most 10000 are recorded as features', jsonb_array_length(columns)
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    FOR c IN SELECT x ->> 'name' AS name, x ->> 'dtype' AS dtype, x ->> 'arrow' AS arrow
-             FROM jsonb_array_elements(columns) WITH ORDINALITY AS e(x, ord) ORDER BY ord
-    LOOP
-        IF c.name IS NULL OR btrim(c.name) = '' THEN
-            RAISE EXCEPTION 'a column has no name' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF c.name = ANY (names) THEN
-            RAISE EXCEPTION 'column % appears twice', quote_literal(c.name) USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        SELECT f.dtype INTO existing FROM lamin.feature f WHERE f.name = c.name;
-        IF existing IS NULL THEN
-            PERFORM lamin.create_feature(c.name, c.dtype, description => 'column of type ' || coalesce(c.arrow, c.dtype));
-            created := created || c.name;
-        ELSIF existing <> c.dtype AND NOT (existing LIKE 'cat%' AND c.dtype IN ('cat', 'str')) THEN
-            conflicts := conflicts || jsonb_build_object('column', c.name, 'feature_dtype', existing, 'column_dtype', c.dtype);
-        END IF;
-        names := names || c.name;
-    END LOOP;
+    SELECT 1 AS x INTO bad FROM jsonb_array_elements(columns) x WHERE x ->> 'name' IS NULL OR btrim(x ->> 'name') = '' LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'a column has no name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x ->> 'name' AS name INTO bad FROM jsonb_array_elements(columns) x GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column % appears twice', quote_literal(bad.name) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- One statement for all columns (a table of thousands of columns makes its
+    -- missing features in one INSERT: one pass of the triggers, not one per
+    -- column). Conflicts are against the features that existed before.
+    WITH cols AS (
+        SELECT x ->> 'name' AS name, x ->> 'dtype' AS dtype, x ->> 'arrow' AS arrow, e.ord
+        FROM jsonb_array_elements(columns) WITH ORDINALITY AS e(x, ord)
+    ), made AS (
+        INSERT INTO lamin.feature (name, dtype, description)
+        SELECT c.name, c.dtype, 'column of type ' || coalesce(c.arrow, c.dtype) FROM cols c
+        WHERE NOT EXISTS (SELECT FROM lamin.feature f WHERE f.name = c.name)
+        ORDER BY c.ord
+        RETURNING name
+    )
+    SELECT ARRAY(SELECT c.name FROM cols c ORDER BY c.ord),
+           ARRAY(SELECT c.name FROM cols c JOIN made m ON m.name = c.name ORDER BY c.ord),
+           coalesce((SELECT jsonb_agg(jsonb_build_object('column', c.name, 'feature_dtype', f.dtype, 'column_dtype', c.dtype) ORDER BY c.ord)
+                     FROM cols c JOIN lamin.feature f ON f.name = c.name
+                     WHERE f.dtype <> c.dtype AND NOT (f.dtype LIKE 'cat%' AND c.dtype IN ('cat', 'str'))), '[]')
+    INTO names, created, conflicts;
     schema_uid := lamin.create_schema(names, ordered => true);
     PERFORM lamin.link_schema(artifact_uid, slot, schema_uid);
     UPDATE lamin.artifact a SET n_observations = coalesce(record_columns.n_observations, a.n_observations),

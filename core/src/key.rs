@@ -32,7 +32,10 @@ pub enum KeyError {
 /// formatting characters that make a name display as another (U+202E).
 fn is_forbidden_char(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{FEFF}')
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{FEFF}'
+        )
         || ('\u{202A}'..='\u{202E}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
 }
@@ -83,7 +86,11 @@ mod tests {
             ("a\u{2028}b", 0x2028),
             ("report\u{202E}fdp.exe", 0x202E),
         ] {
-            assert_eq!(validate_key(key), Err(KeyError::ControlChar(code)), "{key:?}");
+            assert_eq!(
+                validate_key(key),
+                Err(KeyError::ControlChar(code)),
+                "{key:?}"
+            );
         }
         for key in [" a.txt", "a.txt ", "dir /a.txt", "dir/ a.txt"] {
             assert_eq!(validate_key(key), Err(KeyError::Blank), "{key:?}");

@@ -359,30 +359,34 @@ pub(crate) fn is_stop_word(word: &str) -> bool {
     rank::is_stop_word(word)
 }
 
-/// The query with each word that is not in the vocabulary (and long enough to
-/// be a typo) replaced by the closest vocabulary word, if any changed.
-fn corrected_query(norm: &str) -> Option<String> {
-    let trgm = trgm_schema();
-    let known_sql = "SELECT EXISTS (SELECT 1 FROM lamin.search_vocab v WHERE v.word = $1)";
-    let closest_sql = format!(
-        "SELECT v.word::text FROM lamin.search_vocab v WHERE v.word OPERATOR({trgm}.%) $1
-         ORDER BY {trgm}.similarity(v.word, $1) DESC, v.word LIMIT 1"
-    );
+/// The query with each word that no readable term of `registries` has (and
+/// long enough to be a typo) replaced by the closest word that one has, if
+/// any changed. Words are seen through the caller's rights: a word of a
+/// space the caller cannot read is neither known nor suggested.
+fn corrected_query(norm: &str, registries: &[String]) -> Option<String> {
+    let known_sql = "SELECT EXISTS (SELECT 1 FROM lamin.search_word w WHERE w.registry = ANY ($2) AND w.word = $1)";
+    let closest_sql = "SELECT lamin.search_closest_word($1, $2)";
     let mut changed = false;
     let words: Vec<String> = norm
         .split(' ')
         .map(|w| {
             if w.chars().count() < rank::MIN_FUZZY_WORD
-                || Spi::get_one_with_args::<bool>(known_sql, &[w.into()])
-                    .ok()
-                    .flatten()
-                    .unwrap_or(false)
+                || Spi::get_one_with_args::<bool>(
+                    known_sql,
+                    &[w.into(), registries.to_vec().into()],
+                )
+                .ok()
+                .flatten()
+                .unwrap_or(false)
             {
                 return w.to_string();
             }
-            match Spi::get_one_with_args::<String>(&closest_sql, &[w.into()])
-                .ok()
-                .flatten()
+            match Spi::get_one_with_args::<String>(
+                closest_sql,
+                &[w.into(), registries.to_vec().into()],
+            )
+            .ok()
+            .flatten()
             {
                 Some(fix) => {
                     changed = true;
@@ -407,18 +411,6 @@ fn registries_to_search(registry: Option<&str>) -> Vec<String> {
                 .collect()
         }),
     }
-}
-
-/// The schema pg_trgm lives in (CREATE EXTENSION lamin CASCADE puts it in
-/// lamin; an existing install stays where it is), quoted.
-fn trgm_schema() -> String {
-    let schema = Spi::get_one::<String>(
-        "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| error!("lamin: extension pg_trgm is missing"));
-    quote_ident(&schema)
 }
 
 fn term_kind(kind: i16) -> TermKind {
@@ -496,7 +488,7 @@ pub(crate) fn run_search(
     // query's unknown words replaced by the closest known words, and rank the
     // new candidates against the original query.
     if hits.len() < lim.min(3) {
-        if let Some(fixed) = corrected_query(&norm) {
+        if let Some(fixed) = corrected_query(&norm, &registries) {
             for reg in &registries {
                 rows.extend(fetch_candidates(
                     &fixed,

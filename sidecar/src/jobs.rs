@@ -45,7 +45,9 @@ impl WorkerContext {
     /// Postgres allows only if the sidecar is a member of that role), so that
     /// row-level security governs the job exactly as it governs the requester.
     pub fn url_acting_as(&self, role: &str) -> String {
-        if role == self.own_role {
+        // Internal jobs are enqueued for lamin_sidecar: they run on the
+        // sidecar's own login, whatever role that is.
+        if role == self.own_role || role == "lamin_sidecar" {
             return self.database_url.clone();
         }
         let escaped = role.replace('\\', "\\\\").replace(' ', "\\ ");

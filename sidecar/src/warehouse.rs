@@ -464,7 +464,11 @@ async fn sandbox_query(client: &Client, query: &str) -> Result<Sandboxed, Failur
         .map_err(|e| Failure::Permanent(crate::files::db_message(e).context("preparing the export query")))?;
     Ok(Sandboxed {
         run: "SELECT * FROM pg_temp.lamin_export_query()".to_string(),
-        names: stmt.columns().iter().map(|c| c.name().to_string()).collect(),
+        names: stmt
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect(),
     })
 }
 
@@ -504,7 +508,11 @@ pub async fn export(
                 c.type_()
             ))
         })?;
-        fields.push(arrow::datatypes::Field::new(&sandboxed.names[fields.len()], t, true));
+        fields.push(arrow::datatypes::Field::new(
+            &sandboxed.names[fields.len()],
+            t,
+            true,
+        ));
     }
     let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
     let dir = ctx.cache_dir.clone().unwrap_or_else(std::env::temp_dir);

@@ -49,6 +49,23 @@ pub fn rows_over(client: &mut postgres::Client, tables: &Columns) -> Fingerprint
         .collect()
 }
 
+/// The rows of one table matching `condition` (e.g. `WHERE …`), over `cols`.
+pub fn rows_where(
+    client: &mut postgres::Client,
+    table: &str,
+    cols: &[String],
+    condition: &str,
+) -> (i64, String) {
+    let projection = format!(
+        "row({})::text",
+        cols.iter()
+            .map(|c| format!("x.{}", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    fingerprint_of(client, table, &projection, condition)
+}
+
 /// What a pg_dump / pg_restore must bring back: every row of the tables of
 /// `schemas` that the extension marks for pg_dump (with its condition: rows
 /// CREATE EXTENSION makes are left out), every row of the other tables (a

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use lamin_e2e::fingerprint::{backup_rows, changed, columns, rows_over};
+use lamin_e2e::fingerprint::{backup_rows, changed, columns, rows_over, rows_where};
 use lamin_e2e::releases::{Releases, CURRENT};
 use lamin_e2e::schema_dump::{differences, dumped_tables, lamin_roles, schema_objects};
 use lamin_e2e::{
@@ -373,7 +373,16 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
     );
     let mut db = cluster.connect();
     let before_columns = columns(&mut db, &["lamin", "bionty", "public"]);
-    let before = rows_over(&mut db, &before_columns);
+    let mut before = rows_over(&mut db, &before_columns);
+    // Queued jobs of the internal kinds are the one documented change (0.3.0:
+    // they become the sidecar's and name their storage): compared apart.
+    let job_columns = before_columns["lamin.job"].clone();
+    const USER_JOBS: &str = "WHERE kind NOT IN ('delete_object', 'sweep_storage')";
+    before.insert(
+        "lamin.job".into(),
+        rows_where(&mut db, "lamin.job", &job_columns, USER_JOBS),
+    );
+    let internal_jobs: i64 = one(&mut db, "SELECT count(*) FROM lamin.job WHERE kind IN ('delete_object', 'sweep_storage') AND status = 'queued'");
     let empty: Vec<&String> = before
         .iter()
         .filter(|(t, (n, _))| t.starts_with("lamin.") && *n == 0)
@@ -403,7 +412,19 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
             "{table}: the upgrade changed its existing columns {cols:?} into {now:?} (new columns go at the end)"
         );
     }
-    let after = rows_over(&mut db, &before_columns);
+    let mut after = rows_over(&mut db, &before_columns);
+    after.insert(
+        "lamin.job".into(),
+        rows_where(&mut db, "lamin.job", &job_columns, USER_JOBS),
+    );
+    assert!(
+        one::<i64>(
+            &mut db,
+            "SELECT count(*) FROM lamin.job WHERE kind IN ('delete_object', 'sweep_storage') AND status = 'queued'
+               AND requested_by = 'lamin_sidecar' AND NOT args ? 'root' AND args ? 'storage_id'"
+        ) == internal_jobs,
+        "queued internal jobs became the sidecar's, naming their storage"
+    );
     assert!(
         before == after,
         "rows changed in the upgrade from {oldest}: {:?}",
