@@ -6,7 +6,7 @@
 --   bob    lamin_writer (writes space "all" and the ontologies)
 --   carol  lamin_reader only
 BEGIN;
-SELECT plan(63);
+SELECT plan(66);
 
 CREATE ROLE alice IN ROLE lamin_reader;
 CREATE ROLE bob IN ROLE lamin_writer;
@@ -19,21 +19,14 @@ SELECT lamin.space_id('lab-x') AS x \gset
 SELECT lamin.add_storage('/tmp/lamin-pgtap-adversarial') IS NOT NULL AS made;
 SELECT id AS sid FROM lamin.storage WHERE root = '/tmp/lamin-pgtap-adversarial' \gset
 
--- Records of alice (lab-x) and bob ("all").
-SET LOCAL ROLE alice;
-SELECT lamin.use_space('lab-x') IS NOT NULL AS used;
-INSERT INTO lamin.ulabel (uid, name) VALUES ('AliceLb1', 'alice label');
-INSERT INTO lamin.feature (uid, name, dtype) VALUES ('AliceFeat001', 'alice_feature', 'int');
-INSERT INTO lamin.artifact (uid, storage_id, hash, hash_type, size, status)
-VALUES ('AliceArtifact0000000', :sid, repeat('a', 64), 'sha256', 1, 'ready');
-INSERT INTO lamin.transform (key, hash) VALUES ('same/source.py', repeat('9', 64));
-SELECT set_config('lamin.space_uid', '', true) IS NOT NULL AS reset;
-RESET ROLE;
-SET LOCAL ROLE bob;
-INSERT INTO lamin.ulabel (uid, name) VALUES ('BobLabl1', 'bob label');
-INSERT INTO lamin.artifact (uid, storage_id, hash, hash_type, size, status)
-VALUES ('BobArtifact000000000', :sid, repeat('b', 64), 'sha256', 1, 'ready');
-RESET ROLE;
+-- Records of alice (lab-x) and bob ("all"), with fixed uids (as a superuser
+-- loads them: users take uids from lamin).
+INSERT INTO lamin.ulabel (uid, name, space_id) VALUES ('AliceLb1', 'alice label', :x), ('BobLabl1', 'bob label', 1);
+INSERT INTO lamin.feature (uid, name, dtype, space_id) VALUES ('AliceFeat001', 'alice_feature', 'int', :x);
+INSERT INTO lamin.artifact (uid, storage_id, hash, hash_type, size, status, space_id)
+VALUES ('AliceArtifact0000000', :sid, repeat('a', 64), 'sha256', 1, 'ready', :x),
+       ('BobArtifact000000000', :sid, repeat('b', 64), 'sha256', 1, 'ready', 1);
+INSERT INTO lamin.transform (key, hash, space_id) VALUES ('same/source.py', repeat('9', 64), :x);
 
 -- 1. Byte jobs name records; jobs that act as the sidecar are lamin's own.
 SET LOCAL ROLE carol;
@@ -105,13 +98,15 @@ RESET ROLE;
 -- 5. The audit log cannot be switched off, summarised or forged by users.
 SET LOCAL ROLE bob;
 SET LOCAL application_name = 'pg_restore';
-INSERT INTO lamin.ulabel (uid, name) VALUES ('BobLabl2', 'restore pretender');
+INSERT INTO lamin.ulabel (name) VALUES ('restore pretender');
 SET LOCAL application_name = 'pgtap';
 SET LOCAL lamin.audit_summary = 'on';
-INSERT INTO lamin.ulabel (uid, name) VALUES ('BobLabl3', 'summary pretender');
+INSERT INTO lamin.ulabel (name) VALUES ('summary pretender');
 SET LOCAL lamin.audit_summary = 'off';
 RESET ROLE;
-SELECT is((SELECT count(*)::int FROM lamin.audit WHERE uid IN ('BobLabl2', 'BobLabl3') AND role_name = 'bob' AND record_id IS NOT NULL), 2,
+SELECT is((SELECT count(*)::int FROM lamin.audit
+           WHERE uid IN (SELECT uid FROM lamin.ulabel WHERE name IN ('restore pretender', 'summary pretender'))
+             AND role_name = 'bob' AND record_id IS NOT NULL), 2,
           '5: application_name pg_restore and audit_summary do not hide a user''s changes');
 SET LOCAL ROLE carol;
 SELECT throws_ok($$INSERT INTO lamin.audit (registry, operation, uid, space_id) VALUES ('lamin.artifact', 'delete', 'AliceArtifact0000000', 2)$$,
@@ -166,6 +161,11 @@ SET LOCAL ROLE alice;
 SELECT is(lamin.search_closest_word('alise', ARRAY['lamin.ulabel']), 'alice', '7: alice gets her word suggested');
 RESET ROLE;
 SET LOCAL ROLE bob;
+SELECT throws_like($$INSERT INTO lamin.ulabel (uid, name) VALUES ('AliceLb1', 'probe')$$, '%uids are handed out by lamin%',
+                   '7: a uid of lab-x is no unique-key error to bob: he cannot choose uids');
+SELECT throws_like($$INSERT INTO lamin.artifact (uid, storage_id) SELECT 'AliceArtifact0000000', id FROM lamin.storage LIMIT 1$$,
+                   '%uids are handed out by lamin%', '7: nor artifact uids (a version of a family he cannot read)');
+SELECT lives_ok($$INSERT INTO lamin.ulabel (uid, name) SELECT lamin.uid(8), 'fresh label'$$, '7: a uid lamin handed out is his');
 SELECT lives_ok(format($$INSERT INTO lamin.artifact (storage_id, hash, hash_type, size, status) VALUES (%s, repeat('a', 64), 'sha256', 1, 'ready')$$, :sid),
                 '7: content stored in a space bob cannot read is no unique-key error to him');
 SELECT lives_ok($$INSERT INTO lamin.transform (key, hash) SELECT 'same/source.py', hash FROM (VALUES (repeat('9', 64))) v(hash)$$,
@@ -206,8 +206,8 @@ RESET ROLE;
 
 -- Integrity: duplicate names with blanks, NULL arguments, keys, monitors.
 SET LOCAL ROLE bob;
-SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('bob label ')$$, '%already exists%', 'a trailing blank does not make a new name');
-SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('  BOB   label')$$, '%already exists%', 'nor do other blanks or case');
+SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('bob label ')$$, '%begins or ends with a blank%', 'a trailing blank does not make a new name');
+SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('BOB   label')$$, '%already exists%', 'nor do runs of blanks or case');
 RESET ROLE;
 SELECT throws_ok($$SELECT lamin.validate(NULL, ARRAY['x'])$$, '22004', NULL, 'validate: a NULL registry is a clear error');
 SELECT throws_ok($$SELECT * FROM lamin.inspect(NULL, ARRAY['x'])$$, '22004', NULL, 'inspect: likewise');

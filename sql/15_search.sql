@@ -280,6 +280,18 @@ BEGIN
     IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1') OR lamin.is_restoring() THEN
         RETURN NULL;
     END IF;
+    -- A name does not begin or end with a blank ("T cell " would be another
+    -- name for "T cell" that nobody sees).
+    IF TG_OP = 'INSERT' THEN
+        SELECT n.%3$I AS new_name INTO clash FROM new_rows n WHERE n.%3$I <> btrim(n.%3$I, E' \t\n\r') LIMIT 1;
+    ELSE
+        SELECT n.%3$I AS new_name INTO clash FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.%3$I IS DISTINCT FROM o.%3$I AND n.%3$I <> btrim(n.%3$I, E' \t\n\r') LIMIT 1;
+    END IF;
+    IF clash.new_name IS NOT NULL THEN
+        RAISE EXCEPTION '%% %% begins or ends with a blank', %2$L, quote_literal(clash.new_name)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'trim the name';
+    END IF;
     -- Concurrent writers of one name wait for each other, so that the check
     -- below (a fresh snapshot: a new statement) sees what the other committed.
     -- Names are compared without case and with blanks trimmed and collapsed.

@@ -387,6 +387,54 @@ BEGIN
 END
 $$;
 
+-- Whether a user may insert a record with this uid: one lamin.uid handed out
+-- in this session (whole, or as the stem of a new family), or a new version
+-- of a family the user can read. So a uid of a record in a space the user
+-- cannot read is never theirs to try (its unique-key error would tell).
+CREATE FUNCTION lamin.uid_is_fresh(registry regclass, uid text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    stem_len int := CASE registry WHEN 'lamin.artifact'::regclass THEN 16 WHEN 'lamin.collection'::regclass THEN 16
+                                  WHEN 'lamin.transform'::regclass THEN 12 END;
+    family boolean;
+BEGIN
+    IF uid IS NULL OR lamin.uid_was_issued(uid) THEN
+        RETURN true;
+    END IF;
+    IF stem_len IS NULL OR length(uid) <> stem_len + 4 THEN
+        RETURN false;
+    END IF;
+    IF lamin.uid_was_issued(left(uid, stem_len)) THEN
+        RETURN true;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s x WHERE x.stem = $1)', registry) INTO family USING left(uid, stem_len);
+    RETURN family;
+END
+$$;
+COMMENT ON FUNCTION lamin.uid_is_fresh(regclass, text) IS 'Whether a user may insert a record with this uid: handed out by lamin.uid in this session, or a new version of a family the user can read.';
+
+-- A record's uid is one lamin handed out (lamin.uid_is_fresh): checked per
+-- row before the unique index could answer (the trigger's WHEN lets every
+-- uid of lamin.uid through at the cost of one lookup in memory). Superusers
+-- (restores, copies between instances) load records as they were.
+CREATE FUNCTION lamin.tg_uid_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF lamin.is_unrestricted() OR lamin.uid_is_fresh(TG_RELID, NEW.uid) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'record % of %: uids are handed out by lamin (leave uid out, or take one from lamin.uid(%))',
+        NEW.uid, TG_TABLE_NAME, length(NEW.uid)
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'a new version of a family takes lamin.next_version_uid(registry, stem)';
+END
+$$;
+
 -- Fields the system owns: who created a record and when are set by lamin on
 -- insert and never change after; a new record is locked only by an admin of
 -- its space. Checked per statement (bulk imports pay one query). Superusers
@@ -410,6 +458,7 @@ BEGIN
         WHERE n.created_by IS DISTINCT FROM me OR n.created_at IS DISTINCT FROM now()
            OR (n.is_locked AND NOT lamin.has_space_level(n.space_id, 'admin'))
         LIMIT 1;
+
     ELSE
         SELECT n.uid, true AS forged, false AS locked INTO bad
         FROM new_rows n JOIN old_rows o ON o.id = n.id
@@ -663,6 +712,11 @@ BEGIN
         EXECUTE format('CREATE TRIGGER system_fields_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
                         FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_system_fields()', tbl);
     END IF;
+    IF kind = 'space' AND audited AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'uid' AND NOT a.attisdropped) THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS uid_check ON %s', tbl);
+        EXECUTE format('CREATE TRIGGER uid_check BEFORE INSERT ON %s FOR EACH ROW WHEN (NOT lamin.uid_was_issued(NEW.uid))
+                        EXECUTE FUNCTION lamin.tg_uid_check()', tbl);
+    END IF;
     IF audited THEN
         EXECUTE format('DROP TRIGGER IF EXISTS audit_insert ON %s', tbl);
         EXECUTE format('DROP TRIGGER IF EXISTS audit_update ON %s', tbl);
@@ -799,8 +853,10 @@ GRANT SELECT, UPDATE ON lamin.job TO lamin_sidecar;
 GRANT INSERT (kind, args, max_attempts) ON lamin.job TO lamin_sidecar;
 CREATE POLICY job_own ON lamin.job USING (requested_by = current_user) WITH CHECK (requested_by = current_user);
 CREATE POLICY job_sidecar ON lamin.job TO lamin_sidecar USING (true) WITH CHECK (true);
--- Monitoring roles see every job (lamin.jobs), as the README says.
+-- Monitoring roles see every job (lamin.jobs), as the README says; instance
+-- admins the sidecar's own (the sweeps they ask for, deletes of bytes).
 CREATE POLICY job_monitor ON lamin.job FOR SELECT TO pg_monitor USING (true);
+CREATE POLICY job_internal ON lamin.job FOR SELECT TO lamin_admin USING (requested_by = 'lamin_sidecar');
 GRANT USAGE ON SCHEMA lamin TO pg_monitor;
 GRANT SELECT ON lamin.job TO pg_monitor;
 GRANT SELECT ON lamin.jobs TO lamin_reader, pg_monitor;

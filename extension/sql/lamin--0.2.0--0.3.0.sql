@@ -84,6 +84,7 @@ GRANT UPDATE (status, finished_at, updated_at, lease_until) ON lamin.job TO lami
 REVOKE INSERT ON lamin.job FROM lamin_sidecar;
 GRANT INSERT (kind, args, max_attempts) ON lamin.job TO lamin_sidecar;
 CREATE POLICY job_monitor ON lamin.job FOR SELECT TO pg_monitor USING (true);
+CREATE POLICY job_internal ON lamin.job FOR SELECT TO lamin_admin USING (requested_by = 'lamin_sidecar');
 GRANT USAGE ON SCHEMA lamin TO pg_monitor;
 GRANT SELECT ON lamin.job TO pg_monitor;
 GRANT SELECT ON lamin.jobs TO pg_monitor;
@@ -376,6 +377,62 @@ DROP POLICY audit_write ON lamin.audit;
 
 -- Fields the system owns ---------------------------------------------------------
 
+-- uids that users insert are ones lamin handed out to their session.
+CREATE OR REPLACE FUNCTION lamin."uid"(
+	"len" INT
+) RETURNS TEXT
+STRICT VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'uid_wrapper';
+
+CREATE FUNCTION lamin."uid_was_issued"(
+	"uid" TEXT
+) RETURNS bool
+STRICT VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'uid_was_issued_wrapper';
+
+CREATE FUNCTION lamin.uid_is_fresh(registry regclass, uid text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    stem_len int := CASE registry WHEN 'lamin.artifact'::regclass THEN 16 WHEN 'lamin.collection'::regclass THEN 16
+                                  WHEN 'lamin.transform'::regclass THEN 12 END;
+    family boolean;
+BEGIN
+    IF uid IS NULL OR lamin.uid_was_issued(uid) THEN
+        RETURN true;
+    END IF;
+    IF stem_len IS NULL OR length(uid) <> stem_len + 4 THEN
+        RETURN false;
+    END IF;
+    IF lamin.uid_was_issued(left(uid, stem_len)) THEN
+        RETURN true;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s x WHERE x.stem = $1)', registry) INTO family USING left(uid, stem_len);
+    RETURN family;
+END
+$$;
+COMMENT ON FUNCTION lamin.uid_is_fresh(regclass, text) IS 'Whether a user may insert a record with this uid: handed out by lamin.uid in this session, or a new version of a family the user can read.';
+
+
+CREATE FUNCTION lamin.tg_uid_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF lamin.is_unrestricted() OR lamin.uid_is_fresh(TG_RELID, NEW.uid) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'record % of %: uids are handed out by lamin (leave uid out, or take one from lamin.uid(%))',
+        NEW.uid, TG_TABLE_NAME, length(NEW.uid)
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'a new version of a family takes lamin.next_version_uid(registry, stem)';
+END
+$$;
+
 CREATE FUNCTION lamin.tg_system_fields() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -395,6 +452,7 @@ BEGIN
         WHERE n.created_by IS DISTINCT FROM me OR n.created_at IS DISTINCT FROM now()
            OR (n.is_locked AND NOT lamin.has_space_level(n.space_id, 'admin'))
         LIMIT 1;
+
     ELSE
         SELECT n.uid, true AS forged, false AS locked INTO bad
         FROM new_rows n JOIN old_rows o ON o.id = n.id
@@ -498,6 +556,11 @@ BEGIN
                         FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_system_fields()', tbl);
         EXECUTE format('CREATE TRIGGER system_fields_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
                         FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_system_fields()', tbl);
+    END IF;
+    IF kind = 'space' AND audited AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'uid' AND NOT a.attisdropped) THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS uid_check ON %s', tbl);
+        EXECUTE format('CREATE TRIGGER uid_check BEFORE INSERT ON %s FOR EACH ROW WHEN (NOT lamin.uid_was_issued(NEW.uid))
+                        EXECUTE FUNCTION lamin.tg_uid_check()', tbl);
     END IF;
     IF audited THEN
         EXECUTE format('DROP TRIGGER IF EXISTS audit_insert ON %s', tbl);
@@ -905,6 +968,18 @@ DECLARE
 BEGIN
     IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1') OR lamin.is_restoring() THEN
         RETURN NULL;
+    END IF;
+    -- A name does not begin or end with a blank ("T cell " would be another
+    -- name for "T cell" that nobody sees).
+    IF TG_OP = 'INSERT' THEN
+        SELECT n.%3$I AS new_name INTO clash FROM new_rows n WHERE n.%3$I <> btrim(n.%3$I, E' \t\n\r') LIMIT 1;
+    ELSE
+        SELECT n.%3$I AS new_name INTO clash FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.%3$I IS DISTINCT FROM o.%3$I AND n.%3$I <> btrim(n.%3$I, E' \t\n\r') LIMIT 1;
+    END IF;
+    IF clash.new_name IS NOT NULL THEN
+        RAISE EXCEPTION '%% %% begins or ends with a blank', %2$L, quote_literal(clash.new_name)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'trim the name';
     END IF;
     -- Concurrent writers of one name wait for each other, so that the check
     -- below (a fresh snapshot: a new statement) sees what the other committed.

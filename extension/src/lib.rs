@@ -11,6 +11,16 @@ mod storage;
 mod uid;
 mod version;
 
+/// Runs when a backend loads the library. Errors reach users as messages,
+/// never with a Rust backtrace (it shows internals): pgrx's panic hook
+/// captures one whenever the server's environment allows it (a postmaster
+/// started from a shell with RUST_BACKTRACE=1), and RUST_LIB_BACKTRACE=0
+/// turns that off for this process whatever RUST_BACKTRACE says.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {

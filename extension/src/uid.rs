@@ -1,15 +1,52 @@
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+
 use pgrx::prelude::*;
 
 use crate::errors::invalid_parameter;
 
+/// How many uids a backend remembers having handed out.
+const REMEMBERED: usize = 1 << 16;
+
+thread_local! {
+    /// The uids this backend handed out (lamin.uid), oldest first. A record a
+    /// user inserts must carry one of them (or be a new version of a family
+    /// the user can read): nobody can probe for a record of a space they
+    /// cannot read by inserting its uid and reading the unique-key error.
+    static ISSUED: RefCell<(HashSet<String>, VecDeque<String>)> = RefCell::new((HashSet::new(), VecDeque::new()));
+}
+
+fn remember(uid: &str) {
+    ISSUED.with(|issued| {
+        let (set, order) = &mut *issued.borrow_mut();
+        if set.insert(uid.to_string()) {
+            order.push_back(uid.to_string());
+            if order.len() > REMEMBERED {
+                if let Some(oldest) = order.pop_front() {
+                    set.remove(&oldest);
+                }
+            }
+        }
+    });
+}
+
 /// A random base62 uid of `len` characters; used as the DEFAULT of every
-/// registry's `uid` column.
-#[pg_extern(volatile, parallel_safe)]
+/// registry's `uid` column. Parallel restricted: the uid is remembered by the
+/// backend that inserts it, not by a parallel worker.
+#[pg_extern(volatile, parallel_restricted)]
 pub(crate) fn uid(len: i32) -> String {
     if !(1..=64).contains(&len) {
         invalid_parameter(format!("uid length must be between 1 and 64, got {len}"));
     }
-    lamin_core::uid::random_base62(len as usize)
+    let uid = lamin_core::uid::random_base62(len as usize);
+    remember(&uid);
+    uid
+}
+
+/// Whether this backend handed out `uid` with lamin.uid (among its last 65,536).
+#[pg_extern(volatile, parallel_restricted, strict)]
+pub(crate) fn uid_was_issued(uid: &str) -> bool {
+    ISSUED.with(|issued| issued.borrow().0.contains(uid))
 }
 
 /// The 4-character base62 version counter for version number `n` (0 → `0000`).

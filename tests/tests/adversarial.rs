@@ -116,7 +116,10 @@ fn byte_jobs_name_records_and_only_lamin_enqueues_deletes_and_sweeps() {
         "root": lab.storage.to_str().unwrap(), "object": format!(".lamindb/{uid}.csv"), "folder": false
     });
     let err = carol
-        .query_one("SELECT lamin.enqueue('delete_object', $1)", &[&args])
+        .query_one(
+            "SELECT lamin.enqueue('delete_object', $1::text::jsonb)",
+            &[&args.to_string()],
+        )
         .unwrap_err();
     assert!(
         db_message(&err).contains("enqueued by lamin itself"),
@@ -126,8 +129,8 @@ fn byte_jobs_name_records_and_only_lamin_enqueues_deletes_and_sweeps() {
     // …and so is a sweep, which as carol would take alice's object for an orphan.
     let err = carol
         .query_one(
-            "SELECT lamin.enqueue('sweep_storage', $1)",
-            &[&serde_json::json!({"storage_id": sid, "grace_s": 0})],
+            "SELECT lamin.enqueue('sweep_storage', $1::text::jsonb)",
+            &[&serde_json::json!({"storage_id": sid, "grace_s": 0}).to_string()],
         )
         .unwrap_err();
     assert!(
@@ -159,8 +162,8 @@ fn byte_jobs_name_records_and_only_lamin_enqueues_deletes_and_sweeps() {
     for (args, by, why) in forged {
         let job: i64 = root
             .query_one(
-                "INSERT INTO lamin.job (kind, args, requested_by, max_attempts) VALUES ('delete_object', $1, $2, 1) RETURNING id",
-                &[&args, &by],
+                "INSERT INTO lamin.job (kind, args, requested_by, max_attempts) VALUES ('delete_object', $1::text::jsonb, $2, 1) RETURNING id",
+                &[&args.to_string(), &by],
             )
             .unwrap()
             .get(0);
@@ -292,7 +295,7 @@ fn duplicate_names_are_refused_under_concurrency() {
         &[
             "INSERT INTO lamin.ulabel (name) VALUES ('Label-{round}')",
             "INSERT INTO lamin.ulabel (name) VALUES ('label-{round}')",
-            "INSERT INTO lamin.ulabel (name) VALUES ('LABEL-{round} ')",
+            "INSERT INTO lamin.ulabel (name) VALUES ('LABEL-{round}')",
         ],
         30,
     );
@@ -306,6 +309,12 @@ fn duplicate_names_are_refused_under_concurrency() {
             assert!(e.contains("already exists"), "round {round}: {e}");
         }
     }
+    // Serially, a trailing blank made a fourth spelling; now it is refused.
+    let err = lab
+        .connect("bob")
+        .batch_execute("INSERT INTO lamin.ulabel (name) VALUES ('Label-0 ')")
+        .unwrap_err();
+    assert!(db_message(&err).contains("blank"), "{}", db_message(&err));
     let rounds = race(
         &lab,
         "bob",
