@@ -6,7 +6,7 @@
 --   bob    lamin_writer (writes space "all" and the ontologies)
 --   carol  lamin_reader only
 BEGIN;
-SELECT plan(66);
+SELECT plan(68);
 
 CREATE ROLE alice IN ROLE lamin_reader;
 CREATE ROLE bob IN ROLE lamin_writer;
@@ -166,6 +166,8 @@ SELECT throws_like($$INSERT INTO lamin.ulabel (uid, name) VALUES ('AliceLb1', 'p
 SELECT throws_like($$INSERT INTO lamin.artifact (uid, storage_id) SELECT 'AliceArtifact0000000', id FROM lamin.storage LIMIT 1$$,
                    '%uids are handed out by lamin%', '7: nor artifact uids (a version of a family he cannot read)');
 SELECT lives_ok($$INSERT INTO lamin.ulabel (uid, name) SELECT lamin.uid(8), 'fresh label'$$, '7: a uid lamin handed out is his');
+SELECT lives_ok($$INSERT INTO lamin.ulabel (name) VALUES ('alice label')$$, '7: a label name taken in lab-x is no unique-key error to bob');
+SELECT lives_ok($$SELECT lamin.create_feature('alice_feature', 'int')$$, '7: nor a feature name');
 SELECT lives_ok(format($$INSERT INTO lamin.artifact (storage_id, hash, hash_type, size, status) VALUES (%s, repeat('a', 64), 'sha256', 1, 'ready')$$, :sid),
                 '7: content stored in a space bob cannot read is no unique-key error to him');
 SELECT lives_ok($$INSERT INTO lamin.transform (key, hash) SELECT 'same/source.py', hash FROM (VALUES (repeat('9', 64))) v(hash)$$,

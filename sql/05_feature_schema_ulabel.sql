@@ -18,7 +18,8 @@ CREATE TABLE lamin.feature (
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT feature_name_unique UNIQUE (name)
+    -- Unique per space: a name taken in a space one cannot read stays unknown.
+    CONSTRAINT feature_name_unique UNIQUE (space_id, name)
 );
 COMMENT ON TABLE lamin.feature IS 'Features: named, typed dimensions of data (columns, obs fields); annotate artifacts through them.';
 COMMENT ON COLUMN lamin.feature.uid IS '12 random base62 characters.';
@@ -73,7 +74,7 @@ CREATE TABLE lamin.schema (
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT schema_hash_unique UNIQUE (hash)
+    CONSTRAINT schema_hash_unique UNIQUE (space_id, hash)
 );
 COMMENT ON TABLE lamin.schema IS 'Schemas (feature sets): the features of a slot of an artifact, e.g. columns of a table, obs or var of an AnnData.';
 COMMENT ON COLUMN lamin.schema.uid IS '16 random base62 characters.';
@@ -113,7 +114,9 @@ CREATE TABLE lamin.ulabel (
     CONSTRAINT ulabel_not_own_type CHECK (type_id <> id)
 );
 -- A name is unique within its type (labels without a type share one namespace).
-CREATE UNIQUE INDEX ulabel_name_in_type ON lamin.ulabel (coalesce(type_id, 0), name);
+-- Per space, as every unique key of a registry: none tells of a record in a
+-- space the writer cannot read.
+CREATE UNIQUE INDEX ulabel_name_in_type ON lamin.ulabel (space_id, coalesce(type_id, 0), name);
 CREATE INDEX ulabel_name ON lamin.ulabel (name);
 COMMENT ON TABLE lamin.ulabel IS 'ULabels: free-form labels; is_type records group others (type_id), parents form a hierarchy.';
 COMMENT ON COLUMN lamin.ulabel.uid IS '8 random base62 characters.';

@@ -12,7 +12,9 @@ DECLARE
     new_uid text;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('lamin.feature.name:' || name, 0));
-    SELECT f.uid, f.dtype INTO existing FROM lamin.feature f WHERE f.name = name;
+    -- (Names are unique per space: the current space's feature first.)
+    SELECT f.uid, f.dtype INTO existing FROM lamin.feature f WHERE f.name = name
+    ORDER BY f.space_id = lamin.current_space_id() DESC, f.id LIMIT 1;
     IF FOUND THEN
         IF existing.dtype <> dtype THEN
             RAISE EXCEPTION 'feature % exists with dtype %, not %', quote_literal(name), existing.dtype, dtype
@@ -37,7 +39,8 @@ AS $$
 DECLARE
     found_id bigint;
 BEGIN
-    SELECT f.id INTO found_id FROM lamin.feature f WHERE f.name = name;
+    SELECT f.id INTO found_id FROM lamin.feature f WHERE f.name = name
+    ORDER BY f.space_id = lamin.current_space_id() DESC, f.id LIMIT 1;
     IF found_id IS NULL THEN
         RAISE EXCEPTION 'unknown feature %', coalesce(quote_literal(name), 'NULL')
             USING ERRCODE = 'no_data_found',

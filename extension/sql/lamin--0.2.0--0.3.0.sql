@@ -1235,6 +1235,58 @@ BEGIN
 END
 $$;
 
+-- Names and feature sets are unique per space too.
+ALTER TABLE lamin.feature DROP CONSTRAINT feature_name_unique, ADD CONSTRAINT feature_name_unique UNIQUE (space_id, name);
+ALTER TABLE lamin.schema DROP CONSTRAINT schema_hash_unique, ADD CONSTRAINT schema_hash_unique UNIQUE (space_id, hash);
+DROP INDEX lamin.ulabel_name_in_type;
+CREATE UNIQUE INDEX ulabel_name_in_type ON lamin.ulabel (space_id, coalesce(type_id, 0), name);
+CREATE OR REPLACE FUNCTION lamin.create_feature(name text, dtype text, description text DEFAULT NULL, unit text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    existing record;
+    new_uid text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.feature.name:' || name, 0));
+    -- (Names are unique per space: the current space's feature first.)
+    SELECT f.uid, f.dtype INTO existing FROM lamin.feature f WHERE f.name = name
+    ORDER BY f.space_id = lamin.current_space_id() DESC, f.id LIMIT 1;
+    IF FOUND THEN
+        IF existing.dtype <> dtype THEN
+            RAISE EXCEPTION 'feature % exists with dtype %, not %', quote_literal(name), existing.dtype, dtype
+                USING ERRCODE = 'unique_violation';
+        END IF;
+        RETURN existing.uid;
+    END IF;
+    INSERT INTO lamin.feature AS f (name, dtype, description, unit)
+    VALUES (name, dtype, description, unit) RETURNING f.uid INTO new_uid;
+    RETURN new_uid;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lamin.feature_id(name text) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    found_id bigint;
+BEGIN
+    SELECT f.id INTO found_id FROM lamin.feature f WHERE f.name = name
+    ORDER BY f.space_id = lamin.current_space_id() DESC, f.id LIMIT 1;
+    IF found_id IS NULL THEN
+        RAISE EXCEPTION 'unknown feature %', coalesce(quote_literal(name), 'NULL')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'create it with lamin.create_feature(name, dtype); existing features: ' ||
+                         coalesce((SELECT string_agg(f.name, ', ' ORDER BY f.name) FROM (SELECT f.name FROM lamin.feature f ORDER BY f.name LIMIT 50) f), 'none');
+    END IF;
+    RETURN found_id;
+END
+$$;
+
 -- Builders that write names into DDL are lamin's own.
 REVOKE EXECUTE ON FUNCTION bionty.comment_common_columns(text, text), bionty.create_ontology_registry(text, text, text[], text),
     bionty.create_registry(text, text, text), bionty.create_artifact_link(text), bionty.common_columns() FROM PUBLIC;
