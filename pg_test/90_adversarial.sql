@@ -6,7 +6,7 @@
 --   bob    lamin_writer (writes space "all" and the ontologies)
 --   carol  lamin_reader only
 BEGIN;
-SELECT plan(68);
+SELECT plan(74);
 
 CREATE ROLE alice IN ROLE lamin_reader;
 CREATE ROLE bob IN ROLE lamin_writer;
@@ -66,9 +66,13 @@ SELECT throws_ok($$INSERT INTO lamin.job (kind, requested_by) VALUES ('noop', 'b
 SELECT is(lamin.cancel_job(:carol_job), 'cancelled', '2: cancelling works');
 SELECT throws_like(format($$UPDATE lamin.job SET status = 'queued' WHERE id = %s$$, :carol_job), '%may only cancel%',
                    '2: a cancelled job stays cancelled');
+SELECT lamin.enqueue('noop') AS carol_job2 \gset
+UPDATE lamin.job SET status = 'cancelled', finished_at = '2001-01-01', lease_until = '2999-01-01' WHERE id = :carol_job2;
 RESET ROLE;
 SELECT is((SELECT row(kind, status, result)::text FROM lamin.job WHERE id = :carol_job), '(noop,cancelled,)',
           '2: the job row is as lamin left it');
+SELECT ok((SELECT finished_at > now() - interval '1 hour' AND lease_until IS NULL FROM lamin.job WHERE id = :carol_job2),
+          '2: a cancel sets its own times, not the user''s');
 
 -- 3. Only lamin decides which roles the sidecar acts as; never an instance role.
 SET LOCAL ROLE carol;
@@ -79,9 +83,9 @@ SELECT lamin.let_sidecar_act_as('lamin_writer');
 SELECT ok(NOT pg_has_role('lamin_sidecar', 'lamin_admin', 'MEMBER') AND NOT pg_has_role('lamin_sidecar', 'lamin_writer', 'MEMBER'),
           '3: the sidecar never becomes a member of an instance role');
 SET LOCAL ROLE lamin_admin;
-SELECT lamin.enqueue('noop') IS NOT NULL AS queued;
+SELECT throws_like($$SELECT lamin.enqueue('noop')$$, '%a person''s role%', '3: an instance role enqueues no job (the sidecar would act as it)');
 RESET ROLE;
-SELECT ok(NOT pg_has_role('lamin_sidecar', 'lamin_admin', 'MEMBER'), '3: nor when an instance role enqueues a job');
+SELECT ok(NOT pg_has_role('lamin_sidecar', 'lamin_admin', 'MEMBER'), '3: and the sidecar is no member of it');
 
 -- 4. Grants name existing lamin roles; a vanished role locks nobody out.
 SET LOCAL ROLE t_space_admin;
@@ -120,7 +124,20 @@ END $f$;
 CREATE TRIGGER t_forge AFTER INSERT ON t_relay FOR EACH ROW EXECUTE FUNCTION pg_temp.t_forge();
 SELECT throws_ok($$INSERT INTO t_relay VALUES (1)$$, '42501', NULL, '5: not through a nested trigger either');
 RESET ROLE;
+CREATE TABLE public.t_mine (id bigint, uid text, space_id bigint);
+GRANT ALL ON public.t_mine TO carol;
+SET LOCAL ROLE carol;
+SELECT throws_ok($$CREATE TRIGGER t_borrow AFTER INSERT ON public.t_mine REFERENCING NEW TABLE AS new_rows
+                   FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit()$$, '42501', NULL,
+                 '5: nor by attaching lamin''s audit trigger to a table of one''s own');
+RESET ROLE;
 SELECT is((SELECT count(*)::int FROM lamin.audit WHERE uid = 'AliceArtifact0000000' AND operation = 'delete'), 0, '5: nothing was forged');
+SET LOCAL ROLE bob;
+SET LOCAL ROLE lamin_writer;
+INSERT INTO lamin.ulabel (name) VALUES ('group role label');
+RESET ROLE;
+SELECT is((SELECT role_name::text FROM lamin.audit WHERE uid = (SELECT uid FROM lamin.ulabel WHERE name = 'group role label')),
+          session_user::text, '5: a change made under a shared instance role is audited as the person''s login');
 
 -- 6. A link needs read on both ends; hierarchy checks see every edge.
 SELECT id AS alice_label FROM lamin.ulabel WHERE uid = 'AliceLb1' \gset
@@ -186,6 +203,10 @@ SELECT throws_like($$INSERT INTO lamin.ulabel (name, is_locked) VALUES ('self-lo
                    '%only admins%', '8: only admins lock records');
 SELECT throws_like($$UPDATE lamin.artifact SET hash = repeat('f', 64), size = 99 WHERE uid = 'BobArtifact000000002'$$,
                    '%fixed%', '8: the hash and size of a ready artifact are fixed');
+SELECT throws_like($$UPDATE lamin.artifact SET status = 'pending' WHERE uid = 'BobArtifact000000002'$$,
+                   '%fixed%', '8: and it does not go back to pending (to change them there)');
+SELECT throws_like($$UPDATE lamin.ulabel SET uid = 'AliceLb1' WHERE uid = 'BobLabl1'$$,
+                   '%never changes%', '8: a uid never changes (an UPDATE to another space''s uid is no oracle either)');
 SELECT throws_like(format($$INSERT INTO bionty.cell_type (name, ontology_id, space_id) VALUES ('planted cell', 'CL:7777777', %s)$$, :x),
                    '%row-level security%', '8: an ontology record goes only into a space its writer may write');
 RESET ROLE;
@@ -208,7 +229,7 @@ RESET ROLE;
 
 -- Integrity: duplicate names with blanks, NULL arguments, keys, monitors.
 SET LOCAL ROLE bob;
-SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('bob label ')$$, '%begins or ends with a blank%', 'a trailing blank does not make a new name');
+SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('bob label ')$$, '%already exists%', 'a trailing blank does not make a new name');
 SELECT throws_like($$INSERT INTO lamin.ulabel (name) VALUES ('BOB   label')$$, '%already exists%', 'nor do runs of blanks or case');
 RESET ROLE;
 SELECT throws_ok($$SELECT lamin.validate(NULL, ARRAY['x'])$$, '22004', NULL, 'validate: a NULL registry is a clear error');

@@ -197,3 +197,4 @@ END
 $$;
 CREATE TRIGGER ulabel_parent_acyclic AFTER INSERT OR UPDATE ON lamin.ulabel_parent
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_ulabel_parent_acyclic();
+REVOKE EXECUTE ON FUNCTION lamin.tg_ulabel_parent_acyclic() FROM PUBLIC;

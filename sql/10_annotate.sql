@@ -151,8 +151,13 @@ BEGIN
                 USING ERRCODE = 'foreign_key_violation',
                       HINT = 'create the labels first, e.g. INSERT INTO lamin.ulabel (name) VALUES (...)';
         END IF;
+        -- Names are unique per space and type: of the spaces the caller reads
+        -- that have a label of a name, the current space's first.
         SELECT string_agg(quote_literal(u.name), ', ') INTO ambiguous
-        FROM (SELECT u.name FROM lamin.ulabel u WHERE u.name = ANY (vals) AND u.branch_id <> -1
+        FROM (SELECT u.name FROM lamin.ulabel u
+              WHERE u.name = ANY (vals) AND u.branch_id <> -1
+                AND u.space_id = (SELECT x.space_id FROM lamin.ulabel x WHERE x.name = u.name AND x.branch_id <> -1
+                                  ORDER BY x.space_id = lamin.current_space_id() DESC, x.space_id LIMIT 1)
               GROUP BY u.name HAVING count(*) > 1) u;
         IF ambiguous IS NOT NULL THEN
             RAISE EXCEPTION 'feature %: label names used by more than one ulabel type: %', quote_literal(feat.name), ambiguous
@@ -161,6 +166,8 @@ BEGIN
         INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id, feature_id)
         SELECT aid, u.id, feat.id FROM lamin.ulabel u
         WHERE u.name = ANY (vals) AND u.branch_id <> -1
+          AND u.space_id = (SELECT x.space_id FROM lamin.ulabel x WHERE x.name = u.name AND x.branch_id <> -1
+                            ORDER BY x.space_id = lamin.current_space_id() DESC, x.space_id LIMIT 1)
         ON CONFLICT DO NOTHING;
         GET DIAGNOSTICS added = ROW_COUNT;
         RETURN added;

@@ -164,6 +164,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT lower(regexp_replace(btrim(name, E' \t\n\r'), '[[:space:]]+', ' ', 'g')) $$;
 COMMENT ON FUNCTION lamin.fold_name(text) IS 'A name as the duplicate guard compares it: lower case, blanks trimmed and collapsed.';
 
+-- The stored spellings (search_term.term_fold, lower case) a new name clashes
+-- with: itself in lower case, its folded form, and that with one blank before
+-- or after (names stored before blanks were folded).
+CREATE FUNCTION lamin.name_variants(name text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY[lower(name), f, f || ' ', ' ' || f] FROM lamin.fold_name(name) f $$;
+COMMENT ON FUNCTION lamin.name_variants(text) IS 'The lower-case spellings a new name clashes with in the duplicate guard (itself, folded, folded with a blank around).';
+
 -- Spelling correction: the word of the vocabulary closest to `word` (trigram
 -- similarity) that occurs in a term of `registries` the session's role may
 -- read; NULL if none. SECURITY DEFINER: the vocabulary holds the words of
@@ -180,7 +189,7 @@ DECLARE
     everywhere boolean;
     spaces bigint[];
     trgm name;
-    found text;
+    closest text;
 BEGIN
     IF word IS NULL OR registries IS NULL THEN
         RETURN NULL;
@@ -197,8 +206,8 @@ BEGIN
           AND EXISTS (SELECT FROM lamin.search_word w JOIN lamin.search_term t ON t.id = w.term_id
                       WHERE w.registry = ANY ($2) AND w.word = v.word AND ($3 OR t.space_id = ANY ($4)))
         ORDER BY %1$I.similarity(v.word, $1) DESC, v.word LIMIT 1$q$, trgm)
-    INTO found USING word, registries, coalesce(everywhere, false), spaces;
-    RETURN found;
+    INTO closest USING word, registries, coalesce(everywhere, false), spaces;
+    RETURN closest;
 END
 $$;
 COMMENT ON FUNCTION lamin.search_closest_word(text, text[]) IS 'Spelling correction: the closest vocabulary word to word that occurs in a term of these registries the caller may read.';
@@ -280,18 +289,6 @@ BEGIN
     IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1') OR lamin.is_restoring() THEN
         RETURN NULL;
     END IF;
-    -- A name does not begin or end with a blank ("T cell " would be another
-    -- name for "T cell" that nobody sees).
-    IF TG_OP = 'INSERT' THEN
-        SELECT n.%3$I AS new_name INTO clash FROM new_rows n WHERE n.%3$I <> btrim(n.%3$I, E' \t\n\r') LIMIT 1;
-    ELSE
-        SELECT n.%3$I AS new_name INTO clash FROM new_rows n JOIN old_rows o ON o.id = n.id
-        WHERE n.%3$I IS DISTINCT FROM o.%3$I AND n.%3$I <> btrim(n.%3$I, E' \t\n\r') LIMIT 1;
-    END IF;
-    IF clash.new_name IS NOT NULL THEN
-        RAISE EXCEPTION '%% %% begins or ends with a blank', %2$L, quote_literal(clash.new_name)
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'trim the name';
-    END IF;
     -- Concurrent writers of one name wait for each other, so that the check
     -- below (a fresh snapshot: a new statement) sees what the other committed.
     -- Names are compared without case and with blanks trimmed and collapsed.
@@ -309,13 +306,13 @@ BEGIN
         SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
         FROM new_rows n CROSS JOIN LATERAL (
             SELECT t.uid, t.name, t.kind FROM lamin.search_term t
-            WHERE t.term_fold = lamin.fold_name(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+            WHERE t.term_fold = ANY (lamin.name_variants(n.%3$I) COLLATE "C") AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
         LIMIT 1;
     ELSE
         SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
         FROM new_rows n JOIN old_rows o ON o.id = n.id CROSS JOIN LATERAL (
             SELECT t.uid, t.name, t.kind FROM lamin.search_term t
-            WHERE t.term_fold = lamin.fold_name(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+            WHERE t.term_fold = ANY (lamin.name_variants(n.%3$I) COLLATE "C") AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
         WHERE n.%3$I IS DISTINCT FROM o.%3$I
         LIMIT 1;
     END IF;

@@ -236,6 +236,7 @@ END
 $$;
 CREATE TRIGGER artifact_delete_object AFTER DELETE ON lamin.artifact
 REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_artifact_delete_object();
+REVOKE EXECUTE ON FUNCTION lamin.tg_artifact_delete_object() FROM PUBLIC;
 
 -- Sweep storages for the leftovers of interrupted saves: one job per storage
 -- (a sweep already queued or running is reused). Uploads idle for grace_s are

@@ -324,6 +324,11 @@ BEGIN
         RAISE EXCEPTION 'permission denied: jobs of kind % need role %', NEW.kind, k.needs_role
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- The sidecar acts as personal roles only, never as a shared instance role.
+    IF NEW.requested_by IN ('lamin_reader', 'lamin_writer', 'lamin_admin') THEN
+        RAISE EXCEPTION 'permission denied: jobs are enqueued by a person''s role, not by %', NEW.requested_by
+            USING ERRCODE = 'insufficient_privilege', HINT = 'RESET ROLE first';
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -348,6 +353,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER job_let_sidecar_act AFTER INSERT ON lamin.job FOR EACH ROW EXECUTE FUNCTION lamin.tg_job_let_sidecar_act();
+-- Triggers fire whatever EXECUTE says; revoked so that nobody attaches this
+-- SECURITY DEFINER function to a table of their own.
+REVOKE EXECUTE ON FUNCTION lamin.tg_job_let_sidecar_act() FROM PUBLIC;
 
 -- Users cancel their jobs (lamin.cancel_job) and change nothing else of a job
 -- row: the columns they may update are limited by privileges, the transition
@@ -364,6 +372,9 @@ BEGIN
         RAISE EXCEPTION 'permission denied: a job''s requester may only cancel it (job % is %)', OLD.id, OLD.status
             USING ERRCODE = 'insufficient_privilege', HINT = 'use lamin.cancel_job(id)';
     END IF;
+    NEW.finished_at := now();
+    NEW.updated_at := now();
+    NEW.lease_until := NULL;
     RETURN NEW;
 END
 $$;
@@ -425,7 +436,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF lamin.is_unrestricted() OR lamin.uid_is_fresh(TG_RELID, NEW.uid) THEN
+    IF lamin.is_unrestricted() THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        RAISE EXCEPTION 'record % of %: a uid never changes', OLD.uid, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF lamin.uid_is_fresh(TG_RELID, NEW.uid) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'record % of %: uids are handed out by lamin (leave uid out, or take one from lamin.uid(%))',
@@ -478,7 +495,8 @@ $$;
 
 -- The stored content of an artifact that is ready (or found corrupt) is what
 -- its hash says: hash, size, file count and hash type change only while it is
--- pending (new versions hold new content).
+-- pending (new versions hold new content), and it does not go back to pending
+-- or failed (verification moves it between ready and corrupt).
 CREATE FUNCTION lamin.tg_artifact_content_fixed() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -487,13 +505,14 @@ BEGIN
     IF lamin.is_unrestricted() THEN
         RETURN NEW;
     END IF;
-    RAISE EXCEPTION 'artifact % is %: its hash, size and file count are fixed (save new content as a new version)',
+    RAISE EXCEPTION 'artifact % is %: its hash, size, file count and status are fixed (save new content as a new version)',
         OLD.uid, OLD.status USING ERRCODE = 'insufficient_privilege';
 END
 $$;
-CREATE TRIGGER artifact_content_fixed BEFORE UPDATE OF hash, size, n_files, hash_type ON lamin.artifact
+CREATE TRIGGER artifact_content_fixed BEFORE UPDATE OF hash, size, n_files, hash_type, status ON lamin.artifact
 FOR EACH ROW WHEN (OLD.status IN ('ready', 'corrupt')
-                   AND (NEW.hash, NEW.size, NEW.n_files, NEW.hash_type) IS DISTINCT FROM (OLD.hash, OLD.size, OLD.n_files, OLD.hash_type))
+                   AND ((NEW.hash, NEW.size, NEW.n_files, NEW.hash_type) IS DISTINCT FROM (OLD.hash, OLD.size, OLD.n_files, OLD.hash_type)
+                        OR NEW.status NOT IN ('ready', 'corrupt')))
 EXECUTE FUNCTION lamin.tg_artifact_content_fixed();
 
 -- The audit log: who changed which record when, appended by statement-level
@@ -547,13 +566,17 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON lamin.audit FOR EACH
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON lamin.audit FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit_guard();
 
 -- The role a session acts as: the one SET ROLE chose (a sidecar connection
--- sets role=<requester> at its start), else the login. Unlike current_user it
+-- sets role=<requester> at its start), else the login (also when SET ROLE
+-- chose one of the shared instance roles: the person is the login). Unlike current_user it
 -- stays the same inside SECURITY DEFINER functions, and no function can
 -- forge it.
 CREATE FUNCTION lamin.acting_role() RETURNS name
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT coalesce(nullif(current_setting('role'), 'none'), session_user)::name $$;
+AS $$
+    SELECT CASE WHEN current_setting('role') IN ('none', 'lamin_reader', 'lamin_writer', 'lamin_admin') THEN session_user
+                ELSE current_setting('role') END::name
+$$;
 COMMENT ON FUNCTION lamin.acting_role() IS 'The role the session acts as (SET ROLE, else the login), also inside SECURITY DEFINER functions.';
 
 -- Whether this session is a superuser's pg_restore: it reloads the audit rows
@@ -637,6 +660,8 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- (Nobody attaches it to a table of their own: it writes audit rows as lamin.)
+REVOKE EXECUTE ON FUNCTION lamin.tg_audit() FROM PUBLIC;
 
 -- Row-level security for one table, by what kind of table it is:
 --   'space'    records of a space: read / write by the space's grants
@@ -714,7 +739,10 @@ BEGIN
     END IF;
     IF kind = 'space' AND audited AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'uid' AND NOT a.attisdropped) THEN
         EXECUTE format('DROP TRIGGER IF EXISTS uid_check ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS uid_fixed ON %s', tbl);
         EXECUTE format('CREATE TRIGGER uid_check BEFORE INSERT ON %s FOR EACH ROW WHEN (NOT lamin.uid_was_issued(NEW.uid))
+                        EXECUTE FUNCTION lamin.tg_uid_check()', tbl);
+        EXECUTE format('CREATE TRIGGER uid_fixed BEFORE UPDATE OF uid ON %s FOR EACH ROW WHEN (NEW.uid IS DISTINCT FROM OLD.uid)
                         EXECUTE FUNCTION lamin.tg_uid_check()', tbl);
     END IF;
     IF audited THEN

@@ -55,7 +55,9 @@ BEGIN
     SELECT ARRAY(SELECT c.name FROM cols c ORDER BY c.ord),
            ARRAY(SELECT c.name FROM cols c JOIN made m ON m.name = c.name ORDER BY c.ord),
            coalesce((SELECT jsonb_agg(jsonb_build_object('column', c.name, 'feature_dtype', f.dtype, 'column_dtype', c.dtype) ORDER BY c.ord)
-                     FROM cols c JOIN lamin.feature f ON f.name = c.name
+                     FROM cols c CROSS JOIN LATERAL (
+                         SELECT x.dtype FROM lamin.feature x WHERE x.name = c.name
+                         ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1) f
                      WHERE f.dtype <> c.dtype AND NOT (f.dtype LIKE 'cat%' AND c.dtype IN ('cat', 'str'))), '[]')
     INTO names, created, conflicts;
     schema_uid := lamin.create_schema(names, ordered => true);
@@ -279,7 +281,9 @@ BEGIN
     -- A column read from a file got the generic dtype cat; curation names its
     -- registry, as long as no labels are linked through the feature yet.
     UPDATE lamin.feature f SET dtype = 'cat[' || c.registry || ']', updated_at = now()
-    WHERE f.name = feature AND f.dtype IN ('cat', 'str') AND c.registry <> 'lamin.ulabel'
+    WHERE f.id = (SELECT x.id FROM lamin.feature x WHERE x.name = feature
+                  ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1)
+      AND f.dtype IN ('cat', 'str') AND c.registry <> 'lamin.ulabel'
       AND NOT EXISTS (SELECT FROM lamin.artifact_ulabel l WHERE l.feature_id = f.id)
       AND NOT EXISTS (SELECT FROM lamin.artifact_feature_value v WHERE v.feature_id = f.id);
     PERFORM lamin.create_feature(feature, CASE WHEN c.registry = 'lamin.ulabel' THEN 'cat' ELSE 'cat[' || c.registry || ']' END);

@@ -9,6 +9,29 @@
 -- test compares the result with a fresh install object by object).
 \echo Use "ALTER EXTENSION lamin UPDATE TO '0.3.0'" to load this file. \quit
 
+-- Keys now refuse control and text-direction characters and blanks around a
+-- path segment (lamin.check_key, in the CHECK constraints of artifact,
+-- collection and transform keys). A key stored under 0.2.0 that breaks these
+-- rules would make its record impossible to update: the update stops first,
+-- naming them, and changes nothing.
+DO $$
+DECLARE
+    bad text;
+BEGIN
+    SELECT string_agg(format('%s %s (key %L)', k.registry, k.uid, left(k.key, 80)), '; ') INTO bad
+    FROM (SELECT 'artifact' AS registry, a.uid, a.key FROM lamin.artifact a
+          UNION ALL SELECT 'collection', c.uid, c.key FROM lamin.collection c
+          UNION ALL SELECT 'transform', t.uid, t.key FROM lamin.transform t) k
+    WHERE k.key ~ '[\x01-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\ufeff\u202a-\u202e\u2066-\u2069]'
+       OR k.key ~ '(^|/)[[:space:]]|[[:space:]]($|/)';
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'lamin 0.3.0 refuses these keys (control or text-direction characters, or a blank around a path segment): %', bad
+            USING ERRCODE = 'check_violation',
+                  HINT = 'rename them under 0.2.0 first (UPDATE … SET key = …), then run ALTER EXTENSION lamin UPDATE again';
+    END IF;
+END
+$$;
+
 -- Jobs ---------------------------------------------------------------------
 
 ALTER TABLE lamin.job_kind ADD COLUMN internal boolean NOT NULL DEFAULT false;
@@ -38,6 +61,11 @@ BEGIN
         RAISE EXCEPTION 'permission denied: jobs of kind % need role %', NEW.kind, k.needs_role
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- The sidecar acts as personal roles only, never as a shared instance role.
+    IF NEW.requested_by IN ('lamin_reader', 'lamin_writer', 'lamin_admin') THEN
+        RAISE EXCEPTION 'permission denied: jobs are enqueued by a person''s role, not by %', NEW.requested_by
+            USING ERRCODE = 'insufficient_privilege', HINT = 'RESET ROLE first';
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -57,6 +85,7 @@ END
 $$;
 
 CREATE TRIGGER job_let_sidecar_act AFTER INSERT ON lamin.job FOR EACH ROW EXECUTE FUNCTION lamin.tg_job_let_sidecar_act();
+REVOKE EXECUTE ON FUNCTION lamin.tg_job_let_sidecar_act() FROM PUBLIC;
 
 CREATE FUNCTION lamin.tg_job_user_update() RETURNS trigger
 LANGUAGE plpgsql
@@ -70,6 +99,9 @@ BEGIN
         RAISE EXCEPTION 'permission denied: a job''s requester may only cancel it (job % is %)', OLD.id, OLD.status
             USING ERRCODE = 'insufficient_privilege', HINT = 'use lamin.cancel_job(id)';
     END IF;
+    NEW.finished_at := now();
+    NEW.updated_at := now();
+    NEW.lease_until := NULL;
     RETURN NEW;
 END
 $$;
@@ -174,6 +206,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
+REVOKE EXECUTE ON FUNCTION lamin.tg_artifact_delete_object() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION lamin.sweep_storage(storage text DEFAULT NULL, grace_s int DEFAULT 3600) RETURNS SETOF bigint
 LANGUAGE plpgsql
@@ -235,7 +268,7 @@ GRANT EXECUTE ON FUNCTION lamin.enqueue_sweep(bigint, int) TO lamin_admin, lamin
 -- storage (0.3.0 sidecars take the root from the storage's row, not from args).
 UPDATE lamin.job j
 SET requested_by = 'lamin_sidecar',
-    args = (j.args - 'root') || coalesce(jsonb_build_object('storage_id', (SELECT s.id FROM lamin.storage s WHERE s.root = j.args ->> 'root')), '{}')
+    args = (j.args - 'root') || coalesce((SELECT jsonb_build_object('storage_id', s.id) FROM lamin.storage s WHERE s.root = j.args ->> 'root'), '{}')
 WHERE j.kind IN ('delete_object', 'sweep_storage') AND j.status IN ('queued', 'running');
 
 -- Spaces and grants -----------------------------------------------------------
@@ -303,7 +336,10 @@ $$;
 CREATE FUNCTION lamin.acting_role() RETURNS name
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT coalesce(nullif(current_setting('role'), 'none'), session_user)::name $$;
+AS $$
+    SELECT CASE WHEN current_setting('role') IN ('none', 'lamin_reader', 'lamin_writer', 'lamin_admin') THEN session_user
+                ELSE current_setting('role') END::name
+$$;
 COMMENT ON FUNCTION lamin.acting_role() IS 'The role the session acts as (SET ROLE, else the login), also inside SECURITY DEFINER functions.';
 
 CREATE FUNCTION lamin.is_restoring() RETURNS boolean
@@ -372,6 +408,7 @@ BEGIN
 END
 $$;
 
+REVOKE EXECUTE ON FUNCTION lamin.tg_audit() FROM PUBLIC;
 REVOKE INSERT ON lamin.audit FROM lamin_reader, lamin_sidecar;
 DROP POLICY audit_write ON lamin.audit;
 
@@ -423,7 +460,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF lamin.is_unrestricted() OR lamin.uid_is_fresh(TG_RELID, NEW.uid) THEN
+    IF lamin.is_unrestricted() THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        RAISE EXCEPTION 'record % of %: a uid never changes', OLD.uid, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF lamin.uid_is_fresh(TG_RELID, NEW.uid) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'record % of %: uids are handed out by lamin (leave uid out, or take one from lamin.uid(%))',
@@ -478,14 +521,15 @@ BEGIN
     IF lamin.is_unrestricted() THEN
         RETURN NEW;
     END IF;
-    RAISE EXCEPTION 'artifact % is %: its hash, size and file count are fixed (save new content as a new version)',
+    RAISE EXCEPTION 'artifact % is %: its hash, size, file count and status are fixed (save new content as a new version)',
         OLD.uid, OLD.status USING ERRCODE = 'insufficient_privilege';
 END
 $$;
 
-CREATE TRIGGER artifact_content_fixed BEFORE UPDATE OF hash, size, n_files, hash_type ON lamin.artifact
+CREATE TRIGGER artifact_content_fixed BEFORE UPDATE OF hash, size, n_files, hash_type, status ON lamin.artifact
 FOR EACH ROW WHEN (OLD.status IN ('ready', 'corrupt')
-                   AND (NEW.hash, NEW.size, NEW.n_files, NEW.hash_type) IS DISTINCT FROM (OLD.hash, OLD.size, OLD.n_files, OLD.hash_type))
+                   AND ((NEW.hash, NEW.size, NEW.n_files, NEW.hash_type) IS DISTINCT FROM (OLD.hash, OLD.size, OLD.n_files, OLD.hash_type)
+                        OR NEW.status NOT IN ('ready', 'corrupt')))
 EXECUTE FUNCTION lamin.tg_artifact_content_fixed();
 
 -- Row-level security: links need read on both ends, shared records with a
@@ -559,7 +603,10 @@ BEGIN
     END IF;
     IF kind = 'space' AND audited AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'uid' AND NOT a.attisdropped) THEN
         EXECUTE format('DROP TRIGGER IF EXISTS uid_check ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS uid_fixed ON %s', tbl);
         EXECUTE format('CREATE TRIGGER uid_check BEFORE INSERT ON %s FOR EACH ROW WHEN (NOT lamin.uid_was_issued(NEW.uid))
+                        EXECUTE FUNCTION lamin.tg_uid_check()', tbl);
+        EXECUTE format('CREATE TRIGGER uid_fixed BEFORE UPDATE OF uid ON %s FOR EACH ROW WHEN (NEW.uid IS DISTINCT FROM OLD.uid)
                         EXECUTE FUNCTION lamin.tg_uid_check()', tbl);
     END IF;
     IF audited THEN
@@ -730,6 +777,7 @@ $$;
 DROP TRIGGER ulabel_parent_acyclic ON lamin.ulabel_parent;
 CREATE TRIGGER ulabel_parent_acyclic AFTER INSERT OR UPDATE ON lamin.ulabel_parent
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_ulabel_parent_acyclic();
+REVOKE EXECUTE ON FUNCTION lamin.tg_ulabel_parent_acyclic() FROM PUBLIC;
 
 -- Versions, delete and restore ------------------------------------------------------
 
@@ -875,7 +923,7 @@ DECLARE
     everywhere boolean;
     spaces bigint[];
     trgm name;
-    found text;
+    closest text;
 BEGIN
     IF word IS NULL OR registries IS NULL THEN
         RETURN NULL;
@@ -892,8 +940,8 @@ BEGIN
           AND EXISTS (SELECT FROM lamin.search_word w JOIN lamin.search_term t ON t.id = w.term_id
                       WHERE w.registry = ANY ($2) AND w.word = v.word AND ($3 OR t.space_id = ANY ($4)))
         ORDER BY %1$I.similarity(v.word, $1) DESC, v.word LIMIT 1$q$, trgm)
-    INTO found USING word, registries, coalesce(everywhere, false), spaces;
-    RETURN found;
+    INTO closest USING word, registries, coalesce(everywhere, false), spaces;
+    RETURN closest;
 END
 $$;
 COMMENT ON FUNCTION lamin.search_closest_word(text, text[]) IS 'Spelling correction: the closest vocabulary word to word that occurs in a term of these registries the caller may read.';
@@ -904,6 +952,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT lower(regexp_replace(btrim(name, E' \t\n\r'), '[[:space:]]+', ' ', 'g')) $$;
 COMMENT ON FUNCTION lamin.fold_name(text) IS 'A name as the duplicate guard compares it: lower case, blanks trimmed and collapsed.';
+
+CREATE FUNCTION lamin.name_variants(name text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY[lower(name), f, f || ' ', ' ' || f] FROM lamin.fold_name(name) f $$;
+COMMENT ON FUNCTION lamin.name_variants(text) IS 'The lower-case spellings a new name clashes with in the duplicate guard (itself, folded, folded with a blank around).';
 
 CREATE OR REPLACE FUNCTION lamin.create_search_trigger_functions(reg lamin.registry, guard boolean) RETURNS void
 LANGUAGE plpgsql
@@ -969,18 +1023,6 @@ BEGIN
     IF coalesce(current_setting('lamin.allow_duplicates', true), '') IN ('on', 'true', '1') OR lamin.is_restoring() THEN
         RETURN NULL;
     END IF;
-    -- A name does not begin or end with a blank ("T cell " would be another
-    -- name for "T cell" that nobody sees).
-    IF TG_OP = 'INSERT' THEN
-        SELECT n.%3$I AS new_name INTO clash FROM new_rows n WHERE n.%3$I <> btrim(n.%3$I, E' \t\n\r') LIMIT 1;
-    ELSE
-        SELECT n.%3$I AS new_name INTO clash FROM new_rows n JOIN old_rows o ON o.id = n.id
-        WHERE n.%3$I IS DISTINCT FROM o.%3$I AND n.%3$I <> btrim(n.%3$I, E' \t\n\r') LIMIT 1;
-    END IF;
-    IF clash.new_name IS NOT NULL THEN
-        RAISE EXCEPTION '%% %% begins or ends with a blank', %2$L, quote_literal(clash.new_name)
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'trim the name';
-    END IF;
     -- Concurrent writers of one name wait for each other, so that the check
     -- below (a fresh snapshot: a new statement) sees what the other committed.
     -- Names are compared without case and with blanks trimmed and collapsed.
@@ -998,13 +1040,13 @@ BEGIN
         SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
         FROM new_rows n CROSS JOIN LATERAL (
             SELECT t.uid, t.name, t.kind FROM lamin.search_term t
-            WHERE t.term_fold = lamin.fold_name(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+            WHERE t.term_fold = ANY (lamin.name_variants(n.%3$I) COLLATE "C") AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
         LIMIT 1;
     ELSE
         SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
         FROM new_rows n JOIN old_rows o ON o.id = n.id CROSS JOIN LATERAL (
             SELECT t.uid, t.name, t.kind FROM lamin.search_term t
-            WHERE t.term_fold = lamin.fold_name(n.%3$I) COLLATE "C" AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
+            WHERE t.term_fold = ANY (lamin.name_variants(n.%3$I) COLLATE "C") AND t.registry = reg_name AND t.record_id <> n.id LIMIT 1) t
         WHERE n.%3$I IS DISTINCT FROM o.%3$I
         LIMIT 1;
     END IF;
@@ -1222,7 +1264,9 @@ BEGIN
     SELECT ARRAY(SELECT c.name FROM cols c ORDER BY c.ord),
            ARRAY(SELECT c.name FROM cols c JOIN made m ON m.name = c.name ORDER BY c.ord),
            coalesce((SELECT jsonb_agg(jsonb_build_object('column', c.name, 'feature_dtype', f.dtype, 'column_dtype', c.dtype) ORDER BY c.ord)
-                     FROM cols c JOIN lamin.feature f ON f.name = c.name
+                     FROM cols c CROSS JOIN LATERAL (
+                         SELECT x.dtype FROM lamin.feature x WHERE x.name = c.name
+                         ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1) f
                      WHERE f.dtype <> c.dtype AND NOT (f.dtype LIKE 'cat%' AND c.dtype IN ('cat', 'str'))), '[]')
     INTO names, created, conflicts;
     schema_uid := lamin.create_schema(names, ordered => true);
@@ -1284,6 +1328,155 @@ BEGIN
                          coalesce((SELECT string_agg(f.name, ', ' ORDER BY f.name) FROM (SELECT f.name FROM lamin.feature f ORDER BY f.name LIMIT 50) f), 'none');
     END IF;
     RETURN found_id;
+END
+$$;
+
+-- Label and feature names are looked up in the current space first.
+CREATE OR REPLACE FUNCTION lamin.annotate(artifact_uid text, feature_name text, vals text[]) RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+    feat record;
+    registry text;
+    missing text;
+    ambiguous text;
+    bad text;
+    added int;
+    name_field text;
+    link text;
+    tbl text;
+BEGIN
+    SELECT f.id, f.name, f.dtype INTO feat FROM lamin.feature f WHERE f.id = lamin.feature_id(feature_name);
+    IF vals IS NULL OR cardinality(vals) = 0 THEN
+        RAISE EXCEPTION 'annotate: no values given for feature %', quote_literal(feat.name) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(vals, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'annotate: NULL among the values for feature %', quote_literal(feat.name) USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    registry := lamin.dtype_registry(feat.dtype);
+
+    IF registry = 'lamin.ulabel' THEN
+        SELECT string_agg(quote_literal(v), ', ' ORDER BY v) INTO missing
+        FROM (SELECT DISTINCT v FROM unnest(vals) v) d
+        WHERE NOT EXISTS (SELECT 1 FROM lamin.ulabel u WHERE u.name = d.v AND u.branch_id <> -1);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'feature % (dtype %): values not in lamin.ulabel: %', quote_literal(feat.name), feat.dtype, missing
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'create the labels first, e.g. INSERT INTO lamin.ulabel (name) VALUES (...)';
+        END IF;
+        -- Names are unique per space and type: of the spaces the caller reads
+        -- that have a label of a name, the current space's first.
+        SELECT string_agg(quote_literal(u.name), ', ') INTO ambiguous
+        FROM (SELECT u.name FROM lamin.ulabel u
+              WHERE u.name = ANY (vals) AND u.branch_id <> -1
+                AND u.space_id = (SELECT x.space_id FROM lamin.ulabel x WHERE x.name = u.name AND x.branch_id <> -1
+                                  ORDER BY x.space_id = lamin.current_space_id() DESC, x.space_id LIMIT 1)
+              GROUP BY u.name HAVING count(*) > 1) u;
+        IF ambiguous IS NOT NULL THEN
+            RAISE EXCEPTION 'feature %: label names used by more than one ulabel type: %', quote_literal(feat.name), ambiguous
+                USING ERRCODE = 'cardinality_violation';
+        END IF;
+        INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id, feature_id)
+        SELECT aid, u.id, feat.id FROM lamin.ulabel u
+        WHERE u.name = ANY (vals) AND u.branch_id <> -1
+          AND u.space_id = (SELECT x.space_id FROM lamin.ulabel x WHERE x.name = u.name AND x.branch_id <> -1
+                            ORDER BY x.space_id = lamin.current_space_id() DESC, x.space_id LIMIT 1)
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS added = ROW_COUNT;
+        RETURN added;
+    ELSIF registry IS NOT NULL THEN
+        -- Another registry (bionty.cell_type, …): values are names (genes: symbols)
+        -- of its records, linked through <schema>.artifact_<table>.
+        SELECT r.name_field INTO name_field FROM lamin.registry r WHERE r.name = registry;
+        link := format('%I.%I', split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2));
+        IF name_field IS NULL OR to_regclass(link) IS NULL THEN
+            RAISE EXCEPTION 'feature % (dtype %): artifacts cannot be annotated with records of %', quote_literal(feat.name), feat.dtype, registry
+                USING ERRCODE = 'feature_not_supported', HINT = 'annotatable registries have a link table <schema>.artifact_<table>';
+        END IF;
+        tbl := format('%I.%I', split_part(registry, '.', 1), split_part(registry, '.', 2));
+        EXECUTE format($q$SELECT string_agg(quote_literal(d.v), ', ' ORDER BY d.v)
+                          FROM (SELECT DISTINCT v FROM unnest($1) v) d
+                          WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE t.%I = d.v AND t.branch_id <> -1)$q$, tbl, name_field)
+        INTO missing USING vals;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'feature % (dtype %): values not in %: %', quote_literal(feat.name), feat.dtype, registry, missing
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = format('map synonyms and ids first: SELECT lamin.standardize(%L, ARRAY[...])', registry);
+        END IF;
+        -- A name shared by several live records is ambiguous; a name whose only
+        -- other holders are deprecated (obsolete duplicates) links the live one.
+        EXECUTE format($q$SELECT string_agg(quote_literal(x.n), ', ') FROM (
+                              SELECT t.%2$I AS n FROM %1$s t WHERE t.%2$I = ANY ($1) AND t.branch_id <> -1 AND NOT t.deprecated
+                              GROUP BY 1 HAVING count(*) > 1) x$q$, tbl, name_field)
+        INTO ambiguous USING vals;
+        IF ambiguous IS NOT NULL THEN
+            RAISE EXCEPTION 'feature %: names used by more than one record of %: %', quote_literal(feat.name), registry, ambiguous
+                USING ERRCODE = 'cardinality_violation';
+        END IF;
+        EXECUTE format($q$INSERT INTO %1$s (artifact_id, %2$I, feature_id)
+                          SELECT $1, t.id, $2 FROM %3$s t
+                          WHERE t.%4$I = ANY ($3) AND t.branch_id <> -1
+                            AND (NOT t.deprecated OR NOT EXISTS (
+                                SELECT 1 FROM %3$s o WHERE o.%4$I = t.%4$I AND o.branch_id <> -1 AND NOT o.deprecated))
+                          ON CONFLICT DO NOTHING$q$,
+                       link, split_part(registry, '.', 2) || '_id', tbl, name_field)
+        USING aid, feat.id, vals;
+        GET DIAGNOSTICS added = ROW_COUNT;
+        RETURN added;
+    END IF;
+
+    -- Non-categorical: check every value casts to the dtype, then store them.
+    SELECT string_agg(quote_literal(v), ', ') INTO bad FROM unnest(vals) v WHERE lamin.typed_value(feat.dtype, v) IS NULL;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'feature % (dtype %): values that are not %: %', quote_literal(feat.name), feat.dtype, feat.dtype, bad
+            USING ERRCODE = 'invalid_text_representation';
+    END IF;
+    INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value)
+    SELECT DISTINCT aid, feat.id, lamin.typed_value(feat.dtype, v) FROM unnest(vals) v
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    RETURN added;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lamin.annotate_curated(artifact_uid text, column_name text, registry text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c record;
+    labels text[];
+    -- The feature: the column's name (AnnData: without obs./var.).
+    feature text := CASE column_name WHEN 'obs.index' THEN 'obs_index' WHEN 'var.index' THEN 'var_index'
+                                     ELSE regexp_replace(column_name, '^(obs|var)\.', '') END;
+BEGIN
+    SELECT x.* INTO c FROM lamin.curation x
+    WHERE x.artifact_id = lamin.artifact_id(artifact_uid) AND x.column_name = column_name
+      AND (registry IS NULL OR x.registry = registry)
+    ORDER BY x.created_at DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no curation of column % of artifact %: run lamin.curate first', quote_literal(column_name), artifact_uid
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT array_agg(DISTINCT coalesce(r ->> 'standardized', r ->> 'value')) INTO labels
+    FROM jsonb_array_elements(c.report) r
+    WHERE (r ->> 'validated')::boolean OR r ->> 'standardized' IS NOT NULL;
+    IF labels IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- A column read from a file got the generic dtype cat; curation names its
+    -- registry, as long as no labels are linked through the feature yet.
+    UPDATE lamin.feature f SET dtype = 'cat[' || c.registry || ']', updated_at = now()
+    WHERE f.id = (SELECT x.id FROM lamin.feature x WHERE x.name = feature
+                  ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1)
+      AND f.dtype IN ('cat', 'str') AND c.registry <> 'lamin.ulabel'
+      AND NOT EXISTS (SELECT FROM lamin.artifact_ulabel l WHERE l.feature_id = f.id)
+      AND NOT EXISTS (SELECT FROM lamin.artifact_feature_value v WHERE v.feature_id = f.id);
+    PERFORM lamin.create_feature(feature, CASE WHEN c.registry = 'lamin.ulabel' THEN 'cat' ELSE 'cat[' || c.registry || ']' END);
+    RETURN lamin.annotate(artifact_uid, feature, labels);
 END
 $$;
 

@@ -76,7 +76,14 @@ impl WorkerContext {
     }
 
     /// A connection for a job's database work, acting as its requester.
+    /// Never as a shared instance role (the database refuses such jobs too).
     pub async fn connect_as(&self, job: &Job) -> Result<Client, Failure> {
+        if ["lamin_reader", "lamin_writer", "lamin_admin"].contains(&job.requested_by.as_str()) {
+            return Err(Failure::Permanent(anyhow::anyhow!(
+                "the sidecar does not act as the instance role {:?}: jobs are enqueued by a person's role",
+                job.requested_by
+            )));
+        }
         crate::db::connect(&self.url_acting_as(&job.requested_by))
             .await
             .map_err(|e| {
