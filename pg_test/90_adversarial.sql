@@ -143,8 +143,12 @@ SELECT is((SELECT role_name::text FROM lamin.audit WHERE uid = (SELECT uid FROM 
 SELECT id AS alice_label FROM lamin.ulabel WHERE uid = 'AliceLb1' \gset
 SELECT id AS alice_feature FROM lamin.feature WHERE uid = 'AliceFeat001' \gset
 SELECT id AS bob_label FROM lamin.ulabel WHERE uid = 'BobLabl1' \gset
+-- (In a subtransaction: to the rules it is a record made earlier, not one
+-- this transaction is still making.)
+SAVEPOINT made_earlier;
 INSERT INTO lamin.artifact (uid, storage_id, hash, hash_type, size, status)
 VALUES ('BobArtifact000000002', :sid, repeat('c', 64), 'sha256', 1, 'ready');
+RELEASE SAVEPOINT made_earlier;
 SET LOCAL ROLE bob;
 SELECT throws_like(format($$INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id) SELECT id, %s FROM lamin.artifact WHERE uid = 'BobArtifact000000002'$$, :alice_label),
                    '%row-level security%', '6: a link to a label of a space one cannot read is refused');
