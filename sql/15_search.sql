@@ -66,14 +66,19 @@ CREATE TABLE lamin.search_word (
     registry text NOT NULL,
     word     text COLLATE "C" NOT NULL,
     term_len int NOT NULL,
-    term_id  bigint NOT NULL
+    term_id  bigint NOT NULL,
+    -- The term's space (as lamin.search_term's): who may read the word. Kept
+    -- here so that reading a word costs one comparison, not a lookup of its term.
+    space_id bigint NOT NULL DEFAULT 1
 );
-CREATE INDEX search_word_lookup ON lamin.search_word (registry, word, term_len, term_id);
-CREATE INDEX search_word_term ON lamin.search_word (term_id, word);
+-- space_id included: row-level security is checked within index-only scans.
+CREATE INDEX search_word_lookup ON lamin.search_word (registry, word, term_len, term_id) INCLUDE (space_id);
+CREATE INDEX search_word_term ON lamin.search_word (term_id, word) INCLUDE (space_id);
 COMMENT ON TABLE lamin.search_word IS 'Derived search index: the words of each search term (stop words left out), for word and word-prefix lookups, shortest terms first.';
 COMMENT ON COLUMN lamin.search_word.registry IS 'The registry of the term.';
 COMMENT ON COLUMN lamin.search_word.word IS 'A word of the normalized term.';
 COMMENT ON COLUMN lamin.search_word.term_len IS 'Length of the normalized term (shorter terms are fetched first).';
+COMMENT ON COLUMN lamin.search_word.space_id IS 'Space of the term''s record: who may read the word.';
 COMMENT ON COLUMN lamin.search_word.term_id IS 'The term (lamin.search_term.id).';
 
 CREATE TABLE lamin.search_vocab (
@@ -139,12 +144,12 @@ AS $$
         $q$WITH terms AS (
                INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id)
                %s
-               RETURNING id, registry, term_norm, kind
+               RETURNING id, registry, term_norm, kind, space_id
            ), words AS (
                -- Ids (kind 3) are found whole or by prefix; their parts ("cl",
                -- "0000084") would only crowd the word index.
-               INSERT INTO lamin.search_word (registry, word, term_len, term_id)
-               SELECT t.registry, w.word, length(t.term_norm), t.id
+               INSERT INTO lamin.search_word (registry, word, term_len, term_id, space_id)
+               SELECT t.registry, w.word, length(t.term_norm), t.id, t.space_id
                FROM terms t, LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(t.term_norm, ' ')) x) w
                WHERE t.kind <> 3 AND w.word <> '' AND NOT lamin.is_stop_word(w.word)
                RETURNING word
@@ -203,8 +208,8 @@ BEGIN
     EXECUTE format($q$
         SELECT v.word::text FROM lamin.search_vocab v
         WHERE v.word OPERATOR(%1$I.%%) $1
-          AND EXISTS (SELECT FROM lamin.search_word w JOIN lamin.search_term t ON t.id = w.term_id
-                      WHERE w.registry = ANY ($2) AND w.word = v.word AND ($3 OR t.space_id = ANY ($4)))
+          AND EXISTS (SELECT FROM lamin.search_word w
+                      WHERE w.registry = ANY ($2) AND w.word = v.word AND ($3 OR w.space_id = ANY ($4)))
         ORDER BY %1$I.similarity(v.word, $1) DESC, v.word LIMIT 1$q$, trgm)
     INTO closest USING word, registries, coalesce(everywhere, false), spaces;
     RETURN closest;

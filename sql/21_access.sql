@@ -816,11 +816,13 @@ BEGIN
     PERFORM lamin.secure_table('lamin.search_word', 'shared');
     PERFORM lamin.secure_table('lamin.search_vocab', 'shared');
     REVOKE INSERT, UPDATE, DELETE ON lamin.search_term, lamin.search_word, lamin.search_vocab FROM lamin_reader, lamin_writer;
-    -- A term's words are seen with the term (its space); the vocabulary (every
-    -- word of every space) by no role: spelling correction asks
-    -- lamin.search_closest_word, which answers with words the caller may read.
+    -- A term's words are seen with the term (its space, copied onto each
+    -- word); the vocabulary (every word of every space) by no role: spelling
+    -- correction asks lamin.search_closest_word, which answers with words the
+    -- caller may read.
     DROP POLICY shared_all ON lamin.search_word;
-    CREATE POLICY word_read ON lamin.search_word FOR SELECT USING (EXISTS (SELECT FROM lamin.search_term t WHERE t.id = term_id));
+    CREATE POLICY word_read ON lamin.search_word FOR SELECT
+        USING (space_id = ANY ((SELECT lamin.readable_spaces())::bigint[]) OR (SELECT lamin.is_instance_admin()));
     REVOKE SELECT ON lamin.search_vocab FROM lamin_reader;
     PERFORM lamin.secure_table('lamin.registry', 'shared');
     REVOKE INSERT, UPDATE, DELETE ON lamin.registry FROM lamin_writer;

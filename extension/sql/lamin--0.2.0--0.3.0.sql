@@ -537,6 +537,17 @@ FOR EACH ROW WHEN (OLD.status IN ('ready', 'corrupt')
                         OR NEW.status NOT IN ('ready', 'corrupt')))
 EXECUTE FUNCTION lamin.tg_artifact_content_fixed();
 
+-- Search words carry their term's space (row-level security reads it from
+-- the word itself). The words of records outside space "all" get it here;
+-- the indexes include it, for index-only scans under row-level security.
+ALTER TABLE lamin.search_word ADD COLUMN space_id bigint NOT NULL DEFAULT 1;
+COMMENT ON COLUMN lamin.search_word.space_id IS 'Space of the term''s record: who may read the word.';
+UPDATE lamin.search_word w SET space_id = t.space_id FROM lamin.search_term t WHERE t.id = w.term_id AND t.space_id <> 1;
+DROP INDEX lamin.search_word_lookup;
+CREATE INDEX search_word_lookup ON lamin.search_word (registry, word, term_len, term_id) INCLUDE (space_id);
+DROP INDEX lamin.search_word_term;
+CREATE INDEX search_word_term ON lamin.search_word (term_id, word) INCLUDE (space_id);
+
 -- Row-level security: links need read on both ends, shared records with a
 -- space go where their writer may write, system fields (re-applied to every table).
 CREATE OR REPLACE FUNCTION lamin.secure_table(tbl regclass, kind text, audited boolean DEFAULT false) RETURNS void
@@ -678,11 +689,13 @@ BEGIN
     PERFORM lamin.secure_table('lamin.search_word', 'shared');
     PERFORM lamin.secure_table('lamin.search_vocab', 'shared');
     REVOKE INSERT, UPDATE, DELETE ON lamin.search_term, lamin.search_word, lamin.search_vocab FROM lamin_reader, lamin_writer;
-    -- A term's words are seen with the term (its space); the vocabulary (every
-    -- word of every space) by no role: spelling correction asks
-    -- lamin.search_closest_word, which answers with words the caller may read.
+    -- A term's words are seen with the term (its space, copied onto each
+    -- word); the vocabulary (every word of every space) by no role: spelling
+    -- correction asks lamin.search_closest_word, which answers with words the
+    -- caller may read.
     DROP POLICY shared_all ON lamin.search_word;
-    CREATE POLICY word_read ON lamin.search_word FOR SELECT USING (EXISTS (SELECT FROM lamin.search_term t WHERE t.id = term_id));
+    CREATE POLICY word_read ON lamin.search_word FOR SELECT
+        USING (space_id = ANY ((SELECT lamin.readable_spaces())::bigint[]) OR (SELECT lamin.is_instance_admin()));
     REVOKE SELECT ON lamin.search_vocab FROM lamin_reader;
     PERFORM lamin.secure_table('lamin.registry', 'shared');
     REVOKE INSERT, UPDATE, DELETE ON lamin.registry FROM lamin_writer;
@@ -736,11 +749,13 @@ BEGIN
     PERFORM lamin.secure_table('lamin.search_word', 'shared');
     PERFORM lamin.secure_table('lamin.search_vocab', 'shared');
     REVOKE INSERT, UPDATE, DELETE ON lamin.search_term, lamin.search_word, lamin.search_vocab FROM lamin_reader, lamin_writer;
-    -- A term's words are seen with the term (its space); the vocabulary (every
-    -- word of every space) by no role: spelling correction asks
-    -- lamin.search_closest_word, which answers with words the caller may read.
+    -- A term's words are seen with the term (its space, copied onto each
+    -- word); the vocabulary (every word of every space) by no role: spelling
+    -- correction asks lamin.search_closest_word, which answers with words the
+    -- caller may read.
     DROP POLICY shared_all ON lamin.search_word;
-    CREATE POLICY word_read ON lamin.search_word FOR SELECT USING (EXISTS (SELECT FROM lamin.search_term t WHERE t.id = term_id));
+    CREATE POLICY word_read ON lamin.search_word FOR SELECT
+        USING (space_id = ANY ((SELECT lamin.readable_spaces())::bigint[]) OR (SELECT lamin.is_instance_admin()));
     REVOKE SELECT ON lamin.search_vocab FROM lamin_reader;
     PERFORM lamin.secure_table('lamin.registry', 'shared');
     REVOKE INSERT, UPDATE, DELETE ON lamin.registry FROM lamin_writer;
@@ -917,6 +932,32 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION lamin.search_add_terms_sql(reg lamin.registry, source text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        $q$WITH terms AS (
+               INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id)
+               %s
+               RETURNING id, registry, term_norm, kind, space_id
+           ), words AS (
+               -- Ids (kind 3) are found whole or by prefix; their parts ("cl",
+               -- "0000084") would only crowd the word index.
+               INSERT INTO lamin.search_word (registry, word, term_len, term_id, space_id)
+               SELECT t.registry, w.word, length(t.term_norm), t.id, t.space_id
+               FROM terms t, LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(t.term_norm, ' ')) x) w
+               WHERE t.kind <> 3 AND w.word <> '' AND NOT lamin.is_stop_word(w.word)
+               RETURNING word
+           )
+           -- Spelling correction needs words with letters, not numbers.
+           INSERT INTO lamin.search_vocab (word)
+           SELECT DISTINCT word FROM words WHERE word ~ '[[:alpha:]]' ORDER BY 1
+           ON CONFLICT DO NOTHING$q$,
+        lamin.search_terms_sql(reg, source))
+$$;
+
+
 -- Spelling correction answers with words the caller may read.
 CREATE FUNCTION lamin.search_closest_word(word text, registries text[]) RETURNS text
 LANGUAGE plpgsql STABLE
@@ -942,8 +983,8 @@ BEGIN
     EXECUTE format($q$
         SELECT v.word::text FROM lamin.search_vocab v
         WHERE v.word OPERATOR(%1$I.%%) $1
-          AND EXISTS (SELECT FROM lamin.search_word w JOIN lamin.search_term t ON t.id = w.term_id
-                      WHERE w.registry = ANY ($2) AND w.word = v.word AND ($3 OR t.space_id = ANY ($4)))
+          AND EXISTS (SELECT FROM lamin.search_word w
+                      WHERE w.registry = ANY ($2) AND w.word = v.word AND ($3 OR w.space_id = ANY ($4)))
         ORDER BY %1$I.similarity(v.word, $1) DESC, v.word LIMIT 1$q$, trgm)
     INTO closest USING word, registries, coalesce(everywhere, false), spaces;
     RETURN closest;
@@ -1087,15 +1128,16 @@ $fn$, 'guard_' || base, reg.name, reg.name_field);
 END
 $gen$;
 
--- The guards of lamin's own registries take the new template. Those of
+-- The search and guard triggers of lamin's own registries take the new
+-- templates. Those of
 -- registries users made searchable are theirs (not the extension's): an
 -- extension script cannot replace them; scripts/up (and the README's upgrade
 -- steps) regenerate them right after this update with lamin.refresh_search_triggers().
 SELECT lamin.create_search_trigger_functions(r, r.guard) FROM lamin.registry r
-WHERE r.guard AND EXISTS (
+WHERE EXISTS (
     SELECT FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
     WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-      AND p.pronamespace = 'lamin'::regnamespace AND p.proname = 'guard_' || replace(r.name, '.', '__'));
+      AND p.pronamespace = 'lamin'::regnamespace AND p.proname = 'search_' || replace(r.name, '.', '__'));
 
 
 CREATE FUNCTION lamin.refresh_search_triggers() RETURNS int
