@@ -39,6 +39,13 @@ pub struct WorkerContext {
     pub own_role: String,
 }
 
+/// The role lamin's own code enqueues internal jobs (delete_object,
+/// sweep_storage) for: they run on the sidecar's own login.
+pub const SIDECAR_ROLE: &str = "lamin_sidecar";
+
+/// The shared instance roles: the sidecar never acts as one of them.
+const INSTANCE_ROLES: [&str; 3] = ["lamin_reader", "lamin_writer", "lamin_admin"];
+
 impl WorkerContext {
     /// The connection string for a job's database work: the sidecar's login,
     /// acting as the job's requester (`-c role=…` at connection start, which
@@ -47,7 +54,7 @@ impl WorkerContext {
     pub fn url_acting_as(&self, role: &str) -> String {
         // Internal jobs are enqueued for lamin_sidecar: they run on the
         // sidecar's own login, whatever role that is.
-        if role == self.own_role || role == "lamin_sidecar" {
+        if role == self.own_role || role == SIDECAR_ROLE {
             return self.database_url.clone();
         }
         let escaped = role.replace('\\', "\\\\").replace(' ', "\\ ");
@@ -78,7 +85,7 @@ impl WorkerContext {
     /// A connection for a job's database work, acting as its requester.
     /// Never as a shared instance role (the database refuses such jobs too).
     pub async fn connect_as(&self, job: &Job) -> Result<Client, Failure> {
-        if ["lamin_reader", "lamin_writer", "lamin_admin"].contains(&job.requested_by.as_str()) {
+        if INSTANCE_ROLES.contains(&job.requested_by.as_str()) {
             return Err(Failure::Permanent(anyhow::anyhow!(
                 "the sidecar does not act as the instance role {:?}: jobs are enqueued by a person's role",
                 job.requested_by
@@ -446,6 +453,12 @@ pub fn arg_str(args: &Value, name: &str) -> anyhow::Result<String> {
         .and_then(Value::as_str)
         .map(str::to_string)
         .with_context(|| format!("argument {name} missing or not a string"))
+}
+
+pub fn arg_i64(args: &Value, name: &str) -> anyhow::Result<i64> {
+    args.get(name)
+        .and_then(Value::as_i64)
+        .with_context(|| format!("argument {name} missing or not an integer"))
 }
 
 /// A file of an import job: a relative path that stays inside the import

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
 
-use crate::jobs::{arg_str, Failure, Job, WorkerContext};
+use crate::jobs::{arg_i64, arg_str, Failure, Job, WorkerContext, SIDECAR_ROLE};
 use crate::storage::{cache_path, local_folder_files, remove_path, Content, Storage};
 
 /// Work done and total, read by the heartbeat that reports it.
@@ -356,15 +356,6 @@ async fn storage_root(client: &Client, storage_id: i64) -> Result<String, Failur
         .ok_or_else(|| Failure::Permanent(anyhow::anyhow!("no storage with id {storage_id}")))
 }
 
-fn arg_i64(job: &Job, name: &str) -> Result<i64, Failure> {
-    job.args.get(name).and_then(Value::as_i64).ok_or_else(|| {
-        Failure::Permanent(anyhow::anyhow!("argument {name} missing or not an integer"))
-    })
-}
-
-/// The role lamin's own code enqueues internal jobs for.
-const SIDECAR_ROLE: &str = "lamin_sidecar";
-
 /// Internal jobs (delete_object, sweep_storage) are enqueued by lamin's own
 /// code for the sidecar itself (or by the superuser the sidecar logs in as);
 /// one that names another requester was not.
@@ -420,7 +411,7 @@ pub async fn delete_object(
             "refusing to delete the object of artifact {uid}: the artifact exists ({status})"
         )));
     }
-    let root = storage_root(client, arg_i64(job, "storage_id")?).await?;
+    let root = storage_root(client, arg_i64(&job.args, "storage_id")?).await?;
     let folder = job
         .args
         .get("folder")
@@ -494,7 +485,7 @@ fn uid_of(name: &str) -> Option<&str> {
 /// owns, or whose artifact failed, are removed once older than the grace period.
 pub async fn sweep_storage(ctx: &WorkerContext, job: &Job) -> Result<Value, Failure> {
     check_internal(ctx, job)?;
-    let storage_id = arg_i64(job, "storage_id")?;
+    let storage_id = arg_i64(&job.args, "storage_id")?;
     let grace_s = job
         .args
         .get("grace_s")
