@@ -202,4 +202,34 @@ mod suffix_tests {
         assert_eq!(suffix_from_key("weird.na me"), "");
         assert_eq!(suffix_from_key("trailingdot."), "");
     }
+
+    /// The rule `lamin save` and the database share (LaminDB's: a known
+    /// compound suffix whole, else the last one), whatever dots the stem has.
+    #[test]
+    fn dotted_stems_keep_only_the_last_suffix() {
+        assert_eq!(suffix_from_key("cells.v2.parquet"), ".parquet");
+        assert_eq!(suffix_from_key("my.data.csv"), ".csv");
+        assert_eq!(suffix_from_key("raw/run.2024-01-01.tsv"), ".tsv");
+        assert_eq!(suffix_from_key("a.b.c.d.h5ad"), ".h5ad");
+    }
+
+    #[test]
+    fn compound_suffixes_stay_whole() {
+        assert_eq!(suffix_from_key("reads.fastq.gz"), ".fastq.gz");
+        assert_eq!(suffix_from_key("my.table.csv.gz"), ".csv.gz");
+        assert_eq!(suffix_from_key("pbmc.anndata.zarr"), ".anndata.zarr");
+        assert_eq!(suffix_from_key("archive.v1.tar.gz"), ".tar.gz");
+        assert_eq!(suffix_from_key("notes.txt.bak"), ".bak");
+        // A name that is only a compound suffix has a stem of its own.
+        assert_eq!(suffix_from_key(".tar.gz"), ".gz");
+    }
+
+    #[test]
+    fn hidden_files_and_names_without_suffix() {
+        assert_eq!(suffix_from_key(".hidden"), "");
+        assert_eq!(suffix_from_key("dir/.hidden.csv"), ".csv");
+        assert_eq!(suffix_from_key("Makefile"), "");
+        assert_eq!(suffix_from_key(".config/settings"), "");
+        assert_eq!(suffix_from_key("v1.0/data"), "");
+    }
 }

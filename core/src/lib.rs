@@ -4,6 +4,7 @@
 pub mod compat;
 pub mod content;
 pub mod key;
+pub mod object;
 pub mod rank;
 pub mod storage_root;
 pub mod uid;

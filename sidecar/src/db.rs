@@ -143,9 +143,21 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Quote a Postgres identifier (`"name"`, quotes doubled), for statements
+/// that take no parameters (LISTEN, CREATE TABLE, COPY).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{quote_ident, redact};
+
+    #[test]
+    fn quote_ident_doubles_quotes() {
+        assert_eq!(quote_ident("lamin_job"), "\"lamin_job\"");
+        assert_eq!(quote_ident("a\"; drop"), "\"a\"\"; drop\"");
+    }
 
     #[test]
     fn redact_hides_the_password() {

@@ -1,15 +1,26 @@
-use lamin_core::compat;
+//! What `lamin status` reports: the versions of the extension (installed,
+//! offered by the server, the loaded library), the sidecars connected to the
+//! database, and the server.
 
-use crate::cli::StatusArgs;
+use lamin_core::compat;
+use tokio_postgres::Client;
+
 use crate::db;
 
-/// Print the versions of the CLI, the extension (installed, offered by the
-/// server, the loaded library), the sidecars connected to the database and
-/// the server. Fails (after printing) when this CLI does not speak the
-/// installed extension, so scripts can use it as a check.
-pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let client = db::connect(&args.db.database_url).await?;
-    let found = db::handshake(&client).await?;
+/// The state of a database as the CLI sees it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub found: compat::Found,
+    pub server_version: String,
+    pub user: String,
+    /// `lamin.library_version()` (from 0.2.0 on).
+    pub library: Option<String>,
+    /// Each connected sidecar's application_name: `lamin-sidecar/{version} {worker}`.
+    pub sidecars: Vec<String>,
+}
+
+pub async fn status(client: &Client) -> anyhow::Result<Status> {
+    let found = db::handshake(client).await?;
     let row = client
         .query_one(
             "SELECT current_setting('server_version'), current_user::text,
@@ -17,7 +28,6 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             &[],
         )
         .await?;
-    // lamin.library_version() exists from 0.2.0 on.
     let library: Option<String> = if row.get::<_, bool>(2) {
         Some(
             client
@@ -28,7 +38,6 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    // Each sidecar names its connections `lamin-sidecar/{version} {worker}`.
     let sidecars = client
         .query(
             "SELECT DISTINCT application_name::text FROM pg_catalog.pg_stat_activity
@@ -36,39 +45,15 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
              ORDER BY 1",
             &[&db::SIDECAR_APPLICATION],
         )
-        .await?;
-    println!("connected to {}", db::redact(&args.db.database_url));
-    println!("lamin CLI        {}", lamin_core::VERSION);
-    let installed = found.installed.as_deref().unwrap_or("not installed");
-    let library = library
-        .map(|l| format!(", library {l}"))
-        .unwrap_or_default();
-    let offered = found.available.as_deref().unwrap_or("none");
-    println!("lamin extension  {installed} (server offers {offered}{library})");
-    if compat::upgrade_pending(&found) {
-        println!(
-            "upgrade          pending: {installed} -> {offered}; run ALTER EXTENSION lamin UPDATE as a superuser (scripts/up does it)"
-        );
-    } else {
-        println!("upgrade          none pending");
-    }
-    if sidecars.is_empty() {
-        println!("sidecars         none connected");
-    }
-    for s in &sidecars {
-        let name: String = s.get(0);
-        let rest = name.trim_start_matches(db::SIDECAR_APPLICATION);
-        let (version, worker) = rest.split_once(' ').unwrap_or((rest, "?"));
-        let note = if compat::SPOKEN.contains(&version) {
-            ""
-        } else {
-            " (another release than this CLI)"
-        };
-        println!("sidecar          {version} {worker}{note}");
-    }
-    println!("postgres         {}", row.get::<_, String>(0));
-    println!("database         {}", found.database);
-    println!("user             {}", row.get::<_, String>(1));
-    compat::check(&found)?;
-    Ok(())
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(Status {
+        found,
+        server_version: row.get(0),
+        user: row.get(1),
+        library,
+        sidecars,
+    })
 }

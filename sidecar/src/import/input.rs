@@ -8,23 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 
 /// sha256 of a file's bytes, hex.
 pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (hash, _) = lamin_core::content::hash_reader(file, |_| {})
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hash)
 }
 
 /// Counts the (compressed) bytes read from the file, for progress.

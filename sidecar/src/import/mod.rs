@@ -11,56 +11,21 @@ mod obo;
 mod obographs;
 mod term;
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
+use tokio_postgres::Client;
 
-use crate::cli::DbArgs;
+use crate::progress::Progress;
 use load::{Feed, Outcome, SourceMeta};
 
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  lamin import ontology --entity cell_type --source cl --version 2026-03-26 cl.obo
-  lamin import ontology --entity tissue UBERON-ontology-v2026-04-01.json.zst
-  lamin import genes --organism human --source gencode+hgnc --version v48 genes_homo_sapiens.csv.gz hgnc_entries.tsv
-
-Each import is one transaction: a file that fails leaves the registry as it was.
-scripts/import-defaults imports the default sources (scripts/default-sources.tsv).")]
-pub struct ImportArgs {
-    #[command(subcommand)]
-    pub what: ImportCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ImportCommand {
-    /// Import an ontology file into a bionty registry.
-    ///
-    /// Example: lamin import ontology --entity cell_type --source cl --version 2026-03-26 cl.obo
-    ///
-    /// Formats: OBO 1.4 (.obo), OBO Graphs JSON, and the cellxgene-ontology-guide
-    /// JSON files (CL-ontology-v2026-03-26.json.zst); gzip and zstd compressed
-    /// files are read as they are. Re-importing the same file as the same version
-    /// changes nothing; a new version updates terms in place, marks terms the
-    /// new version dropped as deprecated, and becomes the current source.
-    Ontology(OntologyArgs),
-    /// Import gene tables of one organism into bionty.gene.
-    ///
-    /// Example: lamin import genes --organism human --source gencode --version v48 genes_homo_sapiens.csv.gz hgnc_entries.tsv
-    ///
-    /// Tables: GENCODE/Ensembl CSV (ensembl_id,symbol,version,length,biotype), HGNC TSV
-    /// (aliases and previous symbols become synonyms) and MGI TSV; several tables merge
-    /// by Ensembl gene id. Rows without an Ensembl id are counted and left out.
-    Genes(GenesArgs),
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// The parser of an ontology file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OntologyFormat {
     /// From the file: .obo → OBO; JSON with "graphs" → OBO Graphs; other JSON → cellxgene.
     Auto,
@@ -69,70 +34,33 @@ pub enum OntologyFormat {
     Cellxgene,
 }
 
-#[derive(Debug, Args)]
-pub struct OntologyArgs {
-    #[command(flatten)]
-    pub db: DbArgs,
-    /// The registry: cell_type, tissue, disease, phenotype, experimental_factor,
-    /// developmental_stage, ethnicity, organism, pathway or cell_line.
-    #[arg(long)]
+/// One ontology file into one bionty registry.
+#[derive(Debug, Clone)]
+pub struct OntologyRequest {
+    /// The registry: cell_type, tissue, … (with or without `bionty.`).
     pub entity: String,
-    /// Short source name (cl, uberon, …); default: from the OBO header or the cellxgene file name.
-    #[arg(long)]
+    /// Short source name (cl, uberon, …); None: from the OBO header or the cellxgene file name.
     pub source: Option<String>,
-    /// Source version (e.g. 2026-03-26); default: from the OBO header or the cellxgene file name.
-    #[arg(long)]
+    /// Source version; None: from the OBO header or the cellxgene file name.
     pub version: Option<String>,
-    #[arg(long, value_enum, default_value_t = OntologyFormat::Auto)]
     pub format: OntologyFormat,
-    /// Keep only terms with these id prefixes (default: the registry's own, e.g. CL for cell_type).
-    #[arg(long, value_delimiter = ',')]
+    /// Keep only terms with these id prefixes (empty: the registry's own).
     pub prefix: Vec<String>,
-    /// Where the file came from, recorded on the source (default: the file name).
-    #[arg(long)]
+    /// Where the file came from (None: the file name).
     pub url: Option<String>,
-    /// Recorded on the source, e.g. the licence and attribution.
-    #[arg(long)]
     pub description: Option<String>,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// The ontology file (.obo, .json, .json.zst, optionally gzip/zstd-compressed).
     pub file: PathBuf,
 }
 
-#[derive(Debug, Args)]
-pub struct GenesArgs {
-    #[command(flatten)]
-    pub db: DbArgs,
-    /// Organism name the genes are filed under (human, mouse, …): the organism
-    /// argument of search/validate/standardize.
-    #[arg(long)]
+/// The gene tables of one organism into bionty.gene.
+#[derive(Debug, Clone)]
+pub struct GenesRequest {
     pub organism: String,
-    /// Short source name (e.g. gencode, hgnc, ensembl).
-    #[arg(long, default_value = "ensembl")]
     pub source: String,
-    /// Source version, e.g. v48.
-    #[arg(long)]
     pub version: String,
-    #[arg(long)]
     pub url: Option<String>,
-    #[arg(long)]
     pub description: Option<String>,
-    /// One or more gene tables of the organism.
-    #[arg(required = true)]
     pub files: Vec<PathBuf>,
-}
-
-/// Imports are all-or-nothing, so every failure says so.
-pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
-    let summary = match args.what {
-        ImportCommand::Ontology(a) => import_ontology(a).await,
-        ImportCommand::Genes(a) => import_genes(a).await,
-    }
-    .context("nothing was imported")?;
-    println!("{summary}");
-    Ok(())
 }
 
 fn file_name(path: &Path) -> String {
@@ -173,19 +101,6 @@ fn detect_format(path: &Path, format: OntologyFormat) -> anyhow::Result<Ontology
     }
 }
 
-fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    pb
-}
-
 fn summary(meta: &SourceMeta, o: &Outcome, started: Instant) -> String {
     let secs = started.elapsed().as_secs_f64();
     let rate = o.terms as f64 / secs.max(1e-9);
@@ -220,7 +135,13 @@ fn summary(meta: &SourceMeta, o: &Outcome, started: Instant) -> String {
 }
 
 /// Import one ontology file; returns the summary line.
-pub async fn import_ontology(args: OntologyArgs) -> anyhow::Result<String> {
+///
+/// `client` acts as the importing role; the import is one transaction on it.
+pub async fn import_ontology(
+    client: &mut Client,
+    args: &OntologyRequest,
+    progress: &dyn Progress,
+) -> anyhow::Result<String> {
     let started = Instant::now();
     let path = args.file.clone();
     let what = file_name(&path);
@@ -228,8 +149,7 @@ pub async fn import_ontology(args: OntologyArgs) -> anyhow::Result<String> {
         bail!("{}: no such file", path.display());
     }
     let entity = format!("bionty.{}", args.entity.trim_start_matches("bionty."));
-    let mut client = crate::db::open(&args.db.database_url).await?;
-    let own_prefixes = load::registry_prefixes(&client, &entity).await?;
+    let own_prefixes = load::registry_prefixes(client, &entity).await?;
     let prefixes = if args.prefix.is_empty() {
         own_prefixes
     } else {
@@ -270,7 +190,7 @@ pub async fn import_ontology(args: OntologyArgs) -> anyhow::Result<String> {
         description: args.description.clone(),
     };
 
-    if load::already_imported(&client, &meta).await? {
+    if load::already_imported(client, &meta).await? {
         return Ok(format!(
             "{} {} {} is already imported from this file (sha256 {}…): nothing to do",
             meta.entity,
@@ -282,8 +202,8 @@ pub async fn import_ontology(args: OntologyArgs) -> anyhow::Result<String> {
 
     let total = std::fs::metadata(&path)?.len();
     let read = Arc::new(AtomicU64::new(0));
-    let pb = progress_bar(total, args.quiet);
-    pb.set_message(format!("{} {}", meta.entity, meta.version));
+    progress.start(&format!("{} {}", meta.entity, meta.version), total);
+    let reported = AtomicU64::new(0);
     let (tx, rx) = mpsc::channel::<Feed>(4096);
     let parse_path = path.clone();
     let parse_read = read.clone();
@@ -309,13 +229,15 @@ pub async fn import_ontology(args: OntologyArgs) -> anyhow::Result<String> {
         };
         let _ = tx.blocking_send(last);
     });
-    let loaded = load::import_terms(&mut client, &meta, &prefixes, rx, |n| {
+    let loaded = load::import_terms(client, &meta, &prefixes, rx, |n| {
         if n % 2048 == 0 {
-            pb.set_position(read.load(Ordering::Relaxed));
+            // Progress hears of the bytes read since it last heard.
+            let now = read.load(Ordering::Relaxed);
+            progress.add(now - reported.swap(now, Ordering::Relaxed));
         }
     })
     .await;
-    pb.finish_and_clear();
+    progress.finish();
     if parser.join().is_err() {
         bail!("the {what} parser panicked");
     }
@@ -324,7 +246,9 @@ pub async fn import_ontology(args: OntologyArgs) -> anyhow::Result<String> {
 }
 
 /// Import the gene tables of one organism; returns the summary line.
-pub async fn import_genes(args: GenesArgs) -> anyhow::Result<String> {
+///
+/// `client` acts as the importing role; the import is one transaction on it.
+pub async fn import_genes(client: &mut Client, args: &GenesRequest) -> anyhow::Result<String> {
     let started = Instant::now();
     if args.organism.trim().is_empty() {
         bail!("--organism must not be empty");
@@ -340,8 +264,7 @@ pub async fn import_genes(args: GenesArgs) -> anyhow::Result<String> {
     let checksum = if checksums.len() == 1 {
         checksums[0].clone()
     } else {
-        use sha2::{Digest, Sha256};
-        format!("{:x}", Sha256::digest(checksums.join("\n").as_bytes()))
+        lamin_core::content::sha256_hex(checksums.join("\n").as_bytes())
     };
     let names: Vec<String> = args.files.iter().map(|p| file_name(p)).collect();
     let meta = SourceMeta {
@@ -353,8 +276,7 @@ pub async fn import_genes(args: GenesArgs) -> anyhow::Result<String> {
         checksum,
         description: args.description.clone(),
     };
-    let mut client = crate::db::open(&args.db.database_url).await?;
-    if load::already_imported(&client, &meta).await? {
+    if load::already_imported(client, &meta).await? {
         return Ok(format!(
             "bionty.gene {} {} ({}) is already imported from these files: nothing to do",
             meta.name, meta.version, args.organism
@@ -377,7 +299,7 @@ pub async fn import_genes(args: GenesArgs) -> anyhow::Result<String> {
             names.join(", ")
         );
     }
-    let outcome = load::import_genes(&mut client, &meta, set.genes.values()).await?;
+    let outcome = load::import_genes(client, &meta, set.genes.values()).await?;
     let mut text = summary(&meta, &outcome, started);
     if set.without_ensembl > 0 {
         text.push_str(&format!(

@@ -1,7 +1,17 @@
-//! Command-line interface. Verbs that later work fills are declared now so that
-//! `lamin --help` shows the whole tool; their help says they are not ready.
+//! The command-line front-end: clap structs and one thin function per verb
+//! over the library (`lamin_sidecar`). Results go to stdout alone;
+//! messages and progress to stderr.
+
+mod cat;
+mod daemon;
+mod files;
+mod import;
+pub mod logging;
+mod progress;
+mod status;
 
 use clap::{Args, Parser, Subcommand};
+use lamin_sidecar::db;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,13 +43,13 @@ pub enum Command {
     /// Check the connection and print the versions of the extension and the server.
     Status(StatusArgs),
     /// Save a file as an artifact: hash it, upload it unless the content is already stored, register it.
-    Save(crate::files::SaveArgs),
+    Save(files::SaveArgs),
     /// Download an artifact's file by uid, checking its sha256.
-    Get(crate::files::GetArgs),
+    Get(files::GetArgs),
     /// Import public ontologies and gene tables into the bionty registries.
-    Import(crate::import::ImportArgs),
+    Import(import::ImportArgs),
     /// Stream rows of a parquet artifact to stdout (csv, json or parquet), reading only what is needed.
-    Cat(crate::cat::CatArgs),
+    Cat(cat::CatArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,4 +93,28 @@ pub struct DaemonArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+/// Run one verb.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    // The daemon names its connections after its worker name instead.
+    let verb = match &command {
+        Command::Daemon(_) => None,
+        Command::Status(_) => Some("status"),
+        Command::Import(_) => Some("import"),
+        Command::Save(_) => Some("save"),
+        Command::Get(_) => Some("get"),
+        Command::Cat(_) => Some("cat"),
+    };
+    if let Some(verb) = verb {
+        db::set_application_name(format!("lamin/{} {verb}", lamin_core::VERSION));
+    }
+    match command {
+        Command::Daemon(args) => daemon::run(args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Import(args) => import::run(args).await,
+        Command::Save(args) => files::save(args).await,
+        Command::Get(args) => files::get(args).await,
+        Command::Cat(args) => cat::run(args).await,
+    }
 }

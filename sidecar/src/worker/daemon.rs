@@ -12,10 +12,35 @@ use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tracing::{debug, error, info, warn};
 
-use crate::backoff::Backoff;
-use crate::cli::DaemonArgs;
-use crate::db::{self, ConnectionEvent};
-use crate::jobs;
+use super::backoff::Backoff;
+use super::job::WorkerContext;
+use super::runner::{self, Completer};
+use crate::db::{self, quote_ident, ConnectionEvent};
+
+/// How the daemon runs (the CLI's `lamin daemon` flags).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub database_url: String,
+    /// The NOTIFY channel that SQL functions use to wake the sidecar.
+    pub channel: String,
+    /// Seconds between sweeps for work whose notification was missed.
+    pub sweep_interval_s: u64,
+    /// Jobs run at once (claimed in batches of half as many).
+    pub concurrency: usize,
+    /// Seconds a claimed job stays this sidecar's without a heartbeat.
+    pub lease_s: i32,
+    /// On SIGTERM, seconds to let running jobs finish before handing them back.
+    pub shutdown_grace_s: u64,
+    /// The folder import jobs may read files from.
+    pub import_dir: Option<std::path::PathBuf>,
+    /// The folder stage jobs copy remote artifacts into (and exports write to).
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Seconds between storage sweeps; 0: never.
+    pub storage_sweep_interval_s: u64,
+    /// How long an upload may sit idle, or an unowned object stay, before a
+    /// storage sweep treats it as abandoned.
+    pub upload_grace_s: i32,
+}
 
 /// Why a connected session ended.
 enum SessionEnd {
@@ -45,7 +70,7 @@ impl ShutdownSignals {
     }
 }
 
-pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
+pub async fn run(args: DaemonConfig) -> anyhow::Result<()> {
     let mut signals = ShutdownSignals::install()?;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let worker = worker_name();
@@ -54,10 +79,10 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         db::SIDECAR_APPLICATION,
         lamin_core::VERSION
     ));
-    info!(version = lamin_core::VERSION, database = %db::redact(&args.db.database_url), %worker, "sidecar starting");
+    info!(version = lamin_core::VERSION, database = %db::redact(&args.database_url), %worker, "sidecar starting");
     loop {
         let connected = tokio::select! {
-            result = db::connect_listening(&args.db.database_url) => result,
+            result = db::connect_listening(&args.database_url) => result,
             sig = signals.received() => {
                 info!(signal = sig, "sidecar stopped before connecting");
                 return Ok(());
@@ -115,7 +140,7 @@ fn worker_name() -> String {
 async fn serve(
     client: Client,
     mut events: UnboundedReceiver<ConnectionEvent>,
-    args: &DaemonArgs,
+    args: &DaemonConfig,
     signals: &mut ShutdownSignals,
     worker: &str,
 ) -> anyhow::Result<SessionEnd> {
@@ -126,9 +151,9 @@ async fn serve(
         .batch_execute(&format!("LISTEN {}", quote_ident(&args.channel)))
         .await?;
     info!(channel = %args.channel, extension_version = %version, %worker, "listening for jobs");
-    let ctx = jobs::WorkerContext {
+    let ctx = WorkerContext {
         worker: worker.to_string(),
-        database_url: args.db.database_url.clone(),
+        database_url: args.database_url.clone(),
         lease_s: args.lease_s.max(3),
         import_dir: args.import_dir.clone(),
         cache_dir: args.cache_dir.clone(),
@@ -137,11 +162,11 @@ async fn serve(
             .await?
             .get(0),
     };
-    let finisher = Arc::new(db::connect(&args.db.database_url).await?);
+    let finisher = Arc::new(db::connect(&args.database_url).await?);
     finisher
         .batch_execute("SET synchronous_commit TO off")
         .await?;
-    let completer = jobs::Completer::start(Arc::clone(&finisher), worker.to_string());
+    let completer = Completer::start(Arc::clone(&finisher), worker.to_string());
     let mut running: JoinSet<()> = JoinSet::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_interval_s.max(1)));
     sweep.tick().await; // the first tick fires at once; the claim below is the first sweep
@@ -157,7 +182,7 @@ async fn serve(
         let batch = (slots / 2).max(1);
         while want_claim && (running.is_empty() || slots - running.len() >= batch) {
             let room = (slots - running.len()) as i32;
-            let claimed = match jobs::claim(&client, &ctx, room).await {
+            let claimed = match runner::claim(&client, &ctx, room).await {
                 Ok(claimed) => claimed,
                 Err(e) => {
                     // Refused because the schema moved on under us, or the
@@ -176,7 +201,7 @@ async fn serve(
                 want_claim = false;
             }
             for job in claimed {
-                running.spawn(jobs::run(
+                running.spawn(runner::run(
                     Arc::clone(&client),
                     Arc::clone(&finisher),
                     completer.clone(),
@@ -239,20 +264,4 @@ async fn hand_back(running: &mut JoinSet<()>, client: &Client, worker: &str) {
         .map(|r| r.get::<_, i32>(0))
         .unwrap_or(0);
     info!(released, "unfinished jobs handed back to the queue");
-}
-
-/// Quote a Postgres identifier (for LISTEN, which takes no parameters).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quote_ident;
-
-    #[test]
-    fn quote_ident_doubles_quotes() {
-        assert_eq!(quote_ident("lamin_job"), "\"lamin_job\"");
-        assert_eq!(quote_ident("a\"; drop"), "\"a\"\"; drop\"");
-    }
 }

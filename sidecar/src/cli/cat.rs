@@ -3,13 +3,15 @@
 
 use std::io::Write;
 
-use anyhow::{bail, Context};
 use arrow::record_batch::RecordBatch;
 use clap::{Args, ValueEnum};
 
-use crate::cli::DbArgs;
-use crate::files::db_message;
-use crate::tabular::{parse_where, Query};
+use lamin_sidecar::artifacts::cat::{cat, CatRequest};
+use lamin_sidecar::db;
+use lamin_sidecar::formats::filter::parse_where;
+use lamin_sidecar::formats::parquet::Query;
+
+use super::DbArgs;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -97,54 +99,28 @@ impl Out {
 }
 
 pub async fn run(args: CatArgs) -> anyhow::Result<()> {
-    let client = crate::db::open(&args.db.database_url).await?;
-    let row = client
-        .query_one(
-            "SELECT a.uid, s.root, lamin.object_key(a), a.status, a.size, a.suffix, a.n_files IS NOT NULL
-             FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id WHERE a.id = lamin.artifact_id($1)",
-            &[&args.uid],
-        )
-        .await
-        .map_err(db_message)?;
-    let (uid, root, object, status): (String, String, String, String) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    let (size, suffix, folder): (Option<i64>, String, bool) = (row.get(4), row.get(5), row.get(6));
-    if status != "ready" {
-        bail!("artifact {uid} is {status}: its bytes are not (yet) verified in storage");
-    }
-    if suffix != ".parquet" || folder {
-        bail!(
-            "lamin cat reads parquet artifacts; {uid} is {}",
-            if folder {
-                "a folder".to_string()
-            } else {
-                format!("a {suffix:?} file")
-            }
-        );
-    }
-    let query = Query {
-        columns: args.columns.clone(),
-        conditions: match &args.filter {
-            Some(w) => parse_where(w)?,
-            None => Vec::new(),
+    let client = db::open(&args.db.database_url).await?;
+    let request = CatRequest {
+        uid: args.uid.clone(),
+        query: Query {
+            columns: args.columns.clone(),
+            conditions: match &args.filter {
+                Some(w) => parse_where(w)?,
+                None => Vec::new(),
+            },
+            limit: args.limit,
         },
-        limit: args.limit,
     };
-    let storage = crate::storage::Storage::open(&root)?;
     let mut out = Out::new(args.format);
-    let cost = crate::tabular::scan(&storage, &object, size.map(|s| s as u64), &query, |batch| {
-        out.write(batch)
-    })
-    .await
-    .with_context(|| format!("artifact {uid}"))?;
+    let read = cat(&client, &request, |batch| out.write(batch)).await?;
     out.finish()?;
     if args.stats {
-        let total = size.unwrap_or(0).max(1) as f64;
+        let (cost, size) = (read.cost, read.size.unwrap_or(0));
         eprintln!(
             "read {} of {} bytes ({:.1}%), {} of {} row groups, {} rows out",
             cost.bytes_read,
-            size.unwrap_or(0),
-            100.0 * cost.bytes_read as f64 / total,
+            size,
+            100.0 * cost.bytes_read as f64 / size.max(1) as f64,
             cost.row_groups_read,
             cost.row_groups,
             cost.rows_out

@@ -1,0 +1,89 @@
+//! Recording what a file holds on its artifact: rows, features for the
+//! columns and the per-slot schemas (lamin.record_columns).
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tokio_postgres::Client;
+
+use crate::error::DbError;
+use crate::formats::anndata::AnnDataInfo;
+use crate::formats::{describe_local, Described, TableInfo};
+
+/// Describe a local file of a known format and record it on its artifact.
+pub async fn describe_and_record(
+    client: &Client,
+    uid: &str,
+    path: &Path,
+    suffix: &str,
+) -> anyhow::Result<Value> {
+    match tokio::task::block_in_place(|| describe_local(path, suffix))? {
+        Described::AnnData(info) => record_anndata(client, uid, &info).await,
+        Described::Table(info) => record(client, uid, &info).await,
+    }
+}
+
+/// Record what a table holds on its artifact (lamin.record_columns): rows,
+/// features for the columns (created when missing; a feature that exists
+/// with another dtype is reported, not changed) and the `columns` schema.
+pub async fn record(client: &Client, uid: &str, info: &TableInfo) -> anyhow::Result<Value> {
+    let columns: Value = info
+        .columns
+        .iter()
+        .map(|c| json!({ "name": c.name, "dtype": c.dtype, "arrow": c.arrow }))
+        .collect();
+    let row = client
+        .query_one(
+            "SELECT lamin.record_columns($1, $2, $3::text::jsonb)::text",
+            &[&uid, &info.n_rows, &columns.to_string()],
+        )
+        .await
+        .map_err(DbError)?;
+    Ok(serde_json::from_str(row.get::<_, &str>(0))?)
+}
+
+/// Record what an AnnData holds: n_obs, the `obs` and `var` schemas (features
+/// for their columns), otype AnnData; the categories of categorical columns
+/// come back in the result.
+pub async fn record_anndata(
+    client: &Client,
+    uid: &str,
+    info: &AnnDataInfo,
+) -> anyhow::Result<Value> {
+    let mut out = json!({ "n_obs": info.n_obs, "n_vars": info.n_vars });
+    for (slot, columns, n) in [
+        ("obs", &info.obs, Some(info.n_obs)),
+        ("var", &info.var, None),
+    ] {
+        if columns.is_empty() {
+            continue;
+        }
+        let cols: Value = columns
+            .iter()
+            .map(|c| json!({ "name": c.name, "dtype": c.dtype, "arrow": format!("anndata {slot} {}", c.dtype) }))
+            .collect();
+        let row = client
+            .query_one(
+                "SELECT lamin.record_columns($1, $2, $3::text::jsonb, $4, 'AnnData')::text",
+                &[&uid, &n, &cols.to_string(), &slot],
+            )
+            .await
+            .map_err(DbError)?;
+        out[slot] = serde_json::from_str(row.get::<_, &str>(0))?;
+        let categories: serde_json::Map<String, Value> = columns
+            .iter()
+            .filter_map(|c| c.categories.as_ref().map(|k| (c.name.clone(), json!(k))))
+            .collect();
+        out[slot]["categories"] = Value::Object(categories);
+    }
+    if info.obs.is_empty() {
+        client
+            .execute(
+                "UPDATE lamin.artifact SET n_observations = $2, otype = 'AnnData' WHERE uid = $1",
+                &[&uid, &info.n_obs],
+            )
+            .await
+            .map_err(DbError)?;
+    }
+    Ok(out)
+}

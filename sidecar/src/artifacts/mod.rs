@@ -1,0 +1,92 @@
+//! Artifacts' bytes: save, get and cat (the CLI verbs), and the storage jobs —
+//! register, stage, verify, delete_object, sweep_storage. Each is a function
+//! taking a database client (acting as the requester) and a request struct,
+//! returning a typed result; the front-ends turn those into output or job
+//! results.
+
+pub mod cat;
+pub mod cleanup;
+pub mod describe;
+pub mod get;
+pub mod register;
+pub mod save;
+pub mod stage;
+pub mod verify;
+
+use tokio_postgres::Client;
+
+use crate::error::DbError;
+use crate::refused;
+use crate::storage::Content;
+
+/// An artifact as the storage jobs need it.
+pub struct Located {
+    pub uid: String,
+    pub root: String,
+    pub object: String,
+    pub folder: bool,
+    pub hash: Option<String>,
+    pub status: String,
+}
+
+pub async fn locate(client: &Client, uid: &str) -> anyhow::Result<Located> {
+    let row = client
+        .query_opt(
+            "SELECT a.uid, s.root, lamin.object_key(a), a.n_files IS NOT NULL, a.hash, a.status
+             FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id WHERE a.uid = $1",
+            &[&uid],
+        )
+        .await
+        .map_err(DbError)?
+        .ok_or_else(|| refused!("no artifact with uid {uid:?}"))?;
+    Ok(Located {
+        uid: row.get(0),
+        root: row.get(1),
+        object: row.get(2),
+        folder: row.get(3),
+        hash: row.get(4),
+        status: row.get(5),
+    })
+}
+
+/// The problem with stored content, if any, for lamin.record_check.
+pub(crate) fn problem(
+    uri: &str,
+    found: &Option<Content>,
+    registered: Option<&str>,
+) -> Option<String> {
+    match found {
+        None => Some(format!("object missing at {uri}")),
+        Some(c) if Some(c.hash.as_str()) != registered => Some(format!(
+            "stored bytes at {uri} have sha256 {}, not the registered {}",
+            c.hash,
+            registered.unwrap_or("?")
+        )),
+        Some(_) => None,
+    }
+}
+
+pub(crate) async fn record_check(
+    client: &Client,
+    uid: &str,
+    problem: &Option<String>,
+) -> anyhow::Result<()> {
+    client
+        .execute("SELECT lamin.record_check($1, $2)", &[&uid, problem])
+        .await
+        .map_err(DbError)?;
+    Ok(())
+}
+
+/// The root of a storage, read from its row (never from a job's arguments).
+pub(crate) async fn storage_root(client: &Client, storage_id: i64) -> anyhow::Result<String> {
+    client
+        .query_opt(
+            "SELECT s.root FROM lamin.storage s WHERE s.id = $1",
+            &[&storage_id],
+        )
+        .await
+        .map_err(DbError)?
+        .map(|r| r.get(0))
+        .ok_or_else(|| refused!("no storage with id {storage_id}"))
+}

@@ -1,0 +1,541 @@
+//! Saving a local file or folder as an artifact (`lamin save`, and the
+//! parquet file of `lamin.export`), with the full-content sha256 checked.
+//!
+//! Save: hash the content (pass 1) → lamin.begin_upload registers it by
+//! content (known content: nothing is uploaded) → upload to
+//! {root}/.lamindb/{uid}{suffix} (a folder: its files under that prefix),
+//! hashing again (pass 2; bounded memory) → lamin.finish_upload marks it ready
+//! only if both hashes agree. A file appears under its name only when
+//! complete (S3 multipart completion, a rename on local disk), and a crash
+//! leaves the artifact 'pending', never 'ready' without bytes; the storage
+//! sweep (lamin.sweep_storage) recovers or fails what an interrupted save left.
+//! Local storage takes one pass: copy beside the object's place while
+//! hashing, then rename into place.
+//!
+//! Credentials come from the environment only (see `storage`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::{StreamExt, TryStreamExt};
+use lamin_core::content::{folder_content, Content, FileHash};
+use lamin_core::object::{object_key, OBJECT_DIR};
+use serde_json::Value;
+use tokio_postgres::Client;
+
+use super::describe::describe_and_record;
+use crate::error::DbError;
+use crate::formats::is_table_suffix;
+use crate::progress::Progress;
+use crate::refused;
+use crate::storage::local::{hash_and_copy_file, hash_file, hash_files, local_folder_files};
+use crate::storage::transfer::upload_file;
+use crate::storage::Storage;
+
+/// What to save, and where it goes.
+#[derive(Debug, Clone, Default)]
+pub struct SaveRequest {
+    /// The local file or folder.
+    pub path: PathBuf,
+    /// Key (path within the storage); a key that names an artifact makes a new version of it.
+    pub key: Option<String>,
+    pub description: Option<String>,
+    /// Storage root or uid (None: the default storage).
+    pub storage: Option<String>,
+    /// The run (uid) that creates the artifact.
+    pub run: Option<String>,
+    /// The space (name or uid) the artifact goes to.
+    pub space: Option<String>,
+}
+
+/// How a save ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Saved {
+    /// The bytes were written and the artifact is ready.
+    Uploaded,
+    /// The same content is already stored: nothing was written.
+    Known,
+    /// The same content is being uploaded by another save; the artifact is
+    /// pending until that one finishes.
+    PendingElsewhere,
+}
+
+/// The artifact a save made or found.
+#[derive(Debug, Clone)]
+pub struct SaveOutcome {
+    pub uid: String,
+    pub saved: Saved,
+    /// Rows and columns recorded for a table or AnnData.
+    pub table: Option<Value>,
+    /// Why a file whose suffix names a table stays plain bytes.
+    pub warning: Option<String>,
+}
+
+impl SaveOutcome {
+    /// Columns whose features exist with another dtype (left as they are):
+    /// tables report them at the top, AnnData per slot.
+    pub fn conflicts(&self) -> Vec<Value> {
+        let Some(t) = &self.table else {
+            return Vec::new();
+        };
+        [t, &t["obs"], &t["var"]]
+            .iter()
+            .filter_map(|r| r.get("conflicts").and_then(|c| c.as_array()))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+/// What was given: one file, or a folder's files (relative path with `/`,
+/// full path), sorted.
+enum Source {
+    File(PathBuf),
+    Folder(Vec<(String, PathBuf)>),
+}
+
+impl Source {
+    fn n_files(&self) -> Option<i64> {
+        match self {
+            Source::File(_) => None,
+            Source::Folder(files) => Some(files.len() as i64),
+        }
+    }
+}
+
+/// Files of a folder uploaded at once: memory stays under 4 × 4 parts.
+const FOLDER_UPLOADS_IN_FLIGHT: usize = 4;
+
+/// Save a file or folder as an artifact, on `client` (whose role's rights
+/// apply): the session's current run and space are set from the request.
+pub async fn save(
+    client: &Client,
+    request: &SaveRequest,
+    progress: &dyn Progress,
+) -> anyhow::Result<SaveOutcome> {
+    let path = &request.path;
+    check_request(request)?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let source = if meta.is_dir() {
+        Source::Folder(local_folder_files(path)?)
+    } else {
+        // Unreadable files fail here, before anything is registered.
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Source::File(path.clone())
+    };
+    let total: u64 = match &source {
+        Source::File(_) => meta.len(),
+        Source::Folder(files) => files
+            .iter()
+            .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum(),
+    };
+    use_run(client, &request.run).await?;
+    if let Some(space) = &request.space {
+        client
+            .query_one("SELECT lamin.use_space($1)", &[space])
+            .await
+            .map_err(DbError)
+            .context("nothing was saved")?;
+    }
+    let root: String = client
+        .query_one(
+            "SELECT s.root FROM lamin.storage s WHERE s.id = lamin.storage_id($1)",
+            &[&request.storage],
+        )
+        .await
+        .map_err(DbError)
+        .context("nothing was saved")?
+        .get(0);
+    // The suffix rule the database uses too: from the key, else the file name.
+    let named = request
+        .key
+        .clone()
+        .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let suffix = Some(lamin_core::key::suffix_from_key(&named)).filter(|s| !s.is_empty());
+    let storage = Storage::open(&root)?;
+    let upload = Upload {
+        client,
+        request,
+        suffix,
+        n_files: source.n_files(),
+    };
+    let (uid, saved, stored_suffix) = if storage.is_local() {
+        save_local(&upload, &storage, &source, total, progress).await?
+    } else {
+        save_remote(&upload, &storage, &source, total, progress).await?
+    };
+    let mut outcome = SaveOutcome {
+        uid,
+        saved,
+        table: None,
+        warning: None,
+    };
+    if let Some(suffix) = stored_suffix {
+        describe(client, &mut outcome, &suffix, &source).await;
+    }
+    Ok(outcome)
+}
+
+/// Refuse a request that can never be saved (a bad key) before anything is
+/// read, registered or sent.
+pub fn check_request(request: &SaveRequest) -> anyhow::Result<()> {
+    if let Some(key) = &request.key {
+        lamin_core::key::validate_key(key)
+            .map_err(|e| refused!("invalid key {key:?}: {e}; nothing was saved"))?;
+    }
+    Ok(())
+}
+
+/// What every way of saving needs to register the content.
+struct Upload<'a> {
+    client: &'a Client,
+    request: &'a SaveRequest,
+    suffix: Option<String>,
+    n_files: Option<i64>,
+}
+
+impl Upload<'_> {
+    /// lamin.begin_upload: the artifact's uid, with the suffix the database
+    /// recorded when the bytes are ours to write (the object's name is
+    /// {uid}{suffix}), or how the content is already there.
+    async fn begin(&self, content: &Content) -> anyhow::Result<(String, Result<String, Saved>)> {
+        let r = self.request;
+        let row = self
+            .client
+            .query_one(
+                "SELECT uid, upload, status, path FROM lamin.begin_upload($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &content.hash,
+                    &(content.size as i64),
+                    &r.key,
+                    &self.suffix,
+                    &r.description,
+                    &r.storage,
+                    &self.n_files,
+                ],
+            )
+            .await
+            .map_err(DbError)
+            .context("nothing was saved")?;
+        let uid: String = row.get(0);
+        if row.get::<_, bool>(1) {
+            // The path ends with {uid}{suffix}, the suffix as the database recorded it.
+            let path: String = row.get(3);
+            let suffix = path
+                .rsplit_once(uid.as_str())
+                .map(|(_, s)| s.to_string())
+                .unwrap_or_default();
+            return Ok((uid, Ok(suffix)));
+        }
+        let how = if row.get::<_, String>(2) == "pending" {
+            Saved::PendingElsewhere
+        } else {
+            Saved::Known
+        };
+        Ok((uid, Err(how)))
+    }
+
+    /// `begin` on a local storage: the uid, suffix and local path to write
+    /// the object to, or how the save is already done.
+    async fn begin_local(
+        &self,
+        content: &Content,
+        storage: &Storage,
+    ) -> anyhow::Result<Result<(String, String, PathBuf), (String, Saved, Option<String>)>> {
+        let (uid, begun) = self.begin(content).await?;
+        Ok(match begun {
+            Ok(suffix) => {
+                let target = storage
+                    .local_path(&object_key(&uid, &suffix))
+                    .expect("a local storage");
+                Ok((uid, suffix, target))
+            }
+            Err(how) => Err((uid, how, None)),
+        })
+    }
+
+    /// The end of an upload: the bytes with hash `written` are in place
+    /// (ready), or writing them failed (the artifact is marked failed;
+    /// saving again retries).
+    async fn finish(&self, uid: &str, written: anyhow::Result<String>) -> anyhow::Result<()> {
+        match written {
+            Ok(hash) => {
+                self.client
+                    .query_one("SELECT lamin.finish_upload($1, $2)", &[&uid, &hash])
+                    .await
+                    .map_err(DbError)
+                    .context("marking the artifact ready failed (it stays pending)")?;
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                let _ = self
+                    .client
+                    .execute("SELECT lamin.fail_upload($1, $2)", &[&uid, &msg])
+                    .await;
+                Err(e.context(format!(
+                    "artifact {uid} is marked failed; saving it again retries"
+                )))
+            }
+        }
+    }
+}
+
+/// Tells the database, at most once a minute, that a pending upload is
+/// alive, so that it is not taken for abandoned (lamin.touch_upload).
+struct Keepalive<'a> {
+    client: &'a Client,
+    uid: &'a str,
+    last: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Keepalive<'_> {
+    async fn tick(&self) {
+        let due = {
+            let mut last = self.last.lock().expect("keepalive clock");
+            let due = last.elapsed() >= std::time::Duration::from_secs(60);
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        };
+        if due {
+            let _ = self
+                .client
+                .execute("SELECT lamin.touch_upload($1)", &[&self.uid])
+                .await;
+        }
+    }
+}
+
+/// Remote storage in two passes: the content hash decides whether anything
+/// needs uploading; then upload while hashing again.
+async fn save_remote(
+    upload: &Upload<'_>,
+    storage: &Storage,
+    source: &Source,
+    total: u64,
+    progress: &dyn Progress,
+) -> anyhow::Result<(String, Saved, Option<String>)> {
+    progress.start("hashing", total);
+    let content = tokio::task::block_in_place(|| match source {
+        Source::File(p) => hash_file(p, progress).map(|(hash, size)| Content {
+            hash,
+            size,
+            n_files: None,
+        }),
+        Source::Folder(files) => hash_files(files, progress),
+    })?;
+    progress.finish();
+    // The storage must answer before anything is registered.
+    storage
+        .check_reachable()
+        .await
+        .context("nothing was saved")?;
+    let (uid, begun) = upload.begin(&content).await?;
+    let stored_suffix = match begun {
+        Ok(suffix) => suffix,
+        Err(how) => return Ok((uid, how, None)),
+    };
+    let name = object_key(&uid, &stored_suffix);
+    progress.start("saving", content.size);
+    let alive = Keepalive {
+        client: upload.client,
+        uid: &uid,
+        last: std::sync::Mutex::new(std::time::Instant::now()),
+    };
+    let tick = || alive.tick();
+    let uploaded = match source {
+        Source::File(p) => {
+            upload_file(storage.store(), &storage.path(&name), p, progress, tick).await
+        }
+        Source::Folder(files) => {
+            // A few files at a time (each with its own parts in flight):
+            // many small files are bound by request latency.
+            let (name, alive) = (&name, &alive);
+            // Boxed futures: a closure returning futures that borrow would
+            // not be Send for every lifetime, which a spawned job (export) needs.
+            let uploads: Vec<BoxFuture<'_, anyhow::Result<FileHash>>> = files
+                .iter()
+                .map(|(relative, full)| {
+                    async move {
+                        let object = storage.path(&format!("{name}/{relative}"));
+                        let sha256 =
+                            upload_file(storage.store(), &object, full, progress, || alive.tick())
+                                .await?;
+                        alive.tick().await;
+                        let size = std::fs::metadata(full).map(|m| m.len()).unwrap_or(0);
+                        Ok(FileHash {
+                            path: relative.clone(),
+                            sha256,
+                            size,
+                        })
+                    }
+                    .boxed()
+                })
+                .collect();
+            futures_util::stream::iter(uploads)
+                .buffered(FOLDER_UPLOADS_IN_FLIGHT)
+                .try_collect::<Vec<_>>()
+                .await
+                .map(|mut hashes| folder_content(&mut hashes).hash)
+        }
+    };
+    progress.finish();
+    let outcome = match uploaded {
+        Ok(again) if again == content.hash => Ok(again),
+        Ok(again) => Err(refused!(
+            "{} changed while it was being saved (sha256 {} then {again})",
+            upload.request.path.display(),
+            content.hash
+        )),
+        Err(e) => Err(e),
+    };
+    if outcome.is_err() {
+        let _ = storage.delete(&name, source.n_files().is_some()).await;
+    }
+    upload.finish(&uid, outcome).await?;
+    Ok((uid, Saved::Uploaded, Some(stored_suffix)))
+}
+
+/// Local storage in one pass: copy into a temporary file (or folder) next to
+/// the object's place while hashing, then register; known content drops the
+/// copy, new content is renamed into place (atomic) before it is marked ready.
+/// Copies are flushed to disk before the rename.
+async fn save_local(
+    upload: &Upload<'_>,
+    storage: &Storage,
+    source: &Source,
+    total: u64,
+    progress: &dyn Progress,
+) -> anyhow::Result<(String, Saved, Option<String>)> {
+    let root = &storage.root;
+    let dir = storage.local_path(OBJECT_DIR).expect("a local storage");
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "storage {root} is not usable: cannot create {}",
+            dir.display()
+        )
+    })?;
+    let unusable = || {
+        format!(
+            "storage {root} is not usable: cannot write in {}",
+            dir.display()
+        )
+    };
+    progress.start("saving", total);
+    match source {
+        Source::File(file) => {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".lamin-save-")
+                .tempfile_in(&dir)
+                .with_context(unusable)?;
+            let (hash, size) = tokio::task::block_in_place(|| {
+                hash_and_copy_file(file, tmp.as_file_mut(), true, progress)
+            })?;
+            progress.finish();
+            // Known content: the temporary copy is removed when dropped.
+            let content = Content {
+                hash,
+                size,
+                n_files: None,
+            };
+            let (uid, stored_suffix, target) = match upload.begin_local(&content, storage).await? {
+                Ok(claimed) => claimed,
+                Err(done) => return Ok(done),
+            };
+            let written = tmp.persist(&target).map(|_| content.hash).map_err(|e| {
+                anyhow::Error::new(e.error)
+                    .context(format!("cannot move the copy to {}", target.display()))
+            });
+            upload.finish(&uid, written).await?;
+            Ok((uid, Saved::Uploaded, Some(stored_suffix)))
+        }
+        Source::Folder(files) => {
+            let tmp = tempfile::Builder::new()
+                .prefix(".lamin-save-")
+                .tempdir_in(&dir)
+                .with_context(unusable)?;
+            let content = tokio::task::block_in_place(|| -> anyhow::Result<Content> {
+                let mut hashes = Vec::with_capacity(files.len());
+                for (relative, full) in files {
+                    let target = tmp.path().join(relative);
+                    if let Some(parent) = target.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    let mut out = std::fs::File::create(&target)
+                        .with_context(|| format!("cannot write {}", target.display()))?;
+                    let (sha256, size) = hash_and_copy_file(full, &mut out, true, progress)?;
+                    hashes.push(FileHash {
+                        path: relative.clone(),
+                        sha256,
+                        size,
+                    });
+                }
+                Ok(folder_content(&mut hashes))
+            })?;
+            progress.finish();
+            let (uid, stored_suffix, target) = match upload.begin_local(&content, storage).await? {
+                Ok(claimed) => claimed,
+                Err(done) => return Ok(done),
+            };
+            // A failed earlier attempt may have left its copy: ours to replace.
+            let _ = std::fs::remove_dir_all(&target);
+            let kept = tmp.keep();
+            let written = std::fs::rename(&kept, &target)
+                .map(|_| content.hash)
+                .map_err(|e| {
+                    let _ = std::fs::remove_dir_all(&kept);
+                    anyhow::Error::new(e)
+                        .context(format!("cannot move the copy to {}", target.display()))
+                });
+            upload.finish(&uid, written).await?;
+            Ok((uid, Saved::Uploaded, Some(stored_suffix)))
+        }
+    }
+}
+
+/// Make `run` the session's current run (lamin.use_run), so that what the
+/// session saves or reads is recorded in it.
+pub async fn use_run(client: &Client, run: &Option<String>) -> anyhow::Result<()> {
+    if let Some(run) = run {
+        client
+            .query_one("SELECT lamin.use_run($1)", &[run])
+            .await
+            .map_err(DbError)
+            .context("nothing was done")?;
+    }
+    Ok(())
+}
+
+/// A saved table or AnnData: record its rows and columns (features, schemas).
+/// A file that cannot be read as its suffix says stays saved as plain bytes,
+/// with a warning.
+async fn describe(client: &Client, outcome: &mut SaveOutcome, suffix: &str, source: &Source) {
+    if !is_table_suffix(suffix) {
+        return;
+    }
+    // Files by suffix; a folder only as an AnnData zarr store.
+    let path: PathBuf = match source {
+        Source::File(path) => path.clone(),
+        Source::Folder(files) if suffix == ".zarr" => match files.first() {
+            Some((relative, full)) => {
+                let depth = relative.split('/').count();
+                full.ancestors()
+                    .nth(depth)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default()
+            }
+            None => return,
+        },
+        Source::Folder(_) => return,
+    };
+    match describe_and_record(client, &outcome.uid, &path, suffix).await {
+        Ok(table) => outcome.table = Some(table),
+        Err(e) => outcome.warning = Some(format!("{e:#}")),
+    }
+}

@@ -1,0 +1,163 @@
+//! What files hold: tables (parquet, CSV/TSV) and AnnData (h5ad, zarr) —
+//! rows, typed columns and the lamin dtype each column maps to — read from
+//! local files or, for parquet, by ranged reads from any storage.
+
+pub mod anndata;
+pub mod delimited;
+pub mod filter;
+pub mod parquet;
+
+use std::path::Path;
+
+use arrow::datatypes::{DataType, Schema};
+
+/// One column: its name, arrow type and the lamin dtype it maps to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub arrow: String,
+    pub dtype: &'static str,
+}
+
+/// What a table holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableInfo {
+    pub n_rows: i64,
+    pub columns: Vec<Column>,
+    pub row_groups: usize,
+}
+
+/// What a local file of a known format holds.
+#[derive(Debug, Clone)]
+pub enum Described {
+    Table(TableInfo),
+    AnnData(anndata::AnnDataInfo),
+}
+
+/// The lamin feature dtype of an arrow type (see lamin.feature.dtype):
+/// dictionary-encoded strings (pandas categoricals) are `cat`.
+pub fn lamin_dtype(t: &DataType) -> &'static str {
+    use DataType::*;
+    match t {
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => "int",
+        Float16 | Float32 | Float64 => "float",
+        Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..) => "num",
+        Boolean => "bool",
+        Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => {
+            "str"
+        }
+        Dictionary(_, value) if matches!(value.as_ref(), Utf8 | LargeUtf8 | Utf8View) => "cat",
+        Dictionary(_, value) => lamin_dtype(value),
+        Date32 | Date64 => "date",
+        Timestamp(..) => "datetime",
+        _ => "dict",
+    }
+}
+
+/// The columns of an arrow schema with their lamin dtypes.
+pub fn columns_of(schema: &Schema) -> Vec<Column> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            arrow: f.data_type().to_string(),
+            dtype: lamin_dtype(f.data_type()),
+        })
+        .collect()
+}
+
+/// The column delimiter of a delimited-text suffix (`.csv`, `.tsv`), if any.
+pub fn delimiter_of(suffix: &str) -> Option<u8> {
+    match suffix {
+        ".csv" => Some(b','),
+        ".tsv" | ".tab" => Some(b'\t'),
+        _ => None,
+    }
+}
+
+/// Whether a suffix names an AnnData (an `.h5ad` file or a `.zarr` store).
+pub fn is_anndata_suffix(suffix: &str) -> bool {
+    suffix == ".h5ad" || suffix == ".zarr"
+}
+
+/// Whether artifacts with this suffix get their columns recorded (files;
+/// `.zarr` folders are AnnData stores).
+pub fn is_table_suffix(suffix: &str) -> bool {
+    suffix == ".parquet" || is_anndata_suffix(suffix) || delimiter_of(suffix).is_some()
+}
+
+/// Describe a local table file by its suffix (parquet, CSV, TSV).
+pub fn describe_local_table(path: &Path, suffix: &str) -> anyhow::Result<TableInfo> {
+    match delimiter_of(suffix) {
+        Some(d) => delimited::describe_local(path, d),
+        None => parquet::describe_local(path),
+    }
+}
+
+/// Describe a local file (or `.zarr` store) of any known format by its suffix (blocking).
+pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
+    Ok(match suffix {
+        ".zarr" => Described::AnnData(anndata::describe_zarr(path)?),
+        ".h5ad" => Described::AnnData(anndata::describe_h5ad(path)?),
+        _ => Described::Table(describe_local_table(path, suffix)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn arrow_types_map_to_lamin_dtypes() {
+        assert_eq!(lamin_dtype(&DataType::Int64), "int");
+        assert_eq!(lamin_dtype(&DataType::Float32), "float");
+        assert_eq!(lamin_dtype(&DataType::Utf8), "str");
+        assert_eq!(
+            lamin_dtype(&DataType::Dictionary(
+                Box::new(DataType::Int8),
+                Box::new(DataType::Utf8)
+            )),
+            "cat"
+        );
+        assert_eq!(lamin_dtype(&DataType::Boolean), "bool");
+        assert_eq!(lamin_dtype(&DataType::Date32), "date");
+        assert_eq!(
+            lamin_dtype(&DataType::Timestamp(
+                arrow::datatypes::TimeUnit::Microsecond,
+                None
+            )),
+            "datetime"
+        );
+        assert_eq!(
+            lamin_dtype(&DataType::List(Arc::new(arrow::datatypes::Field::new(
+                "x",
+                DataType::Int32,
+                true
+            )))),
+            "dict"
+        );
+    }
+
+    #[test]
+    fn csv_and_tsv_columns_are_inferred_and_rows_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("t.csv");
+        std::fs::write(
+            &csv,
+            "id,name,score,ok\n1,\"a, quoted\nline\",1.5,true\n2,b,,false\n",
+        )
+        .unwrap();
+        let info = describe_local_table(&csv, ".csv").unwrap();
+        assert_eq!(info.n_rows, 2);
+        let dtypes: Vec<&str> = info.columns.iter().map(|c| c.dtype).collect();
+        assert_eq!(dtypes, ["int", "str", "float", "bool"]);
+        let tsv = dir.path().join("t.tsv");
+        std::fs::write(&tsv, "gene\tcount\nCD4\t3\nCD8A\t5\n").unwrap();
+        assert_eq!(describe_local_table(&tsv, ".tsv").unwrap().n_rows, 2);
+        let ragged = dir.path().join("r.csv");
+        std::fs::write(&ragged, "a,b\n1,2\n3\n").unwrap();
+        assert!(describe_local_table(&ragged, ".csv").is_err());
+    }
+}

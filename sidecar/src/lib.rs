@@ -1,0 +1,25 @@
+//! The lamin sidecar as a library: the byte work behind the SQL functions
+//! and the CLI verbs. Two thin front-ends use it, both in the `lamin` binary:
+//! the CLI (`src/cli/`, clap structs only there) and the job worker
+//! (`worker/`, which turns job rows into the same requests).
+//!
+//! Layers, each depending only on those below it:
+//! - `worker/` — claiming jobs, leases, dispatch by kind, the daemon loop.
+//! - `artifacts/`, `warehouse/`, `import/` — the work: save, get, register,
+//!   stage, verify, delete and sweep; load, export, curate; ontology and gene
+//!   imports. Functions take a database client and a request struct and
+//!   return typed results.
+//! - `formats/` — what files hold: parquet, CSV/TSV, AnnData (h5ad, zarr).
+//! - `storage/` — bytes in a storage root through object_store, and local files.
+//! - `db`, `error`, `progress` — connections, error classification, progress.
+
+pub mod artifacts;
+pub mod db;
+pub mod error;
+pub mod formats;
+pub mod import;
+pub mod progress;
+pub mod status;
+pub mod storage;
+pub mod warehouse;
+pub mod worker;

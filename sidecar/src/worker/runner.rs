@@ -1,0 +1,215 @@
+//! Running one claimed job: its work (see `dispatch`), a heartbeat that
+//! extends the lease (and notices cancellation), and the final
+//! complete/fail call; claiming jobs and batching completions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::Value;
+use tokio_postgres::Client;
+use tracing::{info, warn};
+
+use super::dispatch::execute;
+use super::job::{Failure, Job, WorkerContext};
+use crate::progress::Counter;
+
+/// Claim up to `n` of the oldest ready jobs (or ones whose lease expired),
+/// in one round trip and one commit.
+pub async fn claim(client: &Client, ctx: &WorkerContext, n: i32) -> anyhow::Result<Vec<Job>> {
+    let rows = client
+        .query(
+            "SELECT id, kind, args::text, attempts, requested_by::text FROM lamin.claim_job($1, $2, $3, NULL, $4) ORDER BY id",
+            &[&ctx.worker, &lamin_core::VERSION, &ctx.lease_s, &n],
+        )
+        .await
+        .context("claiming jobs failed")?;
+    Ok(rows
+        .iter()
+        .map(|r| Job {
+            id: r.get(0),
+            kind: r.get(1),
+            // Read as text and parsed per job: arguments serde cannot take
+            // (nested too deep) fail their own job, not the whole claim.
+            args: serde_json::from_str(r.get::<_, &str>(2)).unwrap_or_else(|e| {
+                serde_json::json!({ "__invalid_args": format!("job arguments cannot be read: {e}") })
+            }),
+            attempts: r.get(3),
+            requested_by: r.get(4),
+        })
+        .collect())
+}
+
+/// Run a claimed job to its end: done, retried later, or failed; a job that
+/// was cancelled (or taken over) meanwhile is left alone.
+/// Ends are recorded on `finisher`, a connection with synchronous_commit
+/// off, so an end costs no WAL flush (completions go through `completer`,
+/// which batches them). An end lost in a Postgres crash only means the job
+/// runs again when its lease ends (jobs are idempotent); claims stay
+/// durable on `client`, so no job ever runs twice at once.
+pub async fn run(
+    client: Arc<Client>,
+    finisher: Arc<Client>,
+    completer: Completer,
+    ctx: WorkerContext,
+    job: Job,
+) {
+    let id = job.id;
+    let kind = job.kind.clone();
+    info!(job = id, %kind, attempt = job.attempts, "job started");
+    let progress = Arc::new(Counter::default());
+    // Heartbeats run on a task of their own, so that a job busy hashing
+    // cannot starve them: they extend the lease and report progress every
+    // third of the lease (at least every 2 s), and say when the job is no
+    // longer this attempt's (cancelled, or taken over).
+    let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<()>();
+    let heartbeat = tokio::spawn({
+        let client = Arc::clone(&client);
+        let progress = Arc::clone(&progress);
+        let worker = ctx.worker.clone();
+        let (lease_s, attempt) = (ctx.lease_s, job.attempts);
+        async move {
+            let every = Duration::from_secs((lease_s as u64 / 3).clamp(1, 2));
+            let mut beat = tokio::time::interval(every);
+            beat.tick().await;
+            loop {
+                beat.tick().await;
+                let done = Some(progress.done()).filter(|d| *d > 0);
+                let total = Some(progress.total()).filter(|t| *t > 0);
+                match client
+                    .query_one(
+                        "SELECT lamin.heartbeat_job($1, $2, $3, $4, $5, $6)",
+                        &[&id, &worker, &lease_s, &done, &total, &attempt],
+                    )
+                    .await
+                {
+                    Ok(row) if row.get::<_, bool>(0) => {}
+                    Ok(_) => {
+                        let _ = lost_tx.send(());
+                        return;
+                    }
+                    Err(e) => warn!(job = id, error = %e, "heartbeat failed"),
+                }
+            }
+        }
+    });
+    let outcome = tokio::select! {
+        out = execute(&client, &ctx, &job, &progress) => Some(out),
+        _ = &mut lost => {
+            info!(job = id, "job was cancelled or taken over: stopping it");
+            None
+        }
+    };
+    heartbeat.abort();
+    let Some(outcome) = outcome else { return };
+    let recorded = match outcome {
+        Ok(result) => completer
+            .complete(id, job.attempts, result)
+            .await
+            .map(|done| {
+                if done {
+                    info!(job = id, %kind, "job done");
+                } else {
+                    info!(
+                        job = id,
+                        "job finished after it was cancelled or taken over; result dropped"
+                    );
+                }
+            }),
+        Err(failure) => {
+            let (error, permanent) = match failure {
+                Failure::Retry(e) => (format!("{e:#}"), false),
+                Failure::Permanent(e) => (format!("{e:#}"), true),
+            };
+            finisher
+                .query_one(
+                    "SELECT lamin.fail_job($1, $2, $3, $4, $5)",
+                    &[&id, &ctx.worker, &error, &permanent, &job.attempts],
+                )
+                .await
+                .map_err(anyhow::Error::from)
+                .map(|r| {
+                    let status: Option<String> = r.get(0);
+                    warn!(job = id, %kind, %error, status = status.as_deref().unwrap_or("not ours"), "job attempt failed");
+                })
+        }
+    };
+    if let Err(e) = recorded {
+        let e = format!("{e:#}");
+        // The lease runs out and another attempt follows: nothing is lost.
+        warn!(job = id, error = %e, "could not record the job's end; it will be retried when its lease expires");
+    }
+}
+
+/// Records job completions in batches: every completion that arrives while
+/// the previous batch is being written goes into the next statement
+/// (lamin.complete_jobs), so a busy sidecar pays one round trip and one
+/// commit per batch rather than per job.
+#[derive(Clone)]
+pub struct Completer {
+    tx: tokio::sync::mpsc::UnboundedSender<Completion>,
+}
+
+struct Completion {
+    id: i64,
+    attempt: i32,
+    result: Value,
+    reply: tokio::sync::oneshot::Sender<Result<bool, String>>,
+}
+
+impl Completer {
+    /// Start the batching task on `finisher` for this worker.
+    pub fn start(finisher: Arc<Client>, worker: String) -> Completer {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Completion>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < 512 {
+                    match rx.try_recv() {
+                        Ok(c) => batch.push(c),
+                        Err(_) => break,
+                    }
+                }
+                let ids: Vec<i64> = batch.iter().map(|c| c.id).collect();
+                let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
+                let results: Vec<&Value> = batch.iter().map(|c| &c.result).collect();
+                let outcome = finisher
+                    .query(
+                        "SELECT lamin.complete_jobs($1, $2, $3, $4)",
+                        &[&worker, &ids, &attempts, &results],
+                    )
+                    .await
+                    .map(|rows| {
+                        rows.iter()
+                            .map(|r| r.get::<_, i64>(0))
+                            .collect::<std::collections::HashSet<i64>>()
+                    })
+                    .map_err(|e| e.to_string());
+                for c in batch {
+                    let _ = c.reply.send(match &outcome {
+                        Ok(done) => Ok(done.contains(&c.id)),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
+            }
+        });
+        Completer { tx }
+    }
+
+    /// Record a job as done; false when it was no longer this attempt's.
+    async fn complete(&self, id: i64, attempt: i32, result: Value) -> anyhow::Result<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Completion {
+                id,
+                attempt,
+                result,
+                reply,
+            })
+            .map_err(|_| anyhow::anyhow!("the completion recorder stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the completion recorder stopped"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
