@@ -13,6 +13,28 @@ fn count(db: &mut postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).unwrap().get(0)
 }
 
+/// The database's job kinds (`lamin.job_kind`) and the kinds the sidecar
+/// runs are the same list, and agree on which are lamin's own (internal).
+#[test]
+fn the_database_and_the_sidecar_know_the_same_job_kinds() {
+    use lamin_sidecar::worker::job::Kind;
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let mut in_db: Vec<(String, bool)> = db
+        .query("SELECT kind, internal FROM lamin.job_kind", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    in_db.sort();
+    let mut in_sidecar: Vec<(String, bool)> = Kind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_string(), k.is_internal()))
+        .collect();
+    in_sidecar.sort();
+    assert_eq!(in_db, in_sidecar);
+}
+
 #[test]
 fn three_sidecars_run_a_thousand_jobs_each_exactly_once() {
     let cluster = Cluster::start();

@@ -854,3 +854,69 @@ fn anndata_h5ad_gets_obs_and_var_schemas_and_curates_against_ontologies() {
         5
     );
 }
+
+/// `lamin save` and the database share one suffix rule: a dotted stem keeps
+/// only the last suffix (`cells.v2.parquet` is `.parquet`, `my.data.csv` is
+/// `.csv`), with or without `--key`, so such files are read as the tables
+/// they are and their objects are named `{uid}{suffix}`.
+#[test]
+fn dotted_file_names_keep_one_suffix_and_are_read_as_tables() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    db.execute("SELECT lamin.add_storage($1)", &[&root.to_str().unwrap()])
+        .unwrap();
+    let v2 = dir.path().join("cells.v2.parquet");
+    std::fs::copy(fixture("tabular/cells.parquet"), &v2).unwrap();
+    let dotted = dir.path().join("my.data.csv");
+    std::fs::copy(fixture("tabular/cells.csv"), &dotted).unwrap();
+    // Other bytes (one row more) saved under a dotted key.
+    let keyed = dir.path().join("my.data.more.csv");
+    let mut bytes = std::fs::read(&dotted).unwrap();
+    bytes.extend_from_slice(b"cell-9999,B cell,1,1.0,False,2025-01-01 00:00:00\n");
+    std::fs::write(&keyed, bytes).unwrap();
+    let mut saved = Vec::new();
+    for (file, key) in [
+        (&v2, None),
+        (&dotted, None),
+        (&keyed, Some("runs/my.other.csv")),
+    ] {
+        let mut args = vec!["save", file.to_str().unwrap(), "-q"];
+        if let Some(k) = key {
+            args.extend(["--key", k]);
+        }
+        let out = lamin(&cluster, &args);
+        assert!(out.status.success(), "{}", stderr_text(&out));
+        assert!(
+            !stderr_text(&out).contains("plain bytes"),
+            "{}",
+            stderr_text(&out)
+        );
+        saved.push(stdout_text(&out).trim().to_string());
+    }
+    for (uid, suffix, rows) in [
+        (&saved[0], ".parquet", 1000i64),
+        (&saved[1], ".csv", 1000),
+        (&saved[2], ".csv", 1001),
+    ] {
+        let r = db
+            .query_one(
+                "SELECT a.suffix, a.n_observations, lamin.object_key(a),
+                        (SELECT count(*) FROM lamin.artifact_schema s WHERE s.artifact_id = a.id AND s.slot = 'columns')
+                 FROM lamin.artifact a WHERE a.uid = $1",
+                &[uid],
+            )
+            .unwrap();
+        let (got_suffix, n, object, schemas): (String, Option<i64>, String, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        assert_eq!(got_suffix, suffix, "{uid}");
+        assert_eq!(n, Some(rows), "{uid}: rows recorded");
+        assert_eq!(schemas, 1, "{uid}: columns schema recorded");
+        assert_eq!(object, format!(".lamindb/{uid}{suffix}"));
+        assert!(
+            root.join(&object).is_file(),
+            "{object} is where the database says"
+        );
+    }
+}
