@@ -35,7 +35,9 @@ CREATE TABLE lamin.search_term (
     record_id  bigint NOT NULL,
     uid        text NOT NULL,
     name       text NOT NULL,
-    kind       smallint NOT NULL CONSTRAINT search_term_kind_known CHECK (kind BETWEEN 0 AND 3),
+    -- The kinds' codes are lamin.term_kind's (one definition, in Rust): 0 to 3,
+    -- computed once per statement (immutable calls on constants fold).
+    kind       smallint NOT NULL CONSTRAINT search_term_kind_known CHECK (kind BETWEEN lamin.term_kind('name') AND lamin.term_kind('id')),
     term       text NOT NULL,
     term_fold  text COLLATE "C" NOT NULL,
     term_norm  text COLLATE "C" NOT NULL,
@@ -54,7 +56,7 @@ COMMENT ON COLUMN lamin.search_term.registry IS 'The registry (lamin.registry.na
 COMMENT ON COLUMN lamin.search_term.record_id IS 'Internal id of the record in its registry.';
 COMMENT ON COLUMN lamin.search_term.uid IS 'uid of the record.';
 COMMENT ON COLUMN lamin.search_term.name IS 'Canonical name of the record.';
-COMMENT ON COLUMN lamin.search_term.kind IS '0 name, 1 synonym, 2 abbreviation, 3 id.';
+COMMENT ON COLUMN lamin.search_term.kind IS 'Which field of the record the term is: lamin.term_kind_name(kind) names it (name, synonym, abbreviation, id), lamin.term_kind(name) gives the code.';
 COMMENT ON COLUMN lamin.search_term.term IS 'The term as stored in the record.';
 COMMENT ON COLUMN lamin.search_term.term_fold IS 'lower(term): case-insensitive exact matching.';
 COMMENT ON COLUMN lamin.search_term.term_norm IS 'lamin.normalize_term(term): lower case, punctuation as spaces; prefix and word matching.';
@@ -90,7 +92,8 @@ COMMENT ON TABLE lamin.search_vocab IS 'Derived: every word ever indexed, trigra
 COMMENT ON COLUMN lamin.search_vocab.word IS 'A word.';
 
 -- The SELECT that turns rows of `source` (a registry table or a transition
--- table) into search terms, for one registry's configuration.
+-- table) into search terms, for one registry's configuration. The kind codes
+-- (lamin.term_kind) are written into it as constants.
 CREATE FUNCTION lamin.search_terms_sql(reg lamin.registry, source text) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -99,7 +102,7 @@ AS $$
         $f$SELECT %L, n.id, n.uid, %s, t.kind, t.term, lower(t.term), lamin.normalize_term(t.term), %s, %s, %s
            FROM %s n
            CROSS JOIN LATERAL (
-               SELECT 0::smallint, n.%I::text
+               SELECT %s::smallint, n.%I::text
                %s %s %s
            ) AS t(kind, term)
            WHERE t.term IS NOT NULL AND btrim(t.term) <> '' %s$f$,
@@ -109,10 +112,10 @@ AS $$
         CASE WHEN reg.organism_field IS NULL THEN 'NULL' ELSE format('n.%I::text', reg.organism_field) END,
         CASE WHEN reg.deprecated_field IS NULL THEN 'false' ELSE format('coalesce(n.%I, false)', reg.deprecated_field) END,
         CASE WHEN has_space THEN 'n.space_id' ELSE '1' END,
-        source, reg.name_field,
-        CASE WHEN reg.synonyms_field IS NULL THEN '' ELSE format('UNION ALL SELECT 1::smallint, s FROM unnest(n.%I) s', reg.synonyms_field) END,
-        CASE WHEN reg.abbr_field IS NULL THEN '' ELSE format('UNION ALL SELECT 2::smallint, n.%I::text', reg.abbr_field) END,
-        CASE WHEN reg.id_field IS NULL THEN '' ELSE format('UNION ALL SELECT 3::smallint, n.%I::text', reg.id_field) END,
+        source, lamin.term_kind('name'), reg.name_field,
+        CASE WHEN reg.synonyms_field IS NULL THEN '' ELSE format('UNION ALL SELECT %s::smallint, s FROM unnest(n.%I) s', lamin.term_kind('synonym'), reg.synonyms_field) END,
+        CASE WHEN reg.abbr_field IS NULL THEN '' ELSE format('UNION ALL SELECT %s::smallint, n.%I::text', lamin.term_kind('abbreviation'), reg.abbr_field) END,
+        CASE WHEN reg.id_field IS NULL THEN '' ELSE format('UNION ALL SELECT %s::smallint, n.%I::text', lamin.term_kind('id'), reg.id_field) END,
         CASE WHEN has_branch THEN 'AND n.branch_id <> -1' ELSE '' END)
     FROM (SELECT
             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = reg.name::regclass AND attname = 'branch_id' AND NOT attisdropped) AS has_branch,
@@ -136,6 +139,7 @@ $$;
 -- The statement that indexes the terms of the rows of `source` (a table or a
 -- subquery with the registry's columns). Returned as text and run by the
 -- caller: transition tables are only visible in the trigger function itself.
+-- The kind of ids (lamin.term_kind) is written into it as a constant.
 CREATE FUNCTION lamin.search_add_terms_sql(reg lamin.registry, source text) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -143,22 +147,22 @@ AS $$
     SELECT format(
         $q$WITH terms AS (
                INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id)
-               %s
+               %1$s
                RETURNING id, registry, term_norm, kind, space_id
            ), words AS (
-               -- Ids (kind 3) are found whole or by prefix; their parts ("cl",
+               -- Ids (kind %2$s) are found whole or by prefix; their parts ("cl",
                -- "0000084") would only crowd the word index.
                INSERT INTO lamin.search_word (registry, word, term_len, term_id, space_id)
                SELECT t.registry, w.word, length(t.term_norm), t.id, t.space_id
                FROM terms t, LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(t.term_norm, ' ')) x) w
-               WHERE t.kind <> 3 AND w.word <> '' AND NOT lamin.is_stop_word(w.word)
+               WHERE t.kind <> %2$s AND w.word <> '' AND NOT lamin.is_stop_word(w.word)
                RETURNING word
            )
            -- Spelling correction needs words with letters, not numbers.
            INSERT INTO lamin.search_vocab (word)
            SELECT DISTINCT word FROM words WHERE word ~ '[[:alpha:]]' ORDER BY 1
            ON CONFLICT DO NOTHING$q$,
-        lamin.search_terms_sql(reg, source))
+        lamin.search_terms_sql(reg, source), lamin.term_kind('id'))
 $$;
 
 -- A name as the duplicate guard compares it: lower case, blanks trimmed and
@@ -323,7 +327,7 @@ BEGIN
     END IF;
     IF clash.uid IS NOT NULL THEN
         RAISE EXCEPTION '%% %% already exists as the %% of record %% (%%)', %2$L, quote_literal(clash.new_name),
-            CASE clash.kind WHEN 0 THEN 'name' WHEN 1 THEN 'synonym' WHEN 2 THEN 'abbreviation' ELSE 'id' END,
+            lamin.term_kind_name(clash.kind),
             clash.uid, quote_literal(clash.name)
             USING ERRCODE = 'unique_violation',
                   HINT = 'use the existing record, or SET lamin.allow_duplicates = on to add it anyway';

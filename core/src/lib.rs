@@ -6,6 +6,7 @@ pub mod content;
 pub mod key;
 pub mod object;
 pub mod rank;
+pub mod search_plan;
 pub mod storage_root;
 pub mod uid;
 

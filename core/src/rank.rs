@@ -13,16 +13,56 @@
 
 use std::cmp::Ordering;
 
-/// Which field of a record a candidate term came from.
+/// Which field of a record a candidate term came from. The one definition of
+/// the term kinds: their codes are what `lamin.search_term.kind` stores, and
+/// SQL reads codes and names through `lamin.term_kind(name)` and
+/// `lamin.term_kind_name(kind)`, which call [`TermKind::from_name`] and
+/// [`TermKind::from_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(i16)]
 pub enum TermKind {
-    Name,
-    Synonym,
-    Abbreviation,
-    Id,
+    Name = 0,
+    Synonym = 1,
+    Abbreviation = 2,
+    Id = 3,
 }
 
 impl TermKind {
+    /// Every kind, in code order.
+    pub const ALL: [TermKind; 4] = [
+        TermKind::Name,
+        TermKind::Synonym,
+        TermKind::Abbreviation,
+        TermKind::Id,
+    ];
+
+    /// The code stored in `lamin.search_term.kind`.
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    /// The kind stored as `code`, if any.
+    pub fn from_code(code: i16) -> Option<TermKind> {
+        TermKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The kind's name in SQL: name, synonym, abbreviation, id.
+    pub fn name(self) -> &'static str {
+        match self {
+            TermKind::Name => "name",
+            TermKind::Synonym => "synonym",
+            TermKind::Abbreviation => "abbreviation",
+            TermKind::Id => "id",
+        }
+    }
+
+    /// The kind called `name` (as [`TermKind::name`] spells it), if any.
+    pub fn from_name(name: &str) -> Option<TermKind> {
+        TermKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The short label search results show before the matched term
+    /// (`matched` column: "abbr: CD4").
     pub fn as_str(self) -> &'static str {
         match self {
             TermKind::Name => "name",

@@ -7,7 +7,10 @@ use crate::errors::invalid_parameter;
 #[pg_extern(immutable, parallel_safe)]
 pub(crate) fn check_key(key: &str) -> &str {
     if let Err(e) = lamin_core::key::validate_key(key) {
-        invalid_parameter(format!("invalid key {:?}: {e}", truncate(key)));
+        invalid_parameter(
+            format!("invalid key {:?}: {e}", truncate(key)),
+            "a key is a relative path of '/'-separated segments, e.g. 'folder/file.parquet'",
+        );
     }
     key
 }

@@ -138,6 +138,29 @@ mod tests {
         );
     }
 
+    #[pg_test]
+    fn term_kinds_are_shared_with_sql() {
+        for kind in lamin_core::rank::TermKind::ALL {
+            let code =
+                Spi::get_one_with_args::<i16>("SELECT lamin.term_kind($1)", &[kind.name().into()])
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(code, kind.code());
+            let name =
+                Spi::get_one_with_args::<String>("SELECT lamin.term_kind_name($1)", &[code.into()])
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(name, kind.name());
+        }
+        let none = Spi::get_one::<String>("SELECT lamin.term_kind_name(4::smallint)").unwrap();
+        assert_eq!(none, None);
+    }
+
+    #[pg_test(error = "unknown term kind 'abbr': the kinds are name, synonym, abbreviation, id")]
+    fn term_kind_refuses_unknown_names() {
+        Spi::run("SELECT lamin.term_kind('abbr')").unwrap();
+    }
+
     #[pg_test(error = "search query must not be NULL")]
     fn search_refuses_null() {
         Spi::run("SELECT * FROM lamin.search(NULL)").unwrap();

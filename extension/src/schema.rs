@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 #[allow(unused_imports)]
 use crate::{
     keys::{check_key, suffix_from_key},
-    search::{is_stop_word, normalize_term},
+    search::{is_stop_word, normalize_term, term_kind, term_kind_name},
     storage::parse_storage_root,
     uid::{base62_md5, uid, version_number, version_suffix},
     version::{library_version, version},
@@ -26,6 +26,8 @@ extension_sql_file!(
         parse_storage_root,
         normalize_term,
         is_stop_word,
+        term_kind,
+        term_kind_name,
         version,
         library_version
     ]

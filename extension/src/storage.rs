@@ -10,6 +10,9 @@ pub(crate) fn parse_storage_root(
 ) -> TableIterator<'static, (name!(type, String), name!(root, String))> {
     match lamin_core::storage_root::parse_root(root) {
         Ok(parsed) => TableIterator::once((parsed.kind.as_str().to_string(), parsed.root)),
-        Err(e) => invalid_parameter(e.to_string()),
+        Err(e) => invalid_parameter(
+            e.to_string(),
+            "a storage root is a local folder or a URL of a bucket or container (s3://, gs://, az://)",
+        ),
     }
 }

@@ -36,7 +36,10 @@ fn remember(uid: &str) {
 #[pg_extern(volatile, parallel_restricted)]
 pub(crate) fn uid(len: i32) -> String {
     if !(1..=64).contains(&len) {
-        invalid_parameter(format!("uid length must be between 1 and 64, got {len}"));
+        invalid_parameter(
+            format!("uid length must be between 1 and 64, got {len}"),
+            "pass a length from 1 to 64",
+        );
     }
     let uid = lamin_core::uid::random_base62(len as usize);
     remember(&uid);
@@ -56,9 +59,10 @@ pub(crate) fn version_suffix(n: i32) -> String {
         .ok()
         .and_then(lamin_core::uid::version_suffix)
         .unwrap_or_else(|| {
-            invalid_parameter(format!(
-                "version number {n} is outside 0..62^4: the family has too many versions"
-            ))
+            invalid_parameter(
+                format!("version number {n} is outside 0..62^4: the family has too many versions"),
+                "a family holds at most 62^4 versions: make a new record instead of another version",
+            )
         })
 }
 
@@ -68,9 +72,10 @@ pub(crate) fn version_number(suffix: &str) -> i32 {
     lamin_core::uid::parse_version_suffix(suffix)
         .map(|n| n as i32)
         .unwrap_or_else(|| {
-            invalid_parameter(format!(
-                "invalid version counter {suffix:?}: expected 4 base62 characters"
-            ))
+            invalid_parameter(
+                format!("invalid version counter {suffix:?}: expected 4 base62 characters"),
+                "a version counter is 4 base62 characters (0-9, A-Z, a-z), e.g. '0000'",
+            )
         })
 }
 
@@ -79,9 +84,10 @@ pub(crate) fn version_number(suffix: &str) -> i32 {
 #[pg_extern(immutable, parallel_safe, strict)]
 pub(crate) fn base62_md5(input: &str, len: i32) -> String {
     if !(1..=22).contains(&len) {
-        invalid_parameter(format!(
-            "md5 uid length must be between 1 and 22, got {len}"
-        ));
+        invalid_parameter(
+            format!("md5 uid length must be between 1 and 22, got {len}"),
+            "pass a length from 1 to 22 (an md5 has 22 base62 characters)",
+        );
     }
     lamin_core::uid::base62_md5(input, len as usize)
 }

@@ -5,19 +5,28 @@
 
 use pgrx::prelude::*;
 
+use crate::errors::{raise, spi_optional};
+
 /// The version of the installed SQL objects (`pg_extension.extversion`): what
 /// the sidecar and the CLI compare with their own before they use the schema.
 /// (Until 0.2.0 this was the library's version; the symbol stays the same so
 /// that 0.1.0's script, run against a newer library, also answers truthfully.)
 #[pg_extern(stable, parallel_safe)]
 pub(crate) fn version() -> String {
-    match Spi::get_one::<String>(
-        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'lamin'",
-    ) {
-        Ok(Some(v)) => v,
-        Ok(None) => error!("the lamin extension is not installed in this database"),
-        Err(e) => error!("cannot read the lamin extension's version: {e}"),
-    }
+    let installed = spi_optional(
+        Spi::get_one::<String>(
+            "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'lamin'",
+        ),
+        "the installed extension's version",
+    );
+    installed.unwrap_or_else(|| {
+        // (SQLSTATE XX000, as error! raised it before.)
+        raise(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            "the lamin extension is not installed in this database",
+            "CREATE EXTENSION lamin CASCADE, or connect to the database that has it",
+        )
+    })
 }
 
 /// The version of the shared library this backend has loaded (`lamin.so`).
