@@ -6,19 +6,39 @@
 -- lease; a job whose lease ran out (its sidecar died) is claimed again.
 -- Failed attempts are retried with exponential back-off up to max_attempts.
 
+-- Every job kind, in one place. Kinds need an instance role to be enqueued
+-- (needs_role; roles: sql/21_access.sql); what a job may touch is then
+-- decided by row-level security, as the sidecar runs it as its requester.
+-- Internal kinds act on storage as the sidecar itself, on what lamin derived
+-- from the database: the delete of a committed delete's bytes, storage sweeps.
+-- Only lamin's own code enqueues them (SECURITY DEFINER trigger and function).
 CREATE TABLE lamin.job_kind (
     kind        text PRIMARY KEY CONSTRAINT job_kind_name CHECK (kind ~ '^[a-z][a-z0-9_]*$'),
-    description text NOT NULL
+    description text NOT NULL,
+    needs_role  name NOT NULL DEFAULT 'lamin_reader',
+    internal    boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE lamin.job_kind IS 'The kinds of job the sidecar knows how to run.';
 COMMENT ON COLUMN lamin.job_kind.kind IS 'Name of the kind, e.g. import_ontology.';
 COMMENT ON COLUMN lamin.job_kind.description IS 'What a job of this kind does.';
-INSERT INTO lamin.job_kind VALUES
-    ('noop', 'Does nothing and succeeds: for health checks and queue benchmarks.'),
-    ('sleep', 'Sleeps args.seconds, reporting progress each second: for tests of leases, cancellation and shutdown.'),
-    ('fail', 'Fails with args.message: for tests of retries.'),
-    ('import_ontology', 'Imports an ontology file from the sidecar''s import folder into a bionty registry (lamin.import_ontology).'),
-    ('import_genes', 'Imports gene tables from the sidecar''s import folder into bionty.gene (lamin.import_genes).');
+COMMENT ON COLUMN lamin.job_kind.needs_role IS 'The role a requester must have to enqueue jobs of this kind.';
+COMMENT ON COLUMN lamin.job_kind.internal IS 'Enqueued by lamin itself only (never by users): the job acts as the sidecar, not as a requester.';
+INSERT INTO lamin.job_kind (kind, description, needs_role, internal) VALUES
+    ('noop', 'Does nothing and succeeds: for health checks and queue benchmarks.', 'lamin_reader', false),
+    ('sleep', 'Sleeps args.seconds, reporting progress each second: for tests of leases, cancellation and shutdown.', 'lamin_reader', false),
+    ('fail', 'Fails with args.message: for tests of retries.', 'lamin_reader', false),
+    ('import_ontology', 'Imports an ontology file from the sidecar''s import folder into a bionty registry (lamin.import_ontology).', 'lamin_writer', false),
+    ('import_genes', 'Imports gene tables from the sidecar''s import folder into bionty.gene (lamin.import_genes).', 'lamin_writer', false),
+    -- Storage jobs (sql/20_storage_jobs.sql).
+    ('register', 'Hashes an object already in a storage (lamin.register) and makes its pending artifact ready.', 'lamin_reader', false),
+    ('stage', 'Copies an artifact into the sidecar''s cache folder (lamin.stage); result.path is the local copy.', 'lamin_reader', false),
+    ('verify', 'Re-reads stored objects and compares their sha256 with the registered one (lamin.verify).', 'lamin_reader', false),
+    ('delete_object', 'Deletes the object of an artifact whose deletion committed.', 'lamin_reader', true),
+    ('sweep_storage', 'Finds what interrupted saves left in a storage: recovers or fails stale pending uploads, removes orphan objects.', 'lamin_admin', true),
+    -- Tables (sql/22_tables.sql).
+    ('load', 'Loads a parquet artifact into a new table with binary COPY, in one transaction (lamin.load).', 'lamin_reader', false),
+    ('export', 'Runs a query as its requester (read-only) and saves the rows as a parquet artifact (lamin.export).', 'lamin_reader', false),
+    ('curate', 'Reads the distinct values of a column of a tabular artifact and checks them against a registry (lamin.curate).', 'lamin_reader', false);
 
 CREATE TABLE lamin.job (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -3,12 +3,8 @@
 -- objects of deleted artifacts, and sweep what interrupted saves left behind.
 -- SQL only records intent and results; the bytes never pass through Postgres.
 
-INSERT INTO lamin.job_kind VALUES
-    ('register', 'Hashes an object already in a storage (lamin.register) and makes its pending artifact ready.'),
-    ('stage', 'Copies an artifact into the sidecar''s cache folder (lamin.stage); result.path is the local copy.'),
-    ('verify', 'Re-reads stored objects and compares their sha256 with the registered one (lamin.verify).'),
-    ('delete_object', 'Deletes the object of an artifact whose deletion committed.'),
-    ('sweep_storage', 'Finds what interrupted saves left in a storage: recovers or fails stale pending uploads, removes orphan objects.');
+-- Their job kinds (register, stage, verify, delete_object, sweep_storage)
+-- are in lamin.job_kind with the others (sql/18_jobs.sql).
 
 -- The storage holding a URI and the URI's path within it (longest root wins).
 CREATE FUNCTION lamin.storage_of_uri(uri text, OUT storage_id bigint, OUT root text, OUT key text)

@@ -288,19 +288,8 @@ END
 $$;
 COMMENT ON FUNCTION lamin.use_space(text) IS 'Put the records this session creates into this space (by name or uid; needs write on it).';
 
--- Job kinds need an instance role to be enqueued; what a job may touch is
--- then decided by row-level security, as the sidecar runs it as its requester.
-ALTER TABLE lamin.job_kind ADD COLUMN needs_role name NOT NULL DEFAULT 'lamin_reader';
-COMMENT ON COLUMN lamin.job_kind.needs_role IS 'The role a requester must have to enqueue jobs of this kind.';
-UPDATE lamin.job_kind SET needs_role = 'lamin_writer' WHERE kind IN ('import_ontology', 'import_genes');
-UPDATE lamin.job_kind SET needs_role = 'lamin_admin' WHERE kind = 'sweep_storage';
--- Internal kinds act on storage as the sidecar itself, on what lamin derived
--- from the database: the delete of a committed delete's bytes, storage sweeps.
--- Only lamin's own code enqueues them (SECURITY DEFINER trigger and function).
-ALTER TABLE lamin.job_kind ADD COLUMN internal boolean NOT NULL DEFAULT false;
-COMMENT ON COLUMN lamin.job_kind.internal IS 'Enqueued by lamin itself only (never by users): the job acts as the sidecar, not as a requester.';
-UPDATE lamin.job_kind SET internal = true WHERE kind IN ('delete_object', 'sweep_storage');
-
+-- Job kinds name the instance role a requester needs (lamin.job_kind.needs_role)
+-- and whether only lamin enqueues them (internal); this trigger enforces both.
 CREATE FUNCTION lamin.tg_job_check_kind() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp

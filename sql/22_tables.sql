@@ -3,9 +3,7 @@
 -- and the artifact's `columns` schema — and the bridge to the warehouse:
 -- lamin.load (artifact → table) and lamin.export (query → artifact).
 
-INSERT INTO lamin.job_kind (kind, description) VALUES
-    ('load', 'Loads a parquet artifact into a new table with binary COPY, in one transaction (lamin.load).'),
-    ('export', 'Runs a query as its requester (read-only) and saves the rows as a parquet artifact (lamin.export).');
+-- Their job kinds (load, export) are in lamin.job_kind (sql/18_jobs.sql).
 
 -- Record the columns of a tabular artifact: `columns` is a JSON array of
 -- {"name", "dtype", "arrow"} in file order. Features are created when
@@ -150,8 +148,7 @@ COMMENT ON FUNCTION lamin.export(text, text) IS
 -- Curation: the distinct values of a column checked against a registry
 -- (lamin.inspect), kept as a report per artifact and column; a follow-up
 -- call annotates the artifact with the validated labels.
-INSERT INTO lamin.job_kind (kind, description) VALUES
-    ('curate', 'Reads the distinct values of a column of a tabular artifact and checks them against a registry (lamin.curate).');
+-- (Its job kind, curate, is in lamin.job_kind: sql/18_jobs.sql.)
 
 CREATE TABLE lamin.curation (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
