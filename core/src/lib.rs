@@ -7,6 +7,7 @@ pub mod key;
 pub mod object;
 pub mod rank;
 pub mod search_plan;
+pub mod sql;
 pub mod storage_root;
 pub mod uid;
 

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::rank::{self, Candidate, TermKind, Tier};
+use crate::sql::{quote_ident, shown};
 
 /// Longest query used to look up candidates; longer input is cut (not refused).
 pub const MAX_QUERY_CHARS: usize = 256;
@@ -37,18 +38,6 @@ pub const MAX_VALUES: usize = 1_000_000;
 pub const SIMILAR_CANDIDATES: i64 = 300;
 /// Allowed values of search's `lim`.
 pub const SEARCH_LIMITS: std::ops::RangeInclusive<i32> = 1..=10_000;
-
-/// Quote an SQL identifier.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quote a user value for a message, shortened to 80 characters.
-pub fn shown(value: &str) -> String {
-    let cut: String = value.chars().take(80).collect();
-    let more = if cut.len() < value.len() { "…" } else { "" };
-    format!("'{}{more}'", cut.replace('\'', "''"))
-}
 
 /// The smallest string greater than every string starting with `prefix`
 /// (C collation), for index range scans.
@@ -607,14 +596,6 @@ mod tests {
             ..reg()
         };
         assert_eq!(plain.record_filter(Some("human"), 2), "");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-    }
-
-    #[test]
-    fn shown_quotes_and_shortens() {
-        assert_eq!(shown("it's"), "'it''s'");
-        let long = "x".repeat(100);
-        assert_eq!(shown(&long), format!("'{}…'", "x".repeat(80)));
     }
 
     #[test]

@@ -143,21 +143,13 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Quote a Postgres identifier (`"name"`, quotes doubled), for statements
-/// that take no parameters (LISTEN, CREATE TABLE, COPY).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+/// Quote a Postgres identifier, for statements that take no parameters
+/// (LISTEN, CREATE TABLE, COPY): the rule of `lamin_core::sql`.
+pub use lamin_core::sql::quote_ident;
 
 #[cfg(test)]
 mod tests {
-    use super::{quote_ident, redact};
-
-    #[test]
-    fn quote_ident_doubles_quotes() {
-        assert_eq!(quote_ident("lamin_job"), "\"lamin_job\"");
-        assert_eq!(quote_ident("a\"; drop"), "\"a\"\"; drop\"");
-    }
+    use super::redact;
 
     #[test]
     fn redact_hides_the_password() {

@@ -5,8 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use lamin_core::search_plan::{
-    self as plan, quote_ident, Mapping, Registry, TermMatch, MAX_SUGGESTIONS, MAX_VALUES,
+    self as plan, Mapping, Registry, TermMatch, MAX_SUGGESTIONS, MAX_VALUES,
 };
+use lamin_core::sql::quote_ident;
 use pgrx::datum::Array;
 use pgrx::prelude::*;
 

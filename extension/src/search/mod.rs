@@ -14,7 +14,8 @@ mod query;
 mod similarity;
 
 use lamin_core::rank::{self, TermKind};
-use lamin_core::search_plan::{shown, Registry, TermRow};
+use lamin_core::search_plan::{Registry, TermRow};
+use lamin_core::sql::shown;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiHeapTupleData;

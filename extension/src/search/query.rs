@@ -271,7 +271,7 @@ fn subtree(under: &str, registry: Option<&str>) -> (String, HashSet<String>) {
             invalid_parameter(
                 format!(
                     "unknown term {} for under: no ontology registry holds it",
-                    plan::shown(under)
+                    lamin_core::sql::shown(under)
                 ),
                 "pass the ontology id of an imported term (e.g. 'CL:0000084'), or name its registry",
             )
