@@ -14,13 +14,13 @@
 //!
 //! Credentials come from the environment only (see `storage`).
 
+mod local;
+mod remote;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use futures_util::future::{BoxFuture, FutureExt};
-use futures_util::{StreamExt, TryStreamExt};
-use lamin_core::content::{folder_content, Content, FileHash};
-use lamin_core::object::{object_key, OBJECT_DIR};
+use lamin_core::content::Content;
 use serde_json::Value;
 use tokio_postgres::Client;
 
@@ -29,9 +29,10 @@ use crate::error::DbError;
 use crate::formats::is_table_suffix;
 use crate::progress::Progress;
 use crate::refused;
-use crate::storage::local::{hash_and_copy_file, hash_file, hash_files, local_folder_files};
-use crate::storage::transfer::upload_file;
+use crate::storage::local::local_folder_files;
 use crate::storage::Storage;
+use local::save_local;
+use remote::save_remote;
 
 /// What to save, and where it goes.
 #[derive(Debug, Clone, Default)]
@@ -90,22 +91,19 @@ impl SaveOutcome {
 
 /// What was given: one file, or a folder's files (relative path with `/`,
 /// full path), sorted.
-enum Source {
+pub(super) enum Source {
     File(PathBuf),
     Folder(Vec<(String, PathBuf)>),
 }
 
 impl Source {
-    fn n_files(&self) -> Option<i64> {
+    pub(super) fn n_files(&self) -> Option<i64> {
         match self {
             Source::File(_) => None,
             Source::Folder(files) => Some(files.len() as i64),
         }
     }
 }
-
-/// Files of a folder uploaded at once: memory stays under 4 × 4 parts.
-const FOLDER_UPLOADS_IN_FLIGHT: usize = 4;
 
 /// Save a file or folder as an artifact, on `client` (whose role's rights
 /// apply): the session's current run and space are set from the request.
@@ -191,9 +189,9 @@ pub fn check_request(request: &SaveRequest) -> anyhow::Result<()> {
 }
 
 /// What every way of saving needs to register the content.
-struct Upload<'a> {
-    client: &'a Client,
-    request: &'a SaveRequest,
+pub(super) struct Upload<'a> {
+    pub(super) client: &'a Client,
+    pub(super) request: &'a SaveRequest,
     suffix: Option<String>,
     n_files: Option<i64>,
 }
@@ -202,7 +200,10 @@ impl Upload<'_> {
     /// lamin.begin_upload: the artifact's uid, with the suffix the database
     /// recorded when the bytes are ours to write (the object's name is
     /// {uid}{suffix}), or how the content is already there.
-    async fn begin(&self, content: &Content) -> anyhow::Result<(String, Result<String, Saved>)> {
+    pub(super) async fn begin(
+        &self,
+        content: &Content,
+    ) -> anyhow::Result<(String, Result<String, Saved>)> {
         let r = self.request;
         let row = self
             .client
@@ -239,29 +240,14 @@ impl Upload<'_> {
         Ok((uid, Err(how)))
     }
 
-    /// `begin` on a local storage: the uid, suffix and local path to write
-    /// the object to, or how the save is already done.
-    async fn begin_local(
-        &self,
-        content: &Content,
-        storage: &Storage,
-    ) -> anyhow::Result<Result<(String, String, PathBuf), (String, Saved, Option<String>)>> {
-        let (uid, begun) = self.begin(content).await?;
-        Ok(match begun {
-            Ok(suffix) => {
-                let target = storage
-                    .local_path(&object_key(&uid, &suffix))
-                    .expect("a local storage");
-                Ok((uid, suffix, target))
-            }
-            Err(how) => Err((uid, how, None)),
-        })
-    }
-
     /// The end of an upload: the bytes with hash `written` are in place
     /// (ready), or writing them failed (the artifact is marked failed;
     /// saving again retries).
-    async fn finish(&self, uid: &str, written: anyhow::Result<String>) -> anyhow::Result<()> {
+    pub(super) async fn finish(
+        &self,
+        uid: &str,
+        written: anyhow::Result<String>,
+    ) -> anyhow::Result<()> {
         match written {
             Ok(hash) => {
                 self.client
@@ -281,220 +267,6 @@ impl Upload<'_> {
                     "artifact {uid} is marked failed; saving it again retries"
                 )))
             }
-        }
-    }
-}
-
-/// Tells the database, at most once a minute, that a pending upload is
-/// alive, so that it is not taken for abandoned (lamin.touch_upload).
-struct Keepalive<'a> {
-    client: &'a Client,
-    uid: &'a str,
-    last: std::sync::Mutex<std::time::Instant>,
-}
-
-impl Keepalive<'_> {
-    async fn tick(&self) {
-        let due = {
-            let mut last = self.last.lock().expect("keepalive clock");
-            let due = last.elapsed() >= std::time::Duration::from_secs(60);
-            if due {
-                *last = std::time::Instant::now();
-            }
-            due
-        };
-        if due {
-            let _ = self
-                .client
-                .execute("SELECT lamin.touch_upload($1)", &[&self.uid])
-                .await;
-        }
-    }
-}
-
-/// Remote storage in two passes: the content hash decides whether anything
-/// needs uploading; then upload while hashing again.
-async fn save_remote(
-    upload: &Upload<'_>,
-    storage: &Storage,
-    source: &Source,
-    total: u64,
-    progress: &dyn Progress,
-) -> anyhow::Result<(String, Saved, Option<String>)> {
-    progress.start("hashing", total);
-    let content = tokio::task::block_in_place(|| match source {
-        Source::File(p) => hash_file(p, progress).map(|(hash, size)| Content {
-            hash,
-            size,
-            n_files: None,
-        }),
-        Source::Folder(files) => hash_files(files, progress),
-    })?;
-    progress.finish();
-    // The storage must answer before anything is registered.
-    storage
-        .check_reachable()
-        .await
-        .context("nothing was saved")?;
-    let (uid, begun) = upload.begin(&content).await?;
-    let stored_suffix = match begun {
-        Ok(suffix) => suffix,
-        Err(how) => return Ok((uid, how, None)),
-    };
-    let name = object_key(&uid, &stored_suffix);
-    progress.start("saving", content.size);
-    let alive = Keepalive {
-        client: upload.client,
-        uid: &uid,
-        last: std::sync::Mutex::new(std::time::Instant::now()),
-    };
-    let tick = || alive.tick();
-    let uploaded = match source {
-        Source::File(p) => {
-            upload_file(storage.store(), &storage.path(&name), p, progress, tick).await
-        }
-        Source::Folder(files) => {
-            // A few files at a time (each with its own parts in flight):
-            // many small files are bound by request latency.
-            let (name, alive) = (&name, &alive);
-            // Boxed futures: a closure returning futures that borrow would
-            // not be Send for every lifetime, which a spawned job (export) needs.
-            let uploads: Vec<BoxFuture<'_, anyhow::Result<FileHash>>> = files
-                .iter()
-                .map(|(relative, full)| {
-                    async move {
-                        let object = storage.path(&format!("{name}/{relative}"));
-                        let sha256 =
-                            upload_file(storage.store(), &object, full, progress, || alive.tick())
-                                .await?;
-                        alive.tick().await;
-                        let size = std::fs::metadata(full).map(|m| m.len()).unwrap_or(0);
-                        Ok(FileHash {
-                            path: relative.clone(),
-                            sha256,
-                            size,
-                        })
-                    }
-                    .boxed()
-                })
-                .collect();
-            futures_util::stream::iter(uploads)
-                .buffered(FOLDER_UPLOADS_IN_FLIGHT)
-                .try_collect::<Vec<_>>()
-                .await
-                .map(|mut hashes| folder_content(&mut hashes).hash)
-        }
-    };
-    progress.finish();
-    let outcome = match uploaded {
-        Ok(again) if again == content.hash => Ok(again),
-        Ok(again) => Err(refused!(
-            "{} changed while it was being saved (sha256 {} then {again})",
-            upload.request.path.display(),
-            content.hash
-        )),
-        Err(e) => Err(e),
-    };
-    if outcome.is_err() {
-        let _ = storage.delete(&name, source.n_files().is_some()).await;
-    }
-    upload.finish(&uid, outcome).await?;
-    Ok((uid, Saved::Uploaded, Some(stored_suffix)))
-}
-
-/// Local storage in one pass: copy into a temporary file (or folder) next to
-/// the object's place while hashing, then register; known content drops the
-/// copy, new content is renamed into place (atomic) before it is marked ready.
-/// Copies are flushed to disk before the rename.
-async fn save_local(
-    upload: &Upload<'_>,
-    storage: &Storage,
-    source: &Source,
-    total: u64,
-    progress: &dyn Progress,
-) -> anyhow::Result<(String, Saved, Option<String>)> {
-    let root = &storage.root;
-    let dir = storage.local_path(OBJECT_DIR).expect("a local storage");
-    std::fs::create_dir_all(&dir).with_context(|| {
-        format!(
-            "storage {root} is not usable: cannot create {}",
-            dir.display()
-        )
-    })?;
-    let unusable = || {
-        format!(
-            "storage {root} is not usable: cannot write in {}",
-            dir.display()
-        )
-    };
-    progress.start("saving", total);
-    match source {
-        Source::File(file) => {
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".lamin-save-")
-                .tempfile_in(&dir)
-                .with_context(unusable)?;
-            let (hash, size) = tokio::task::block_in_place(|| {
-                hash_and_copy_file(file, tmp.as_file_mut(), true, progress)
-            })?;
-            progress.finish();
-            // Known content: the temporary copy is removed when dropped.
-            let content = Content {
-                hash,
-                size,
-                n_files: None,
-            };
-            let (uid, stored_suffix, target) = match upload.begin_local(&content, storage).await? {
-                Ok(claimed) => claimed,
-                Err(done) => return Ok(done),
-            };
-            let written = tmp.persist(&target).map(|_| content.hash).map_err(|e| {
-                anyhow::Error::new(e.error)
-                    .context(format!("cannot move the copy to {}", target.display()))
-            });
-            upload.finish(&uid, written).await?;
-            Ok((uid, Saved::Uploaded, Some(stored_suffix)))
-        }
-        Source::Folder(files) => {
-            let tmp = tempfile::Builder::new()
-                .prefix(".lamin-save-")
-                .tempdir_in(&dir)
-                .with_context(unusable)?;
-            let content = tokio::task::block_in_place(|| -> anyhow::Result<Content> {
-                let mut hashes = Vec::with_capacity(files.len());
-                for (relative, full) in files {
-                    let target = tmp.path().join(relative);
-                    if let Some(parent) = target.parent() {
-                        std::fs::create_dir_all(parent)?;
-                    }
-                    let mut out = std::fs::File::create(&target)
-                        .with_context(|| format!("cannot write {}", target.display()))?;
-                    let (sha256, size) = hash_and_copy_file(full, &mut out, true, progress)?;
-                    hashes.push(FileHash {
-                        path: relative.clone(),
-                        sha256,
-                        size,
-                    });
-                }
-                Ok(folder_content(&mut hashes))
-            })?;
-            progress.finish();
-            let (uid, stored_suffix, target) = match upload.begin_local(&content, storage).await? {
-                Ok(claimed) => claimed,
-                Err(done) => return Ok(done),
-            };
-            // A failed earlier attempt may have left its copy: ours to replace.
-            let _ = std::fs::remove_dir_all(&target);
-            let kept = tmp.keep();
-            let written = std::fs::rename(&kept, &target)
-                .map(|_| content.hash)
-                .map_err(|e| {
-                    let _ = std::fs::remove_dir_all(&kept);
-                    anyhow::Error::new(e)
-                        .context(format!("cannot move the copy to {}", target.display()))
-                });
-            upload.finish(&uid, written).await?;
-            Ok((uid, Saved::Uploaded, Some(stored_suffix)))
         }
     }
 }
