@@ -211,7 +211,8 @@ fn entries_content(entries: &[Entry], hashed: Vec<(String, u64)>) -> Content {
     folder_content(&mut files)
 }
 
-/// Upload a local file as one object while hashing it; returns the sha256.
+/// Upload a local file as one object while hashing it; returns the sha256
+/// and size of the bytes sent.
 /// Large files go up in parts (bounded memory), small ones in one request.
 /// `tick` runs after each part (a keep-alive for the upload's record).
 pub async fn upload_file<F, Fut>(
@@ -220,7 +221,7 @@ pub async fn upload_file<F, Fut>(
     file: &Path,
     progress: &dyn Progress,
     tick: F,
-) -> anyhow::Result<String>
+) -> anyhow::Result<(String, u64)>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -236,13 +237,13 @@ where
             .read_to_end(&mut bytes)
             .await
             .with_context(|| format!("cannot read {}", file.display()))?;
-        let hash = lamin_core::content::sha256_hex(&bytes);
-        progress.add(bytes.len() as u64);
+        let sent = (lamin_core::content::sha256_hex(&bytes), bytes.len() as u64);
+        progress.add(sent.1);
         store
             .put(path, bytes.into())
             .await
             .context("the upload failed")?;
-        return Ok(hash);
+        return Ok(sent);
     }
     let upload = store
         .put_multipart(path)
@@ -274,5 +275,5 @@ where
         .finish()
         .await
         .context("completing the upload failed")?;
-    Ok(hash.finish().0)
+    Ok(hash.finish())
 }

@@ -84,9 +84,9 @@ pub(super) async fn save_remote(
     };
     let tick = || alive.tick();
     let uploaded = match source {
-        Source::File(p) => {
-            upload_file(storage.store(), &storage.path(&name), p, progress, tick).await
-        }
+        Source::File(p) => upload_file(storage.store(), &storage.path(&name), p, progress, tick)
+            .await
+            .map(|(sha256, _)| sha256),
         Source::Folder(files) => {
             // A few files at a time (each with its own parts in flight):
             // many small files are bound by request latency.
@@ -98,11 +98,10 @@ pub(super) async fn save_remote(
                 .map(|(relative, full)| {
                     async move {
                         let object = storage.path(&format!("{name}/{relative}"));
-                        let sha256 =
+                        let (sha256, size) =
                             upload_file(storage.store(), &object, full, progress, || alive.tick())
                                 .await?;
                         alive.tick().await;
-                        let size = std::fs::metadata(full).map(|m| m.len()).unwrap_or(0);
                         Ok(FileHash {
                             path: relative.clone(),
                             sha256,
