@@ -44,7 +44,25 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     registry text := lamin.dtype_registry(NEW.dtype);
+    -- What people write for LaminDB's dtypes (Python, pandas, SQL names).
+    alias text := CASE lower(btrim(NEW.dtype))
+        WHEN 'integer' THEN 'int' WHEN 'int64' THEN 'int' WHEN 'int32' THEN 'int' WHEN 'bigint' THEN 'int'
+        WHEN 'smallint' THEN 'int' WHEN 'float64' THEN 'float' WHEN 'double' THEN 'float' WHEN 'real' THEN 'float'
+        WHEN 'double precision' THEN 'float' WHEN 'numeric' THEN 'num' WHEN 'number' THEN 'num' WHEN 'decimal' THEN 'num'
+        WHEN 'string' THEN 'str' WHEN 'text' THEN 'str' WHEN 'varchar' THEN 'str' WHEN 'object' THEN 'str'
+        WHEN 'boolean' THEN 'bool' WHEN 'timestamp' THEN 'datetime' WHEN 'timestamptz' THEN 'datetime'
+        WHEN 'datetime64' THEN 'datetime' WHEN 'json' THEN 'dict' WHEN 'jsonb' THEN 'dict'
+        WHEN 'category' THEN 'cat' WHEN 'categorical' THEN 'cat' WHEN 'ulabel' THEN 'cat'
+        ELSE CASE WHEN lower(btrim(NEW.dtype)) ~ '^(int|float|num|str|bool|date|datetime|dict|url|path|cat)$'
+                  THEN lower(btrim(NEW.dtype)) END END;
 BEGIN
+    -- Said before the check constraint would reject it with its definition.
+    IF NEW.dtype IS NOT NULL AND NEW.dtype !~ '^(int|float|num|str|bool|date|datetime|dict|url|path|cat|cat\[[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*\])$' THEN
+        RAISE EXCEPTION 'feature %: unknown dtype %', quote_literal(NEW.name),
+            quote_literal(NEW.dtype) || CASE WHEN alias IS NOT NULL THEN format(' (did you mean %L?)', alias) ELSE '' END
+            USING ERRCODE = 'check_violation',
+                  HINT = 'the dtypes are int, float, num, str, bool, date, datetime, dict, url, path, cat (labels of lamin.ulabel) and cat[schema.table] (records of a registry, e.g. cat[bionty.cell_type])';
+    END IF;
     IF registry IS NOT NULL AND to_regclass(registry) IS NULL THEN
         RAISE EXCEPTION 'feature %: dtype % names unknown registry %', quote_literal(NEW.name), NEW.dtype, registry
             USING ERRCODE = 'invalid_parameter_value',

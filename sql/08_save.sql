@@ -56,19 +56,33 @@ BEGIN
     -- One writer per content: the second of two concurrent savers waits here
     -- and then finds the first one's record.
     PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || sid || ':' || hash, 0));
-    SELECT a.id, a.uid, a.run_id, a.branch_id INTO existing
-    FROM lamin.artifact a WHERE a.storage_id = sid AND a.hash = save_artifact.hash;
+    -- De-duplication within what the caller can read (row-level security
+    -- hides the rest): content stored in a space the caller cannot read is
+    -- not found here, and the new record goes to the caller's space (the
+    -- unique index is per space), so nobody learns of content they cannot
+    -- read. Among readable copies, the one in the current space wins.
+    SELECT a.id, a.uid, a.run_id, a.branch_id, a.key AS old_key, sp.name AS space INTO existing
+    FROM lamin.artifact a JOIN lamin.space sp ON sp.id = a.space_id
+    WHERE a.storage_id = sid AND a.hash = save_artifact.hash
+    ORDER BY a.space_id = lamin.current_space_id() DESC, a.branch_id = -1, a.id
+    LIMIT 1;
     IF FOUND THEN
         IF existing.branch_id = -1 THEN
             UPDATE lamin.artifact SET branch_id = 1 WHERE id = existing.id;
-            RAISE NOTICE 'restored artifact % from the trash: it has the same content', existing.uid;
-        ELSE
-            RAISE NOTICE 'returning existing artifact with same hash: %', existing.uid;
         END IF;
+        -- Say which record came back, and that the key given is not recorded.
+        RAISE NOTICE '%', format('same content already saved as artifact %s (%s, space %s)%s%s: returning it, nothing new is stored',
+            existing.uid, coalesce('key ' || quote_literal(existing.old_key), 'no key'), quote_literal(existing.space),
+            CASE WHEN existing.branch_id = -1 THEN ', restored from the trash' ELSE '' END,
+            CASE WHEN key IS DISTINCT FROM existing.old_key AND key IS NOT NULL
+                 THEN format('; the key %s you gave is not recorded (save different content there, or use revises)', quote_literal(key))
+                 ELSE '' END)
+            USING HINT = 'the current run (if any) is recorded as re-creating it: lamin.describe(uid) -> lineage -> recreating_runs';
         PERFORM lamin.note_recreating_run(existing.id, existing.run_id);
         RETURN existing.uid;
     END IF;
 
+    PERFORM lamin.require_write('saving an artifact');
     IF revises IS NOT NULL THEN
         SELECT a.stem INTO family FROM lamin.artifact a WHERE a.uid = revises OR (length(revises) = 16 AND a.stem = revises) LIMIT 1;
         IF family IS NULL THEN
@@ -257,6 +271,7 @@ BEGIN
         RETURN existing.uid;
     END IF;
 
+    PERFORM lamin.require_write('saving a collection');
     IF revises IS NOT NULL THEN
         SELECT c.stem INTO family FROM lamin.collection c WHERE c.id = lamin.collection_id(revises);
     ELSE

@@ -36,6 +36,7 @@ BEGIN
         RETURN current.uid;
     END IF;
 
+    PERFORM lamin.require_write('tracking a run');
     PERFORM pg_advisory_xact_lock(hashtextextended('lamin.transform.key:' || key, 0));
     SELECT NULL::bigint AS id, NULL::text AS uid, NULL::text AS hash, NULL::text AS stem INTO tf;
     IF source_hash IS NOT NULL THEN
@@ -81,7 +82,8 @@ BEGIN
     SELECT x.uid, x.finished_at INTO r FROM lamin.run x WHERE x.uid = use_run.uid;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no run with uid %', coalesce(quote_literal(left(uid, 80)), 'NULL')
-            USING ERRCODE = 'no_data_found', HINT = 'start one with lamin.track(key)';
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'a run started by lamin.track in another session is seen only once that transaction commits (psycopg: conn.commit() after lamin.track, or autocommit=True); from a shell, start one with `run=$(lamin track KEY)`; or start one here with lamin.track(key)';
     END IF;
     IF r.finished_at IS NOT NULL THEN
         RAISE EXCEPTION 'run % finished at %: its outputs are closed', r.uid, r.finished_at

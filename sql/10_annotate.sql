@@ -22,6 +22,7 @@ BEGIN
         END IF;
         RETURN existing.uid;
     END IF;
+    PERFORM lamin.require_write('creating a feature');
     INSERT INTO lamin.feature AS f (name, dtype, description, unit)
     VALUES (name, dtype, description, unit) RETURNING f.uid INTO new_uid;
     RETURN new_uid;
@@ -117,7 +118,7 @@ COMMENT ON FUNCTION lamin.link_schema(text, text, text) IS 'Set the schema of a 
 -- labels of the registry their dtype names; every value must exist there,
 -- else nothing is linked and the error lists the missing values. Other dtypes
 -- store typed values. Returns the number of new links.
-CREATE FUNCTION lamin.annotate(artifact_uid text, feature_name text, vals text[]) RETURNS int
+CREATE FUNCTION lamin.annotate(artifact_uid text, feature_name text, vals text[], field text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -132,6 +133,7 @@ DECLARE
     name_field text;
     link text;
     tbl text;
+    hints text;
 BEGIN
     SELECT f.id, f.name, f.dtype INTO feat FROM lamin.feature f WHERE f.id = lamin.feature_id(feature_name);
     IF vals IS NULL OR cardinality(vals) = 0 THEN
@@ -147,7 +149,9 @@ BEGIN
         FROM (SELECT DISTINCT v FROM unnest(vals) v) d
         WHERE NOT EXISTS (SELECT 1 FROM lamin.ulabel u WHERE u.name = d.v AND u.branch_id <> -1);
         IF missing IS NOT NULL THEN
-            RAISE EXCEPTION 'feature % (dtype %): values not in lamin.ulabel: %', quote_literal(feat.name), feat.dtype, missing
+            hints := lamin.did_you_mean('lamin.ulabel', vals, NULL);
+            RAISE EXCEPTION 'feature % (dtype %): values not in lamin.ulabel: %', quote_literal(feat.name), feat.dtype,
+                missing || coalesce('; ' || hints, '')
                 USING ERRCODE = 'foreign_key_violation',
                       HINT = 'create the labels first, e.g. INSERT INTO lamin.ulabel (name) VALUES (...)';
         END IF;
@@ -173,8 +177,18 @@ BEGIN
         RETURN added;
     ELSIF registry IS NOT NULL THEN
         -- Another registry (bionty.cell_type, …): values are names (genes: symbols)
-        -- of its records, linked through <schema>.artifact_<table>.
+        -- of its records, or values of `field` (e.g. ensembl_gene_id, the field
+        -- a curation matched on), linked through <schema>.artifact_<table>.
         SELECT r.name_field INTO name_field FROM lamin.registry r WHERE r.name = registry;
+        IF field IS NOT NULL AND name_field IS NOT NULL THEN
+            IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = to_regclass(registry) AND a.attname = field
+                           AND a.attnum > 0 AND NOT a.attisdropped) THEN
+                RAISE EXCEPTION 'annotate: % has no field %', registry, quote_literal(field)
+                    USING ERRCODE = 'undefined_column',
+                          HINT = format('the fields of %s are its text columns, e.g. %s', registry, name_field);
+            END IF;
+            name_field := field;
+        END IF;
         link := format('%I.%I', split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2));
         IF name_field IS NULL OR to_regclass(link) IS NULL THEN
             RAISE EXCEPTION 'feature % (dtype %): artifacts cannot be annotated with records of %', quote_literal(feat.name), feat.dtype, registry
@@ -186,7 +200,10 @@ BEGIN
                           WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE t.%I = d.v AND t.branch_id <> -1)$q$, tbl, name_field)
         INTO missing USING vals;
         IF missing IS NOT NULL THEN
-            RAISE EXCEPTION 'feature % (dtype %): values not in %: %', quote_literal(feat.name), feat.dtype, registry, missing
+            hints := lamin.did_you_mean(registry, vals, name_field);
+            RAISE EXCEPTION 'feature % (dtype %): values not in %: %', quote_literal(feat.name), feat.dtype,
+                registry || CASE WHEN field IS NOT NULL THEN format(' (field %s)', name_field) ELSE '' END,
+                missing || coalesce('; ' || hints, '')
                 USING ERRCODE = 'foreign_key_violation',
                       HINT = format('map synonyms and ids first: SELECT lamin.standardize(%L, ARRAY[...])', registry);
         END IF;
@@ -225,8 +242,33 @@ BEGIN
     RETURN added;
 END
 $$;
-COMMENT ON FUNCTION lamin.annotate(text, text, text[]) IS
+COMMENT ON FUNCTION lamin.annotate(text, text, text[], text) IS
     'Annotate an artifact with values of a feature; categorical values must exist in the dtype''s registry (all or nothing). Returns the number of new links.';
+
+-- "did you mean" for values a registry does not hold: lamin.inspect's
+-- standardized form (a synonym) or its closest name, as one sentence; NULL
+-- when there is none. Used by error messages only (never on the happy path).
+CREATE FUNCTION lamin.did_you_mean(registry text, vals text[], field text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    said text;
+BEGIN
+    SELECT 'did you mean ' || string_agg(format('%L for %L', coalesce(i.standardized, i.suggestion), i.value), ', ' ORDER BY i.value)
+           || CASE WHEN bool_or(i.standardized IS NOT NULL)
+                   THEN format(' (lamin.standardize(%L, ARRAY[...]) maps synonyms)', registry) ELSE '' END
+    INTO said
+    FROM lamin.inspect(registry, vals, field) i
+    WHERE NOT i.validated AND coalesce(i.standardized, i.suggestion) IS NOT NULL;
+    RETURN said;
+EXCEPTION WHEN OTHERS THEN
+    -- A registry inspect cannot read (not searchable): no suggestion.
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION lamin.did_you_mean(text, text[], text) IS
+    'A sentence suggesting registry values (standardized synonyms or closest names) for values the registry does not hold; NULL when there is none.';
 
 -- A text value as JSON of the feature's dtype, or NULL when it does not parse.
 CREATE FUNCTION lamin.typed_value(dtype text, val text) RETURNS jsonb

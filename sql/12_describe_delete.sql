@@ -36,7 +36,8 @@ END
 $$;
 COMMENT ON FUNCTION lamin.registry_annotations(bigint) IS 'Annotations of an artifact with records of registries other than lamin.ulabel (e.g. bionty.cell_type).';
 
-CREATE FUNCTION lamin.describe(uid text) RETURNS jsonb
+-- An artifact as one JSON document (lamin.describe of an artifact's uid).
+CREATE FUNCTION lamin.describe_artifact(uid text) RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -118,8 +119,81 @@ AS $$
     JOIN lamin."user" u ON u.id = a.created_by
     WHERE a.id = lamin.artifact_id($1)
 $$;
-COMMENT ON FUNCTION lamin.describe(text) IS
+COMMENT ON FUNCTION lamin.describe_artifact(text) IS
     'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, lineage summary.';
+
+-- Any record as one JSON document, whatever its kind: artifacts in full
+-- (describe_artifact); collections, runs, transforms, schemas, features and
+-- labels with their fields (internal ids left out, references by uid) and
+-- what links to them. A uid nobody can read is "no record", as for a uid
+-- that does not exist.
+CREATE FUNCTION lamin.describe(uid text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    rec record;
+    doc jsonb;
+BEGIN
+    IF uid IS NOT NULL AND length(uid) IN (16, 20) AND EXISTS (
+        SELECT FROM lamin.artifact a WHERE a.uid = uid OR (length(uid) = 16 AND a.stem = uid AND a.is_latest)) THEN
+        RETURN lamin.describe_artifact(uid);
+    END IF;
+    IF uid IS NOT NULL AND length(uid) = 16 THEN
+        -- A collection's version stem: its latest version.
+        SELECT c.uid INTO rec FROM lamin.collection c WHERE c.stem = uid AND c.is_latest;
+        IF FOUND THEN
+            uid := rec.uid;
+        END IF;
+    END IF;
+    SELECT * INTO rec FROM lamin.find_record(uid);
+    EXECUTE format('SELECT to_jsonb(x) FROM %s x WHERE x.id = $1', rec.registry) INTO doc USING rec.record_id;
+    doc := jsonb_build_object('record_kind', split_part(rec.registry::text, '.', 2), 'registry', rec.registry::text)
+        || (doc - ARRAY['id', 'space_id', 'branch_id', 'created_by', 'run_id', 'transform_id', 'type_id', 'storage_id'])
+        || jsonb_build_object(
+            'space', (SELECT sp.name FROM lamin.space sp WHERE sp.id = (doc ->> 'space_id')::bigint),
+            'branch', (SELECT b.name FROM lamin.branch b WHERE b.id = (doc ->> 'branch_id')::smallint),
+            'created_by', (SELECT u.handle FROM lamin."user" u WHERE u.id = (doc ->> 'created_by')::bigint));
+    IF rec.registry = 'lamin.run'::regclass THEN
+        doc := (doc - 'initiated_by_run_id') || jsonb_build_object(
+            'initiated_by_run', (SELECT p.uid FROM lamin.run r JOIN lamin.run p ON p.id = r.initiated_by_run_id
+                                 WHERE r.id = rec.record_id),
+            'transform', (SELECT jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind, 'version', t.version)
+                          FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = rec.record_id),
+            'inputs', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                FROM lamin.run_input_artifact i JOIN lamin.artifact a ON a.id = i.artifact_id
+                                WHERE i.run_id = rec.record_id), '[]'::jsonb),
+            'outputs', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                 FROM lamin.artifact a WHERE a.run_id = rec.record_id AND a.branch_id <> -1), '[]'::jsonb),
+            'recreated', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                   FROM lamin.artifact_recreating_run rr JOIN lamin.artifact a ON a.id = rr.artifact_id
+                                   WHERE rr.run_id = rec.record_id), '[]'::jsonb));
+    ELSIF rec.registry = 'lamin.transform'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'runs', (SELECT count(*) FROM lamin.run r WHERE r.transform_id = rec.record_id));
+    ELSIF rec.registry = 'lamin.collection'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'artifacts', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY m.position, a.id)
+                                   FROM lamin.collection_artifact m JOIN lamin.artifact a ON a.id = m.artifact_id
+                                   WHERE m.collection_id = rec.record_id), '[]'::jsonb),
+            'run', (SELECT r.uid FROM lamin.collection c JOIN lamin.run r ON r.id = c.run_id WHERE c.id = rec.record_id));
+    ELSIF rec.registry = 'lamin.schema'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'features', coalesce((SELECT jsonb_agg(jsonb_build_object('name', f.name, 'dtype', f.dtype) ORDER BY sf.position)
+                                  FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
+                                  WHERE sf.schema_id = rec.record_id), '[]'::jsonb));
+    ELSIF rec.registry = 'lamin.ulabel'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'type', (SELECT t.name FROM lamin.ulabel l JOIN lamin.ulabel t ON t.id = l.type_id WHERE l.id = rec.record_id),
+            'n_artifacts', (SELECT count(*) FROM lamin.artifact_ulabel l JOIN lamin.artifact a ON a.id = l.artifact_id
+                            WHERE l.ulabel_id = rec.record_id));
+    END IF;
+    RETURN doc;
+END
+$$;
+COMMENT ON FUNCTION lamin.describe(text) IS
+    'Any record (artifact, collection, run, transform, schema, feature, label) by uid as one JSON document; artifacts in full (lamin.describe_artifact).';
 
 -- Registries that delete() and restore() act on, in the order a uid is looked up.
 CREATE FUNCTION lamin.find_record(uid text, OUT registry regclass, OUT record_id bigint, OUT branch_id smallint)

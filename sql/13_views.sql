@@ -43,7 +43,10 @@ COMMENT ON COLUMN lamin.artifacts.updated_at IS 'When the record was last change
 
 CREATE VIEW lamin.collections AS
 SELECT c.uid, c.key, c.description, c.version, c.is_latest, c.hash,
-       (SELECT count(*) FROM lamin.collection_artifact m WHERE m.collection_id = c.id) AS n_artifacts,
+       -- Members the reader can see (the join applies the artifact's
+       -- row-level security): a count never tells of hidden records.
+       (SELECT count(*) FROM lamin.collection_artifact m JOIN lamin.artifact a ON a.id = m.artifact_id
+        WHERE m.collection_id = c.id) AS n_artifacts,
        r.uid AS run_uid, b.name AS branch, sp.name AS space, u.handle AS created_by, c.created_at
 FROM lamin.collection c
 JOIN lamin.branch b ON b.id = c.branch_id
@@ -58,7 +61,7 @@ COMMENT ON COLUMN lamin.collections.description IS 'Free-text description.';
 COMMENT ON COLUMN lamin.collections.version IS 'Version tag, if one was given.';
 COMMENT ON COLUMN lamin.collections.is_latest IS 'Whether this is the newest version of its family.';
 COMMENT ON COLUMN lamin.collections.hash IS 'sha256 of the sorted member hashes.';
-COMMENT ON COLUMN lamin.collections.n_artifacts IS 'Number of member artifacts.';
+COMMENT ON COLUMN lamin.collections.n_artifacts IS 'Number of member artifacts the reader can see.';
 COMMENT ON COLUMN lamin.collections.run_uid IS 'uid of the run that created the collection.';
 COMMENT ON COLUMN lamin.collections.branch IS 'main or archive.';
 COMMENT ON COLUMN lamin.collections.space IS 'Name of the space.';
@@ -92,7 +95,8 @@ COMMENT ON COLUMN lamin.transforms.created_at IS 'When the record was created.';
 CREATE VIEW lamin.runs AS
 SELECT r.uid, t.uid AS transform_uid, t.key AS transform_key, r.status, r.started_at, r.finished_at,
        r.finished_at - r.started_at AS duration, r.params,
-       (SELECT count(*) FROM lamin.run_input_artifact i WHERE i.run_id = r.id) AS n_input_artifacts,
+       (SELECT count(*) FROM lamin.run_input_artifact i JOIN lamin.artifact a ON a.id = i.artifact_id
+        WHERE i.run_id = r.id) AS n_input_artifacts,
        (SELECT count(*) FROM lamin.artifact a WHERE a.run_id = r.id) AS n_output_artifacts,
        b.name AS branch, sp.name AS space, u.handle AS created_by, r.created_at
 FROM lamin.run r

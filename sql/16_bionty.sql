@@ -296,10 +296,13 @@ BEGIN
     FOR t IN SELECT split_part(entity, '.', 2) FROM bionty.ontology
              UNION ALL SELECT unnest(ARRAY['gene', 'protein', 'cell_marker']) ORDER BY 1 LOOP
         PERFORM bionty.create_artifact_link(t);
-        parts := parts || format($v$SELECT l.artifact_id, %L::text AS registry, r.uid, %s AS name, l.feature_id
+        parts := parts || format($v$SELECT l.artifact_id, %L::text AS registry, r.uid, %s AS name, l.feature_id,
+                                           %s::text AS ontology_id
                                     FROM bionty.%I l JOIN bionty.%I r ON r.id = l.%I$v$,
                                  'bionty.' || t,
                                  CASE t WHEN 'gene' THEN 'coalesce(r.symbol, r.ensembl_gene_id)' ELSE 'r.name' END,
+                                 CASE t WHEN 'gene' THEN 'r.ensembl_gene_id' WHEN 'protein' THEN 'r.uniprotkb_id'
+                                        WHEN 'cell_marker' THEN 'NULL' ELSE 'r.ontology_id' END,
                                  'artifact_' || t, t, t || '_id');
     END LOOP;
     EXECUTE 'CREATE VIEW bionty.artifact_terms AS ' || array_to_string(parts, ' UNION ALL ');
@@ -311,6 +314,7 @@ COMMENT ON COLUMN bionty.artifact_terms.registry IS 'The registry of the record.
 COMMENT ON COLUMN bionty.artifact_terms.uid IS 'uid of the record.';
 COMMENT ON COLUMN bionty.artifact_terms.name IS 'Name (genes: symbol) of the record.';
 COMMENT ON COLUMN bionty.artifact_terms.feature_id IS 'The feature, or NULL.';
+COMMENT ON COLUMN bionty.artifact_terms.ontology_id IS 'The record''s public id: ontology id (e.g. CL:0000084), Ensembl gene id, UniProtKB accession; NULL for cell markers.';
 
 -- Every bionty registry is searchable. The typo guard stays on for records
 -- added by hand; importers switch it off for their bulk loads.

@@ -284,7 +284,7 @@ COMMENT ON FUNCTION bionty.registry_of(text) IS 'The ontology registry that hold
 
 -- Walk the edges up (ancestors) or down (descendants) from a term; each
 -- reached term once, at its shortest distance.
-CREATE FUNCTION bionty.walk(term_id text, upward boolean, registry text DEFAULT NULL)
+CREATE FUNCTION bionty.walk(term_id text, upward boolean, registry text DEFAULT NULL, include_self boolean DEFAULT false)
 RETURNS TABLE (ontology_id text, name text, distance int, record_id bigint)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -321,30 +321,32 @@ BEGIN
             SELECT e.%1$s, w.distance + 1 FROM walk w JOIN bionty.%3$I e ON e.%2$s = w.id WHERE w.distance < 200
         )
         SELECT t.ontology_id, t.name, m.distance, t.id
-        FROM (SELECT w.id, min(w.distance)::int AS distance FROM walk w GROUP BY w.id) m
+        FROM (SELECT w.id, min(w.distance)::int AS distance FROM walk w GROUP BY w.id
+              UNION ALL
+              SELECT $1, 0 WHERE $2) m
         JOIN bionty.%4$I t ON t.id = m.id
         ORDER BY m.distance, t.ontology_id$q$,
         CASE WHEN upward THEN 'parent_id' ELSE 'child_id' END,
         CASE WHEN upward THEN 'child_id' ELSE 'parent_id' END,
         tbl || '_parent', tbl)
-    USING start_id;
+    USING start_id, coalesce(include_self, false);
 END
 $$;
-COMMENT ON FUNCTION bionty.walk(text, boolean, text) IS 'Terms reachable from a term along parent edges (upward) or child edges, with their shortest distance.';
+COMMENT ON FUNCTION bionty.walk(text, boolean, text, boolean) IS 'Terms reachable from a term along parent edges (upward) or child edges, with their shortest distance (the term itself at distance 0 with include_self).';
 
-CREATE FUNCTION bionty.ancestors(ontology_id text, registry text DEFAULT NULL)
+CREATE FUNCTION bionty.ancestors(ontology_id text, registry text DEFAULT NULL, include_self boolean DEFAULT false)
 RETURNS TABLE (ontology_id text, name text, distance int)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT w.ontology_id, w.name, w.distance FROM bionty.walk($1, true, $2) w $$;
-COMMENT ON FUNCTION bionty.ancestors(text, text) IS 'All ancestors of an ontology term (is_a, part_of, … edges), nearest first; e.g. bionty.ancestors(''CL:0000625'').';
+AS $$ SELECT w.ontology_id, w.name, w.distance FROM bionty.walk($1, true, $2, $3) w $$;
+COMMENT ON FUNCTION bionty.ancestors(text, text, boolean) IS 'All ancestors of an ontology term (is_a, part_of, … edges), nearest first; include_self => true adds the term itself at distance 0; e.g. bionty.ancestors(''CL:0000625'').';
 
-CREATE FUNCTION bionty.descendants(ontology_id text, registry text DEFAULT NULL)
+CREATE FUNCTION bionty.descendants(ontology_id text, registry text DEFAULT NULL, include_self boolean DEFAULT false)
 RETURNS TABLE (ontology_id text, name text, distance int)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT w.ontology_id, w.name, w.distance FROM bionty.walk($1, false, $2) w $$;
-COMMENT ON FUNCTION bionty.descendants(text, text) IS 'All descendants of an ontology term, nearest first; e.g. every T cell type: bionty.descendants(''CL:0000084'').';
+AS $$ SELECT w.ontology_id, w.name, w.distance FROM bionty.walk($1, false, $2, $3) w $$;
+COMMENT ON FUNCTION bionty.descendants(text, text, boolean) IS 'All descendants of an ontology term, nearest first; include_self => true adds the term itself at distance 0 ("T cell or below": bionty.descendants(''CL:0000084'', include_self => true)).';
 
 -- The currently used sources, for a quick look at what is loaded.
 CREATE VIEW bionty.sources AS

@@ -295,10 +295,12 @@ COMMENT ON FUNCTION lamin.cancel_job(bigint) IS 'Cancel a queued or running job 
 -- Wait for a job to finish. Each check is its own statement with a fresh
 -- snapshot, and no lock is taken: the wait holds no row, no lock and no old
 -- snapshot (call it outside an explicit transaction block to hold nothing at all).
-CREATE FUNCTION lamin.await_job(job_id bigint, timeout_s int DEFAULT 60) RETURNS text
+CREATE FUNCTION lamin.await_job_outcome(job_id bigint, timeout_s int DEFAULT 60)
+RETURNS TABLE (status text, result jsonb, error text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     st text;
     deadline timestamptz := clock_timestamp() + make_interval(secs => timeout_s);
@@ -321,14 +323,39 @@ BEGIN
             RAISE EXCEPTION 'no job %', job_id USING ERRCODE = 'no_data_found';
         END IF;
         IF st IN ('done', 'failed', 'cancelled') OR clock_timestamp() >= deadline THEN
-            RETURN st;
+            -- Read in this statement's own snapshot, taken after the job
+            -- ended: the error and result are the ones the sidecar wrote.
+            RETURN QUERY SELECT j.status, j.result, j.error FROM lamin.job j WHERE j.id = job_id;
+            RETURN;
         END IF;
         PERFORM pg_sleep(least(pause, greatest(0, extract(epoch FROM deadline - clock_timestamp()))));
         pause := least(pause * 2, 0.2);
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION lamin.await_job(bigint, int) IS 'Wait up to timeout_s seconds for a job to finish; returns its status (done, failed, cancelled, or still queued/running at the timeout).';
+COMMENT ON FUNCTION lamin.await_job_outcome(bigint, int) IS 'Wait up to timeout_s seconds for a job to finish; returns its status (done, failed, cancelled, or still queued/running at the timeout), result and error in one row, never raising for a failed job.';
+
+-- Wait for a job and return its status; a job that failed raises its error
+-- (a psql script or a driver sees why at once). await_job_outcome returns
+-- the status, result and error without raising.
+CREATE FUNCTION lamin.await_job(job_id bigint, timeout_s int DEFAULT 60) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+BEGIN
+    SELECT * INTO o FROM lamin.await_job_outcome(job_id, timeout_s);
+    IF o.status = 'failed' THEN
+        RAISE EXCEPTION 'job % (%) failed: %', job_id, (SELECT j.kind FROM lamin.job j WHERE j.id = job_id),
+            coalesce(o.error, 'no error recorded')
+            USING ERRCODE = 'external_routine_exception',
+                  HINT = 'lamin.await_job_outcome(job_id) returns the status, result and error without raising; lamin.jobs lists the job';
+    END IF;
+    RETURN o.status;
+END
+$$;
+COMMENT ON FUNCTION lamin.await_job(bigint, int) IS 'Wait up to timeout_s seconds for a job to finish; returns its status (done, cancelled, or still queued/running at the timeout) and raises the job''s error when it failed.';
 
 CREATE VIEW lamin.jobs AS
 SELECT j.id, j.kind, j.status, j.args, j.attempts, j.max_attempts,

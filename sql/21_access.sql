@@ -125,6 +125,33 @@ AS $$
 $$;
 
 -- Resolve a space by name or uid.
+-- Refuse, with the space and the missing grant named, a write into the
+-- current space by a role that cannot write there (instead of row-level
+-- security's bare "new row violates row-level security policy"). Called
+-- first by the functions that create records (save_artifact, track,
+-- create_feature, save_collection); a plain INSERT still meets the policy.
+CREATE FUNCTION lamin.require_write(what text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sid bigint := lamin.current_space_id();
+    space_name text;
+BEGIN
+    IF lamin.has_space_level(sid, 'write') THEN
+        RETURN;
+    END IF;
+    SELECT s.name INTO space_name FROM lamin.space s WHERE s.id = sid;
+    RAISE EXCEPTION 'permission denied: % needs write in space %, and role % can only %', what, quote_literal(space_name),
+        current_user, CASE WHEN lamin.has_space_level(sid, 'read') THEN 'read there' ELSE 'not read there' END
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = format('an admin of the space grants it: SELECT lamin.grant(%L, %L, ''write''); or write into a space you can: SELECT lamin.use_space(...) (lamin.access() lists your levels)',
+                            space_name, current_user);
+END
+$$;
+COMMENT ON FUNCTION lamin.require_write(text) IS
+    'Raise a clear permission error naming the space and the missing grant when the caller cannot write in the current space.';
+
 CREATE FUNCTION lamin.space_id(space text) RETURNS bigint
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp

@@ -284,7 +284,9 @@ BEGIN
       AND NOT EXISTS (SELECT FROM lamin.artifact_ulabel l WHERE l.feature_id = f.id)
       AND NOT EXISTS (SELECT FROM lamin.artifact_feature_value v WHERE v.feature_id = f.id);
     PERFORM lamin.create_feature(feature, CASE WHEN c.registry = 'lamin.ulabel' THEN 'cat' ELSE 'cat[' || c.registry || ']' END);
-    RETURN lamin.annotate(artifact_uid, feature, labels);
+    -- Link by the field the curation matched on (e.g. bionty.gene's
+    -- ensembl_gene_id): the values are that field's, not names.
+    RETURN lamin.annotate(artifact_uid, feature, labels, c.field);
 END
 $$;
 COMMENT ON FUNCTION lamin.annotate_curated(text, text, text) IS

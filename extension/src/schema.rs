@@ -135,6 +135,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/22_tables.sql",
     name = "tables",
-    requires = ["access"],
+    requires = ["access"]
+);
+extension_sql_file!(
+    "../../sql/23_query_views.sql",
+    name = "query_views",
+    requires = ["tables"],
     finalize
 );

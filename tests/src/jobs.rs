@@ -26,18 +26,16 @@ pub fn await_job(
     db: &mut postgres::Client,
     job: i64,
 ) -> (String, serde_json::Value, Option<String>) {
-    let status: String = db
-        .query_one("SELECT lamin.await_job($1, 120)", &[&job])
-        .unwrap()
-        .get(0);
+    // One step: the status, result and error as the job ended.
     let row = db
         .query_one(
-            "SELECT coalesce(result, '{}')::text, error FROM lamin.job WHERE id = $1",
+            "SELECT status, coalesce(result, '{}')::text, error FROM lamin.await_job_outcome($1, 120)",
             &[&job],
         )
         .unwrap();
-    let result: String = row.get(0);
-    (status, serde_json::from_str(&result).unwrap(), row.get(1))
+    let status: String = row.get(0);
+    let result: String = row.get(1);
+    (status, serde_json::from_str(&result).unwrap(), row.get(2))
 }
 
 /// The (latest) register job of an artifact.
