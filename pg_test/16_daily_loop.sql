@@ -4,7 +4,7 @@
 -- unreadable members, the query views, describe of any record, errors that
 -- name the problem (dtypes, write access, typos).
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-daily');
 SELECT lamin.create_space('lab') IS NOT NULL AS made_lab;
@@ -91,6 +91,17 @@ SELECT is((SELECT value_text FROM lamin.feature_values WHERE artifact_uid = :'fi
 SELECT is((SELECT count(*)::int FROM lamin.feature_values f1 JOIN lamin.feature_values f2 USING (artifact_uid)
            WHERE f1.feature = 'n_genes' AND f1.value_number > 100 AND f2.feature = 'condition' AND f2.value_text = 'treated'), 1,
           'one query: artifacts where n_genes > 100 and condition is treated');
+
+-- AnnData's categorical columns fit text features (and integers fit floats):
+-- no conflict; a bool column against a text feature still is one.
+SELECT lamin.create_feature('tissue', 'str');
+SELECT lamin.create_feature('score', 'float');
+SELECT lamin.create_feature('flag', 'str');
+SELECT is(lamin.record_columns(:'first_art', 10,
+              '[{"name": "tissue", "dtype": "cat"}, {"name": "score", "dtype": "int"}, {"name": "flag", "dtype": "bool"}]',
+              slot => 'obs', otype => 'AnnData') -> 'conflicts',
+          '[{"column": "flag", "column_dtype": "bool", "feature_dtype": "str"}]'::jsonb,
+          'a categorical column fits a str feature, an int column a float one; bool against str is reported');
 
 -- A collection's count hides members the reader cannot see.
 SELECT lamin.save_collection('c/mixed', ARRAY[:'lab_art', :'first_art']) AS coll \gset

@@ -5,6 +5,22 @@
 
 -- Their job kinds (load, export) are in lamin.job_kind (sql/18_jobs.sql).
 
+-- Whether a column of dtype `col` fits a feature of dtype `feature`: the same
+-- dtype, labels as text either way (an AnnData's categorical obs column and
+-- a parquet file's string column of the same name are one feature), and
+-- integers as floats or numbers.
+CREATE FUNCTION lamin.dtype_fits(feature text, col text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT feature = col
+        OR (feature LIKE 'cat%' AND col IN ('cat', 'str'))
+        OR (feature = 'str' AND col LIKE 'cat%')
+        OR (feature IN ('float', 'num') AND col IN ('int', 'float', 'num'))
+$$;
+COMMENT ON FUNCTION lamin.dtype_fits(text, text) IS
+    'Whether a column of dtype col fits a feature of dtype feature (the same; labels and text either way; integers as floats or numbers).';
+
 -- Record the columns of a tabular artifact: `columns` is a JSON array of
 -- {"name", "dtype", "arrow"} in file order. Features are created when
 -- missing; a feature that exists with another dtype is used as it is and
@@ -56,7 +72,7 @@ BEGIN
                      FROM cols c CROSS JOIN LATERAL (
                          SELECT x.dtype FROM lamin.feature x WHERE x.name = c.name
                          ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1) f
-                     WHERE f.dtype <> c.dtype AND NOT (f.dtype LIKE 'cat%' AND c.dtype IN ('cat', 'str'))), '[]')
+                     WHERE NOT lamin.dtype_fits(f.dtype, c.dtype)), '[]')
     INTO names, created, conflicts;
     schema_uid := lamin.create_schema(names, ordered => true);
     PERFORM lamin.link_schema(artifact_uid, slot, schema_uid);

@@ -981,3 +981,77 @@ COMMENT ON COLUMN lamin.trash.space IS 'Name of the space of the record.';
 COMMENT ON COLUMN lamin.trash.updated_at IS 'Last change (for a record trashed and not changed since: when it was trashed).';
 
 GRANT SELECT ON lamin.annotations, lamin.feature_values, lamin.trash TO lamin_reader;
+
+-- A categorical column fits a text feature (and integers fit floats): no conflict.
+CREATE FUNCTION lamin.dtype_fits(feature text, col text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT feature = col
+        OR (feature LIKE 'cat%' AND col IN ('cat', 'str'))
+        OR (feature = 'str' AND col LIKE 'cat%')
+        OR (feature IN ('float', 'num') AND col IN ('int', 'float', 'num'))
+$$;
+
+COMMENT ON FUNCTION lamin.dtype_fits(text, text) IS
+    'Whether a column of dtype col fits a feature of dtype feature (the same; labels and text either way; integers as floats or numbers).';
+
+CREATE OR REPLACE FUNCTION lamin.record_columns(artifact_uid text, n_observations bigint, columns jsonb,
+                                     slot text DEFAULT 'columns', otype text DEFAULT 'DataFrame') RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+    bad record;
+    created text[];
+    conflicts jsonb;
+    names text[];
+    schema_uid text;
+BEGIN
+    IF jsonb_typeof(columns) IS DISTINCT FROM 'array' OR jsonb_array_length(columns) = 0 THEN
+        RAISE EXCEPTION 'columns must be a non-empty JSON array of {"name", "dtype"}' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_array_length(columns) > 10000 THEN
+        RAISE EXCEPTION 'a table of % columns: at most 10000 are recorded as features', jsonb_array_length(columns)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    SELECT 1 AS x INTO bad FROM jsonb_array_elements(columns) x WHERE x ->> 'name' IS NULL OR btrim(x ->> 'name') = '' LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'a column has no name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x ->> 'name' AS name INTO bad FROM jsonb_array_elements(columns) x GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column % appears twice', quote_literal(bad.name) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- One statement for all columns (a table of thousands of columns makes its
+    -- missing features in one INSERT: one pass of the triggers, not one per
+    -- column). Conflicts are against the features that existed before.
+    WITH cols AS (
+        SELECT x ->> 'name' AS name, x ->> 'dtype' AS dtype, x ->> 'arrow' AS arrow, e.ord
+        FROM jsonb_array_elements(columns) WITH ORDINALITY AS e(x, ord)
+    ), made AS (
+        INSERT INTO lamin.feature (name, dtype, description)
+        SELECT c.name, c.dtype, 'column of type ' || coalesce(c.arrow, c.dtype) FROM cols c
+        WHERE NOT EXISTS (SELECT FROM lamin.feature f WHERE f.name = c.name)
+        ORDER BY c.ord
+        RETURNING name
+    )
+    SELECT ARRAY(SELECT c.name FROM cols c ORDER BY c.ord),
+           ARRAY(SELECT c.name FROM cols c JOIN made m ON m.name = c.name ORDER BY c.ord),
+           coalesce((SELECT jsonb_agg(jsonb_build_object('column', c.name, 'feature_dtype', f.dtype, 'column_dtype', c.dtype) ORDER BY c.ord)
+                     FROM cols c CROSS JOIN LATERAL (
+                         SELECT x.dtype FROM lamin.feature x WHERE x.name = c.name
+                         ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1) f
+                     WHERE NOT lamin.dtype_fits(f.dtype, c.dtype)), '[]')
+    INTO names, created, conflicts;
+    schema_uid := lamin.create_schema(names, ordered => true);
+    PERFORM lamin.link_schema(artifact_uid, slot, schema_uid);
+    UPDATE lamin.artifact a SET n_observations = coalesce(record_columns.n_observations, a.n_observations),
+                                otype = record_columns.otype, updated_at = now()
+    WHERE a.id = aid;
+    RETURN jsonb_build_object('slot', slot, 'schema', schema_uid, 'n_observations', n_observations,
+                              'created', to_jsonb(created), 'conflicts', conflicts);
+END
+$$;
+

@@ -71,6 +71,9 @@ pub struct SaveOutcome {
     pub table: Option<Value>,
     /// Why a file whose suffix names a table stays plain bytes.
     pub warning: Option<String>,
+    /// Known content: the record that came back (its key and space), and
+    /// that a different key given was not recorded, as a sentence.
+    pub note: Option<String>,
 }
 
 impl SaveOutcome {
@@ -166,16 +169,57 @@ pub async fn save(
     } else {
         save_remote(&upload, &storage, &source, total, progress).await?
     };
+    let note = match saved {
+        Saved::Uploaded => None,
+        Saved::Known | Saved::PendingElsewhere => {
+            Some(known_content_note(client, &uid, &saved, request.key.as_deref()).await?)
+        }
+    };
     let mut outcome = SaveOutcome {
         uid,
         saved,
         table: None,
         warning: None,
+        note,
     };
     if let Some(suffix) = stored_suffix {
         describe(client, &mut outcome, &suffix, &source).await;
     }
     Ok(outcome)
+}
+
+/// The sentence for content that was already saved: which record came back
+/// (key and space, both readable by the caller: de-duplication only finds
+/// what they can read), and that the key given was not recorded.
+async fn known_content_note(
+    client: &Client,
+    uid: &str,
+    saved: &Saved,
+    key: Option<&str>,
+) -> anyhow::Result<String> {
+    let row = client
+        .query_one(
+            "SELECT a.key, sp.name FROM lamin.artifact a JOIN lamin.space sp ON sp.id = a.space_id WHERE a.uid = $1",
+            &[&uid],
+        )
+        .await
+        .map_err(DbError)?;
+    let (old_key, space): (Option<String>, String) = (row.get(0), row.get(1));
+    let mut note = format!(
+        "same content already saved as artifact {uid} ({}, space {space:?}): {}",
+        old_key.as_deref().map_or("no key".to_string(), |k| format!("key {k:?}")),
+        if *saved == Saved::PendingElsewhere {
+            "another save is uploading it; nothing uploaded here"
+        } else {
+            "nothing uploaded"
+        }
+    );
+    if let Some(k) = key.filter(|k| Some(*k) != old_key.as_deref()) {
+        note.push_str(&format!(
+            "; the key {k:?} is not recorded (the record keeps its key)"
+        ));
+    }
+    Ok(note)
 }
 
 /// Refuse a request that can never be saved (a bad key) before anything is
