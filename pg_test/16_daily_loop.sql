@@ -4,7 +4,7 @@
 -- unreadable members, the query views, describe of any record, errors that
 -- name the problem (dtypes, write access, typos).
 BEGIN;
-SELECT plan(34);
+SELECT plan(36);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-daily');
 SELECT lamin.create_space('lab') IS NOT NULL AS made_lab;
@@ -38,6 +38,8 @@ SELECT is(lamin.save_artifact(repeat('2', 64), 7, key => 'raw/b.csv'), :'first_a
 SELECT is(lamin.describe(:'first_art') #>> '{lineage,recreating_runs,0}', :'redo_run', 'describe lists the run that re-created it');
 SELECT is(lamin.describe(:'redo_run') #>> '{recreated,0,uid}', :'first_art', 'describe(run) lists what it re-created');
 SELECT is((SELECT key FROM lamin.artifacts WHERE uid = :'first_art'), 'raw/a.csv', 'the key given with known content is not recorded');
+SELECT is((SELECT direction || ' ' || key FROM lamin.run_artifacts WHERE run_uid = :'redo_run'), 'recreated raw/a.csv',
+          'lamin.run_artifacts lists what a run re-created');
 SELECT lamin.finish();
 
 -- Write access: the space and the missing grant are named.
@@ -75,6 +77,14 @@ SELECT is(lamin.annotate(:'first_art', 'var_index', ARRAY['ENSG00000141510'], 'e
           'annotate takes the field its values are of');
 SELECT throws_like(format($$SELECT lamin.annotate(%L, 'var_index', ARRAY['x'], 'no_such_field')$$, :'first_art'),
                    '%bionty.gene has no field ''no_such_field''%', 'an unknown field is named');
+
+-- The curation report counts each value's rows and the column's NULLs.
+SELECT lamin.record_curation(:'first_art', 'obs.cell_type', 'lamin.ulabel', 'name',
+    '[{"value": "treated", "n": 40, "validated": true}, {"value": "treatd", "n": 2, "validated": false, "suggestion": "treated"}]', 5);
+SELECT results_eq(format($$SELECT value, n, validated, suggestion FROM lamin.curation_report(%L) WHERE column_name = 'obs.cell_type'$$, :'first_art'),
+                  $$VALUES (NULL::text, 5::bigint, NULL::boolean, 'missing values: not checked, not annotated'),
+                           ('treatd', 2, false, 'treated'), ('treated', 40, true, NULL)$$,
+                  'curation_report: rows per value, and a row counting the NULLs');
 
 -- Typed feature values in one view.
 SELECT lamin.create_feature('n_genes', 'int');

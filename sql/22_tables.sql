@@ -177,6 +177,7 @@ CREATE TABLE lamin.curation (
     report         jsonb NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
     created_by     bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
+    n_null         bigint,
     CONSTRAINT curation_one_per_column UNIQUE (artifact_id, column_name, registry)
 );
 COMMENT ON TABLE lamin.curation IS 'Curation reports: the distinct values of an artifact''s column checked against a registry.';
@@ -187,7 +188,8 @@ COMMENT ON COLUMN lamin.curation.registry IS 'The registry checked against, e.g.
 COMMENT ON COLUMN lamin.curation.field IS 'The registry field the values were matched on.';
 COMMENT ON COLUMN lamin.curation.n_values IS 'Distinct non-null values of the column.';
 COMMENT ON COLUMN lamin.curation.n_validated IS 'How many of them are valid as they are.';
-COMMENT ON COLUMN lamin.curation.report IS 'Per value: validated, standardized (the registry value a synonym maps to), suggestion.';
+COMMENT ON COLUMN lamin.curation.report IS 'Per value: n (rows holding it), validated, standardized (the registry value a synonym maps to), suggestion.';
+COMMENT ON COLUMN lamin.curation.n_null IS 'Rows whose value is NULL (missing); NULL for reports made before 0.5.0.';
 COMMENT ON COLUMN lamin.curation.created_at IS 'When the report was made.';
 COMMENT ON COLUMN lamin.curation.created_by IS 'Who asked for it.';
 SELECT lamin.secure_table('lamin.curation', 'link:lamin.artifact:artifact_id');
@@ -226,7 +228,8 @@ COMMENT ON FUNCTION lamin.curate(text, text, text, text) IS
     'Enqueue a curation: the distinct values of a column (parquet; h5ad: obs.<col>, var.index, …) checked against a registry; read the outcome with lamin.curation_report(uid). Returns the job id.';
 
 -- Sidecar: store a curation's outcome (replacing an earlier one of that column and registry).
-CREATE FUNCTION lamin.record_curation(artifact_uid text, column_name text, registry text, field text, report jsonb) RETURNS jsonb
+CREATE FUNCTION lamin.record_curation(artifact_uid text, column_name text, registry text, field text, report jsonb,
+                                       n_null bigint DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -235,32 +238,46 @@ DECLARE
     n int := jsonb_array_length(report);
     ok int := (SELECT count(*) FROM jsonb_array_elements(report) r WHERE (r ->> 'validated')::boolean);
 BEGIN
-    INSERT INTO lamin.curation AS c (artifact_id, column_name, registry, field, n_values, n_validated, report)
-    VALUES (lamin.artifact_id(artifact_uid), column_name, registry, field, n, ok, report)
+    INSERT INTO lamin.curation AS c (artifact_id, column_name, registry, field, n_values, n_validated, report, n_null)
+    VALUES (lamin.artifact_id(artifact_uid), column_name, registry, field, n, ok, report, n_null)
     ON CONFLICT ON CONSTRAINT curation_one_per_column DO UPDATE
         SET field = excluded.field, n_values = excluded.n_values, n_validated = excluded.n_validated,
-            report = excluded.report, created_at = now(), created_by = lamin.current_user_id();
+            report = excluded.report, n_null = excluded.n_null, created_at = now(), created_by = lamin.current_user_id();
     RETURN jsonb_build_object('column', column_name, 'registry', registry, 'n_values', n, 'n_validated', ok,
-                              'validated_pct', CASE WHEN n = 0 THEN 100 ELSE round(100.0 * ok / n, 1) END);
+                              'validated_pct', CASE WHEN n = 0 THEN 100 ELSE round(100.0 * ok / n, 1) END,
+                              'n_null', n_null);
 END
 $$;
+COMMENT ON FUNCTION lamin.record_curation(text, text, text, text, jsonb, bigint) IS
+    'Sidecar: store a curation''s outcome (per value: n, validated, standardized, suggestion; and the NULL count), replacing an earlier one of that column and registry.';
 
--- The curation reports of an artifact, one row per distinct value.
+-- The curation reports of an artifact, one row per distinct value (with how
+-- many rows hold it), and one row for the column's NULLs when it has any.
 CREATE FUNCTION lamin.curation_report(artifact_uid text)
-RETURNS TABLE (column_name text, registry text, validated_pct numeric, value text, validated boolean,
+RETURNS TABLE (column_name text, registry text, validated_pct numeric, value text, n bigint, validated boolean,
                standardized text, suggestion text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT c.column_name, c.registry,
-           CASE WHEN c.n_values = 0 THEN 100 ELSE round(100.0 * c.n_validated / c.n_values, 1) END,
-           r ->> 'value', (r ->> 'validated')::boolean, r ->> 'standardized', r ->> 'suggestion'
-    FROM lamin.curation c, jsonb_array_elements(c.report) r
-    WHERE c.artifact_id = lamin.artifact_id(artifact_uid)
-    ORDER BY c.column_name, c.registry, (r ->> 'validated')::boolean, r ->> 'value'
+    SELECT x.column_name, x.registry, x.pct, x.value, x.n, x.validated, x.standardized, x.suggestion
+    FROM (
+        SELECT c.column_name, c.registry, c.id,
+               CASE WHEN c.n_values = 0 THEN 100 ELSE round(100.0 * c.n_validated / c.n_values, 1) END AS pct,
+               r ->> 'value' AS value, (r ->> 'n')::bigint AS n, (r ->> 'validated')::boolean AS validated,
+               r ->> 'standardized' AS standardized, r ->> 'suggestion' AS suggestion
+        FROM lamin.curation c, jsonb_array_elements(c.report) r
+        WHERE c.artifact_id = lamin.artifact_id(artifact_uid)
+        UNION ALL
+        SELECT c.column_name, c.registry, c.id,
+               CASE WHEN c.n_values = 0 THEN 100 ELSE round(100.0 * c.n_validated / c.n_values, 1) END,
+               NULL, c.n_null, NULL, NULL, 'missing values: not checked, not annotated'
+        FROM lamin.curation c
+        WHERE c.artifact_id = lamin.artifact_id(artifact_uid) AND c.n_null > 0
+    ) x
+    ORDER BY x.column_name, x.registry, x.validated NULLS FIRST, x.value
 $$;
 COMMENT ON FUNCTION lamin.curation_report(text) IS
-    'Curation reports of an artifact: per column and registry, the validated share and each value with its standardized form or suggestion.';
+    'Curation reports of an artifact: per column and registry, the validated share and each value with its row count and its standardized form or suggestion; a row with value NULL counts the missing values.';
 
 -- Annotate an artifact with the labels its curated column validated (values
 -- mapped through synonyms count as their standard name), through a feature

@@ -3,6 +3,7 @@
 --   lamin.annotations     every label of an artifact (lamin.ulabel and the
 --                         bionty registries), by uid, name and ontology id
 --   lamin.feature_values  every feature value of an artifact in typed columns
+--   lamin.run_artifacts   every run with the artifacts it read and wrote
 --   lamin.trash           records in the trash, whatever their registry
 -- They read the tables as the caller (security_invoker): row-level security
 -- applies, so nobody sees a record of a space they cannot read. They hide
@@ -75,6 +76,31 @@ COMMENT ON COLUMN lamin.feature_values.value_timestamp IS 'The value of a dateti
 COMMENT ON COLUMN lamin.feature_values.value IS 'The value as stored (JSON).';
 COMMENT ON COLUMN lamin.feature_values.artifact_id IS 'Internal id of the artifact (joins lamin.artifact).';
 
+CREATE VIEW lamin.run_artifacts WITH (security_invoker = true) AS
+SELECT r.uid AS run_uid, t.key AS transform_key, r.status AS run_status, r.started_at, x.direction,
+       a.uid AS artifact_uid, a.key, a.version, a.is_latest
+FROM (
+    SELECT i.run_id, i.artifact_id, 'input'::text AS direction FROM lamin.run_input_artifact i
+    UNION ALL
+    SELECT o.run_id, o.id, 'output' FROM lamin.artifact o WHERE o.run_id IS NOT NULL
+    UNION ALL
+    SELECT rr.run_id, rr.artifact_id, 'recreated' FROM lamin.artifact_recreating_run rr
+) x
+JOIN lamin.run r ON r.id = x.run_id
+JOIN lamin.transform t ON t.id = r.transform_id
+JOIN lamin.artifact a ON a.id = x.artifact_id
+WHERE r.branch_id <> -1 AND a.branch_id <> -1;
+COMMENT ON VIEW lamin.run_artifacts IS 'Every run with the artifacts it read (input), wrote (output) and saved again as known content (recreated): e.g. the runs of a transform with their inputs and outputs: WHERE transform_key = ''pipelines/qc.py''.';
+COMMENT ON COLUMN lamin.run_artifacts.run_uid IS 'uid of the run.';
+COMMENT ON COLUMN lamin.run_artifacts.transform_key IS 'Key of the run''s transform.';
+COMMENT ON COLUMN lamin.run_artifacts.run_status IS 'Status of the run: started, completed, errored, aborted.';
+COMMENT ON COLUMN lamin.run_artifacts.started_at IS 'When the run started.';
+COMMENT ON COLUMN lamin.run_artifacts.direction IS 'input (read by the run), output (created by it) or recreated (saved by it as content already stored).';
+COMMENT ON COLUMN lamin.run_artifacts.artifact_uid IS 'uid of the artifact.';
+COMMENT ON COLUMN lamin.run_artifacts.key IS 'Key of the artifact.';
+COMMENT ON COLUMN lamin.run_artifacts.version IS 'Version tag of the artifact, if one was given.';
+COMMENT ON COLUMN lamin.run_artifacts.is_latest IS 'Whether the artifact is the newest version of its family.';
+
 CREATE VIEW lamin.trash WITH (security_invoker = true) AS
 SELECT 'lamin.artifact'::text AS registry, a.uid, coalesce(a.key, a.description) AS label, sp.name AS space, a.updated_at
 FROM lamin.artifact a JOIN lamin.space sp ON sp.id = a.space_id WHERE a.branch_id = -1
@@ -103,4 +129,4 @@ COMMENT ON COLUMN lamin.trash.label IS 'Key, name or description of the record.'
 COMMENT ON COLUMN lamin.trash.space IS 'Name of the space of the record.';
 COMMENT ON COLUMN lamin.trash.updated_at IS 'Last change (for a record trashed and not changed since: when it was trashed).';
 
-GRANT SELECT ON lamin.annotations, lamin.feature_values, lamin.trash TO lamin_reader;
+GRANT SELECT ON lamin.annotations, lamin.feature_values, lamin.run_artifacts, lamin.trash TO lamin_reader;

@@ -952,6 +952,31 @@ COMMENT ON COLUMN lamin.feature_values.value_timestamp IS 'The value of a dateti
 COMMENT ON COLUMN lamin.feature_values.value IS 'The value as stored (JSON).';
 COMMENT ON COLUMN lamin.feature_values.artifact_id IS 'Internal id of the artifact (joins lamin.artifact).';
 
+CREATE VIEW lamin.run_artifacts WITH (security_invoker = true) AS
+SELECT r.uid AS run_uid, t.key AS transform_key, r.status AS run_status, r.started_at, x.direction,
+       a.uid AS artifact_uid, a.key, a.version, a.is_latest
+FROM (
+    SELECT i.run_id, i.artifact_id, 'input'::text AS direction FROM lamin.run_input_artifact i
+    UNION ALL
+    SELECT o.run_id, o.id, 'output' FROM lamin.artifact o WHERE o.run_id IS NOT NULL
+    UNION ALL
+    SELECT rr.run_id, rr.artifact_id, 'recreated' FROM lamin.artifact_recreating_run rr
+) x
+JOIN lamin.run r ON r.id = x.run_id
+JOIN lamin.transform t ON t.id = r.transform_id
+JOIN lamin.artifact a ON a.id = x.artifact_id
+WHERE r.branch_id <> -1 AND a.branch_id <> -1;
+COMMENT ON VIEW lamin.run_artifacts IS 'Every run with the artifacts it read (input), wrote (output) and saved again as known content (recreated): e.g. the runs of a transform with their inputs and outputs: WHERE transform_key = ''pipelines/qc.py''.';
+COMMENT ON COLUMN lamin.run_artifacts.run_uid IS 'uid of the run.';
+COMMENT ON COLUMN lamin.run_artifacts.transform_key IS 'Key of the run''s transform.';
+COMMENT ON COLUMN lamin.run_artifacts.run_status IS 'Status of the run: started, completed, errored, aborted.';
+COMMENT ON COLUMN lamin.run_artifacts.started_at IS 'When the run started.';
+COMMENT ON COLUMN lamin.run_artifacts.direction IS 'input (read by the run), output (created by it) or recreated (saved by it as content already stored).';
+COMMENT ON COLUMN lamin.run_artifacts.artifact_uid IS 'uid of the artifact.';
+COMMENT ON COLUMN lamin.run_artifacts.key IS 'Key of the artifact.';
+COMMENT ON COLUMN lamin.run_artifacts.version IS 'Version tag of the artifact, if one was given.';
+COMMENT ON COLUMN lamin.run_artifacts.is_latest IS 'Whether the artifact is the newest version of its family.';
+
 CREATE VIEW lamin.trash WITH (security_invoker = true) AS
 SELECT 'lamin.artifact'::text AS registry, a.uid, coalesce(a.key, a.description) AS label, sp.name AS space, a.updated_at
 FROM lamin.artifact a JOIN lamin.space sp ON sp.id = a.space_id WHERE a.branch_id = -1
@@ -980,7 +1005,7 @@ COMMENT ON COLUMN lamin.trash.label IS 'Key, name or description of the record.'
 COMMENT ON COLUMN lamin.trash.space IS 'Name of the space of the record.';
 COMMENT ON COLUMN lamin.trash.updated_at IS 'Last change (for a record trashed and not changed since: when it was trashed).';
 
-GRANT SELECT ON lamin.annotations, lamin.feature_values, lamin.trash TO lamin_reader;
+GRANT SELECT ON lamin.annotations, lamin.feature_values, lamin.run_artifacts, lamin.trash TO lamin_reader;
 
 -- A categorical column fits a text feature (and integers fit floats): no conflict.
 CREATE FUNCTION lamin.dtype_fits(feature text, col text) RETURNS boolean
@@ -1055,3 +1080,57 @@ BEGIN
 END
 $$;
 
+
+-- Curation reports count the rows of each value, and the NULLs.
+ALTER TABLE lamin.curation ADD COLUMN n_null bigint;
+COMMENT ON COLUMN lamin.curation.report IS 'Per value: n (rows holding it), validated, standardized (the registry value a synonym maps to), suggestion.';
+COMMENT ON COLUMN lamin.curation.n_null IS 'Rows whose value is NULL (missing); NULL for reports made before 0.5.0.';
+DROP FUNCTION lamin.record_curation(text, text, text, text, jsonb);
+CREATE FUNCTION lamin.record_curation(artifact_uid text, column_name text, registry text, field text, report jsonb,
+                                       n_null bigint DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n int := jsonb_array_length(report);
+    ok int := (SELECT count(*) FROM jsonb_array_elements(report) r WHERE (r ->> 'validated')::boolean);
+BEGIN
+    INSERT INTO lamin.curation AS c (artifact_id, column_name, registry, field, n_values, n_validated, report, n_null)
+    VALUES (lamin.artifact_id(artifact_uid), column_name, registry, field, n, ok, report, n_null)
+    ON CONFLICT ON CONSTRAINT curation_one_per_column DO UPDATE
+        SET field = excluded.field, n_values = excluded.n_values, n_validated = excluded.n_validated,
+            report = excluded.report, n_null = excluded.n_null, created_at = now(), created_by = lamin.current_user_id();
+    RETURN jsonb_build_object('column', column_name, 'registry', registry, 'n_values', n, 'n_validated', ok,
+                              'validated_pct', CASE WHEN n = 0 THEN 100 ELSE round(100.0 * ok / n, 1) END,
+                              'n_null', n_null);
+END
+$$;
+COMMENT ON FUNCTION lamin.record_curation(text, text, text, text, jsonb, bigint) IS
+    'Sidecar: store a curation''s outcome (per value: n, validated, standardized, suggestion; and the NULL count), replacing an earlier one of that column and registry.';
+DROP FUNCTION lamin.curation_report(text);
+CREATE FUNCTION lamin.curation_report(artifact_uid text)
+RETURNS TABLE (column_name text, registry text, validated_pct numeric, value text, n bigint, validated boolean,
+               standardized text, suggestion text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT x.column_name, x.registry, x.pct, x.value, x.n, x.validated, x.standardized, x.suggestion
+    FROM (
+        SELECT c.column_name, c.registry, c.id,
+               CASE WHEN c.n_values = 0 THEN 100 ELSE round(100.0 * c.n_validated / c.n_values, 1) END AS pct,
+               r ->> 'value' AS value, (r ->> 'n')::bigint AS n, (r ->> 'validated')::boolean AS validated,
+               r ->> 'standardized' AS standardized, r ->> 'suggestion' AS suggestion
+        FROM lamin.curation c, jsonb_array_elements(c.report) r
+        WHERE c.artifact_id = lamin.artifact_id(artifact_uid)
+        UNION ALL
+        SELECT c.column_name, c.registry, c.id,
+               CASE WHEN c.n_values = 0 THEN 100 ELSE round(100.0 * c.n_validated / c.n_values, 1) END,
+               NULL, c.n_null, NULL, NULL, 'missing values: not checked, not annotated'
+        FROM lamin.curation c
+        WHERE c.artifact_id = lamin.artifact_id(artifact_uid) AND c.n_null > 0
+    ) x
+    ORDER BY x.column_name, x.registry, x.validated NULLS FIRST, x.value
+$$;
+COMMENT ON FUNCTION lamin.curation_report(text) IS
+    'Curation reports of an artifact: per column and registry, the validated share and each value with its row count and its standardized form or suggestion; a row with value NULL counts the missing values.';

@@ -1,14 +1,18 @@
-//! curate: the distinct values of an artifact's column, checked against a
-//! registry with lamin.inspect (as the requester), stored as a curation report.
+//! curate: the distinct values of an artifact's column, with how many rows
+//! hold each and how many are NULL, checked against a registry with
+//! lamin.inspect (as the requester), stored as a curation report.
+
+use std::collections::BTreeMap;
 
 use anyhow::Context;
-use arrow::array::StringArray;
+use arrow::array::{Array, ArrayRef, StringArray};
 use arrow::datatypes::DataType;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
 
 use crate::error::DbError;
-use crate::formats::{anndata, parquet};
+use crate::formats::anndata::{self, Slot};
+use crate::formats::parquet;
 use crate::progress::Counter;
 use crate::refused;
 use crate::storage::Storage;
@@ -21,6 +25,38 @@ pub struct CurateRequest {
     pub registry: String,
     /// None: the registry's name field.
     pub field: Option<String>,
+}
+
+/// A column's values: how many rows hold each distinct value, and how many
+/// are NULL (missing).
+#[derive(Debug, Default, PartialEq)]
+pub struct ValueCounts {
+    pub counts: BTreeMap<String, i64>,
+    pub n_null: i64,
+}
+
+impl ValueCounts {
+    /// Count the values of one arrow array (any type, read as text).
+    fn add(&mut self, column: &ArrayRef, name: &str) -> anyhow::Result<()> {
+        let text = arrow::compute::cast(column, &DataType::Utf8)?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8");
+        self.n_null += text.null_count() as i64;
+        for v in text.iter().flatten() {
+            if let Some(n) = self.counts.get_mut(v) {
+                *n += 1;
+            } else if self.counts.len() < MAX_DISTINCT {
+                self.counts.insert(v.to_string(), 1);
+            } else {
+                anyhow::bail!(
+                    "column {name:?} has more than {MAX_DISTINCT} distinct values: not a label column"
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Distinct values of one column: at most this many are checked at once.
@@ -61,19 +97,23 @@ pub async fn curate(
             .await
             .with_context(|| format!("artifact {uid}"))?
     };
-    progress.set_total(values.len() as i64);
+    let distinct: Vec<&str> = values.counts.keys().map(String::as_str).collect();
+    progress.set_total(distinct.len() as i64);
     let rows = client
         .query(
             "SELECT value, validated, standardized, suggestion FROM lamin.inspect($1, $2, $3)",
-            &[&registry, &values, &field],
+            &[&registry, &distinct, &field],
         )
         .await
         .map_err(DbError)?;
     let report: Vec<Value> = rows
         .iter()
         .map(|r| {
+            let value = r.get::<_, Option<String>>(0);
+            let n = value.as_ref().and_then(|v| values.counts.get(v)).copied();
             json!({
-                "value": r.get::<_, Option<String>>(0),
+                "value": value,
+                "n": n,
                 "validated": r.get::<_, bool>(1),
                 "standardized": r.get::<_, Option<String>>(2),
                 "suggestion": r.get::<_, Option<String>>(3),
@@ -83,8 +123,8 @@ pub async fn curate(
     let report = Value::from(report).to_string();
     let summary: String = client
         .query_one(
-            "SELECT lamin.record_curation($1, $2, $3, $4, $5::text::jsonb)::text",
-            &[&uid, &column, &registry, &field, &report],
+            "SELECT lamin.record_curation($1, $2, $3, $4, $5::text::jsonb, $6)::text",
+            &[&uid, &column, &registry, &field, &report, &values.n_null],
         )
         .await
         .map_err(DbError)?
@@ -92,22 +132,44 @@ pub async fn curate(
     Ok(serde_json::from_str(&summary)?)
 }
 
-/// The distinct values of an AnnData column, .h5ad file or .zarr store
-/// (through a local copy for remote storages).
+/// The values of an AnnData column (`obs.<column>`, `var.<column>`,
+/// `obs.index`, `var.index`), .h5ad file or .zarr store (through a local
+/// copy for remote storages), counted.
 async fn anndata_values(
     storage: &Storage,
     object: &str,
     column: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<ValueCounts> {
+    let Some((slot, col)) = column.split_once('.').and_then(|(f, c)| match f {
+        "obs" => Some((Slot::Obs, c)),
+        "var" => Some((Slot::Var, c)),
+        _ => None,
+    }) else {
+        anyhow::bail!(
+            "column {column:?} of an AnnData: expected obs.<column>, var.<column>, obs.index or var.index"
+        );
+    };
     let zarr = object.ends_with(".zarr");
-    let read = |path: &std::path::Path| {
-        tokio::task::block_in_place(|| {
+    let read = |path: &std::path::Path| -> anyhow::Result<ValueCounts> {
+        let frame = tokio::task::block_in_place(|| {
             if zarr {
-                anndata::distinct_values_zarr(path, column)
+                anndata::read_frame_zarr(path, slot)
             } else {
-                anndata::distinct_values(path, column)
+                anndata::read_frame_h5ad(path, slot)
             }
-        })
+        })?;
+        // The index is the frame's first column.
+        let array = if col == "index" {
+            frame.column(0).clone()
+        } else {
+            frame
+                .column_by_name(col)
+                .cloned()
+                .with_context(|| format!("no column {col:?} in {}", slot.name()))?
+        };
+        let mut values = ValueCounts::default();
+        values.add(&array, column)?;
+        Ok(values)
     };
     if let Some(path) = storage.local_path(object) {
         return read(&path);
@@ -122,39 +184,41 @@ async fn anndata_values(
     read(&copy)
 }
 
-/// The distinct values of a parquet column (only that column is read).
+/// The values of a parquet column (only that column is read), counted.
 async fn parquet_values(
     storage: &Storage,
     object: &str,
     size: Option<i64>,
     column: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<ValueCounts> {
     let query = parquet::Query {
         columns: Some(vec![column.to_string()]),
         ..Default::default()
     };
-    let mut distinct = std::collections::BTreeSet::new();
-    let mut too_many = false;
+    let mut values = ValueCounts::default();
     parquet::scan(storage, object, size.map(|s| s as u64), &query, |batch| {
-        let values = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
-        let values = values
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("cast to Utf8");
-        for v in values.iter().flatten() {
-            if distinct.len() < MAX_DISTINCT {
-                distinct.insert(v.to_string());
-            } else if !distinct.contains(v) {
-                too_many = true;
-            }
-        }
+        values.add(batch.column(0), column)?;
         Ok(())
     })
     .await?;
-    if too_many {
-        anyhow::bail!(
-            "column {column:?} has more than {MAX_DISTINCT} distinct values: not a label column"
-        );
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn values_are_counted_with_their_nulls_whatever_their_type() {
+        let mut v = ValueCounts::default();
+        let text: ArrayRef = Arc::new(StringArray::from(vec![Some("T cell"), None, Some("T cell"), Some("B cell")]));
+        v.add(&text, "cell_type").unwrap();
+        let ints: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![Some(7), None]));
+        v.add(&ints, "n").unwrap();
+        assert_eq!(v.counts.get("T cell"), Some(&2));
+        assert_eq!(v.counts.get("B cell"), Some(&1));
+        assert_eq!(v.counts.get("7"), Some(&1));
+        assert_eq!(v.n_null, 2);
     }
-    Ok(distinct.into_iter().collect())
 }
