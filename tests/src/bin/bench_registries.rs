@@ -2,6 +2,10 @@
 //! cluster, with raw INSERTs of the same rows as the baseline beside it.
 //!
 //!     scripts/bench registries            (100k of each; BENCH_N to change)
+//!
+//! Then 10 statements of 1,000 labels in one transaction beside an ontology's
+//! worth of indexed terms, at this release and at the previous one
+//! (BENCH_PREVIOUS, default 0.4.0: its frozen SQL with this library).
 
 use std::time::Instant;
 
@@ -170,4 +174,72 @@ fn main() {
         2 * n + n.min(10_000),
         "every save made exactly one record"
     );
+    drop(db);
+    drop(cluster);
+
+    one_transaction_bulk_loads();
+}
+
+/// Terms of the stand-in for the default ontologies (names and synonyms).
+const ONTOLOGY_RECORDS: usize = 150_000;
+const STATEMENTS: usize = 10;
+
+/// LaminDB's bulk load: 10 statements of 1,000 labels in one transaction, on
+/// an instance whose search index holds an ontology's worth of other terms
+/// (statistics taken before the load, as after importing the default
+/// ontologies), at this release and at the previous one (its frozen SQL, the
+/// same library), with a plain table with a unique name beside it.
+fn one_transaction_bulk_loads() {
+    println!(
+        "\n{STATEMENTS} statements of {BATCH} labels in one transaction, beside {ONTOLOGY_RECORDS} ontology records \
+         ({} terms) indexed and analyzed\n",
+        2 * ONTOLOGY_RECORDS
+    );
+    println!(
+        "{:<46} {:>10} {:>12} {:>16}",
+        "case", "seconds", "labels/s", "last statement s"
+    );
+    let previous = std::env::var("BENCH_PREVIOUS").unwrap_or_else(|_| "0.4.0".to_string());
+    for version in [None, Some(previous.as_str())] {
+        let cluster = match version {
+            None => Cluster::start(),
+            Some(v) => Cluster::start_at(v),
+        };
+        let mut db = cluster.connect();
+        let version: String = db.query_one("SELECT lamin.version()", &[]).unwrap().get(0);
+        db.batch_execute(&format!(
+            "CREATE TABLE public.onto (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, uid text NOT NULL, name text NOT NULL, synonyms text[]);
+             INSERT INTO public.onto (uid, name, synonyms)
+             SELECT 'o' || g, 'ontology term ' || g, ARRAY['ontology synonym ' || g] FROM generate_series(1, {ONTOLOGY_RECORDS}) g;
+             SELECT lamin.make_searchable('public.onto', 'name', 'synonyms', guard => false);
+             ANALYZE;
+             CREATE TABLE plain_label (id bigserial PRIMARY KEY, uid text, name text UNIQUE, created_at timestamptz DEFAULT now());"
+        ))
+        .unwrap();
+        for (case, sql) in [
+            (
+                format!("labels ({version}): INSERT INTO lamin.ulabel"),
+                "INSERT INTO lamin.ulabel (name) SELECT unnest($1::text[])",
+            ),
+            (
+                format!("  baseline ({version}): plain table, unique name"),
+                "INSERT INTO plain_label (uid, name) SELECT md5(n), n FROM unnest($1::text[]) n",
+            ),
+        ] {
+            let mut tx = db.transaction().unwrap();
+            let start = Instant::now();
+            let mut last = 0.0;
+            for b in 0..STATEMENTS {
+                let names: Vec<String> =
+                    (0..BATCH).map(|i| format!("bulk label {b}-{i}")).collect();
+                let t = Instant::now();
+                tx.execute(sql, &[&names]).unwrap();
+                last = t.elapsed().as_secs_f64();
+            }
+            tx.commit().unwrap();
+            let secs = start.elapsed().as_secs_f64();
+            let rate = (STATEMENTS * BATCH) as f64 / secs;
+            println!("{case:<46} {secs:>10.2} {rate:>12.0} {last:>16.3}");
+        }
+    }
 }
