@@ -17,6 +17,7 @@ PG_CONFIG="$PG_BINDIR/pg_config"
     MOTO_VERSION=5.1.4
     AZURITE_VERSION=3.35.0
     PYARROW_VERSION=21.0.0
+    PSYCOPG_VERSION=3.3.9
 }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

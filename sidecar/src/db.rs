@@ -70,7 +70,10 @@ pub async fn connect_listening(
                     }
                 }
                 Some(Ok(AsyncMessage::Notice(notice))) => {
-                    tracing::info!(message = notice.message(), "server notice");
+                    // The verbs say what matters in their own words (e.g.
+                    // save's note on known content); the server's NOTICEs
+                    // show with -v.
+                    tracing::debug!(message = notice.message(), "server notice");
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break e.to_string(),
