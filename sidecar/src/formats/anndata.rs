@@ -6,8 +6,11 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::record_batch::RecordBatch;
 use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
 
 /// One column of `obs` or `var`.
@@ -337,6 +340,230 @@ pub fn distinct_values_zarr(dir: &Path, column: &str) -> anyhow::Result<Vec<Stri
         .collect())
 }
 
+/// The `obs` or `var` table of an AnnData.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Obs,
+    Var,
+}
+
+impl Slot {
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Obs => "obs",
+            Slot::Var => "var",
+        }
+    }
+}
+
+/// The output name of a frame's index: its dataset name, `index` for anndata's `_index`.
+fn index_name(index: &str) -> String {
+    if index == "_index" {
+        "index".to_string()
+    } else {
+        index.to_string()
+    }
+}
+
+/// Categorical codes and their categories as strings (code -1: NULL).
+fn decode_categorical(codes: &[i64], categories: &[String]) -> ArrayRef {
+    Arc::new(StringArray::from_iter(codes.iter().map(|c| {
+        usize::try_from(*c)
+            .ok()
+            .and_then(|i| categories.get(i).map(String::as_str))
+    })))
+}
+
+/// Values with a mask (true: missing), as anndata writes nullable columns.
+fn masked<T>(values: Vec<T>, mask: &[bool]) -> Vec<Option<T>> {
+    values
+        .into_iter()
+        .zip(mask.iter().chain(std::iter::repeat(&false)))
+        .map(|(v, m)| if *m { None } else { Some(v) })
+        .collect()
+}
+
+fn batch_of(fields: Vec<(String, ArrayRef)>) -> anyhow::Result<RecordBatch> {
+    Ok(RecordBatch::try_from_iter_with_nullable(
+        fields.into_iter().map(|(n, a)| (n, a, true)),
+    )?)
+}
+
+/// The `obs` or `var` table of a local .h5ad file as one arrow batch: the
+/// index first, then the columns in order (categoricals as their strings,
+/// nullable integers and booleans with NULLs); columns of other encodings
+/// are left out.
+pub fn read_frame_h5ad(path: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
+    let file = open(path)?;
+    let name = slot.name();
+    let (_, columns) = frame(&file, name)?;
+    let group = file.group(name)?;
+    let index = string_attr(&group, "_index").unwrap_or_else(|| "_index".into());
+    let mut fields: Vec<(String, ArrayRef)> = vec![(
+        index_name(&index),
+        Arc::new(StringArray::from(strings(&group.dataset(&index)?)?)) as ArrayRef,
+    )];
+    for col in columns {
+        let array: ArrayRef = match group.group(&col.name) {
+            Ok(g) => match string_attr(&g, "encoding-type").as_deref() {
+                Some("categorical") => decode_categorical(
+                    &g.dataset("codes")?.read_1d::<i64>()?.to_vec(),
+                    &strings(&g.dataset("categories")?)?,
+                ),
+                Some("nullable-integer") => {
+                    let mask = g.dataset("mask")?.read_1d::<bool>()?.to_vec();
+                    let values = g.dataset("values")?.read_1d::<i64>()?.to_vec();
+                    Arc::new(Int64Array::from_iter(masked(values, &mask)))
+                }
+                Some("nullable-boolean") => {
+                    let mask = g.dataset("mask")?.read_1d::<bool>()?.to_vec();
+                    let values = g.dataset("values")?.read_1d::<bool>()?.to_vec();
+                    Arc::new(BooleanArray::from_iter(masked(values, &mask)))
+                }
+                _ => continue,
+            },
+            Err(_) => {
+                let ds = group.dataset(&col.name)?;
+                let read = || -> anyhow::Result<ArrayRef> {
+                    Ok(match col.dtype {
+                        "int" => Arc::new(Int64Array::from(ds.read_1d::<i64>()?.to_vec())),
+                        "float" => Arc::new(Float64Array::from(ds.read_1d::<f64>()?.to_vec())),
+                        "bool" => Arc::new(BooleanArray::from(ds.read_1d::<bool>()?.to_vec())),
+                        _ => Arc::new(StringArray::from(strings(&ds)?)),
+                    })
+                };
+                match col.dtype {
+                    "int" | "float" | "bool" | "str" => {
+                        read().with_context(|| format!("{name}/{} cannot be read", col.name))?
+                    }
+                    _ => continue,
+                }
+            }
+        };
+        fields.push((col.name, array));
+    }
+    batch_of(fields)
+}
+
+/// A zarr v2 array of any numpy dtype anndata writes for a column, as arrow.
+fn zarr_column(dir: &Path, path: &str) -> anyhow::Result<ArrayRef> {
+    let store = Arc::new(zarrs::filesystem::FilesystemStore::new(dir)?);
+    let array = zarrs::array::Array::open(store, path)
+        .with_context(|| format!("cannot open zarr array {path}"))?;
+    let relative: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let numpy = zarr_json(dir, &relative, ".zarray")
+        .and_then(|a| a.get("dtype")?.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let all = array.subset_all();
+    macro_rules! get {
+        ($t:ty) => {
+            array
+                .retrieve_array_subset::<Vec<$t>>(&all)
+                .with_context(|| format!("cannot read zarr array {path}"))?
+        };
+    }
+    let kind = numpy.trim_start_matches(['<', '>', '|', '=']);
+    Ok(match kind {
+        "i1" => Arc::new(Int64Array::from_iter_values(
+            get!(i8).into_iter().map(i64::from),
+        )),
+        "i2" => Arc::new(Int64Array::from_iter_values(
+            get!(i16).into_iter().map(i64::from),
+        )),
+        "i4" => Arc::new(Int64Array::from_iter_values(
+            get!(i32).into_iter().map(i64::from),
+        )),
+        "i8" => Arc::new(Int64Array::from(get!(i64))),
+        "u1" => Arc::new(Int64Array::from_iter_values(
+            get!(u8).into_iter().map(i64::from),
+        )),
+        "u2" => Arc::new(Int64Array::from_iter_values(
+            get!(u16).into_iter().map(i64::from),
+        )),
+        "u4" => Arc::new(Int64Array::from_iter_values(
+            get!(u32).into_iter().map(i64::from),
+        )),
+        "f4" => Arc::new(Float64Array::from_iter_values(
+            get!(f32).into_iter().map(f64::from),
+        )),
+        "f8" => Arc::new(Float64Array::from(get!(f64))),
+        "b1" => Arc::new(BooleanArray::from(get!(bool))),
+        "O" => Arc::new(StringArray::from(get!(String))),
+        other => bail!("zarr array {path} has dtype {other:?}, which lamin cat does not read"),
+    })
+}
+
+fn int64s(array: &ArrayRef) -> anyhow::Result<Vec<i64>> {
+    Ok(array
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .context("expected integer codes")?
+        .values()
+        .to_vec())
+}
+
+/// The `obs` or `var` table of a local AnnData zarr store as one arrow
+/// batch (as [`read_frame_h5ad`] does for .h5ad files).
+pub fn read_frame_zarr(dir: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
+    let name = slot.name();
+    describe_zarr(dir)?;
+    let (_, columns) = zarr_frame(dir, name)?;
+    let attrs = zarr_json(dir, &[name], ".zattrs").context("not an AnnData zarr store")?;
+    let index = attrs
+        .get("_index")
+        .and_then(|v| v.as_str())
+        .unwrap_or("_index")
+        .to_string();
+    let mut fields: Vec<(String, ArrayRef)> = vec![(
+        index_name(&index),
+        Arc::new(StringArray::from(zarr_strings(
+            dir,
+            &format!("/{name}/{index}"),
+        )?)) as ArrayRef,
+    )];
+    for col in columns {
+        let base = format!("/{name}/{}", col.name);
+        let is_group = dir.join(name).join(&col.name).join(".zgroup").exists();
+        let array: ArrayRef = if is_group {
+            let encoding = zarr_json(dir, &[name, &col.name], ".zattrs")
+                .and_then(|a| a.get("encoding-type")?.as_str().map(str::to_string))
+                .unwrap_or_default();
+            match encoding.as_str() {
+                "categorical" => decode_categorical(
+                    &int64s(&zarr_column(dir, &format!("{base}/codes"))?)?,
+                    &zarr_strings(dir, &format!("{base}/categories"))?,
+                ),
+                "nullable-integer" | "nullable-boolean" => {
+                    let mask = zarr_column(dir, &format!("{base}/mask"))?;
+                    let values = zarr_column(dir, &format!("{base}/values"))?;
+                    let mask = mask
+                        .as_any()
+                        .downcast_ref::<BooleanArray>()
+                        .context("expected a boolean mask")?;
+                    let nulls = arrow::buffer::NullBuffer::from(
+                        mask.iter().map(|m| m != Some(true)).collect::<Vec<bool>>(),
+                    );
+                    arrow::array::make_array(
+                        values
+                            .into_data()
+                            .into_builder()
+                            .nulls(Some(nulls))
+                            .build()?,
+                    )
+                }
+                _ => continue,
+            }
+        } else {
+            match col.dtype {
+                "int" | "float" | "bool" | "str" => zarr_column(dir, &base)?,
+                _ => continue,
+            }
+        };
+        fields.push((col.name, array));
+    }
+    batch_of(fields)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,5 +620,30 @@ mod tests {
             5
         );
         assert!(describe_zarr(&fixture("..")).is_err());
+    }
+
+    #[test]
+    fn obs_and_var_read_as_tables_alike_from_h5ad_and_zarr() {
+        let h5ad = read_frame_h5ad(&fixture("pbmc.h5ad"), Slot::Obs).unwrap();
+        let zarr = read_frame_zarr(&fixture("pbmc.zarr"), Slot::Obs).unwrap();
+        assert_eq!(h5ad.num_rows(), 120);
+        let names: Vec<String> = h5ad
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["index", "cell_type", "n_genes", "donor", "pct_mito"]
+        );
+        assert_eq!(h5ad, zarr);
+        let var = read_frame_h5ad(&fixture("pbmc.h5ad"), Slot::Var).unwrap();
+        assert_eq!((var.num_rows(), var.num_columns()), (6, 2));
+        assert_eq!(
+            var,
+            read_frame_zarr(&fixture("pbmc.zarr"), Slot::Var).unwrap()
+        );
+        assert!(read_frame_h5ad(&fixture("truncated.h5ad"), Slot::Obs).is_err());
     }
 }

@@ -9,7 +9,126 @@ pub mod parquet;
 
 use std::path::Path;
 
+use anyhow::bail;
 use arrow::datatypes::{DataType, Schema};
+use arrow::record_batch::RecordBatch;
+
+use filter::{filter_rows, Predicate};
+
+/// What `lamin cat` asks for: columns (None: all), the rows a `--where`
+/// keeps, at most `limit` of them.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub columns: Option<Vec<String>>,
+    pub filter: Option<Predicate>,
+    pub limit: Option<usize>,
+}
+
+/// How much a read cost.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReadCost {
+    pub bytes_read: u64,
+    pub row_groups_read: usize,
+    /// Row groups of a parquet file (0 for other formats).
+    pub row_groups: usize,
+    pub rows_out: u64,
+}
+
+impl Query {
+    /// The columns to output, checked against the schema: an unknown one
+    /// (asked for or in the filter) is refused listing the columns there are.
+    pub fn output_columns(&self, schema: &Schema) -> anyhow::Result<Vec<String>> {
+        let wanted: Vec<String> = match &self.columns {
+            Some(cols) => cols.clone(),
+            None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+        };
+        let in_filter = self
+            .filter
+            .as_ref()
+            .map(|f| f.columns())
+            .unwrap_or_default();
+        for name in wanted.iter().chain(in_filter.iter()) {
+            if schema.field_with_name(name).is_err() {
+                bail!(
+                    "no column {name:?}; the columns are {}",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// The columns to read: the output columns, then those of the filter.
+    pub fn read_columns(&self, wanted: &[String]) -> Vec<String> {
+        let mut read = wanted.to_vec();
+        for c in self
+            .filter
+            .as_ref()
+            .map(|f| f.columns())
+            .unwrap_or_default()
+        {
+            if !read.contains(&c) {
+                read.push(c);
+            }
+        }
+        read
+    }
+}
+
+/// Filters, projects and limits batches on their way to a sink.
+pub struct Emitter<'a, S> {
+    query: &'a Query,
+    wanted: Vec<String>,
+    left: usize,
+    pub rows_out: u64,
+    sink: S,
+}
+
+impl<'a, S: FnMut(&RecordBatch) -> anyhow::Result<()>> Emitter<'a, S> {
+    pub fn new(query: &'a Query, wanted: Vec<String>, sink: S) -> Self {
+        Emitter {
+            query,
+            wanted,
+            left: query.limit.unwrap_or(usize::MAX),
+            rows_out: 0,
+            sink,
+        }
+    }
+
+    /// Whether the limit is reached (nothing more is needed).
+    pub fn done(&self) -> bool {
+        self.left == 0
+    }
+
+    /// Filter a batch read with (at least) the read columns, keep the output
+    /// columns in order, and pass it on within the limit.
+    pub fn emit(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        if self.done() {
+            return Ok(());
+        }
+        let batch = filter_rows(batch, self.query.filter.as_ref())?;
+        let indices: Vec<usize> = self
+            .wanted
+            .iter()
+            .map(|n| batch.schema().index_of(n))
+            .collect::<Result<_, _>>()?;
+        let mut batch = batch.project(&indices)?;
+        if batch.num_rows() > self.left {
+            batch = batch.slice(0, self.left);
+        }
+        self.left -= batch.num_rows();
+        self.rows_out += batch.num_rows() as u64;
+        if batch.num_rows() > 0 {
+            (self.sink)(&batch)?;
+        }
+        Ok(())
+    }
+}
 
 /// One column: its name, arrow type and the lamin dtype it maps to.
 #[derive(Debug, Clone, PartialEq)]

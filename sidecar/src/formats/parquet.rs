@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use arrow::array::{Array, Scalar};
 use arrow::compute::kernels::cmp;
 use arrow::datatypes::Schema;
@@ -19,8 +19,9 @@ use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 use parquet::file::metadata::ParquetMetaData;
 
-use super::filter::{filter_rows, literal, Condition, Op};
-use super::{columns_of, TableInfo};
+use super::filter::{literal, Op, Predicate};
+use super::{columns_of, Emitter, TableInfo};
+pub use super::{Query, ReadCost};
 use crate::storage::Storage;
 
 fn describe(meta: &ParquetMetaData, schema: &Schema) -> TableInfo {
@@ -49,52 +50,108 @@ pub async fn describe_object(storage: &Storage, key: &str) -> anyhow::Result<Tab
     Ok(describe(builder.metadata(), builder.schema()))
 }
 
-/// The row groups whose min/max statistics allow a match of every condition.
+/// Per row group: whether its statistics allow a row where `predicate`
+/// holds (true when they cannot tell). Comparisons use min/max, `IN` is
+/// its equalities, `IS NULL` the null counts; AND and OR combine; anything
+/// else (NOT, !=, LIKE) keeps every row group.
+fn possible(
+    meta: &ParquetMetaData,
+    schema: &Schema,
+    predicate: &Predicate,
+) -> anyhow::Result<Vec<bool>> {
+    let n = meta.num_row_groups();
+    let all = || vec![true; n];
+    let converter = |column: &str| {
+        StatisticsConverter::try_new(column, schema, meta.file_metadata().schema_descr()).ok()
+    };
+    Ok(match predicate {
+        Predicate::Compare { column, op, value } => {
+            let Some(conv) = converter(column) else {
+                return Ok(all());
+            };
+            let field = schema.field_with_name(column)?;
+            let (mins, maxes) = (
+                conv.row_group_mins(meta.row_groups())?,
+                conv.row_group_maxes(meta.row_groups())?,
+            );
+            let value = literal(&value.text(), field.data_type())
+                .with_context(|| format!("column {column}"))?;
+            let (mins, maxes) = if mins.data_type() == value.data_type() {
+                (mins, maxes)
+            } else {
+                (
+                    arrow::compute::cast(&mins, value.data_type())?,
+                    arrow::compute::cast(&maxes, value.data_type())?,
+                )
+            };
+            let v = Scalar::new(value);
+            // A row group can hold a match unless its range excludes the value.
+            let may = match op {
+                Op::Eq => arrow::compute::and(&cmp::lt_eq(&mins, &v)?, &cmp::gt_eq(&maxes, &v)?)?,
+                Op::Lt => cmp::lt(&mins, &v)?,
+                Op::Le => cmp::lt_eq(&mins, &v)?,
+                Op::Gt => cmp::gt(&maxes, &v)?,
+                Op::Ge => cmp::gt_eq(&maxes, &v)?,
+                Op::Ne => return Ok(all()),
+            };
+            // No statistics (null): keep the row group.
+            (0..n).map(|i| !may.is_valid(i) || may.value(i)).collect()
+        }
+        Predicate::In {
+            column,
+            values,
+            negated: false,
+        } => {
+            let mut any = vec![false; n];
+            for value in values {
+                let one = Predicate::Compare {
+                    column: column.clone(),
+                    op: Op::Eq,
+                    value: value.clone(),
+                };
+                for (a, b) in any.iter_mut().zip(possible(meta, schema, &one)?) {
+                    *a |= b;
+                }
+            }
+            any
+        }
+        Predicate::Null {
+            column,
+            negated: false,
+        } => {
+            let Some(conv) = converter(column) else {
+                return Ok(all());
+            };
+            let nulls = conv.row_group_null_counts(meta.row_groups())?;
+            (0..n)
+                .map(|i| !nulls.is_valid(i) || nulls.value(i) > 0)
+                .collect()
+        }
+        Predicate::And(a, b) => possible(meta, schema, a)?
+            .into_iter()
+            .zip(possible(meta, schema, b)?)
+            .map(|(x, y)| x && y)
+            .collect(),
+        Predicate::Or(a, b) => possible(meta, schema, a)?
+            .into_iter()
+            .zip(possible(meta, schema, b)?)
+            .map(|(x, y)| x || y)
+            .collect(),
+        _ => all(),
+    })
+}
+
+/// The row groups whose statistics allow a match of the filter.
 fn matching_row_groups(
     meta: &ParquetMetaData,
     schema: &Schema,
-    conditions: &[Condition],
+    filter: Option<&Predicate>,
 ) -> anyhow::Result<Vec<usize>> {
-    let n = meta.num_row_groups();
-    let mut keep = vec![true; n];
-    for c in conditions {
-        let field = schema.field_with_name(&c.column)?;
-        let Ok(conv) =
-            StatisticsConverter::try_new(&c.column, schema, meta.file_metadata().schema_descr())
-        else {
-            continue;
-        };
-        let (mins, maxes) = (
-            conv.row_group_mins(meta.row_groups())?,
-            conv.row_group_maxes(meta.row_groups())?,
-        );
-        let value = literal(&c.value, field.data_type())?;
-        let (mins, maxes) = if mins.data_type() == value.data_type() {
-            (mins, maxes)
-        } else {
-            (
-                arrow::compute::cast(&mins, value.data_type())?,
-                arrow::compute::cast(&maxes, value.data_type())?,
-            )
-        };
-        let v = Scalar::new(value);
-        // A row group can hold a match unless its range excludes the value.
-        let possible = match c.op {
-            Op::Eq => arrow::compute::and(&cmp::lt_eq(&mins, &v)?, &cmp::gt_eq(&maxes, &v)?)?,
-            Op::Lt => cmp::lt(&mins, &v)?,
-            Op::Le => cmp::lt_eq(&mins, &v)?,
-            Op::Gt => cmp::gt(&maxes, &v)?,
-            Op::Ge => cmp::gt_eq(&maxes, &v)?,
-            Op::Ne => continue,
-        };
-        for (i, k) in keep.iter_mut().enumerate() {
-            // No statistics (null): keep the row group.
-            if possible.is_valid(i) && !possible.value(i) {
-                *k = false;
-            }
-        }
-    }
-    Ok((0..n).filter(|i| keep[*i]).collect())
+    let keep = match filter {
+        Some(p) => possible(meta, schema, p)?,
+        None => vec![true; meta.num_row_groups()],
+    };
+    Ok((0..keep.len()).filter(|i| keep[*i]).collect())
 }
 
 /// An AsyncFileReader that counts the bytes it fetched (the footer too: it
@@ -137,23 +194,6 @@ impl<R: AsyncFileReader> AsyncFileReader for Counting<R> {
     }
 }
 
-/// What `lamin cat` asks for.
-#[derive(Debug, Clone, Default)]
-pub struct Query {
-    pub columns: Option<Vec<String>>,
-    pub conditions: Vec<Condition>,
-    pub limit: Option<usize>,
-}
-
-/// How much a read cost.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ReadCost {
-    pub bytes_read: u64,
-    pub row_groups_read: usize,
-    pub row_groups: usize,
-    pub rows_out: u64,
-}
-
 /// Stream the rows of a parquet object that `query` selects to `sink`,
 /// batch by batch, reading only the needed columns and row groups.
 pub async fn scan(
@@ -161,7 +201,7 @@ pub async fn scan(
     key: &str,
     size: Option<u64>,
     query: &Query,
-    mut sink: impl FnMut(&RecordBatch) -> anyhow::Result<()> + Send,
+    sink: impl FnMut(&RecordBatch) -> anyhow::Result<()> + Send,
 ) -> anyhow::Result<ReadCost> {
     use futures_util::TryStreamExt;
     let bytes = Arc::new(AtomicU64::new(0));
@@ -180,33 +220,9 @@ pub async fn scan(
         .await
         .with_context(|| format!("{} is not a readable parquet file", storage.uri(key)))?;
     let schema = builder.schema().clone();
-    let wanted: Vec<String> = match &query.columns {
-        Some(cols) => cols.clone(),
-        None => schema.fields().iter().map(|f| f.name().clone()).collect(),
-    };
-    for name in wanted
-        .iter()
-        .chain(query.conditions.iter().map(|c| &c.column))
-    {
-        if schema.field_with_name(name).is_err() {
-            bail!(
-                "no column {name:?}; the columns are {}",
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
-    let mut read: Vec<String> = wanted.clone();
-    for c in &query.conditions {
-        if !read.contains(&c.column) {
-            read.push(c.column.clone());
-        }
-    }
-    let groups = matching_row_groups(builder.metadata(), &schema, &query.conditions)?;
+    let wanted = query.output_columns(&schema)?;
+    let read = query.read_columns(&wanted);
+    let groups = matching_row_groups(builder.metadata(), &schema, query.filter.as_ref())?;
     let mut cost = ReadCost {
         row_groups: builder.metadata().num_row_groups(),
         row_groups_read: groups.len(),
@@ -221,26 +237,14 @@ pub async fn scan(
         .with_row_groups(groups)
         .with_batch_size(8192)
         .build()?;
-    let mut left = query.limit.unwrap_or(usize::MAX);
-    while left > 0 {
+    let mut out = Emitter::new(query, wanted, sink);
+    while !out.done() {
         let Some(batch) = stream.try_next().await? else {
             break;
         };
-        let batch = filter_rows(&batch, &query.conditions)?;
-        let indices: Vec<usize> = wanted
-            .iter()
-            .map(|n| batch.schema().index_of(n))
-            .collect::<Result<_, _>>()?;
-        let mut batch = batch.project(&indices)?;
-        if batch.num_rows() > left {
-            batch = batch.slice(0, left);
-        }
-        left -= batch.num_rows();
-        cost.rows_out += batch.num_rows() as u64;
-        if batch.num_rows() > 0 {
-            sink(&batch)?;
-        }
+        out.emit(&batch)?;
     }
+    cost.rows_out = out.rows_out;
     cost.bytes_read = bytes.load(Ordering::Relaxed);
     Ok(cost)
 }
