@@ -1,20 +1,29 @@
-//! Reading a parquet artifact's rows (`lamin cat`): the columns and rows a
-//! query selects, by ranged reads of only what is needed, to a sink.
+//! Reading a tabular artifact's rows (`lamin cat`): parquet by ranged reads
+//! of only the columns and row groups needed; CSV/TSV files and the `obs` /
+//! `var` tables of AnnData (.h5ad files, .zarr stores) from the local object
+//! or a temporary copy of a remote one.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use arrow::record_batch::RecordBatch;
 use tokio_postgres::Client;
 
+use super::get::resolve_artifact;
 use crate::error::DbError;
-use crate::formats::parquet::{scan, Query, ReadCost};
+use crate::formats::anndata::{read_frame_h5ad, read_frame_zarr, Slot};
+use crate::formats::parquet::scan;
+use crate::formats::{delimited, delimiter_of, Emitter, Query, ReadCost};
 use crate::refused;
 use crate::storage::Storage;
 
-/// Which artifact (uid or 16-character stem), and what of it.
+/// Which artifact (uid, 16-character stem or key), and what of it.
 #[derive(Debug, Clone)]
 pub struct CatRequest {
     pub uid: String,
     pub query: Query,
+    /// For an AnnData: its `obs` (default) or `var` table.
+    pub slot: Option<Slot>,
 }
 
 /// What was read.
@@ -26,17 +35,22 @@ pub struct CatOutcome {
     pub cost: ReadCost,
 }
 
-/// Stream the selected rows of a ready parquet artifact to `sink`, batch by batch.
+/// The formats `lamin cat` reads, for messages.
+const READABLE: &str =
+    "parquet, CSV (.csv), TSV (.tsv) and AnnData (.h5ad, .zarr: --slot obs or var)";
+
+/// Stream the selected rows of a ready tabular artifact to `sink`, batch by batch.
 pub async fn cat(
     client: &Client,
     request: &CatRequest,
     sink: impl FnMut(&RecordBatch) -> anyhow::Result<()> + Send,
 ) -> anyhow::Result<CatOutcome> {
+    let wanted = resolve_artifact(client, &request.uid).await?;
     let row = client
         .query_one(
             "SELECT a.uid, s.root, lamin.object_key(a), a.status, a.size, a.suffix, a.n_files IS NOT NULL
              FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id WHERE a.id = lamin.artifact_id($1)",
-            &[&request.uid],
+            &[&wanted],
         )
         .await
         .map_err(DbError)?;
@@ -48,25 +62,97 @@ pub async fn cat(
             "artifact {uid} is {status}: its bytes are not (yet) verified in storage"
         ));
     }
-    if suffix != ".parquet" || folder {
+    let anndata = suffix == ".h5ad" || (suffix == ".zarr" && folder);
+    if request.slot.is_some() && !anndata {
         return Err(refused!(
-            "lamin cat reads parquet artifacts; {uid} is {}",
+            "--slot is for AnnData artifacts (.h5ad, .zarr); {uid} is a {suffix:?} {}",
+            if folder { "folder" } else { "file" }
+        ));
+    }
+    let readable =
+        (!folder && (suffix == ".parquet" || delimiter_of(&suffix).is_some())) || anndata;
+    if !readable {
+        return Err(refused!(
+            "lamin cat reads {READABLE}; {uid} is {}",
             if folder {
-                "a folder".to_string()
+                format!("a {suffix:?} folder")
             } else {
                 format!("a {suffix:?} file")
             }
         ));
     }
     let storage = Storage::open(&root)?;
-    let cost = scan(
-        &storage,
-        &object,
-        size.map(|s| s as u64),
-        &request.query,
-        sink,
-    )
-    .await
+    let cost = if suffix == ".parquet" {
+        scan(
+            &storage,
+            &object,
+            size.map(|s| s as u64),
+            &request.query,
+            sink,
+        )
+        .await
+    } else {
+        let query = request.query.clone();
+        let slot = request.slot.unwrap_or(Slot::Obs);
+        let suffix = suffix.clone();
+        with_local_copy(&storage, &object, folder, move |path| {
+            tokio::task::block_in_place(|| read_local(path, &suffix, slot, &query, sink))
+        })
+        .await
+    }
     .with_context(|| format!("artifact {uid}"))?;
     Ok(CatOutcome { uid, size, cost })
+}
+
+/// Run `read` on the object's local path: the object itself on a local
+/// storage, else a temporary copy (removed afterwards).
+async fn with_local_copy<T>(
+    storage: &Storage,
+    object: &str,
+    folder: bool,
+    read: impl FnOnce(&Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if let Some(path) = storage.local_path(object) {
+        return read(&path);
+    }
+    let dir = tempfile::tempdir()?;
+    let name = object.rsplit('/').next().unwrap_or("object");
+    let copy: PathBuf = dir.path().join(name);
+    storage
+        .download(object, folder, &copy, &crate::progress::Silent)
+        .await
+        .with_context(|| format!("cannot read {}", storage.uri(object)))?;
+    read(&copy)
+}
+
+/// Read a local CSV/TSV file or an AnnData table (blocking).
+fn read_local(
+    path: &Path,
+    suffix: &str,
+    slot: Slot,
+    query: &Query,
+    sink: impl FnMut(&RecordBatch) -> anyhow::Result<()>,
+) -> anyhow::Result<ReadCost> {
+    if let Some(delimiter) = delimiter_of(suffix) {
+        return delimited::scan_local(path, delimiter, query, sink);
+    }
+    let table = if suffix == ".zarr" {
+        read_frame_zarr(path, slot)?
+    } else {
+        read_frame_h5ad(path, slot)?
+    };
+    let wanted = query
+        .output_columns(&table.schema())
+        .with_context(|| format!("the {} table", slot.name()))?;
+    let mut out = Emitter::new(query, wanted, sink);
+    let mut offset = 0;
+    while offset < table.num_rows() && !out.done() {
+        let n = 8192.min(table.num_rows() - offset);
+        out.emit(&table.slice(offset, n))?;
+        offset += n;
+    }
+    Ok(ReadCost {
+        rows_out: out.rows_out,
+        ..Default::default()
+    })
 }

@@ -1,14 +1,17 @@
 //! Recording what a file holds on its artifact: rows, features for the
-//! columns and the per-slot schemas (lamin.record_columns).
+//! columns and the per-slot schemas (lamin.record_columns); and reading a
+//! record back as one document (lamin.describe, `lamin describe`).
 
 use std::path::Path;
 
 use serde_json::{json, Value};
 use tokio_postgres::Client;
 
+use super::get::resolve_artifact;
 use crate::error::DbError;
 use crate::formats::anndata::AnnDataInfo;
 use crate::formats::{describe_local, Described, TableInfo};
+use crate::refused;
 
 /// Describe a local file of a known format and record it on its artifact.
 pub async fn describe_and_record(
@@ -86,4 +89,29 @@ pub async fn record_anndata(
             .map_err(DbError)?;
     }
     Ok(out)
+}
+
+/// Whether `text` has the shape of a uid of some registry (8 to 20 base62
+/// characters: labels 8, features and storages 12, ontology terms 14,
+/// transforms and stems 16, artifacts, collections and runs 20).
+pub fn is_record_uid(text: &str) -> bool {
+    (8..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A record as one JSON document (lamin.describe): by uid, or an artifact by
+/// key (its latest version the caller can read).
+pub async fn describe_record(client: &Client, uid_or_key: &str) -> anyhow::Result<Value> {
+    let uid = if is_record_uid(uid_or_key) {
+        uid_or_key.to_string()
+    } else {
+        resolve_artifact(client, uid_or_key).await?
+    };
+    let row = client
+        .query_one("SELECT lamin.describe($1)::text", &[&uid])
+        .await
+        .map_err(DbError)?;
+    match row.get::<_, Option<&str>>(0) {
+        Some(doc) => Ok(serde_json::from_str(doc)?),
+        None => Err(refused!("no record with uid {uid:?} that you can read")),
+    }
 }
