@@ -8,8 +8,9 @@ use clap::{Args, ValueEnum};
 
 use lamin_sidecar::artifacts::cat::{cat, CatRequest};
 use lamin_sidecar::db;
+use lamin_sidecar::formats::anndata::Slot;
 use lamin_sidecar::formats::filter::parse_where;
-use lamin_sidecar::formats::parquet::Query;
+use lamin_sidecar::formats::Query;
 
 use super::DbArgs;
 
@@ -20,18 +21,36 @@ pub enum Format {
     Parquet,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SlotArg {
+    Obs,
+    Var,
+}
+
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  lamin cat atlas/cells.parquet --columns cell_id,n_genes --where \"n_genes >= 990 AND cell_type = 'T cell'\"
+  lamin cat UID --where \"donor IN ('d1', 'd2') OR (score IS NULL AND NOT is_doublet)\" --format json
+  lamin cat atlas/pbmc.h5ad --slot var --columns index,gene_symbol
+
+--where takes a SQL condition: =, !=, <, <=, >, >= between a column and a value, IN (…),
+BETWEEN … AND …, LIKE / ILIKE, IS [NOT] NULL, joined by AND, OR, NOT and parentheses.
+Text values take 'single quotes'; \"double quotes\" name a column.")]
 pub struct CatArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// Artifact uid (20 characters) or stem (16: the latest version).
+    /// Artifact uid (20 characters), stem (16: the latest version) or key.
+    #[arg(value_name = "UID_OR_KEY")]
     pub uid: String,
     /// Only these columns, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub columns: Option<Vec<String>>,
-    /// Only rows meeting these conditions: `col = value AND col2 >= 3` (=, !=, <, <=, >, >=; 'quoted strings').
+    /// Only rows meeting this SQL condition, e.g. "n_genes >= 200 AND cell_type IN ('T cell', 'B cell')".
     #[arg(long = "where")]
     pub filter: Option<String>,
+    /// For an AnnData (.h5ad, .zarr): its obs (default) or var table; the index comes first, as `index`.
+    #[arg(long, value_enum)]
+    pub slot: Option<SlotArg>,
     /// At most this many rows.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -99,32 +118,39 @@ impl Out {
 }
 
 pub async fn run(args: CatArgs) -> anyhow::Result<()> {
+    // A bad condition is refused before connecting.
+    let filter = args.filter.as_deref().map(parse_where).transpose()?;
     let client = db::open(&args.db.database_url).await?;
     let request = CatRequest {
         uid: args.uid.clone(),
         query: Query {
             columns: args.columns.clone(),
-            conditions: match &args.filter {
-                Some(w) => parse_where(w)?,
-                None => Vec::new(),
-            },
+            filter,
             limit: args.limit,
         },
+        slot: args.slot.map(|s| match s {
+            SlotArg::Obs => Slot::Obs,
+            SlotArg::Var => Slot::Var,
+        }),
     };
     let mut out = Out::new(args.format);
     let read = cat(&client, &request, |batch| out.write(batch)).await?;
     out.finish()?;
     if args.stats {
         let (cost, size) = (read.cost, read.size.unwrap_or(0));
-        eprintln!(
-            "read {} of {} bytes ({:.1}%), {} of {} row groups, {} rows out",
-            cost.bytes_read,
-            size,
-            100.0 * cost.bytes_read as f64 / size.max(1) as f64,
-            cost.row_groups_read,
-            cost.row_groups,
-            cost.rows_out
-        );
+        if cost.row_groups > 0 {
+            eprintln!(
+                "read {} of {} bytes ({:.1}%), {} of {} row groups, {} rows out",
+                cost.bytes_read,
+                size,
+                100.0 * cost.bytes_read as f64 / size.max(1) as f64,
+                cost.row_groups_read,
+                cost.row_groups,
+                cost.rows_out
+            );
+        } else {
+            eprintln!("read the {size}-byte file, {} rows out", cost.rows_out);
+        }
     }
     Ok(())
 }

@@ -6,6 +6,8 @@ use clap::Args;
 use lamin_sidecar::artifacts::get::{get as get_artifact, GetRequest};
 use lamin_sidecar::artifacts::save::{check_request, save as save_artifact, SaveRequest, Saved};
 use lamin_sidecar::db;
+use lamin_sidecar::runs::use_run;
+use serde_json::Value;
 
 use super::progress::Bar;
 use super::DbArgs;
@@ -40,9 +42,12 @@ pub struct SaveArgs {
 pub struct GetArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// Artifact uid (20 characters) or stem (16: the latest version).
+    /// Artifact uid (20 characters), stem (16: the latest version) or key
+    /// (the latest version under it that you can read).
+    #[arg(value_name = "UID_OR_KEY")]
     pub uid: String,
-    /// Where to write the file (default: the key's file name, else uid + suffix, in the current folder).
+    /// Where to write: a file path, or a folder (ending with / or existing)
+    /// to write the key's file name (else uid + suffix) into; default: the current folder.
     #[arg(long)]
     pub to: Option<PathBuf>,
     /// The run (uid, from lamin.track) that reads this artifact: recorded as one of its inputs.
@@ -52,7 +57,31 @@ pub struct GetArgs {
     pub quiet: bool,
 }
 
-/// Save; print the uid (with a note when nothing was uploaded).
+/// One sentence per column whose existing feature has another dtype.
+fn conflict_warnings(uid: &str, table: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (slot, part) in [
+        ("", table),
+        ("obs ", &table["obs"]),
+        ("var ", &table["var"]),
+    ] {
+        let Some(conflicts) = part.get("conflicts").and_then(|c| c.as_array()) else {
+            continue;
+        };
+        for c in conflicts {
+            let text = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            let (column, in_file, feature) =
+                (text("column"), text("column_dtype"), text("feature_dtype"));
+            out.push(format!(
+                "warning: {uid}: {slot}column {column:?} is {in_file} in the file, but the existing feature {column:?} has dtype {feature}; the feature is kept as it is. To record the column as {in_file}, rename it in the file (a new feature is made), or change the feature if {feature} is wrong: UPDATE lamin.feature SET dtype = '{in_file}' WHERE name = '{}'",
+                column.replace('\'', "''")
+            ));
+        }
+    }
+    out
+}
+
+/// Save; print the uid alone on stdout, notes and warnings on stderr.
 pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     let request = SaveRequest {
         path: args.file,
@@ -65,21 +94,24 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     // A bad key is refused before connecting.
     check_request(&request)?;
     let client = db::open(&args.db.database_url).await?;
+    // A run that is not found gets its explanation before anything is hashed.
+    use_run(&client, request.run.as_deref()).await?;
     let saved = save_artifact(&client, &request, &Bar::new(args.quiet)).await?;
     let uid = &saved.uid;
+    println!("{uid}");
     match saved.saved {
-        Saved::Uploaded => println!("{uid}"),
-        Saved::Known => println!("{uid} (same content already saved: nothing uploaded)"),
-        Saved::PendingElsewhere => println!(
-            "{uid} (same content is being uploaded by another save; the artifact is pending until it finishes)"
+        Saved::Uploaded => {}
+        Saved::Known => {
+            eprintln!("note: {uid}: the same content is already saved: nothing uploaded")
+        }
+        Saved::PendingElsewhere => eprintln!(
+            "note: {uid}: the same content is being uploaded by another save; the artifact is pending until it finishes"
         ),
     }
-    let conflicts = saved.conflicts();
-    if !conflicts.is_empty() {
-        eprintln!(
-            "warning: {uid}: columns whose features have another dtype (left as they are): {}",
-            serde_json::Value::from(conflicts)
-        );
+    if let Some(table) = &saved.table {
+        for w in conflict_warnings(uid, table) {
+            eprintln!("{w}");
+        }
     }
     if let Some(w) = &saved.warning {
         eprintln!("warning: {uid} is saved as plain bytes: {w}");
@@ -87,7 +119,7 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Get; print where the file went.
+/// Get; print where the file went (alone on stdout).
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let client = db::open(&args.db.database_url).await?;
     let request = GetRequest {
@@ -98,4 +130,28 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let dest = get_artifact(&client, &request, &Bar::new(args.quiet)).await?;
     println!("{}", dest.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_conflict_is_one_sentence_naming_column_dtypes_and_what_to_do() {
+        let table = serde_json::json!({
+            "conflicts": [{"column": "is_doublet", "column_dtype": "bool", "feature_dtype": "str"}],
+            "obs": {"conflicts": [{"column": "n", "column_dtype": "int", "feature_dtype": "float"}]}
+        });
+        let w = conflict_warnings("U", &table);
+        assert_eq!(w.len(), 2);
+        assert!(
+            w[0].contains("column \"is_doublet\" is bool in the file"),
+            "{}",
+            w[0]
+        );
+        assert!(w[0].contains("has dtype str"), "{}", w[0]);
+        assert!(w[0].contains("rename it"), "{}", w[0]);
+        assert!(w[1].contains("obs column \"n\""), "{}", w[1]);
+        assert!(!w[0].contains('{'), "no JSON: {}", w[0]);
+    }
 }

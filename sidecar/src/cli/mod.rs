@@ -5,9 +5,12 @@
 mod cat;
 mod daemon;
 mod files;
+mod find;
 mod import;
 pub mod logging;
+mod output;
 mod progress;
+mod runs;
 mod status;
 
 use clap::{Args, Parser, Subcommand};
@@ -44,12 +47,22 @@ pub enum Command {
     Status(StatusArgs),
     /// Save a file as an artifact: hash it, upload it unless the content is already stored, register it.
     Save(files::SaveArgs),
-    /// Download an artifact's file by uid, checking its sha256.
+    /// Download an artifact's file by uid or key, checking its sha256; prints where it went.
     Get(files::GetArgs),
     /// Import public ontologies and gene tables into the bionty registries.
     Import(import::ImportArgs),
-    /// Stream rows of a parquet artifact to stdout (csv, json or parquet), reading only what is needed.
+    /// Stream rows of a table artifact (parquet, CSV/TSV, AnnData obs/var) to stdout, reading only what is needed.
     Cat(cat::CatArgs),
+    /// Start a run of a transform (lamin.track) and print its uid, for `--run` of later verbs.
+    Track(runs::TrackArgs),
+    /// Finish a run (lamin.finish): completed, errored or aborted.
+    Finish(runs::FinishArgs),
+    /// Print a record (artifact by uid or key, collection, run, …) as JSON (lamin.describe).
+    Describe(find::DescribeArgs),
+    /// List artifacts: latest versions under a key prefix, by space, label or feature value.
+    Ls(find::LsArgs),
+    /// Search a registry (lamin.search): ranked names, synonyms and ids, typos forgiven.
+    Search(find::SearchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +118,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Save(_) => Some("save"),
         Command::Get(_) => Some("get"),
         Command::Cat(_) => Some("cat"),
+        Command::Track(_) => Some("track"),
+        Command::Finish(_) => Some("finish"),
+        Command::Describe(_) => Some("describe"),
+        Command::Ls(_) => Some("ls"),
+        Command::Search(_) => Some("search"),
     };
     if let Some(verb) = verb {
         db::set_application_name(format!("lamin/{} {verb}", lamin_core::VERSION));
@@ -116,5 +134,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Save(args) => files::save(args).await,
         Command::Get(args) => files::get(args).await,
         Command::Cat(args) => cat::run(args).await,
+        Command::Track(args) => runs::track(args).await,
+        Command::Finish(args) => runs::finish(args).await,
+        Command::Describe(args) => find::describe(args).await,
+        Command::Ls(args) => find::ls(args).await,
+        Command::Search(args) => find::search_cmd(args).await,
     }
 }
