@@ -71,10 +71,11 @@ fn save_stores_verified_bytes_once_and_get_returns_them() {
     // Same content again: same uid, nothing written.
     let again = lamin(&cluster, &["save", file.to_str().unwrap()]);
     assert!(again.status.success());
+    assert_eq!(stdout(&again), uid, "the uid alone on stdout");
     assert!(
-        stdout(&again).starts_with(&uid) && stdout(&again).contains("nothing uploaded"),
+        stderr(&again).contains("nothing uploaded"),
         "{}",
-        stdout(&again)
+        stderr(&again)
     );
     let objects = std::fs::read_dir(dir.path().join("storage/.lamindb"))
         .unwrap()
@@ -244,10 +245,11 @@ fn save_and_get_through_a_real_s3_server() {
     assert_eq!((status.as_str(), size), ("ready", data.len() as i64));
 
     let again = lamin_with_env(&cluster, &env, &["save", file.to_str().unwrap()]);
+    assert_eq!(stdout(&again), uid, "the uid alone on stdout");
     assert!(
-        stdout(&again).contains("nothing uploaded"),
+        stderr(&again).contains("nothing uploaded"),
         "{}",
-        stdout(&again)
+        stderr(&again)
     );
 
     let dest = dir.path().join("back.h5ad");

@@ -384,12 +384,16 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
             "no column \"nope\"",
         ),
         (
-            vec!["cat", uid.as_str(), "--where", "n_genes >= many"],
+            vec!["cat", uid.as_str(), "--where", "n_genes >= 'many'"],
             "is not a value of type",
         ),
         (
+            vec!["cat", uid.as_str(), "--where", "cell_type = B"],
+            "if B is a text value, put it in single quotes: cell_type = 'B'",
+        ),
+        (
             vec!["cat", uid.as_str(), "--where", "n_genes ~ 3"],
-            "expected one of",
+            "the operator ~ is not supported",
         ),
     ] {
         let out = lamin(&cluster, &args);
@@ -458,6 +462,35 @@ fn registered_parquet_on_s3_is_described_and_read_by_ranges() {
         read < bytes.len() as u64 / 3,
         "one column of one row group plus the footer, not the file: {stats}"
     );
+
+    // A CSV and an h5ad saved to S3 are read through a temporary copy.
+    for (file, key, args, expected) in [
+        (
+            "tabular/cells.csv",
+            "t/cells.csv",
+            vec!["--columns", "cell_id", "--where", "n_genes IN (7, 8)"],
+            "cell_id\ncell-0007\ncell-0008",
+        ),
+        (
+            "anndata/pbmc.h5ad",
+            "t/pbmc.h5ad",
+            vec!["--slot", "var", "--columns", "gene_symbol", "--limit", "2"],
+            "gene_symbol\nCD4\nCD8A",
+        ),
+    ] {
+        let out = lamin_with_env(
+            &cluster,
+            &env,
+            &["save", fixture(file).to_str().unwrap(), "--key", key, "-q"],
+        );
+        assert!(out.status.success(), "{}", stderr_text(&out));
+        let saved = stdout_text(&out);
+        let mut cat = vec!["cat", saved.as_str()];
+        cat.extend(args);
+        let out = lamin_with_env(&cluster, &env, &cat);
+        assert!(out.status.success(), "{}", stderr_text(&out));
+        assert_eq!(stdout_text(&out), expected, "{file}");
+    }
 }
 
 /// A cluster with a local storage and the cell types of the CL fixture.
