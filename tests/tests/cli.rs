@@ -224,6 +224,11 @@ fn a_run_from_lamin_track_records_saves_and_gets_and_lamin_finish_ends_it() {
         err.contains("--params") && err.contains("not JSON"),
         "{err}"
     );
+    let err = fails(&lamin(
+        &cluster,
+        &["track", "--key", "p.sh", "--kind", "job"],
+    ));
+    assert!(err.contains("possible values: pipeline, notebook"), "{err}");
     let err = fails(&lamin(&cluster, &["finish", "nosuchrun"]));
     assert!(err.contains("no run with uid"), "{err}");
 }

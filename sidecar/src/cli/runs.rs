@@ -25,8 +25,8 @@ pub struct TrackArgs {
     /// A file holding the transform's source: a changed source makes a new transform version.
     #[arg(long, value_name = "FILE")]
     pub source_code: Option<std::path::PathBuf>,
-    /// pipeline, notebook, script, function, upload, linker or other.
-    #[arg(long, default_value = "pipeline")]
+    /// The transform's kind.
+    #[arg(long, default_value = "pipeline", value_parser = ["pipeline", "notebook", "script", "function", "upload", "linker", "other"])]
     pub kind: String,
     /// The transform's description.
     #[arg(long)]
