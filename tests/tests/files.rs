@@ -186,7 +186,10 @@ fn bad_inputs_are_refused_and_register_nothing() {
             ],
             "holds no files",
         ),
-        (vec!["get".into(), "notauid".into()], "invalid artifact uid"),
+        (
+            vec!["get".into(), "notauid".into()],
+            "no artifact with key \"notauid\"",
+        ),
         (
             vec!["get".into(), "AAAAAAAAAAAAAAAAAAAA".into()],
             "no artifact with uid",

@@ -184,7 +184,10 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         .get(0);
     let (status, error): (String, Option<String>) = {
         let s: String = db
-            .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+            .query_one(
+                "SELECT status FROM lamin.await_job_outcome($1, 60)",
+                &[&job],
+            )
             .unwrap()
             .get(0);
         (
@@ -255,7 +258,10 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         .unwrap()
         .get(0);
     let status: String = db
-        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .query_one(
+            "SELECT status FROM lamin.await_job_outcome($1, 60)",
+            &[&job],
+        )
         .unwrap()
         .get(0);
     assert_eq!(status, "failed");
@@ -277,7 +283,10 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
         .unwrap()
         .get(0);
     let status: String = db
-        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .query_one(
+            "SELECT status FROM lamin.await_job_outcome($1, 60)",
+            &[&job],
+        )
         .unwrap()
         .get(0);
     let (result, error): (Option<String>, Option<String>) = {
@@ -358,7 +367,10 @@ fn saved_parquet_gets_its_columns_and_cat_reads_only_what_it_needs() {
             .unwrap()
             .get(0);
         let status: String = db
-            .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+            .query_one(
+                "SELECT status FROM lamin.await_job_outcome($1, 60)",
+                &[&job],
+            )
             .unwrap()
             .get(0);
         let error: Option<String> = db
@@ -529,7 +541,10 @@ fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validate
     let _sidecar = Sidecar::start(&cluster, "curator");
     let wait = |db: &mut postgres::Client, job: i64| -> String {
         let status: String = db
-            .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+            .query_one(
+                "SELECT status FROM lamin.await_job_outcome($1, 60)",
+                &[&job],
+            )
             .unwrap()
             .get(0);
         let error: Option<String> = db
@@ -658,7 +673,10 @@ fn curation_checks_a_column_against_an_ontology_and_annotates_with_what_validate
         .unwrap()
         .get(0);
     let status: String = db
-        .query_one("SELECT lamin.await_job($1, 60)", &[&job])
+        .query_one(
+            "SELECT status FROM lamin.await_job_outcome($1, 60)",
+            &[&job],
+        )
         .unwrap()
         .get(0);
     assert_eq!(status, "failed");
