@@ -39,9 +39,12 @@ pub async fn resolve_artifact(client: &Client, uid_or_key: &str) -> anyhow::Resu
         .map_err(DbError)?
         .map(|r| r.get(0))
         .ok_or_else(|| {
+            let folder = uid_or_key
+                .rsplit_once('/')
+                .map(|(dir, _)| format!(" {dir}/"))
+                .unwrap_or_default();
             refused!(
-                "no artifact with key {uid_or_key:?} that you can read (a uid is 20 base62 characters, or 16 for the latest version); `lamin ls {}` lists keys",
-                uid_or_key.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")
+                "no artifact with key {uid_or_key:?} that you can read (a uid is 20 base62 characters, or 16 for the latest version); `lamin ls{folder}` lists keys"
             )
         })
 }
