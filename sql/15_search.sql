@@ -422,6 +422,7 @@ DECLARE
     field text;
     missing text;
     reg lamin.registry;
+    old_trigger name;
 BEGIN
     IF registry IS NULL THEN
         RAISE EXCEPTION 'make_searchable needs a table' USING ERRCODE = 'null_value_not_allowed';
@@ -452,11 +453,17 @@ BEGIN
     RETURNING * INTO reg;
 
     PERFORM lamin.create_search_trigger_functions(reg, guard);
-    EXECUTE format('DROP TRIGGER IF EXISTS search_a_guard_insert ON %s', registry);
-    EXECUTE format('DROP TRIGGER IF EXISTS search_a_guard_update ON %s', registry);
-    EXECUTE format('DROP TRIGGER IF EXISTS search_b_terms_insert ON %s', registry);
-    EXECUTE format('DROP TRIGGER IF EXISTS search_b_terms_update ON %s', registry);
-    EXECUTE format('DROP TRIGGER IF EXISTS search_b_terms_delete ON %s', registry);
+    -- Only the triggers that exist are dropped: DROP TRIGGER IF EXISTS would
+    -- say "does not exist, skipping" for each one a new registry lacks.
+    FOR old_trigger IN
+        SELECT t.tgname FROM pg_trigger t
+        WHERE t.tgrelid = registry AND NOT t.tgisinternal
+          AND t.tgname IN ('search_a_guard_insert', 'search_a_guard_update', 'search_b_terms_insert',
+                           'search_b_terms_update', 'search_b_terms_delete')
+        ORDER BY t.tgname
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', old_trigger, registry);
+    END LOOP;
     -- Triggers fire in name order: the guard (a) sees the terms before this statement's (b).
     IF guard THEN
         EXECUTE format('CREATE TRIGGER search_a_guard_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows

@@ -145,6 +145,88 @@ $fn$, 'guard_' || base, reg.name, reg.name_field);
 END
 $gen$;
 
+-- make_searchable drops only the triggers that exist (no "does not exist,
+-- skipping" NOTICEs).
+CREATE OR REPLACE FUNCTION lamin.make_searchable(
+    registry         regclass,
+    name_field       text DEFAULT 'name',
+    synonyms_field   text DEFAULT NULL,
+    abbr_field       text DEFAULT NULL,
+    id_field         text DEFAULT NULL,
+    organism_field   text DEFAULT NULL,
+    deprecated_field text DEFAULT NULL,
+    guard            boolean DEFAULT true
+) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- Keeps the restore hooks below out of the way while it works.
+SET lamin.making_searchable = 'on'
+AS $$
+DECLARE
+    qualified text := (SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = registry);
+    field text;
+    missing text;
+    reg lamin.registry;
+    old_trigger name;
+BEGIN
+    IF registry IS NULL THEN
+        RAISE EXCEPTION 'make_searchable needs a table' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- lamin's own bookkeeping is no registry: indexing the search index would
+    -- index its own rows without end.
+    IF qualified IN ('lamin.search_term', 'lamin.search_word', 'lamin.search_vocab', 'lamin.registry', 'lamin.audit',
+                     'lamin.job', 'lamin.space_access') THEN
+        RAISE EXCEPTION 'make_searchable(%): that is one of lamin''s own tables, not a registry', qualified
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH field IN ARRAY ARRAY['id', 'uid', name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field] LOOP
+        IF field IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM pg_attribute a WHERE a.attrelid = registry AND a.attname = field AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            missing := concat_ws(', ', missing, quote_ident(field));
+        END IF;
+    END LOOP;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'make_searchable(%): no column(s) % in that table', qualified, missing
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    INSERT INTO lamin.registry AS r (name, name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field, guard)
+    VALUES (qualified, name_field, synonyms_field, abbr_field, id_field, organism_field, deprecated_field, guard)
+    ON CONFLICT ON CONSTRAINT registry_pkey DO UPDATE SET
+        name_field = excluded.name_field, synonyms_field = excluded.synonyms_field, abbr_field = excluded.abbr_field,
+        id_field = excluded.id_field, organism_field = excluded.organism_field, deprecated_field = excluded.deprecated_field,
+        guard = excluded.guard
+    RETURNING * INTO reg;
+
+    PERFORM lamin.create_search_trigger_functions(reg, guard);
+    -- Only the triggers that exist are dropped: DROP TRIGGER IF EXISTS would
+    -- say "does not exist, skipping" for each one a new registry lacks.
+    FOR old_trigger IN
+        SELECT t.tgname FROM pg_trigger t
+        WHERE t.tgrelid = registry AND NOT t.tgisinternal
+          AND t.tgname IN ('search_a_guard_insert', 'search_a_guard_update', 'search_b_terms_insert',
+                           'search_b_terms_update', 'search_b_terms_delete')
+        ORDER BY t.tgname
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', old_trigger, registry);
+    END LOOP;
+    -- Triggers fire in name order: the guard (a) sees the terms before this statement's (b).
+    IF guard THEN
+        EXECUTE format('CREATE TRIGGER search_a_guard_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'guard_' || replace(qualified, '.', '__'));
+        EXECUTE format('CREATE TRIGGER search_a_guard_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'guard_' || replace(qualified, '.', '__'));
+    END IF;
+    EXECUTE format('CREATE TRIGGER search_b_terms_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'search_' || replace(qualified, '.', '__'));
+    EXECUTE format('CREATE TRIGGER search_b_terms_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'search_' || replace(qualified, '.', '__'));
+    EXECUTE format('CREATE TRIGGER search_b_terms_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION lamin.%I()', registry, 'search_' || replace(qualified, '.', '__'));
+
+    PERFORM lamin.index_registry(reg);
+END
+$$;
+
 -- The trigger functions of lamin's own registries take the new templates.
 -- Those of registries users made searchable are theirs (not the extension's):
 -- their old text still works (with the old probes), and scripts/up (and the

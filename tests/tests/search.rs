@@ -127,3 +127,72 @@ fn bulk_label_loads_probe_the_index_per_label_whatever_the_statistics_say() {
         lamin_e2e::db_message(&err)
     );
 }
+
+/// make_searchable replaces its triggers without a word: no "trigger … does
+/// not exist, skipping" NOTICE for the ones a new table does not have yet.
+#[test]
+fn make_searchable_says_nothing_when_it_succeeds() {
+    let cluster = Cluster::start();
+    let notices = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&notices);
+    let mut config: postgres::Config = cluster.url().parse().unwrap();
+    config.notice_callback(move |n| sink.lock().unwrap().push(n.message().to_string()));
+    let mut db = config.connect(postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE TABLE public.sample (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, uid text NOT NULL, name text);
+         INSERT INTO public.sample (uid, name) VALUES ('s1', 'liver biopsy')",
+    )
+    .unwrap();
+    for (what, sql) in [
+        (
+            "a new table",
+            "SELECT lamin.make_searchable('public.sample')",
+        ),
+        (
+            "again (its triggers exist)",
+            "SELECT lamin.make_searchable('public.sample')",
+        ),
+        (
+            "again without the guard",
+            "SELECT lamin.make_searchable('public.sample', guard => false)",
+        ),
+        (
+            "again with the guard",
+            "SELECT lamin.make_searchable('public.sample')",
+        ),
+    ] {
+        db.batch_execute(sql).unwrap();
+        let seen = std::mem::take(&mut *notices.lock().unwrap());
+        assert!(
+            seen.is_empty(),
+            "make_searchable on {what} raised notices: {seen:?}"
+        );
+    }
+    let triggers: Vec<String> = db
+        .query(
+            "SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'public.sample'::regclass ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            "search_a_guard_insert",
+            "search_a_guard_update",
+            "search_b_terms_delete",
+            "search_b_terms_insert",
+            "search_b_terms_update"
+        ]
+    );
+    let found: String = db
+        .query_one(
+            "SELECT name FROM lamin.search('liver', 'public.sample')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(found, "liver biopsy");
+}
