@@ -1,7 +1,7 @@
 -- search / validate / standardize / inspect: ranking tiers, typo tolerance,
 -- standardize tiers and ambiguity, safeguards, and hostile input.
 BEGIN;
-SELECT plan(52);
+SELECT plan(66);
 
 INSERT INTO lamin.ulabel (name, synonyms) VALUES
     ('T cell', '{T lymphocyte}'),
@@ -36,6 +36,48 @@ SELECT is((SELECT count(*)::int FROM lamin.search('P cell', 'lamin.ulabel') WHER
           'one-letter words are not fuzzed: P cell does not find T cell');
 SELECT is((SELECT array_agg(name) FROM lamin.search('cell', 'lamin.ulabel', 3)), (SELECT array_agg(name) FROM lamin.search('cell', 'lamin.ulabel', 3)),
           'results are deterministic');
+
+-- Real ontology terms (UBERON 2026-04-01, MONDO 2026-05-05, with their edges).
+SELECT bionty.start_import();
+INSERT INTO import_term VALUES
+    ('UBERON:0002097', 'skin of body', '{entire skin,skin organ}', NULL, NULL, false, NULL, NULL, NULL),
+    ('UBERON:0000014', 'zone of skin', '{portion of skin,region of skin,skin,skin region,skin zone}', NULL, NULL, false, NULL,
+     '{UBERON:0002097}', '{part_of}'),
+    ('UBERON:0002419', 'skin gland', '{glandulae cutis}', NULL, NULL, false, NULL, '{UBERON:0002097}', '{part_of}'),
+    ('UBERON:0001003', 'skin epidermis', '{vertebrate epidermis}', NULL, NULL, false, NULL, '{UBERON:0002097}', '{part_of}'),
+    ('UBERON:0001085', 'skin of trunk', '{torso zone of skin,trunk skin,trunk zone of skin,zone of skin of torso,zone of skin of trunk}',
+     NULL, NULL, false, NULL, '{UBERON:0000014}', '{is_a}'),
+    ('UBERON:0001068', 'skin of back', '{back skin,back zone of skin,"skin, dorsal region",zone of skin of back}', NULL, NULL, false, NULL,
+     '{UBERON:0001085}', '{part_of}'),
+    ('UBERON:0000178', 'blood', '{portion of blood,vertebrate blood}', NULL, NULL, false, NULL, NULL, NULL),
+    ('UBERON:0001981', 'blood vessel', '{vas sanguineum}', NULL, NULL, false, NULL, NULL, NULL);
+SELECT ok((SELECT terms FROM bionty.finish_import('bionty.tissue', 'uberon', 'test', 'test', repeat('c', 64))) = 8, 'UBERON terms imported');
+SELECT bionty.start_import();
+INSERT INTO import_term VALUES
+    ('MONDO:0100096', 'COVID-19', '{2019 novel coronavirus infection,2019-nCoV infection,coronavirus disease 2019,severe acute respiratory syndrome coronavirus 2 infectious disease}',
+     NULL, NULL, false, NULL, NULL, NULL),
+    ('MONDO:0100319', 'COVID-19–associated multisystem inflammatory syndrome in adults', '{MIS-A}', NULL, NULL, false, NULL, NULL, NULL),
+    ('MONDO:0005148', 'type 2 diabetes mellitus', '{NIDDM,type 2 diabetes,type II diabetes mellitus}', NULL, NULL, false, NULL, NULL, NULL),
+    ('MONDO:0005015', 'diabetes mellitus', '{diabetes}', NULL, NULL, false, NULL, NULL, NULL);
+SELECT ok((SELECT terms FROM bionty.finish_import('bionty.disease', 'mondo', 'test', 'test', repeat('d', 64))) = 4, 'MONDO terms imported');
+-- Letters and digits fused in the query, written with a hyphen or a space in the ontology (and back).
+SELECT is((SELECT name FROM lamin.search('covid19', 'bionty.disease') LIMIT 1), 'COVID-19', 'covid19 finds COVID-19');
+SELECT is((SELECT matched FROM lamin.search('covid19', 'bionty.disease') LIMIT 1), 'name: COVID-19', '… as its name');
+SELECT is((SELECT name FROM lamin.search('type2 diabetes', 'bionty.disease') LIMIT 1), 'type 2 diabetes mellitus', 'type2 diabetes finds type 2 diabetes mellitus');
+SELECT is((SELECT name FROM lamin.search('covid19') LIMIT 1), 'COVID-19', 'across registries too');
+INSERT INTO lamin.ulabel (name) VALUES ('IL6 knockout'), ('CD8a high');
+SELECT is((SELECT name FROM lamin.search('IL-6', 'lamin.ulabel') LIMIT 1), 'IL6 knockout', 'IL-6 finds the fused IL6 …');
+SELECT is((SELECT name FROM lamin.search('cd8 a', 'lamin.ulabel') LIMIT 1), 'CD8a high', '… and cd8 a finds CD8a');
+SELECT is((SELECT name FROM lamin.search('COVID-19', 'bionty.disease') LIMIT 1), 'COVID-19', 'the query as typed still comes first');
+-- General terms first: "skin" names skin of body; zone of skin (a part of it) only has "skin" as a synonym.
+SELECT is((SELECT array_agg(name) FROM lamin.search('skin', 'bionty.tissue', 2)), ARRAY['skin of body', 'zone of skin'],
+          'skin finds skin of body, the general term, before zone of skin (exact synonym, narrower)');
+SELECT is((SELECT array_agg(name ORDER BY name) FROM (SELECT name FROM lamin.search('skin', 'bionty.tissue', 6) OFFSET 2) x),
+          ARRAY['skin epidermis', 'skin gland', 'skin of back', 'skin of trunk'], 'the narrower skin terms follow');
+SELECT is((SELECT name FROM lamin.search('skin zone', 'bionty.tissue') LIMIT 1), 'zone of skin', 'a synonym with no broader name keeps its place');
+SELECT is((SELECT name FROM lamin.search('blood', 'bionty.tissue') LIMIT 1), 'blood', 'an exact name stays first');
+SELECT is((SELECT name FROM lamin.search('diabetes', 'bionty.disease') LIMIT 1), 'diabetes mellitus',
+          'diabetes finds diabetes mellitus by its exact synonym: no broader name begins with diabetes');
 
 -- Trashed records are not found; restoring brings them back.
 SELECT lamin.delete(uid) AS trashed FROM lamin.ulabel WHERE name = 'hepatocyte' \gset

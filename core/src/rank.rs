@@ -108,26 +108,90 @@ pub fn fold(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
+/// Whether two characters of a word meet at a letter/digit boundary
+/// ("il6": l|6, "cd8a": d|8 and 8|a).
+fn letter_digit_boundary(a: char, b: char) -> bool {
+    a.is_alphanumeric() && b.is_alphanumeric() && a.is_numeric() != b.is_numeric()
+}
+
+/// At most this many spellings of a query at letter/digit boundaries are tried.
+pub const MAX_VARIANTS: usize = 4;
+
+/// The other spellings of a normalized query at its letter/digit boundaries,
+/// one boundary at a time: a word split there ("il6" → "il 6", "cd8a" →
+/// "cd8 a" and "cd 8a") and two words joined there ("il 6" → "il6"). Names
+/// write these either way ("IL-6", "IL 6", "IL6"; "CD8a", "CD8 alpha";
+/// "COVID-19"); the index keeps words as the name spells them, so a query
+/// is looked up and ranked in each spelling. At most [`MAX_VARIANTS`], the
+/// query itself excluded.
+pub fn letter_digit_variants(normalized: &str) -> Vec<String> {
+    let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |v: String| {
+        if v != normalized && !out.contains(&v) && out.len() < MAX_VARIANTS {
+            out.push(v);
+        }
+    };
+    for (i, w) in words.iter().enumerate() {
+        let chars: Vec<(usize, char)> = w.char_indices().collect();
+        for pair in chars.windows(2) {
+            let ((_, a), (at, b)) = (pair[0], pair[1]);
+            if letter_digit_boundary(a, b) {
+                let mut split: Vec<String> = words.iter().map(|x| x.to_string()).collect();
+                split[i] = format!("{} {}", &w[..at], &w[at..]);
+                push(split.join(" "));
+            }
+        }
+    }
+    for i in 1..words.len() {
+        let (left, right) = (words[i - 1], words[i]);
+        if let (Some(a), Some(b)) = (left.chars().last(), right.chars().next()) {
+            if letter_digit_boundary(a, b) {
+                let mut joined: Vec<String> =
+                    words[..i - 1].iter().map(|x| x.to_string()).collect();
+                joined.push(format!("{left}{right}"));
+                joined.extend(words[i + 1..].iter().map(|x| x.to_string()));
+                push(joined.join(" "));
+            }
+        }
+    }
+    out
+}
+
 /// A query prepared once for scoring many terms.
 #[derive(Debug, Clone)]
 pub struct Query {
     folded: String,
     normalized: String,
     words: Vec<String>,
+    /// The query spelt otherwise at letter/digit boundaries ([`letter_digit_variants`]).
+    variants: Vec<Query>,
 }
 
 impl Query {
     pub fn new(raw: &str) -> Query {
         let normalized = normalize(raw);
+        let variants = letter_digit_variants(&normalized)
+            .iter()
+            .map(|v| Query::plain(v, v.clone()))
+            .collect();
+        Query {
+            variants,
+            ..Query::plain(&fold(raw), normalized)
+        }
+    }
+
+    fn plain(folded: &str, normalized: String) -> Query {
         let words = normalized
             .split(' ')
             .filter(|w| !w.is_empty())
             .map(str::to_string)
             .collect();
         Query {
-            folded: fold(raw),
+            folded: folded.to_string(),
             normalized,
             words,
+            variants: Vec::new(),
         }
     }
 
@@ -159,10 +223,30 @@ pub fn is_stop_word(word: &str) -> bool {
 /// Minimum fuzzy similarity (0..1) for a typo match to count.
 pub const FUZZY_THRESHOLD: f64 = 0.84;
 
+/// How much lower a match through another spelling of the query at a
+/// letter/digit boundary scores than the same match of the query as typed
+/// (the tier stays).
+const VARIANT_PENALTY: f64 = 1.5;
+
 /// Score one term against the query: `Some((tier, score))`, where the score
 /// orders candidates across tiers (higher is better), or `None` when the term
-/// does not match at all.
+/// does not match at all. The query's spellings at letter/digit boundaries
+/// count too ("il6" equals the name "IL-6"), just below the query as typed;
+/// they are not fuzzed.
 pub fn score_term(query: &Query, term: &str, kind: TermKind) -> Option<(Tier, f64)> {
+    let mut best = score_spelling(query, term, kind, true);
+    for v in &query.variants {
+        if let Some((tier, score)) = score_spelling(v, term, kind, false) {
+            let score = score - VARIANT_PENALTY;
+            if best.is_none_or(|(t, s)| (tier, score) > (t, s)) {
+                best = Some((tier, score));
+            }
+        }
+    }
+    best
+}
+
+fn score_spelling(query: &Query, term: &str, kind: TermKind, fuzzy: bool) -> Option<(Tier, f64)> {
     if query.is_empty() || term.is_empty() {
         return None;
     }
@@ -236,6 +320,9 @@ pub fn score_term(query: &Query, term: &str, kind: TermKind) -> Option<(Tier, f6
             Tier::WordStartOrContains,
             tier_base(Tier::WordStartOrContains) + bonus,
         ));
+    }
+    if !fuzzy {
+        return None;
     }
     let similarity = fuzzy_similarity(query, &normalized);
     if similarity >= FUZZY_THRESHOLD {
@@ -644,6 +731,109 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].uid, "x", "shorter name first within the prefix tier");
         assert_eq!(r[0].kind, TermKind::Name);
+    }
+
+    #[test]
+    fn letter_digit_variants_split_and_join_one_boundary_at_a_time() {
+        assert_eq!(letter_digit_variants("il6"), ["il 6"]);
+        assert_eq!(letter_digit_variants("il 6"), ["il6"]);
+        assert_eq!(letter_digit_variants("cd8a"), ["cd 8a", "cd8 a"]);
+        assert_eq!(letter_digit_variants("covid19"), ["covid 19"]);
+        assert_eq!(
+            letter_digit_variants("type2 diabetes"),
+            ["type 2 diabetes", "type2diabetes"]
+        );
+        assert_eq!(letter_digit_variants("sarscov2"), ["sarscov 2"]);
+        assert_eq!(letter_digit_variants("sars cov 2"), ["sars cov2"]);
+        assert!(letter_digit_variants("t cell").is_empty());
+        assert!(letter_digit_variants("").is_empty());
+        assert!(letter_digit_variants("1234").is_empty());
+        // Bounded, whatever the query.
+        assert_eq!(letter_digit_variants("a1b2c3d4e5f6").len(), MAX_VARIANTS);
+        assert!(letter_digit_variants("Т1 клетка").len() <= MAX_VARIANTS);
+    }
+
+    #[test]
+    fn fused_letters_and_digits_find_the_hyphenated_and_spaced_names() {
+        // MONDO:0100096 "COVID-19"; EFO:0003296 "interleukin-4 (Homo sapiens)",
+        // synonym "IL-4"; MONDO:0005148 "type 2 diabetes mellitus"; CL
+        // "CD8-alpha-low Langerhans cell" beside "CD8aa(I) thymocyte".
+        let c = [
+            cand("covid", "COVID-19", "COVID-19", TermKind::Name),
+            cand(
+                "vacc",
+                "COVID-19 vaccine",
+                "COVID-19 vaccine",
+                TermKind::Name,
+            ),
+            cand(
+                "il4",
+                "interleukin-4 (Homo sapiens)",
+                "IL-4",
+                TermKind::Synonym,
+            ),
+            cand(
+                "il4",
+                "interleukin-4 (Homo sapiens)",
+                "interleukin-4 (Homo sapiens)",
+                TermKind::Name,
+            ),
+            cand("il4i1", "IL4I1", "IL4I1", TermKind::Name),
+            cand(
+                "t2d",
+                "type 2 diabetes mellitus",
+                "type 2 diabetes mellitus",
+                TermKind::Name,
+            ),
+            cand(
+                "lang",
+                "CD8-alpha-low Langerhans cell",
+                "CD8-alpha-low Langerhans cell",
+                TermKind::Name,
+            ),
+            cand(
+                "cd8aa",
+                "CD8aa(I) thymocyte",
+                "CD8aa(I) thymocyte",
+                TermKind::Name,
+            ),
+        ];
+        let r = rank("covid19", &c, 10);
+        assert_eq!(names(&r)[..2], ["COVID-19", "COVID-19 vaccine"]);
+        assert_eq!(r[0].tier, Tier::ExactName);
+        let r = rank("il4", &c, 10);
+        assert_eq!(names(&r)[0], "interleukin-4 (Homo sapiens)");
+        assert_eq!(
+            (r[0].tier, r[0].matched.as_str()),
+            (Tier::ExactOther, "IL-4")
+        );
+        assert_eq!(names(&r)[1], "IL4I1", "the fused prefix still matches");
+        let r = rank("type2 diabetes", &c, 10);
+        assert_eq!(names(&r)[0], "type 2 diabetes mellitus");
+        assert_eq!(r[0].tier, Tier::NamePrefixOrWords);
+        // "cd8a" starts "CD8aa(I)" as typed, and "CD8-alpha-…" spelt "cd8 a".
+        let r = rank("cd8a", &c, 10);
+        assert_eq!(
+            names(&r),
+            ["CD8aa(I) thymocyte", "CD8-alpha-low Langerhans cell"]
+        );
+        // The other way round: "IL 4" finds the fused "IL4I1" by its prefix.
+        let r = rank("IL 4", &c, 10);
+        assert_eq!(names(&r)[0], "interleukin-4 (Homo sapiens)");
+        assert!(names(&r).contains(&"IL4I1"));
+        // Spellings are not fuzzed: "il 6" does not find "IL-4" nor "IL4I1".
+        assert!(rank("il6", &c, 10).is_empty());
+    }
+
+    #[test]
+    fn the_query_as_typed_beats_its_other_spelling() {
+        let c = [
+            cand("fused", "IL6", "IL6", TermKind::Name),
+            cand("spaced", "IL 6", "IL 6", TermKind::Name),
+        ];
+        assert_eq!(names(&rank("il6", &c, 10)), ["IL6", "IL 6"]);
+        assert_eq!(names(&rank("il-6", &c, 10)), ["IL 6", "IL6"]);
+        assert_eq!(rank("il6", &c, 10)[1].tier, Tier::ExactName);
     }
 
     #[test]

@@ -127,6 +127,16 @@ impl PreparedQuery {
             norm: norm.to_string(),
         }
     }
+
+    /// The query's other spellings at letter/digit boundaries ("il6" →
+    /// "il 6"; see [`rank::letter_digit_variants`]): candidates are looked up
+    /// for each too, and ranked against the query as typed.
+    pub fn variants(&self) -> Vec<PreparedQuery> {
+        rank::letter_digit_variants(&self.norm)
+            .iter()
+            .map(|v| PreparedQuery::corrected(v))
+            .collect()
+    }
 }
 
 /// The range `[from, to)` of `lamin.search_word.word` one query word matches.
@@ -212,6 +222,8 @@ pub const TERM_ROW_COLUMNS: &str = "t.registry, t.uid, t.name, t.kind, t.term, t
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     pub tier: Tier,
+    /// The kind of the matched term.
+    pub kind: TermKind,
     pub registry: String,
     pub uid: String,
     pub name: String,
@@ -244,6 +256,7 @@ pub fn rank_rows(query: &str, rows: &[TermRow], lim: usize) -> Vec<Hit> {
             let (registry, uid) = r.uid.split_once('\u{1}').expect("key built above");
             Hit {
                 tier: r.tier,
+                kind: r.kind,
                 registry: registry.to_string(),
                 uid: uid.to_string(),
                 name: r.name,
@@ -252,6 +265,71 @@ pub fn rank_rows(query: &str, rows: &[TermRow], lim: usize) -> Vec<Hit> {
             }
         })
         .collect()
+}
+
+/// Hits a search ranks before [`general_first`] keeps the first `lim`: broader
+/// names may rank further down than the narrower terms they yield to.
+pub const GENERAL_WINDOW: usize = 200;
+/// Synonym hits [`general_first`] checks for broader names (one hierarchy
+/// walk each).
+pub const GENERAL_CHECKS: usize = 3;
+
+/// Whether a name begins with the query's words and goes on ("skin of body"
+/// for "skin"; not "skin" itself, not "skinny").
+pub fn name_begins_with_words(query_norm: &str, name: &str) -> bool {
+    let name = rank::normalize(name);
+    !query_norm.is_empty()
+        && name.starts_with(query_norm)
+        && name[query_norm.len()..].starts_with(' ')
+}
+
+/// General terms first. A hit found through a synonym or abbreviation equal
+/// to the query (UBERON "zone of skin", exact synonym "skin") yields its place
+/// to a hit of the same registry whose name begins with the query's words and
+/// that is its ancestor in the ontology ("skin of body"): the broader term the
+/// query names, which the narrower one only borrows the word from. Ranks are
+/// otherwise kept. `hits` are ranked best first (more than `lim`, see
+/// [`GENERAL_WINDOW`]); `ancestors_among(x, ys)` answers which of the ys
+/// (uids) are ancestors of x (none in a registry without a hierarchy). At
+/// most [`GENERAL_CHECKS`] hits are checked. Returns the first `lim`.
+pub fn general_first(
+    query: &str,
+    mut hits: Vec<Hit>,
+    lim: usize,
+    mut ancestors_among: impl FnMut(&Hit, &[&Hit]) -> HashSet<String>,
+) -> Vec<Hit> {
+    let norm = rank::normalize(query);
+    let mut checks = 0;
+    let mut i = 0;
+    while i < hits.len().min(lim) && checks < GENERAL_CHECKS {
+        let x = &hits[i];
+        if x.tier == Tier::ExactOther
+            && matches!(x.kind, TermKind::Synonym | TermKind::Abbreviation)
+        {
+            let ys: Vec<usize> = (i + 1..hits.len())
+                .filter(|&j| {
+                    hits[j].registry == x.registry
+                        && hits[j].tier == Tier::NamePrefixOrWords
+                        && name_begins_with_words(&norm, &hits[j].name)
+                })
+                .collect();
+            if !ys.is_empty() {
+                checks += 1;
+                let refs: Vec<&Hit> = ys.iter().map(|&j| &hits[j]).collect();
+                let ancestors = ancestors_among(x, &refs);
+                if let Some(&j) = ys.iter().find(|&&j| ancestors.contains(&hits[j].uid)) {
+                    let mut y = hits.remove(j);
+                    y.tier = hits[i].tier;
+                    y.score = hits[i].score;
+                    hits.insert(i, y);
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    hits.truncate(lim);
+    hits
 }
 
 /// Whether the terms equal to or starting with the query already give `lim`
@@ -698,6 +776,70 @@ mod tests {
         );
         assert_eq!(similar_pick("macrophage", &rows), None, "equal is no typo");
         assert_eq!(similar_pick("fibroblast", &rows), None);
+    }
+
+    #[test]
+    fn general_first_puts_a_broader_name_above_a_narrower_synonym() {
+        // UBERON: "zone of skin" (UBERON:0000014, exact synonym "skin") is a
+        // part of "skin of body" (UBERON:0002097); "skin gland" is below it.
+        let tissue = |uid: &str, name: &str, kind: TermKind, term: &str| TermRow {
+            registry: "bionty.tissue".into(),
+            ..row(uid, name, kind, term)
+        };
+        let rows = vec![
+            tissue("zone", "zone of skin", TermKind::Name, "zone of skin"),
+            tissue("zone", "zone of skin", TermKind::Synonym, "skin"),
+            tissue("body", "skin of body", TermKind::Name, "skin of body"),
+            tissue("gland", "skin gland", TermKind::Name, "skin gland"),
+            tissue("back", "skin of back", TermKind::Name, "skin of back"),
+            tissue("epi", "skin epidermis", TermKind::Name, "skin epidermis"),
+        ];
+        let ranked = rank_rows("skin", &rows, GENERAL_WINDOW);
+        assert_eq!(ranked[0].uid, "zone", "by tiers alone the synonym wins");
+        let mut asked = Vec::new();
+        let hits = general_first("skin", ranked.clone(), 3, |x, ys| {
+            asked.push((
+                x.uid.clone(),
+                ys.iter().map(|y| y.uid.clone()).collect::<Vec<_>>(),
+            ));
+            ["body".to_string(), "unrelated".to_string()].into()
+        });
+        let uids: Vec<&str> = hits.iter().map(|h| h.uid.as_str()).collect();
+        assert_eq!(uids, ["body", "zone", "gland"]);
+        assert_eq!(hits[0].tier, Tier::ExactOther);
+        assert!(hits[0].score >= hits[1].score);
+        assert_eq!(hits[0].matched, "name: skin of body");
+        assert_eq!(asked.len(), 1, "one hierarchy lookup");
+        assert_eq!(asked[0].0, "zone");
+        assert!(
+            asked[0].1.contains(&"body".to_string()) && asked[0].1.contains(&"back".to_string())
+        );
+        // No ancestor among them (or no hierarchy): the order stays.
+        let same = general_first("skin", ranked.clone(), 3, |_, _| HashSet::new());
+        assert_eq!(same, ranked[..3].to_vec());
+        // An exact name is never passed over; names that only contain the
+        // query, or are another word, are no broader names.
+        assert!(name_begins_with_words("skin", "skin of body"));
+        assert!(!name_begins_with_words("skin", "skin"));
+        assert!(!name_begins_with_words("skin", "skinny cell"));
+        assert!(!name_begins_with_words("skin", "zone of skin"));
+        let named = vec![
+            tissue("exact", "skin", TermKind::Name, "skin"),
+            tissue("zone", "zone of skin", TermKind::Synonym, "skin"),
+            tissue("body", "skin of body", TermKind::Name, "skin of body"),
+        ];
+        let hits = general_first("skin", rank_rows("skin", &named, 10), 10, |_, _| {
+            ["body".to_string()].into()
+        });
+        let uids: Vec<&str> = hits.iter().map(|h| h.uid.as_str()).collect();
+        assert_eq!(uids, ["exact", "body", "zone"]);
+    }
+
+    #[test]
+    fn prepared_query_variants_are_normalized_spellings() {
+        let v = PreparedQuery::new("IL6").variants();
+        assert_eq!(v, vec![PreparedQuery::corrected("il 6")]);
+        assert!(PreparedQuery::new("T cell").variants().is_empty());
     }
 
     #[test]

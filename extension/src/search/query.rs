@@ -10,6 +10,7 @@ use lamin_core::search_plan::{
     FEW_MATCHES, SEARCH_LIMITS, TERM_ROW_COLUMNS as COLS, WALK_LIMIT, WALK_MATCHES,
     WORD_CANDIDATES,
 };
+use lamin_core::sql::quote_ident;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
@@ -82,12 +83,32 @@ pub(super) fn run_search(
     organism: Option<&str>,
 ) -> Vec<Hit> {
     let q = PreparedQuery::new(query);
+    let variants = q.variants();
     let registries = registries_to_search(registry);
     let mut rows: Vec<TermRow> = Vec::new();
     for reg in &registries {
         rows.extend(fetch_candidates(&q, reg, organism, lim));
+        // The query spelt otherwise at letter/digit boundaries ("il6" finds
+        // "IL-6"); terms the query itself found are not counted twice.
+        for v in &variants {
+            let more = fetch_candidates(v, reg, organism, lim);
+            let seen: HashSet<(&str, &str, i16, &str)> = rows
+                .iter()
+                .map(|r| (r.registry.as_str(), r.uid.as_str(), r.kind, r.term.as_str()))
+                .collect();
+            let new: Vec<TermRow> = more
+                .into_iter()
+                .filter(|r| {
+                    !seen.contains(&(r.registry.as_str(), r.uid.as_str(), r.kind, r.term.as_str()))
+                })
+                .collect();
+            rows.extend(new);
+        }
     }
-    let mut hits = plan::rank_rows(&q.text, &rows, lim);
+    // Ranked beyond lim: a broader name further down may take a narrower
+    // term's place (general_first).
+    let window = lim.max(plan::GENERAL_WINDOW);
+    let mut hits = plan::rank_rows(&q.text, &rows, window);
     // Typo tolerance: when direct matches are scarce, search again with the
     // query's unknown words replaced by the closest known words, and rank the
     // new candidates against the original query.
@@ -97,10 +118,52 @@ pub(super) fn run_search(
             for reg in &registries {
                 rows.extend(fetch_candidates(&fixed, reg, organism, lim));
             }
-            hits = plan::rank_rows(&q.text, &rows, lim);
+            hits = plan::rank_rows(&q.text, &rows, window);
         }
     }
-    hits
+    plan::general_first(&q.text, hits, lim, ancestors_among)
+}
+
+/// The uids of `ys` that are ancestors of `x` in its ontology (bionty.walk
+/// upward), for general_first; none for a registry without a hierarchy.
+fn ancestors_among(x: &Hit, ys: &[&Hit]) -> HashSet<String> {
+    let has_hierarchy = select_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM bionty.ontology o WHERE o.entity = $1)",
+        &[x.registry.as_str().into()],
+        "hierarchy of a registry",
+    )
+    .unwrap_or(false);
+    if !has_hierarchy {
+        return HashSet::new();
+    }
+    let reg = load_registry(&x.registry);
+    let Some(id_field) = reg.id_field.as_deref() else {
+        return HashSet::new();
+    };
+    let Some(term_id) = select_one::<String>(
+        &format!(
+            "SELECT r.{}::text FROM {} r WHERE r.uid = $1",
+            quote_ident(id_field),
+            reg.table()
+        ),
+        &[x.uid.as_str().into()],
+        "ontology id of a hit",
+    ) else {
+        return HashSet::new();
+    };
+    let uids: Vec<String> = ys.iter().map(|y| y.uid.clone()).collect();
+    select_column::<String>(
+        &format!(
+            "SELECT t.uid FROM bionty.walk($1, true, $2) w
+             JOIN lamin.search_term t ON t.record_id = w.record_id AND t.registry = $2 AND t.kind = {name}
+             WHERE t.uid = ANY ($3)",
+            name = TermKind::Name.code()
+        ),
+        &[term_id.into(), x.registry.as_str().into(), uids.into()],
+        "ancestors among hits",
+    )
+    .into_iter()
+    .collect()
 }
 
 /// Every searchable registry, or just the one named.

@@ -4,6 +4,9 @@
 //!   (b) pg_trgm: ORDER BY similarity over the trigram-indexed terms.
 //!
 //!     scripts/bench search            (BENCH_SIZES=1000000,10000000 by default)
+//!
+//! BENCH_LIBRARY_DIR=<dir> loads lamin.so from <dir> instead (a build of
+//! another commit with the same SQL), for before/after runs.
 
 use std::time::{Duration, Instant};
 
@@ -190,6 +193,10 @@ const QUERIES: &[(&str, &str)] = &[
     ("misspelt", "macrophge"),
     ("misspelt", "hepatocite"),
     ("misspelt", "fibroblst of lung"),
+    // Letters and digits spelt otherwise than in the names (0.5.0: looked up
+    // in each spelling at the boundary).
+    ("letter/digit", "CD14positive monocyte"),
+    ("letter/digit", "cd 16-negative"),
 ];
 
 /// LaminDB's search ranking (lamin-utils) as one SQL statement: rows that
@@ -393,7 +400,10 @@ fn bench_validate(db: &mut postgres::Client) {
         db,
         "SELECT count(*) FROM bench.vals, unnest(a) AS v WHERE EXISTS (SELECT 1 FROM bench.small s WHERE s.name = v)",
     );
-    println!("reading the 2M values (two arrays) alone: {:.0} ms", ms(base));
+    println!(
+        "reading the 2M values (two arrays) alone: {:.0} ms",
+        ms(base)
+    );
     println!(
         "lamin.validate     2M values (2 calls): {:>7.0} ms = {:>6.2} M values/s",
         ms(v),
@@ -440,6 +450,17 @@ fn main() {
     ] {
         admin
             .batch_execute(&format!("ALTER SYSTEM SET {setting}"))
+            .unwrap();
+    }
+    // BENCH_LIBRARY_DIR: load lamin.so from that folder (a build of another
+    // commit, same SQL) for a before/after comparison on one machine.
+    if let Ok(dir) = std::env::var("BENCH_LIBRARY_DIR") {
+        println!("lamin.so loaded from {dir}");
+        admin
+            .batch_execute(&format!(
+                "ALTER SYSTEM SET dynamic_library_path = '{}:$libdir'",
+                dir.replace('\'', "''")
+            ))
             .unwrap();
     }
     drop(admin);
