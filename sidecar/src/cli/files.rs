@@ -99,14 +99,17 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     let saved = save_artifact(&client, &request, &Bar::new(args.quiet)).await?;
     let uid = &saved.uid;
     println!("{uid}");
+    // Known content: the library's sentence names the record that came back.
+    let note = saved
+        .note
+        .clone()
+        .unwrap_or_else(|| format!("{uid}: the same content is already saved: nothing uploaded"));
     match saved.saved {
         Saved::Uploaded => {}
-        Saved::Known => {
-            eprintln!("note: {uid}: the same content is already saved: nothing uploaded")
+        Saved::Known => eprintln!("note: {note}"),
+        Saved::PendingElsewhere => {
+            eprintln!("note: {note}; the artifact is pending until that upload finishes")
         }
-        Saved::PendingElsewhere => eprintln!(
-            "note: {uid}: the same content is being uploaded by another save; the artifact is pending until it finishes"
-        ),
     }
     if let Some(table) = &saved.table {
         for w in conflict_warnings(uid, table) {
