@@ -383,7 +383,10 @@ fn ls_lists_latest_versions_by_prefix_space_label_and_feature() {
          SELECT lamin.create_feature('batch', 'int');
          SELECT lamin.annotate('{b}', 'tissue', ARRAY['lung']);
          SELECT lamin.annotate('{c}', 'tissue', ARRAY['liver']);
-         SELECT lamin.annotate('{c}', 'batch', ARRAY['3']);"
+         SELECT lamin.annotate('{c}', 'batch', ARRAY['3']);
+         INSERT INTO bionty.cell_type (name, ontology_id) VALUES ('T cell', 'CL:0000084');
+         SELECT lamin.create_feature('cell_type', 'cat[bionty.cell_type]');
+         SELECT lamin.annotate('{a2}', 'cell_type', ARRAY['T cell']);"
     ))
     .unwrap();
     let d = ok(&lamin(
@@ -424,6 +427,10 @@ fn ls_lists_latest_versions_by_prefix_space_label_and_feature() {
         [c.clone()]
     );
     assert!(uids(&["--feature", "batch=4"]).is_empty());
+    // Records of other registries (a cell type) count as labels and feature values too.
+    assert_eq!(uids(&["--label", "T cell"]), [a2.clone()]);
+    assert_eq!(uids(&["--feature", "cell_type=T cell"]), [a2.clone()]);
+    assert!(uids(&["--label", "T cell", "--label", "lung"]).is_empty());
 
     // The table: a header and aligned columns; CSV: a header and every field.
     let table = ok(&lamin(&cluster, &["ls", "raw/"]));
