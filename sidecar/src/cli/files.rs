@@ -27,7 +27,7 @@ pub struct SaveArgs {
     /// Storage root or uid (default: the default storage).
     #[arg(long)]
     pub storage: Option<String>,
-    /// The run (uid, from lamin.track) that creates this artifact.
+    /// The run (uid, from `lamin track` or a committed lamin.track) that creates this artifact.
     #[arg(long, env = "LAMIN_RUN")]
     pub run: Option<String>,
     /// The space (name or uid) the artifact goes to (default: "all"); needs write on it.
@@ -50,7 +50,7 @@ pub struct GetArgs {
     /// to write the key's file name (else uid + suffix) into; default: the current folder.
     #[arg(long)]
     pub to: Option<PathBuf>,
-    /// The run (uid, from lamin.track) that reads this artifact: recorded as one of its inputs.
+    /// The run (uid, from `lamin track` or a committed lamin.track) that reads this artifact: recorded as one of its inputs.
     #[arg(long, env = "LAMIN_RUN")]
     pub run: Option<String>,
     #[arg(long, short)]

@@ -45,7 +45,7 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Check the connection and print the versions of the extension and the server.
     Status(StatusArgs),
-    /// Save a file as an artifact: hash it, upload it unless the content is already stored, register it.
+    /// Save a file or folder as an artifact (hash, upload unless the content is already stored, register); prints the uid.
     Save(files::SaveArgs),
     /// Download an artifact's file by uid or key, checking its sha256; prints where it went.
     Get(files::GetArgs),
