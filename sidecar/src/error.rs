@@ -15,7 +15,12 @@ pub struct DbError(pub tokio_postgres::Error);
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.as_db_error() {
-            Some(d) => f.write_str(d.message()),
+            // The server's hint says what to do (e.g. which grant is
+            // missing): it belongs with the message.
+            Some(d) => match d.hint() {
+                Some(hint) => write!(f, "{} (hint: {hint})", d.message()),
+                None => f.write_str(d.message()),
+            },
             None => write!(f, "{}", self.0),
         }
     }

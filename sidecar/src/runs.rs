@@ -94,9 +94,10 @@ pub async fn use_run(client: &Client, run: Option<&str>) -> anyhow::Result<()> {
     };
     match client.query_one("SELECT lamin.use_run($1)", &[&run]).await {
         Ok(_) => Ok(()),
+        // (The server's own hint says the same; this sentence replaces it.)
         Err(e) if e.code() == Some(&SqlState::NO_DATA_FOUND) => Err(refused!(
             "{}: nothing was done. If the run was started with lamin.track in a transaction that has not committed yet, other sessions cannot see it: commit after lamin.track (psycopg: conn.commit(), or connect with autocommit=True), or start the run with `lamin track`",
-            DbError(e)
+            e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string())
         )),
         Err(e) => Err(anyhow::Error::new(DbError(e)).context("nothing was done")),
     }

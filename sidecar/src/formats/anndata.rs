@@ -4,7 +4,6 @@
 //! with their categories) — and the values of one column or index, for
 //! curation.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -150,50 +149,6 @@ pub fn describe_h5ad(path: &Path) -> anyhow::Result<AnnDataInfo> {
     })
 }
 
-/// The distinct values of `obs.<column>`, `var.<column>`, `obs.index` or
-/// `var.index` of a local .h5ad file.
-pub fn distinct_values(path: &Path, column: &str) -> anyhow::Result<Vec<String>> {
-    let Some((frame_name, col)) = column
-        .split_once('.')
-        .filter(|(f, _)| *f == "obs" || *f == "var")
-    else {
-        bail!("column {column:?} of an AnnData: expected obs.<column>, var.<column>, obs.index or var.index");
-    };
-    let file = open(path)?;
-    let group = file.group(frame_name)?;
-    let name = if col == "index" {
-        string_attr(&group, "_index").unwrap_or_else(|| "_index".into())
-    } else {
-        col.to_string()
-    };
-    let values: Vec<String> = if let Ok(g) = group.group(&name) {
-        // Categorical: the categories its codes use.
-        let categories = strings(&g.dataset("categories")?)?;
-        let codes = g.dataset("codes")?.read_1d::<i64>()?;
-        let used: BTreeSet<usize> = codes
-            .iter()
-            .filter(|c| **c >= 0)
-            .map(|c| *c as usize)
-            .collect();
-        used.into_iter()
-            .filter_map(|i| categories.get(i).cloned())
-            .collect()
-    } else {
-        let ds = group
-            .dataset(&name)
-            .with_context(|| format!("no column {col:?} in {frame_name}"))?;
-        match dtype_of(&ds) {
-            "str" => strings(&ds)?,
-            _ => ds.read_1d::<f64>()?.iter().map(|v| v.to_string()).collect(),
-        }
-    };
-    Ok(values
-        .into_iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect())
-}
-
 /// The JSON of a zarr v2 metadata file (`.zattrs`, `.zarray`), or None.
 fn zarr_json(dir: &Path, parts: &[&str], file: &str) -> Option<serde_json::Value> {
     let mut p = dir.to_path_buf();
@@ -304,40 +259,6 @@ pub fn describe_zarr(dir: &Path) -> anyhow::Result<AnnDataInfo> {
         obs,
         var,
     })
-}
-
-/// The distinct values of a column or index of a local AnnData zarr store
-/// (categoricals: their categories).
-pub fn distinct_values_zarr(dir: &Path, column: &str) -> anyhow::Result<Vec<String>> {
-    let Some((frame_name, col)) = column
-        .split_once('.')
-        .filter(|(f, _)| *f == "obs" || *f == "var")
-    else {
-        bail!("column {column:?} of an AnnData: expected obs.<column>, var.<column>, obs.index or var.index");
-    };
-    let attrs = zarr_json(dir, &[frame_name], ".zattrs").context("not an AnnData zarr store")?;
-    let name = if col == "index" {
-        attrs
-            .get("_index")
-            .and_then(|v| v.as_str())
-            .unwrap_or("_index")
-            .to_string()
-    } else {
-        col.to_string()
-    };
-    let path = if dir.join(frame_name).join(&name).join(".zgroup").exists() {
-        format!("/{frame_name}/{name}/categories")
-    } else if dir.join(frame_name).join(&name).join(".zarray").exists() {
-        format!("/{frame_name}/{name}")
-    } else {
-        bail!("no column {col:?} in {frame_name}");
-    };
-    let values = zarr_strings(dir, &path)?;
-    Ok(values
-        .into_iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect())
 }
 
 /// The `obs` or `var` table of an AnnData.
@@ -595,13 +516,7 @@ mod tests {
         // anndata stores string columns as categoricals.
         assert_eq!(info.obs[0].categories.as_ref().unwrap().len(), 5);
         assert_eq!(info.var[0].name, "gene_symbol");
-        let genes = distinct_values(&fixture("pbmc.h5ad"), "var.index").unwrap();
-        assert_eq!(genes.len(), 6);
-        assert!(genes.contains(&"ENSG00000010610".to_string()));
-        let types = distinct_values(&fixture("pbmc.h5ad"), "obs.cell_type").unwrap();
-        assert!(types.contains(&"T lymphocyte".to_string()));
         assert!(describe_h5ad(&fixture("truncated.h5ad")).is_err());
-        assert!(distinct_values(&fixture("pbmc.h5ad"), "cell_type").is_err());
     }
 
     #[test]
@@ -609,16 +524,6 @@ mod tests {
         let zarr = describe_zarr(&fixture("pbmc.zarr")).unwrap();
         let h5ad = describe_h5ad(&fixture("pbmc.h5ad")).unwrap();
         assert_eq!(zarr, h5ad);
-        assert_eq!(
-            distinct_values_zarr(&fixture("pbmc.zarr"), "var.index").unwrap(),
-            distinct_values(&fixture("pbmc.h5ad"), "var.index").unwrap()
-        );
-        assert_eq!(
-            distinct_values_zarr(&fixture("pbmc.zarr"), "obs.cell_type")
-                .unwrap()
-                .len(),
-            5
-        );
         assert!(describe_zarr(&fixture("..")).is_err());
     }
 

@@ -133,7 +133,7 @@ pub async fn save(
             .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
             .sum(),
     };
-    use_run(client, &request.run).await?;
+    crate::runs::use_run(client, request.run.as_deref()).await?;
     if let Some(space) = &request.space {
         client
             .query_one("SELECT lamin.use_space($1)", &[space])
@@ -313,19 +313,6 @@ impl Upload<'_> {
             }
         }
     }
-}
-
-/// Make `run` the session's current run (lamin.use_run), so that what the
-/// session saves or reads is recorded in it.
-pub async fn use_run(client: &Client, run: &Option<String>) -> anyhow::Result<()> {
-    if let Some(run) = run {
-        client
-            .query_one("SELECT lamin.use_run($1)", &[run])
-            .await
-            .map_err(DbError)
-            .context("nothing was done")?;
-    }
-    Ok(())
 }
 
 /// A saved table or AnnData: record its rows and columns (features, schemas).
