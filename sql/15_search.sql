@@ -45,13 +45,16 @@ CREATE TABLE lamin.search_term (
     deprecated boolean NOT NULL DEFAULT false,
     space_id   bigint NOT NULL DEFAULT 1
 );
--- The triggers' per-row probes (a record's terms, a name's clashes) lead with
--- the record id and the folded term, and filter the registry outside the index
--- (t.registry || '' = reg_name): a registry-leading index cannot serve them, so
--- no statistics (a registry the last ANALYZE saw empty) can plan them as a walk
--- over every term of the registry. Prefix search needs term_norm after registry.
-CREATE INDEX search_term_record ON lamin.search_term (record_id, registry);
-CREATE INDEX search_term_fold ON lamin.search_term (term_fold, registry);
+-- The triggers' per-row probes (a record's terms, a name's clashes) match one
+-- index each exactly: the record id or the folded term first, then the
+-- registry compared in collation "C" (t.registry COLLATE "C" = reg_name; equal
+-- strings are equal in every deterministic collation). Only these two indexes
+-- hold the registry in "C", so the registry-leading index cannot serve a probe
+-- with the registry alone, and no statistics (a registry the last ANALYZE saw
+-- empty) can plan one as a walk over every term of the registry. Prefix
+-- search needs term_norm after the registry.
+CREATE INDEX search_term_record ON lamin.search_term (record_id, registry COLLATE "C");
+CREATE INDEX search_term_fold ON lamin.search_term (term_fold, registry COLLATE "C");
 CREATE INDEX search_term_norm ON lamin.search_term (registry, term_norm);
 -- The search tables are derived and written only by the generated triggers
 -- below; they carry no foreign keys, whose per-row checks would dominate bulk loads.
@@ -262,22 +265,22 @@ DECLARE
     -- each time (force_custom_plan), so plans follow the tables' growth. (The
     -- word delete names it only to be parameterised: filtering words by
     -- registry would tempt the planner onto the (registry, word) index; terms
-    -- are found by record id, the registry filtered outside the index, see
+    -- are found by record id and registry in collation "C", see
     -- search_term_record.)
     reg_name text := %2$L;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         -- Rows of this statement may already have terms from an UPDATE nested in
         -- its row triggers (e.g. a version family's head moving).
-        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.record_id = ANY (ARRAY(SELECT n.id FROM new_rows n)) AND t.registry || '' = reg_name RETURNING t.id)
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.record_id = ANY (ARRAY(SELECT n.id FROM new_rows n)) AND t.registry COLLATE "C" = reg_name RETURNING t.id)
         DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
         %3$s;
     ELSIF TG_OP = 'UPDATE' THEN
-        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.record_id = ANY (ARRAY(SELECT c.id FROM %4$s c)) AND t.registry || '' = reg_name RETURNING t.id)
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.record_id = ANY (ARRAY(SELECT c.id FROM %4$s c)) AND t.registry COLLATE "C" = reg_name RETURNING t.id)
         DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
         %5$s;
     ELSE
-        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.record_id = ANY (ARRAY(SELECT o.id FROM old_rows o)) AND t.registry || '' = reg_name RETURNING t.id)
+        WITH gone AS (DELETE FROM lamin.search_term t WHERE t.record_id = ANY (ARRAY(SELECT o.id FROM old_rows o)) AND t.registry COLLATE "C" = reg_name RETURNING t.id)
         DELETE FROM lamin.search_word w WHERE w.term_id = ANY (ARRAY(SELECT g.id FROM gone g)) AND reg_name IS NOT NULL;
     END IF;
     RETURN NULL;
@@ -322,13 +325,13 @@ BEGIN
         SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
         FROM new_rows n CROSS JOIN LATERAL (
             SELECT t.uid, t.name, t.kind FROM lamin.search_term t
-            WHERE t.term_fold = ANY (lamin.name_variants(n.%3$I) COLLATE "C") AND t.registry || '' = reg_name AND t.record_id <> n.id LIMIT 1) t
+            WHERE t.term_fold = ANY (lamin.name_variants(n.%3$I) COLLATE "C") AND t.registry COLLATE "C" = reg_name AND t.record_id <> n.id LIMIT 1) t
         LIMIT 1;
     ELSE
         SELECT n.%3$I AS new_name, t.uid, t.name, t.kind INTO clash
         FROM new_rows n JOIN old_rows o ON o.id = n.id CROSS JOIN LATERAL (
             SELECT t.uid, t.name, t.kind FROM lamin.search_term t
-            WHERE t.term_fold = ANY (lamin.name_variants(n.%3$I) COLLATE "C") AND t.registry || '' = reg_name AND t.record_id <> n.id LIMIT 1) t
+            WHERE t.term_fold = ANY (lamin.name_variants(n.%3$I) COLLATE "C") AND t.registry COLLATE "C" = reg_name AND t.record_id <> n.id LIMIT 1) t
         WHERE n.%3$I IS DISTINCT FROM o.%3$I
         LIMIT 1;
     END IF;

@@ -10,6 +10,11 @@
 //!
 //! Deprecated records rank below every live one. Ties break by shorter name,
 //! then uid, so results are deterministic.
+//!
+//! A query also matches in its other spellings at letter/digit boundaries
+//! ("il6" and "IL-6", see [`letter_digit_variants`]), in the same tier, just
+//! below the query as typed. (Which of two hits is the more general term is
+//! decided with the ontology: `search_plan::general_first`.)
 
 use std::cmp::Ordering;
 

@@ -215,14 +215,16 @@ fn map_values(
         let sql = format!(
             "SELECT t.term_fold::text, t.kind, r.{f}::text
              FROM lamin.search_term t JOIN {table} r ON r.id = t.record_id
-             WHERE t.registry = $1 AND {cond} AND r.{f} IS NOT NULL{filter}
+             WHERE {cond} AND r.{f} IS NOT NULL{filter}
              ORDER BY r.id",
             f = quote_ident(field),
             table = reg.table(),
+            // The registry in collation "C" matches search_term_fold whole
+            // (sql/15_search.sql); reading the whole registry uses its own index.
             cond = if whole {
-                "true"
+                "t.registry = $1"
             } else {
-                "t.term_fold = ANY($2)"
+                "t.term_fold = ANY($2) AND t.registry COLLATE \"C\" = $1"
             },
             filter = reg.record_filter(organism, 3)
         );

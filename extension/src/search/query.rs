@@ -87,22 +87,25 @@ pub(super) fn run_search(
     let registries = registries_to_search(registry);
     let mut rows: Vec<TermRow> = Vec::new();
     for reg in &registries {
-        rows.extend(fetch_candidates(&q, reg, organism, lim));
-        // The query spelt otherwise at letter/digit boundaries ("il6" finds
-        // "IL-6"); terms the query itself found are not counted twice.
+        rows.extend(fetch_candidates(&q, reg, organism, lim, true));
+    }
+    // The query spelt otherwise at letter/digit boundaries ("il6" finds
+    // "IL-6"): terms equal to or starting with each spelling, and terms with
+    // its words only when the query as typed found little (as for spelling
+    // correction: the word lookups cost most). Terms already found are not
+    // counted twice.
+    if !variants.is_empty() {
         for v in &variants {
-            let more = fetch_candidates(v, reg, organism, lim);
-            let seen: HashSet<(&str, &str, i16, &str)> = rows
-                .iter()
-                .map(|r| (r.registry.as_str(), r.uid.as_str(), r.kind, r.term.as_str()))
-                .collect();
-            let new: Vec<TermRow> = more
-                .into_iter()
-                .filter(|r| {
-                    !seen.contains(&(r.registry.as_str(), r.uid.as_str(), r.kind, r.term.as_str()))
-                })
-                .collect();
-            rows.extend(new);
+            for reg in &registries {
+                add_new_rows(&mut rows, fetch_candidates(v, reg, organism, lim, false));
+            }
+        }
+        if plan::wants_correction(plan::rank_rows(&q.text, &rows, lim).len(), lim) {
+            for v in &variants {
+                for reg in &registries {
+                    add_new_rows(&mut rows, fetch_candidates(v, reg, organism, lim, true));
+                }
+            }
         }
     }
     // Ranked beyond lim: a broader name further down may take a narrower
@@ -116,12 +119,25 @@ pub(super) fn run_search(
         if let Some(fixed) = corrected_query(&q.norm, &registries) {
             let fixed = PreparedQuery::corrected(&fixed);
             for reg in &registries {
-                rows.extend(fetch_candidates(&fixed, reg, organism, lim));
+                rows.extend(fetch_candidates(&fixed, reg, organism, lim, true));
             }
             hits = plan::rank_rows(&q.text, &rows, window);
         }
     }
     plan::general_first(&q.text, hits, lim, ancestors_among)
+}
+
+/// Add the rows that are not among `rows` yet (same registry, record, kind and term).
+fn add_new_rows(rows: &mut Vec<TermRow>, more: Vec<TermRow>) {
+    let seen: HashSet<(String, String, i16, String)> = rows
+        .iter()
+        .map(|r| (r.registry.clone(), r.uid.clone(), r.kind, r.term.clone()))
+        .collect();
+    rows.extend(
+        more.into_iter().filter(|r| {
+            !seen.contains(&(r.registry.clone(), r.uid.clone(), r.kind, r.term.clone()))
+        }),
+    );
 }
 
 /// The uids of `ys` that are ancestors of `x` in its ontology (bionty.walk
@@ -155,7 +171,7 @@ fn ancestors_among(x: &Hit, ys: &[&Hit]) -> HashSet<String> {
     select_column::<String>(
         &format!(
             "SELECT t.uid FROM bionty.walk($1, true, $2) w
-             JOIN lamin.search_term t ON t.record_id = w.record_id AND t.registry = $2 AND t.kind = {name}
+             JOIN lamin.search_term t ON t.record_id = w.record_id AND t.registry COLLATE \"C\" = $2 AND t.kind = {name}
              WHERE t.uid = ANY ($3)",
             name = TermKind::Name.code()
         ),
@@ -179,12 +195,14 @@ fn registries_to_search(registry: Option<&str>) -> Vec<String> {
 }
 
 /// Candidates of one registry: terms equal to the query, terms starting with
-/// it, and terms containing its words (see `search_plan::plan_words`).
+/// it, and (with `words`) terms containing its words (see
+/// `search_plan::plan_words`).
 fn fetch_candidates(
     q: &PreparedQuery,
     registry: &str,
     organism: Option<&str>,
     lim: usize,
+    words: bool,
 ) -> Vec<TermRow> {
     let organism_filter = if organism.is_some() {
         " AND t.organism = $3"
@@ -194,7 +212,7 @@ fn fetch_candidates(
     let limit = CANDIDATES_PER_STRATEGY;
     let mut rows = select_terms(
         &format!(
-            "(SELECT {COLS} FROM lamin.search_term t WHERE t.term_fold = $1 AND t.registry = $2{organism_filter} LIMIT {limit})
+            "(SELECT {COLS} FROM lamin.search_term t WHERE t.term_fold = $1 AND t.registry COLLATE \"C\" = $2{organism_filter} LIMIT {limit})
              UNION ALL
              (SELECT {COLS} FROM lamin.search_term t
               WHERE t.registry = $2 AND t.term_norm >= $4 AND t.term_norm < $5{organism_filter} LIMIT {limit})"
@@ -207,7 +225,7 @@ fn fetch_candidates(
             plan::prefix_end(&q.norm).into(),
         ],
     );
-    if plan::enough_strong_hits(&q.text, &rows, lim) {
+    if !words || plan::enough_strong_hits(&q.text, &rows, lim) {
         return rows;
     }
     let ranges = plan::word_ranges(&q.norm);
@@ -346,7 +364,7 @@ fn subtree(under: &str, registry: Option<&str>) -> (String, HashSet<String>) {
              WHERE t.registry = $2 AND t.kind = {id} AND t.term = $1
              UNION
              SELECT t.uid FROM bionty.walk($1, false, $2) w
-             JOIN lamin.search_term t ON t.registry = $2 AND t.record_id = w.record_id AND t.kind = {name}",
+             JOIN lamin.search_term t ON t.registry COLLATE \"C\" = $2 AND t.record_id = w.record_id AND t.kind = {name}",
             id = TermKind::Id.code(),
             name = TermKind::Name.code()
         ),
