@@ -4,7 +4,7 @@
 -- unreadable members, the query views, describe of any record, errors that
 -- name the problem (dtypes, write access, typos).
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-daily');
 SELECT lamin.create_space('lab') IS NOT NULL AS made_lab;
@@ -41,6 +41,17 @@ SELECT is((SELECT key FROM lamin.artifacts WHERE uid = :'first_art'), 'raw/a.csv
 SELECT is((SELECT direction || ' ' || key FROM lamin.run_artifacts WHERE run_uid = :'redo_run'), 'recreated raw/a.csv',
           'lamin.run_artifacts lists what a run re-created');
 SELECT lamin.finish();
+
+-- Content is looked up by hash in every readable space: the content-hash
+-- indexes put the hash before the space, so each lookup is one probe (with
+-- the space first, every save walked its storage's whole index).
+SELECT is((SELECT array_agg(pg_get_indexdef(i.indexrelid, k, false) ORDER BY i.indexrelid::regclass::text, k)
+           FROM pg_index i CROSS JOIN generate_series(1, 3) k
+           WHERE i.indexrelid IN ('lamin.artifact_hash_unique'::regclass, 'lamin.collection_hash_unique'::regclass,
+                                  'lamin.transform_hash_unique'::regclass, 'lamin.schema_hash_unique'::regclass)
+             AND k <= i.indnkeyatts),
+          ARRAY['storage_id', 'hash', 'space_id', 'hash', 'space_id', 'hash', 'space_id', 'hash', 'space_id'],
+          'content-hash indexes: hash before space');
 
 -- Write access: the space and the missing grant are named.
 SET ROLE d_reader;

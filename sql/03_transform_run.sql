@@ -26,7 +26,7 @@ CREATE TABLE lamin.transform (
 );
 CREATE UNIQUE INDEX transform_one_latest ON lamin.transform (stem) WHERE is_latest;
 -- Per space: a source tracked in a space one cannot read stays unknown.
-CREATE UNIQUE INDEX transform_hash_unique ON lamin.transform (space_id, hash) WHERE hash IS NOT NULL;
+CREATE UNIQUE INDEX transform_hash_unique ON lamin.transform (hash, space_id) WHERE hash IS NOT NULL;
 CREATE INDEX transform_key ON lamin.transform (key);
 
 COMMENT ON TABLE lamin.transform IS 'Transforms: pipelines, notebooks, scripts and functions that create data; versioned.';

@@ -42,8 +42,9 @@ CREATE UNIQUE INDEX artifact_one_latest ON lamin.artifact (stem) WHERE is_latest
 -- The same content is stored once per storage and space: saving it again
 -- returns this record. Per space, so that the index cannot tell anyone of
 -- content in a space they cannot read (the same bytes in two spaces are two
--- records).
-CREATE UNIQUE INDEX artifact_hash_unique ON lamin.artifact (storage_id, space_id, hash) WHERE hash IS NOT NULL;
+-- records). The hash before the space: saving looks content up by storage
+-- and hash (in every space the caller reads), one index probe.
+CREATE UNIQUE INDEX artifact_hash_unique ON lamin.artifact (storage_id, hash, space_id) WHERE hash IS NOT NULL;
 CREATE INDEX artifact_key ON lamin.artifact (storage_id, key);
 CREATE INDEX artifact_run ON lamin.artifact (run_id);
 
@@ -92,7 +93,7 @@ CREATE TABLE lamin.collection (
 );
 CREATE UNIQUE INDEX collection_one_latest ON lamin.collection (stem) WHERE is_latest;
 -- Per space, as artifacts' hashes.
-CREATE UNIQUE INDEX collection_hash_unique ON lamin.collection (space_id, hash) WHERE hash IS NOT NULL;
+CREATE UNIQUE INDEX collection_hash_unique ON lamin.collection (hash, space_id) WHERE hash IS NOT NULL;
 CREATE INDEX collection_key ON lamin.collection (key);
 
 COMMENT ON TABLE lamin.collection IS 'Collections: ordered sets of artifacts, versioned; hash over the sorted member hashes.';

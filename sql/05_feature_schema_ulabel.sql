@@ -92,7 +92,7 @@ CREATE TABLE lamin.schema (
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT schema_hash_unique UNIQUE (space_id, hash)
+    CONSTRAINT schema_hash_unique UNIQUE (hash, space_id)
 );
 COMMENT ON TABLE lamin.schema IS 'Schemas (feature sets): the features of a slot of an artifact, e.g. columns of a table, obs or var of an AnnData.';
 COMMENT ON COLUMN lamin.schema.uid IS '16 random base62 characters.';

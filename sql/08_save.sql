@@ -41,6 +41,7 @@ DECLARE
     existing record;
     family text;
     new_uid text;
+    here bigint;
 BEGIN
     IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' THEN
         RAISE EXCEPTION 'invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
@@ -61,10 +62,11 @@ BEGIN
     -- not found here, and the new record goes to the caller's space (the
     -- unique index is per space), so nobody learns of content they cannot
     -- read. Among readable copies, the one in the current space wins.
-    SELECT a.id, a.uid, a.run_id, a.branch_id, a.key AS old_key, sp.name AS space INTO existing
-    FROM lamin.artifact a JOIN lamin.space sp ON sp.id = a.space_id
+    here := lamin.current_space_id();
+    SELECT a.id, a.uid, a.run_id, a.branch_id, a.key AS old_key, a.space_id INTO existing
+    FROM lamin.artifact a
     WHERE a.storage_id = sid AND a.hash = save_artifact.hash
-    ORDER BY a.space_id = lamin.current_space_id() DESC, a.branch_id = -1, a.id
+    ORDER BY a.space_id = here DESC, a.branch_id = -1, a.id
     LIMIT 1;
     IF FOUND THEN
         IF existing.branch_id = -1 THEN
@@ -72,7 +74,8 @@ BEGIN
         END IF;
         -- Say which record came back, and that the key given is not recorded.
         RAISE NOTICE '%', format('same content already saved as artifact %s (%s, space %s)%s%s: returning it, nothing new is stored',
-            existing.uid, coalesce('key ' || quote_literal(existing.old_key), 'no key'), quote_literal(existing.space),
+            existing.uid, coalesce('key ' || quote_literal(existing.old_key), 'no key'),
+            quote_literal((SELECT sp.name FROM lamin.space sp WHERE sp.id = existing.space_id)),
             CASE WHEN existing.branch_id = -1 THEN ', restored from the trash' ELSE '' END,
             CASE WHEN key IS DISTINCT FROM existing.old_key AND key IS NOT NULL
                  THEN format('; the key %s you gave is not recorded (save different content there, or use revises)', quote_literal(key))

@@ -6,7 +6,9 @@
 //! Then 10 statements of 1,000 labels in one transaction beside an ontology's
 //! worth of indexed terms, at this release and at the previous one
 //! (BENCH_PREVIOUS, default 0.4.0: its frozen SQL with this library; `none`
-//! skips it: at 0.4.0 this case takes about 20 minutes).
+//! skips it: at 0.4.0 this case takes about 20 minutes), and before it
+//! save_artifact at both releases (A B A B; BENCH_CASES=save_artifact runs
+//! only these).
 
 use std::time::Instant;
 
@@ -19,6 +21,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    // BENCH_CASES=save_artifact: only the two-release save_artifact cases.
+    if std::env::var("BENCH_CASES").as_deref() == Ok("save_artifact") {
+        save_artifact_at_both_releases(n.min(20_000));
+        return;
+    }
     let cluster = Cluster::start();
     let mut db = cluster.connect();
     db.batch_execute("SELECT lamin.add_storage('/tmp/lamin-bench-storage')")
@@ -178,7 +185,53 @@ fn main() {
     drop(db);
     drop(cluster);
 
+    save_artifact_at_both_releases(n.min(20_000));
     one_transaction_bulk_loads();
+}
+
+/// save_artifact at this release and at the previous one (its frozen SQL,
+/// the same library), one after the other, twice (A B A B), with a raw
+/// INSERT beside each: what the per-call checks of a release cost.
+fn save_artifact_at_both_releases(n: usize) {
+    let previous = std::env::var("BENCH_PREVIOUS").unwrap_or_else(|_| "0.4.0".to_string());
+    if previous == "none" {
+        return;
+    }
+    println!("\nsave_artifact, {n} new artifacts then {n} re-saves of known content, {BATCH} per statement, A B A B\n");
+    println!("{:<46} {:>12} {:>12} {:>12}", "release", "new/s", "re-save/s", "raw INSERT/s");
+    for round in 0..2 {
+        for version in [None, Some(previous.as_str())] {
+            let cluster = match version {
+                None => Cluster::start(),
+                Some(v) => Cluster::start_at(v),
+            };
+            let mut db = cluster.connect();
+            db.batch_execute("SELECT lamin.add_storage('/tmp/lamin-bench-storage'); SET client_min_messages = warning")
+                .unwrap();
+            let version: String = db.query_one("SELECT lamin.version()", &[]).unwrap().get(0);
+            let mut timed = |sql: &str, prefix: &str| -> f64 {
+                let start = Instant::now();
+                for b in 0..n / BATCH {
+                    let keys: Vec<String> =
+                        (0..BATCH).map(|i| format!("{prefix}/{b}/file-{i}.parquet")).collect();
+                    db.execute(sql, &[&keys]).unwrap();
+                }
+                n as f64 / start.elapsed().as_secs_f64()
+            };
+            let save = "SELECT count(lamin.save_artifact(encode(sha256(convert_to(k, 'UTF8')), 'hex'), 1000, key => k)) FROM unnest($1::text[]) k";
+            let new = timed(save, "bench");
+            let resave = timed(save, "bench");
+            let raw = timed(
+                "INSERT INTO lamin.artifact (storage_id, key, suffix, hash, hash_type, size)
+                 SELECT 1, k, '.parquet', encode(sha256(convert_to(k, 'UTF8')), 'hex'), 'sha256', 1000 FROM unnest($1::text[]) k",
+                "raw",
+            );
+            println!(
+                "{:<46} {new:>12.0} {resave:>12.0} {raw:>12.0}",
+                format!("{version} (round {})", round + 1)
+            );
+        }
+    }
 }
 
 /// Terms of the stand-in for the default ontologies (names and synonyms).
