@@ -99,11 +99,12 @@ fn a_space_hides_its_artifacts_until_access_is_granted() {
         "{}",
         db_message(&err)
     );
+    // describe answers for any record kind (0.5.0): an unreadable uid is no record at all.
     let err = bob
         .query_one("SELECT lamin.describe($1)", &[&uid])
         .unwrap_err();
     assert!(
-        db_message(&err).contains("no artifact with uid"),
+        db_message(&err).contains("no record with uid"),
         "{}",
         db_message(&err)
     );

@@ -124,5 +124,6 @@ fn cli_status_reports_versions_and_stub_verbs_fail_clearly() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid artifact uid"));
+    // Not a uid: a key (0.5.0), which no artifact has.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no artifact with key \"x\""));
 }

@@ -304,15 +304,12 @@ fn imports_enqueued_from_sql_run_in_the_sidecar_and_stay_in_its_folder() {
         )
         .unwrap()
         .get(0);
-    let st: String = db
-        .query_one("SELECT lamin.await_job($1, 30)", &[&id])
-        .unwrap()
-        .get(0);
-    assert_eq!(st, "failed");
-    let error: String = db
-        .query_one("SELECT error FROM lamin.job WHERE id = $1", &[&id])
-        .unwrap()
-        .get(0);
+    // A failed job's status and error in one step (await_job would raise it).
+    let row = db
+        .query_one("SELECT status, error FROM lamin.await_job_outcome($1, 30)", &[&id])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "failed");
+    let error: String = row.get(1);
     assert!(
         error.contains("missing.obo: no such file in the import folder"),
         "{error}"
