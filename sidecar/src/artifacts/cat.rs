@@ -3,7 +3,7 @@
 //! `var` tables of AnnData (.h5ad files, .zarr stores) from the local object
 //! or a temporary copy of a remote one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use arrow::record_batch::RecordBatch;
@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 
 use super::get::resolve_artifact;
 use crate::error::DbError;
-use crate::formats::anndata::{read_frame_h5ad, read_frame_zarr, Slot};
+use crate::formats::anndata::{read_frame, Slot};
 use crate::formats::parquet::scan;
 use crate::formats::{delimited, delimiter_of, Emitter, Query, ReadCost};
 use crate::refused;
@@ -95,34 +95,14 @@ pub async fn cat(
         let query = request.query.clone();
         let slot = request.slot.unwrap_or(Slot::Obs);
         let suffix = suffix.clone();
-        with_local_copy(&storage, &object, folder, move |path| {
-            tokio::task::block_in_place(|| read_local(path, &suffix, slot, &query, sink))
-        })
-        .await
+        storage
+            .with_local_copy(&object, folder, move |path| {
+                tokio::task::block_in_place(|| read_local(path, &suffix, slot, &query, sink))
+            })
+            .await
     }
     .with_context(|| format!("artifact {uid}"))?;
     Ok(CatOutcome { uid, size, cost })
-}
-
-/// Run `read` on the object's local path: the object itself on a local
-/// storage, else a temporary copy (removed afterwards).
-async fn with_local_copy<T>(
-    storage: &Storage,
-    object: &str,
-    folder: bool,
-    read: impl FnOnce(&Path) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    if let Some(path) = storage.local_path(object) {
-        return read(&path);
-    }
-    let dir = tempfile::tempdir()?;
-    let name = object.rsplit('/').next().unwrap_or("object");
-    let copy: PathBuf = dir.path().join(name);
-    storage
-        .download(object, folder, &copy, &crate::progress::Silent)
-        .await
-        .with_context(|| format!("cannot read {}", storage.uri(object)))?;
-    read(&copy)
 }
 
 /// Read a local CSV/TSV file or an AnnData table (blocking).
@@ -136,11 +116,7 @@ fn read_local(
     if let Some(delimiter) = delimiter_of(suffix) {
         return delimited::scan_local(path, delimiter, query, sink);
     }
-    let table = if suffix == ".zarr" {
-        read_frame_zarr(path, slot)?
-    } else {
-        read_frame_h5ad(path, slot)?
-    };
+    let table = read_frame(path, suffix, slot)?;
     let wanted = query
         .output_columns(&table.schema())
         .with_context(|| format!("the {} table", slot.name()))?;

@@ -310,6 +310,16 @@ fn batch_of(fields: Vec<(String, ArrayRef)>) -> anyhow::Result<RecordBatch> {
     )?)
 }
 
+/// The `obs` or `var` table of a local AnnData, by its suffix: a `.zarr`
+/// store, else an `.h5ad` file (see [`read_frame_h5ad`], [`read_frame_zarr`]).
+pub fn read_frame(path: &Path, suffix: &str, slot: Slot) -> anyhow::Result<RecordBatch> {
+    if suffix == ".zarr" {
+        read_frame_zarr(path, slot)
+    } else {
+        read_frame_h5ad(path, slot)
+    }
+}
+
 /// The `obs` or `var` table of a local .h5ad file as one arrow batch: the
 /// index first, then the columns in order (categoricals as their strings,
 /// nullable integers and booleans with NULLs); columns of other encodings

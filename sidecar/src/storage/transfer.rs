@@ -89,6 +89,27 @@ impl Storage {
         Ok(Some(entries_content(&entries, hashed)))
     }
 
+    /// Run `read` on the object's local path: the object itself on a local
+    /// storage, else a temporary copy (removed afterwards). For readers that
+    /// need a whole local file (CSV, HDF5, a zarr folder).
+    pub async fn with_local_copy<T>(
+        &self,
+        key: &str,
+        folder: bool,
+        read: impl FnOnce(&Path) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        if let Some(path) = self.local_path(key) {
+            return read(&path);
+        }
+        let dir = tempfile::tempdir()?;
+        let name = key.rsplit('/').next().unwrap_or("object");
+        let copy: PathBuf = dir.path().join(name);
+        self.download(key, folder, &copy, &crate::progress::Silent)
+            .await
+            .with_context(|| format!("cannot read {}", self.uri(key)))?;
+        read(&copy)
+    }
+
     /// Copy `key` to the local path `dest` (a file, or a folder for folder
     /// artifacts), hashing on the way. The bytes go to `{dest}.partial`
     /// first and are renamed to `dest` once complete, so nothing is at

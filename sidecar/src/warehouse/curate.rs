@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 
 use crate::error::DbError;
 use crate::formats::anndata::{self, Slot};
-use crate::formats::parquet;
+use crate::formats::{is_anndata_suffix, parquet};
 use crate::progress::Counter;
 use crate::refused;
 use crate::storage::Storage;
@@ -75,21 +75,27 @@ pub async fn curate(
     let field = request.field.clone();
     let row = client
         .query_opt(
-            "SELECT s.root, lamin.object_key(a), a.size, (SELECT r.name_field FROM lamin.registry r WHERE r.name = $2)
+            "SELECT s.root, lamin.object_key(a), a.size, (SELECT r.name_field FROM lamin.registry r WHERE r.name = $2),
+                    a.suffix
              FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id WHERE a.uid = $1 AND a.status = 'ready'",
             &[&uid, &registry],
         )
         .await
         .map_err(DbError)?
         .ok_or_else(|| refused!("no ready artifact with uid {uid:?}"))?;
-    let (root, object, size, name_field): (String, String, Option<i64>, Option<String>) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (root, object, size, name_field, suffix): (
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        String,
+    ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
     let field = field
         .or(name_field)
         .ok_or_else(|| refused!("unknown registry {registry:?}"))?;
     let storage = Storage::open(&root)?;
-    let values = if object.ends_with(".h5ad") || object.ends_with(".zarr") {
-        anndata_values(&storage, &object, column)
+    let values = if is_anndata_suffix(&suffix) {
+        anndata_values(&storage, &object, &suffix, column)
             .await
             .with_context(|| format!("artifact {uid}"))?
     } else {
@@ -138,6 +144,7 @@ pub async fn curate(
 async fn anndata_values(
     storage: &Storage,
     object: &str,
+    suffix: &str,
     column: &str,
 ) -> anyhow::Result<ValueCounts> {
     let Some((slot, col)) = column.split_once('.').and_then(|(f, c)| match f {
@@ -149,39 +156,23 @@ async fn anndata_values(
             "column {column:?} of an AnnData: expected obs.<column>, var.<column>, obs.index or var.index"
         );
     };
-    let zarr = object.ends_with(".zarr");
-    let read = |path: &std::path::Path| -> anyhow::Result<ValueCounts> {
-        let frame = tokio::task::block_in_place(|| {
-            if zarr {
-                anndata::read_frame_zarr(path, slot)
-            } else {
-                anndata::read_frame_h5ad(path, slot)
-            }
-        })?;
-        // The index is the frame's first column.
-        let array = if col == "index" {
-            frame.column(0).clone()
-        } else {
-            frame
-                .column_by_name(col)
-                .cloned()
-                .with_context(|| format!("no column {col:?} in {}", slot.name()))?
-        };
-        let mut values = ValueCounts::default();
-        values.add(&array, column)?;
-        Ok(values)
-    };
-    if let Some(path) = storage.local_path(object) {
-        return read(&path);
-    }
-    let dir = tempfile::tempdir()?;
-    let copy = dir
-        .path()
-        .join(if zarr { "data.zarr" } else { "data.h5ad" });
     storage
-        .download(object, zarr, &copy, &crate::progress::Silent)
-        .await?;
-    read(&copy)
+        .with_local_copy(object, suffix == ".zarr", |path| {
+            let frame = tokio::task::block_in_place(|| anndata::read_frame(path, suffix, slot))?;
+            // The index is the frame's first column.
+            let array = if col == "index" {
+                frame.column(0).clone()
+            } else {
+                frame
+                    .column_by_name(col)
+                    .cloned()
+                    .with_context(|| format!("no column {col:?} in {}", slot.name()))?
+            };
+            let mut values = ValueCounts::default();
+            values.add(&array, column)?;
+            Ok(values)
+        })
+        .await
 }
 
 /// The values of a parquet column (only that column is read), counted.
@@ -212,7 +203,12 @@ mod tests {
     #[test]
     fn values_are_counted_with_their_nulls_whatever_their_type() {
         let mut v = ValueCounts::default();
-        let text: ArrayRef = Arc::new(StringArray::from(vec![Some("T cell"), None, Some("T cell"), Some("B cell")]));
+        let text: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("T cell"),
+            None,
+            Some("T cell"),
+            Some("B cell"),
+        ]));
         v.add(&text, "cell_type").unwrap();
         let ints: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![Some(7), None]));
         v.add(&ints, "n").unwrap();
