@@ -306,7 +306,10 @@ fn imports_enqueued_from_sql_run_in_the_sidecar_and_stay_in_its_folder() {
         .get(0);
     // A failed job's status and error in one step (await_job would raise it).
     let row = db
-        .query_one("SELECT status, error FROM lamin.await_job_outcome($1, 30)", &[&id])
+        .query_one(
+            "SELECT status, error FROM lamin.await_job_outcome($1, 30)",
+            &[&id],
+        )
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "failed");
     let error: String = row.get(1);

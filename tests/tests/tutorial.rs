@@ -47,11 +47,23 @@ fn the_tutorial_runs_and_answers_its_questions() {
     .unwrap();
     import(
         &cluster,
-        &["import", "ontology", "--entity", "cell_type", path(&real_source("CL-ontology-v2026-03-26.json.zst"))],
+        &[
+            "import",
+            "ontology",
+            "--entity",
+            "cell_type",
+            path(&real_source("CL-ontology-v2026-03-26.json.zst")),
+        ],
     );
     import(
         &cluster,
-        &["import", "ontology", "--entity", "tissue", path(&real_source("UBERON-ontology-v2026-04-01.json.zst"))],
+        &[
+            "import",
+            "ontology",
+            "--entity",
+            "tissue",
+            path(&real_source("UBERON-ontology-v2026-04-01.json.zst")),
+        ],
     );
     import(
         &cluster,
@@ -93,7 +105,10 @@ fn the_tutorial_runs_and_answers_its_questions() {
     // cell types were curated, not the pipeline's outputs.
     let t_cells = answer(&text, "-- the latest artifacts annotated with any T cell");
     assert_eq!(t_cells.len(), 2, "{text}");
-    assert!(t_cells[0].ends_with("| tutorial/raw/cells.parquet"), "{text}");
+    assert!(
+        t_cells[0].ends_with("| tutorial/raw/cells.parquet"),
+        "{text}"
+    );
     assert!(t_cells[1].ends_with("| tutorial/raw/pbmc.h5ad"), "{text}");
     // n_genes > 100 and tissue lung: the h5ad only (the parquet is blood).
     let lung = answer(&text, "-- artifacts where n_genes > 100 and tissue is lung");
@@ -102,18 +117,28 @@ fn the_tutorial_runs_and_answers_its_questions() {
     // The Python pipeline's run: the raw parquet in, its result out.
     let runs = answer(&text, "-- runs of tutorial/pipeline.py");
     assert_eq!(runs.len(), 2, "{text}");
-    assert!(runs[0].ends_with("| completed | input | tutorial/raw/cells.parquet"), "{text}");
-    assert!(runs[1].ends_with("| completed | output | tutorial/rich_cells.parquet"), "{text}");
+    assert!(
+        runs[0].ends_with("| completed | input | tutorial/raw/cells.parquet"),
+        "{text}"
+    );
+    assert!(
+        runs[1].ends_with("| completed | output | tutorial/rich_cells.parquet"),
+        "{text}"
+    );
 
     // What the walk-through left behind, checked in the database.
-    let one = |db: &mut postgres::Client, sql: &str| -> i64 { db.query_one(sql, &[]).unwrap().get(0) };
+    let one =
+        |db: &mut postgres::Client, sql: &str| -> i64 { db.query_one(sql, &[]).unwrap().get(0) };
     assert_eq!(
         one(&mut db, "SELECT count(*) FROM lamin.annotations WHERE key = 'tutorial/raw/pbmc.h5ad' AND registry = 'bionty.gene'"),
         5,
         "the five known Ensembl ids of var.index are linked (the unknown one is not)"
     );
     assert_eq!(
-        one(&mut db, "SELECT count(*) FROM lamin.artifacts WHERE key = 'tutorial/qc.csv'"),
+        one(
+            &mut db,
+            "SELECT count(*) FROM lamin.artifacts WHERE key = 'tutorial/qc.csv'"
+        ),
         2,
         "two versions of the shell pipeline's output"
     );

@@ -198,7 +198,10 @@ fn save_artifact_at_both_releases(n: usize) {
         return;
     }
     println!("\nsave_artifact, {n} new artifacts then {n} re-saves of known content, {BATCH} per statement, A B A B\n");
-    println!("{:<46} {:>12} {:>12} {:>12}", "release", "new/s", "re-save/s", "raw INSERT/s");
+    println!(
+        "{:<46} {:>12} {:>12} {:>12}",
+        "release", "new/s", "re-save/s", "raw INSERT/s"
+    );
     for round in 0..2 {
         for version in [None, Some(previous.as_str())] {
             let cluster = match version {
@@ -212,8 +215,9 @@ fn save_artifact_at_both_releases(n: usize) {
             let mut timed = |sql: &str, prefix: &str| -> f64 {
                 let start = Instant::now();
                 for b in 0..n / BATCH {
-                    let keys: Vec<String> =
-                        (0..BATCH).map(|i| format!("{prefix}/{b}/file-{i}.parquet")).collect();
+                    let keys: Vec<String> = (0..BATCH)
+                        .map(|i| format!("{prefix}/{b}/file-{i}.parquet"))
+                        .collect();
                     db.execute(sql, &[&keys]).unwrap();
                 }
                 n as f64 / start.elapsed().as_secs_f64()

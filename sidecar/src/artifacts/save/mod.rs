@@ -207,7 +207,9 @@ async fn known_content_note(
     let (old_key, space): (Option<String>, String) = (row.get(0), row.get(1));
     let mut note = format!(
         "same content already saved as artifact {uid} ({}, space {space:?}): {}",
-        old_key.as_deref().map_or("no key".to_string(), |k| format!("key {k:?}")),
+        old_key
+            .as_deref()
+            .map_or("no key".to_string(), |k| format!("key {k:?}")),
         if *saved == Saved::PendingElsewhere {
             "another save is uploading it; nothing uploaded here"
         } else {
