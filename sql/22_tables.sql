@@ -21,22 +21,20 @@ $$;
 COMMENT ON FUNCTION lamin.dtype_fits(text, text) IS
     'Whether a column of dtype col fits a feature of dtype feature (the same; labels and text either way; integers as floats or numbers).';
 
--- Record the columns of a tabular artifact: `columns` is a JSON array of
--- {"name", "dtype", "arrow"} in file order. Features are created when
--- missing; a feature that exists with another dtype is used as it is and
--- reported (never overwritten). Returns {"schema", "created", "conflicts"}.
-CREATE FUNCTION lamin.record_columns(artifact_uid text, n_observations bigint, columns jsonb,
-                                     slot text DEFAULT 'columns', otype text DEFAULT 'DataFrame') RETURNS jsonb
+-- Features for the columns of a file: `columns` is a JSON array of {"name",
+-- "dtype", "arrow"}; features are created when missing (one INSERT for all:
+-- a table of thousands of columns passes the triggers once, not once per
+-- column). A feature that exists with another dtype is used as it is and
+-- reported. Returns {"created": [names], "conflicts": [{column,
+-- feature_dtype, column_dtype}]}.
+CREATE FUNCTION lamin.ensure_features(columns jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    aid bigint := lamin.artifact_id(artifact_uid);
     bad record;
     created text[];
     conflicts jsonb;
-    names text[];
-    schema_uid text;
 BEGIN
     IF jsonb_typeof(columns) IS DISTINCT FROM 'array' OR jsonb_array_length(columns) = 0 THEN
         RAISE EXCEPTION 'columns must be a non-empty JSON array of {"name", "dtype"}' USING ERRCODE = 'invalid_parameter_value';
@@ -53,9 +51,7 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'column % appears twice', quote_literal(bad.name) USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- One statement for all columns (a table of thousands of columns makes its
-    -- missing features in one INSERT: one pass of the triggers, not one per
-    -- column). Conflicts are against the features that existed before.
+    -- Conflicts are against the features that existed before.
     WITH cols AS (
         SELECT x ->> 'name' AS name, x ->> 'dtype' AS dtype, x ->> 'arrow' AS arrow, e.ord
         FROM jsonb_array_elements(columns) WITH ORDINALITY AS e(x, ord)
@@ -66,14 +62,40 @@ BEGIN
         ORDER BY c.ord
         RETURNING name
     )
-    SELECT ARRAY(SELECT c.name FROM cols c ORDER BY c.ord),
-           ARRAY(SELECT c.name FROM cols c JOIN made m ON m.name = c.name ORDER BY c.ord),
+    SELECT ARRAY(SELECT c.name FROM cols c JOIN made m ON m.name = c.name ORDER BY c.ord),
            coalesce((SELECT jsonb_agg(jsonb_build_object('column', c.name, 'feature_dtype', f.dtype, 'column_dtype', c.dtype) ORDER BY c.ord)
                      FROM cols c CROSS JOIN LATERAL (
                          SELECT x.dtype FROM lamin.feature x WHERE x.name = c.name
                          ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1) f
                      WHERE NOT lamin.dtype_fits(f.dtype, c.dtype)), '[]')
-    INTO names, created, conflicts;
+    INTO created, conflicts;
+    RETURN jsonb_build_object('created', to_jsonb(created), 'conflicts', conflicts);
+END
+$$;
+COMMENT ON FUNCTION lamin.ensure_features(jsonb) IS
+    'Features for the columns of a file ([{"name", "dtype", "arrow"}]): made when missing, conflicting dtypes reported, not changed. Returns {"created", "conflicts"}.';
+
+-- Record the columns of a tabular artifact: `columns` is a JSON array of
+-- {"name", "dtype", "arrow"} in file order. Features are created when
+-- missing; a feature that exists with another dtype is used as it is and
+-- reported (never overwritten). Returns {"schema", "created", "conflicts"}.
+CREATE FUNCTION lamin.record_columns(artifact_uid text, n_observations bigint, columns jsonb,
+                                     slot text DEFAULT 'columns', otype text DEFAULT 'DataFrame') RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+    created text[];
+    conflicts jsonb;
+    names text[];
+    schema_uid text;
+    made jsonb;
+BEGIN
+    made := lamin.ensure_features(columns);
+    names := ARRAY(SELECT x ->> 'name' FROM jsonb_array_elements(columns) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord);
+    created := ARRAY(SELECT jsonb_array_elements_text(made -> 'created'));
+    conflicts := made -> 'conflicts';
     schema_uid := lamin.create_schema(names, ordered => true);
     PERFORM lamin.link_schema(artifact_uid, slot, schema_uid);
     UPDATE lamin.artifact a SET n_observations = coalesce(record_columns.n_observations, a.n_observations),

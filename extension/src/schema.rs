@@ -140,6 +140,16 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/23_query_views.sql",
     name = "query_views",
-    requires = ["tables"],
+    requires = ["tables"]
+);
+extension_sql_file!(
+    "../../sql/24_feature_values.sql",
+    name = "feature_values",
+    requires = ["query_views"]
+);
+extension_sql_file!(
+    "../../sql/25_validation.sql",
+    name = "validation",
+    requires = ["feature_values"],
     finalize
 );

@@ -5,10 +5,11 @@
 //!
 //! Layers, each depending only on those below it:
 //! - `worker/` — claiming jobs, leases, dispatch by kind, the daemon loop.
-//! - `artifacts/`, `warehouse/`, `import/` — the work: save, get, register,
-//!   stage, verify, delete and sweep; load, export, curate; ontology and gene
-//!   imports. Functions take a database client and a request struct and
-//!   return typed results.
+//! - `artifacts/`, `warehouse/`, `validation/`, `import/` — the work: save,
+//!   get, register, stage, verify, delete and sweep; load, export, curate;
+//!   validation of datasets against schemas; ontology and gene imports.
+//!   Functions take a database client and a request struct and return typed
+//!   results.
 //! - `formats/` — what files hold: parquet, CSV/TSV, AnnData (h5ad, zarr).
 //! - `storage/` — bytes in a storage root through object_store, and local files.
 //! - `db`, `error`, `progress` — connections, error classification, progress.
@@ -23,5 +24,6 @@ pub mod progress;
 pub mod runs;
 pub mod status;
 pub mod storage;
+pub mod validation;
 pub mod warehouse;
 pub mod worker;

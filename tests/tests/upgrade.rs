@@ -383,6 +383,16 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
         rows_where(&mut db, "lamin.job", &job_columns, USER_JOBS),
     );
     let internal_jobs: i64 = one(&mut db, "SELECT count(*) FROM lamin.job WHERE kind IN ('delete_object', 'sweep_storage') AND status = 'queued'");
+    // A release may add job kinds (0.6.0: validate): the kinds there were stay as they were.
+    let kind_columns = before_columns["lamin.job_kind"].clone();
+    let old_kinds: String = one(
+        &mut db,
+        "SELECT 'WHERE kind IN (' || string_agg(quote_literal(kind), ', ') || ')' FROM lamin.job_kind",
+    );
+    before.insert(
+        "lamin.job_kind".into(),
+        rows_where(&mut db, "lamin.job_kind", &kind_columns, &old_kinds),
+    );
     let empty: Vec<&String> = before
         .iter()
         .filter(|(t, (n, _))| t.starts_with("lamin.") && *n == 0)
@@ -416,6 +426,10 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
     after.insert(
         "lamin.job".into(),
         rows_where(&mut db, "lamin.job", &job_columns, USER_JOBS),
+    );
+    after.insert(
+        "lamin.job_kind".into(),
+        rows_where(&mut db, "lamin.job_kind", &kind_columns, &old_kinds),
     );
     assert!(
         one::<i64>(

@@ -6,7 +6,9 @@ use clap::Args;
 use lamin_sidecar::artifacts::get::{get as get_artifact, GetRequest};
 use lamin_sidecar::artifacts::save::{check_request, save as save_artifact, SaveRequest, Saved};
 use lamin_sidecar::db;
+use lamin_sidecar::refused;
 use lamin_sidecar::runs::use_run;
+use lamin_sidecar::validation::{problem_lines, save_with_schema};
 use serde_json::Value;
 
 use super::progress::Bar;
@@ -33,6 +35,14 @@ pub struct SaveArgs {
     /// The space (name or uid) the artifact goes to (default: "all"); needs write on it.
     #[arg(long, env = "LAMIN_SPACE")]
     pub space: Option<String>,
+    /// Validate the dataset against this schema (uid or name) first: a
+    /// passing artifact gets the schema and the labels of its categorical
+    /// columns; the problems of a failing one are printed on stderr.
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// With --schema: refuse a dataset that does not meet the schema (nothing is stored; exit 1).
+    #[arg(long, requires = "schema")]
+    pub strict: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -96,9 +106,49 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
     let client = db::open(&args.db.database_url).await?;
     // A run that is not found gets its explanation before anything is hashed.
     use_run(&client, request.run.as_deref()).await?;
-    let saved = save_artifact(&client, &request, &Bar::new(args.quiet)).await?;
+    let (saved, checked) = match &args.schema {
+        None => (
+            save_artifact(&client, &request, &Bar::new(args.quiet)).await?,
+            None,
+        ),
+        Some(schema) => {
+            let checked = save_with_schema(
+                &client,
+                &request,
+                schema,
+                args.strict,
+                &Bar::new(args.quiet),
+            )
+            .await?;
+            let Some(saved) = checked.outcome.clone() else {
+                for line in problem_lines(&checked.verdict) {
+                    eprintln!("{line}");
+                }
+                return Err(refused!(
+                    "{} does not meet schema {schema:?} ({} problem(s) above); --strict: nothing was saved",
+                    request.path.display(),
+                    checked.verdict["n_problems"]
+                ));
+            };
+            (saved, Some(checked))
+        }
+    };
     let uid = &saved.uid;
     println!("{uid}");
+    if let Some(checked) = &checked {
+        for line in problem_lines(&checked.verdict) {
+            eprintln!("{line}");
+        }
+        let schema = args.schema.as_deref().unwrap_or_default();
+        match (&checked.not_recorded, checked.verdict["passed"] == true) {
+            (Some(why), _) => eprintln!("warning: {uid}: the validation is not recorded: {why}"),
+            (None, true) => eprintln!("{uid} meets schema {schema:?}: validated"),
+            (None, false) => eprintln!(
+                "warning: {uid} is saved but does not meet schema {schema:?} ({} problem(s) above): not validated; --strict refuses such files",
+                checked.verdict["n_problems"]
+            ),
+        }
+    }
     // Known content: the library's sentence names the record that came back.
     let note = saved
         .note

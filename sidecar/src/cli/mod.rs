@@ -12,6 +12,7 @@ mod output;
 mod progress;
 mod runs;
 mod status;
+mod validate;
 
 use clap::{Args, Parser, Subcommand};
 use lamin_sidecar::db;
@@ -63,6 +64,10 @@ pub enum Command {
     Ls(find::LsArgs),
     /// Search a registry (lamin.search): ranked names, synonyms and ids, typos forgiven.
     Search(find::SearchArgs),
+    /// Validate an artifact against a schema (lamin.validate_artifact): problems on stdout, exit 1 when it fails.
+    Validate(validate::ValidateArgs),
+    /// Schemas: make one from a sample file.
+    Schema(validate::SchemaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +128,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Describe(_) => Some("describe"),
         Command::Ls(_) => Some("ls"),
         Command::Search(_) => Some("search"),
+        Command::Validate(_) => Some("validate"),
+        Command::Schema(_) => Some("schema"),
     };
     if let Some(verb) = verb {
         db::set_application_name(format!("lamin/{} {verb}", lamin_core::VERSION));
@@ -139,5 +146,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Describe(args) => find::describe(args).await,
         Command::Ls(args) => find::ls(args).await,
         Command::Search(args) => find::search_cmd(args).await,
+        Command::Validate(args) => validate::validate(args).await,
+        Command::Schema(args) => validate::schema(args).await,
     }
 }

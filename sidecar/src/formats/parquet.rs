@@ -41,6 +41,45 @@ pub fn describe_local(path: &std::path::Path) -> anyhow::Result<TableInfo> {
     Ok(describe(builder.metadata(), builder.schema()))
 }
 
+/// Stream the rows of a local parquet file that `query` selects to `sink`,
+/// reading only the needed columns (blocking; every row group: the local
+/// readers of validation want all rows).
+pub fn scan_local(
+    path: &std::path::Path,
+    query: &Query,
+    sink: impl FnMut(&RecordBatch) -> anyhow::Result<()>,
+) -> anyhow::Result<ReadCost> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable parquet file", path.display()))?;
+    let schema = builder.schema().clone();
+    let wanted = query.output_columns(&schema)?;
+    let read = query.read_columns(&wanted);
+    let mut cost = ReadCost {
+        row_groups: builder.metadata().num_row_groups(),
+        row_groups_read: builder.metadata().num_row_groups(),
+        ..Default::default()
+    };
+    let mask = parquet::arrow::ProjectionMask::columns(
+        builder.parquet_schema(),
+        read.iter().map(String::as_str),
+    );
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()?;
+    let mut out = Emitter::new(query, wanted, sink);
+    for batch in reader {
+        if out.done() {
+            break;
+        }
+        out.emit(&batch?)?;
+    }
+    cost.rows_out = out.rows_out;
+    Ok(cost)
+}
+
 /// Describe a parquet object of a storage (ranged reads of its footer).
 pub async fn describe_object(storage: &Storage, key: &str) -> anyhow::Result<TableInfo> {
     let reader = ParquetObjectReader::new(storage.shared_store(), storage.path(key));

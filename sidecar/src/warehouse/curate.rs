@@ -37,7 +37,7 @@ pub struct ValueCounts {
 
 impl ValueCounts {
     /// Count the values of one arrow array (any type, read as text).
-    fn add(&mut self, column: &ArrayRef, name: &str) -> anyhow::Result<()> {
+    pub(crate) fn add(&mut self, column: &ArrayRef, name: &str) -> anyhow::Result<()> {
         let text = arrow::compute::cast(column, &DataType::Utf8)?;
         let text = text
             .as_any()

@@ -18,6 +18,7 @@ use crate::error::DbError;
 use crate::import::{import_genes, import_ontology, GenesRequest, OntologyFormat, OntologyRequest};
 use crate::progress::Counter;
 use crate::refused;
+use crate::validation::{validate, ValidateRequest};
 use crate::warehouse::curate::{curate, CurateRequest};
 use crate::warehouse::export::{export, ExportRequest};
 use crate::warehouse::load::{load, LoadRequest};
@@ -126,6 +127,13 @@ pub async fn execute(
                 field: args.opt_str("field"),
             };
             result(curate(&ctx.connect_as(job).await?, &request, progress).await?)
+        }
+        Kind::Validate => {
+            let request = ValidateRequest {
+                uid: args.str("uid")?,
+                schema: args.str("schema")?,
+            };
+            result(validate(&ctx.connect_as(job).await?, &request).await?)
         }
         Kind::ImportOntology => {
             let request = OntologyRequest {

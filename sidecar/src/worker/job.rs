@@ -58,12 +58,13 @@ pub enum Kind {
     Load,
     Export,
     Curate,
+    Validate,
     ImportOntology,
     ImportGenes,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Noop,
         Kind::Sleep,
         Kind::Fail,
@@ -75,6 +76,7 @@ impl Kind {
         Kind::Load,
         Kind::Export,
         Kind::Curate,
+        Kind::Validate,
         Kind::ImportOntology,
         Kind::ImportGenes,
     ];
@@ -93,6 +95,7 @@ impl Kind {
             Kind::Load => "load",
             Kind::Export => "export",
             Kind::Curate => "curate",
+            Kind::Validate => "validate",
             Kind::ImportOntology => "import_ontology",
             Kind::ImportGenes => "import_genes",
         }

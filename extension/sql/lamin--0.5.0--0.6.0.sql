@@ -1,0 +1,1018 @@
+\echo Use "ALTER EXTENSION lamin UPDATE TO '0.6.0'" to load this file. \quit
+-- lamin 0.5.0 → 0.6.0 (issue 17: schemas that validate datasets, typed
+-- feature values). Run by ALTER EXTENSION lamin UPDATE in one transaction (all
+-- or nothing). Definitions are copied verbatim from sql/ and from what
+-- `cargo pgrx schema` prints (the upgrade test compares the result with a
+-- fresh install object by object). Each concern has its own section below.
+
+-- == dtypes: cat[schema.table.field], list[...] ==
+
+-- The grammar of feature dtypes, in one place (the CHECK on lamin.feature and
+-- the trigger's message both use it): a scalar (int, float, num, str, bool,
+-- date, datetime, dict, url, path), cat (labels of lamin.ulabel),
+-- cat[schema.table] (records of a registry, matched on its name field),
+-- cat[schema.table.field] (matched on that field, e.g.
+-- cat[bionty.gene.ensembl_gene_id]), and list[...] of any of these (several
+-- values per record; LaminDB's list[...]).
+CREATE OR REPLACE FUNCTION lamin.dtype_valid(dtype text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT dtype ~ ('^(' || e || '|list\[' || e || '\])$')
+    FROM (SELECT '(int|float|num|str|bool|date|datetime|dict|url|path|cat|cat\[[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?\])'::text AS e) x
+$$;
+COMMENT ON FUNCTION lamin.dtype_valid(text) IS
+    'Whether a text is a feature dtype: int, float, num, str, bool, date, datetime, dict, url, path, cat, cat[schema.table], cat[schema.table.field], or list[...] of one of these.';
+
+-- The element dtype of a dtype: list[X] → X; cat[...] → cat; else itself.
+CREATE OR REPLACE FUNCTION lamin.dtype_base(dtype text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN e LIKE 'cat[%' THEN 'cat' ELSE e END
+    FROM (SELECT CASE WHEN dtype LIKE 'list[%]' THEN substr(dtype, 6, length(dtype) - 6) ELSE dtype END AS e) x
+$$;
+COMMENT ON FUNCTION lamin.dtype_base(text) IS
+    'The element dtype: list[X] gives X, cat[...] gives cat, a scalar gives itself.';
+
+ALTER TABLE lamin.feature DROP CONSTRAINT feature_dtype_format;
+ALTER TABLE lamin.feature ADD CONSTRAINT feature_dtype_format CHECK (lamin.dtype_valid(dtype));
+ALTER TABLE lamin.feature ADD COLUMN coerce boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN lamin.feature.dtype IS 'int, float, num, str, bool, date, datetime, dict, url, path, cat, cat[schema.table] naming the registry of its labels (e.g. cat[lamin.ulabel], cat[bionty.cell_type]), cat[schema.table.field] matching on a field (e.g. cat[bionty.gene.ensembl_gene_id]), or list[...] of one of these.';
+COMMENT ON COLUMN lamin.feature.coerce IS 'Whether validation may coerce a column to the dtype (e.g. integer-valued floats to int, numbers written as text to numbers) instead of failing.';
+
+-- The registry a categorical dtype names, e.g. 'cat[bionty.cell_type]' and
+-- 'list[cat[bionty.cell_type.ontology_id]]' → 'bionty.cell_type'; plain 'cat'
+-- means lamin.ulabel; NULL for non-categorical dtypes.
+CREATE OR REPLACE FUNCTION lamin.dtype_registry(dtype text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN e = 'cat' THEN 'lamin.ulabel'
+        WHEN e LIKE 'cat[%]' THEN array_to_string((string_to_array(substr(e, 5, length(e) - 5), '.'))[1:2], '.')
+    END
+    FROM (SELECT CASE WHEN dtype LIKE 'list[%]' THEN substr(dtype, 6, length(dtype) - 6) ELSE dtype END AS e) x
+$$;
+
+-- The field a categorical dtype matches on: 'cat[bionty.gene.ensembl_gene_id]'
+-- → 'ensembl_gene_id'; NULL when it names none (the registry's name field).
+CREATE OR REPLACE FUNCTION lamin.dtype_field(dtype text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN e LIKE 'cat[%]' THEN (string_to_array(substr(e, 5, length(e) - 5), '.'))[3] END
+    FROM (SELECT CASE WHEN dtype LIKE 'list[%]' THEN substr(dtype, 6, length(dtype) - 6) ELSE dtype END AS e) x
+$$;
+COMMENT ON FUNCTION lamin.dtype_field(text) IS
+    'The registry field a categorical dtype matches on (cat[schema.table.field]); NULL for the registry''s name field or a non-categorical dtype.';
+
+CREATE OR REPLACE FUNCTION lamin.tg_feature_dtype_registry() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    registry text := lamin.dtype_registry(NEW.dtype);
+    -- What people write for LaminDB's dtypes (Python, pandas, SQL names).
+    alias text := CASE lower(btrim(NEW.dtype))
+        WHEN 'integer' THEN 'int' WHEN 'int64' THEN 'int' WHEN 'int32' THEN 'int' WHEN 'bigint' THEN 'int'
+        WHEN 'smallint' THEN 'int' WHEN 'float64' THEN 'float' WHEN 'double' THEN 'float' WHEN 'real' THEN 'float'
+        WHEN 'double precision' THEN 'float' WHEN 'numeric' THEN 'num' WHEN 'number' THEN 'num' WHEN 'decimal' THEN 'num'
+        WHEN 'string' THEN 'str' WHEN 'text' THEN 'str' WHEN 'varchar' THEN 'str' WHEN 'object' THEN 'str'
+        WHEN 'boolean' THEN 'bool' WHEN 'timestamp' THEN 'datetime' WHEN 'timestamptz' THEN 'datetime'
+        WHEN 'datetime64' THEN 'datetime' WHEN 'json' THEN 'dict' WHEN 'jsonb' THEN 'dict'
+        WHEN 'category' THEN 'cat' WHEN 'categorical' THEN 'cat' WHEN 'ulabel' THEN 'cat'
+        ELSE CASE WHEN lower(btrim(NEW.dtype)) ~ '^(int|float|num|str|bool|date|datetime|dict|url|path|cat)$'
+                  THEN lower(btrim(NEW.dtype)) END END;
+BEGIN
+    -- Said before the check constraint would reject it with its definition.
+    IF NEW.dtype IS NOT NULL AND NOT lamin.dtype_valid(NEW.dtype) THEN
+        RAISE EXCEPTION 'feature %: unknown dtype %', quote_literal(NEW.name),
+            quote_literal(NEW.dtype) || CASE WHEN alias IS NOT NULL THEN format(' (did you mean %L?)', alias) ELSE '' END
+            USING ERRCODE = 'check_violation',
+                  HINT = 'the dtypes are int, float, num, str, bool, date, datetime, dict, url, path, cat (labels of lamin.ulabel), cat[schema.table] (records of a registry, e.g. cat[bionty.cell_type]), cat[schema.table.field] (matched on a field, e.g. cat[bionty.gene.ensembl_gene_id]) and list[...] of these';
+    END IF;
+    IF registry IS NOT NULL AND to_regclass(registry) IS NULL THEN
+        RAISE EXCEPTION 'feature %: dtype % names unknown registry %', quote_literal(NEW.name), NEW.dtype, registry
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'use cat[lamin.ulabel] or another existing registry table';
+    END IF;
+    IF lamin.dtype_field(NEW.dtype) IS NOT NULL AND NOT EXISTS (
+        SELECT FROM pg_attribute a WHERE a.attrelid = to_regclass(registry) AND a.attname = lamin.dtype_field(NEW.dtype)
+          AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'feature %: dtype % names field %, which % does not have', quote_literal(NEW.name), NEW.dtype,
+            quote_literal(lamin.dtype_field(NEW.dtype)), registry
+            USING ERRCODE = 'undefined_column',
+                  HINT = format('the columns of %s: %s', registry,
+                                (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a
+                                 WHERE a.attrelid = to_regclass(registry) AND a.attnum > 0 AND NOT a.attisdropped
+                                   AND a.atttypid = 'text'::regtype));
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- typed_value reads list[X] as X; annotate matches on the field a dtype names.
+CREATE OR REPLACE FUNCTION lamin.typed_value(dtype text, val text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN CASE lamin.dtype_base(dtype)
+        WHEN 'int' THEN to_jsonb(val::bigint)
+        WHEN 'float' THEN to_jsonb(val::double precision)
+        WHEN 'num' THEN to_jsonb(val::numeric)
+        WHEN 'bool' THEN to_jsonb(val::boolean)
+        WHEN 'date' THEN to_jsonb(val::date)
+        WHEN 'datetime' THEN to_jsonb(val::timestamptz)
+        WHEN 'dict' THEN val::jsonb
+        ELSE to_jsonb(val)
+    END;
+EXCEPTION WHEN data_exception THEN
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lamin.annotate(artifact_uid text, feature_name text, vals text[], field text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+    feat record;
+    registry text;
+    missing text;
+    ambiguous text;
+    bad text;
+    added int;
+    name_field text;
+    link text;
+    tbl text;
+    hints text;
+BEGIN
+    SELECT f.id, f.name, f.dtype INTO feat FROM lamin.feature f WHERE f.id = lamin.feature_id(feature_name);
+    IF vals IS NULL OR cardinality(vals) = 0 THEN
+        RAISE EXCEPTION 'annotate: no values given for feature %', quote_literal(feat.name) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(vals, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'annotate: NULL among the values for feature %', quote_literal(feat.name) USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    registry := lamin.dtype_registry(feat.dtype);
+    -- The field the feature's dtype names (cat[bionty.gene.ensembl_gene_id]) unless one is given.
+    field := coalesce(field, lamin.dtype_field(feat.dtype));
+
+    IF registry = 'lamin.ulabel' THEN
+        SELECT string_agg(quote_literal(v), ', ' ORDER BY v) INTO missing
+        FROM (SELECT DISTINCT v FROM unnest(vals) v) d
+        WHERE NOT EXISTS (SELECT 1 FROM lamin.ulabel u WHERE u.name = d.v AND u.branch_id <> -1);
+        IF missing IS NOT NULL THEN
+            hints := lamin.did_you_mean('lamin.ulabel', vals, NULL);
+            RAISE EXCEPTION 'feature % (dtype %): values not in lamin.ulabel: %', quote_literal(feat.name), feat.dtype,
+                missing || coalesce('; ' || hints, '')
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'create the labels first, e.g. INSERT INTO lamin.ulabel (name) VALUES (...)';
+        END IF;
+        -- Names are unique per space and type: of the spaces the caller reads
+        -- that have a label of a name, the current space's first.
+        SELECT string_agg(quote_literal(u.name), ', ') INTO ambiguous
+        FROM (SELECT u.name FROM lamin.ulabel u
+              WHERE u.name = ANY (vals) AND u.branch_id <> -1
+                AND u.space_id = (SELECT x.space_id FROM lamin.ulabel x WHERE x.name = u.name AND x.branch_id <> -1
+                                  ORDER BY x.space_id = lamin.current_space_id() DESC, x.space_id LIMIT 1)
+              GROUP BY u.name HAVING count(*) > 1) u;
+        IF ambiguous IS NOT NULL THEN
+            RAISE EXCEPTION 'feature %: label names used by more than one ulabel type: %', quote_literal(feat.name), ambiguous
+                USING ERRCODE = 'cardinality_violation';
+        END IF;
+        INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id, feature_id)
+        SELECT aid, u.id, feat.id FROM lamin.ulabel u
+        WHERE u.name = ANY (vals) AND u.branch_id <> -1
+          AND u.space_id = (SELECT x.space_id FROM lamin.ulabel x WHERE x.name = u.name AND x.branch_id <> -1
+                            ORDER BY x.space_id = lamin.current_space_id() DESC, x.space_id LIMIT 1)
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS added = ROW_COUNT;
+        RETURN added;
+    ELSIF registry IS NOT NULL THEN
+        -- Another registry (bionty.cell_type, …): values are names (genes: symbols)
+        -- of its records, or values of `field` (e.g. ensembl_gene_id, the field
+        -- a curation matched on), linked through <schema>.artifact_<table>.
+        SELECT r.name_field INTO name_field FROM lamin.registry r WHERE r.name = registry;
+        IF field IS NOT NULL AND name_field IS NOT NULL THEN
+            IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = to_regclass(registry) AND a.attname = field
+                           AND a.attnum > 0 AND NOT a.attisdropped) THEN
+                RAISE EXCEPTION 'annotate: % has no field %', registry, quote_literal(field)
+                    USING ERRCODE = 'undefined_column',
+                          HINT = format('the fields of %s are its text columns, e.g. %s', registry, name_field);
+            END IF;
+            name_field := field;
+        END IF;
+        link := format('%I.%I', split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2));
+        IF name_field IS NULL OR to_regclass(link) IS NULL THEN
+            RAISE EXCEPTION 'feature % (dtype %): artifacts cannot be annotated with records of %', quote_literal(feat.name), feat.dtype, registry
+                USING ERRCODE = 'feature_not_supported', HINT = 'annotatable registries have a link table <schema>.artifact_<table>';
+        END IF;
+        tbl := format('%I.%I', split_part(registry, '.', 1), split_part(registry, '.', 2));
+        EXECUTE format($q$SELECT string_agg(quote_literal(d.v), ', ' ORDER BY d.v)
+                          FROM (SELECT DISTINCT v FROM unnest($1) v) d
+                          WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE t.%I = d.v AND t.branch_id <> -1)$q$, tbl, name_field)
+        INTO missing USING vals;
+        IF missing IS NOT NULL THEN
+            hints := lamin.did_you_mean(registry, vals, name_field);
+            RAISE EXCEPTION 'feature % (dtype %): values not in %: %', quote_literal(feat.name), feat.dtype,
+                registry || CASE WHEN field IS NOT NULL THEN format(' (field %s)', name_field) ELSE '' END,
+                missing || coalesce('; ' || hints, '')
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = format('map synonyms and ids first: SELECT lamin.standardize(%L, ARRAY[...])', registry);
+        END IF;
+        -- A name shared by several live records is ambiguous; a name whose only
+        -- other holders are deprecated (obsolete duplicates) links the live one.
+        EXECUTE format($q$SELECT string_agg(quote_literal(x.n), ', ') FROM (
+                              SELECT t.%2$I AS n FROM %1$s t WHERE t.%2$I = ANY ($1) AND t.branch_id <> -1 AND NOT t.deprecated
+                              GROUP BY 1 HAVING count(*) > 1) x$q$, tbl, name_field)
+        INTO ambiguous USING vals;
+        IF ambiguous IS NOT NULL THEN
+            RAISE EXCEPTION 'feature %: names used by more than one record of %: %', quote_literal(feat.name), registry, ambiguous
+                USING ERRCODE = 'cardinality_violation';
+        END IF;
+        EXECUTE format($q$INSERT INTO %1$s (artifact_id, %2$I, feature_id)
+                          SELECT $1, t.id, $2 FROM %3$s t
+                          WHERE t.%4$I = ANY ($3) AND t.branch_id <> -1
+                            AND (NOT t.deprecated OR NOT EXISTS (
+                                SELECT 1 FROM %3$s o WHERE o.%4$I = t.%4$I AND o.branch_id <> -1 AND NOT o.deprecated))
+                          ON CONFLICT DO NOTHING$q$,
+                       link, split_part(registry, '.', 2) || '_id', tbl, name_field)
+        USING aid, feat.id, vals;
+        GET DIAGNOSTICS added = ROW_COUNT;
+        RETURN added;
+    END IF;
+
+    -- Non-categorical: check every value casts to the dtype, then store them.
+    SELECT string_agg(quote_literal(v), ', ') INTO bad FROM unnest(vals) v WHERE lamin.typed_value(feat.dtype, v) IS NULL;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'feature % (dtype %): values that are not %: %', quote_literal(feat.name), feat.dtype, feat.dtype, bad
+            USING ERRCODE = 'invalid_text_representation';
+    END IF;
+    INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value)
+    SELECT DISTINCT aid, feat.id, lamin.typed_value(feat.dtype, v) FROM unnest(vals) v
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    RETURN added;
+END
+$$;
+
+
+-- == schemas that validate datasets ==
+
+ALTER TABLE lamin.schema ADD COLUMN otype text CONSTRAINT schema_otype_known
+    CHECK (otype IN ('DataFrame', 'AnnData', 'MuData', 'SpatialData', 'tiledbsoma'));
+ALTER TABLE lamin.schema ADD COLUMN coerce boolean NOT NULL DEFAULT false;
+ALTER TABLE lamin.schema_feature ADD COLUMN optional boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN lamin.schema.hash IS 'sha256 (hex) of the definition: the member feature uids (sorted unless ordered) and, when they differ from the defaults, the sets, optional members, otype, coercion, itype and slots; the same definition is the same schema.';
+COMMENT ON COLUMN lamin.schema.itype IS 'What the members are: lamin.feature (columns named by features), or a registry and field (e.g. bionty.gene.ensembl_gene_id) whose records the slot''s columns or index must be (a var.T slot of genes); lamin.schema for a composite (its slots are schemas, lamin.schema_component).';
+COMMENT ON COLUMN lamin.schema.otype IS 'The object type a validated dataset must be (DataFrame, AnnData, ...); NULL for any.';
+COMMENT ON COLUMN lamin.schema.coerce IS 'Whether validation may coerce every column to its feature''s dtype (as feature.coerce does for one feature).';
+COMMENT ON COLUMN lamin.schema_feature.optional IS 'Whether validated data may lack this member although the schema is a minimal set.';
+
+-- New parameters: nullable and coerce; the sets, optionals, otype, coercion, itype and slots.
+DROP FUNCTION lamin.create_feature(text, text, text, text);
+-- Create a feature, or return the existing one with the same name and dtype.
+CREATE FUNCTION lamin.create_feature(name text, dtype text, description text DEFAULT NULL, unit text DEFAULT NULL,
+                                     nullable boolean DEFAULT true, coerce boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    existing record;
+    new_uid text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.feature.name:' || name, 0));
+    -- (Names are unique per space: the current space's feature first.)
+    SELECT f.uid, f.dtype, f.nullable, f.coerce INTO existing FROM lamin.feature f WHERE f.name = name
+    ORDER BY f.space_id = lamin.current_space_id() DESC, f.id LIMIT 1;
+    IF FOUND THEN
+        IF existing.dtype <> dtype THEN
+            RAISE EXCEPTION 'feature % exists with dtype %, not %', quote_literal(name), existing.dtype, dtype
+                USING ERRCODE = 'unique_violation';
+        END IF;
+        IF (existing.nullable, existing.coerce) IS DISTINCT FROM (nullable, coerce) THEN
+            -- Idempotent on name and dtype: a repeated call never changes a definition data was validated with.
+            RAISE NOTICE 'feature % exists with nullable = %, coerce = %; unchanged (UPDATE lamin.feature to change it)',
+                quote_literal(name), existing.nullable, existing.coerce;
+        END IF;
+        RETURN existing.uid;
+    END IF;
+    PERFORM lamin.require_write('creating a feature');
+    INSERT INTO lamin.feature AS f (name, dtype, description, unit, nullable, coerce)
+    VALUES (name, dtype, description, unit, coalesce(nullable, true), coalesce(coerce, false)) RETURNING f.uid INTO new_uid;
+    RETURN new_uid;
+END
+$$;
+COMMENT ON FUNCTION lamin.create_feature(text, text, text, text, boolean, boolean) IS
+    'Create a feature (name, dtype such as int, str, cat[bionty.cell_type], list[str]; whether values may be missing; whether validation may coerce to the dtype); idempotent on name and dtype; returns its uid.';
+
+DROP FUNCTION lamin.create_schema(text[], text, boolean, text);
+-- Create a schema, or return the one with the same definition (LaminDB's
+-- Schema: idempotent by a hash of the definition). A schema is either
+--   * a set of features (the columns of a table, or of one slot such as obs):
+--     required unless listed in `optionals` (minimal_set), others allowed
+--     unless maximal_set; or
+--   * an itype schema (itype => 'bionty.gene.ensembl_gene_id', no features):
+--     the slot's columns or index must be records of that registry field (the
+--     var.T slot of an AnnData: its genes); or
+--   * a composite (slots => '{"obs": "<schema>", "var.T": "<schema>"}'): one
+--     schema per slot of a dataset, each named by uid or name.
+-- otype fixes the dataset's object type (DataFrame, AnnData, ...); coerce lets
+-- validation coerce every column to its feature's dtype.
+-- A schema with the 0.1.0 defaults keeps the hash of its members only, so the
+-- schemas recorded from files before 0.6.0 are found again.
+CREATE FUNCTION lamin.create_schema(features text[] DEFAULT NULL, name text DEFAULT NULL, ordered boolean DEFAULT false,
+                                    description text DEFAULT NULL, minimal_set boolean DEFAULT true,
+                                    maximal_set boolean DEFAULT false, optionals text[] DEFAULT NULL,
+                                    otype text DEFAULT NULL, coerce boolean DEFAULT false, itype text DEFAULT NULL,
+                                    slots jsonb DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    member_ids bigint[] := '{}';
+    optional_ids bigint[] := '{}';
+    unknown text;
+    itype_registry text;
+    itype_field text;
+    components jsonb;
+    definition text;
+    member_hash text;
+    hit record;
+    new_id bigint;
+    new_uid text;
+BEGIN
+    minimal_set := coalesce(minimal_set, true);
+    maximal_set := coalesce(maximal_set, false);
+    ordered := coalesce(ordered, false);
+    coerce := coalesce(coerce, false);
+    IF otype IS NOT NULL AND otype NOT IN ('DataFrame', 'AnnData', 'MuData', 'SpatialData', 'tiledbsoma') THEN
+        RAISE EXCEPTION 'schema: unknown otype %', quote_literal(otype)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'the otypes are DataFrame, AnnData, MuData, SpatialData, tiledbsoma';
+    END IF;
+    IF slots IS NOT NULL THEN
+        -- A composite: its slots name other schemas; it has no members of its own.
+        IF cardinality(features) > 0 OR itype IS NOT NULL THEN
+            RAISE EXCEPTION 'schema: slots and features (or itype) exclude each other'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'make a schema per slot, then one with slots => ''{"obs": "<uid or name>", "var.T": "<uid or name>"}''';
+        END IF;
+        IF jsonb_typeof(slots) <> 'object' OR slots = '{}' THEN
+            RAISE EXCEPTION 'schema: slots must be a JSON object of slot → schema uid or name, e.g. {"obs": "cells", "var.T": "genes"}'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT k INTO unknown FROM jsonb_object_keys(slots) k WHERE k !~ '^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$' LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'schema: invalid slot name %', quote_literal(unknown)
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'slots are e.g. columns, obs, var, var.T, rna:obs';
+        END IF;
+        SELECT jsonb_object_agg(e.key, lamin.schema_id(e.value #>> '{}')) INTO components FROM jsonb_each(slots) e;
+        itype := 'lamin.schema';
+        definition := 'composite' || (SELECT string_agg(format(';%s=%s', e.key, s.hash), '' ORDER BY e.key)
+                                      FROM jsonb_each(components) e JOIN lamin.schema s ON s.id = (e.value #>> '{}')::bigint);
+    ELSIF itype IS NOT NULL AND itype <> 'lamin.feature' THEN
+        IF cardinality(features) > 0 THEN
+            RAISE EXCEPTION 'schema: an itype schema (%) has no features: its members are the records of %', itype, itype
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        itype_registry := array_to_string((string_to_array(itype, '.'))[1:2], '.');
+        itype_field := (string_to_array(itype, '.'))[3];
+        IF itype !~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$' OR to_regclass(itype_registry) IS NULL THEN
+            RAISE EXCEPTION 'schema: itype % names no registry', quote_literal(itype)
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. bionty.gene.ensembl_gene_id or bionty.gene (matched on symbols)';
+        END IF;
+        IF itype_field IS NOT NULL AND NOT EXISTS (
+            SELECT FROM pg_attribute a WHERE a.attrelid = to_regclass(itype_registry) AND a.attname = itype_field
+              AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'schema: % has no field %', itype_registry, quote_literal(itype_field) USING ERRCODE = 'undefined_column';
+        END IF;
+        definition := 'itype:' || itype;
+    ELSE
+        itype := 'lamin.feature';
+        IF features IS NULL OR cardinality(features) = 0 THEN
+            RAISE EXCEPTION 'a schema needs at least one feature (or an itype, or slots)' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT array_agg(lamin.feature_id(f.n) ORDER BY f.ord) INTO member_ids FROM unnest(features) WITH ORDINALITY AS f(n, ord);
+        IF (SELECT count(DISTINCT x) FROM unnest(member_ids) x) <> cardinality(member_ids) THEN
+            RAISE EXCEPTION 'a schema lists each feature once' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT string_agg(quote_literal(o), ', ') INTO unknown FROM unnest(optionals) o WHERE o <> ALL (features);
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION 'schema: optionals not among the features: %', unknown USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT coalesce(array_agg(lamin.feature_id(o)), '{}') INTO optional_ids FROM unnest(optionals) o;
+        SELECT CASE WHEN ordered THEN 'ordered:' ELSE 'set:' END ||
+               string_agg(f.uid, ',' ORDER BY CASE WHEN ordered THEN m.ord END, f.uid)
+        INTO definition
+        FROM unnest(member_ids) WITH ORDINALITY AS m(id, ord) JOIN lamin.feature f ON f.id = m.id;
+    END IF;
+    -- What differs from the defaults joins the hash (so that schemas of 0.5.0 keep theirs).
+    definition := definition
+        || CASE WHEN NOT minimal_set THEN ';minimal=false' ELSE '' END
+        || CASE WHEN maximal_set THEN ';maximal=true' ELSE '' END
+        || coalesce(';optional=' || (SELECT string_agg(f.uid, ',' ORDER BY f.uid) FROM lamin.feature f WHERE f.id = ANY (optional_ids)), '')
+        || coalesce(';otype=' || otype, '')
+        || CASE WHEN coerce THEN ';coerce=true' ELSE '' END;
+    member_hash := encode(sha256(convert_to(definition, 'UTF8')), 'hex');
+
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.schema.hash:' || member_hash, 0));
+    -- (Unique per space: the current space's first; one in the trash is still the same schema.)
+    SELECT s.id, s.uid, s.name INTO hit FROM lamin.schema s WHERE s.hash = member_hash
+    ORDER BY s.branch_id <> -1 DESC, s.space_id = lamin.current_space_id() DESC, s.id LIMIT 1;
+    IF FOUND THEN
+        IF name IS NOT NULL AND hit.name IS NULL THEN
+            -- A schema recorded from a file gets the name a user gives its definition.
+            UPDATE lamin.schema s SET name = create_schema.name, description = coalesce(s.description, create_schema.description),
+                                      updated_at = now()
+            WHERE s.id = hit.id;
+        ELSIF name IS NOT NULL AND hit.name <> name THEN
+            RAISE NOTICE 'schema % (%) has this definition already; returned as it is', hit.uid, quote_literal(hit.name);
+        END IF;
+        RETURN hit.uid;
+    END IF;
+    PERFORM lamin.require_write('creating a schema');
+    INSERT INTO lamin.schema AS s (name, description, hash, n_members, is_ordered, minimal_set, maximal_set, itype, otype, coerce)
+    VALUES (name, description, member_hash, coalesce(cardinality(member_ids), 0), ordered, minimal_set, maximal_set,
+            itype, otype, coerce)
+    RETURNING s.id, s.uid INTO new_id, new_uid;
+    INSERT INTO lamin.schema_feature (schema_id, feature_id, position, optional)
+    SELECT new_id, m.id, (m.ord - 1)::int, m.id = ANY (optional_ids) FROM unnest(member_ids) WITH ORDINALITY AS m(id, ord);
+    INSERT INTO lamin.schema_component (composite_id, slot, component_id)
+    SELECT new_id, e.key, (e.value #>> '{}')::bigint FROM jsonb_each(components) e;
+    RETURN new_uid;
+END
+$$;
+COMMENT ON FUNCTION lamin.create_schema(text[], text, boolean, text, boolean, boolean, text[], text, boolean, text, jsonb) IS
+    'Create a schema — features (required unless optional; others allowed unless maximal_set), an itype (e.g. bionty.gene.ensembl_gene_id) or slots of other schemas — with an otype and coercion; idempotent by a hash of the definition; returns its uid.';
+
+-- The id of a schema named by uid or name (readable by the caller), or an
+-- error listing the schemas there are.
+CREATE FUNCTION lamin.schema_id(ref text) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_ids bigint[];
+BEGIN
+    SELECT array_agg(s.id ORDER BY s.id) INTO found_ids FROM lamin.schema s
+    WHERE (s.uid = ref OR s.name = ref) AND s.branch_id <> -1;
+    IF found_ids IS NULL THEN
+        RAISE EXCEPTION 'unknown schema %', coalesce(quote_literal(left(ref, 200)), 'NULL')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'name a schema by uid or name; named schemas: ' ||
+                         coalesce((SELECT string_agg(x.name, ', ' ORDER BY x.name) FROM (
+                             SELECT DISTINCT s.name FROM lamin.schema s WHERE s.name IS NOT NULL AND s.branch_id <> -1
+                             ORDER BY s.name LIMIT 50) x), 'none') || '; create one with lamin.create_schema';
+    END IF;
+    IF cardinality(found_ids) > 1 THEN
+        -- A uid names one schema; a name may be shared (of the current space's first, else ambiguous).
+        SELECT array_agg(s.id ORDER BY s.id) INTO found_ids FROM lamin.schema s
+        WHERE s.id = ANY (found_ids) AND (s.uid = ref OR s.space_id = lamin.current_space_id());
+        IF cardinality(found_ids) IS DISTINCT FROM 1 THEN
+            RAISE EXCEPTION 'schema name % is shared by several schemas', quote_literal(ref)
+                USING ERRCODE = 'cardinality_violation',
+                      HINT = 'name it by uid: ' || (SELECT string_agg(s.uid, ', ' ORDER BY s.id) FROM lamin.schema s
+                                                    WHERE s.name = ref AND s.branch_id <> -1);
+        END IF;
+    END IF;
+    RETURN found_ids[1];
+END
+$$;
+COMMENT ON FUNCTION lamin.schema_id(text) IS 'The id of a schema named by uid or name; an error lists the named schemas when none matches.';
+
+-- Features for the columns of a file: `columns` is a JSON array of {"name",
+-- "dtype", "arrow"}; features are created when missing (one INSERT for all:
+-- a table of thousands of columns passes the triggers once, not once per
+-- column). A feature that exists with another dtype is used as it is and
+-- reported. Returns {"created": [names], "conflicts": [{column,
+-- feature_dtype, column_dtype}]}.
+CREATE FUNCTION lamin.ensure_features(columns jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+    created text[];
+    conflicts jsonb;
+BEGIN
+    IF jsonb_typeof(columns) IS DISTINCT FROM 'array' OR jsonb_array_length(columns) = 0 THEN
+        RAISE EXCEPTION 'columns must be a non-empty JSON array of {"name", "dtype"}' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_array_length(columns) > 10000 THEN
+        RAISE EXCEPTION 'a table of % columns: at most 10000 are recorded as features', jsonb_array_length(columns)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    SELECT 1 AS x INTO bad FROM jsonb_array_elements(columns) x WHERE x ->> 'name' IS NULL OR btrim(x ->> 'name') = '' LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'a column has no name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x ->> 'name' AS name INTO bad FROM jsonb_array_elements(columns) x GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column % appears twice', quote_literal(bad.name) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Conflicts are against the features that existed before.
+    WITH cols AS (
+        SELECT x ->> 'name' AS name, x ->> 'dtype' AS dtype, x ->> 'arrow' AS arrow, e.ord
+        FROM jsonb_array_elements(columns) WITH ORDINALITY AS e(x, ord)
+    ), made AS (
+        INSERT INTO lamin.feature (name, dtype, description)
+        SELECT c.name, c.dtype, 'column of type ' || coalesce(c.arrow, c.dtype) FROM cols c
+        WHERE NOT EXISTS (SELECT FROM lamin.feature f WHERE f.name = c.name)
+        ORDER BY c.ord
+        RETURNING name
+    )
+    SELECT ARRAY(SELECT c.name FROM cols c JOIN made m ON m.name = c.name ORDER BY c.ord),
+           coalesce((SELECT jsonb_agg(jsonb_build_object('column', c.name, 'feature_dtype', f.dtype, 'column_dtype', c.dtype) ORDER BY c.ord)
+                     FROM cols c CROSS JOIN LATERAL (
+                         SELECT x.dtype FROM lamin.feature x WHERE x.name = c.name
+                         ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1) f
+                     WHERE NOT lamin.dtype_fits(f.dtype, c.dtype)), '[]')
+    INTO created, conflicts;
+    RETURN jsonb_build_object('created', to_jsonb(created), 'conflicts', conflicts);
+END
+$$;
+COMMENT ON FUNCTION lamin.ensure_features(jsonb) IS
+    'Features for the columns of a file ([{"name", "dtype", "arrow"}]): made when missing, conflicting dtypes reported, not changed. Returns {"created", "conflicts"}.';
+
+-- record_columns makes its features through lamin.ensure_features.
+CREATE OR REPLACE FUNCTION lamin.record_columns(artifact_uid text, n_observations bigint, columns jsonb,
+                                     slot text DEFAULT 'columns', otype text DEFAULT 'DataFrame') RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+    created text[];
+    conflicts jsonb;
+    names text[];
+    schema_uid text;
+    made jsonb;
+BEGIN
+    made := lamin.ensure_features(columns);
+    names := ARRAY(SELECT x ->> 'name' FROM jsonb_array_elements(columns) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord);
+    created := ARRAY(SELECT jsonb_array_elements_text(made -> 'created'));
+    conflicts := made -> 'conflicts';
+    schema_uid := lamin.create_schema(names, ordered => true);
+    PERFORM lamin.link_schema(artifact_uid, slot, schema_uid);
+    UPDATE lamin.artifact a SET n_observations = coalesce(record_columns.n_observations, a.n_observations),
+                                otype = record_columns.otype, updated_at = now()
+    WHERE a.id = aid;
+    RETURN jsonb_build_object('slot', slot, 'schema', schema_uid, 'n_observations', n_observations,
+                              'created', to_jsonb(created), 'conflicts', conflicts);
+END
+$$;
+
+-- Validation of datasets against schemas (LaminDB's curators). A schema says
+-- per slot which features a dataset must have (minimal set) and may have
+-- (maximal set), each feature's dtype, nullability and allowed values; a
+-- composite schema names one schema per slot (columns of a table; obs, var
+-- and var.T — the var index — of an AnnData).
+--
+-- The work is split so that every rule lives here, in the database: the
+-- sidecar (a job, or the CLI before a save) reads the dataset and sends its
+-- facts — per frame the columns with their dtypes, NULL counts, whether
+-- floats are whole and text is numeric, the distinct values of categorical
+-- columns, the index when a slot is about it — and lamin.validation_verdict
+-- turns facts and schema into a report. Data never travel to the server.
+
+INSERT INTO lamin.job_kind (kind, description, needs_role, internal) VALUES
+    ('validate', 'Reads a dataset artifact and validates it against a schema (lamin.validate_artifact).', 'lamin_reader', false);
+
+-- The slots of a composite schema: one component schema per slot.
+CREATE TABLE lamin.schema_component (
+    composite_id bigint NOT NULL REFERENCES lamin.schema ON DELETE CASCADE,
+    slot         text NOT NULL CONSTRAINT schema_component_slot_format CHECK (slot ~ '^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$'),
+    component_id bigint NOT NULL REFERENCES lamin.schema ON DELETE RESTRICT,
+    PRIMARY KEY (composite_id, slot),
+    CONSTRAINT schema_component_not_self CHECK (composite_id <> component_id)
+);
+CREATE INDEX schema_component_component ON lamin.schema_component (component_id);
+COMMENT ON TABLE lamin.schema_component IS 'The slots of a composite schema (e.g. obs, var.T of an AnnData), each with its own schema.';
+COMMENT ON COLUMN lamin.schema_component.composite_id IS 'The composite schema.';
+COMMENT ON COLUMN lamin.schema_component.slot IS 'The slot: columns, obs, var, var.T (the var index: its members), rna:obs, ...';
+COMMENT ON COLUMN lamin.schema_component.component_id IS 'The schema of the slot.';
+SELECT lamin.secure_table('lamin.schema_component', 'link:lamin.schema:composite_id|lamin.schema:component_id');
+SELECT pg_catalog.pg_extension_config_dump('lamin.schema_component', '');
+
+-- The schema an artifact was validated against (LaminDB's artifact.schema):
+-- set when a validation passed, never when it failed.
+ALTER TABLE lamin.artifact ADD COLUMN schema_id bigint REFERENCES lamin.schema ON DELETE RESTRICT;
+CREATE INDEX artifact_schema_id ON lamin.artifact (schema_id) WHERE schema_id IS NOT NULL;
+COMMENT ON COLUMN lamin.artifact.schema_id IS 'The schema the artifact passed validation against (lamin.validate_artifact, lamin save --schema); NULL when not validated.';
+
+CREATE TABLE lamin.validation (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    artifact_id bigint NOT NULL REFERENCES lamin.artifact ON DELETE CASCADE,
+    schema_id   bigint NOT NULL REFERENCES lamin.schema ON DELETE CASCADE,
+    passed      boolean NOT NULL,
+    n_problems  int NOT NULL CONSTRAINT validation_n_problems_nonnegative CHECK (n_problems >= 0),
+    report      jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
+    CONSTRAINT validation_one_per_schema UNIQUE (artifact_id, schema_id)
+);
+CREATE INDEX validation_schema ON lamin.validation (schema_id);
+COMMENT ON TABLE lamin.validation IS 'Validation reports: an artifact checked against a schema (the latest check per schema).';
+COMMENT ON COLUMN lamin.validation.id IS 'Identity.';
+COMMENT ON COLUMN lamin.validation.artifact_id IS 'The artifact.';
+COMMENT ON COLUMN lamin.validation.schema_id IS 'The schema.';
+COMMENT ON COLUMN lamin.validation.passed IS 'Whether the artifact met the schema (then artifact.schema_id names it).';
+COMMENT ON COLUMN lamin.validation.n_problems IS 'How many problems were found.';
+COMMENT ON COLUMN lamin.validation.report IS 'The verdict of lamin.validation_verdict: problems, checked columns, labels; read it with lamin.validation_report(uid).';
+COMMENT ON COLUMN lamin.validation.created_at IS 'When the check was made.';
+COMMENT ON COLUMN lamin.validation.created_by IS 'Who asked for it.';
+SELECT lamin.secure_table('lamin.validation', 'link:lamin.artifact:artifact_id|lamin.schema:schema_id');
+SELECT pg_catalog.pg_extension_config_dump('lamin.validation', '');
+
+-- A schema's definition as the sidecar needs it to read a dataset: per slot
+-- the frame it reads (columns of a table; obs or var of an AnnData), whether
+-- the slot's members are the frame's columns or its index (var.T), and each
+-- feature with its dtype, registry and field, nullability, whether it is
+-- required and may be coerced. A schema without slots applies to the columns
+-- of a table, or to obs of an AnnData.
+CREATE FUNCTION lamin.schema_definition(ref text, data_otype text DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH root AS (
+        SELECT s.* FROM lamin.schema s WHERE s.id = lamin.schema_id(ref)
+    ), slot AS (
+        SELECT c.slot, x.* FROM root r JOIN lamin.schema_component c ON c.composite_id = r.id
+        JOIN lamin.schema x ON x.id = c.component_id
+        UNION ALL
+        SELECT CASE WHEN coalesce(r.otype, data_otype) = 'AnnData' THEN 'obs' ELSE 'columns' END, r.*
+        FROM root r WHERE NOT EXISTS (SELECT FROM lamin.schema_component c WHERE c.composite_id = r.id)
+    )
+    SELECT jsonb_build_object(
+        'uid', r.uid, 'name', r.name, 'otype', r.otype, 'coerce', r.coerce,
+        'slots', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'slot', sl.slot,
+            'frame', regexp_replace(sl.slot, '\.T$', ''),
+            'members', CASE WHEN sl.slot LIKE '%.T' THEN 'index' ELSE 'columns' END,
+            'schema', sl.uid,
+            'itype', sl.itype,
+            'registry', CASE WHEN sl.itype <> 'lamin.feature' THEN array_to_string((string_to_array(sl.itype, '.'))[1:2], '.') END,
+            'field', CASE WHEN sl.itype <> 'lamin.feature'
+                          THEN coalesce((string_to_array(sl.itype, '.'))[3],
+                                        (SELECT g.name_field FROM lamin.registry g
+                                         WHERE g.name = array_to_string((string_to_array(sl.itype, '.'))[1:2], '.'))) END,
+            'minimal_set', sl.minimal_set, 'maximal_set', sl.maximal_set, 'ordered', sl.is_ordered,
+            'coerce', sl.coerce OR r.coerce,
+            'features', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'name', f.name, 'dtype', f.dtype, 'base', lamin.dtype_base(f.dtype),
+                    'registry', lamin.dtype_registry(f.dtype),
+                    'field', coalesce(lamin.dtype_field(f.dtype),
+                                      (SELECT g.name_field FROM lamin.registry g WHERE g.name = lamin.dtype_registry(f.dtype))),
+                    'nullable', f.nullable,
+                    'required', sl.minimal_set AND NOT sf.optional,
+                    'coerce', f.coerce OR sl.coerce OR r.coerce) ORDER BY sf.position), '[]')
+                FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
+                WHERE sf.schema_id = sl.id)
+        ) ORDER BY sl.slot), '[]') FROM slot sl))
+    FROM root r
+$$;
+COMMENT ON FUNCTION lamin.schema_definition(text, text) IS
+    'A schema (by uid or name) as validation reads it: per slot the frame and members to read, the features with dtype, registry, field, nullability, required and coercion. A schema without slots applies to the columns of a table (obs of an AnnData).';
+
+-- Whether a column of dtype `col` can be coerced to a feature's dtype, given
+-- what the sidecar saw of its values: integer-valued floats to int, numbers
+-- written as text to numbers, anything to text.
+CREATE FUNCTION lamin.dtype_coercible(feature text, col text, whole boolean, numeric_text boolean) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (lamin.dtype_base(feature) = 'int' AND col = 'float' AND coalesce(whole, false))
+        OR (lamin.dtype_base(feature) IN ('float', 'num') AND col = 'str' AND coalesce(numeric_text, false))
+        OR (lamin.dtype_base(feature) = 'int' AND col = 'str' AND coalesce(numeric_text, false) AND coalesce(whole, false))
+        OR (lamin.dtype_base(feature) = 'str' AND col IN ('int', 'float', 'num', 'bool', 'date', 'datetime'))
+$$;
+COMMENT ON FUNCTION lamin.dtype_coercible(text, text, boolean, boolean) IS
+    'Whether a column (dtype col; whole: its floats are whole numbers; numeric_text: its text parses as numbers) may be coerced to a feature''s dtype.';
+
+-- The sentence for a value a registry does not hold, with its standardized
+-- form (a synonym's) or the closest name.
+CREATE FUNCTION lamin.invalid_value_detail(val text, registry text, field text, standardized text, suggestion text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%s is not in %s', coalesce(quote_literal(val), 'NULL'), registry || coalesce(' (field ' || field || ')', ''))
+        || CASE WHEN standardized IS NOT NULL THEN format('; it standardizes to %L', standardized) ELSE '' END
+        || CASE WHEN suggestion IS NOT NULL THEN format('; did you mean %L?', suggestion) ELSE '' END
+$$;
+COMMENT ON FUNCTION lamin.invalid_value_detail(text, text, text, text, text) IS
+    'The report''s sentence for a value a registry does not hold, with its standardized form or a suggestion.';
+
+-- The verdict on a dataset's facts against a schema: nothing is written. The
+-- facts are what the sidecar read:
+--   {"otype": "AnnData", "frames": {"obs": {"n_rows": 3, "columns": [
+--       {"name": "cell_type", "dtype": "cat", "n_null": 0, "whole": null,
+--        "numeric": null, "values": {"B cell": 1, "T cell": 2}}, ...],
+--     "index": ["ENSG...", ...]}}}
+-- (values: the distinct values of columns of categorical features with their
+-- row counts; index: the frame's index when a slot's members are its index).
+-- The verdict lists every problem (slot, column, feature, problem, detail and,
+-- for values not in a registry, the value, its row count, its standardized
+-- form or a suggestion), every checked column, and the labels a passing
+-- dataset is annotated with.
+CREATE FUNCTION lamin.validation_verdict(schema_ref text, facts jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    def jsonb;
+    sl jsonb;
+    f jsonb;
+    frame jsonb;
+    col jsonb;
+    cols jsonb;
+    names text[];
+    problems jsonb := '[]';
+    checked jsonb := '[]';
+    labels jsonb := '[]';
+    vals text[];
+    status text;
+    bad record;
+    n_bad int;
+    shown int := 0;
+    -- Values listed per column at most (the count says how many there are).
+    max_listed constant int := 1000;
+BEGIN
+    IF jsonb_typeof(facts) IS DISTINCT FROM 'object' OR jsonb_typeof(facts -> 'frames') IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'validation facts must be a JSON object with "frames"' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    def := lamin.schema_definition(schema_ref, facts ->> 'otype');
+    IF def ->> 'otype' IS NOT NULL AND def ->> 'otype' IS DISTINCT FROM facts ->> 'otype' THEN
+        problems := problems || jsonb_build_object('slot', NULL, 'column', NULL, 'feature', NULL, 'problem', 'wrong_otype',
+            'detail', format('the schema is for a %s, the dataset is %s', def ->> 'otype',
+                             coalesce('a ' || (facts ->> 'otype'), 'neither a DataFrame nor an AnnData')));
+    END IF;
+    FOR sl IN SELECT x FROM jsonb_array_elements(def -> 'slots') x LOOP
+        frame := facts -> 'frames' -> (sl ->> 'frame');
+        IF frame IS NULL THEN
+            problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', NULL, 'feature', NULL, 'problem', 'missing_slot',
+                'detail', format('the dataset has no %s', sl ->> 'frame'));
+            CONTINUE;
+        END IF;
+        cols := coalesce(frame -> 'columns', '[]');
+        names := ARRAY(SELECT c ->> 'name' FROM jsonb_array_elements(cols) c);
+
+        IF sl ->> 'itype' <> 'lamin.feature' THEN
+            -- The members are records of a registry: the frame's index (var.T) or its column names.
+            vals := CASE WHEN sl ->> 'members' = 'index'
+                         THEN ARRAY(SELECT jsonb_array_elements_text(coalesce(frame -> 'index', '[]'))) ELSE names END;
+            n_bad := 0;
+            FOR bad IN SELECT i.value, i.standardized, i.suggestion
+                       FROM lamin.inspect(sl ->> 'registry', vals, sl ->> 'field') i WHERE NOT i.validated
+                       ORDER BY i.value LOOP
+                n_bad := n_bad + 1;
+                IF n_bad <= max_listed THEN
+                    problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', NULL, 'feature', NULL,
+                        'problem', 'invalid_values', 'value', bad.value, 'n', NULL,
+                        'standardized', bad.standardized, 'suggestion', bad.suggestion,
+                        'detail', lamin.invalid_value_detail(bad.value, sl ->> 'registry', sl ->> 'field', bad.standardized, bad.suggestion));
+                END IF;
+            END LOOP;
+            IF n_bad > max_listed THEN
+                problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', NULL, 'feature', NULL,
+                    'problem', 'invalid_values', 'detail', format('and %s more values not in %s', n_bad - max_listed, sl ->> 'registry'));
+            END IF;
+            checked := checked || jsonb_build_object('slot', sl ->> 'slot', 'column', sl ->> 'members', 'feature', NULL,
+                'dtype', 'cat[' || (sl ->> 'itype') || ']', 'column_dtype', NULL, 'n_null', NULL,
+                'status', CASE WHEN n_bad = 0 THEN 'ok' ELSE 'problem' END, 'n_values', cardinality(vals), 'n_invalid', n_bad);
+            CONTINUE;
+        END IF;
+
+        -- Required features the frame lacks.
+        FOR f IN SELECT x FROM jsonb_array_elements(sl -> 'features') x
+                 WHERE (x ->> 'required')::boolean AND (x ->> 'name') <> ALL (names) LOOP
+            problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', f ->> 'name', 'feature', f ->> 'name',
+                'problem', 'missing_column', 'detail', format('required column %s (%s) is missing', quote_literal(f ->> 'name'), f ->> 'dtype'));
+        END LOOP;
+        -- Columns the schema does not name: refused by a maximal set, else let through.
+        FOR col IN SELECT c FROM jsonb_array_elements(cols) c
+                   WHERE NOT EXISTS (SELECT FROM jsonb_array_elements(sl -> 'features') x WHERE x ->> 'name' = c ->> 'name') LOOP
+            IF (sl ->> 'maximal_set')::boolean THEN
+                problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', NULL,
+                    'problem', 'unexpected_column',
+                    'detail', format('column %s is not in the schema, which allows no others (maximal set)', quote_literal(col ->> 'name')));
+            END IF;
+            checked := checked || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', NULL,
+                'dtype', NULL, 'column_dtype', col ->> 'dtype', 'n_null', (col ->> 'n_null')::bigint,
+                'status', CASE WHEN (sl ->> 'maximal_set')::boolean THEN 'problem' ELSE 'extra' END);
+        END LOOP;
+        -- The columns the schema names.
+        FOR f, col IN SELECT x, c FROM jsonb_array_elements(sl -> 'features') WITH ORDINALITY AS e(x, ord)
+                      JOIN jsonb_array_elements(cols) c ON c ->> 'name' = x ->> 'name' ORDER BY e.ord LOOP
+            status := 'ok';
+            IF NOT lamin.dtype_fits(f ->> 'dtype', col ->> 'dtype')
+               AND NOT (f ->> 'dtype' LIKE 'list[%' AND col ->> 'dtype' IN ('list', 'dict')) THEN
+                IF (f ->> 'coerce')::boolean AND lamin.dtype_coercible(f ->> 'dtype', col ->> 'dtype',
+                                                                       (col ->> 'whole')::boolean, (col ->> 'numeric')::boolean) THEN
+                    status := 'coerced';
+                ELSE
+                    status := 'problem';
+                    problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', f ->> 'name',
+                        'problem', 'wrong_dtype',
+                        'detail', format('column %s is %s, the feature is %s', quote_literal(col ->> 'name'), col ->> 'dtype', f ->> 'dtype')
+                            || CASE WHEN lamin.dtype_coercible(f ->> 'dtype', col ->> 'dtype', (col ->> 'whole')::boolean, (col ->> 'numeric')::boolean)
+                                    THEN format('; its values can be coerced: set coerce on the feature (UPDATE lamin.feature SET coerce = true WHERE name = %L) or the schema', f ->> 'name')
+                                    ELSE '' END);
+                END IF;
+            END IF;
+            IF NOT (f ->> 'nullable')::boolean AND coalesce((col ->> 'n_null')::bigint, 0) > 0 THEN
+                status := 'problem';
+                problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', f ->> 'name',
+                    'problem', 'null_values', 'n', (col ->> 'n_null')::bigint,
+                    'detail', format('column %s has %s missing values; the feature is not nullable', quote_literal(col ->> 'name'), col ->> 'n_null'));
+            END IF;
+            IF f ->> 'registry' IS NOT NULL AND jsonb_typeof(col -> 'values') = 'object' THEN
+                vals := ARRAY(SELECT jsonb_object_keys(col -> 'values'));
+                n_bad := 0;
+                IF cardinality(vals) > 0 THEN
+                    FOR bad IN SELECT i.value, i.standardized, i.suggestion
+                               FROM lamin.inspect(f ->> 'registry', vals, f ->> 'field') i WHERE NOT i.validated
+                               ORDER BY i.value LOOP
+                        n_bad := n_bad + 1;
+                        IF n_bad <= max_listed THEN
+                            problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', f ->> 'name',
+                                'problem', 'invalid_values', 'value', bad.value, 'n', (col -> 'values' ->> bad.value)::bigint,
+                                'standardized', bad.standardized, 'suggestion', bad.suggestion,
+                                'detail', lamin.invalid_value_detail(bad.value, f ->> 'registry', f ->> 'field', bad.standardized, bad.suggestion));
+                        END IF;
+                    END LOOP;
+                END IF;
+                IF n_bad > max_listed THEN
+                    problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', f ->> 'name',
+                        'problem', 'invalid_values', 'detail', format('and %s more values not in %s', n_bad - max_listed, f ->> 'registry'));
+                END IF;
+                IF n_bad > 0 THEN
+                    status := 'problem';
+                ELSIF cardinality(vals) > 0 THEN
+                    labels := labels || jsonb_build_object('feature', f ->> 'name', 'field', f ->> 'field', 'values', to_jsonb(vals));
+                END IF;
+            END IF;
+            checked := checked || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', f ->> 'name',
+                'dtype', f ->> 'dtype', 'column_dtype', col ->> 'dtype', 'n_null', (col ->> 'n_null')::bigint, 'status', status);
+        END LOOP;
+    END LOOP;
+    RETURN jsonb_build_object('schema', def ->> 'uid', 'schema_name', def ->> 'name',
+                              'passed', jsonb_array_length(problems) = 0,
+                              'n_problems', jsonb_array_length(problems),
+                              'problems', problems, 'columns', checked, 'labels', labels);
+END
+$$;
+COMMENT ON FUNCTION lamin.validation_verdict(text, jsonb) IS
+    'The verdict on a dataset''s facts (as the sidecar read them) against a schema: problems (missing, unexpected columns, wrong dtypes, missing values in non-nullable columns, values not in a registry with their standardized form or a suggestion), checked columns, labels; writes nothing.';
+
+-- Sidecar: store the verdict on an artifact's facts. A passing artifact gets
+-- the schema (artifact.schema_id) and is annotated with the labels of its
+-- categorical columns; a failing one keeps no schema. Returns the verdict.
+CREATE FUNCTION lamin.record_validation(artifact_uid text, schema_ref text, facts jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+    sid bigint := lamin.schema_id(schema_ref);
+    verdict jsonb := lamin.validation_verdict(schema_ref, facts);
+    passed boolean := (verdict ->> 'passed')::boolean;
+    l jsonb;
+BEGIN
+    -- The artifact must be writable (row-level security hides the row from the UPDATE otherwise).
+    UPDATE lamin.artifact a SET schema_id = CASE WHEN passed THEN sid
+                                                 WHEN a.schema_id = sid THEN NULL ELSE a.schema_id END,
+                                updated_at = now()
+    WHERE a.id = aid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'permission denied: validating artifact % records its outcome, which needs write in its space', artifact_uid
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO lamin.validation AS v (artifact_id, schema_id, passed, n_problems, report)
+    VALUES (aid, sid, passed, (verdict ->> 'n_problems')::int, verdict)
+    ON CONFLICT ON CONSTRAINT validation_one_per_schema DO UPDATE
+        SET passed = excluded.passed, n_problems = excluded.n_problems, report = excluded.report,
+            created_at = now(), created_by = lamin.current_user_id();
+    IF passed THEN
+        FOR l IN SELECT x FROM jsonb_array_elements(verdict -> 'labels') x LOOP
+            PERFORM lamin.annotate(artifact_uid, l ->> 'feature', ARRAY(SELECT jsonb_array_elements_text(l -> 'values')), l ->> 'field');
+        END LOOP;
+    END IF;
+    RETURN verdict;
+END
+$$;
+COMMENT ON FUNCTION lamin.record_validation(text, text, jsonb) IS
+    'Sidecar: store the verdict on an artifact''s facts against a schema; a passing artifact gets the schema and the labels of its categorical columns. Returns the verdict.';
+
+-- Enqueue a validation of an artifact against a schema: the sidecar reads the
+-- dataset (parquet, CSV/TSV, h5ad, AnnData zarr) and records the verdict.
+CREATE FUNCTION lamin.validate_artifact(artifact_uid text, schema text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a record;
+    schema_uid text;
+BEGIN
+    SELECT x.uid, x.status, x.suffix, x.n_files INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    IF a.status <> 'ready' THEN
+        RAISE EXCEPTION 'artifact % is %: only ready artifacts can be validated', a.uid, a.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT ((a.suffix IN ('.parquet', '.csv', '.tsv', '.tab', '.h5ad') AND a.n_files IS NULL)
+            OR (a.suffix = '.zarr' AND a.n_files IS NOT NULL)) THEN
+        RAISE EXCEPTION 'artifact % (suffix %) is not a dataset validation reads', a.uid, quote_literal(a.suffix)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'validation reads parquet, CSV and TSV files, h5ad files and AnnData zarr stores';
+    END IF;
+    SELECT s.uid INTO schema_uid FROM lamin.schema s WHERE s.id = lamin.schema_id(schema);
+    IF NOT EXISTS (SELECT FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid)
+                   AND lamin.has_space_level(x.space_id, 'write')) THEN
+        RAISE EXCEPTION 'permission denied: validating artifact % records its outcome, which needs write in its space', a.uid
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN lamin.enqueue('validate', jsonb_build_object('uid', a.uid, 'schema', schema_uid));
+END
+$$;
+COMMENT ON FUNCTION lamin.validate_artifact(text, text) IS
+    'Enqueue a validation of an artifact (parquet, CSV, h5ad, AnnData zarr) against a schema (uid or name); read the outcome with lamin.validation_report(uid). Returns the job id.';
+
+-- The latest validation reports of an artifact, one row per problem (values
+-- not in a registry: one row each); a passing report is one row without a
+-- problem.
+CREATE FUNCTION lamin.validation_report(artifact_uid text)
+RETURNS TABLE (schema_uid text, schema_name text, passed boolean, slot text, column_name text, feature text,
+               problem text, detail text, value text, n bigint, standardized text, suggestion text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.uid, s.name, v.passed, p ->> 'slot', p ->> 'column', p ->> 'feature', p ->> 'problem', p ->> 'detail',
+           p ->> 'value', (p ->> 'n')::bigint, p ->> 'standardized', p ->> 'suggestion'
+    FROM lamin.validation v
+    JOIN lamin.schema s ON s.id = v.schema_id
+    LEFT JOIN LATERAL jsonb_array_elements(v.report -> 'problems') WITH ORDINALITY AS e(p, ord) ON true
+    WHERE v.artifact_id = lamin.artifact_id(artifact_uid)
+    ORDER BY v.created_at DESC, s.uid, e.ord
+$$;
+COMMENT ON FUNCTION lamin.validation_report(text) IS
+    'The validation reports of an artifact: per schema whether it passed and one row per problem (slot, column, feature, problem, detail; values not in a registry with row count, standardized form or suggestion).';
+
+-- A schema from the columns of a sample file (`lamin schema from-file`):
+-- features for its columns (made when missing, conflicting dtypes reported),
+-- then a schema of them named `name`. `frames` is {"columns": [...]} for a
+-- table, or {"obs": [...], "var": [...]} for an AnnData (a composite named
+-- `name` of the schemas "<name> obs" and "<name> var"); each column is
+-- {"name", "dtype", "arrow"} as the sidecar read it. Existing features keep
+-- their dtypes: e.g. a feature cell_type of dtype cat[bionty.cell_type]
+-- validates the file's cell_type column against the ontology. Returns
+-- {"schema", "created", "conflicts"}.
+CREATE FUNCTION lamin.create_schema_from_columns(name text, frames jsonb, otype text DEFAULT 'DataFrame') RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    fr record;
+    made jsonb;
+    created jsonb := '[]';
+    conflicts jsonb := '[]';
+    slots jsonb := '{}';
+    part text;
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        RAISE EXCEPTION 'a schema made from a file needs a name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(frames) IS DISTINCT FROM 'object' OR frames = '{}' THEN
+        RAISE EXCEPTION 'frames must be a JSON object of frame → columns, e.g. {"columns": [{"name": "n", "dtype": "int"}]}'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR fr IN SELECT e.key, e.value FROM jsonb_each(frames) e WHERE jsonb_array_length(e.value) > 0 ORDER BY e.key LOOP
+        made := lamin.ensure_features(fr.value);
+        created := created || made -> 'created';
+        conflicts := conflicts || (SELECT coalesce(jsonb_agg(c || jsonb_build_object('frame', fr.key)), '[]')
+                                   FROM jsonb_array_elements(made -> 'conflicts') c);
+        part := lamin.create_schema(ARRAY(SELECT x ->> 'name' FROM jsonb_array_elements(fr.value) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord),
+                                    name => CASE WHEN otype = 'AnnData' THEN name || ' ' || fr.key ELSE name END,
+                                    otype => CASE WHEN otype = 'AnnData' THEN NULL ELSE otype END);
+        slots := slots || jsonb_build_object(fr.key, part);
+    END LOOP;
+    IF slots = '{}' THEN
+        RAISE EXCEPTION 'the file has no columns to make a schema of' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF otype = 'AnnData' THEN
+        part := lamin.create_schema(name => name, otype => 'AnnData', slots => slots);
+    END IF;
+    RETURN jsonb_build_object('schema', part, 'created', created, 'conflicts', conflicts);
+END
+$$;
+COMMENT ON FUNCTION lamin.create_schema_from_columns(text, jsonb, text) IS
+    'A schema named name from the columns of a sample file ({"columns": [...]}, or {"obs": [...], "var": [...]} of an AnnData: a composite); features made when missing. Returns {"schema", "created", "conflicts"}.';
+
+-- == typed feature values ==
+

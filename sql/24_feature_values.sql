@@ -1,0 +1,1 @@
+-- Typed feature values on artifacts, collections and runs.
