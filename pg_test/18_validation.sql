@@ -3,7 +3,7 @@
 -- verdict on a dataset's facts, recording it (schema and labels for a
 -- passing artifact), the job, and row-level security on the reports.
 BEGIN;
-SELECT plan(50);
+SELECT plan(53);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-validation');
 INSERT INTO bionty.cell_type (name, ontology_id, synonyms) VALUES
@@ -150,6 +150,12 @@ SELECT is((SELECT kind || ' ' || (args ->> 'schema') FROM lamin.job WHERE id = :
 SELECT lamin.save_artifact(repeat('c', 64), 10, key => 'notes/readme.txt') AS txt_art \gset
 SELECT throws_like(format('SELECT lamin.validate_artifact(%L, ''scrna'')', :'txt_art'), '%is not a dataset validation reads%',
                    'a text file is not validated');
+SELECT lamin.standardize_artifact(:'bad_art', 'scrna') AS std_job \gset
+SELECT is((SELECT kind || ' ' || (args ->> 'uid') FROM lamin.job WHERE id = :std_job), 'standardize ' || :'bad_art',
+          'standardize_artifact enqueues a standardize job');
+SELECT lamin.save_artifact(repeat('e', 64), 10, key => 'data/cells.zarr', n_files => 3) AS zarr_art \gset
+SELECT throws_like(format('SELECT lamin.standardize_artifact(%L, ''scrna'')', :'zarr_art'), '%cannot be standardized%',
+                   'a zarr store is not standardized in place');
 CREATE ROLE v_reader IN ROLE lamin_reader;
 CREATE ROLE v_outsider IN ROLE lamin_writer;
 SELECT lamin.create_space('lab');
@@ -158,6 +164,8 @@ SELECT throws_like(format('SELECT lamin.validate_artifact(%L, ''scrna'')', :'bad
                    'a reader cannot validate (the outcome is written on the artifact)');
 SELECT throws_like(format('SELECT lamin.record_validation(%L, ''scrna'', %L)', :'good_art', (SELECT good FROM facts)),
                    '%permission denied: validating artifact%', '… nor record a verdict');
+SELECT throws_like(format('SELECT lamin.standardize_artifact(%L, ''scrna'')', :'bad_art'),
+                   '%permission denied: standardizing artifact%', '… nor standardize');
 RESET ROLE;
 SELECT lamin.use_space('lab');
 SELECT lamin.save_artifact(repeat('d', 64), 10, key => 'lab/cells.h5ad') AS lab_art \gset

@@ -18,6 +18,7 @@ PG_CONFIG="$PG_BINDIR/pg_config"
     AZURITE_VERSION=3.35.0
     PYARROW_VERSION=21.0.0
     PSYCOPG_VERSION=3.3.9
+    ANNDATA_VERSION=0.12.19
 }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

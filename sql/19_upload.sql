@@ -13,7 +13,7 @@
 
 CREATE FUNCTION lamin.begin_upload(hash text, size bigint, key text DEFAULT NULL, suffix text DEFAULT NULL,
                                    description text DEFAULT NULL, storage text DEFAULT NULL,
-                                   n_files bigint DEFAULT NULL)
+                                   n_files bigint DEFAULT NULL, revises text DEFAULT NULL)
 RETURNS TABLE (uid text, upload boolean, status text, path text, storage_root text, storage_type text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -23,7 +23,7 @@ DECLARE
     saved text;
 BEGIN
     saved := lamin.save_artifact(hash, size, key => key, suffix => suffix, description => description, storage => storage,
-                                 n_files => n_files);
+                                 n_files => n_files, revises => revises);
     -- Ours to write: created (or brought back) by this transaction, or an
     -- earlier upload that failed, or one left pending for 10 minutes (its
     -- client died). A pending upload in progress elsewhere is left alone.
@@ -38,8 +38,8 @@ BEGIN
     WHERE a.uid = saved;
 END
 $$;
-COMMENT ON FUNCTION lamin.begin_upload(text, bigint, text, text, text, text, bigint) IS
-    'Client upload, step 1: register content by hash; new content is pending and gets the path to write (upload = true), known content returns its uid (upload = false).';
+COMMENT ON FUNCTION lamin.begin_upload(text, bigint, text, text, text, text, bigint, text) IS
+    'Client upload, step 1: register content by hash (revises: as a new version of that artifact); new content is pending and gets the path to write (upload = true), known content returns its uid (upload = false).';
 
 CREATE FUNCTION lamin.finish_upload(uid text, hash text) RETURNS text
 LANGUAGE plpgsql

@@ -12,7 +12,8 @@
 -- turns facts and schema into a report. Data never travel to the server.
 
 INSERT INTO lamin.job_kind (kind, description, needs_role, internal) VALUES
-    ('validate', 'Reads a dataset artifact and validates it against a schema (lamin.validate_artifact).', 'lamin_reader', false);
+    ('validate', 'Reads a dataset artifact and validates it against a schema (lamin.validate_artifact).', 'lamin_reader', false),
+    ('standardize', 'Writes a dataset''s synonyms as registry names into a new version and validates it (lamin.standardize_artifact).', 'lamin_reader', false);
 
 -- The slots of a composite schema: one component schema per slot.
 CREATE TABLE lamin.schema_component (
@@ -371,6 +372,41 @@ END
 $$;
 COMMENT ON FUNCTION lamin.validate_artifact(text, text) IS
     'Enqueue a validation of an artifact (parquet, CSV, h5ad, AnnData zarr) against a schema (uid or name); read the outcome with lamin.validation_report(uid). Returns the job id.';
+
+-- Enqueue standardizing an artifact against a schema: the values of its
+-- categorical columns that the registries know by another name (synonyms,
+-- case) are written as their names into a copy, saved as a new version (in
+-- the artifact's space, by the current run) and validated; the existing
+-- version's bytes never change. The job's result names the new version.
+CREATE FUNCTION lamin.standardize_artifact(artifact_uid text, schema text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a record;
+    schema_uid text;
+BEGIN
+    SELECT x.uid, x.status, x.suffix, x.n_files, x.space_id INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    IF a.status <> 'ready' THEN
+        RAISE EXCEPTION 'artifact % is %: only ready artifacts can be standardized', a.uid, a.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT (a.suffix IN ('.parquet', '.csv', '.tsv', '.tab', '.h5ad') AND a.n_files IS NULL) THEN
+        RAISE EXCEPTION 'artifact % (suffix %) cannot be standardized', a.uid, quote_literal(a.suffix)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'standardizing writes parquet, CSV/TSV and h5ad files (AnnData zarr stores: standardize an h5ad copy)';
+    END IF;
+    SELECT s.uid INTO schema_uid FROM lamin.schema s WHERE s.id = lamin.schema_id(schema);
+    IF NOT lamin.has_space_level(a.space_id, 'write') THEN
+        RAISE EXCEPTION 'permission denied: standardizing artifact % saves a new version in its space, which needs write there', a.uid
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN lamin.enqueue('standardize', jsonb_build_object('uid', a.uid, 'schema', schema_uid,
+                                                          'run', nullif(current_setting('lamin.run_uid', true), '')));
+END
+$$;
+COMMENT ON FUNCTION lamin.standardize_artifact(text, text) IS
+    'Enqueue standardizing an artifact (parquet, CSV, h5ad) against a schema: synonyms written as registry names into a new, validated version. Returns the job id; its result names the new version.';
 
 -- The latest validation reports of an artifact, one row per problem (values
 -- not in a registry: one row each); a passing report is one row without a

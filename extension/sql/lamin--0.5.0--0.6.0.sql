@@ -487,6 +487,38 @@ END
 $$;
 COMMENT ON FUNCTION lamin.schema_id(text) IS 'The id of a schema named by uid or name; an error lists the named schemas when none matches.';
 
+-- begin_upload takes revises (a standardized copy is a new version of its artifact).
+DROP FUNCTION lamin.begin_upload(text, bigint, text, text, text, text, bigint);
+CREATE FUNCTION lamin.begin_upload(hash text, size bigint, key text DEFAULT NULL, suffix text DEFAULT NULL,
+                                   description text DEFAULT NULL, storage text DEFAULT NULL,
+                                   n_files bigint DEFAULT NULL, revises text DEFAULT NULL)
+RETURNS TABLE (uid text, upload boolean, status text, path text, storage_root text, storage_type text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    saved text;
+BEGIN
+    saved := lamin.save_artifact(hash, size, key => key, suffix => suffix, description => description, storage => storage,
+                                 n_files => n_files, revises => revises);
+    -- Ours to write: created (or brought back) by this transaction, or an
+    -- earlier upload that failed, or one left pending for 10 minutes (its
+    -- client died). A pending upload in progress elsewhere is left alone.
+    UPDATE lamin.artifact a SET status = 'pending', status_detail = 'uploading', updated_at = now()
+    WHERE a.uid = saved
+      AND ((a.xmin = xid(pg_current_xact_id()) AND a.status <> 'pending')
+           OR a.status = 'failed'
+           OR (a.status = 'pending' AND a.updated_at < now() - interval '10 minutes'));
+    RETURN QUERY
+    SELECT a.uid, a.xmin = xid(pg_current_xact_id()), a.status, lamin.artifact_path(a), s.root, s.type
+    FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id
+    WHERE a.uid = saved;
+END
+$$;
+COMMENT ON FUNCTION lamin.begin_upload(text, bigint, text, text, text, text, bigint, text) IS
+    'Client upload, step 1: register content by hash (revises: as a new version of that artifact); new content is pending and gets the path to write (upload = true), known content returns its uid (upload = false).';
+
 -- Features for the columns of a file: `columns` is a JSON array of {"name",
 -- "dtype", "arrow"}; features are created when missing (one INSERT for all:
 -- a table of thousands of columns passes the triggers once, not once per
@@ -583,7 +615,8 @@ $$;
 -- turns facts and schema into a report. Data never travel to the server.
 
 INSERT INTO lamin.job_kind (kind, description, needs_role, internal) VALUES
-    ('validate', 'Reads a dataset artifact and validates it against a schema (lamin.validate_artifact).', 'lamin_reader', false);
+    ('validate', 'Reads a dataset artifact and validates it against a schema (lamin.validate_artifact).', 'lamin_reader', false),
+    ('standardize', 'Writes a dataset''s synonyms as registry names into a new version and validates it (lamin.standardize_artifact).', 'lamin_reader', false);
 
 -- The slots of a composite schema: one component schema per slot.
 CREATE TABLE lamin.schema_component (
@@ -943,6 +976,41 @@ $$;
 COMMENT ON FUNCTION lamin.validate_artifact(text, text) IS
     'Enqueue a validation of an artifact (parquet, CSV, h5ad, AnnData zarr) against a schema (uid or name); read the outcome with lamin.validation_report(uid). Returns the job id.';
 
+-- Enqueue standardizing an artifact against a schema: the values of its
+-- categorical columns that the registries know by another name (synonyms,
+-- case) are written as their names into a copy, saved as a new version (in
+-- the artifact's space, by the current run) and validated; the existing
+-- version's bytes never change. The job's result names the new version.
+CREATE FUNCTION lamin.standardize_artifact(artifact_uid text, schema text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a record;
+    schema_uid text;
+BEGIN
+    SELECT x.uid, x.status, x.suffix, x.n_files, x.space_id INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    IF a.status <> 'ready' THEN
+        RAISE EXCEPTION 'artifact % is %: only ready artifacts can be standardized', a.uid, a.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT (a.suffix IN ('.parquet', '.csv', '.tsv', '.tab', '.h5ad') AND a.n_files IS NULL) THEN
+        RAISE EXCEPTION 'artifact % (suffix %) cannot be standardized', a.uid, quote_literal(a.suffix)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'standardizing writes parquet, CSV/TSV and h5ad files (AnnData zarr stores: standardize an h5ad copy)';
+    END IF;
+    SELECT s.uid INTO schema_uid FROM lamin.schema s WHERE s.id = lamin.schema_id(schema);
+    IF NOT lamin.has_space_level(a.space_id, 'write') THEN
+        RAISE EXCEPTION 'permission denied: standardizing artifact % saves a new version in its space, which needs write there', a.uid
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN lamin.enqueue('standardize', jsonb_build_object('uid', a.uid, 'schema', schema_uid,
+                                                          'run', nullif(current_setting('lamin.run_uid', true), '')));
+END
+$$;
+COMMENT ON FUNCTION lamin.standardize_artifact(text, text) IS
+    'Enqueue standardizing an artifact (parquet, CSV, h5ad) against a schema: synonyms written as registry names into a new, validated version. Returns the job id; its result names the new version.';
+
 -- The latest validation reports of an artifact, one row per problem (values
 -- not in a registry: one row each); a passing report is one row without a
 -- problem.
@@ -994,7 +1062,7 @@ BEGIN
     END IF;
     FOR fr IN SELECT e.key, e.value FROM jsonb_each(frames) e WHERE jsonb_array_length(e.value) > 0 ORDER BY e.key LOOP
         made := lamin.ensure_features(fr.value);
-        created := created || made -> 'created';
+        created := created || (made -> 'created');
         conflicts := conflicts || (SELECT coalesce(jsonb_agg(c || jsonb_build_object('frame', fr.key)), '[]')
                                    FROM jsonb_array_elements(made -> 'conflicts') c);
         part := lamin.create_schema(ARRAY(SELECT x ->> 'name' FROM jsonb_array_elements(fr.value) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord),

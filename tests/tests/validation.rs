@@ -427,3 +427,127 @@ fn a_schema_from_a_sample_file_validates_files_like_it() {
         .collect();
     assert_eq!(slots, ["obs=immuno obs"], "var has no columns: no var slot");
 }
+
+#[test]
+fn standardizing_writes_a_new_validated_version_and_leaves_the_old_bytes() {
+    let (cluster, mut db, dir) = setup();
+    let _sidecar = Sidecar::start(&cluster, "standardizer");
+    let save = |name: &str, key: &str| {
+        let path = fixture(&format!("validation/{name}"));
+        let out = lamin(
+            &cluster,
+            &["save", &path.to_string_lossy(), "--key", key, "-q"],
+        );
+        assert!(out.status.success(), "{}", stderr_text(&out));
+        stdout_text(&out)
+    };
+    let object = |db: &mut postgres::Client, uid: &str| -> std::path::PathBuf {
+        let key: String = db
+            .query_one(
+                "SELECT lamin.object_key(a) FROM lamin.artifact a WHERE a.uid = $1",
+                &[&uid],
+            )
+            .unwrap()
+            .get(0);
+        dir.path().join("storage").join(key)
+    };
+
+    // An AnnData whose cell types are synonyms, through the job.
+    let old = save("mini_immuno_synonyms.h5ad", "immuno/cells.h5ad");
+    let old_bytes = std::fs::read(object(&mut db, &old)).unwrap();
+    let job: i64 = db
+        .query_one(
+            "SELECT lamin.standardize_artifact($1, 'mini_immuno_obs')",
+            &[&old],
+        )
+        .unwrap()
+        .get(0);
+    let (status, result, error) = await_job(&mut db, job);
+    assert_eq!(status, "done", "{error:?}");
+    let new = result["uid"].as_str().unwrap().to_string();
+    assert_eq!(&new[..16], &old[..16], "a new version of the same family");
+    assert_eq!(result["replaced"]["obs.cell_type_by_expert"], 2, "{result}");
+    assert_eq!(result["verdict"]["passed"], true, "{result}");
+    assert_eq!(
+        validated_schema(&mut db, &new).as_deref(),
+        Some("mini_immuno_obs")
+    );
+    assert_eq!(validated_schema(&mut db, &old), None);
+    assert_eq!(
+        std::fs::read(object(&mut db, &old)).unwrap(),
+        old_bytes,
+        "the old version's bytes are untouched"
+    );
+    let latest: String = db
+        .query_one(
+            "SELECT uid FROM lamin.artifact WHERE key = 'immuno/cells.h5ad' AND is_latest",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(latest, new);
+    // The new file is an AnnData that the reference library reads, its categories merged.
+    let python = std::env::var("LAMIN_PYARROW_PYTHON").expect(
+        "LAMIN_PYARROW_PYTHON: a Python with pyarrow and anndata (scripts/test installs it)",
+    );
+    {
+        let out = std::process::Command::new(python)
+            .args(["-c", "import sys, anndata; a = anndata.read_h5ad(sys.argv[1]); print(sorted(a.obs['cell_type_by_expert'].cat.categories), list(a.obs['cell_type_by_expert']))"])
+            .arg(object(&mut db, &new))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "['B cell', 'CD8-positive, alpha-beta T cell'] ['B cell', 'CD8-positive, alpha-beta T cell', 'CD8-positive, alpha-beta T cell']",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A parquet file from the CLI: the synonym is standardized, the typo stays and is reported.
+    let old = save("mini_immuno_synonym.parquet", "immuno/table.parquet");
+    let out = lamin(
+        &cluster,
+        &["standardize", &old, "--schema", "mini_immuno_obs", "-q"],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let new = stdout_text(&out);
+    assert_eq!(&new[..16], &old[..16]);
+    let said = stderr_text(&out);
+    assert!(
+        said.contains("columns.cell_type_by_expert: 1 value(s) standardized"),
+        "{said}"
+    );
+    assert!(
+        said.contains("did you mean 'CD8-positive, alpha-beta T cell'?"),
+        "{said}"
+    );
+    let values: Vec<String> = db
+        .query(
+            "SELECT value FROM lamin.validation_report($1) ORDER BY value",
+            &[&new],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        values,
+        ["CD8-pos alpha-beta T cell"],
+        "only the typo is left"
+    );
+
+    // Nothing to standardize: refused, nothing saved.
+    let before = artifacts(&mut db);
+    let out = lamin(
+        &cluster,
+        &["standardize", &new, "--schema", "mini_immuno_obs"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr_text(&out).contains("nothing to standardize"),
+        "{}",
+        stderr_text(&out)
+    );
+    assert_eq!(artifacts(&mut db), before);
+}

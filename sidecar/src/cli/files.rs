@@ -35,6 +35,9 @@ pub struct SaveArgs {
     /// The space (name or uid) the artifact goes to (default: "all"); needs write on it.
     #[arg(long, env = "LAMIN_SPACE")]
     pub space: Option<String>,
+    /// Save as a new version of this artifact (uid), whatever the key.
+    #[arg(long, value_name = "UID")]
+    pub revises: Option<String>,
     /// Validate the dataset against this schema (uid or name) first: a
     /// passing artifact gets the schema and the labels of its categorical
     /// columns; the problems of a failing one are printed on stderr.
@@ -100,6 +103,7 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
         storage: args.storage,
         run: args.run,
         space: args.space,
+        revises: args.revises,
     };
     // A bad key is refused before connecting.
     check_request(&request)?;

@@ -66,6 +66,8 @@ pub enum Command {
     Search(find::SearchArgs),
     /// Validate an artifact against a schema (lamin.validate_artifact): problems on stdout, exit 1 when it fails.
     Validate(validate::ValidateArgs),
+    /// Write a dataset's synonyms as registry names into a new, validated version (lamin.standardize_artifact); prints its uid.
+    Standardize(validate::StandardizeArgs),
     /// Schemas: make one from a sample file.
     Schema(validate::SchemaArgs),
 }
@@ -130,6 +132,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Search(_) => Some("search"),
         Command::Validate(_) => Some("validate"),
         Command::Schema(_) => Some("schema"),
+        Command::Standardize(_) => Some("standardize"),
     };
     if let Some(verb) = verb {
         db::set_application_name(format!("lamin/{} {verb}", lamin_core::VERSION));
@@ -148,5 +151,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Search(args) => find::search_cmd(args).await,
         Command::Validate(args) => validate::validate(args).await,
         Command::Schema(args) => validate::schema(args).await,
+        Command::Standardize(args) => validate::standardize(args).await,
     }
 }

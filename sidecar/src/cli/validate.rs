@@ -6,9 +6,14 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use lamin_sidecar::db;
 use lamin_sidecar::refused;
+use lamin_sidecar::runs::use_run;
+use lamin_sidecar::validation::standardize::{
+    standardize as standardize_artifact, StandardizeRequest,
+};
 use lamin_sidecar::validation::{self, problem_lines, ValidateRequest};
 use serde_json::Value;
 
+use super::progress::Bar;
 use super::DbArgs;
 
 #[derive(Debug, Args)]
@@ -25,6 +30,27 @@ pub struct ValidateArgs {
     /// The schema (uid or name).
     #[arg(long)]
     pub schema: String,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Values a registry knows by another name (synonyms, other case) are written as
+its names into a copy, saved as a new version of the artifact (the existing
+version's bytes never change) and validated. Prints the new version's uid."
+)]
+pub struct StandardizeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The artifact (uid): parquet, CSV/TSV or h5ad.
+    pub uid: String,
+    /// The schema (uid or name) whose categorical features name the registries.
+    #[arg(long)]
+    pub schema: String,
+    /// The run (uid) that makes the new version.
+    #[arg(long, env = "LAMIN_RUN")]
+    pub run: Option<String>,
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -51,16 +77,21 @@ pub struct FromFileArgs {
     pub name: String,
 }
 
-/// The summary and problems of a verdict: problems alone on stdout, the
-/// sentence on stderr. Returns whether the dataset passed.
-pub fn report(what: &str, verdict: &Value) -> bool {
+/// The summary and problems of a verdict: the problems on stdout when they
+/// are the verb's result (else on stderr), the sentence on stderr. Returns
+/// whether the dataset passed.
+pub fn report(what: &str, verdict: &Value, problems_are_result: bool) -> bool {
     let passed = verdict["passed"] == true;
     let schema = verdict["schema_name"]
         .as_str()
         .or(verdict["schema"].as_str())
         .unwrap_or("?");
     for line in problem_lines(verdict) {
-        println!("{line}");
+        if problems_are_result {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
     }
     if passed {
         eprintln!("{what} meets schema {schema:?}");
@@ -81,7 +112,7 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         schema: args.schema,
     };
     let verdict = validation::validate(&client, &request).await?;
-    if report(&format!("artifact {}", request.uid), &verdict) {
+    if report(&format!("artifact {}", request.uid), &verdict, true) {
         Ok(())
     } else {
         Err(refused!(
@@ -89,6 +120,28 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<()> {
             request.uid
         ))
     }
+}
+
+/// Standardize an artifact into a new, validated version.
+pub async fn standardize(args: StandardizeArgs) -> anyhow::Result<()> {
+    let client = db::open(&args.db.database_url).await?;
+    use_run(&client, args.run.as_deref()).await?;
+    let request = StandardizeRequest {
+        uid: args.uid,
+        schema: args.schema,
+        run: args.run,
+    };
+    let done = standardize_artifact(&client, &request, &Bar::new(args.quiet)).await?;
+    println!("{}", done.uid);
+    for (column, n) in &done.replaced {
+        eprintln!("{column}: {n} value(s) standardized");
+    }
+    report(
+        &format!("new version {} of {}", done.uid, done.revises),
+        &done.verdict,
+        false,
+    );
+    Ok(())
 }
 
 /// `lamin schema …`.

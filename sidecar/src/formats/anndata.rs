@@ -36,7 +36,7 @@ fn open(path: &Path) -> anyhow::Result<hdf5::File> {
 }
 
 /// A string attribute (anndata writes them as variable-length UTF-8).
-fn string_attr(obj: &hdf5::Location, name: &str) -> Option<String> {
+pub(crate) fn string_attr(obj: &hdf5::Location, name: &str) -> Option<String> {
     let attr = obj.attr(name).ok()?;
     attr.read_scalar::<VarLenUnicode>()
         .map(|s| s.as_str().to_string())
@@ -48,7 +48,7 @@ fn string_attr(obj: &hdf5::Location, name: &str) -> Option<String> {
 }
 
 /// A 1-d dataset of strings.
-fn strings(ds: &hdf5::Dataset) -> anyhow::Result<Vec<String>> {
+pub(crate) fn strings(ds: &hdf5::Dataset) -> anyhow::Result<Vec<String>> {
     if let Ok(v) = ds.read_1d::<VarLenUnicode>() {
         return Ok(v.iter().map(|s| s.as_str().to_string()).collect());
     }

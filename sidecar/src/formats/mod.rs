@@ -6,6 +6,7 @@ pub mod anndata;
 pub mod delimited;
 pub mod filter;
 pub mod parquet;
+pub mod rewrite;
 
 use std::path::Path;
 

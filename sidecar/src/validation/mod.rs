@@ -5,6 +5,7 @@
 //! Only facts travel to the server, never the data.
 
 pub mod facts;
+pub mod standardize;
 
 use std::path::Path;
 

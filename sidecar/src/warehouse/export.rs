@@ -194,6 +194,7 @@ pub async fn export(
             storage: None,
             run: request.run.clone(),
             space: request.space.clone(),
+            revises: None,
         },
         progress,
     )

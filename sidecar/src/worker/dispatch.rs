@@ -18,6 +18,7 @@ use crate::error::DbError;
 use crate::import::{import_genes, import_ontology, GenesRequest, OntologyFormat, OntologyRequest};
 use crate::progress::Counter;
 use crate::refused;
+use crate::validation::standardize::{standardize, StandardizeRequest};
 use crate::validation::{validate, ValidateRequest};
 use crate::warehouse::curate::{curate, CurateRequest};
 use crate::warehouse::export::{export, ExportRequest};
@@ -134,6 +135,14 @@ pub async fn execute(
                 schema: args.str("schema")?,
             };
             result(validate(&ctx.connect_as(job).await?, &request).await?)
+        }
+        Kind::Standardize => {
+            let request = StandardizeRequest {
+                uid: args.str("uid")?,
+                schema: args.str("schema")?,
+                run: args.opt_str("run"),
+            };
+            result(standardize(&ctx.connect_as(job).await?, &request, progress).await?)
         }
         Kind::ImportOntology => {
             let request = OntologyRequest {

@@ -59,12 +59,13 @@ pub enum Kind {
     Export,
     Curate,
     Validate,
+    Standardize,
     ImportOntology,
     ImportGenes,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Noop,
         Kind::Sleep,
         Kind::Fail,
@@ -77,6 +78,7 @@ impl Kind {
         Kind::Export,
         Kind::Curate,
         Kind::Validate,
+        Kind::Standardize,
         Kind::ImportOntology,
         Kind::ImportGenes,
     ];
@@ -96,6 +98,7 @@ impl Kind {
             Kind::Export => "export",
             Kind::Curate => "curate",
             Kind::Validate => "validate",
+            Kind::Standardize => "standardize",
             Kind::ImportOntology => "import_ontology",
             Kind::ImportGenes => "import_genes",
         }

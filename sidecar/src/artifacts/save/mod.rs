@@ -48,6 +48,9 @@ pub struct SaveRequest {
     pub run: Option<String>,
     /// The space (name or uid) the artifact goes to.
     pub space: Option<String>,
+    /// The artifact (uid) this one is a new version of (a key already
+    /// naming an artifact does the same).
+    pub revises: Option<String>,
 }
 
 /// How a save ended.
@@ -254,7 +257,7 @@ impl Upload<'_> {
         let row = self
             .client
             .query_one(
-                "SELECT uid, upload, status, path FROM lamin.begin_upload($1, $2, $3, $4, $5, $6, $7)",
+                "SELECT uid, upload, status, path FROM lamin.begin_upload($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &content.hash,
                     &(content.size as i64),
@@ -263,6 +266,7 @@ impl Upload<'_> {
                     &r.description,
                     &r.storage,
                     &self.n_files,
+                    &r.revises,
                 ],
             )
             .await
