@@ -3,7 +3,7 @@
 -- verdict on a dataset's facts, recording it (schema and labels for a
 -- passing artifact), the job, and row-level security on the reports.
 BEGIN;
-SELECT plan(53);
+SELECT plan(54);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-validation');
 INSERT INTO bionty.cell_type (name, ontology_id, synonyms) VALUES
@@ -173,6 +173,8 @@ SELECT lamin.record_validation(:'lab_art', 'scrna', (SELECT good FROM facts));
 SELECT lamin.use_space('all');
 SET ROLE v_outsider;
 SELECT is((SELECT count(*)::int FROM lamin.validation), 2, 'reports on artifacts of an unreadable space stay invisible');
+SELECT is((SELECT array_agg(schema_name || ':' || passed || ':' || n_problems ORDER BY passed) FROM lamin.validations),
+          ARRAY['scrna:false:1', 'scrna:true:0'], '… in the view lamin.validations too');
 SELECT throws_like(format('SELECT * FROM lamin.validation_report(%L)', :'lab_art'), '%no artifact%', '… and asking for one is told of no such artifact');
 RESET ROLE;
 

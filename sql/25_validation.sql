@@ -478,3 +478,28 @@ END
 $$;
 COMMENT ON FUNCTION lamin.create_schema_from_columns(text, jsonb, text) IS
     'A schema named name from the columns of a sample file ({"columns": [...]}, or {"obs": [...], "var": [...]} of an AnnData: a composite); features made when missing. Returns {"schema", "created", "conflicts"}.';
+
+-- Every artifact's validations, for SQL users and BI tools: which schema,
+-- whether it passed, how many problems; read as the caller (row-level
+-- security applies), artifacts in the trash hidden.
+CREATE VIEW lamin.validations WITH (security_invoker = true) AS
+SELECT a.uid AS artifact_uid, a.key, a.version, a.is_latest, s.uid AS schema_uid, s.name AS schema_name,
+       v.passed, v.n_problems, v.created_at AS validated_at, u.handle AS validated_by, a.id AS artifact_id
+FROM lamin.validation v
+JOIN lamin.artifact a ON a.id = v.artifact_id
+JOIN lamin.schema s ON s.id = v.schema_id
+JOIN lamin."user" u ON u.id = v.created_by
+WHERE a.branch_id <> -1;
+COMMENT ON VIEW lamin.validations IS 'Every validation of an artifact against a schema (the latest per schema): e.g. the latest artifacts that passed schema cells: WHERE is_latest AND passed AND schema_name = ''cells''; the problems: lamin.validation_report(uid).';
+COMMENT ON COLUMN lamin.validations.artifact_uid IS 'uid of the artifact.';
+COMMENT ON COLUMN lamin.validations.key IS 'Key of the artifact.';
+COMMENT ON COLUMN lamin.validations.version IS 'Version tag of the artifact, if one was given.';
+COMMENT ON COLUMN lamin.validations.is_latest IS 'Whether the artifact is the newest version of its family.';
+COMMENT ON COLUMN lamin.validations.schema_uid IS 'uid of the schema.';
+COMMENT ON COLUMN lamin.validations.schema_name IS 'Name of the schema.';
+COMMENT ON COLUMN lamin.validations.passed IS 'Whether the artifact met the schema.';
+COMMENT ON COLUMN lamin.validations.n_problems IS 'How many problems were found (lamin.validation_report lists them).';
+COMMENT ON COLUMN lamin.validations.validated_at IS 'When it was checked.';
+COMMENT ON COLUMN lamin.validations.validated_by IS 'Handle of who asked.';
+COMMENT ON COLUMN lamin.validations.artifact_id IS 'Internal id of the artifact (joins lamin.artifact).';
+GRANT SELECT ON lamin.validations TO lamin_reader;

@@ -466,7 +466,10 @@ fn standardizing_writes_a_new_validated_version_and_leaves_the_old_bytes() {
     assert_eq!(status, "done", "{error:?}");
     let new = result["uid"].as_str().unwrap().to_string();
     assert_eq!(&new[..16], &old[..16], "a new version of the same family");
-    assert_eq!(result["replaced"]["obs.cell_type_by_expert"], 2, "{result}");
+    assert_eq!(
+        result["replaced"]["obs.cell_type_by_expert"], 3,
+        "rows: {result}"
+    );
     assert_eq!(result["verdict"]["passed"], true, "{result}");
     assert_eq!(
         validated_schema(&mut db, &new).as_deref(),

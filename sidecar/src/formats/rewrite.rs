@@ -22,7 +22,7 @@ use super::delimiter_of;
 /// column: value → its replacement.
 pub type Replacements = BTreeMap<String, BTreeMap<String, HashMap<String, String>>>;
 
-/// Rows (tables) or categories (AnnData) whose value was replaced, per "frame.column".
+/// Rows whose value was replaced, per "frame.column".
 pub type Replaced = BTreeMap<String, u64>;
 
 /// Write a copy of the local file `src` (by its suffix) to `dst` with the
@@ -215,21 +215,24 @@ fn h5ad(src: &Path, dst: &Path, replacements: &Replacements) -> anyhow::Result<R
             let mut merged: Vec<String> = Vec::new();
             let mut position: HashMap<String, usize> = HashMap::new();
             let mut new_code = Vec::with_capacity(categories.len());
-            let mut n = 0;
+            let mut renamed = Vec::with_capacity(categories.len());
             for c in &categories {
                 let to = map.get(c.as_str()).cloned().unwrap_or_else(|| c.clone());
-                if to != *c {
-                    n += 1;
-                }
+                renamed.push(to != *c);
                 let i = *position.entry(to.clone()).or_insert_with(|| {
                     merged.push(to);
                     merged.len() - 1
                 });
                 new_code.push(i as i64);
             }
+            let codes_ds = column.dataset("codes")?;
+            let codes: Vec<i64> = codes_ds.read_raw::<i64>()?;
+            let category = |c: i64| usize::try_from(c).ok().filter(|c| *c < categories.len());
+            let n = codes
+                .iter()
+                .filter(|c| category(**c).is_some_and(|c| renamed[c]))
+                .count() as u64;
             if merged.len() < categories.len() {
-                let codes_ds = column.dataset("codes")?;
-                let codes: Vec<i64> = codes_ds.read_raw::<i64>()?;
                 let codes: Vec<i64> = codes
                     .into_iter()
                     .map(|c| {

@@ -35,7 +35,7 @@ pub struct Standardized {
     pub uid: String,
     /// The version it revises.
     pub revises: String,
-    /// Rows (tables) or categories (AnnData) rewritten, per "frame.column".
+    /// Rows rewritten, per "frame.column".
     pub replaced: std::collections::BTreeMap<String, u64>,
     /// The new version's verdict (recorded on it).
     pub verdict: Value,
