@@ -307,6 +307,35 @@ fn an_anndata_schema_checks_obs_and_the_var_index_in_a_job_and_from_the_cli() {
     );
     assert!(out.status.success(), "{}", stderr_text(&out));
     assert!(stdout_text(&out).is_empty());
+
+    // An AnnData zarr store (anndata's write_zarr), read through its obs and var.
+    db.batch_execute(
+        "INSERT INTO bionty.gene (symbol, ensembl_gene_id, organism) VALUES
+            ('MS4A1', 'ENSG00000156738', 'human'), ('PTPRC', 'ENSG00000081237', 'human'), ('ACTB', 'ENSG00000075624', 'human');
+         SELECT lamin.create_feature('cell_type', 'cat[bionty.cell_type]');
+         SELECT lamin.create_schema(ARRAY['cell_type', 'donor'], name => 'pbmc obs');
+         SELECT lamin.create_schema(name => 'pbmc', otype => 'AnnData', slots => '{\"obs\": \"pbmc obs\", \"var.T\": \"ensembl_genes\"}');",
+    )
+    .unwrap();
+    let out = lamin(
+        &cluster,
+        &[
+            "save",
+            &fixture("anndata/pbmc.zarr").to_string_lossy(),
+            "-q",
+        ],
+    );
+    let zarr = stdout_text(&out);
+    let out = lamin(&cluster, &["validate", &zarr, "--schema", "pbmc"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stdout_text(&out).lines().collect::<Vec<_>>(),
+        [
+            "obs.cell_type: 'B cel' is not in bionty.cell_type (field name); did you mean 'B cell'? (24 rows)",
+            "obs.cell_type: 'T lymphocyte' is not in bionty.cell_type (field name); it standardizes to 'T cell' (24 rows)",
+            "var.T: 'ENSG99999999999' is not in bionty.gene (field ensembl_gene_id)",
+        ]
+    );
 }
 
 #[test]

@@ -116,7 +116,7 @@ pub async fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         Ok(())
     } else {
         Err(refused!(
-            "artifact {} is not validated; fix the problems above (lamin.standardize maps synonyms) and save a new version",
+            "artifact {} is not validated; fix the problems above and save a new version (`lamin standardize` writes synonyms as their registry names into one)",
             request.uid
         ))
     }
