@@ -1,7 +1,10 @@
 //! Tables: lamin.load of a 10M-row, 10-column parquet artifact against a
-//! plain `COPY FROM` of the same rows as CSV, in the same run; and lamin cat
-//! of 2 columns × ~1% of the rows of that file on the S3 server against a
-//! full download. The files are written by pyarrow (the reference writer).
+//! plain `COPY FROM` of the same rows as CSV, in the same run; lamin validate
+//! of that file against a schema of 6 of its columns (one categorical)
+//! against pyarrow reading the same columns and counting their values and
+//! NULLs (the least a Python curator does); and lamin cat of 2 columns × ~1%
+//! of the rows of that file on the S3 server against a full download. The
+//! files are written by pyarrow (the reference writer).
 //!
 //!     scripts/bench tables        (BENCH_ROWS, default 10000000)
 
@@ -9,6 +12,16 @@ use std::process::Command;
 use std::time::Instant;
 
 use lamin_e2e::{lamin_bin, Cluster, S3Server, Sidecar};
+
+/// What a Python curator does at the least: read the columns, count the
+/// categorical's values and every column's NULLs.
+const PY_FACTS: &str = r#"
+import sys, pyarrow.parquet as pq, pyarrow.compute as pc
+t = pq.read_table(sys.argv[1], columns=["cell_type", "n_genes", "pct_mito", "is_doublet", "batch", "sample"])
+counts = pc.value_counts(t.column("cell_type").combine_chunks())
+nulls = {c: t.column(c).null_count for c in t.column_names}
+print(len(counts), sum(nulls.values()))
+"#;
 
 const MAKE: &str = r#"
 import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq, pyarrow.csv as pc
@@ -139,6 +152,40 @@ fn main() {
         .unwrap()
         .get(0);
     assert!(same, "both tables must hold the same rows");
+
+    // Validation: the sidecar's facts (6 columns read, value counts) and the verdict in SQL.
+    db.batch_execute(
+        "INSERT INTO lamin.ulabel (name) VALUES ('T cell'), ('B cell'), ('macrophage'), ('NK cell');
+         SELECT lamin.create_feature('cell_type', 'cat');
+         SELECT lamin.create_feature('n_genes', 'int');
+         SELECT lamin.create_feature('pct_mito', 'float', nullable => false);
+         SELECT lamin.create_feature('is_doublet', 'bool');
+         SELECT lamin.create_feature('batch', 'str');
+         SELECT lamin.create_feature('sample', 'str');
+         SELECT lamin.create_schema(ARRAY['cell_type', 'n_genes', 'pct_mito', 'is_doublet', 'batch', 'sample'], name => 'cells');",
+    )
+    .unwrap();
+    let start = Instant::now();
+    lamin(&["validate", &uid, "--schema", "cells"]);
+    let validate = secs(start);
+    let start = Instant::now();
+    let py = Command::new(&python)
+        .args(["-c", PY_FACTS, parquet.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let pyfacts = secs(start);
+    println!(
+        "{:<60} {validate:>9.2} {:>12.0}",
+        "lamin validate (6 columns, 1 categorical; verdict in SQL)",
+        rows as f64 / validate
+    );
+    println!(
+        "{:<60} {pyfacts:>9.2} {:>12.0}",
+        "  baseline: pyarrow reads the 6 columns, counts values, NULLs",
+        rows as f64 / pyfacts
+    );
+    println!("  ratio (pyarrow time / validate time): {:.2}x\n", pyfacts / validate);
 
     // cat on S3: 2 columns of ~1% of the rows, against a full download.
     let s3_uid = String::from_utf8(
