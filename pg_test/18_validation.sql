@@ -148,7 +148,7 @@ SELECT lamin.validate_artifact(:'bad_art', 'scrna') AS job \gset
 SELECT is((SELECT kind || ' ' || (args ->> 'schema') FROM lamin.job WHERE id = :job),
           'validate ' || :'scrna', 'validate_artifact enqueues a validate job naming the schema by uid');
 SELECT lamin.save_artifact(repeat('c', 64), 10, key => 'notes/readme.txt') AS txt_art \gset
-SELECT throws_like(format('SELECT lamin.validate_artifact(%L, ''scrna'')', :'txt_art'), '%is not a dataset validation reads%',
+SELECT throws_like(format('SELECT lamin.validate_artifact(%L, ''scrna'')', :'txt_art'), '%cannot be validated%',
                    'a text file is not validated');
 SELECT lamin.standardize_artifact(:'bad_art', 'scrna') AS std_job \gset
 SELECT is((SELECT kind || ' ' || (args ->> 'uid') FROM lamin.job WHERE id = :std_job), 'standardize ' || :'bad_art',
@@ -160,12 +160,12 @@ CREATE ROLE v_reader IN ROLE lamin_reader;
 CREATE ROLE v_outsider IN ROLE lamin_writer;
 SELECT lamin.create_space('lab');
 SET ROLE v_reader;
-SELECT throws_like(format('SELECT lamin.validate_artifact(%L, ''scrna'')', :'bad_art'), '%permission denied: validating artifact%',
+SELECT throws_like(format('SELECT lamin.validate_artifact(%L, ''scrna'')', :'bad_art'), '%permission denied: artifact % can be validated only by a role that writes in its space%',
                    'a reader cannot validate (the outcome is written on the artifact)');
 SELECT throws_like(format('SELECT lamin.record_validation(%L, ''scrna'', %L)', :'good_art', (SELECT good FROM facts)),
-                   '%permission denied: validating artifact%', '… nor record a verdict');
+                   '%permission denied: artifact % can be validated only by a role that writes in its space%', '… nor record a verdict');
 SELECT throws_like(format('SELECT lamin.standardize_artifact(%L, ''scrna'')', :'bad_art'),
-                   '%permission denied: standardizing artifact%', '… nor standardize');
+                   '%permission denied: artifact % can be standardized only%', '… nor standardize');
 RESET ROLE;
 SELECT lamin.use_space('lab');
 SELECT lamin.save_artifact(repeat('d', 64), 10, key => 'lab/cells.h5ad') AS lab_art \gset

@@ -321,8 +321,8 @@ BEGIN
                                 updated_at = now()
     WHERE a.id = aid;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'permission denied: validating artifact % records its outcome, which needs write in its space', artifact_uid
-            USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION 'permission denied: artifact % can be validated only by a role that writes in its space (the outcome is written there)',
+            artifact_uid USING ERRCODE = 'insufficient_privilege';
     END IF;
     INSERT INTO lamin.validation AS v (artifact_id, schema_id, passed, n_problems, report)
     VALUES (aid, sid, passed, (verdict ->> 'n_problems')::int, verdict)
@@ -340,35 +340,46 @@ $$;
 COMMENT ON FUNCTION lamin.record_validation(text, text, jsonb) IS
     'Sidecar: store the verdict on an artifact''s facts against a schema; a passing artifact gets the schema and the labels of its categorical columns. Returns the verdict.';
 
--- Enqueue a validation of an artifact against a schema: the sidecar reads the
--- dataset (parquet, CSV/TSV, h5ad, AnnData zarr) and records the verdict.
-CREATE FUNCTION lamin.validate_artifact(artifact_uid text, schema text) RETURNS bigint
-LANGUAGE plpgsql
+-- The job arguments of validating or standardizing an artifact against a
+-- schema, once the artifact is a ready dataset of the kinds the job reads
+-- (zarr stores only when `zarr`) and the caller may write its space (the
+-- outcome is written on it); else an error naming what is missing.
+CREATE FUNCTION lamin.dataset_job_args(artifact_uid text, schema text, action text, zarr boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     a record;
-    schema_uid text;
 BEGIN
-    SELECT x.uid, x.status, x.suffix, x.n_files INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    SELECT x.uid, x.status, x.suffix, x.n_files, x.space_id INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
     IF a.status <> 'ready' THEN
-        RAISE EXCEPTION 'artifact % is %: only ready artifacts can be validated', a.uid, a.status
+        RAISE EXCEPTION 'artifact % is %: only ready artifacts can be %', a.uid, a.status, action
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     IF NOT ((a.suffix IN ('.parquet', '.csv', '.tsv', '.tab', '.h5ad') AND a.n_files IS NULL)
-            OR (a.suffix = '.zarr' AND a.n_files IS NOT NULL)) THEN
-        RAISE EXCEPTION 'artifact % (suffix %) is not a dataset validation reads', a.uid, quote_literal(a.suffix)
+            OR (zarr AND a.suffix = '.zarr' AND a.n_files IS NOT NULL)) THEN
+        RAISE EXCEPTION 'artifact % (suffix %) cannot be %', a.uid, quote_literal(a.suffix), action
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'validation reads parquet, CSV and TSV files, h5ad files and AnnData zarr stores';
+                  HINT = CASE WHEN zarr THEN 'validation reads parquet, CSV and TSV files, h5ad files and AnnData zarr stores'
+                              ELSE 'standardizing writes parquet, CSV/TSV and h5ad files (AnnData zarr stores: standardize an h5ad copy)' END;
     END IF;
-    SELECT s.uid INTO schema_uid FROM lamin.schema s WHERE s.id = lamin.schema_id(schema);
-    IF NOT EXISTS (SELECT FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid)
-                   AND lamin.has_space_level(x.space_id, 'write')) THEN
-        RAISE EXCEPTION 'permission denied: validating artifact % records its outcome, which needs write in its space', a.uid
-            USING ERRCODE = 'insufficient_privilege';
+    IF NOT lamin.has_space_level(a.space_id, 'write') THEN
+        RAISE EXCEPTION 'permission denied: artifact % can be % only by a role that writes in its space (the outcome is written there)',
+            a.uid, action USING ERRCODE = 'insufficient_privilege';
     END IF;
-    RETURN lamin.enqueue('validate', jsonb_build_object('uid', a.uid, 'schema', schema_uid));
+    RETURN jsonb_build_object('uid', a.uid, 'schema', (SELECT s.uid FROM lamin.schema s WHERE s.id = lamin.schema_id(schema)));
 END
+$$;
+COMMENT ON FUNCTION lamin.dataset_job_args(text, text, text, boolean) IS
+    'The arguments of a validate or standardize job, once the artifact is a ready dataset the caller may write; else a clear error.';
+
+-- Enqueue a validation of an artifact against a schema: the sidecar reads the
+-- dataset (parquet, CSV/TSV, h5ad, AnnData zarr) and records the verdict.
+CREATE FUNCTION lamin.validate_artifact(artifact_uid text, schema text) RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT lamin.enqueue('validate', lamin.dataset_job_args(artifact_uid, schema, 'validated', true))
 $$;
 COMMENT ON FUNCTION lamin.validate_artifact(text, text) IS
     'Enqueue a validation of an artifact (parquet, CSV, h5ad, AnnData zarr) against a schema (uid or name); read the outcome with lamin.validation_report(uid). Returns the job id.';
@@ -379,31 +390,11 @@ COMMENT ON FUNCTION lamin.validate_artifact(text, text) IS
 -- the artifact's space, by the current run) and validated; the existing
 -- version's bytes never change. The job's result names the new version.
 CREATE FUNCTION lamin.standardize_artifact(artifact_uid text, schema text) RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    a record;
-    schema_uid text;
-BEGIN
-    SELECT x.uid, x.status, x.suffix, x.n_files, x.space_id INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
-    IF a.status <> 'ready' THEN
-        RAISE EXCEPTION 'artifact % is %: only ready artifacts can be standardized', a.uid, a.status
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    IF NOT (a.suffix IN ('.parquet', '.csv', '.tsv', '.tab', '.h5ad') AND a.n_files IS NULL) THEN
-        RAISE EXCEPTION 'artifact % (suffix %) cannot be standardized', a.uid, quote_literal(a.suffix)
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'standardizing writes parquet, CSV/TSV and h5ad files (AnnData zarr stores: standardize an h5ad copy)';
-    END IF;
-    SELECT s.uid INTO schema_uid FROM lamin.schema s WHERE s.id = lamin.schema_id(schema);
-    IF NOT lamin.has_space_level(a.space_id, 'write') THEN
-        RAISE EXCEPTION 'permission denied: standardizing artifact % saves a new version in its space, which needs write there', a.uid
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RETURN lamin.enqueue('standardize', jsonb_build_object('uid', a.uid, 'schema', schema_uid,
-                                                          'run', nullif(current_setting('lamin.run_uid', true), '')));
-END
+    SELECT lamin.enqueue('standardize', lamin.dataset_job_args(artifact_uid, schema, 'standardized', false)
+                                        || jsonb_build_object('run', nullif(current_setting('lamin.run_uid', true), '')))
 $$;
 COMMENT ON FUNCTION lamin.standardize_artifact(text, text) IS
     'Enqueue standardizing an artifact (parquet, CSV, h5ad) against a schema: synonyms written as registry names into a new, validated version. Returns the job id; its result names the new version.';

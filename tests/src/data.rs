@@ -13,6 +13,28 @@ pub fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// Import the Cell Ontology cut (tests/fixtures/bionty/cl-cut.json.zst:
+/// T cells with their ancestors, B cell and a few more, with synonyms) into
+/// bionty.cell_type through `lamin import ontology`.
+pub fn import_cl_cut(cluster: &Cluster) {
+    let cl = fixture("bionty/cl-cut.json.zst");
+    let out = lamin(
+        cluster,
+        &[
+            "import",
+            "ontology",
+            "--entity",
+            "cell_type",
+            "--source",
+            "cl",
+            "--version",
+            "cut",
+            cl.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+}
+
 /// A real source file from the cache: `LAMIN_SOURCES`, else `.lamin/cache/sources`.
 pub fn real_source(name: &str) -> PathBuf {
     let dir = std::env::var_os("LAMIN_SOURCES")

@@ -3,8 +3,8 @@
 //! a schema on save and register, `lamin cat` reads only what it must.
 
 use lamin_e2e::{
-    await_job, fixture, lamin, lamin_with_env, register_job, stderr_text, stdout_text, Cluster,
-    S3Server, Sidecar,
+    await_job, fixture, import_cl_cut, lamin, lamin_with_env, register_job, stderr_text,
+    stdout_text, Cluster, S3Server, Sidecar,
 };
 
 /// Numbers as f64, so that 167 (Postgres JSON) equals 167.0 (Python).
@@ -515,22 +515,7 @@ fn cluster_with_cl() -> (Cluster, postgres::Client, tempfile::TempDir) {
         &[&dir.path().join("storage").to_str().unwrap()],
     )
     .unwrap();
-    let cl = fixture("bionty/cl-cut.json.zst");
-    let out = lamin(
-        &cluster,
-        &[
-            "import",
-            "ontology",
-            "--entity",
-            "cell_type",
-            "--source",
-            "cl",
-            "--version",
-            "cut",
-            cl.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr_text(&out));
+    import_cl_cut(&cluster);
     (cluster, db, dir)
 }
 

@@ -3,7 +3,9 @@
 //! beside them; LaminDB's "mini immuno" example), checked by `lamin save
 //! --schema`, `lamin validate` and the validate job of a sidecar.
 
-use lamin_e2e::{await_job, fixture, lamin, stderr_text, stdout_text, Cluster, Sidecar};
+use lamin_e2e::{
+    await_job, fixture, import_cl_cut, lamin, stderr_text, stdout_text, Cluster, Sidecar,
+};
 
 /// A cluster with a storage, the Cell Ontology cut, the mini immuno genes,
 /// labels and features (as LaminDB's define_mini_immuno_features_labels).
@@ -16,22 +18,7 @@ fn setup() -> (Cluster, postgres::Client, tempfile::TempDir) {
         &[&dir.path().join("storage").to_str().unwrap()],
     )
     .unwrap();
-    let cl = fixture("bionty/cl-cut.json.zst");
-    let out = lamin(
-        &cluster,
-        &[
-            "import",
-            "ontology",
-            "--entity",
-            "cell_type",
-            "--source",
-            "cl",
-            "--version",
-            "cut",
-            cl.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr_text(&out));
+    import_cl_cut(&cluster);
     db.batch_execute(
         "INSERT INTO bionty.gene (symbol, ensembl_gene_id, organism) VALUES
             ('CD8A', 'ENSG00000153563', 'human'), ('CD4', 'ENSG00000010610', 'human'), ('CD14', 'ENSG00000170458', 'human');
@@ -230,7 +217,7 @@ fn save_with_a_schema_validates_annotates_and_strict_refuses_what_fails() {
 fn an_anndata_schema_checks_obs_and_the_var_index_in_a_job_and_from_the_cli() {
     let (cluster, mut db, _dir) = setup();
     let _sidecar = Sidecar::start(&cluster, "validator");
-    let mut save = |name: &str| {
+    let save = |name: &str| {
         let out = lamin(
             &cluster,
             &[

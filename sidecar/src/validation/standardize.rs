@@ -4,8 +4,6 @@
 //! the artifact and validated. The bytes of the existing version never
 //! change. Values with no standardized form (typos) are left and reported.
 
-use std::collections::HashMap;
-
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
@@ -56,7 +54,7 @@ fn replacements(verdict: &Value) -> Replacements {
         out.entry(slot.trim_end_matches(".T").to_string())
             .or_default()
             .entry(column.to_string())
-            .or_insert_with(HashMap::new)
+            .or_default()
             .insert(value.to_string(), to.to_string());
     }
     out
