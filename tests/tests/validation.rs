@@ -195,6 +195,38 @@ fn save_with_a_schema_validates_annotates_and_strict_refuses_what_fails() {
         Some("mini_immuno")
     );
 
+    // Extra columns: let through by default, refused by a maximal set (the three gene columns,
+    // the note, the expert cell types and the assay are not in the schema).
+    db.batch_execute(
+        "SELECT lamin.create_schema(ARRAY['perturbation', 'cell_type_by_model', 'donor', 'concentration', 'treatment_time_h'],
+                                    name => 'mini_immuno_only', maximal_set => true)",
+    )
+    .unwrap();
+    let out = lamin(
+        &cluster,
+        &["validate", &uid, "--schema", "mini_immuno_only"],
+    );
+    assert!(!out.status.success());
+    let unexpected: Vec<String> = stdout_text(&out)
+        .lines()
+        .filter_map(|l| {
+            l.strip_suffix(" is not in the schema, which allows no others (maximal set)")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        unexpected,
+        [
+            "'ENSG00000153563'",
+            "'ENSG00000010610'",
+            "'ENSG00000170458'",
+            "'sample_note'",
+            "'cell_type_by_expert'"
+        ],
+        "{}",
+        stdout_text(&out)
+    );
+
     // A file that is no dataset is refused before anything is read or stored.
     let out = lamin(
         &cluster,
