@@ -60,13 +60,20 @@ BEGIN
     INSERT INTO lamin.run AS r (transform_id, params, status, initiated_by_run_id)
     VALUES (tf.id, params, 'started', lamin.current_run_id())
     RETURNING r.uid INTO run_uid;
+    -- Parameters whose key names a feature are that feature's values of the
+    -- run: checked against its dtype (a misfit fails the call, no run is
+    -- started) and stored typed in lamin.run_feature_value, where they can be
+    -- queried (lamin.run_values). Other keys stay in run.params only.
+    IF jsonb_typeof(params) = 'object' THEN
+        PERFORM lamin.write_values('run', run_uid, params, 'params');
+    END IF;
     -- Session-wide (is_local = false); rolled back with the transaction if it aborts.
     PERFORM set_config('lamin.run_uid', run_uid, false);
     RETURN run_uid;
 END
 $$;
 COMMENT ON FUNCTION lamin.track(text, text, text, text, jsonb, text) IS
-    'Find or create the transform (new version when its source changes) and start a run for this session; returns the run uid. Idempotent within a session.';
+    'Find or create the transform (new version when its source changes) and start a run for this session; returns the run uid. Idempotent within a session. params whose key names a feature must fit its dtype and are also stored as the run''s feature values; other keys stay in run.params only.';
 
 -- Make an existing, unfinished run this session's current run: how a
 -- client that did not call track() itself (the lamin CLI with --run, a

@@ -3,6 +3,11 @@
 --   lamin.annotations     every label of an artifact (lamin.ulabel and the
 --                         bionty registries), by uid, name and ontology id
 --   lamin.feature_values  every feature value of an artifact in typed columns
+--                         (labels too, by name)
+--   lamin.artifact_values, lamin.collection_values, lamin.run_values
+--                         the typed values of artifacts, collections and
+--                         runs, one table each: a comparison on a feature's
+--                         values is a range scan of its typed index
 --   lamin.run_artifacts   every run with the artifacts it read and wrote
 --   lamin.trash           records in the trash, whatever their registry
 -- They read the tables as the caller (security_invoker): row-level security
@@ -39,10 +44,7 @@ CREATE VIEW lamin.feature_values WITH (security_invoker = true) AS
 SELECT a.uid AS artifact_uid, a.key, a.version, a.is_latest, f.name AS feature, f.dtype,
        NULL::text AS registry,
        CASE WHEN jsonb_typeof(v.value) = 'string' THEN v.value #>> '{}' ELSE v.value::text END AS value_text,
-       CASE WHEN jsonb_typeof(v.value) = 'number' THEN (v.value #>> '{}')::numeric END AS value_number,
-       CASE WHEN jsonb_typeof(v.value) = 'boolean' THEN (v.value #>> '{}')::boolean END AS value_boolean,
-       CASE WHEN f.dtype = 'date' THEN (v.value #>> '{}')::date END AS value_date,
-       CASE WHEN f.dtype = 'datetime' THEN (v.value #>> '{}')::timestamptz END AS value_timestamp,
+       v.value_number, v.value_boolean, v.value_date, v.value_timestamp,
        v.value, a.id AS artifact_id
 FROM lamin.artifact_feature_value v
 JOIN lamin.artifact a ON a.id = v.artifact_id
@@ -60,7 +62,7 @@ FROM (
 JOIN lamin.artifact a ON a.id = x.artifact_id
 JOIN lamin.feature f ON f.id = x.feature_id
 WHERE a.branch_id <> -1;
-COMMENT ON VIEW lamin.feature_values IS 'Every feature value of an artifact, typed: numbers in value_number, text and labels in value_text, booleans, dates and timestamps in their columns; e.g. artifacts where n_genes > 100: WHERE feature = ''n_genes'' AND value_number > 100.';
+COMMENT ON VIEW lamin.feature_values IS 'Every feature value of an artifact, typed: numbers in value_number, text and labels in value_text, booleans, dates and timestamps in their columns (read from the typed, indexed columns of lamin.artifact_feature_value); e.g. artifacts where n_genes > 100: WHERE feature = ''n_genes'' AND value_number > 100.';
 COMMENT ON COLUMN lamin.feature_values.artifact_uid IS 'uid of the artifact.';
 COMMENT ON COLUMN lamin.feature_values.key IS 'Key of the artifact.';
 COMMENT ON COLUMN lamin.feature_values.version IS 'Version tag of the artifact, if one was given.';
@@ -129,4 +131,79 @@ COMMENT ON COLUMN lamin.trash.label IS 'Key, name or description of the record.'
 COMMENT ON COLUMN lamin.trash.space IS 'Name of the space of the record.';
 COMMENT ON COLUMN lamin.trash.updated_at IS 'Last change (for a record trashed and not changed since: when it was trashed).';
 
+-- The typed values of one kind of record each, without labels: plain
+-- columns of one table, so that WHERE feature = 'A' AND value_number > x (or
+-- value_text = 'x', value_date >= ...) is a range scan of that column's
+-- (feature_id, value, owner) index.
+CREATE VIEW lamin.artifact_values WITH (security_invoker = true) AS
+SELECT a.uid AS artifact_uid, a.key, a.version, a.is_latest, f.name AS feature, f.dtype,
+       v.value_text, v.value_number, v.value_boolean, v.value_date, v.value_timestamp, v.value,
+       a.id AS artifact_id
+FROM lamin.artifact_feature_value v
+JOIN lamin.artifact a ON a.id = v.artifact_id
+JOIN lamin.feature f ON f.id = v.feature_id
+WHERE a.branch_id <> -1;
+COMMENT ON VIEW lamin.artifact_values IS 'The non-categorical feature values of artifacts, typed and indexed (labels: lamin.annotations): e.g. artifacts where temperature > 37: WHERE feature = ''temperature'' AND value_number > 37.';
+COMMENT ON COLUMN lamin.artifact_values.artifact_uid IS 'uid of the artifact.';
+COMMENT ON COLUMN lamin.artifact_values.key IS 'Key of the artifact.';
+COMMENT ON COLUMN lamin.artifact_values.version IS 'Version tag of the artifact, if one was given.';
+COMMENT ON COLUMN lamin.artifact_values.is_latest IS 'Whether the artifact is the newest version of its family.';
+COMMENT ON COLUMN lamin.artifact_values.feature IS 'Name of the feature.';
+COMMENT ON COLUMN lamin.artifact_values.dtype IS 'dtype of the feature.';
+COMMENT ON COLUMN lamin.artifact_values.value_text IS 'The value of a str, url or path feature.';
+COMMENT ON COLUMN lamin.artifact_values.value_number IS 'The value of a numeric feature (int, float, num).';
+COMMENT ON COLUMN lamin.artifact_values.value_boolean IS 'The value of a bool feature.';
+COMMENT ON COLUMN lamin.artifact_values.value_date IS 'The value of a date feature.';
+COMMENT ON COLUMN lamin.artifact_values.value_timestamp IS 'The value of a datetime feature.';
+COMMENT ON COLUMN lamin.artifact_values.value IS 'The value as stored (canonical JSON; dicts only here).';
+COMMENT ON COLUMN lamin.artifact_values.artifact_id IS 'Internal id of the artifact (joins lamin.artifact, lamin.annotations).';
+
+CREATE VIEW lamin.collection_values WITH (security_invoker = true) AS
+SELECT c.uid AS collection_uid, c.key, c.version, c.is_latest, f.name AS feature, f.dtype,
+       v.value_text, v.value_number, v.value_boolean, v.value_date, v.value_timestamp, v.value,
+       c.id AS collection_id
+FROM lamin.collection_feature_value v
+JOIN lamin.collection c ON c.id = v.collection_id
+JOIN lamin.feature f ON f.id = v.feature_id
+WHERE c.branch_id <> -1;
+COMMENT ON VIEW lamin.collection_values IS 'The feature values of collections, typed and indexed, categorical ones by name in value_text: e.g. WHERE feature = ''experiment'' AND value_text = ''Exp 1''.';
+COMMENT ON COLUMN lamin.collection_values.collection_uid IS 'uid of the collection.';
+COMMENT ON COLUMN lamin.collection_values.key IS 'Key of the collection.';
+COMMENT ON COLUMN lamin.collection_values.version IS 'Version tag of the collection, if one was given.';
+COMMENT ON COLUMN lamin.collection_values.is_latest IS 'Whether the collection is the newest version of its family.';
+COMMENT ON COLUMN lamin.collection_values.feature IS 'Name of the feature.';
+COMMENT ON COLUMN lamin.collection_values.dtype IS 'dtype of the feature.';
+COMMENT ON COLUMN lamin.collection_values.value_text IS 'The value of a str, url, path or categorical feature.';
+COMMENT ON COLUMN lamin.collection_values.value_number IS 'The value of a numeric feature (int, float, num).';
+COMMENT ON COLUMN lamin.collection_values.value_boolean IS 'The value of a bool feature.';
+COMMENT ON COLUMN lamin.collection_values.value_date IS 'The value of a date feature.';
+COMMENT ON COLUMN lamin.collection_values.value_timestamp IS 'The value of a datetime feature.';
+COMMENT ON COLUMN lamin.collection_values.value IS 'The value as stored (canonical JSON).';
+COMMENT ON COLUMN lamin.collection_values.collection_id IS 'Internal id of the collection (joins lamin.collection).';
+
+CREATE VIEW lamin.run_values WITH (security_invoker = true) AS
+SELECT r.uid AS run_uid, t.key AS transform_key, r.status AS run_status, r.started_at, f.name AS feature, f.dtype,
+       v.value_text, v.value_number, v.value_boolean, v.value_date, v.value_timestamp, v.value,
+       r.id AS run_id
+FROM lamin.run_feature_value v
+JOIN lamin.run r ON r.id = v.run_id
+JOIN lamin.transform t ON t.id = r.transform_id
+JOIN lamin.feature f ON f.id = v.feature_id
+WHERE r.branch_id <> -1;
+COMMENT ON VIEW lamin.run_values IS 'The feature values of runs (run parameters that name a feature, lamin.add_values), typed and indexed: e.g. runs with learning_rate < 0.01: WHERE feature = ''learning_rate'' AND value_number < 0.01.';
+COMMENT ON COLUMN lamin.run_values.run_uid IS 'uid of the run.';
+COMMENT ON COLUMN lamin.run_values.transform_key IS 'Key of the run''s transform.';
+COMMENT ON COLUMN lamin.run_values.run_status IS 'Status of the run: started, completed, errored, aborted.';
+COMMENT ON COLUMN lamin.run_values.started_at IS 'When the run started.';
+COMMENT ON COLUMN lamin.run_values.feature IS 'Name of the feature.';
+COMMENT ON COLUMN lamin.run_values.dtype IS 'dtype of the feature.';
+COMMENT ON COLUMN lamin.run_values.value_text IS 'The value of a str, url, path or categorical feature.';
+COMMENT ON COLUMN lamin.run_values.value_number IS 'The value of a numeric feature (int, float, num).';
+COMMENT ON COLUMN lamin.run_values.value_boolean IS 'The value of a bool feature.';
+COMMENT ON COLUMN lamin.run_values.value_date IS 'The value of a date feature.';
+COMMENT ON COLUMN lamin.run_values.value_timestamp IS 'The value of a datetime feature.';
+COMMENT ON COLUMN lamin.run_values.value IS 'The value as stored (canonical JSON).';
+COMMENT ON COLUMN lamin.run_values.run_id IS 'Internal id of the run (joins lamin.run).';
+
 GRANT SELECT ON lamin.annotations, lamin.feature_values, lamin.run_artifacts, lamin.trash TO lamin_reader;
+GRANT SELECT ON lamin.artifact_values, lamin.collection_values, lamin.run_values TO lamin_reader;

@@ -293,6 +293,34 @@ fn check_the_fill_works(db: &mut postgres::Client) {
         lineage >= 3,
         "lineage of the result reaches its run, transform and inputs ({lineage})"
     );
+    // Values stored as jsonb at 0.1.0 got their typed copy (0.6.0) and are
+    // found through the typed views.
+    let typed: Vec<String> = db
+        .query(
+            "SELECT feature || '=' || coalesce(value_number::text, value_text, value_boolean::text, value_date::text)
+             FROM lamin.artifact_values ORDER BY feature",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        typed,
+        [
+            "assay=10x 3' v3",
+            "measured_on=2026-10-01",
+            "n_cells=1250",
+            "ok=true",
+            "temperature=36.6"
+        ],
+        "the typed columns of values made at 0.1.0"
+    );
+    let warm: String = one(
+        db,
+        "SELECT key FROM lamin.artifact_values WHERE feature = 'temperature' AND value_number > 36",
+    );
+    assert_eq!(warm, "raw/cells.parquet");
     let text: String = one(db, "SELECT lamin.describe(uid)::text FROM lamin.artifact WHERE key = 'raw/cells.parquet' AND is_latest");
 
     assert!(
