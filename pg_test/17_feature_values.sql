@@ -3,7 +3,7 @@
 -- features, run parameters, the value views, and row-level security (a role
 -- that cannot read a space sees none of its values and learns nothing of them).
 BEGIN;
-SELECT plan(46);
+SELECT plan(51);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-values') AS storage_uid \gset
 SELECT lamin.save_artifact(encode(sha256('fv a'), 'hex'), 10, key => 'fv/a.parquet') AS a \gset
@@ -99,6 +99,22 @@ SELECT throws_ok($$SELECT lamin.track('pipelines/fv2.py', params => '{"temperatu
                  'run parameter ''temperature'' names a feature: feature ''temperature'' (dtype float): "cold" is not a number',
                  'a parameter that does not fit its feature is refused');
 SELECT is((SELECT count(*)::int FROM lamin.transform WHERE key = 'pipelines/fv2.py'), 0, 'and no run was started');
+
+-- describe shows the values of collections and runs.
+SELECT is(lamin.describe(:'c') -> 'features', '{"dose": [2], "experiment": ["Exp 1"]}'::jsonb, 'describe(collection) lists its values');
+SELECT is(lamin.describe(:'r') -> 'features', '{"experiment": ["Exp 2"], "temperature": [4]}'::jsonb, 'describe(run) lists its values');
+
+-- A dtype change retypes the stored values, or is refused naming the misfit.
+SELECT lamin.create_feature('lanes', 'int') IS NOT NULL;
+SELECT lamin.add_values('artifact', :'b', '{"lanes": 3}');
+UPDATE lamin.feature SET dtype = 'str' WHERE name = 'lanes';
+SELECT is((SELECT value_text || '/' || coalesce(value_number::text, '-') FROM lamin.artifact_values WHERE artifact_uid = :'b' AND feature = 'lanes'),
+          '3/-', 'int → str: the typed copy moves to value_text');
+SELECT lamin.add_values('artifact', :'a', '{"lanes": "three"}');
+SELECT throws_like($$UPDATE lamin.feature SET dtype = 'int' WHERE name = 'lanes'$$,
+                   'feature ''lanes'': dtype int does not fit its stored values (%three%); nothing was changed',
+                   'str → int with a value that is no number: refused');
+SELECT is((SELECT dtype FROM lamin.feature WHERE name = 'lanes'), 'str', '… and the dtype stays');
 
 -- Row-level security: values are seen and written with their record.
 SELECT lamin.create_space('fv_private') IS NOT NULL;

@@ -3,7 +3,7 @@
 -- verdict on a dataset's facts, recording it (schema and labels for a
 -- passing artifact), the job, and row-level security on the reports.
 BEGIN;
-SELECT plan(54);
+SELECT plan(58);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-validation');
 INSERT INTO bionty.cell_type (name, ontology_id, synonyms) VALUES
@@ -142,6 +142,11 @@ SELECT is((SELECT schema_id FROM lamin.artifact WHERE uid = :'bad_art'), NULL, '
 SELECT is((SELECT array_agg(concat_ws(' ', passed, slot, column_name, problem, value, n, standardized)) FROM lamin.validation_report(:'bad_art')),
           ARRAY['f obs cell_type invalid_values B-cell 1 B cell'], 'validation_report: one row per problem');
 SELECT is((SELECT count(*)::int FROM lamin.annotations WHERE artifact_uid = :'bad_art'), 0, '… and no labels');
+SELECT is(lamin.describe(:'good_art') -> 'validated_by_schema' ->> 'name', 'scrna', 'describe names the schema an artifact passed');
+SELECT is(jsonb_path_query_array(lamin.describe(:'bad_art'), '$.validations[*].passed'), '[false]'::jsonb, '… and lists its validations');
+SELECT is(lamin.describe(:'scrna') #>> '{slots,var.T,itype}', 'bionty.gene.ensembl_gene_id', 'describe(schema) lists a composite''s slots');
+SELECT is((lamin.describe(:'cells') #> '{features,3}'::text[]) - 'dtype'::text, '{"name": "treatment_time_h", "nullable": true, "optional": true}'::jsonb,
+          '… and its features with nullability and whether they are optional');
 
 -- The job, and who may ask for it.
 SELECT lamin.validate_artifact(:'bad_art', 'scrna') AS job \gset

@@ -38,10 +38,12 @@ COMMENT ON FUNCTION lamin.registry_annotations(bigint) IS 'Annotations of an art
 
 -- An artifact as one JSON document (lamin.describe of an artifact's uid).
 CREATE FUNCTION lamin.describe_artifact(uid text) RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_build_object(
+BEGIN
+    -- (plpgsql: the validations it reads are defined later, in sql/25_validation.sql.)
+    RETURN (SELECT jsonb_build_object(
         'uid', a.uid,
         'key', a.key,
         'description', a.description,
@@ -98,6 +100,11 @@ AS $$
                              WHERE sf.schema_id = sc.id)))
             FROM lamin.artifact_schema asch JOIN lamin.schema sc ON sc.id = asch.schema_id
             WHERE asch.artifact_id = a.id), '{}'::jsonb),
+        'validated_by_schema', (SELECT jsonb_build_object('uid', sc.uid, 'name', sc.name) FROM lamin.schema sc WHERE sc.id = a.schema_id),
+        'validations', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('schema', sc.uid, 'schema_name', sc.name, 'passed', v.passed,
+                                                'n_problems', v.n_problems, 'validated_at', v.created_at) ORDER BY v.created_at DESC)
+            FROM lamin.validation v JOIN lamin.schema sc ON sc.id = v.schema_id WHERE v.artifact_id = a.id), '[]'::jsonb),
         'lineage', jsonb_build_object(
             'run', (SELECT jsonb_build_object('uid', r.uid, 'status', r.status, 'started_at', r.started_at,
                                               'finished_at', r.finished_at, 'params', r.params)
@@ -117,10 +124,11 @@ AS $$
     JOIN lamin.branch b ON b.id = a.branch_id
     JOIN lamin.space sp ON sp.id = a.space_id
     JOIN lamin."user" u ON u.id = a.created_by
-    WHERE a.id = lamin.artifact_id($1)
+    WHERE a.id = lamin.artifact_id($1));
+END
 $$;
 COMMENT ON FUNCTION lamin.describe_artifact(text) IS
-    'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, lineage summary.';
+    'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, the schema it was validated against and its validations, lineage summary.';
 
 -- Any record as one JSON document, whatever its kind: artifacts in full
 -- (describe_artifact); collections, runs, transforms, schemas, features and
@@ -168,7 +176,11 @@ BEGIN
                                  FROM lamin.artifact a WHERE a.run_id = rec.record_id AND a.branch_id <> -1), '[]'::jsonb),
             'recreated', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
                                    FROM lamin.artifact_recreating_run rr JOIN lamin.artifact a ON a.id = rr.artifact_id
-                                   WHERE rr.run_id = rec.record_id), '[]'::jsonb));
+                                   WHERE rr.run_id = rec.record_id), '[]'::jsonb),
+            'features', coalesce((SELECT jsonb_object_agg(x.name, x.vals) FROM (
+                                      SELECT f.name, jsonb_agg(v.value ORDER BY v.value) AS vals
+                                      FROM lamin.run_feature_value v JOIN lamin.feature f ON f.id = v.feature_id
+                                      WHERE v.run_id = rec.record_id GROUP BY f.name) x), '{}'::jsonb));
     ELSIF rec.registry = 'lamin.transform'::regclass THEN
         doc := doc || jsonb_build_object(
             'runs', (SELECT count(*) FROM lamin.run r WHERE r.transform_id = rec.record_id));
@@ -177,12 +189,20 @@ BEGIN
             'artifacts', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY m.position, a.id)
                                    FROM lamin.collection_artifact m JOIN lamin.artifact a ON a.id = m.artifact_id
                                    WHERE m.collection_id = rec.record_id), '[]'::jsonb),
-            'run', (SELECT r.uid FROM lamin.collection c JOIN lamin.run r ON r.id = c.run_id WHERE c.id = rec.record_id));
+            'run', (SELECT r.uid FROM lamin.collection c JOIN lamin.run r ON r.id = c.run_id WHERE c.id = rec.record_id),
+            'features', coalesce((SELECT jsonb_object_agg(x.name, x.vals) FROM (
+                                      SELECT f.name, jsonb_agg(v.value ORDER BY v.value) AS vals
+                                      FROM lamin.collection_feature_value v JOIN lamin.feature f ON f.id = v.feature_id
+                                      WHERE v.collection_id = rec.record_id GROUP BY f.name) x), '{}'::jsonb));
     ELSIF rec.registry = 'lamin.schema'::regclass THEN
         doc := doc || jsonb_build_object(
-            'features', coalesce((SELECT jsonb_agg(jsonb_build_object('name', f.name, 'dtype', f.dtype) ORDER BY sf.position)
+            'features', coalesce((SELECT jsonb_agg(jsonb_build_object('name', f.name, 'dtype', f.dtype, 'nullable', f.nullable,
+                                                             'optional', sf.optional) ORDER BY sf.position)
                                   FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
-                                  WHERE sf.schema_id = rec.record_id), '[]'::jsonb));
+                                  WHERE sf.schema_id = rec.record_id), '[]'::jsonb),
+            'slots', coalesce((SELECT jsonb_object_agg(c.slot, jsonb_build_object('uid', x.uid, 'name', x.name, 'itype', x.itype))
+                               FROM lamin.schema_component c JOIN lamin.schema x ON x.id = c.component_id
+                               WHERE c.composite_id = rec.record_id), '{}'::jsonb));
     ELSIF rec.registry = 'lamin.ulabel'::regclass THEN
         doc := doc || jsonb_build_object(
             'type', (SELECT t.name FROM lamin.ulabel l JOIN lamin.ulabel t ON t.id = l.type_id WHERE l.id = rec.record_id),

@@ -337,7 +337,9 @@ BEGIN
                   ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1)
       AND f.dtype IN ('cat', 'str') AND c.registry <> 'lamin.ulabel'
       AND NOT EXISTS (SELECT FROM lamin.artifact_ulabel l WHERE l.feature_id = f.id)
-      AND NOT EXISTS (SELECT FROM lamin.artifact_feature_value v WHERE v.feature_id = f.id);
+      AND NOT EXISTS (SELECT FROM lamin.artifact_feature_value v WHERE v.feature_id = f.id)
+      AND NOT EXISTS (SELECT FROM lamin.collection_feature_value v WHERE v.feature_id = f.id)
+      AND NOT EXISTS (SELECT FROM lamin.run_feature_value v WHERE v.feature_id = f.id);
     PERFORM lamin.create_feature(feature, CASE WHEN c.registry = 'lamin.ulabel' THEN 'cat' ELSE 'cat[' || c.registry || ']' END);
     -- Link by the field the curation matched on (e.g. bionty.gene's
     -- ensembl_gene_id): the values are that field's, not names.

@@ -248,6 +248,33 @@ CREATE TRIGGER typed_value BEFORE INSERT OR UPDATE ON lamin.collection_feature_v
 CREATE TRIGGER typed_value BEFORE INSERT OR UPDATE ON lamin.run_feature_value
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_feature_value();
 
+-- A feature's dtype changed: its stored values are typed again, converted
+-- where the new dtype can read them (3 → "3" for str, "3" → 3 for int), or
+-- the change is refused with the value that does not fit. SECURITY DEFINER: every value is retyped, also those in
+-- spaces the caller cannot see — the message names only the feature and the
+-- value, never the record that holds it.
+CREATE FUNCTION lamin.tg_feature_dtype_retype() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE lamin.artifact_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
+    UPDATE lamin.collection_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
+    UPDATE lamin.run_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
+    RETURN NULL;
+EXCEPTION WHEN datatype_mismatch OR foreign_key_violation OR wrong_object_type OR unique_violation OR program_limit_exceeded THEN
+    RAISE EXCEPTION 'feature %: dtype % does not fit its stored values (%); nothing was changed', quote_literal(NEW.name), NEW.dtype, SQLERRM
+        USING ERRCODE = SQLSTATE,
+              HINT = format('remove or fix the values first (lamin.remove_values), or keep dtype %s', OLD.dtype);
+END
+$$;
+COMMENT ON FUNCTION lamin.tg_feature_dtype_retype() IS
+    'Trigger: a feature whose dtype changed gets its stored values typed again, or the change is refused naming the value that does not fit.';
+REVOKE EXECUTE ON FUNCTION lamin.tg_feature_dtype_retype() FROM PUBLIC;
+CREATE TRIGGER feature_dtype_retype AFTER UPDATE OF dtype ON lamin.feature
+    FOR EACH ROW WHEN (OLD.dtype IS DISTINCT FROM NEW.dtype) EXECUTE FUNCTION lamin.tg_feature_dtype_retype();
+
 -- The record whose values a call writes: its id, and a clear refusal when the
 -- caller may read it but not write its space (a record the caller cannot
 -- read is "no such record", as everywhere).

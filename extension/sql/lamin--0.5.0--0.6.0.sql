@@ -1833,3 +1833,251 @@ COMMENT ON COLUMN lamin.validations.validated_at IS 'When it was checked.';
 COMMENT ON COLUMN lamin.validations.validated_by IS 'Handle of who asked.';
 COMMENT ON COLUMN lamin.validations.artifact_id IS 'Internal id of the artifact (joins lamin.artifact).';
 GRANT SELECT ON lamin.validations TO lamin_reader;
+
+-- == describe, dtype changes of features with values ==
+
+-- describe: the schema an artifact passed and its validations (plpgsql: the
+-- validation tables come later), values of collections and runs, slots and
+-- optional members of schemas.
+CREATE OR REPLACE FUNCTION lamin.describe_artifact(uid text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (plpgsql: the validations it reads are defined later, in sql/25_validation.sql.)
+    RETURN (SELECT jsonb_build_object(
+        'uid', a.uid,
+        'key', a.key,
+        'description', a.description,
+        'version', a.version,
+        'is_latest', a.is_latest,
+        'suffix', a.suffix,
+        'kind', a.kind,
+        'otype', a.otype,
+        'size', a.size,
+        'hash', a.hash,
+        'hash_type', a.hash_type,
+        'n_files', a.n_files,
+        'n_observations', a.n_observations,
+        'status', a.status,
+        'status_detail', a.status_detail,
+        'checked_at', a.checked_at,
+        'key_is_virtual', a.key_is_virtual,
+        'branch', b.name,
+        'space', sp.name,
+        'created_at', a.created_at,
+        'created_by', u.handle,
+        'path', lamin.artifact_path(a),
+        'storage', jsonb_build_object('uid', s.uid, 'root', s.root, 'type', s.type),
+        'versions', (SELECT jsonb_agg(jsonb_build_object('uid', v.uid, 'version', v.version, 'is_latest', v.is_latest,
+                                                         'created_at', v.created_at) ORDER BY v.id)
+                     FROM lamin.artifact v WHERE v.stem = a.stem AND v.branch_id <> -1),
+        'features', coalesce((
+            SELECT jsonb_object_agg(fv.name, fv.vals) FROM (
+                SELECT f.name, jsonb_agg(x.val ORDER BY x.val) AS vals FROM (
+                    SELECT l.feature_id, to_jsonb(ul.name) AS val
+                    FROM lamin.artifact_ulabel l JOIN lamin.ulabel ul ON ul.id = l.ulabel_id
+                    WHERE l.artifact_id = a.id AND l.feature_id IS NOT NULL
+                    UNION ALL
+                    SELECT v.feature_id, v.value FROM lamin.artifact_feature_value v WHERE v.artifact_id = a.id
+                    UNION ALL
+                    SELECT r.feature_id, to_jsonb(r.name) FROM lamin.registry_annotations(a.id) r WHERE r.feature_id IS NOT NULL
+                ) x JOIN lamin.feature f ON f.id = x.feature_id
+                GROUP BY f.name
+            ) fv), '{}'::jsonb),
+        'labels', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('uid', x.uid, 'name', x.name, 'registry', x.registry, 'feature', f.name)
+                             ORDER BY x.registry, x.name)
+            FROM (SELECT l.feature_id, 'lamin.ulabel' AS registry, ul.uid, ul.name
+                  FROM lamin.artifact_ulabel l JOIN lamin.ulabel ul ON ul.id = l.ulabel_id
+                  WHERE l.artifact_id = a.id
+                  UNION ALL
+                  SELECT r.feature_id, r.registry, r.uid, r.name FROM lamin.registry_annotations(a.id) r) x
+            LEFT JOIN lamin.feature f ON f.id = x.feature_id), '[]'::jsonb),
+        'schemas', coalesce((
+            SELECT jsonb_object_agg(asch.slot, jsonb_build_object(
+                'uid', sc.uid, 'name', sc.name, 'itype', sc.itype, 'n_members', sc.n_members,
+                'features', (SELECT jsonb_agg(jsonb_build_object('name', f.name, 'dtype', f.dtype) ORDER BY sf.position)
+                             FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
+                             WHERE sf.schema_id = sc.id)))
+            FROM lamin.artifact_schema asch JOIN lamin.schema sc ON sc.id = asch.schema_id
+            WHERE asch.artifact_id = a.id), '{}'::jsonb),
+        'validated_by_schema', (SELECT jsonb_build_object('uid', sc.uid, 'name', sc.name) FROM lamin.schema sc WHERE sc.id = a.schema_id),
+        'validations', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('schema', sc.uid, 'schema_name', sc.name, 'passed', v.passed,
+                                                'n_problems', v.n_problems, 'validated_at', v.created_at) ORDER BY v.created_at DESC)
+            FROM lamin.validation v JOIN lamin.schema sc ON sc.id = v.schema_id WHERE v.artifact_id = a.id), '[]'::jsonb),
+        'lineage', jsonb_build_object(
+            'run', (SELECT jsonb_build_object('uid', r.uid, 'status', r.status, 'started_at', r.started_at,
+                                              'finished_at', r.finished_at, 'params', r.params)
+                    FROM lamin.run r WHERE r.id = a.run_id),
+            'transform', (SELECT jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind, 'version', t.version)
+                          FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = a.run_id),
+            'inputs', coalesce((SELECT jsonb_agg(DISTINCT x.source_uid) FROM lamin.lineage(a.uid) x
+                                WHERE x.depth = 2 AND x.source_type IN ('artifact', 'collection')), '[]'::jsonb),
+            'n_upstream', (SELECT count(DISTINCT x.source_uid) FROM lamin.lineage(a.uid) x),
+            'recreating_runs', (SELECT coalesce(jsonb_agg(r.uid ORDER BY r.id), '[]'::jsonb)
+                                FROM lamin.artifact_recreating_run rr JOIN lamin.run r ON r.id = rr.run_id
+                                WHERE rr.artifact_id = a.id),
+            'used_by_runs', (SELECT count(*) FROM lamin.run_input_artifact i WHERE i.artifact_id = a.id))
+    )
+    FROM lamin.artifact a
+    JOIN lamin.storage s ON s.id = a.storage_id
+    JOIN lamin.branch b ON b.id = a.branch_id
+    JOIN lamin.space sp ON sp.id = a.space_id
+    JOIN lamin."user" u ON u.id = a.created_by
+    WHERE a.id = lamin.artifact_id($1));
+END
+$$;
+
+COMMENT ON FUNCTION lamin.describe_artifact(text) IS
+    'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, the schema it was validated against and its validations, lineage summary.';
+
+CREATE OR REPLACE FUNCTION lamin.describe(uid text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    rec record;
+    doc jsonb;
+BEGIN
+    IF uid IS NOT NULL AND length(uid) IN (16, 20) AND EXISTS (
+        SELECT FROM lamin.artifact a WHERE a.uid = uid OR (length(uid) = 16 AND a.stem = uid AND a.is_latest)) THEN
+        RETURN lamin.describe_artifact(uid);
+    END IF;
+    IF uid IS NOT NULL AND length(uid) = 16 THEN
+        -- A collection's version stem: its latest version.
+        SELECT c.uid INTO rec FROM lamin.collection c WHERE c.stem = uid AND c.is_latest;
+        IF FOUND THEN
+            uid := rec.uid;
+        END IF;
+    END IF;
+    SELECT * INTO rec FROM lamin.find_record(uid);
+    EXECUTE format('SELECT to_jsonb(x) FROM %s x WHERE x.id = $1', rec.registry) INTO doc USING rec.record_id;
+    doc := jsonb_build_object('record_kind', split_part(rec.registry::text, '.', 2), 'registry', rec.registry::text)
+        || (doc - ARRAY['id', 'space_id', 'branch_id', 'created_by', 'run_id', 'transform_id', 'type_id', 'storage_id'])
+        || jsonb_build_object(
+            'space', (SELECT sp.name FROM lamin.space sp WHERE sp.id = (doc ->> 'space_id')::bigint),
+            'branch', (SELECT b.name FROM lamin.branch b WHERE b.id = (doc ->> 'branch_id')::smallint),
+            'created_by', (SELECT u.handle FROM lamin."user" u WHERE u.id = (doc ->> 'created_by')::bigint));
+    IF rec.registry = 'lamin.run'::regclass THEN
+        doc := (doc - 'initiated_by_run_id') || jsonb_build_object(
+            'initiated_by_run', (SELECT p.uid FROM lamin.run r JOIN lamin.run p ON p.id = r.initiated_by_run_id
+                                 WHERE r.id = rec.record_id),
+            'transform', (SELECT jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind, 'version', t.version)
+                          FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = rec.record_id),
+            'inputs', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                FROM lamin.run_input_artifact i JOIN lamin.artifact a ON a.id = i.artifact_id
+                                WHERE i.run_id = rec.record_id), '[]'::jsonb),
+            'outputs', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                 FROM lamin.artifact a WHERE a.run_id = rec.record_id AND a.branch_id <> -1), '[]'::jsonb),
+            'recreated', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                   FROM lamin.artifact_recreating_run rr JOIN lamin.artifact a ON a.id = rr.artifact_id
+                                   WHERE rr.run_id = rec.record_id), '[]'::jsonb),
+            'features', coalesce((SELECT jsonb_object_agg(x.name, x.vals) FROM (
+                                      SELECT f.name, jsonb_agg(v.value ORDER BY v.value) AS vals
+                                      FROM lamin.run_feature_value v JOIN lamin.feature f ON f.id = v.feature_id
+                                      WHERE v.run_id = rec.record_id GROUP BY f.name) x), '{}'::jsonb));
+    ELSIF rec.registry = 'lamin.transform'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'runs', (SELECT count(*) FROM lamin.run r WHERE r.transform_id = rec.record_id));
+    ELSIF rec.registry = 'lamin.collection'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'artifacts', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY m.position, a.id)
+                                   FROM lamin.collection_artifact m JOIN lamin.artifact a ON a.id = m.artifact_id
+                                   WHERE m.collection_id = rec.record_id), '[]'::jsonb),
+            'run', (SELECT r.uid FROM lamin.collection c JOIN lamin.run r ON r.id = c.run_id WHERE c.id = rec.record_id),
+            'features', coalesce((SELECT jsonb_object_agg(x.name, x.vals) FROM (
+                                      SELECT f.name, jsonb_agg(v.value ORDER BY v.value) AS vals
+                                      FROM lamin.collection_feature_value v JOIN lamin.feature f ON f.id = v.feature_id
+                                      WHERE v.collection_id = rec.record_id GROUP BY f.name) x), '{}'::jsonb));
+    ELSIF rec.registry = 'lamin.schema'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'features', coalesce((SELECT jsonb_agg(jsonb_build_object('name', f.name, 'dtype', f.dtype, 'nullable', f.nullable,
+                                                             'optional', sf.optional) ORDER BY sf.position)
+                                  FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
+                                  WHERE sf.schema_id = rec.record_id), '[]'::jsonb),
+            'slots', coalesce((SELECT jsonb_object_agg(c.slot, jsonb_build_object('uid', x.uid, 'name', x.name, 'itype', x.itype))
+                               FROM lamin.schema_component c JOIN lamin.schema x ON x.id = c.component_id
+                               WHERE c.composite_id = rec.record_id), '{}'::jsonb));
+    ELSIF rec.registry = 'lamin.ulabel'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'type', (SELECT t.name FROM lamin.ulabel l JOIN lamin.ulabel t ON t.id = l.type_id WHERE l.id = rec.record_id),
+            'n_artifacts', (SELECT count(*) FROM lamin.artifact_ulabel l JOIN lamin.artifact a ON a.id = l.artifact_id
+                            WHERE l.ulabel_id = rec.record_id));
+    END IF;
+    RETURN doc;
+END
+$$;
+
+-- annotate_curated changes a feature's dtype only while no value of any kind uses it.
+CREATE OR REPLACE FUNCTION lamin.annotate_curated(artifact_uid text, column_name text, registry text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    c record;
+    labels text[];
+    -- The feature: the column's name (AnnData: without obs./var.).
+    feature text := CASE column_name WHEN 'obs.index' THEN 'obs_index' WHEN 'var.index' THEN 'var_index'
+                                     ELSE regexp_replace(column_name, '^(obs|var)\.', '') END;
+BEGIN
+    SELECT x.* INTO c FROM lamin.curation x
+    WHERE x.artifact_id = lamin.artifact_id(artifact_uid) AND x.column_name = column_name
+      AND (registry IS NULL OR x.registry = registry)
+    ORDER BY x.created_at DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no curation of column % of artifact %: run lamin.curate first', quote_literal(column_name), artifact_uid
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT array_agg(DISTINCT coalesce(r ->> 'standardized', r ->> 'value')) INTO labels
+    FROM jsonb_array_elements(c.report) r
+    WHERE (r ->> 'validated')::boolean OR r ->> 'standardized' IS NOT NULL;
+    IF labels IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- A column read from a file got the generic dtype cat; curation names its
+    -- registry, as long as no labels are linked through the feature yet.
+    UPDATE lamin.feature f SET dtype = 'cat[' || c.registry || ']', updated_at = now()
+    WHERE f.id = (SELECT x.id FROM lamin.feature x WHERE x.name = feature
+                  ORDER BY x.space_id = lamin.current_space_id() DESC, x.id LIMIT 1)
+      AND f.dtype IN ('cat', 'str') AND c.registry <> 'lamin.ulabel'
+      AND NOT EXISTS (SELECT FROM lamin.artifact_ulabel l WHERE l.feature_id = f.id)
+      AND NOT EXISTS (SELECT FROM lamin.artifact_feature_value v WHERE v.feature_id = f.id)
+      AND NOT EXISTS (SELECT FROM lamin.collection_feature_value v WHERE v.feature_id = f.id)
+      AND NOT EXISTS (SELECT FROM lamin.run_feature_value v WHERE v.feature_id = f.id);
+    PERFORM lamin.create_feature(feature, CASE WHEN c.registry = 'lamin.ulabel' THEN 'cat' ELSE 'cat[' || c.registry || ']' END);
+    -- Link by the field the curation matched on (e.g. bionty.gene's
+    -- ensembl_gene_id): the values are that field's, not names.
+    RETURN lamin.annotate(artifact_uid, feature, labels, c.field);
+END
+$$;
+
+-- A feature's dtype changed: its stored values are typed again, converted
+-- where the new dtype can read them (3 → "3" for str, "3" → 3 for int), or
+-- the change is refused with the value that does not fit. SECURITY DEFINER: every value is retyped, also those in
+-- spaces the caller cannot see — the message names only the feature and the
+-- value, never the record that holds it.
+CREATE FUNCTION lamin.tg_feature_dtype_retype() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE lamin.artifact_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
+    UPDATE lamin.collection_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
+    UPDATE lamin.run_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
+    RETURN NULL;
+EXCEPTION WHEN datatype_mismatch OR foreign_key_violation OR wrong_object_type OR unique_violation OR program_limit_exceeded THEN
+    RAISE EXCEPTION 'feature %: dtype % does not fit its stored values (%); nothing was changed', quote_literal(NEW.name), NEW.dtype, SQLERRM
+        USING ERRCODE = SQLSTATE,
+              HINT = format('remove or fix the values first (lamin.remove_values), or keep dtype %s', OLD.dtype);
+END
+$$;
+COMMENT ON FUNCTION lamin.tg_feature_dtype_retype() IS
+    'Trigger: a feature whose dtype changed gets its stored values typed again, or the change is refused naming the value that does not fit.';
+REVOKE EXECUTE ON FUNCTION lamin.tg_feature_dtype_retype() FROM PUBLIC;
+CREATE TRIGGER feature_dtype_retype AFTER UPDATE OF dtype ON lamin.feature
+    FOR EACH ROW WHEN (OLD.dtype IS DISTINCT FROM NEW.dtype) EXECUTE FUNCTION lamin.tg_feature_dtype_retype();

@@ -173,7 +173,11 @@ fn main() {
         .args(["-c", PY_FACTS, parquet.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let pyfacts = secs(start);
     println!(
         "{:<60} {validate:>9.2} {:>12.0}",
@@ -185,7 +189,10 @@ fn main() {
         "  baseline: pyarrow reads the 6 columns, counts values, NULLs",
         rows as f64 / pyfacts
     );
-    println!("  ratio (pyarrow time / validate time): {:.2}x\n", pyfacts / validate);
+    println!(
+        "  ratio (pyarrow time / validate time): {:.2}x\n",
+        pyfacts / validate
+    );
 
     // cat on S3: 2 columns of ~1% of the rows, against a full download.
     let s3_uid = String::from_utf8(
