@@ -235,14 +235,16 @@ pub fn problem_lines(verdict: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The dataset suffix of a local file or folder to save, by its name
-/// (`.parquet`, `.csv`, `.tsv`, `.tab`, `.h5ad`, `.zarr`), if validation reads it.
-pub fn dataset_suffix(path: &Path) -> Option<&'static str> {
-    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-    let name = name.trim_end_matches('/');
-    [".parquet", ".csv", ".tsv", ".tab", ".h5ad", ".zarr"]
-        .into_iter()
-        .find(|s| name.ends_with(s))
+/// The suffix a local dataset is read by — the suffix rule of saving (the
+/// key's, else the file name's: lamin_core::key::suffix_from_key) — if it
+/// names a format validation reads (parquet, CSV/TSV, h5ad, zarr).
+pub fn dataset_suffix(path: &Path, key: Option<&str>) -> Option<String> {
+    let named = match key {
+        Some(k) => k.to_string(),
+        None => path.file_name()?.to_string_lossy().into_owned(),
+    };
+    let suffix = lamin_core::key::suffix_from_key(&named).to_ascii_lowercase();
+    formats::is_table_suffix(&suffix).then_some(suffix)
 }
 
 /// How `lamin save --schema` ended.
@@ -268,13 +270,13 @@ pub async fn save_with_schema(
     strict: bool,
     progress: &dyn crate::progress::Progress,
 ) -> anyhow::Result<CheckedSave> {
-    let suffix = dataset_suffix(&request.path).ok_or_else(|| {
+    let suffix = dataset_suffix(&request.path, request.key.as_deref()).ok_or_else(|| {
         refused!(
             "--schema validates parquet, CSV/TSV, h5ad files and AnnData zarr stores; {} is none of them; nothing was saved",
             request.path.display()
         )
     })?;
-    let (facts, verdict) = check_local(client, &request.path, suffix, schema)
+    let (facts, verdict) = check_local(client, &request.path, &suffix, schema)
         .await
         .context("nothing was saved")?;
     if strict && verdict["passed"] != true {
@@ -299,7 +301,7 @@ pub async fn save_with_schema(
 /// Make a schema named `name` from the columns of a local sample file
 /// (lamin.create_schema_from_columns). Returns {"schema", "created", "conflicts"}.
 pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyhow::Result<Value> {
-    let suffix = dataset_suffix(path).ok_or_else(|| {
+    let suffix = dataset_suffix(path, None).ok_or_else(|| {
         refused!(
             "{} is not a parquet, CSV/TSV, h5ad file or AnnData zarr store",
             path.display()
@@ -308,7 +310,7 @@ pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyho
     let column =
         |c: &str, dtype: &str, arrow: String| json!({ "name": c, "dtype": dtype, "arrow": arrow });
     let (frames, otype) =
-        match tokio::task::block_in_place(|| formats::describe_local(path, suffix))? {
+        match tokio::task::block_in_place(|| formats::describe_local(path, &suffix))? {
             formats::Described::Table(info) => (
                 json!({ "columns": info.columns.iter().filter(|c| c.name != PANDAS_INDEX)
                 .map(|c| column(&c.name, c.dtype, c.arrow.clone())).collect::<Vec<_>>() }),
@@ -334,4 +336,30 @@ pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyho
         .await
         .map_err(DbError)?;
     Ok(serde_json::from_str(row.get::<_, &str>(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dataset_is_read_by_the_suffix_saving_records() {
+        let p = Path::new("/data/Cells.PARQUET");
+        assert_eq!(dataset_suffix(p, None).as_deref(), Some(".parquet"));
+        assert_eq!(
+            dataset_suffix(p, Some("atlas/cells.h5ad")).as_deref(),
+            Some(".h5ad"),
+            "the key's suffix, as saving records it"
+        );
+        assert_eq!(
+            dataset_suffix(Path::new("store.zarr"), None).as_deref(),
+            Some(".zarr")
+        );
+        assert_eq!(dataset_suffix(Path::new("notes.txt"), None), None);
+        assert_eq!(
+            dataset_suffix(Path::new("cells.csv.gz"), None),
+            None,
+            "compressed CSV is not read"
+        );
+    }
 }
