@@ -3,7 +3,7 @@
 -- verdict on a dataset's facts, recording it (schema and labels for a
 -- passing artifact), the job, and row-level security on the reports.
 BEGIN;
-SELECT plan(58);
+SELECT plan(60);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-validation');
 INSERT INTO bionty.cell_type (name, ontology_id, synonyms) VALUES
@@ -148,6 +148,20 @@ SELECT is(lamin.describe(:'scrna') #>> '{slots,var.T,itype}', 'bionty.gene.ensem
 SELECT is((lamin.describe(:'cells') #> '{features,3}'::text[]) - 'dtype'::text, '{"name": "treatment_time_h", "nullable": true, "optional": true}'::jsonb,
           '… and its features with nullability and whether they are optional');
 
+-- A label name two ulabel types share: validated, nothing linked, the verdict says so.
+INSERT INTO lamin.ulabel (name, is_type) VALUES ('Donor', true), ('Site', true);
+SET lamin.allow_duplicates = on;  -- (the typo guard would refuse the second 'A1')
+INSERT INTO lamin.ulabel (name, type_id) SELECT 'A1', id FROM lamin.ulabel WHERE name IN ('Donor', 'Site');
+RESET lamin.allow_duplicates;
+SELECT lamin.create_feature('batch', 'cat') IS NOT NULL;
+SELECT lamin.create_schema(ARRAY['batch'], name => 'batches') IS NOT NULL;
+SELECT lamin.save_artifact(repeat('f', 64), 10, key => 'data/batches.parquet') AS batch_art \gset
+SELECT is(lamin.record_validation(:'batch_art', 'batches', '{"otype": "DataFrame", "frames": {"columns": {"n_rows": 1,
+          "columns": [{"name": "batch", "dtype": "str", "n_null": 0, "values": {"A1": 1}}]}}}') #>> '{not_annotated,0,feature}',
+          'batch', 'an ambiguous label leaves the artifact validated and says what was not annotated');
+SELECT is((SELECT s.name FROM lamin.artifact a JOIN lamin.schema s ON s.id = a.schema_id WHERE a.uid = :'batch_art'), 'batches',
+          '… the artifact has the schema');
+
 -- The job, and who may ask for it.
 SELECT lamin.validate_artifact(:'bad_art', 'scrna') AS job \gset
 SELECT is((SELECT kind || ' ' || (args ->> 'schema') FROM lamin.job WHERE id = :job),
@@ -177,9 +191,9 @@ SELECT lamin.save_artifact(repeat('d', 64), 10, key => 'lab/cells.h5ad') AS lab_
 SELECT lamin.record_validation(:'lab_art', 'scrna', (SELECT good FROM facts));
 SELECT lamin.use_space('all');
 SET ROLE v_outsider;
-SELECT is((SELECT count(*)::int FROM lamin.validation), 2, 'reports on artifacts of an unreadable space stay invisible');
-SELECT is((SELECT array_agg(schema_name || ':' || passed || ':' || n_problems ORDER BY passed) FROM lamin.validations),
-          ARRAY['scrna:false:1', 'scrna:true:0'], '… in the view lamin.validations too');
+SELECT is((SELECT count(*)::int FROM lamin.validation), 3, 'reports on artifacts of an unreadable space stay invisible (the lab''s of 4)');
+SELECT is((SELECT array_agg(schema_name || ':' || passed || ':' || n_problems ORDER BY passed, schema_name) FROM lamin.validations),
+          ARRAY['scrna:false:1', 'batches:true:0', 'scrna:true:0'], '… in the view lamin.validations too');
 SELECT throws_like(format('SELECT * FROM lamin.validation_report(%L)', :'lab_art'), '%no artifact%', '… and asking for one is told of no such artifact');
 RESET ROLE;
 

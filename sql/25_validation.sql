@@ -331,8 +331,16 @@ BEGIN
             created_at = now(), created_by = lamin.current_user_id();
     IF passed THEN
         FOR l IN SELECT x FROM jsonb_array_elements(verdict -> 'labels') x LOOP
-            PERFORM lamin.annotate(artifact_uid, l ->> 'feature', ARRAY(SELECT jsonb_array_elements_text(l -> 'values')), l ->> 'field');
+            BEGIN
+                PERFORM lamin.annotate(artifact_uid, l ->> 'feature', ARRAY(SELECT jsonb_array_elements_text(l -> 'values')), l ->> 'field');
+            EXCEPTION WHEN cardinality_violation THEN
+                -- A label name shared by several ulabel types links nothing: the
+                -- artifact stays validated, the verdict says which labels are missing.
+                verdict := jsonb_set(verdict, '{not_annotated}', coalesce(verdict -> 'not_annotated', '[]')
+                                     || jsonb_build_object('feature', l ->> 'feature', 'reason', SQLERRM));
+            END;
         END LOOP;
+        UPDATE lamin.validation v SET report = verdict WHERE v.artifact_id = aid AND v.schema_id = sid;
     END IF;
     RETURN verdict;
 END
