@@ -3,7 +3,7 @@
 -- features, run parameters, the value views, and row-level security (a role
 -- that cannot read a space sees none of its values and learns nothing of them).
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-values') AS storage_uid \gset
 SELECT lamin.save_artifact(encode(sha256('fv a'), 'hex'), 10, key => 'fv/a.parquet') AS a \gset
@@ -132,6 +132,15 @@ SELECT throws_ok(format($$SELECT lamin.add_values('artifact', %L, '{"dose": 1}')
                  'nor learns that the record exists when writing');
 SELECT throws_ok(format($$SELECT lamin.remove_values('run', %L, 'temperature')$$, :'r'), 'P0002', format('no run with uid %L', :'r'),
                  'nor when removing');
+RESET ROLE;
+-- A dtype change meets a misfit in a space the writer cannot read: refused, the value not named.
+CREATE ROLE fv_writer IN ROLE lamin_writer;
+SELECT lamin.create_feature('depth', 'float') IS NOT NULL;
+SELECT lamin.add_values('artifact', :'a', '{"depth": 3.5}');
+SET ROLE fv_writer;
+SELECT throws_matching($$UPDATE lamin.feature SET dtype = 'int' WHERE name = 'depth'$$,
+                       '^feature ''depth'': dtype int does not fit a stored value of a record you cannot write; nothing was changed$',
+                       'a misfit the writer cannot see refuses the change without naming it');
 RESET ROLE;
 SET ROLE fv_reader;
 SELECT throws_like(format($$SELECT lamin.add_values('collection', %L, '{"dose": 1}')$$, :'c'),

@@ -249,29 +249,65 @@ CREATE TRIGGER typed_value BEFORE INSERT OR UPDATE ON lamin.run_feature_value
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_feature_value();
 
 -- A feature's dtype changed: its stored values are typed again, converted
--- where the new dtype can read them (3 → "3" for str, "3" → 3 for int), or
--- the change is refused with the value that does not fit. SECURITY DEFINER: every value is retyped, also those in
--- spaces the caller cannot see — the message names only the feature and the
--- value, never the record that holds it.
-CREATE FUNCTION lamin.tg_feature_dtype_retype() RETURNS trigger
+-- where the new dtype reads them (3 → "3" for str, "3" → 3 for int), or
+-- the change is refused with the value that does not fit. In two passes: the
+-- values the caller may write, as the caller (a misfit is named), then every
+-- other value as the definer (a misfit there is not named: it may belong to
+-- a record of a space the caller cannot read).
+CREATE FUNCTION lamin.retype_values(feature_id bigint, dtype text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE lamin.artifact_feature_value v SET value = coalesce((lamin.fit_value(dtype, v.value, true)).value, v.value) WHERE v.feature_id = retype_values.feature_id;
+    UPDATE lamin.collection_feature_value v SET value = coalesce((lamin.fit_value(dtype, v.value, true)).value, v.value) WHERE v.feature_id = retype_values.feature_id;
+    UPDATE lamin.run_feature_value v SET value = coalesce((lamin.fit_value(dtype, v.value, true)).value, v.value) WHERE v.feature_id = retype_values.feature_id;
+END
+$$;
+COMMENT ON FUNCTION lamin.retype_values(bigint, text) IS
+    'Type the stored values of a feature again for a new dtype (converted where it reads them); as the caller, the values the caller may write.';
+
+-- (It reads the dtype from the feature itself: called directly, it can only
+-- write every value again in the form it already has.)
+CREATE FUNCTION lamin.retype_all_values(feature_id bigint) RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    f record;
 BEGIN
-    UPDATE lamin.artifact_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
-    UPDATE lamin.collection_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
-    UPDATE lamin.run_feature_value v SET value = coalesce((lamin.fit_value(NEW.dtype, v.value, true)).value, v.value) WHERE v.feature_id = NEW.id;
-    RETURN NULL;
+    SELECT x.name, x.dtype INTO f FROM lamin.feature x WHERE x.id = feature_id;
+    PERFORM lamin.retype_values(feature_id, f.dtype);
 EXCEPTION WHEN datatype_mismatch OR foreign_key_violation OR wrong_object_type OR unique_violation OR program_limit_exceeded THEN
-    RAISE EXCEPTION 'feature %: dtype % does not fit its stored values (%); nothing was changed', quote_literal(NEW.name), NEW.dtype, SQLERRM
-        USING ERRCODE = SQLSTATE,
-              HINT = format('remove or fix the values first (lamin.remove_values), or keep dtype %s', OLD.dtype);
+    RAISE EXCEPTION 'feature %: dtype % does not fit a stored value of a record you cannot write; nothing was changed',
+        quote_literal(f.name), f.dtype
+        USING ERRCODE = SQLSTATE, HINT = 'an admin of the spaces that hold its values can change the dtype';
+END
+$$;
+COMMENT ON FUNCTION lamin.retype_all_values(bigint) IS
+    'Type every stored value of a feature again for its dtype (as the definer: also values in spaces the caller cannot write); a misfit is refused without naming it.';
+REVOKE EXECUTE ON FUNCTION lamin.retype_all_values(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lamin.retype_all_values(bigint) TO lamin_reader;
+
+CREATE FUNCTION lamin.tg_feature_dtype_retype() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    BEGIN
+        PERFORM lamin.retype_values(NEW.id, NEW.dtype);
+    EXCEPTION WHEN datatype_mismatch OR foreign_key_violation OR wrong_object_type OR unique_violation OR program_limit_exceeded THEN
+        RAISE EXCEPTION 'feature %: dtype % does not fit its stored values (%); nothing was changed', quote_literal(NEW.name), NEW.dtype, SQLERRM
+            USING ERRCODE = SQLSTATE,
+                  HINT = format('remove or fix the values first (lamin.remove_values), or keep dtype %s', OLD.dtype);
+    END;
+    PERFORM lamin.retype_all_values(NEW.id);
+    RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION lamin.tg_feature_dtype_retype() IS
-    'Trigger: a feature whose dtype changed gets its stored values typed again, or the change is refused naming the value that does not fit.';
-REVOKE EXECUTE ON FUNCTION lamin.tg_feature_dtype_retype() FROM PUBLIC;
+    'Trigger: a feature whose dtype changed gets its stored values typed again, or the change is refused (naming the value that does not fit when the caller may write its record).';
 CREATE TRIGGER feature_dtype_retype AFTER UPDATE OF dtype ON lamin.feature
     FOR EACH ROW WHEN (OLD.dtype IS DISTINCT FROM NEW.dtype) EXECUTE FUNCTION lamin.tg_feature_dtype_retype();
 
