@@ -156,6 +156,12 @@ pub async fn check_local(
     let needs = Needs::from_definition(&def);
     let facts = tokio::task::block_in_place(|| local_facts(path, suffix, &needs))
         .with_context(|| format!("reading {}", path.display()))?;
+    let verdict = verdict(client, schema, &facts).await?;
+    Ok((facts, verdict))
+}
+
+/// The database's verdict on a dataset's facts against a schema (nothing recorded).
+pub async fn verdict(client: &Client, schema: &str, facts: &Value) -> anyhow::Result<Value> {
     let row = client
         .query_one(
             "SELECT lamin.validation_verdict($1, $2::text::jsonb)::text",
@@ -163,7 +169,7 @@ pub async fn check_local(
         )
         .await
         .map_err(DbError)?;
-    Ok((facts, serde_json::from_str(row.get::<_, &str>(0))?))
+    Ok(serde_json::from_str(row.get::<_, &str>(0))?)
 }
 
 /// Record facts of an artifact against a schema: the database judges them,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::Client;
 
-use super::{check_local, object_facts, record, Needs};
+use super::{check_local, local_facts, record, Needs};
 use crate::artifacts::save::{save, SaveRequest};
 use crate::error::DbError;
 use crate::formats::rewrite::{rewrite, Replacements};
@@ -70,7 +70,7 @@ pub async fn standardize(
     let uid = &request.uid;
     let row = client
         .query_opt(
-            "SELECT s.root, lamin.object_key(a), a.size, a.suffix, a.key, sp.uid
+            "SELECT s.root, lamin.object_key(a), a.suffix, a.key, sp.uid
              FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id JOIN lamin.space sp ON sp.id = a.space_id
              WHERE a.uid = $1 AND a.status = 'ready'",
             &[&uid],
@@ -78,21 +78,8 @@ pub async fn standardize(
         .await
         .map_err(DbError)?
         .ok_or_else(|| refused!("no ready artifact with uid {uid:?}"))?;
-    let (root, object, size, suffix, key, space): (
-        String,
-        String,
-        Option<i64>,
-        String,
-        Option<String>,
-        String,
-    ) = (
-        row.get(0),
-        row.get(1),
-        row.get(2),
-        row.get(3),
-        row.get(4),
-        row.get(5),
-    );
+    let (root, object, suffix, key, space): (String, String, String, Option<String>, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
     if !matches!(
         suffix.as_str(),
         ".parquet" | ".csv" | ".tsv" | ".tab" | ".h5ad"
@@ -104,17 +91,23 @@ pub async fn standardize(
     let def = super::definition(client, &request.schema, super::otype_of(&suffix)).await?;
     let needs = Needs::from_definition(&def);
     let storage = Storage::open(&root)?;
-    let facts = object_facts(&storage, &object, &suffix, size, &needs).await?;
-    let verdict: Value = {
-        let row = client
-            .query_one(
-                "SELECT lamin.validation_verdict($1, $2::text::jsonb)::text",
-                &[&request.schema, &facts.to_string()],
-            )
-            .await
-            .map_err(DbError)?;
-        serde_json::from_str(row.get::<_, &str>(0))?
+    // One local copy (the object itself on a local storage) serves both the
+    // facts and the rewrite: a remote dataset is downloaded once.
+    let dir = tempfile::tempdir()?;
+    let source = match storage.local_path(&object) {
+        Some(path) => path,
+        None => {
+            let path = dir.path().join(format!("source{suffix}"));
+            storage
+                .download(&object, false, &path, &crate::progress::Silent)
+                .await
+                .with_context(|| format!("cannot read {}", storage.uri(&object)))?;
+            path
+        }
     };
+    let facts = tokio::task::block_in_place(|| local_facts(&source, &suffix, &needs))
+        .with_context(|| format!("artifact {uid}"))?;
+    let verdict = super::verdict(client, &request.schema, &facts).await?;
     let maps = replacements(&verdict);
     if maps.is_empty() {
         return Err(refused!(
@@ -124,13 +117,8 @@ pub async fn standardize(
         ));
     }
     // The copy, named like the object (its suffix tells the format).
-    let dir = tempfile::tempdir()?;
     let copy = dir.path().join(format!("standardized{suffix}"));
-    let replaced = storage
-        .with_local_copy(&object, false, |path| {
-            tokio::task::block_in_place(|| rewrite(path, &copy, &suffix, &maps))
-        })
-        .await
+    let replaced = tokio::task::block_in_place(|| rewrite(&source, &copy, &suffix, &maps))
         .with_context(|| format!("artifact {uid}: nothing was changed"))?;
     let saved = save(
         client,
