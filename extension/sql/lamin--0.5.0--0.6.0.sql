@@ -1478,6 +1478,45 @@ $$;
 COMMENT ON FUNCTION lamin.invalid_value_detail(text, text, text, text, text) IS
     'The report''s sentence for a value a registry does not hold, with its standardized form or a suggestion.';
 
+-- The problems of values a registry does not hold: one per value (at most
+-- 1000, then one saying how many more), each with its row count (`counts`:
+-- value → rows; NULL for an index), its standardized form or a suggestion.
+CREATE FUNCTION lamin.invalid_value_problems(registry text, field text, vals text[], counts jsonb,
+                                             slot text, column_name text, feature text,
+                                             OUT n_invalid int, OUT problems jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+    -- Values listed per column at most (the count says how many there are).
+    max_listed constant int := 1000;
+BEGIN
+    n_invalid := 0;
+    problems := '[]';
+    IF coalesce(cardinality(vals), 0) = 0 THEN
+        RETURN;
+    END IF;
+    FOR bad IN SELECT i.value, i.standardized, i.suggestion
+               FROM lamin.inspect(registry, vals, field) i WHERE NOT i.validated
+               ORDER BY i.value LOOP
+        n_invalid := n_invalid + 1;
+        IF n_invalid <= max_listed THEN
+            problems := problems || jsonb_build_object('slot', slot, 'column', column_name, 'feature', feature,
+                'problem', 'invalid_values', 'value', bad.value, 'n', (counts ->> bad.value)::bigint,
+                'standardized', bad.standardized, 'suggestion', bad.suggestion,
+                'detail', lamin.invalid_value_detail(bad.value, registry, field, bad.standardized, bad.suggestion));
+        END IF;
+    END LOOP;
+    IF n_invalid > max_listed THEN
+        problems := problems || jsonb_build_object('slot', slot, 'column', column_name, 'feature', feature,
+            'problem', 'invalid_values', 'detail', format('and %s more values not in %s', n_invalid - max_listed, registry));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION lamin.invalid_value_problems(text, text, text[], jsonb, text, text, text) IS
+    'The report''s problems for values a registry does not hold (one per value, at most 1000 listed), and how many there are.';
+
 -- The verdict on a dataset's facts against a schema: nothing is written. The
 -- facts are what the sidecar read:
 --   {"otype": "AnnData", "frames": {"obs": {"n_rows": 3, "columns": [
@@ -1507,11 +1546,7 @@ DECLARE
     labels jsonb := '[]';
     vals text[];
     status text;
-    bad record;
-    n_bad int;
-    shown int := 0;
-    -- Values listed per column at most (the count says how many there are).
-    max_listed constant int := 1000;
+    inv record;
 BEGIN
     IF jsonb_typeof(facts) IS DISTINCT FROM 'object' OR jsonb_typeof(facts -> 'frames') IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'validation facts must be a JSON object with "frames"' USING ERRCODE = 'invalid_parameter_value';
@@ -1536,25 +1571,12 @@ BEGIN
             -- The members are records of a registry: the frame's index (var.T) or its column names.
             vals := CASE WHEN sl ->> 'members' = 'index'
                          THEN ARRAY(SELECT jsonb_array_elements_text(coalesce(frame -> 'index', '[]'))) ELSE names END;
-            n_bad := 0;
-            FOR bad IN SELECT i.value, i.standardized, i.suggestion
-                       FROM lamin.inspect(sl ->> 'registry', vals, sl ->> 'field') i WHERE NOT i.validated
-                       ORDER BY i.value LOOP
-                n_bad := n_bad + 1;
-                IF n_bad <= max_listed THEN
-                    problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', NULL, 'feature', NULL,
-                        'problem', 'invalid_values', 'value', bad.value, 'n', NULL,
-                        'standardized', bad.standardized, 'suggestion', bad.suggestion,
-                        'detail', lamin.invalid_value_detail(bad.value, sl ->> 'registry', sl ->> 'field', bad.standardized, bad.suggestion));
-                END IF;
-            END LOOP;
-            IF n_bad > max_listed THEN
-                problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', NULL, 'feature', NULL,
-                    'problem', 'invalid_values', 'detail', format('and %s more values not in %s', n_bad - max_listed, sl ->> 'registry'));
-            END IF;
+            inv := lamin.invalid_value_problems(sl ->> 'registry', sl ->> 'field', vals, NULL, sl ->> 'slot', NULL, NULL);
+            problems := problems || inv.problems;
             checked := checked || jsonb_build_object('slot', sl ->> 'slot', 'column', sl ->> 'members', 'feature', NULL,
                 'dtype', 'cat[' || (sl ->> 'itype') || ']', 'column_dtype', NULL, 'n_null', NULL,
-                'status', CASE WHEN n_bad = 0 THEN 'ok' ELSE 'problem' END, 'n_values', cardinality(vals), 'n_invalid', n_bad);
+                'status', CASE WHEN inv.n_invalid = 0 THEN 'ok' ELSE 'problem' END, 'n_values', cardinality(vals),
+                'n_invalid', inv.n_invalid);
             CONTINUE;
         END IF;
 
@@ -1603,25 +1625,10 @@ BEGIN
             END IF;
             IF f ->> 'registry' IS NOT NULL AND jsonb_typeof(col -> 'values') = 'object' THEN
                 vals := ARRAY(SELECT jsonb_object_keys(col -> 'values'));
-                n_bad := 0;
-                IF cardinality(vals) > 0 THEN
-                    FOR bad IN SELECT i.value, i.standardized, i.suggestion
-                               FROM lamin.inspect(f ->> 'registry', vals, f ->> 'field') i WHERE NOT i.validated
-                               ORDER BY i.value LOOP
-                        n_bad := n_bad + 1;
-                        IF n_bad <= max_listed THEN
-                            problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', f ->> 'name',
-                                'problem', 'invalid_values', 'value', bad.value, 'n', (col -> 'values' ->> bad.value)::bigint,
-                                'standardized', bad.standardized, 'suggestion', bad.suggestion,
-                                'detail', lamin.invalid_value_detail(bad.value, f ->> 'registry', f ->> 'field', bad.standardized, bad.suggestion));
-                        END IF;
-                    END LOOP;
-                END IF;
-                IF n_bad > max_listed THEN
-                    problems := problems || jsonb_build_object('slot', sl ->> 'slot', 'column', col ->> 'name', 'feature', f ->> 'name',
-                        'problem', 'invalid_values', 'detail', format('and %s more values not in %s', n_bad - max_listed, f ->> 'registry'));
-                END IF;
-                IF n_bad > 0 THEN
+                inv := lamin.invalid_value_problems(f ->> 'registry', f ->> 'field', vals, col -> 'values',
+                                                    sl ->> 'slot', col ->> 'name', f ->> 'name');
+                problems := problems || inv.problems;
+                IF inv.n_invalid > 0 THEN
                     status := 'problem';
                 ELSIF cardinality(vals) > 0 THEN
                     labels := labels || jsonb_build_object('feature', f ->> 'name', 'field', f ->> 'field', 'values', to_jsonb(vals));
