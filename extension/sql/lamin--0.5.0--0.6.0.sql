@@ -2132,3 +2132,323 @@ COMMENT ON FUNCTION lamin.tg_feature_dtype_retype() IS
     'Trigger: a feature whose dtype changed gets its stored values typed again, or the change is refused (naming the value that does not fit when the caller may write its record).';
 CREATE TRIGGER feature_dtype_retype AFTER UPDATE OF dtype ON lamin.feature
     FOR EACH ROW WHEN (OLD.dtype IS DISTINCT FROM NEW.dtype) EXECUTE FUNCTION lamin.tg_feature_dtype_retype();
+
+-- == finding artifacts (lamin.find_artifacts); link policies, one per writing command ==
+-- Link tables read their owner once per row: the FOR ALL policy link_write
+-- (OR-ed with link_read on every read) becomes one policy per writing command.
+CREATE OR REPLACE FUNCTION lamin.secure_table(tbl regclass, kind text, audited boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner_table text;
+    owner_column text;
+    -- "the row's space is one the role may read / write", evaluated once per statement.
+    readable text := '(space_id = ANY ((SELECT lamin.readable_spaces())::bigint[]) OR (SELECT lamin.is_instance_admin()))';
+    writable text := '(space_id = ANY ((SELECT lamin.writable_spaces())::bigint[]) OR (SELECT lamin.is_instance_admin()))';
+    ends text := '';
+    p record;
+BEGIN
+    IF tbl IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'secure_table needs a table and a kind' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    FOR p IN SELECT polname FROM pg_policy WHERE polrelid = tbl LOOP
+        EXECUTE format('DROP POLICY %I ON %s', p.polname, tbl);
+    END LOOP;
+    EXECUTE format('GRANT SELECT ON %s TO lamin_reader', tbl);
+    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO lamin_reader', tbl);
+    IF kind = 'space' THEN
+        EXECUTE format('CREATE POLICY space_read ON %s FOR SELECT USING %s', tbl, readable);
+        EXECUTE format('CREATE POLICY space_insert ON %s FOR INSERT WITH CHECK %s', tbl, writable);
+        EXECUTE format('CREATE POLICY space_update ON %s FOR UPDATE USING %s WITH CHECK %s', tbl, writable, writable);
+        EXECUTE format('CREATE POLICY space_delete ON %s FOR DELETE USING %s', tbl, writable);
+    ELSIF kind = 'shared' THEN
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %s FROM lamin_reader', tbl);
+        EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO lamin_writer', tbl);
+        -- Every lamin role reads; a record with a space goes only where its
+        -- writer may write (it would show up in that space's search).
+        EXECUTE format('CREATE POLICY shared_all ON %s USING (true) WITH CHECK (%s)', tbl,
+                       CASE WHEN EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'space_id' AND NOT a.attisdropped)
+                            THEN writable ELSE 'true' END);
+    ELSIF kind LIKE 'link:%' THEN
+        owner_table := split_part(split_part(substr(kind, 6), '|', 1), ':', 1);
+        owner_column := split_part(split_part(substr(kind, 6), '|', 1), ':', 2);
+        -- The other ends ('|table:column' each) must be readable to be linked
+        -- to: nobody links to (and so pins) a record they cannot see.
+        FOR p IN SELECT split_part(e, ':', 1)::regclass AS t, split_part(e, ':', 2) AS c
+                 FROM unnest((string_to_array(substr(kind, 6), '|'))[2:]) e
+        LOOP
+            ends := ends || format(' AND (%2$I IS NULL OR EXISTS (SELECT FROM %1$s e WHERE e.id = %2$I))', p.t, p.c);
+        END LOOP;
+        EXECUTE format('CREATE POLICY link_read ON %s FOR SELECT USING (EXISTS (SELECT FROM %s o WHERE o.id = %I))',
+                       tbl, owner_table::regclass, owner_column);
+        -- One policy per writing command, none FOR ALL: a FOR ALL policy
+        -- also applies to SELECT, where it is OR-ed with link_read, and a
+        -- reader would pay a second look-up of the owner on every row read.
+        FOR p IN SELECT x.cmd, x.clauses FROM (VALUES
+                     ('INSERT', 'WITH CHECK (%5$s%6$s)'),
+                     ('UPDATE', 'USING (%5$s) WITH CHECK (%5$s%6$s)'),
+                     ('DELETE', 'USING (%5$s)')) x(cmd, clauses)
+        LOOP
+            EXECUTE format('CREATE POLICY %1$I ON %2$s FOR %3$s ' || p.clauses, 'link_' || lower(p.cmd), tbl, p.cmd, NULL,
+                           format('EXISTS (SELECT FROM %s o WHERE o.id = %I AND %s)', owner_table::regclass, owner_column,
+                                  replace(writable, 'space_id', 'o.space_id')),
+                           ends);
+        END LOOP;
+    ELSE
+        RAISE EXCEPTION 'secure_table: unknown kind %', kind;
+    END IF;
+    IF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'is_locked' AND NOT a.attisdropped) THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS check_lock ON %s', tbl);
+        EXECUTE format('CREATE TRIGGER check_lock BEFORE UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION lamin.tg_check_lock()', tbl);
+    END IF;
+    IF (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = tbl AND NOT a.attisdropped
+        AND a.attname IN ('created_by', 'created_at', 'is_locked', 'space_id', 'uid')) = 5 THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS system_fields_insert ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS system_fields_update ON %s', tbl);
+        EXECUTE format('CREATE TRIGGER system_fields_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_system_fields()', tbl);
+        EXECUTE format('CREATE TRIGGER system_fields_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_system_fields()', tbl);
+    END IF;
+    IF kind = 'space' AND audited AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'uid' AND NOT a.attisdropped) THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS uid_check ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS uid_fixed ON %s', tbl);
+        EXECUTE format('CREATE TRIGGER uid_check BEFORE INSERT ON %s FOR EACH ROW WHEN (NOT lamin.uid_was_issued(NEW.uid))
+                        EXECUTE FUNCTION lamin.tg_uid_check()', tbl);
+        EXECUTE format('CREATE TRIGGER uid_fixed BEFORE UPDATE OF uid ON %s FOR EACH ROW WHEN (NEW.uid IS DISTINCT FROM OLD.uid)
+                        EXECUTE FUNCTION lamin.tg_uid_check()', tbl);
+    END IF;
+    IF audited THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS audit_insert ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS audit_update ON %s', tbl);
+        EXECUTE format('DROP TRIGGER IF EXISTS audit_delete ON %s', tbl);
+        EXECUTE format('CREATE TRIGGER audit_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit()', tbl);
+        EXECUTE format('CREATE TRIGGER audit_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit()', tbl);
+        EXECUTE format('CREATE TRIGGER audit_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit()', tbl);
+    END IF;
+END
+$$;
+
+DO $$
+DECLARE
+    p record;
+BEGIN
+    FOR p IN SELECT pol.polrelid::regclass AS tbl, pg_get_expr(pol.polqual, pol.polrelid) AS using_expr,
+                    pg_get_expr(pol.polwithcheck, pol.polrelid) AS check_expr
+             FROM pg_policy pol WHERE pol.polname = 'link_write' ORDER BY pol.polrelid
+    LOOP
+        EXECUTE format('CREATE POLICY link_insert ON %s FOR INSERT WITH CHECK (%s)', p.tbl, p.check_expr);
+        EXECUTE format('CREATE POLICY link_update ON %s FOR UPDATE USING (%s) WITH CHECK (%s)', p.tbl, p.using_expr, p.check_expr);
+        EXECUTE format('CREATE POLICY link_delete ON %s FOR DELETE USING (%s)', p.tbl, p.using_expr);
+        EXECUTE format('DROP POLICY link_write ON %s', p.tbl);
+    END LOOP;
+END
+$$;
+
+-- The records at and below a record of a registry with parents (bionty's
+-- ontologies: <table>_parent(child_id, parent_id); ulabels:
+-- lamin.ulabel_parent(ulabel_id, parent_id)), as ids. A breadth-first walk by
+-- the parent index; UNION keeps each record once, so a DAG with many paths
+-- (and even a cycle) stays linear. Hash joins are off for the walk: each
+-- level is a handful of index probes, which the planner, not knowing the
+-- level's size, would otherwise answer with a scan of every edge per level.
+CREATE FUNCTION lamin.subtree_ids(registry text, root_id bigint) RETURNS bigint[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+DECLARE
+    edges regclass := to_regclass(registry || '_parent');
+    child text := CASE WHEN registry = 'lamin.ulabel' THEN 'ulabel_id' ELSE 'child_id' END;
+    ids bigint[];
+BEGIN
+    IF edges IS NULL THEN
+        RAISE EXCEPTION 'registry % has no hierarchy', registry
+            USING ERRCODE = 'feature_not_supported', HINT = 'match its records by name: = or in';
+    END IF;
+    EXECUTE format($q$
+        WITH RECURSIVE below(id) AS (
+            SELECT $1
+            UNION
+            SELECT e.%1$I FROM below b JOIN %2$s e ON e.parent_id = b.id
+        )
+        SELECT array_agg(id) FROM below$q$, child, edges)
+    INTO ids USING root_id;
+    RETURN ids;
+END
+$$;
+COMMENT ON FUNCTION lamin.subtree_ids(text, bigint) IS
+    'The ids of a registry record and of every record below it (its children, their children, …), e.g. lamin.subtree_ids(''bionty.cell_type'', id): the registry''s <table>_parent edges walked by their parent index.';
+
+-- The typed column a feature's values are compared in (lamin.fit_value
+-- fills them): NULL for dict and categorical dtypes.
+CREATE FUNCTION lamin.value_column(dtype text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE lamin.dtype_base(dtype)
+        WHEN 'int' THEN 'value_number' WHEN 'float' THEN 'value_number' WHEN 'num' THEN 'value_number'
+        WHEN 'str' THEN 'value_text' WHEN 'url' THEN 'value_text' WHEN 'path' THEN 'value_text'
+        WHEN 'bool' THEN 'value_boolean' WHEN 'date' THEN 'value_date' WHEN 'datetime' THEN 'value_timestamp'
+    END
+$$;
+COMMENT ON FUNCTION lamin.value_column(text) IS
+    'The typed column of lamin.artifact_feature_value (value_number, value_text, value_boolean, value_date, value_timestamp) that holds the values of a dtype; NULL for dict and categorical dtypes.';
+
+-- Two settings for its own statements: no JIT (these are index probes; the
+-- planner's high cost guesses, inflated by the row-level-security checks,
+-- would otherwise spend 50-500 ms compiling them), and a small work_mem, so
+-- that a security check "is the owning artifact readable?" is an index
+-- probe per row, never a hash of every artifact built to answer a few
+-- thousand rows.
+CREATE FUNCTION lamin.find_artifacts(filters jsonb) RETURNS SETOF lamin.artifact
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '1MB'
+AS $$
+#variable_conflict use_variable
+DECLARE
+    cand bigint[];          -- the artifacts every value condition so far holds for; NULL: none yet
+    probes text := '';      -- one EXISTS per label condition
+    item record;
+    f record;
+    ops jsonb;
+    c record;
+    col text;
+    typ text;
+    operands text[];
+    ids bigint[];
+    registry text;
+    link regclass;
+    reg record;
+    root_id bigint;
+    misfit jsonb;
+    example constant text := '{"temperature": {">": 30}, "cell_type": {"under": "CL:0000084"}, "assay": ["10x 3'' v3"]}';
+BEGIN
+    IF filters IS NULL OR jsonb_typeof(filters) <> 'object' THEN
+        RAISE EXCEPTION 'find_artifacts: filters are a JSON object of feature names and conditions, not %',
+            coalesce(left(filters::text, 200), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. ' || example;
+    END IF;
+    -- Value conditions first (each gives an exact set of artifacts), then labels.
+    FOR item IN
+        SELECT j.key, j.value, x.id AS feature_id, x.name, x.dtype
+        FROM jsonb_each(filters) j
+        CROSS JOIN LATERAL (SELECT x.id, x.name, x.dtype FROM lamin.feature x WHERE x.id = lamin.feature_id(j.key)) x
+        ORDER BY lamin.dtype_registry(x.dtype) IS NOT NULL, j.key
+    LOOP
+        -- A bare value is equality, a bare list membership: {"assay": "x"}, {"assay": ["x", "y"]}.
+        ops := CASE jsonb_typeof(item.value)
+                   WHEN 'object' THEN item.value
+                   WHEN 'array' THEN jsonb_build_object('in', item.value)
+                   ELSE jsonb_build_object('=', item.value) END;
+        IF ops = '{}' THEN
+            RAISE EXCEPTION 'find_artifacts: feature % has an empty condition', quote_literal(item.name)
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. ' || example;
+        END IF;
+        registry := lamin.dtype_registry(item.dtype);
+        FOR c IN SELECT o.key AS op, o.value AS operand FROM jsonb_each(ops) o ORDER BY o.key LOOP
+            IF jsonb_typeof(c.operand) = 'null' THEN
+                RAISE EXCEPTION 'find_artifacts: feature %: NULL is no value to compare with', quote_literal(item.name)
+                    USING ERRCODE = 'null_value_not_allowed';
+            END IF;
+            IF c.op = 'in' AND (jsonb_typeof(c.operand) <> 'array' OR jsonb_array_length(c.operand) = 0) THEN
+                RAISE EXCEPTION 'find_artifacts: feature %: "in" takes a non-empty list, not %', quote_literal(item.name), left(c.operand::text, 200)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF c.op <> 'in' AND jsonb_typeof(c.operand) = 'array' THEN
+                RAISE EXCEPTION 'find_artifacts: feature %: % takes one value, not the list %', quote_literal(item.name), c.op, left(c.operand::text, 200)
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'for any of several values: {"in": [...]}';
+            END IF;
+            IF registry IS NULL THEN
+                -- A value condition: one range scan of the typed index.
+                col := lamin.value_column(item.dtype);
+                IF col IS NULL THEN
+                    RAISE EXCEPTION 'find_artifacts: feature % (dtype %) cannot be compared', quote_literal(item.name), item.dtype
+                        USING ERRCODE = 'feature_not_supported',
+                              HINT = 'query its values in lamin.artifact_values (column value, jsonb)';
+                END IF;
+                IF c.op NOT IN ('=', '>', '>=', '<', '<=', 'in') THEN
+                    RAISE EXCEPTION 'find_artifacts: feature % (dtype %): unknown operator %', quote_literal(item.name), item.dtype, quote_literal(c.op)
+                        USING ERRCODE = 'invalid_parameter_value', HINT = 'the operators are =, >, >=, <, <= and in';
+                END IF;
+                typ := CASE col WHEN 'value_number' THEN 'numeric' WHEN 'value_text' THEN 'text' WHEN 'value_boolean' THEN 'boolean'
+                                WHEN 'value_date' THEN 'date' ELSE 'timestamptz' END;
+                -- Each operand made to fit the dtype (a comparison of an int
+                -- feature with 2.5 is fine: numbers are compared as numbers).
+                SELECT array_agg(CASE col WHEN 'value_number' THEN fv.value_number::text WHEN 'value_text' THEN fv.value_text
+                                          WHEN 'value_boolean' THEN fv.value_boolean::text WHEN 'value_date' THEN fv.value_date::text
+                                          ELSE fv.value_timestamp::text END),
+                       (array_agg(e) FILTER (WHERE fv.value IS NULL))[1]
+                INTO operands, misfit
+                FROM jsonb_array_elements(CASE WHEN c.op = 'in' THEN c.operand ELSE jsonb_build_array(c.operand) END) e
+                CROSS JOIN LATERAL lamin.fit_value(CASE WHEN typ = 'numeric' THEN 'num' ELSE lamin.dtype_base(item.dtype) END, e, true) fv;
+                IF misfit IS NOT NULL THEN
+                    RAISE EXCEPTION 'find_artifacts: feature % (dtype %): % is no % to compare with', quote_literal(item.name), item.dtype,
+                        left(misfit::text, 200), lamin.dtype_base(item.dtype)
+                        USING ERRCODE = 'datatype_mismatch';
+                END IF;
+                EXECUTE format('SELECT array_agg(DISTINCT v.artifact_id) FROM lamin.artifact_feature_value v
+                                WHERE v.feature_id = $1 AND v.%I %s', col,
+                               CASE WHEN c.op = 'in' THEN format('= ANY ($2::%s[])', typ) ELSE format('%s $2[1]::%s', c.op, typ) END)
+                INTO ids USING item.feature_id, operands;
+                cand := CASE WHEN cand IS NULL THEN coalesce(ids, '{}')
+                             ELSE ARRAY(SELECT unnest(cand) INTERSECT SELECT unnest(ids)) END;
+            ELSE
+                -- A label condition: the registry records it accepts.
+                link := to_regclass(format('%I.%I', split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2)));
+                SELECT r.name_field, r.id_field INTO reg FROM lamin.registry r WHERE r.name = registry;
+                IF link IS NULL OR reg IS NULL THEN
+                    RAISE EXCEPTION 'find_artifacts: feature % (dtype %): artifacts are not annotated with records of %', quote_literal(item.name), item.dtype, registry
+                        USING ERRCODE = 'feature_not_supported', HINT = 'annotatable registries have a link table <schema>.artifact_<table>';
+                END IF;
+                IF c.op IN ('=', 'in') THEN
+                    EXECUTE format('SELECT array_agg(t.id) FROM %s t WHERE t.%I = ANY ($1) AND t.branch_id <> -1',
+                                   registry, coalesce(lamin.dtype_field(item.dtype), reg.name_field))
+                    INTO ids
+                    USING ARRAY(SELECT e #>> '{}' FROM jsonb_array_elements(CASE WHEN c.op = 'in' THEN c.operand ELSE jsonb_build_array(c.operand) END) e);
+                ELSIF c.op = 'under' THEN
+                    -- The term itself (by its id, e.g. CL:0000084, or its name) and everything below it.
+                    EXECUTE format('SELECT t.id FROM %s t WHERE (t.%I = $1%s) AND t.branch_id <> -1 ORDER BY t.%I = $1 DESC LIMIT 1',
+                                   registry, reg.name_field,
+                                   CASE WHEN reg.id_field IS NOT NULL THEN format(' OR t.%I = $1', reg.id_field) ELSE '' END,
+                                   coalesce(reg.id_field, reg.name_field))
+                    INTO root_id USING c.operand #>> '{}';
+                    IF root_id IS NULL THEN
+                        RAISE EXCEPTION 'find_artifacts: feature %: % holds no record %', quote_literal(item.name), registry, quote_literal(c.operand #>> '{}')
+                            USING ERRCODE = 'no_data_found',
+                                  HINT = CASE WHEN registry LIKE 'bionty.%' THEN 'give an ontology id or name, e.g. CL:0000084 or ''T cell''; import the ontology first' END;
+                    END IF;
+                    ids := lamin.subtree_ids(registry, root_id);
+                ELSE
+                    RAISE EXCEPTION 'find_artifacts: feature % (dtype %): unknown operator %', quote_literal(item.name), item.dtype, quote_literal(c.op)
+                        USING ERRCODE = 'invalid_parameter_value', HINT = 'labels are matched with =, in and under (a term and every term below it)';
+                END IF;
+                IF ids IS NULL THEN
+                    RETURN;  -- no record matches: neither does any artifact
+                END IF;
+                -- IN (SELECT unnest(...)): a hash of the records, built once and
+                -- probed by each link (= ANY would compare with every element).
+                probes := probes || format(' AND EXISTS (SELECT FROM %s l WHERE l.artifact_id = a.id AND l.feature_id = %s AND l.%I IN (SELECT unnest(%L::bigint[])))',
+                                           link, item.feature_id, split_part(registry, '.', 2) || '_id', ids);
+            END IF;
+            IF cand = '{}' THEN
+                RETURN;
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- $1 is planned as the constant it is: the planner sees how many candidates there are.
+    RETURN QUERY EXECUTE 'SELECT a.* FROM lamin.artifact a WHERE a.branch_id <> -1'
+        || CASE WHEN cand IS NOT NULL THEN ' AND a.id = ANY ($1)' ELSE '' END || probes
+        USING cand;
+END
+$$;
+COMMENT ON FUNCTION lamin.find_artifacts(jsonb) IS
+    'Artifacts (not in the trash) whose feature values and labels meet every condition, e.g. lamin.find_artifacts(''{"temperature": {">": 30}, "cell_type": {"under": "CL:0000084"}, "assay": ["10x 3'''' v3"]}''): per feature a value (=), a list (in) or an object of operators: =, >, >=, <, <=, in for values; =, in and under (the term and every term below it) for labels. Fast at any size: see sql/26_find.sql.';

@@ -150,6 +150,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/25_validation.sql",
     name = "validation",
-    requires = ["feature_values"],
+    requires = ["feature_values"]
+);
+extension_sql_file!(
+    "../../sql/26_find.sql",
+    name = "find",
+    requires = ["validation"],
     finalize
 );

@@ -1,6 +1,7 @@
 //! Querying by value at scale: "artifacts where feature A > x and label B is
-//! under term C", over the typed layout of 0.6.0 (lamin.feature_values reads
-//! value_number, a range scan of (feature_id, value_number, artifact_id)) and,
+//! under term C", through lamin.find_artifacts and the views over the typed
+//! layout of 0.6.0 (lamin.feature_values reads value_number, a range scan of
+//! (feature_id, value_number, artifact_id)) and,
 //! as the baseline in the same cluster, over the jsonb layout of 0.5.0 (the
 //! same rows in a copy of 0.5.0's table and indexes, read through 0.5.0's
 //! definition of the view, which compares `(value #>> '{}')::numeric`).
@@ -41,6 +42,15 @@ fn query_links(threshold: f64) -> String {
            AND EXISTS (SELECT FROM bionty.artifact_cell_type l JOIN bionty.cell_type t ON t.id = l.cell_type_id
                        WHERE l.artifact_id = v.artifact_id
                          AND t.ontology_id IN (SELECT ontology_id FROM bionty.descendants('CL:9000005', include_self => true)))"
+    )
+}
+
+/// The benchmark's question through lamin.find_artifacts (0.6.0): the value
+/// range read from its typed index first, the subtree's records second, then
+/// each candidate artifact's links probed.
+fn query_find(threshold: f64) -> String {
+    format!(
+        "SELECT a.uid FROM lamin.find_artifacts('{{\"temperature\": {{\">\": {threshold}}}, \"cell_type\": {{\"under\": \"CL:9000005\"}}}}') a"
     )
 }
 
@@ -242,6 +252,8 @@ fn main() {
         conn.batch_execute(&format!("SET statement_timeout = '{timeout_s}s'"))
             .unwrap();
     }
+    // Rows per threshold: every form, owner or reader, must give the same answer.
+    let mut answers = std::collections::HashMap::new();
     let show = |d: Option<f64>| d.map_or(format!(">{timeout_s}000"), |v| format!("{v:.2}"));
     for (threshold, share, as_reader) in [
         (99.9, "0.1%", false),
@@ -258,6 +270,7 @@ fn main() {
         let runs = if as_reader { reps.min(3) } else { reps };
         let base_runs = if as_reader || threshold < 95.0 { 1 } else { 3 };
         for (form, sql) in [
+            ("lamin.find_artifacts", query_find(threshold)),
             (
                 "feature_values + annotations",
                 query("lamin.feature_values", threshold),
@@ -288,6 +301,11 @@ fn main() {
                         }
                         None => break,
                     }
+                }
+            }
+            if !a.is_empty() {
+                if let Some(n) = answers.insert(threshold.to_bits(), rows) {
+                    assert_eq!(n, rows, "every form gives the same answer ({form})");
                 }
             }
             a.sort_by(f64::total_cmp);
