@@ -61,8 +61,7 @@ sql -c "SELECT DISTINCT artifact_uid, key FROM lamin.annotations
         WHERE is_latest AND ontology_id IN (SELECT ontology_id FROM bionty.descendants('CL:0000084', include_self => true))
         ORDER BY key"
 echo "-- artifacts where n_genes > 100 and tissue is lung:"
-sql -c "SELECT v.artifact_uid, v.key FROM lamin.feature_values v JOIN lamin.annotations a USING (artifact_uid)
-        WHERE v.feature = 'n_genes' AND v.value_number > 100 AND a.feature = 'tissue' AND a.name = 'lung'"
+sql -c "SELECT uid, key FROM lamin.find_artifacts('{\"n_genes\": {\">\": 100}, \"tissue\": \"lung\"}')"
 echo "-- runs of tutorial/pipeline.py with their inputs and outputs:"
 sql -c "SELECT run_uid, run_status, direction, key FROM lamin.run_artifacts
         WHERE transform_key = 'tutorial/pipeline.py' ORDER BY started_at, direction, key"
