@@ -6,7 +6,8 @@
 //! same rows in a copy of 0.5.0's table and indexes, read through 0.5.0's
 //! definition of the view, which compares `(value #>> '{}')::numeric`).
 //!
-//!     scripts/bench values        (BENCH_ARTIFACTS, default 1000000; BENCH_REPS, default 200)
+//!     scripts/bench values        (BENCH_ARTIFACTS, default 1000000; BENCH_REPS, default 200;
+//!                                  BENCH_CASE_S, default 60: a case's time once it has 3 runs)
 //!
 //! The fill: BENCH_ARTIFACTS artifacts, 10 feature values and 10 cell-type
 //! links each, and a generated cell-type hierarchy of 3,000 terms (a 4-ary
@@ -84,6 +85,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
+    let case_s: u64 = std::env::var("BENCH_CASE_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
     let cluster = Cluster::start_tuned();
     let mut db = cluster.connect();
     let version: String = db.query_one("SELECT lamin.version()", &[]).unwrap().get(0);
@@ -225,7 +230,7 @@ fn main() {
             .unwrap();
     println!(
         "lamin {version}: {} artifacts, {} feature values, {} cell-type links; term C = CL:9000005 with {} terms at or below it \
-         of 3,000 (generated hierarchy); filled in {:.0} s. p50 / p99 of up to {reps} runs of each typed form (3 as the reader); \
+         of 3,000 (generated hierarchy); filled in {:.0} s. p50 / p99 of up to {reps} runs of find_artifacts (at most {case_s} s a case), 3 of each view form (1 as the reader); \
          the baseline (0.5.0's jsonb layout and view) 3 runs at 0.1%, 1 otherwise.\n",
         counts.0, counts.1, counts.2, counts.3, fill.elapsed().as_secs_f64()
     );
@@ -267,7 +272,6 @@ fn main() {
             "owner"
         };
         let conn = if as_reader { &mut reader } else { &mut db };
-        let runs = if as_reader { reps.min(3) } else { reps };
         let base_runs = if as_reader || threshold < 95.0 { 1 } else { 3 };
         for (form, sql) in [
             ("lamin.find_artifacts", query_find(threshold)),
@@ -277,9 +281,21 @@ fn main() {
             ),
             ("artifact_values + link table", query_links(threshold)),
         ] {
+            // find_artifacts BENCH_REPS times; the view forms, which take
+            // seconds, 3 times (once as the reader); every case stops
+            // after BENCH_CASE_S seconds once it has 3 runs.
+            let runs = match (form, as_reader) {
+                ("lamin.find_artifacts", _) => reps,
+                (_, true) => 1,
+                _ => reps.min(3),
+            };
+            let case_start = Instant::now();
             let mut a = Vec::new();
             let mut rows = 0;
-            for _ in 0..runs {
+            for i in 0..runs {
+                if i >= 3 && case_start.elapsed().as_secs() >= case_s {
+                    break;
+                }
                 match timed(conn, &sql) {
                     Some((d, n)) => {
                         a.push(ms(d));
