@@ -20,7 +20,7 @@ SELECT is(lamin.add_values('artifact', :'a', '{"temperature": 21.6, "n_cells": 1
     "experiment": "Exp 1", "measured_on": "2024-05-17", "acquired_at": "2024-05-17 10:00:00+02", "meta": {"lane": 3},
     "source": "s3://bucket/run/1", "ok": true}'), 11, 'add_values stores one row per value (a list: one per element), a label as a link');
 SELECT results_eq($$SELECT feature, value_number FROM lamin.artifact_values WHERE value_number IS NOT NULL ORDER BY feature$$,
-    $$VALUES ('dose', 0.125), ('n_cells', 1200), ('temperature', 21.6)$$, 'numbers are in value_number');
+    $$VALUES ('dose', 0.125::float8), ('n_cells', 1200), ('temperature', 21.6)$$, 'numbers are in value_number (double precision)');
 SELECT is((SELECT value FROM lamin.artifact_values WHERE feature = 'n_cells'), '1200'::jsonb, 'an integer-valued number is the int');
 SELECT results_eq($$SELECT value_text FROM lamin.artifact_values WHERE feature IN ('tags', 'source') ORDER BY 1$$,
     $$VALUES ('qc'), ('raw'), ('s3://bucket/run/1')$$, 'text is in value_text');
@@ -39,7 +39,7 @@ SELECT is((SELECT value_number FROM lamin.feature_values WHERE feature = 'temper
 SELECT lamin.artifact_id(:'b') AS b_id \gset
 SELECT lives_ok(format($$INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value) VALUES (%s, lamin.feature_id('temperature'), '37')$$, :b_id),
                 'a direct INSERT of a fitting value works');
-SELECT is((SELECT value_number FROM lamin.artifact_feature_value WHERE artifact_id = :b_id), 37::numeric, 'and the trigger typed it');
+SELECT is((SELECT value_number FROM lamin.artifact_feature_value WHERE artifact_id = :b_id), 37::float8, 'and the trigger typed it');
 SELECT throws_ok(format($$INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value) VALUES (%s, lamin.feature_id('n_cells'), '"many"')$$, :b_id),
                  '42804', 'feature ''n_cells'' (dtype int): "many" is not an integer (a JSON number without a fraction)', 'a value that does not fit is refused, naming feature, dtype and value');
 SELECT throws_ok(format($$INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value) VALUES (%s, lamin.feature_id('n_cells'), '2.5')$$, :b_id),
@@ -85,7 +85,7 @@ SELECT is(lamin.remove_values('artifact', :'a', 'tags'), 0, 'removing what is no
 -- Collections: categorical values stored as the record's text, checked.
 SELECT is(lamin.add_values('collection', :'c', '{"experiment": "Exp 1", "dose": 2}'), 2, 'collections take values, categorical ones too');
 SELECT results_eq($$SELECT feature, value_text, value_number FROM lamin.collection_values ORDER BY 1$$,
-    $$VALUES ('dose', NULL, 2::numeric), ('experiment', 'Exp 1', NULL)$$, 'lamin.collection_values shows them typed');
+    $$VALUES ('dose', NULL, 2::float8), ('experiment', 'Exp 1', NULL)$$, 'lamin.collection_values shows them typed');
 SELECT throws_like(format($$SELECT lamin.add_values('collection', %L, '{"experiment": "exp 1"}')$$, :'c'),
                    'feature ''experiment'' (dtype cat): ''exp 1'' is not in lamin.ulabel%', 'a categorical value must be in the registry');
 

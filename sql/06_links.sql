@@ -27,7 +27,7 @@ CREATE TABLE lamin.artifact_feature_value (
     value           jsonb NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
-    value_number    numeric,
+    value_number    double precision,
     value_text      text,
     value_boolean   boolean,
     value_date      date,
@@ -37,7 +37,12 @@ CREATE TABLE lamin.artifact_feature_value (
 CREATE INDEX artifact_feature_value_feature ON lamin.artifact_feature_value (feature_id, value);
 -- One index per typed column, (feature, value, owner): a comparison on a
 -- feature's values is an index range scan that yields the owners without
--- visiting the table. Partial: each row fills one typed column.
+-- visiting the table. Partial: each row fills one typed column. Numbers are
+-- double precision, not numeric: the comparisons of double precision (like
+-- those of text, dates, timestamps, booleans) are leakproof, so under
+-- row-level security a range is still an index condition; numeric's are
+-- not, and Postgres would check the policy of every value of the feature
+-- before comparing (seconds on a million values).
 CREATE INDEX artifact_feature_value_number ON lamin.artifact_feature_value (feature_id, value_number, artifact_id) WHERE value_number IS NOT NULL;
 CREATE INDEX artifact_feature_value_text ON lamin.artifact_feature_value (feature_id, value_text, artifact_id) WHERE value_text IS NOT NULL;
 CREATE INDEX artifact_feature_value_boolean ON lamin.artifact_feature_value (feature_id, value_boolean, artifact_id) WHERE value_boolean IS NOT NULL;
@@ -45,7 +50,7 @@ CREATE INDEX artifact_feature_value_date ON lamin.artifact_feature_value (featur
 CREATE INDEX artifact_feature_value_timestamp ON lamin.artifact_feature_value (feature_id, value_timestamp, artifact_id) WHERE value_timestamp IS NOT NULL;
 COMMENT ON TABLE lamin.artifact_feature_value IS 'Values of non-categorical features of artifacts (numbers, strings, dates, ...): canonical JSON in value, typed copies in value_number, value_text, value_boolean, value_date, value_timestamp (filled and checked by a trigger from the feature''s dtype). Categorical values are links (lamin.artifact_ulabel, bionty.artifact_*).';
 COMMENT ON COLUMN lamin.artifact_feature_value.value IS 'The value, canonical JSON of the feature''s dtype (one element of a list[...] feature).';
-COMMENT ON COLUMN lamin.artifact_feature_value.value_number IS 'The value of an int, float or num feature (set by the trigger).';
+COMMENT ON COLUMN lamin.artifact_feature_value.value_number IS 'The value of an int, float or num feature in double precision (set by the trigger; the exact value is in value).';
 COMMENT ON COLUMN lamin.artifact_feature_value.value_text IS 'The value of a str, url or path feature (set by the trigger).';
 COMMENT ON COLUMN lamin.artifact_feature_value.value_boolean IS 'The value of a bool feature (set by the trigger).';
 COMMENT ON COLUMN lamin.artifact_feature_value.value_date IS 'The value of a date feature (set by the trigger).';
@@ -61,7 +66,7 @@ CREATE TABLE lamin.collection_feature_value (
     value           jsonb NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
-    value_number    numeric,
+    value_number    double precision,
     value_text      text,
     value_boolean   boolean,
     value_date      date,
@@ -80,7 +85,7 @@ COMMENT ON COLUMN lamin.collection_feature_value.feature_id IS 'The feature (lam
 COMMENT ON COLUMN lamin.collection_feature_value.created_at IS 'When the record was created.';
 COMMENT ON COLUMN lamin.collection_feature_value.created_by IS 'The lamin user (lamin.user.id) who created the record.';
 COMMENT ON COLUMN lamin.collection_feature_value.value IS 'The value, canonical JSON of the feature''s dtype (one element of a list[...] feature).';
-COMMENT ON COLUMN lamin.collection_feature_value.value_number IS 'The value of an int, float or num feature (set by the trigger).';
+COMMENT ON COLUMN lamin.collection_feature_value.value_number IS 'The value of an int, float or num feature in double precision (set by the trigger; the exact value is in value).';
 COMMENT ON COLUMN lamin.collection_feature_value.value_text IS 'The value of a str, url, path or categorical feature (set by the trigger).';
 COMMENT ON COLUMN lamin.collection_feature_value.value_boolean IS 'The value of a bool feature (set by the trigger).';
 COMMENT ON COLUMN lamin.collection_feature_value.value_date IS 'The value of a date feature (set by the trigger).';
@@ -93,7 +98,7 @@ CREATE TABLE lamin.run_feature_value (
     value           jsonb NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
-    value_number    numeric,
+    value_number    double precision,
     value_text      text,
     value_boolean   boolean,
     value_date      date,
@@ -112,7 +117,7 @@ COMMENT ON COLUMN lamin.run_feature_value.feature_id IS 'The feature (lamin.feat
 COMMENT ON COLUMN lamin.run_feature_value.created_at IS 'When the record was created.';
 COMMENT ON COLUMN lamin.run_feature_value.created_by IS 'The lamin user (lamin.user.id) who created the record.';
 COMMENT ON COLUMN lamin.run_feature_value.value IS 'The value, canonical JSON of the feature''s dtype (one element of a list[...] feature).';
-COMMENT ON COLUMN lamin.run_feature_value.value_number IS 'The value of an int, float or num feature (set by the trigger).';
+COMMENT ON COLUMN lamin.run_feature_value.value_number IS 'The value of an int, float or num feature in double precision (set by the trigger; the exact value is in value).';
 COMMENT ON COLUMN lamin.run_feature_value.value_text IS 'The value of a str, url, path or categorical feature (set by the trigger).';
 COMMENT ON COLUMN lamin.run_feature_value.value_boolean IS 'The value of a bool feature (set by the trigger).';
 COMMENT ON COLUMN lamin.run_feature_value.value_date IS 'The value of a date feature (set by the trigger).';

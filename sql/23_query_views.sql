@@ -44,7 +44,7 @@ CREATE VIEW lamin.feature_values WITH (security_invoker = true) AS
 SELECT a.uid AS artifact_uid, a.key, a.version, a.is_latest, f.name AS feature, f.dtype,
        NULL::text AS registry,
        CASE WHEN jsonb_typeof(v.value) = 'string' THEN v.value #>> '{}' ELSE v.value::text END AS value_text,
-       v.value_number, v.value_boolean, v.value_date, v.value_timestamp,
+       v.value_number::numeric AS value_number, v.value_boolean, v.value_date, v.value_timestamp,
        v.value, a.id AS artifact_id
 FROM lamin.artifact_feature_value v
 JOIN lamin.artifact a ON a.id = v.artifact_id
@@ -62,7 +62,7 @@ FROM (
 JOIN lamin.artifact a ON a.id = x.artifact_id
 JOIN lamin.feature f ON f.id = x.feature_id
 WHERE a.branch_id <> -1;
-COMMENT ON VIEW lamin.feature_values IS 'Every feature value of an artifact, typed: numbers in value_number, text and labels in value_text, booleans, dates and timestamps in their columns (read from the typed, indexed columns of lamin.artifact_feature_value); e.g. artifacts where n_genes > 100: WHERE feature = ''n_genes'' AND value_number > 100.';
+COMMENT ON VIEW lamin.feature_values IS 'Every feature value of an artifact, typed: numbers in value_number, text and labels in value_text, booleans, dates and timestamps in their columns (value_number numeric, as in 0.5.0; an index range scan needs lamin.artifact_values, whose value_number is the indexed double precision, or lamin.find_artifacts); e.g. artifacts where n_genes > 100: WHERE feature = ''n_genes'' AND value_number > 100.';
 COMMENT ON COLUMN lamin.feature_values.artifact_uid IS 'uid of the artifact.';
 COMMENT ON COLUMN lamin.feature_values.key IS 'Key of the artifact.';
 COMMENT ON COLUMN lamin.feature_values.version IS 'Version tag of the artifact, if one was given.';

@@ -150,7 +150,7 @@ BEGIN
                     RAISE EXCEPTION 'find_artifacts: feature % (dtype %): unknown operator %', quote_literal(item.name), item.dtype, quote_literal(c.op)
                         USING ERRCODE = 'invalid_parameter_value', HINT = 'the operators are =, >, >=, <, <= and in';
                 END IF;
-                typ := CASE col WHEN 'value_number' THEN 'numeric' WHEN 'value_text' THEN 'text' WHEN 'value_boolean' THEN 'boolean'
+                typ := CASE col WHEN 'value_number' THEN 'double precision' WHEN 'value_text' THEN 'text' WHEN 'value_boolean' THEN 'boolean'
                                 WHEN 'value_date' THEN 'date' ELSE 'timestamptz' END;
                 -- Each operand made to fit the dtype (a comparison of an int
                 -- feature with 2.5 is fine: numbers are compared as numbers).
@@ -160,7 +160,7 @@ BEGIN
                        (array_agg(e) FILTER (WHERE fv.value IS NULL))[1]
                 INTO operands, misfit
                 FROM jsonb_array_elements(CASE WHEN c.op = 'in' THEN c.operand ELSE jsonb_build_array(c.operand) END) e
-                CROSS JOIN LATERAL lamin.fit_value(CASE WHEN typ = 'numeric' THEN 'num' ELSE lamin.dtype_base(item.dtype) END, e, true) fv;
+                CROSS JOIN LATERAL lamin.fit_value(CASE WHEN col = 'value_number' THEN 'num' ELSE lamin.dtype_base(item.dtype) END, e, true) fv;
                 IF misfit IS NOT NULL THEN
                     RAISE EXCEPTION 'find_artifacts: feature % (dtype %): % is no % to compare with', quote_literal(item.name), item.dtype,
                         left(misfit::text, 200), lamin.dtype_base(item.dtype)

@@ -266,14 +266,14 @@ $$;
 -- trigger that types and checks values, the add / set / remove API, run
 -- parameters stored as typed run values, and views to query values.
 ALTER TABLE lamin.artifact_feature_value
-    ADD COLUMN value_number numeric,
+    ADD COLUMN value_number double precision,
     ADD COLUMN value_text text,
     ADD COLUMN value_boolean boolean,
     ADD COLUMN value_date date,
     ADD COLUMN value_timestamp timestamptz;
 COMMENT ON TABLE lamin.artifact_feature_value IS 'Values of non-categorical features of artifacts (numbers, strings, dates, ...): canonical JSON in value, typed copies in value_number, value_text, value_boolean, value_date, value_timestamp (filled and checked by a trigger from the feature''s dtype). Categorical values are links (lamin.artifact_ulabel, bionty.artifact_*).';
 COMMENT ON COLUMN lamin.artifact_feature_value.value IS 'The value, canonical JSON of the feature''s dtype (one element of a list[...] feature).';
-COMMENT ON COLUMN lamin.artifact_feature_value.value_number IS 'The value of an int, float or num feature (set by the trigger).';
+COMMENT ON COLUMN lamin.artifact_feature_value.value_number IS 'The value of an int, float or num feature in double precision (set by the trigger; the exact value is in value).';
 COMMENT ON COLUMN lamin.artifact_feature_value.value_text IS 'The value of a str, url or path feature (set by the trigger).';
 COMMENT ON COLUMN lamin.artifact_feature_value.value_boolean IS 'The value of a bool feature (set by the trigger).';
 COMMENT ON COLUMN lamin.artifact_feature_value.value_date IS 'The value of a date feature (set by the trigger).';
@@ -289,7 +289,7 @@ CREATE TABLE lamin.collection_feature_value (
     value           jsonb NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
-    value_number    numeric,
+    value_number    double precision,
     value_text      text,
     value_boolean   boolean,
     value_date      date,
@@ -308,7 +308,7 @@ COMMENT ON COLUMN lamin.collection_feature_value.feature_id IS 'The feature (lam
 COMMENT ON COLUMN lamin.collection_feature_value.created_at IS 'When the record was created.';
 COMMENT ON COLUMN lamin.collection_feature_value.created_by IS 'The lamin user (lamin.user.id) who created the record.';
 COMMENT ON COLUMN lamin.collection_feature_value.value IS 'The value, canonical JSON of the feature''s dtype (one element of a list[...] feature).';
-COMMENT ON COLUMN lamin.collection_feature_value.value_number IS 'The value of an int, float or num feature (set by the trigger).';
+COMMENT ON COLUMN lamin.collection_feature_value.value_number IS 'The value of an int, float or num feature in double precision (set by the trigger; the exact value is in value).';
 COMMENT ON COLUMN lamin.collection_feature_value.value_text IS 'The value of a str, url, path or categorical feature (set by the trigger).';
 COMMENT ON COLUMN lamin.collection_feature_value.value_boolean IS 'The value of a bool feature (set by the trigger).';
 COMMENT ON COLUMN lamin.collection_feature_value.value_date IS 'The value of a date feature (set by the trigger).';
@@ -321,7 +321,7 @@ CREATE TABLE lamin.run_feature_value (
     value           jsonb NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
-    value_number    numeric,
+    value_number    double precision,
     value_text      text,
     value_boolean   boolean,
     value_date      date,
@@ -340,7 +340,7 @@ COMMENT ON COLUMN lamin.run_feature_value.feature_id IS 'The feature (lamin.feat
 COMMENT ON COLUMN lamin.run_feature_value.created_at IS 'When the record was created.';
 COMMENT ON COLUMN lamin.run_feature_value.created_by IS 'The lamin user (lamin.user.id) who created the record.';
 COMMENT ON COLUMN lamin.run_feature_value.value IS 'The value, canonical JSON of the feature''s dtype (one element of a list[...] feature).';
-COMMENT ON COLUMN lamin.run_feature_value.value_number IS 'The value of an int, float or num feature (set by the trigger).';
+COMMENT ON COLUMN lamin.run_feature_value.value_number IS 'The value of an int, float or num feature in double precision (set by the trigger; the exact value is in value).';
 COMMENT ON COLUMN lamin.run_feature_value.value_text IS 'The value of a str, url, path or categorical feature (set by the trigger).';
 COMMENT ON COLUMN lamin.run_feature_value.value_boolean IS 'The value of a bool feature (set by the trigger).';
 COMMENT ON COLUMN lamin.run_feature_value.value_date IS 'The value of a date feature (set by the trigger).';
@@ -900,7 +900,7 @@ CREATE OR REPLACE VIEW lamin.feature_values WITH (security_invoker = true) AS
 SELECT a.uid AS artifact_uid, a.key, a.version, a.is_latest, f.name AS feature, f.dtype,
        NULL::text AS registry,
        CASE WHEN jsonb_typeof(v.value) = 'string' THEN v.value #>> '{}' ELSE v.value::text END AS value_text,
-       v.value_number, v.value_boolean, v.value_date, v.value_timestamp,
+       v.value_number::numeric AS value_number, v.value_boolean, v.value_date, v.value_timestamp,
        v.value, a.id AS artifact_id
 FROM lamin.artifact_feature_value v
 JOIN lamin.artifact a ON a.id = v.artifact_id
@@ -918,7 +918,7 @@ FROM (
 JOIN lamin.artifact a ON a.id = x.artifact_id
 JOIN lamin.feature f ON f.id = x.feature_id
 WHERE a.branch_id <> -1;
-COMMENT ON VIEW lamin.feature_values IS 'Every feature value of an artifact, typed: numbers in value_number, text and labels in value_text, booleans, dates and timestamps in their columns (read from the typed, indexed columns of lamin.artifact_feature_value); e.g. artifacts where n_genes > 100: WHERE feature = ''n_genes'' AND value_number > 100.';
+COMMENT ON VIEW lamin.feature_values IS 'Every feature value of an artifact, typed: numbers in value_number, text and labels in value_text, booleans, dates and timestamps in their columns (value_number numeric, as in 0.5.0; an index range scan needs lamin.artifact_values, whose value_number is the indexed double precision, or lamin.find_artifacts); e.g. artifacts where n_genes > 100: WHERE feature = ''n_genes'' AND value_number > 100.';
 
 -- The typed values of one kind of record each, without labels: plain
 -- columns of one table, so that WHERE feature = 'A' AND value_number > x (or
@@ -2379,7 +2379,7 @@ BEGIN
                     RAISE EXCEPTION 'find_artifacts: feature % (dtype %): unknown operator %', quote_literal(item.name), item.dtype, quote_literal(c.op)
                         USING ERRCODE = 'invalid_parameter_value', HINT = 'the operators are =, >, >=, <, <= and in';
                 END IF;
-                typ := CASE col WHEN 'value_number' THEN 'numeric' WHEN 'value_text' THEN 'text' WHEN 'value_boolean' THEN 'boolean'
+                typ := CASE col WHEN 'value_number' THEN 'double precision' WHEN 'value_text' THEN 'text' WHEN 'value_boolean' THEN 'boolean'
                                 WHEN 'value_date' THEN 'date' ELSE 'timestamptz' END;
                 -- Each operand made to fit the dtype (a comparison of an int
                 -- feature with 2.5 is fine: numbers are compared as numbers).
@@ -2389,7 +2389,7 @@ BEGIN
                        (array_agg(e) FILTER (WHERE fv.value IS NULL))[1]
                 INTO operands, misfit
                 FROM jsonb_array_elements(CASE WHEN c.op = 'in' THEN c.operand ELSE jsonb_build_array(c.operand) END) e
-                CROSS JOIN LATERAL lamin.fit_value(CASE WHEN typ = 'numeric' THEN 'num' ELSE lamin.dtype_base(item.dtype) END, e, true) fv;
+                CROSS JOIN LATERAL lamin.fit_value(CASE WHEN col = 'value_number' THEN 'num' ELSE lamin.dtype_base(item.dtype) END, e, true) fv;
                 IF misfit IS NOT NULL THEN
                     RAISE EXCEPTION 'find_artifacts: feature % (dtype %): % is no % to compare with', quote_literal(item.name), item.dtype,
                         left(misfit::text, 200), lamin.dtype_base(item.dtype)
