@@ -3,7 +3,7 @@
 -- features, run parameters, the value views, and row-level security (a role
 -- that cannot read a space sees none of its values and learns nothing of them).
 BEGIN;
-SELECT plan(52);
+SELECT plan(55);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-values') AS storage_uid \gset
 SELECT lamin.save_artifact(encode(sha256('fv a'), 'hex'), 10, key => 'fv/a.parquet') AS a \gset
@@ -146,6 +146,23 @@ SET ROLE fv_reader;
 SELECT throws_like(format($$SELECT lamin.add_values('collection', %L, '{"dose": 1}')$$, :'c'),
                    'permission denied: writing feature values of collection % needs write in space ''fv_private''%', 'a reader is told it needs write');
 RESET ROLE;
+
+-- Many values in one statement: the one-value check locks each record's
+-- row, not a slot of the shared lock table per value (an advisory lock per
+-- record and feature ran out of them after a few thousand values).
+SELECT lamin.create_feature('bulk_temperature', 'float') IS NOT NULL;
+INSERT INTO lamin.artifact (storage_id, key, suffix, hash, hash_type, size)
+SELECT lamin.storage_id(:'storage_uid'), 'bulk/' || i || '.parquet', '.parquet',
+       encode(sha256(convert_to('fv bulk ' || i, 'UTF8')), 'hex'), 'sha256', 10
+FROM generate_series(1, 10000) i;
+SELECT lives_ok($$INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value)
+                  SELECT a.id, lamin.feature_id('bulk_temperature'), to_jsonb(a.id % 100)
+                  FROM lamin.artifact a WHERE a.key LIKE 'bulk/%'$$,
+                'one statement writes 10,000 values through the typing trigger');
+SELECT is((SELECT count(*)::int FROM lamin.artifact_values WHERE feature = 'bulk_temperature' AND value_number >= 0), 10000,
+          'and every one is typed');
+SELECT lives_ok($$UPDATE lamin.feature SET dtype = 'num' WHERE name = 'bulk_temperature'$$,
+                'a dtype change retypes 10,000 values in one statement');
 
 SELECT * FROM finish();
 ROLLBACK;

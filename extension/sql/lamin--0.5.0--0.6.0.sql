@@ -544,10 +544,17 @@ BEGIN
     NEW.value_date := fit.value_date;
     NEW.value_timestamp := fit.value_timestamp;
     -- One value per record of a feature that is neither list[...] nor
-    -- categorical. The lock makes two writers of the same record and feature
-    -- take turns, so that the second sees the first's value.
+    -- categorical. A row lock on the record makes two writers of its values
+    -- take turns, so that the second sees the first's value. (Not an
+    -- advisory lock per record and feature: each takes a slot of the shared
+    -- lock table until the transaction ends, and a statement writing more
+    -- than a few thousand values ran out of them.)
     IF f.dtype NOT LIKE 'list[%' AND registry IS NULL THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended(format('lamin.%s:%s:%s', TG_TABLE_NAME, owner_id, f.id), 0));
+        CASE owner_kind
+            WHEN 'artifact' THEN PERFORM FROM lamin.artifact o WHERE o.id = owner_id FOR NO KEY UPDATE;
+            WHEN 'collection' THEN PERFORM FROM lamin.collection o WHERE o.id = owner_id FOR NO KEY UPDATE;
+            ELSE PERFORM FROM lamin.run o WHERE o.id = owner_id FOR NO KEY UPDATE;
+        END CASE;
         EXECUTE format('SELECT t.value FROM lamin.%I t WHERE t.%I = $1 AND t.feature_id = $2 AND t.value <> $3 AND t.id <> $4 LIMIT 1',
                        TG_TABLE_NAME, owner_kind || '_id')
         INTO other USING owner_id, f.id, NEW.value, NEW.id;

@@ -152,6 +152,57 @@ fn main() {
             }
         },
     );
+    // Typed feature values (0.6.0): two per artifact through lamin.add_values
+    // (the typing trigger, the one-value check with its row lock), and the
+    // same rows inserted raw with the trigger off as the baseline.
+    let api_values = report(
+        "feature values: lamin.add_values, 2 each for 1000 artifacts a statement",
+        2 * n,
+        &mut |db| {
+            db.batch_execute(
+                "SELECT lamin.create_feature('bench_temperature', 'float'), lamin.create_feature('bench_cells', 'int')",
+            )
+            .unwrap();
+            for b in 0..n / BATCH {
+                let keys: Vec<String> = (0..BATCH)
+                    .map(|i| format!("bench/{b}/file-{i}.parquet"))
+                    .collect();
+                db.execute(
+                    "SELECT sum(lamin.add_values('artifact', a.uid, jsonb_build_object('bench_temperature', (a.id % 1000) / 10.0, 'bench_cells', a.id % 5000)))
+                     FROM lamin.artifact a WHERE a.key = ANY ($1) AND a.is_latest",
+                    &[&keys],
+                )
+                .unwrap();
+            }
+        },
+    );
+    let raw_values = report(
+        "  baseline: raw INSERT of the same typed rows, trigger off",
+        2 * n,
+        &mut |db| {
+            db.batch_execute(
+                "ALTER TABLE lamin.artifact_feature_value DISABLE TRIGGER typed_value",
+            )
+            .unwrap();
+            for b in 0..n / BATCH {
+                let keys: Vec<String> = (0..BATCH)
+                    .map(|i| format!("raw/{b}/file-{i}.parquet"))
+                    .collect();
+                db.execute(
+                    "INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value, value_number)
+                     SELECT a.id, f.id, to_jsonb(x), x
+                     FROM lamin.artifact a
+                     CROSS JOIN lamin.feature f
+                     CROSS JOIN LATERAL (SELECT CASE WHEN f.name = 'bench_cells' THEN (a.id % 5000)::float8 ELSE (a.id % 1000) / 10.0 END AS x) v
+                     WHERE a.key = ANY ($1) AND f.name IN ('bench_temperature', 'bench_cells')",
+                    &[&keys],
+                )
+                .unwrap();
+            }
+            db.batch_execute("ALTER TABLE lamin.artifact_feature_value ENABLE TRIGGER typed_value")
+                .unwrap();
+        },
+    );
 
     let lamindb_labels_per_s = 190.0;
     println!();
@@ -171,6 +222,10 @@ fn main() {
     println!(
         "  labels one-by-one / LaminDB (~190 labels/s)         {:>8.0}x",
         single_labels / lamindb_labels_per_s
+    );
+    println!(
+        "  feature values, add_values / raw INSERT              {:>8.2}x",
+        api_values / raw_values
     );
     println!("  (re-save {resave:.0}/s, new versions {versions:.0}/s)");
     let count: i64 = db
