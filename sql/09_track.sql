@@ -7,7 +7,8 @@ CREATE FUNCTION lamin.track(
     kind        text DEFAULT 'pipeline',
     description text DEFAULT NULL,
     params      jsonb DEFAULT NULL,
-    version     text DEFAULT NULL
+    version     text DEFAULT NULL,
+    project     text DEFAULT NULL
 ) RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -33,6 +34,9 @@ BEGIN
     WHERE r.id = lamin.current_run_id();
     IF FOUND AND current.finished_at IS NULL AND current.key = key
        AND (source_hash IS NULL OR current.hash IS NOT DISTINCT FROM source_hash) THEN
+        IF project IS NOT NULL THEN
+            PERFORM lamin.link('run', ARRAY[current.uid], 'project', project);
+        END IF;
         RETURN current.uid;
     END IF;
 
@@ -67,13 +71,20 @@ BEGIN
     IF jsonb_typeof(params) = 'object' THEN
         PERFORM lamin.write_values('run', run_uid, params, 'params');
     END IF;
+    -- The run and its transform belong to the project; what the run creates
+    -- (artifacts, collections, records) is linked to it as it is saved
+    -- (lamin.tg_link_run_projects).
+    IF project IS NOT NULL THEN
+        PERFORM lamin.link('run', ARRAY[run_uid], 'project', project);
+        PERFORM lamin.link('transform', ARRAY[tf.uid], 'project', project);
+    END IF;
     -- Session-wide (is_local = false); rolled back with the transaction if it aborts.
     PERFORM set_config('lamin.run_uid', run_uid, false);
     RETURN run_uid;
 END
 $$;
-COMMENT ON FUNCTION lamin.track(text, text, text, text, jsonb, text) IS
-    'Find or create the transform (new version when its source changes) and start a run for this session; returns the run uid. Idempotent within a session. params whose key names a feature must fit its dtype and are also stored as the run''s feature values; other keys stay in run.params only.';
+COMMENT ON FUNCTION lamin.track(text, text, text, text, jsonb, text, text) IS
+    'Find or create the transform (new version when its source changes) and start a run for this session; returns the run uid. Idempotent within a session. params whose key names a feature must fit its dtype and are also stored as the run''s feature values; other keys stay in run.params only. project (uid or name) links the run, its transform and what the run creates to that project.';
 
 -- Make an existing, unfinished run this session's current run: how a
 -- client that did not call track() itself (the lamin CLI with --run, a

@@ -269,6 +269,7 @@ DECLARE
     bad text;
     added int;
     name_field text;
+    deprecated_field text;
     link text;
     tbl text;
     hints text;
@@ -319,7 +320,7 @@ BEGIN
         -- Another registry (bionty.cell_type, …): values are names (genes: symbols)
         -- of its records, or values of `field` (e.g. ensembl_gene_id, the field
         -- a curation matched on), linked through <schema>.artifact_<table>.
-        SELECT r.name_field INTO name_field FROM lamin.registry r WHERE r.name = registry;
+        SELECT r.name_field, r.deprecated_field INTO name_field, deprecated_field FROM lamin.registry r WHERE r.name = registry;
         IF field IS NOT NULL AND name_field IS NOT NULL THEN
             IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = to_regclass(registry) AND a.attname = field
                            AND a.attnum > 0 AND NOT a.attisdropped) THEN
@@ -350,8 +351,8 @@ BEGIN
         -- A name shared by several live records is ambiguous; a name whose only
         -- other holders are deprecated (obsolete duplicates) links the live one.
         EXECUTE format($q$SELECT string_agg(quote_literal(x.n), ', ') FROM (
-                              SELECT t.%2$I AS n FROM %1$s t WHERE t.%2$I = ANY ($1) AND t.branch_id <> -1 AND NOT t.deprecated
-                              GROUP BY 1 HAVING count(*) > 1) x$q$, tbl, name_field)
+                              SELECT t.%2$I AS n FROM %1$s t WHERE t.%2$I = ANY ($1) AND t.branch_id <> -1 AND NOT %3$s
+                              GROUP BY 1 HAVING count(*) > 1) x$q$, tbl, name_field, coalesce('t.' || quote_ident(deprecated_field), 'false'))
         INTO ambiguous USING vals;
         IF ambiguous IS NOT NULL THEN
             RAISE EXCEPTION 'feature %: names used by more than one record of %: %', quote_literal(feat.name), registry, ambiguous
@@ -360,10 +361,10 @@ BEGIN
         EXECUTE format($q$INSERT INTO %1$s (artifact_id, %2$I, feature_id)
                           SELECT $1, t.id, $2 FROM %3$s t
                           WHERE t.%4$I = ANY ($3) AND t.branch_id <> -1
-                            AND (NOT t.deprecated OR NOT EXISTS (
-                                SELECT 1 FROM %3$s o WHERE o.%4$I = t.%4$I AND o.branch_id <> -1 AND NOT o.deprecated))
+                            AND (NOT %5$s OR NOT EXISTS (
+                                SELECT 1 FROM %3$s o WHERE o.%4$I = t.%4$I AND o.branch_id <> -1 AND NOT %6$s))
                           ON CONFLICT DO NOTHING$q$,
-                       link, split_part(registry, '.', 2) || '_id', tbl, name_field)
+                       link, split_part(registry, '.', 2) || '_id', tbl, name_field, coalesce('t.' || quote_ident(deprecated_field), 'false'), coalesce('o.' || quote_ident(deprecated_field), 'false'))
         USING aid, feat.id, vals;
         GET DIAGNOSTICS added = ROW_COUNT;
         RETURN added;

@@ -649,6 +649,15 @@ BEGIN
     IF lamin.is_restoring() THEN
         RETURN NULL;
     END IF;
+    -- A registry of one's own (lamin.create_registry) is audited only while
+    -- its spaces are enforced: its owner could switch row-level security
+    -- off and write rows, and so audit rows, into spaces of others.
+    IF TG_TABLE_SCHEMA NOT IN ('lamin', 'bionty')
+       AND NOT (SELECT c.relrowsecurity AND c.relforcerowsecurity FROM pg_class c WHERE c.oid = TG_RELID) THEN
+        RAISE EXCEPTION '%: row-level security is off, so lamin does not record changes of it', reg
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('switch it on again: SELECT lamin.create_registry(%L)', reg);
+    END IF;
     IF lamin.audit_in_summary() THEN
         IF TG_OP = 'DELETE' THEN
             INSERT INTO lamin.audit (role_name, registry, operation, n_rows)

@@ -165,15 +165,18 @@ DECLARE
     owner_kind text := split_part(TG_TABLE_NAME, '_', 1);
     registry text;
     other jsonb;
+    other_schema record;
     hints text;
 BEGIN
-    IF TG_TABLE_NAME = 'artifact_feature_value' THEN
-        owner_id := NEW.artifact_id;
-    ELSIF TG_TABLE_NAME = 'collection_feature_value' THEN
-        owner_id := NEW.collection_id;
-    ELSE
-        owner_id := NEW.run_id;
-    END IF;
+    -- (Static per table: to_jsonb(NEW) would cost every row a conversion.)
+    CASE TG_TABLE_NAME
+        WHEN 'artifact_feature_value' THEN owner_id := NEW.artifact_id;
+        WHEN 'collection_feature_value' THEN owner_id := NEW.collection_id;
+        WHEN 'run_feature_value' THEN owner_id := NEW.run_id;
+        WHEN 'record_feature_value' THEN owner_id := NEW.record_id;
+        WHEN 'project_feature_value' THEN owner_id := NEW.project_id;
+        ELSE owner_id := NEW.reference_id;
+    END CASE;
     SELECT x.id, x.name, x.dtype, x.coerce INTO f FROM lamin.feature x WHERE x.id = NEW.feature_id;
     IF NOT FOUND THEN
         -- A feature the caller cannot read (or none): the row-level security
@@ -190,6 +193,20 @@ BEGIN
             USING ERRCODE = 'datatype_mismatch',
                   HINT = CASE WHEN f.dtype LIKE 'list[%' THEN 'write one row per element, or let lamin.add_values split the list'
                               ELSE format('a %s feature holds one value; a feature of dtype list[%s] holds several', f.dtype, f.dtype) END;
+    END IF;
+    -- A record of a typed sheet holds the features of its type's schema only.
+    IF owner_kind = 'record' THEN
+        SELECT t.name AS type_name, s.id AS schema_id, s.name AS schema_name INTO other_schema
+        FROM lamin.record r JOIN lamin.record t ON t.id = r.type_id JOIN lamin.schema s ON s.id = t.schema_id
+        WHERE r.id = owner_id;
+        IF other_schema.schema_id IS NOT NULL
+           AND NOT EXISTS (SELECT FROM lamin.schema_feature sf WHERE sf.schema_id = other_schema.schema_id AND sf.feature_id = f.id) THEN
+            RAISE EXCEPTION 'feature % is not in the schema of record type % (%)', quote_literal(f.name), quote_literal(other_schema.type_name),
+                coalesce(quote_literal(other_schema.schema_name), 'unnamed')
+                USING ERRCODE = 'check_violation',
+                      HINT = 'its features: ' || (SELECT string_agg(x.name, ', ' ORDER BY sf.position) FROM lamin.schema_feature sf
+                                                 JOIN lamin.feature x ON x.id = sf.feature_id WHERE sf.schema_id = other_schema.schema_id);
+        END IF;
     END IF;
     registry := lamin.dtype_registry(f.dtype);
     IF registry IS NOT NULL AND owner_kind = 'artifact' THEN
@@ -229,7 +246,10 @@ BEGIN
         CASE owner_kind
             WHEN 'artifact' THEN PERFORM FROM lamin.artifact o WHERE o.id = owner_id FOR NO KEY UPDATE;
             WHEN 'collection' THEN PERFORM FROM lamin.collection o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            ELSE PERFORM FROM lamin.run o WHERE o.id = owner_id FOR NO KEY UPDATE;
+            WHEN 'run' THEN PERFORM FROM lamin.run o WHERE o.id = owner_id FOR NO KEY UPDATE;
+            WHEN 'record' THEN PERFORM FROM lamin.record o WHERE o.id = owner_id FOR NO KEY UPDATE;
+            WHEN 'project' THEN PERFORM FROM lamin.project o WHERE o.id = owner_id FOR NO KEY UPDATE;
+            ELSE PERFORM FROM lamin.reference o WHERE o.id = owner_id FOR NO KEY UPDATE;
         END CASE;
         EXECUTE format('SELECT t.value FROM lamin.%I t WHERE t.%I = $1 AND t.feature_id = $2 AND t.value <> $3 AND t.id <> $4 LIMIT 1',
                        TG_TABLE_NAME, owner_kind || '_id')
@@ -342,9 +362,14 @@ BEGIN
         IF found_id IS NULL THEN
             RAISE EXCEPTION 'no run with uid %', coalesce(quote_literal(left(uid, 80)), 'NULL') USING ERRCODE = 'no_data_found';
         END IF;
+    ELSIF kind IN ('record', 'project', 'reference') THEN
+        found_id := lamin.entity_id(kind, uid);
+        EXECUTE format('SELECT x.space_id FROM lamin.%I x WHERE x.id = $1', kind) INTO sid USING found_id;
     ELSE
-        RAISE EXCEPTION 'unknown kind %: feature values belong to an artifact, a collection or a run', coalesce(quote_literal(kind), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'kind is ''artifact'', ''collection'' or ''run''';
+        RAISE EXCEPTION 'unknown kind %: feature values belong to an artifact, a collection, a run, a record, a project or a reference',
+            coalesce(quote_literal(kind), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'kind is ''artifact'', ''collection'', ''run'', ''record'', ''project'' or ''reference''';
     END IF;
     IF writing AND NOT lamin.has_space_level(sid, 'write') THEN
         SELECT s.name INTO space_name FROM lamin.space s WHERE s.id = sid;
@@ -357,7 +382,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION lamin.value_owner(text, text, boolean) IS
-    'The id of the artifact, collection or run whose feature values are read or written (kind, uid); refuses writing without write access to its space.';
+    'The id of the artifact, collection, run, record, project or reference whose feature values are read or written (kind, uid; records, projects and references also by name); refuses writing without write access to its space.';
 
 -- The one writer behind add_values, set_values and lamin.track's params:
 -- checks every value first (nothing is written unless all fit), then writes.
@@ -479,7 +504,7 @@ LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT lamin.write_values(kind, uid, vals, 'add') $$;
 COMMENT ON FUNCTION lamin.add_values(text, text, jsonb) IS
-    'Add feature values to an artifact, collection or run (kind, uid, {"feature": value or [values], ...}): typed and checked against each feature''s dtype, all or nothing; categorical values of artifacts become label links. A feature that is neither list[...] nor categorical holds one value (a different second value is refused: use set_values). Returns the number of new values.';
+    'Add feature values to an artifact, collection, run, record, project or reference (kind, uid, {"feature": value or [values], ...}): typed and checked against each feature''s dtype, all or nothing; categorical values of artifacts become label links. A feature that is neither list[...] nor categorical holds one value (a different second value is refused: use set_values). Returns the number of new values.';
 
 CREATE FUNCTION lamin.set_values(kind text, uid text, vals jsonb) RETURNS int
 LANGUAGE sql
@@ -539,7 +564,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION lamin.remove_values(text, text, text, jsonb) IS
-    'Remove the values of a feature from an artifact, collection or run (kind, uid, feature), or only the value(s) given (a value or a JSON list); categorical values of artifacts: their label links. Returns the number removed (0 when there was none).';
+    'Remove the values of a feature from an artifact, collection, run, record, project or reference (kind, uid, feature), or only the value(s) given (a value or a JSON list); categorical values of artifacts: their label links. Returns the number removed (0 when there was none).';
 
 -- Visible and written with their owner, like the artifacts' values.
 SELECT lamin.secure_table('lamin.collection_feature_value', 'link:lamin.collection:collection_id|lamin.feature:feature_id');

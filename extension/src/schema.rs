@@ -155,6 +155,16 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/26_find.sql",
     name = "find",
-    requires = ["validation"],
+    requires = ["validation"]
+);
+extension_sql_file!(
+    "../../sql/27_records.sql",
+    name = "records",
+    requires = ["find"]
+);
+extension_sql_file!(
+    "../../sql/28_own_registries.sql",
+    name = "own_registries",
+    requires = ["records"],
     finalize
 );
