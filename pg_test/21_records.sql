@@ -3,7 +3,7 @@
 -- project, and row-level security (a role that cannot read a space learns
 -- nothing of its projects, references or records).
 BEGIN;
-SELECT plan(43);
+SELECT plan(50);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-records') AS storage_uid \gset
 SELECT lamin.save_artifact(encode(sha256('rec a'), 'hex'), 10, key => 'rec/a.parquet') AS a \gset
@@ -91,6 +91,21 @@ SELECT throws_like($$SELECT lamin.entity_id('record', 'D1')$$, '%record name ''D
     'a name shared by records of two types is refused, with the uids to choose from');
 SELECT results_eq($$SELECT feature, value FROM lamin.record_values WHERE record_name = 'D1' ORDER BY feature$$,
     $$VALUES ('donor_age', '54'::jsonb), ('sex', '"female"'::jsonb)$$, 'lamin.record_values lists a record''s values');
+
+-- Sheets in bulk: lamin.import_records (the CLI's records import), record_columns, record_rows.
+SELECT results_eq($$SELECT name, created FROM lamin.import_records('Donor', '[{"name": "D3", "donor_age": 40, "sex": "male"},
+                                                                           {"name": "D1", "donor_age": 55}]')$$,
+    $$VALUES ('D3', true), ('D1', false)$$, 'import_records creates new records and updates known ones by name');
+SELECT is((SELECT value FROM lamin.record_values WHERE record_name = 'D1' AND record_type = 'Donor' AND feature = 'donor_age'), '55'::jsonb,
+    'an update replaces the values of the features a row gives');
+SELECT is((SELECT "values" FROM lamin.record_rows('Donor') WHERE name = 'D1'), '{"donor_age": 55, "sex": "female"}'::jsonb,
+    'record_rows gives each record''s values as one object');
+SELECT results_eq($$SELECT feature FROM lamin.record_columns('Donor')$$, $$VALUES ('donor_age'), ('sex'), ('notes')$$,
+    'record_columns lists the schema''s features in order');
+SELECT throws_like($$SELECT lamin.import_records('Donor', '[{"name": "D4", "donor_age": 1, "sex": "male"}, {"name": "D5", "donor_age": "x"}]')$$,
+    'import_records: row 2: feature ''donor_age'' (dtype int): "x" is not an integer%', 'a misfit names its row; nothing is imported');
+SELECT is((SELECT count(*)::int FROM lamin.record WHERE name = 'D4'), 0, 'not even the rows before it');
+SELECT throws_like($$SELECT lamin.import_records('D2', '[]')$$, 'record ''D2'' is not a record type', 'only record types take rows');
 
 -- An artifact annotated with a record (cat[lamin.record]) and a project.
 SELECT is(lamin.annotate(:'a', 'donor', ARRAY['D2']), 1, 'an artifact is annotated with a record through cat[lamin.record]');

@@ -9,18 +9,18 @@ SELECT plan(40);
 SELECT lamin.add_storage('/tmp/lamin-pgtap-own') AS storage_uid \gset
 SELECT lamin.save_artifact(encode(sha256('own a'), 'hex'), 10, key => 'own/a.parquet') AS a \gset
 CREATE SCHEMA lab;
-CREATE ROLE lab_owner IN ROLE lamin_writer;
-CREATE ROLE lab_member IN ROLE lamin_writer;
-CREATE ROLE lab_guest IN ROLE lamin_writer;
-GRANT CREATE, USAGE ON SCHEMA lab TO lab_owner;
+CREATE ROLE ownreg_owner IN ROLE lamin_writer;
+CREATE ROLE ownreg_member IN ROLE lamin_writer;
+CREATE ROLE ownreg_guest IN ROLE lamin_writer;
+GRANT CREATE, USAGE ON SCHEMA lab TO ownreg_owner;
 SELECT lamin.create_space('lab_private');
-SELECT lamin.grant('lab_private', 'lab_member', 'write');
+SELECT lamin.grant('lab_private', 'ownreg_member', 'write');
 
 -- A new table, made by its future owner.
-SET ROLE lab_owner;
+SET ROLE ownreg_owner;
 SELECT is(lamin.create_registry('lab.sample', synonyms_field => NULL), 'lab.sample', 'create_registry makes a new table a registry');
 RESET ROLE;
-SELECT is((SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'lab.sample'::regclass), 'lab_owner', 'the table is its creator''s');
+SELECT is((SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'lab.sample'::regclass), 'ownreg_owner', 'the table is its creator''s');
 SELECT columns_are('lab', 'sample', ARRAY['id', 'name', 'description', 'uid', 'branch_id', 'space_id', 'is_locked', 'created_at',
                                           'created_by', 'updated_at'], 'it has lamin''s columns');
 SELECT ok((SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = 'lab.sample'::regclass),
@@ -28,12 +28,12 @@ SELECT ok((SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid
 SELECT has_table('lab', 'artifact_sample', 'its link table for annotations exists');
 SELECT is((SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'lab.artifact_sample'::regclass),
     (SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'lamin.artifact'::regclass), 'the link table is lamin''s');
-SET ROLE lab_owner;
+SET ROLE ownreg_owner;
 SELECT is(lamin.create_registry('lab.sample'), 'lab.sample', 'create_registry is idempotent');
 RESET ROLE;
 
 -- Records: uid, space, audit, search, guard.
-SET ROLE lab_member;
+SET ROLE ownreg_member;
 INSERT INTO lab.sample (name, description) VALUES ('S-001 liver', 'first biopsy'), ('S-002 lung', NULL);
 SELECT lamin.use_space('lab_private');
 INSERT INTO lab.sample (name) VALUES ('S-003 secret');
@@ -45,11 +45,11 @@ SELECT throws_like($$INSERT INTO lab.sample (name) VALUES ('s-001  LIVER')$$, '%
 SELECT throws_like($$INSERT INTO lab.sample (name, uid) VALUES ('forged', 'abcdefghijkl')$$, '%uids are handed out by lamin%',
     'uids are lamin''s to hand out');
 RESET ROLE;
-SET ROLE lab_guest;
+SET ROLE ownreg_guest;
 SELECT is((SELECT count(*)::int FROM lab.sample), 2, 'a role without the space sees only the records of spaces it reads');
 SELECT is((SELECT count(*)::int FROM lamin.search('secret', 'lab.sample')), 0, 'and does not find the others by search');
 RESET ROLE;
-SET ROLE lab_owner;
+SET ROLE ownreg_owner;
 SELECT is((SELECT count(*)::int FROM lab.sample), 2, 'nor does the table''s owner without a grant (forced row-level security)');
 RESET ROLE;
 
@@ -64,18 +64,18 @@ SELECT is(lamin.add_values('collection', lamin.save_collection('own/coll', ARRAY
     'collections hold its records as values');
 
 -- Migrations with ALTER TABLE.
-SET ROLE lab_owner;
+SET ROLE ownreg_owner;
 ALTER TABLE lab.sample ADD COLUMN tissue text;
 RESET ROLE;
-SET ROLE lab_member;
+SET ROLE ownreg_member;
 SELECT lives_ok($$INSERT INTO lab.sample (name, tissue) VALUES ('S-004 kidney', 'kidney')$$, 'after ADD COLUMN, inserts work');
 SELECT is((SELECT name FROM lamin.search('kidney', 'lab.sample') LIMIT 1), 'S-004 kidney', 'and search indexes them');
 RESET ROLE;
-SET ROLE lab_owner;
+SET ROLE ownreg_owner;
 ALTER TABLE lab.sample RENAME COLUMN name TO label;
 RESET ROLE;
 SELECT is((SELECT name_field FROM lamin.registry WHERE name = 'lab.sample'), 'label', 'a renamed name column is followed');
-SET ROLE lab_member;
+SET ROLE ownreg_member;
 SELECT lives_ok($$INSERT INTO lab.sample (label) VALUES ('S-005 heart')$$, 'after RENAME COLUMN, inserts work');
 SELECT is((SELECT name FROM lamin.search('heart', 'lab.sample') LIMIT 1), 'S-005 heart', 'search finds the new record');
 SELECT throws_like($$INSERT INTO lab.sample (label) VALUES ('S-005 HEART')$$, '%already exists%', 'the guard compares the renamed column');
@@ -83,7 +83,7 @@ SELECT lives_ok($$UPDATE lab.sample SET label = 'S-001 liver (left)' WHERE label
 SELECT is((SELECT name FROM lamin.search('left', 'lab.sample') LIMIT 1), 'S-001 liver (left)', 'search follows the rename of the record');
 RESET ROLE;
 SELECT is(lamin.annotate(:'a', 'sample', ARRAY['S-005 heart']), 1, 'annotation matches on the renamed column');
-SET ROLE lab_owner;
+SET ROLE ownreg_owner;
 SELECT throws_like($$ALTER TABLE lab.sample RENAME COLUMN space_id TO room$$, '%columns space_id are lamin''s and cannot be renamed or dropped%',
     'lamin''s columns are not renamed');
 SELECT throws_like($$ALTER TABLE lab.sample DROP COLUMN label$$, '%is its registry''s name and cannot be dropped%',
@@ -100,12 +100,12 @@ RESET ROLE;
 -- An existing table with rows, and one of somebody else.
 CREATE TABLE lab.reagent (code text PRIMARY KEY, name text NOT NULL);
 INSERT INTO lab.reagent VALUES ('R1', 'Trypsin'), ('R2', 'Collagenase IV');
-ALTER TABLE lab.reagent OWNER TO lab_owner;
-SET ROLE lab_guest;
+ALTER TABLE lab.reagent OWNER TO ownreg_owner;
+SET ROLE ownreg_guest;
 SELECT throws_like($$SELECT lamin.create_registry('lab.reagent')$$, '%only the owner of lab.reagent makes it a registry%',
     'only a table''s owner makes it a registry');
 RESET ROLE;
-SET ROLE lab_owner;
+SET ROLE ownreg_owner;
 SELECT lives_ok($$SELECT lamin.create_registry('lab.reagent', abbr_field => 'code')$$, 'an existing table with rows becomes a registry');
 RESET ROLE;
 SELECT is((SELECT count(DISTINCT uid)::int FROM lab.reagent), 2, 'its rows got a uid each');

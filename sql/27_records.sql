@@ -652,3 +652,190 @@ COMMENT ON COLUMN lamin.record_values.value_timestamp IS 'The value of a datetim
 COMMENT ON COLUMN lamin.record_values.value IS 'The value as stored (canonical JSON).';
 COMMENT ON COLUMN lamin.record_values.record_id IS 'Internal id of the record (joins lamin.record).';
 GRANT SELECT ON lamin.record_values TO lamin_reader;
+
+-- The record type a sheet function names (uid or name), refused when it is a
+-- plain record.
+CREATE FUNCTION lamin.record_type_id(record_type text) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found record;
+BEGIN
+    SELECT r.id, r.is_type, r.name INTO found FROM lamin.record r WHERE r.id = lamin.entity_id('record', record_type);
+    IF NOT found.is_type THEN
+        RAISE EXCEPTION 'record % is not a record type', quote_literal(found.name)
+            USING ERRCODE = 'wrong_object_type', HINT = 'a record type (a sheet) has is_type = true; its records have it as type_id';
+    END IF;
+    RETURN found.id;
+END
+$$;
+COMMENT ON FUNCTION lamin.record_type_id(text) IS 'The id of a record type (is_type) named by uid or name; a plain record is refused.';
+
+-- The columns of a sheet: its schema's features in order; without a schema,
+-- the features its records hold, by name.
+CREATE FUNCTION lamin.record_columns(record_type text) RETURNS TABLE (feature text, dtype text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH t AS (SELECT r.id, r.schema_id FROM lamin.record r WHERE r.id = lamin.record_type_id(record_type))
+    SELECT c.name, c.dtype FROM (
+        SELECT f.name, f.dtype, sf.position AS pos
+        FROM t JOIN lamin.schema_feature sf ON sf.schema_id = t.schema_id JOIN lamin.feature f ON f.id = sf.feature_id
+        UNION ALL
+        SELECT x.name, x.dtype, row_number() OVER (ORDER BY x.name) FROM (
+            SELECT DISTINCT f.name, f.dtype FROM t JOIN lamin.record r ON r.type_id = t.id AND r.branch_id <> -1
+            JOIN lamin.record_feature_value v ON v.record_id = r.id JOIN lamin.feature f ON f.id = v.feature_id
+            WHERE t.schema_id IS NULL) x
+    ) c ORDER BY c.pos
+$$;
+COMMENT ON FUNCTION lamin.record_columns(text) IS 'The features of a record type''s sheet: its schema''s members in order, or (without a schema) the features its records hold.';
+
+-- The rows of a sheet: each record of the type (trash excluded, oldest
+-- first) with its values as one JSON object (a list[...] feature: a list).
+CREATE FUNCTION lamin.record_rows(record_type text) RETURNS TABLE (uid text, name text, "values" jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.uid, r.name, coalesce((
+               SELECT jsonb_object_agg(x.feature, x.value) FROM (
+                   SELECT f.name AS feature,
+                          CASE WHEN f.dtype LIKE 'list[%' THEN jsonb_agg(v.value ORDER BY v.id) ELSE min(v.value::text)::jsonb END AS value
+                   FROM lamin.record_feature_value v JOIN lamin.feature f ON f.id = v.feature_id
+                   WHERE v.record_id = r.id GROUP BY f.name, f.dtype) x), '{}')
+    FROM lamin.record r
+    WHERE r.type_id = lamin.record_type_id(record_type) AND r.branch_id <> -1
+    ORDER BY r.id
+$$;
+COMMENT ON FUNCTION lamin.record_rows(text) IS 'The records of a record type (a sheet), oldest first, each with its feature values as one JSON object (list features as lists).';
+
+-- Import rows into a sheet, all or nothing: a JSON array of objects whose
+-- keys are feature names, plus the name column and, optionally, "uid". A row
+-- with a uid updates that record; else a row whose name the type already has
+-- (in the current space) updates that one; else it is a new record. An
+-- update replaces the values of the features the row gives; NULL cells are
+-- left out (and leave values as they are). Values are coerced where the
+-- dtype reads them (a number written as text), and checked as add_values
+-- checks them; a misfit names its row and column.
+CREATE FUNCTION lamin.import_records(record_type text, rows jsonb, name_column text DEFAULT 'name')
+RETURNS TABLE (uid text, name text, created boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    tid bigint := lamin.record_type_id(record_type);
+    t record;
+    items jsonb[];
+    ids bigint[] := '{}';
+    uids text[] := '{}';
+    fresh boolean[] := '{}';
+    new_uids text[] := '{}';
+    new_names text[] := '{}';
+    fnames text[];
+    fids bigint[];
+    fdtypes text[];
+    item jsonb;
+    rid bigint;
+    nm text;
+    bad record;
+    i int;
+BEGIN
+    SELECT r.name, r.schema_id, r.space_id INTO t FROM lamin.record r WHERE r.id = tid;
+    IF rows IS NULL OR jsonb_typeof(rows) <> 'array' OR EXISTS (SELECT FROM jsonb_array_elements(rows) x WHERE jsonb_typeof(x) <> 'object') THEN
+        RAISE EXCEPTION 'import_records: rows are a JSON array of objects, one per record'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. ''[{"name": "D1", "donor_age": 54}, {"name": "D2", "donor_age": 61}]''';
+    END IF;
+    PERFORM lamin.require_write('importing records');
+    items := ARRAY(SELECT x FROM jsonb_array_elements(rows) x);
+    -- Every other column names a feature (of the type's schema, if it has one).
+    fnames := ARRAY(SELECT DISTINCT k FROM unnest(items) x, jsonb_object_keys(x) k WHERE k NOT IN (name_column, 'uid') ORDER BY 1);
+    SELECT string_agg(quote_literal(k), ', ') AS ks INTO bad FROM unnest(fnames) k
+    WHERE NOT EXISTS (SELECT FROM lamin.feature f WHERE f.name = k);
+    IF bad.ks IS NOT NULL THEN
+        RAISE EXCEPTION 'import_records: columns that name no feature: %', bad.ks
+            USING ERRCODE = 'undefined_column',
+                  HINT = format('create them (lamin.create_feature(name, dtype)), or name the column holding record names: name_column => ... (now %L)', name_column);
+    END IF;
+    fids := ARRAY(SELECT lamin.feature_id(k) FROM unnest(fnames) WITH ORDINALITY x(k, o) ORDER BY o);
+    fdtypes := ARRAY(SELECT f.dtype FROM unnest(fids) WITH ORDINALITY x(id, o) JOIN lamin.feature f ON f.id = x.id ORDER BY o);
+    IF t.schema_id IS NOT NULL THEN
+        SELECT string_agg(quote_literal(k), ', ') AS ks INTO bad FROM unnest(fnames, fids) x(k, id)
+        WHERE NOT EXISTS (SELECT FROM lamin.schema_feature sf WHERE sf.schema_id = t.schema_id AND sf.feature_id = x.id);
+        IF bad.ks IS NOT NULL THEN
+            RAISE EXCEPTION 'import_records: columns not in the schema of record type %: %', quote_literal(t.name), bad.ks
+                USING ERRCODE = 'check_violation',
+                      HINT = 'its features: ' || (SELECT string_agg(f.name, ', ' ORDER BY sf.position) FROM lamin.schema_feature sf
+                                                 JOIN lamin.feature f ON f.id = sf.feature_id WHERE sf.schema_id = t.schema_id);
+        END IF;
+    END IF;
+    -- Values that do not fit, named by row (1 = the first) and column.
+    SELECT x.n, e.key, f.dtype, el INTO bad
+    FROM unnest(items) WITH ORDINALITY x(r, n)
+    CROSS JOIN LATERAL jsonb_each(x.r) e
+    JOIN unnest(fnames, fdtypes) f(name, dtype) ON f.name = e.key
+    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE jsonb_build_array(e.value) END) el
+    WHERE jsonb_typeof(e.value) <> 'null' AND jsonb_typeof(el) <> 'null' AND (lamin.fit_value(f.dtype, el, true)).value IS NULL
+    ORDER BY x.n LIMIT 1;
+    IF bad.n IS NOT NULL THEN
+        RAISE EXCEPTION 'import_records: row %: %', bad.n, lamin.value_misfit(bad.key, bad.dtype, bad.el)
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    -- Which record each row is.
+    FOR i IN 1 .. coalesce(cardinality(items), 0) LOOP
+        item := items[i];
+        nm := item ->> name_column;
+        rid := NULL;
+        IF item ->> 'uid' IS NOT NULL THEN
+            SELECT r.id INTO rid FROM lamin.record r WHERE r.uid = item ->> 'uid' AND r.type_id = tid;
+            IF rid IS NULL THEN
+                RAISE EXCEPTION 'import_records: row %: uid % is no record of type %', i, quote_literal(item ->> 'uid'), quote_literal(t.name)
+                    USING ERRCODE = 'no_data_found', HINT = 'leave uid empty for a new record';
+            END IF;
+            IF nm IS NOT NULL THEN
+                UPDATE lamin.record r SET name = nm WHERE r.id = rid AND r.name IS DISTINCT FROM nm;
+            END IF;
+        ELSIF nm IS NOT NULL THEN
+            SELECT r.id INTO rid FROM lamin.record r
+            WHERE r.type_id = tid AND r.name = nm AND r.space_id = lamin.current_space_id();
+        END IF;
+        IF rid IS NOT NULL AND rid = ANY (ids) THEN
+            RAISE EXCEPTION 'import_records: row % is record % again (row %)', i, coalesce(quote_literal(nm), item ->> 'uid'), array_position(ids, rid)
+                USING ERRCODE = 'unique_violation', HINT = 'one row per record';
+        END IF;
+        IF rid IS NULL THEN
+            IF nm IS NOT NULL AND nm = ANY (new_names) THEN
+                RAISE EXCEPTION 'import_records: row % has the name % of row % again', i, quote_literal(nm),
+                    array_position(uids, new_uids[array_position(new_names, nm)])
+                    USING ERRCODE = 'unique_violation', HINT = 'names are unique within a record type';
+            END IF;
+            new_uids := new_uids || lamin.uid(16);
+            new_names := new_names || nm;
+            uids := uids || new_uids[cardinality(new_uids)];
+        ELSE
+            uids := uids || NULL::text;
+        END IF;
+        ids := ids || rid;
+        fresh := fresh || (rid IS NULL);
+    END LOOP;
+    -- New records in one statement (lamin's statement triggers run once).
+    INSERT INTO lamin.record (uid, name, type_id) SELECT u, n, tid FROM unnest(new_uids, new_names) x(u, n);
+    ids := ARRAY(SELECT coalesce(x.id, r.id) FROM unnest(ids, uids) WITH ORDINALITY x(id, u, o)
+                 LEFT JOIN lamin.record r ON r.uid = x.u ORDER BY x.o);
+    -- The values: those of the features a row gives replace the record's.
+    DELETE FROM lamin.record_feature_value v
+    USING unnest(ids, items, fresh) x(id, r, is_new), jsonb_each(x.r) e, unnest(fnames, fids) f(name, id)
+    WHERE NOT x.is_new AND f.name = e.key AND jsonb_typeof(e.value) <> 'null' AND v.record_id = x.id AND v.feature_id = f.id;
+    INSERT INTO lamin.record_feature_value (record_id, feature_id, value)
+    SELECT x.id, f.id, (lamin.fit_value(f.dtype, el, true)).value
+    FROM unnest(ids, items) x(id, r)
+    CROSS JOIN LATERAL jsonb_each(x.r) e
+    JOIN unnest(fnames, fids, fdtypes) f(name, id, dtype) ON f.name = e.key
+    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE jsonb_build_array(e.value) END) el
+    WHERE jsonb_typeof(e.value) <> 'null' AND jsonb_typeof(el) <> 'null'
+    ON CONFLICT DO NOTHING;
+    RETURN QUERY SELECT r.uid, r.name, x.is_new FROM unnest(ids, fresh) WITH ORDINALITY x(id, is_new, o) JOIN lamin.record r ON r.id = x.id ORDER BY x.o;
+END
+$$;
+COMMENT ON FUNCTION lamin.import_records(text, jsonb, text) IS
+    'Import rows (a JSON array of objects: feature columns, the name column, optionally uid) into a record type, all or nothing: rows with a known uid or name update that record (the values of the features given are replaced), others are new records; returns each row''s record and whether it is new.';

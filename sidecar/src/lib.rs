@@ -5,9 +5,10 @@
 //!
 //! Layers, each depending only on those below it:
 //! - `worker/` — claiming jobs, leases, dispatch by kind, the daemon loop.
-//! - `artifacts/`, `warehouse/`, `validation/`, `import/` — the work: save,
-//!   get, register, stage, verify, delete and sweep; load, export, curate;
-//!   validation of datasets against schemas; ontology and gene imports.
+//! - `artifacts/`, `warehouse/`, `validation/`, `import/`, `records` — the
+//!   work: save, get, register, stage, verify, delete and sweep; load,
+//!   export, curate; validation of datasets against schemas; ontology and
+//!   gene imports; sheets of records from and to files.
 //!   Functions take a database client and a request struct and return typed
 //!   results.
 //! - `formats/` — what files hold: parquet, CSV/TSV, AnnData (h5ad, zarr).
@@ -21,6 +22,7 @@ pub mod formats;
 pub mod import;
 pub mod listing;
 pub mod progress;
+pub mod records;
 pub mod runs;
 pub mod status;
 pub mod storage;

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use crate::error::DbError;
 use crate::refused;
 
-/// The arguments of `lamin.track(key, source_code, kind, description, params, version)`.
+/// The arguments of `lamin.track(key, source_code, kind, description, params, version, project)`.
 #[derive(Debug, Clone, Default)]
 pub struct TrackRequest {
     /// The transform's key, e.g. pipelines/qc.sh.
@@ -24,6 +24,8 @@ pub struct TrackRequest {
     pub params: Option<serde_json::Value>,
     /// A version tag for a new transform version.
     pub version: Option<String>,
+    /// A project (uid or name) the run, its transform and what it saves belong to.
+    pub project: Option<String>,
 }
 
 /// Start a run (lamin.track, committed at once so other sessions see it); returns its uid.
@@ -32,7 +34,7 @@ pub async fn track(client: &Client, request: &TrackRequest) -> anyhow::Result<St
     let kind = request.kind.as_deref().unwrap_or("pipeline");
     let row = client
         .query_one(
-            "SELECT lamin.track($1, $2, $3, $4, $5::text::jsonb, $6)",
+            "SELECT lamin.track($1, $2, $3, $4, $5::text::jsonb, $6, $7)",
             &[
                 &request.key,
                 &request.source_code,
@@ -40,6 +42,7 @@ pub async fn track(client: &Client, request: &TrackRequest) -> anyhow::Result<St
                 &request.description,
                 &params,
                 &request.version,
+                &request.project,
             ],
         )
         .await

@@ -509,6 +509,39 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
     check_the_fill_works(&mut db);
     check_the_fill_works(&mut restored);
 
+    // The user's table of 0.1.0 becomes a registry of its own (0.7.0): its
+    // rows get uids and keep their search terms, and a feature annotates with it.
+    db.batch_execute(
+        "SELECT lamin.create_registry('public.sample', synonyms_field => 'synonyms');
+         SELECT lamin.create_feature('sample', 'cat[public.sample]');",
+    )
+    .unwrap();
+    assert_eq!(
+        one::<i64>(&mut db, "SELECT count(DISTINCT uid) FROM public.sample"),
+        3,
+        "each row of the table made at 0.1.0 got a uid"
+    );
+    assert_eq!(
+        one::<String>(
+            &mut db,
+            "SELECT name FROM lamin.search('PBMC-1', 'public.sample') LIMIT 1"
+        ),
+        "blood draw 1",
+        "its synonyms stay searchable"
+    );
+    let artifact: String = one(
+        &mut db,
+        "SELECT uid FROM lamin.artifact WHERE is_latest ORDER BY id LIMIT 1",
+    );
+    assert_eq!(
+        one::<i32>(
+            &mut db,
+            &format!("SELECT lamin.annotate('{artifact}', 'sample', ARRAY['lymph node biopsy'])")
+        ),
+        1,
+        "an artifact is annotated with one of its records"
+    );
+
     // Work queued at the old release is done by a sidecar of the new one.
     let queued: i64 = one(
         &mut db,

@@ -10,6 +10,7 @@ mod import;
 pub mod logging;
 mod output;
 mod progress;
+mod records;
 mod runs;
 mod status;
 mod validate;
@@ -70,6 +71,8 @@ pub enum Command {
     Standardize(validate::StandardizeArgs),
     /// Schemas: make one from a sample file.
     Schema(validate::SchemaArgs),
+    /// Records of a record type (a sheet: samples, donors, reagents) from and to CSV/TSV or parquet files.
+    Records(records::RecordsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +136,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Validate(_) => Some("validate"),
         Command::Schema(_) => Some("schema"),
         Command::Standardize(_) => Some("standardize"),
+        Command::Records(_) => Some("records"),
     };
     if let Some(verb) = verb {
         db::set_application_name(format!("lamin/{} {verb}", lamin_core::VERSION));
@@ -152,5 +156,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Validate(args) => validate::validate(args).await,
         Command::Schema(args) => validate::schema(args).await,
         Command::Standardize(args) => validate::standardize(args).await,
+        Command::Records(args) => records::run(args).await,
     }
 }

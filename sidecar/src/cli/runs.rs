@@ -37,6 +37,9 @@ pub struct TrackArgs {
     /// A version tag for a new transform version.
     #[arg(long)]
     pub version: Option<String>,
+    /// A project (uid or name): the run, its transform and what the run saves belong to it.
+    #[arg(long, env = "LAMIN_PROJECT")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,6 +83,7 @@ pub async fn track(args: TrackArgs) -> anyhow::Result<()> {
         description: args.description,
         params,
         version: args.version,
+        project: args.project,
     };
     println!("{}", runs::track(&client, &request).await?);
     Ok(())
