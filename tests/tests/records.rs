@@ -510,3 +510,130 @@ fn a_registry_of_ones_own_end_to_end() {
         .get(0);
     assert_eq!(found, "S-004 heart", "and keeps following migrations");
 }
+
+#[test]
+fn projects_and_references_hold_what_a_run_saves() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let storage = tempfile::tempdir().unwrap();
+    db.execute(
+        "SELECT lamin.add_storage($1)",
+        &[&storage.path().to_str().unwrap()],
+    )
+    .unwrap();
+    db.batch_execute(
+        "INSERT INTO lamin.project (name, abbr) VALUES ('Cell Atlas', 'ATL');
+         INSERT INTO lamin.reference (name, doi) VALUES ('A cell atlas of the lung', 'doi:10.1038/s41586-024-0001-x');
+         SELECT lamin.create_space('hidden');
+         SELECT lamin.use_space('hidden');
+         INSERT INTO lamin.project (name) VALUES ('Hidden project');
+         SELECT lamin.use_space('all');
+         CREATE ROLE atlas_reader LOGIN PASSWORD 'reader' IN ROLE lamin_reader;",
+    )
+    .unwrap();
+
+    // A pipeline's run in the project, from the CLI: the run, its transform and its outputs belong to it.
+    let out = lamin(
+        &cluster,
+        &[
+            "track",
+            "--key",
+            "pipelines/atlas.sh",
+            "--project",
+            "Cell Atlas",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let run = stdout_text(&out);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("counts.csv");
+    std::fs::write(&data, "cell,count\na,1\nb,2\n").unwrap();
+    let out = lamin(
+        &cluster,
+        &[
+            "save",
+            data.to_str().unwrap(),
+            "--key",
+            "atlas/counts.csv",
+            "--run",
+            &run,
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let artifact = stdout_text(&out);
+    let out = lamin(&cluster, &["finish", &run]);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let members: Vec<String> = db
+        .query(
+            "SELECT 'artifact ' || a.uid FROM lamin.artifact_project l JOIN lamin.artifact a ON a.id = l.artifact_id
+             UNION ALL SELECT 'run ' || r.uid FROM lamin.run_project l JOIN lamin.run r ON r.id = l.run_id
+             UNION ALL SELECT 'transform ' || t.key FROM lamin.transform_project l JOIN lamin.transform t ON t.id = l.transform_id
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            format!("artifact {artifact}"),
+            format!("run {run}"),
+            "transform pipelines/atlas.sh".to_string()
+        ]
+    );
+
+    // The project cites a reference; the DOI is kept bare and found by search.
+    db.batch_execute(
+        "SELECT lamin.link('project', ARRAY[(SELECT uid FROM lamin.project WHERE name = 'Cell Atlas')], 'reference', 'A cell atlas of the lung')",
+    )
+    .unwrap();
+    let doi: String = db
+        .query_one("SELECT doi FROM lamin.reference", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(doi, "10.1038/s41586-024-0001-x");
+    let out = lamin(&cluster, &["search", "ATL", "--registry", "lamin.project"]);
+    assert!(
+        stdout_text(&out).contains("Cell Atlas"),
+        "{}",
+        stdout_text(&out)
+    );
+
+    // A reader of space all sees the project, not the hidden one, nor links to it.
+    db.batch_execute(&format!(
+        "SELECT lamin.link('artifact', ARRAY['{artifact}'], 'project', 'Hidden project')"
+    ))
+    .unwrap();
+    let mut reader =
+        postgres::Client::connect(&cluster.url_as("atlas_reader", "reader"), postgres::NoTls)
+            .unwrap();
+    let seen: (i64, i64) = {
+        let r = reader
+            .query_one("SELECT (SELECT count(*) FROM lamin.project), (SELECT count(*) FROM lamin.artifact_project)", &[])
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(
+        seen,
+        (1, 1),
+        "the reader sees Cell Atlas and its link, nothing of the hidden project"
+    );
+
+    // A backup brings the links back.
+    cluster.dump_and_restore("restored");
+    let mut restored = cluster.connect_to("restored");
+    let counts: (i64, i64, i64) = {
+        let r = restored
+            .query_one(
+                "SELECT (SELECT count(*) FROM lamin.artifact_project), (SELECT count(*) FROM lamin.project_reference),
+                        (SELECT count(*) FROM lamin.search('ATL', 'lamin.project'))",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(counts, (2, 1, 1));
+}

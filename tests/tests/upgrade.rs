@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use lamin_e2e::fingerprint::{backup_rows, changed, columns, rows_over, rows_where};
-use lamin_e2e::releases::{Releases, CURRENT};
+use lamin_e2e::releases::{version_order, Releases, CURRENT};
 use lamin_e2e::schema_dump::{differences, dumped_tables, lamin_roles, schema_objects};
 use lamin_e2e::{
     await_job, check, db_message, fixture, job_status, lamin, stderr_text, stdout_text, wait_until,
@@ -388,6 +388,85 @@ fn check_the_fill_works(db: &mut postgres::Client) {
         locked.unwrap_err().contains("locked"),
         "the record locked at 0.1.0 stays locked"
     );
+}
+
+/// The first release with registries of one's own (lamin.create_registry).
+const OWN_REGISTRIES_SINCE: &str = "0.7.0";
+
+/// A registry of one's own made at each release that has them keeps working
+/// through the upgrades after it: records, spaces, search, annotations and
+/// migrations. (From a release made at CURRENT there is no step yet: then it
+/// checks the fill itself; each later release adds an upgrade to the walk.)
+#[test]
+fn a_registry_of_ones_own_survives_the_upgrades_after_it() {
+    let releases = Releases::load();
+    let mut bases: Vec<String> = releases
+        .frozen
+        .iter()
+        .filter(|v| version_order(v, OWN_REGISTRIES_SINCE) != std::cmp::Ordering::Less)
+        .cloned()
+        .collect();
+    if !bases.iter().any(|v| v == CURRENT) {
+        bases.push(CURRENT.to_string());
+    }
+    for base in &bases {
+        let cluster = if base == CURRENT {
+            Cluster::start()
+        } else {
+            Cluster::start_at(base)
+        };
+        cluster.psql_file(&cluster.dbname, &fixture("upgrade/fill-own-registry.sql"));
+        walk_upgrades(&cluster, base);
+        let mut db = cluster.connect();
+        assert_eq!(one::<String>(&mut db, "SELECT lamin.version()"), CURRENT);
+        assert_eq!(
+            one::<String>(
+                &mut db,
+                "SELECT name_field FROM lamin.registry WHERE name = 'lab.sample'"
+            ),
+            "label",
+            "from {base}: the renamed name column is still the registry's"
+        );
+        assert_eq!(
+            one::<String>(
+                &mut db,
+                "SELECT name FROM lamin.search('lung', 'lab.sample') LIMIT 1"
+            ),
+            "S-002 lung",
+            "from {base}: its records are searchable"
+        );
+        let seen = as_role(&mut db, "own_upgrade_member", |t| {
+            one::<i64>(t, "SELECT count(*) FROM lab.sample")
+        });
+        assert_eq!(
+            seen, 2,
+            "from {base}: a member of the lab's space sees both records"
+        );
+        let seen = as_role(&mut db, "lamin_writer", |t| {
+            one::<i64>(t, "SELECT count(*) FROM lab.artifact_sample")
+        });
+        assert_eq!(
+            seen, 0,
+            "from {base}: the link to a record of the lab's space is not seen without it"
+        );
+        db.batch_execute(
+            "ALTER TABLE lab.sample RENAME COLUMN tissue TO organ;
+             INSERT INTO lab.sample (label, organ) VALUES ('S-003 kidney', 'kidney');",
+        )
+        .unwrap_or_else(|e| panic!("from {base}: migrating the registry: {}", db_message(&e)));
+        assert_eq!(
+            one::<i32>(
+                &mut db,
+                "SELECT lamin.annotate(uid, 'sample', ARRAY['S-003 kidney']) FROM lamin.artifact WHERE key = 'lab/measured.csv'"
+            ),
+            1,
+            "from {base}: a new record annotates"
+        );
+        assert!(
+            one::<i64>(&mut db, "SELECT count(*) FROM lamin.audit WHERE registry = 'lab.sample' AND operation = 'insert'") == 3,
+            "from {base}: every insert is audited"
+        );
+    }
 }
 
 #[test]
