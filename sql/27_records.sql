@@ -730,14 +730,10 @@ DECLARE
     ids bigint[] := '{}';
     uids text[] := '{}';
     fresh boolean[] := '{}';
-    new_uids text[] := '{}';
     new_names text[] := '{}';
     fnames text[];
     fids bigint[];
     fdtypes text[];
-    item jsonb;
-    rid bigint;
-    nm text;
     bad record;
     i int;
 BEGIN
@@ -781,45 +777,41 @@ BEGIN
         RAISE EXCEPTION 'import_records: row %: %', bad.n, lamin.value_misfit(bad.key, bad.dtype, bad.el)
             USING ERRCODE = 'datatype_mismatch';
     END IF;
-    -- Which record each row is.
-    FOR i IN 1 .. coalesce(cardinality(items), 0) LOOP
-        item := items[i];
-        nm := item ->> name_column;
-        rid := NULL;
-        IF item ->> 'uid' IS NOT NULL THEN
-            SELECT r.id INTO rid FROM lamin.record r WHERE r.uid = item ->> 'uid' AND r.type_id = tid;
-            IF rid IS NULL THEN
-                RAISE EXCEPTION 'import_records: row %: uid % is no record of type %', i, quote_literal(item ->> 'uid'), quote_literal(t.name)
-                    USING ERRCODE = 'no_data_found', HINT = 'leave uid empty for a new record';
-            END IF;
-            IF nm IS NOT NULL THEN
-                UPDATE lamin.record r SET name = nm WHERE r.id = rid AND r.name IS DISTINCT FROM nm;
-            END IF;
-        ELSIF nm IS NOT NULL THEN
-            SELECT r.id INTO rid FROM lamin.record r
-            WHERE r.type_id = tid AND r.name = nm AND r.space_id = lamin.current_space_id();
-        END IF;
-        IF rid IS NOT NULL AND rid = ANY (ids) THEN
-            RAISE EXCEPTION 'import_records: row % is record % again (row %)', i, coalesce(quote_literal(nm), item ->> 'uid'), array_position(ids, rid)
-                USING ERRCODE = 'unique_violation', HINT = 'one row per record';
-        END IF;
-        IF rid IS NULL THEN
-            IF nm IS NOT NULL AND nm = ANY (new_names) THEN
-                RAISE EXCEPTION 'import_records: row % has the name % of row % again', i, quote_literal(nm),
-                    array_position(uids, new_uids[array_position(new_names, nm)])
-                    USING ERRCODE = 'unique_violation', HINT = 'names are unique within a record type';
-            END IF;
-            new_uids := new_uids || lamin.uid(16);
-            new_names := new_names || nm;
-            uids := uids || new_uids[cardinality(new_uids)];
-        ELSE
-            uids := uids || NULL::text;
-        END IF;
-        ids := ids || rid;
-        fresh := fresh || (rid IS NULL);
-    END LOOP;
+    -- Which record each row is, in one pass: by uid, else by name within the
+    -- type in the current space (the probe matches record_name_in_type), else
+    -- a new record with a uid handed out here.
+    SELECT array_agg(coalesce(ru.id, rn.id) ORDER BY x.n),
+           array_agg(CASE WHEN ru.id IS NULL AND rn.id IS NULL THEN lamin.uid(16) END ORDER BY x.n),
+           array_agg(x.r ->> name_column ORDER BY x.n),
+           array_agg(x.r ->> 'uid' IS NOT NULL AND ru.id IS NULL ORDER BY x.n)
+    INTO ids, uids, new_names, fresh
+    FROM unnest(items) WITH ORDINALITY x(r, n)
+    LEFT JOIN lamin.record ru ON x.r ->> 'uid' IS NOT NULL AND ru.uid = x.r ->> 'uid' AND ru.type_id = tid
+    LEFT JOIN lamin.record rn ON x.r ->> 'uid' IS NULL AND x.r ->> name_column IS NOT NULL
+                             AND rn.space_id = lamin.current_space_id() AND coalesce(rn.type_id, 0) = tid AND rn.name = x.r ->> name_column;
+    i := array_position(fresh, true);
+    IF i IS NOT NULL THEN
+        RAISE EXCEPTION 'import_records: row %: uid % is no record of type %', i, quote_literal(items[i] ->> 'uid'), quote_literal(t.name)
+            USING ERRCODE = 'no_data_found', HINT = 'leave uid empty for a new record';
+    END IF;
+    -- Two rows of one record: the same existing record, or one new name twice.
+    SELECT min(x.n) AS n, (array_agg(x.n ORDER BY x.n))[2] AS again, min(coalesce(x.nm, items[x.n] ->> 'uid')) AS what INTO bad
+    FROM unnest(ids, new_names) WITH ORDINALITY x(id, nm, n)
+    WHERE x.id IS NOT NULL OR x.nm IS NOT NULL
+    GROUP BY CASE WHEN x.id IS NOT NULL THEN 'id:' || x.id ELSE 'new:' || x.nm END
+    HAVING count(*) > 1
+    ORDER BY 2 LIMIT 1;
+    IF bad.n IS NOT NULL THEN
+        RAISE EXCEPTION 'import_records: row % is record % of row % again', bad.again, quote_literal(bad.what), bad.n
+            USING ERRCODE = 'unique_violation', HINT = 'one row per record: names are unique within a record type';
+    END IF;
+    -- Rows with a uid may rename their record.
+    UPDATE lamin.record r SET name = x.nm
+    FROM unnest(ids, new_names, items) x(id, nm, item)
+    WHERE r.id = x.id AND x.item ->> 'uid' IS NOT NULL AND x.nm IS NOT NULL AND r.name IS DISTINCT FROM x.nm;
+    fresh := ARRAY(SELECT x IS NULL FROM unnest(ids) x);
     -- New records in one statement (lamin's statement triggers run once).
-    INSERT INTO lamin.record (uid, name, type_id) SELECT u, n, tid FROM unnest(new_uids, new_names) x(u, n);
+    INSERT INTO lamin.record (uid, name, type_id) SELECT x.u, x.nm, tid FROM unnest(uids, new_names) x(u, nm) WHERE x.u IS NOT NULL;
     ids := ARRAY(SELECT coalesce(x.id, r.id) FROM unnest(ids, uids) WITH ORDINALITY x(id, u, o)
                  LEFT JOIN lamin.record r ON r.uid = x.u ORDER BY x.o);
     -- The values: those of the features a row gives replace the record's.

@@ -8,7 +8,8 @@
 //! (BENCH_PREVIOUS, default 0.4.0: its frozen SQL with this library; `none`
 //! skips it: at 0.4.0 this case takes about 20 minutes), and before it
 //! save_artifact at both releases (A B A B; BENCH_CASES=save_artifact runs
-//! only these).
+//! only these). BENCH_CASES=records: a sheet of records imported through
+//! lamin.import_records beside a plain table of the same rows.
 
 use std::time::Instant;
 
@@ -24,6 +25,11 @@ fn main() {
     // BENCH_CASES=save_artifact: only the two-release save_artifact cases.
     if std::env::var("BENCH_CASES").as_deref() == Ok("save_artifact") {
         save_artifact_at_both_releases(n.min(20_000));
+        return;
+    }
+    // BENCH_CASES=records: only the sheet import (0.7.0).
+    if std::env::var("BENCH_CASES").as_deref() == Ok("records") {
+        records_import(n);
         return;
     }
     let cluster = Cluster::start();
@@ -360,4 +366,91 @@ fn one_transaction_bulk_loads() {
             println!("{case:<46} {secs:>10.2} {rate:>12.0} {last:>16.3}");
         }
     }
+}
+
+/// Records of a sheet (0.7.0): rows of five typed features (int, float,
+/// str, date, categorical) imported through lamin.import_records into a
+/// record type with a schema, 1,000 rows a statement, every statement its
+/// own transaction (so the required-feature check at commit is paid); the
+/// same rows into a plain table with one typed column per feature beside it.
+fn records_import(n: usize) {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    db.batch_execute(
+        "SELECT lamin.create_feature('b_age', 'int'), lamin.create_feature('b_weight', 'float'),
+                lamin.create_feature('b_note', 'str'), lamin.create_feature('b_day', 'date'),
+                lamin.create_feature('b_sex', 'cat');
+         INSERT INTO lamin.ulabel (name) VALUES ('female'), ('male');
+         SELECT lamin.create_schema(ARRAY['b_age', 'b_weight', 'b_note', 'b_day', 'b_sex'], name => 'bench sheet');
+         INSERT INTO lamin.record (name, is_type, schema_id) VALUES ('BenchDonor', true, lamin.schema_id('bench sheet'));
+         CREATE TABLE plain_donor (id bigserial PRIMARY KEY, name text UNIQUE, b_age int, b_weight float8, b_note text, b_day date, b_sex text);",
+    )
+    .unwrap();
+    let version: String = db.query_one("SELECT lamin.version()", &[]).unwrap().get(0);
+    println!(
+        "lamin {version}; {n} records of 5 features, {BATCH} rows a statement and transaction\n"
+    );
+    println!(
+        "{:<58} {:>10} {:>12} {:>12}",
+        "case", "seconds", "records/s", "values/s"
+    );
+    let rows = |b: usize| -> String {
+        let items: Vec<String> = (0..BATCH)
+            .map(|i| {
+                let k = b * BATCH + i;
+                format!(
+                    r#"{{"name": "donor {k}", "b_age": {}, "b_weight": {}.5, "b_note": "note {k}", "b_day": "2024-{:02}-{:02}", "b_sex": "{}"}}"#,
+                    20 + k % 60, 50 + k % 40, 1 + k % 12, 1 + k % 28, if k % 2 == 0 { "female" } else { "male" }
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    let start = Instant::now();
+    for b in 0..n / BATCH {
+        db.execute(
+            "SELECT count(*) FROM lamin.import_records('BenchDonor', $1::text::jsonb)",
+            &[&rows(b)],
+        )
+        .unwrap();
+    }
+    let api = start.elapsed().as_secs_f64();
+    println!(
+        "{:<58} {api:>10.2} {:>12.0} {:>12.0}",
+        "records: lamin.import_records (new records)",
+        n as f64 / api,
+        5.0 * n as f64 / api
+    );
+    let start = Instant::now();
+    for b in 0..n / BATCH {
+        db.execute(
+            "SELECT count(*) FROM lamin.import_records('BenchDonor', $1::text::jsonb)",
+            &[&rows(b)],
+        )
+        .unwrap();
+    }
+    let again = start.elapsed().as_secs_f64();
+    println!(
+        "{:<58} {again:>10.2} {:>12.0} {:>12.0}",
+        "records: the same rows again (updates, values replaced)",
+        n as f64 / again,
+        5.0 * n as f64 / again
+    );
+    let start = Instant::now();
+    for b in 0..n / BATCH {
+        db.execute(
+            "INSERT INTO plain_donor (name, b_age, b_weight, b_note, b_day, b_sex)
+             SELECT r->>'name', (r->>'b_age')::int, (r->>'b_weight')::float8, r->>'b_note', (r->>'b_day')::date, r->>'b_sex'
+             FROM jsonb_array_elements($1::text::jsonb) r",
+            &[&rows(b)],
+        )
+        .unwrap();
+    }
+    let plain = start.elapsed().as_secs_f64();
+    println!(
+        "{:<58} {plain:>10.2} {:>12.0}",
+        "  baseline: the same JSON rows into a plain typed table",
+        n as f64 / plain
+    );
+    println!("\nimport_records / plain table: {:.3}", plain / api);
 }
