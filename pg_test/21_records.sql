@@ -3,7 +3,7 @@
 -- project, and row-level security (a role that cannot read a space learns
 -- nothing of its projects, references or records).
 BEGIN;
-SELECT plan(50);
+SELECT plan(55);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-records') AS storage_uid \gset
 SELECT lamin.save_artifact(encode(sha256('rec a'), 'hex'), 10, key => 'rec/a.parquet') AS a \gset
@@ -110,6 +110,21 @@ SELECT throws_like($$SELECT lamin.import_records('D2', '[]')$$, 'record ''D2'' i
 -- An artifact annotated with a record (cat[lamin.record]) and a project.
 SELECT is(lamin.annotate(:'a', 'donor', ARRAY['D2']), 1, 'an artifact is annotated with a record through cat[lamin.record]');
 SELECT is((SELECT r.name FROM lamin.artifact_record l JOIN lamin.record r ON r.id = l.record_id), 'D2', 'the link names the record');
+
+-- describe, annotations, trash.
+SELECT lamin.describe(uid) AS d2 FROM lamin.record WHERE name = 'D2' AND type_id = (SELECT id FROM lamin.record WHERE name = 'Donor') \gset
+SELECT is(jsonb_build_object('kind', :'d2'::jsonb ->> 'record_kind', 'type', :'d2'::jsonb ->> 'type', 'features', :'d2'::jsonb -> 'features'),
+    '{"kind": "record", "type": "Donor", "features": {"donor_age": [61], "sex": ["male"]}}'::jsonb,
+    'lamin.describe shows a record with its type and values');
+SELECT is(lamin.describe((SELECT uid FROM lamin.project WHERE name = 'Cell Atlas')) -> 'links',
+    '{"artifacts": 1, "collections": 1, "transforms": 0, "runs": 0, "records": 0}'::jsonb, 'a project''s description counts what links to it');
+SELECT results_eq(format($$SELECT registry, name FROM lamin.annotations WHERE artifact_uid = %L ORDER BY 1, 2$$, :'a'),
+    $$VALUES ('lamin.project', 'Cell Atlas'), ('lamin.record', 'D2')$$, 'lamin.annotations lists projects and records');
+SELECT ok(lamin.describe(:'a') -> 'labels' @> '[{"registry": "lamin.record", "name": "D2", "feature": "donor"}]',
+    'an artifact''s description lists the record it is annotated with');
+SELECT lamin.delete((SELECT uid FROM lamin.project WHERE name = 'Atlas pilot'));
+SELECT is((SELECT branch_id FROM lamin.project WHERE name = 'Atlas pilot'), -1::smallint, 'lamin.delete trashes a project');
+SELECT lamin.restore((SELECT uid FROM lamin.project WHERE name = 'Atlas pilot'));
 
 -- lamin.track(..., project => ...) links the run, its transform and what it saves.
 SELECT lamin.track('pipelines/atlas.py', project => 'Cell Atlas') AS run \gset

@@ -27,14 +27,34 @@ RETURNS TABLE (feature_id bigint, registry text, uid text, name text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    own record;
 BEGIN
     IF to_regclass('bionty.artifact_terms') IS NOT NULL THEN
         RETURN QUERY EXECUTE 'SELECT t.feature_id, t.registry, t.uid, t.name FROM bionty.artifact_terms t WHERE t.artifact_id = $1'
         USING artifact_id;
     END IF;
+    -- Projects, references and records (sql/27_records.sql), and registries
+    -- of one's own (lamin.create_registry), through their link tables.
+    IF to_regclass('lamin.artifact_project') IS NOT NULL THEN
+        RETURN QUERY EXECUTE
+            'SELECT l.feature_id, ''lamin.project'', p.uid, p.name FROM lamin.artifact_project l JOIN lamin.project p ON p.id = l.project_id WHERE l.artifact_id = $1
+             UNION ALL
+             SELECT l.feature_id, ''lamin.reference'', r.uid, r.name FROM lamin.artifact_reference l JOIN lamin.reference r ON r.id = l.reference_id WHERE l.artifact_id = $1
+             UNION ALL
+             SELECT l.feature_id, ''lamin.record'', r.uid, coalesce(r.name, r.uid) FROM lamin.artifact_record l JOIN lamin.record r ON r.id = l.record_id WHERE l.artifact_id = $1'
+        USING artifact_id;
+        FOR own IN SELECT o.name, r.name_field FROM lamin.own_registry o JOIN lamin.registry r ON r.name = o.name
+                   WHERE to_regclass(o.name) IS NOT NULL ORDER BY o.name LOOP
+            RETURN QUERY EXECUTE format('SELECT l.feature_id, %L, t.uid, t.%I::text FROM %I.%I l JOIN %I.%I t ON t.id = l.%I WHERE l.artifact_id = $1',
+                                        own.name, own.name_field, split_part(own.name, '.', 1), 'artifact_' || split_part(own.name, '.', 2),
+                                        split_part(own.name, '.', 1), split_part(own.name, '.', 2), split_part(own.name, '.', 2) || '_id')
+            USING artifact_id;
+        END LOOP;
+    END IF;
 END
 $$;
-COMMENT ON FUNCTION lamin.registry_annotations(bigint) IS 'Annotations of an artifact with records of registries other than lamin.ulabel (e.g. bionty.cell_type).';
+COMMENT ON FUNCTION lamin.registry_annotations(bigint) IS 'Annotations of an artifact with records of registries other than lamin.ulabel (bionty''s, projects, references, records, registries of one''s own).';
 
 -- An artifact as one JSON document (lamin.describe of an artifact's uid).
 CREATE FUNCTION lamin.describe_artifact(uid text) RETURNS jsonb
@@ -143,6 +163,7 @@ AS $$
 DECLARE
     rec record;
     doc jsonb;
+    rec_doc jsonb;
 BEGIN
     IF uid IS NOT NULL AND length(uid) IN (16, 20) AND EXISTS (
         SELECT FROM lamin.artifact a WHERE a.uid = uid OR (length(uid) = 16 AND a.stem = uid AND a.is_latest)) THEN
@@ -203,6 +224,23 @@ BEGIN
             'slots', coalesce((SELECT jsonb_object_agg(c.slot, jsonb_build_object('uid', x.uid, 'name', x.name, 'itype', x.itype))
                                FROM lamin.schema_component c JOIN lamin.schema x ON x.id = c.component_id
                                WHERE c.composite_id = rec.record_id), '{}'::jsonb));
+    ELSIF rec.registry IN ('lamin.project'::regclass, 'lamin.reference'::regclass, 'lamin.record'::regclass) THEN
+        -- (Dynamic: these registries come later, in sql/27_records.sql.)
+        EXECUTE format($q$SELECT jsonb_build_object(
+                              'type', (SELECT t.name FROM %1$s x JOIN %1$s t ON t.id = x.type_id WHERE x.id = $1),
+                              'features', coalesce((SELECT jsonb_object_agg(y.name, y.vals) FROM (
+                                  SELECT f.name, jsonb_agg(v.value ORDER BY v.value) AS vals
+                                  FROM lamin.%2$I v JOIN lamin.feature f ON f.id = v.feature_id
+                                  WHERE v.%3$I = $1 GROUP BY f.name) y), '{}'::jsonb))$q$,
+                       rec.registry, split_part(rec.registry::text, '.', 2) || '_feature_value', split_part(rec.registry::text, '.', 2) || '_id')
+        INTO STRICT rec_doc USING rec.record_id;
+        doc := doc || rec_doc || jsonb_build_object('links', lamin.link_counts(split_part(rec.registry::text, '.', 2), rec.record_id));
+        IF rec.registry = 'lamin.record'::regclass THEN
+            doc := doc || jsonb_build_object(
+                'schema', (SELECT jsonb_build_object('uid', s.uid, 'name', s.name) FROM lamin.record r JOIN lamin.schema s ON s.id = r.schema_id
+                           WHERE r.id = rec.record_id),
+                'run', (SELECT x.uid FROM lamin.record r JOIN lamin.run x ON x.id = r.run_id WHERE r.id = rec.record_id));
+        END IF;
     ELSIF rec.registry = 'lamin.ulabel'::regclass THEN
         doc := doc || jsonb_build_object(
             'type', (SELECT t.name FROM lamin.ulabel l JOIN lamin.ulabel t ON t.id = l.type_id WHERE l.id = rec.record_id),
@@ -213,7 +251,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION lamin.describe(text) IS
-    'Any record (artifact, collection, run, transform, schema, feature, label) by uid as one JSON document; artifacts in full (lamin.describe_artifact).';
+    'Any record (artifact, collection, run, transform, schema, feature, label, project, reference, record) by uid as one JSON document; artifacts in full (lamin.describe_artifact).';
 
 -- Registries that delete() and restore() act on, in the order a uid is looked up.
 CREATE FUNCTION lamin.find_record(uid text, OUT registry regclass, OUT record_id bigint, OUT branch_id smallint)
@@ -230,8 +268,10 @@ BEGIN
     END IF;
     FOREACH candidate IN ARRAY CASE length(uid)
         WHEN 20 THEN ARRAY['lamin.artifact', 'lamin.collection', 'lamin.run']::regclass[]
-        WHEN 16 THEN ARRAY['lamin.transform', 'lamin.schema']::regclass[]
-        WHEN 12 THEN ARRAY['lamin.feature']::regclass[]
+        -- (Names, not regclass constants: records, projects and references
+        -- come later in the install, sql/27_records.sql.)
+        WHEN 16 THEN ARRAY['lamin.transform', 'lamin.schema', 'lamin.record']::regclass[]
+        WHEN 12 THEN ARRAY['lamin.feature', 'lamin.project', 'lamin.reference']::regclass[]
         ELSE ARRAY['lamin.ulabel']::regclass[] END
     LOOP
         EXECUTE format('SELECT id, branch_id FROM %s WHERE uid = $1', candidate) INTO record_id, branch_id USING uid;

@@ -111,10 +111,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     registry text := lamin.dtype_registry(dtype);
-    field text := coalesce(lamin.dtype_field(dtype), (SELECT r.name_field FROM lamin.registry r WHERE r.name = lamin.dtype_registry(dtype)), 'name');
-    tbl text := format('%I.%I', split_part(registry, '.', 1), split_part(registry, '.', 2));
+    field text := lamin.dtype_field(dtype);
+    tbl text;
     found boolean;
 BEGIN
+    -- Labels (dtype cat), the most common: a static statement, its plan kept.
+    IF registry = 'lamin.ulabel' AND field IS NULL THEN
+        RETURN EXISTS (SELECT FROM lamin.ulabel t WHERE t.name = val AND t.branch_id <> -1);
+    END IF;
+    field := coalesce(field, (SELECT r.name_field FROM lamin.registry r WHERE r.name = registry), 'name');
+    tbl := format('%I.%I', split_part(registry, '.', 1), split_part(registry, '.', 2));
     IF registry IS NULL OR to_regclass(tbl) IS NULL THEN
         RETURN false;
     END IF;
@@ -196,11 +202,12 @@ BEGIN
     END IF;
     -- A record of a typed sheet holds the features of its type's schema only.
     IF owner_kind = 'record' THEN
-        SELECT t.name AS type_name, s.id AS schema_id, s.name AS schema_name INTO other_schema
+        SELECT t.name AS type_name, s.id AS schema_id, s.name AS schema_name,
+               EXISTS (SELECT FROM lamin.schema_feature sf WHERE sf.schema_id = s.id AND sf.feature_id = f.id) AS member
+        INTO other_schema
         FROM lamin.record r JOIN lamin.record t ON t.id = r.type_id JOIN lamin.schema s ON s.id = t.schema_id
         WHERE r.id = owner_id;
-        IF other_schema.schema_id IS NOT NULL
-           AND NOT EXISTS (SELECT FROM lamin.schema_feature sf WHERE sf.schema_id = other_schema.schema_id AND sf.feature_id = f.id) THEN
+        IF other_schema.schema_id IS NOT NULL AND NOT other_schema.member THEN
             RAISE EXCEPTION 'feature % is not in the schema of record type % (%)', quote_literal(f.name), quote_literal(other_schema.type_name),
                 coalesce(quote_literal(other_schema.schema_name), 'unnamed')
                 USING ERRCODE = 'check_violation',
@@ -243,17 +250,34 @@ BEGIN
     -- lock table until the transaction ends, and a statement writing more
     -- than a few thousand values ran out of them.)
     IF f.dtype NOT LIKE 'list[%' AND registry IS NULL THEN
+        -- (Static statements, one per table: parsed once, where EXECUTE
+        -- would parse its query again for every value.)
         CASE owner_kind
-            WHEN 'artifact' THEN PERFORM FROM lamin.artifact o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            WHEN 'collection' THEN PERFORM FROM lamin.collection o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            WHEN 'run' THEN PERFORM FROM lamin.run o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            WHEN 'record' THEN PERFORM FROM lamin.record o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            WHEN 'project' THEN PERFORM FROM lamin.project o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            ELSE PERFORM FROM lamin.reference o WHERE o.id = owner_id FOR NO KEY UPDATE;
+            WHEN 'artifact' THEN
+                PERFORM FROM lamin.artifact o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.artifact_feature_value t
+                WHERE t.artifact_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            WHEN 'collection' THEN
+                PERFORM FROM lamin.collection o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.collection_feature_value t
+                WHERE t.collection_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            WHEN 'run' THEN
+                PERFORM FROM lamin.run o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.run_feature_value t
+                WHERE t.run_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            WHEN 'record' THEN
+                PERFORM FROM lamin.record o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.record_feature_value t
+                WHERE t.record_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            WHEN 'project' THEN
+                PERFORM FROM lamin.project o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.project_feature_value t
+                WHERE t.project_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            ELSE
+                PERFORM FROM lamin.reference o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.reference_feature_value t
+                WHERE t.reference_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
         END CASE;
-        EXECUTE format('SELECT t.value FROM lamin.%I t WHERE t.%I = $1 AND t.feature_id = $2 AND t.value <> $3 AND t.id <> $4 LIMIT 1',
-                       TG_TABLE_NAME, owner_kind || '_id')
-        INTO other USING owner_id, f.id, NEW.value, NEW.id;
         IF other IS NOT NULL THEN
             RAISE EXCEPTION 'feature % (dtype %) holds one value per %, which has % already (not also %)', quote_literal(f.name), f.dtype,
                 owner_kind, left(other::text, 200), left(NEW.value::text, 200)

@@ -190,9 +190,13 @@ BEGIN
     IF NEW.type_id IS NULL THEN
         RETURN NEW;
     END IF;
-    EXECUTE format('SELECT t.is_type, t.name, %s AS schema_id FROM %s t WHERE t.id = $1',
-                   CASE WHEN TG_TABLE_NAME = 'record' THEN 't.schema_id' ELSE 'NULL::bigint' END, tbl)
-    INTO parent USING NEW.type_id;
+    -- (Static statements: parsed once; a bulk insert of records pays one
+    -- index probe per row here.)
+    CASE TG_TABLE_NAME
+        WHEN 'record' THEN SELECT t.is_type, t.name, t.schema_id INTO parent FROM lamin.record t WHERE t.id = NEW.type_id;
+        WHEN 'project' THEN SELECT t.is_type, t.name, NULL::bigint AS schema_id INTO parent FROM lamin.project t WHERE t.id = NEW.type_id;
+        ELSE SELECT t.is_type, t.name, NULL::bigint AS schema_id INTO parent FROM lamin.reference t WHERE t.id = NEW.type_id;
+    END CASE;
     IF parent.is_type IS NOT true THEN
         RAISE EXCEPTION '% %: its type % is not a type; set is_type = true on it first', TG_TABLE_NAME,
             coalesce(quote_literal(NEW.name), NEW.uid), coalesce(quote_literal(parent.name), '(id ' || NEW.type_id || ')')
@@ -202,6 +206,10 @@ BEGIN
         RAISE EXCEPTION 'record type %: type % has a schema, so it holds records, not record types', quote_literal(NEW.name),
             quote_literal(parent.name)
             USING ERRCODE = 'check_violation', HINT = 'nest types under a type without a schema';
+    END IF;
+    -- A new row has no types below it: only a changed type_id can close a cycle.
+    IF TG_OP = 'INSERT' THEN
+        RETURN NEW;
     END IF;
     EXECUTE format($q$WITH RECURSIVE chain(id, depth) AS (
                           SELECT $1, 1
@@ -417,9 +425,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     rid bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.record_id ELSE NEW.record_id END;
-    missing text[] := lamin.record_missing_features(rid);
+    missing text[];
     r record;
 BEGIN
+    -- A record's values arrive together (an import writes them in a row):
+    -- the queued checks of one record after the first are the same check.
+    -- The record last checked is remembered for the transaction, and
+    -- forgotten by every statement that writes values
+    -- (lamin.tg_record_values_written), so a skipped check is always one
+    -- that just ran on the same values.)
+    IF current_setting('lamin.record_checked', true) = rid::text THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('lamin.record_checked', rid::text, true);
+    missing := lamin.record_missing_features(rid);
     IF missing IS NOT NULL THEN
         SELECT x.uid, x.name, t.name AS type_name INTO r FROM lamin.record x JOIN lamin.record t ON t.id = x.type_id WHERE x.id = rid;
         RAISE EXCEPTION 'record % of type % lacks required feature(s) %', coalesce(quote_literal(r.name), r.uid),
@@ -434,6 +453,19 @@ $$;
 COMMENT ON FUNCTION lamin.tg_record_complete() IS 'Deferred trigger: at commit, a record with values holds a value of every feature its type''s schema requires.';
 CREATE CONSTRAINT TRIGGER record_complete AFTER INSERT OR DELETE ON lamin.record_feature_value
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION lamin.tg_record_complete();
+
+CREATE FUNCTION lamin.tg_record_values_written() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('lamin.record_checked', '', true);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION lamin.tg_record_values_written() IS 'Trigger: a statement that writes record values makes lamin.tg_record_complete check every record again.';
+CREATE TRIGGER record_values_written AFTER INSERT OR UPDATE OR DELETE ON lamin.record_feature_value
+    FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_record_values_written();
 
 -- Registries of spaces: row-level security, lock, uid, audit; the space a
 -- record goes to is the session's (lamin.use_space).
@@ -717,10 +749,16 @@ COMMENT ON FUNCTION lamin.record_rows(text) IS 'The records of a record type (a 
 -- left out (and leave values as they are). Values are coerced where the
 -- dtype reads them (a number written as text), and checked as add_values
 -- checks them; a misfit names its row and column.
+-- Its statements are planned afresh at each call (force_custom_plan; one
+-- call is one sheet, so planning is cheap beside it): plans kept for the
+-- session would be those made while the record tables were small, and a
+-- session importing sheet after sheet into an empty instance (a first load)
+-- got slower with every sheet (1,000 rows: 0.9 s, then 3.9 s after 11).
 CREATE FUNCTION lamin.import_records(record_type text, rows jsonb, name_column text DEFAULT 'name')
 RETURNS TABLE (uid text, name text, created boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 #variable_conflict use_variable
 DECLARE
@@ -734,6 +772,11 @@ DECLARE
     fnames text[];
     fids bigint[];
     fdtypes text[];
+    v_rows bigint[];
+    v_features bigint[];
+    v_values jsonb[];
+    v_raw jsonb[];
+    v_keys text[];
     bad record;
     i int;
 BEGIN
@@ -765,16 +808,22 @@ BEGIN
                                                  JOIN lamin.feature f ON f.id = sf.feature_id WHERE sf.schema_id = t.schema_id);
         END IF;
     END IF;
-    -- Values that do not fit, named by row (1 = the first) and column.
-    SELECT x.n, e.key, f.dtype, el INTO bad
+    -- Every value made to fit its feature once (coerced where the dtype
+    -- reads it); one that does not fit is named by row (1 = the first) and column.
+    SELECT array_agg(x.n ORDER BY x.n, e.key, el.o), array_agg(f.id ORDER BY x.n, e.key, el.o),
+           array_agg((lamin.fit_value(f.dtype, el.v, true)).value ORDER BY x.n, e.key, el.o),
+           array_agg(el.v ORDER BY x.n, e.key, el.o), array_agg(e.key ORDER BY x.n, e.key, el.o)
+    INTO v_rows, v_features, v_values, v_raw, v_keys
     FROM unnest(items) WITH ORDINALITY x(r, n)
     CROSS JOIN LATERAL jsonb_each(x.r) e
-    JOIN unnest(fnames, fdtypes) f(name, dtype) ON f.name = e.key
-    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE jsonb_build_array(e.value) END) el
-    WHERE jsonb_typeof(e.value) <> 'null' AND jsonb_typeof(el) <> 'null' AND (lamin.fit_value(f.dtype, el, true)).value IS NULL
-    ORDER BY x.n LIMIT 1;
-    IF bad.n IS NOT NULL THEN
-        RAISE EXCEPTION 'import_records: row %: %', bad.n, lamin.value_misfit(bad.key, bad.dtype, bad.el)
+    JOIN unnest(fnames, fids, fdtypes) f(name, id, dtype) ON f.name = e.key
+    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE jsonb_build_array(e.value) END)
+        WITH ORDINALITY el(v, o)
+    WHERE jsonb_typeof(e.value) <> 'null' AND jsonb_typeof(el.v) <> 'null';
+    i := array_position(v_values, NULL);
+    IF i IS NOT NULL THEN
+        RAISE EXCEPTION 'import_records: row %: %', v_rows[i],
+            lamin.value_misfit(v_keys[i], fdtypes[array_position(fnames, v_keys[i])], v_raw[i])
             USING ERRCODE = 'datatype_mismatch';
     END IF;
     -- Which record each row is, in one pass: by uid, else by name within the
@@ -819,15 +868,58 @@ BEGIN
     USING unnest(ids, items, fresh) x(id, r, is_new), jsonb_each(x.r) e, unnest(fnames, fids) f(name, id)
     WHERE NOT x.is_new AND f.name = e.key AND jsonb_typeof(e.value) <> 'null' AND v.record_id = x.id AND v.feature_id = f.id;
     INSERT INTO lamin.record_feature_value (record_id, feature_id, value)
-    SELECT x.id, f.id, (lamin.fit_value(f.dtype, el, true)).value
-    FROM unnest(ids, items) x(id, r)
-    CROSS JOIN LATERAL jsonb_each(x.r) e
-    JOIN unnest(fnames, fids, fdtypes) f(name, id, dtype) ON f.name = e.key
-    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE jsonb_build_array(e.value) END) el
-    WHERE jsonb_typeof(e.value) <> 'null' AND jsonb_typeof(el) <> 'null'
+    SELECT ids[x.n], x.feature_id, x.value FROM unnest(v_rows, v_features, v_values) x(n, feature_id, value)
     ON CONFLICT DO NOTHING;
     RETURN QUERY SELECT r.uid, r.name, x.is_new FROM unnest(ids, fresh) WITH ORDINALITY x(id, is_new, o) JOIN lamin.record r ON r.id = x.id ORDER BY x.o;
 END
 $$;
 COMMENT ON FUNCTION lamin.import_records(text, jsonb, text) IS
     'Import rows (a JSON array of objects: feature columns, the name column, optionally uid) into a record type, all or nothing: rows with a known uid or name update that record (the values of the features given are replaced), others are new records; returns each row''s record and whether it is new.';
+
+-- How many records of each kind link to a project, reference or record
+-- (describe's "links"), among those the caller can read.
+CREATE FUNCTION lamin.link_counts(kind text, id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner text;
+    n bigint;
+    out jsonb := '{}';
+BEGIN
+    FOREACH owner IN ARRAY ARRAY['artifact', 'collection', 'transform', 'run', 'record', 'project'] LOOP
+        CONTINUE WHEN to_regclass(format('lamin.%I', owner || '_' || kind)) IS NULL OR owner = kind;
+        EXECUTE format('SELECT count(*) FROM lamin.%I l WHERE l.%I = $1', owner || '_' || kind, kind || '_id') INTO n USING id;
+        out := out || jsonb_build_object(owner || 's', n);
+    END LOOP;
+    RETURN out;
+END
+$$;
+COMMENT ON FUNCTION lamin.link_counts(text, bigint) IS 'The number of readable artifacts, collections, transforms, runs, records and projects linked to a project, reference or record (kind, id).';
+
+-- lamin.annotations (sql/23_query_views.sql) gains the annotations with
+-- projects, references and records, whose link tables exist from here on.
+CREATE OR REPLACE VIEW lamin.annotations WITH (security_invoker = true) AS
+SELECT a.uid AS artifact_uid, a.key, a.version, a.is_latest, f.name AS feature,
+       x.registry, x.record_uid, x.name, x.ontology_id, a.id AS artifact_id
+FROM (
+    SELECT l.artifact_id, l.feature_id, 'lamin.ulabel'::text AS registry, u.uid AS record_uid, u.name,
+           NULL::text AS ontology_id
+    FROM lamin.artifact_ulabel l JOIN lamin.ulabel u ON u.id = l.ulabel_id
+    UNION ALL
+    SELECT t.artifact_id, t.feature_id, t.registry, t.uid, t.name, t.ontology_id
+    FROM bionty.artifact_terms t
+    UNION ALL
+    SELECT l.artifact_id, l.feature_id, 'lamin.project', p.uid, p.name, NULL
+    FROM lamin.artifact_project l JOIN lamin.project p ON p.id = l.project_id
+    UNION ALL
+    SELECT l.artifact_id, l.feature_id, 'lamin.reference', r.uid, r.name, NULL
+    FROM lamin.artifact_reference l JOIN lamin.reference r ON r.id = l.reference_id
+    UNION ALL
+    SELECT l.artifact_id, l.feature_id, 'lamin.record', r.uid, coalesce(r.name, r.uid), NULL
+    FROM lamin.artifact_record l JOIN lamin.record r ON r.id = l.record_id
+) x
+JOIN lamin.artifact a ON a.id = x.artifact_id
+LEFT JOIN lamin.feature f ON f.id = x.feature_id
+WHERE a.branch_id <> -1;
+COMMENT ON VIEW lamin.annotations IS 'Every annotation of an artifact with a label (lamin.ulabel, a bionty registry, a project, reference or record), by uid: e.g. the latest artifacts annotated with any T cell: WHERE is_latest AND ontology_id IN (SELECT ontology_id FROM bionty.descendants(''CL:0000084'', include_self => true)). Registries of one''s own have their own link tables (schema.artifact_<table>).';

@@ -6,6 +6,37 @@
 -- has its own section below.
 
 -- == feature values of records, projects and references ==
+-- Whether a text is a record of the registry a categorical dtype names (in
+-- its name field, or the field the dtype names), among the records the
+-- caller can read (row-level security applies: no hint of others).
+CREATE OR REPLACE FUNCTION lamin.in_registry(dtype text, val text) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    registry text := lamin.dtype_registry(dtype);
+    field text := lamin.dtype_field(dtype);
+    tbl text;
+    found boolean;
+BEGIN
+    -- Labels (dtype cat), the most common: a static statement, its plan kept.
+    IF registry = 'lamin.ulabel' AND field IS NULL THEN
+        RETURN EXISTS (SELECT FROM lamin.ulabel t WHERE t.name = val AND t.branch_id <> -1);
+    END IF;
+    field := coalesce(field, (SELECT r.name_field FROM lamin.registry r WHERE r.name = registry), 'name');
+    tbl := format('%I.%I', split_part(registry, '.', 1), split_part(registry, '.', 2));
+    IF registry IS NULL OR to_regclass(tbl) IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s t WHERE t.%I = $1%s)', tbl, field,
+                   CASE WHEN EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = to_regclass(tbl) AND a.attname = 'branch_id'
+                                     AND a.attnum > 0 AND NOT a.attisdropped)
+                        THEN ' AND t.branch_id <> -1' ELSE '' END)
+    INTO found USING val;
+    RETURN found;
+END
+$$;
+
 -- The trigger of the three value tables: check and type a value before it
 -- is written. Runs as the caller: it reads the feature, the registry and
 -- the record's other values through row-level security.
@@ -51,11 +82,12 @@ BEGIN
     END IF;
     -- A record of a typed sheet holds the features of its type's schema only.
     IF owner_kind = 'record' THEN
-        SELECT t.name AS type_name, s.id AS schema_id, s.name AS schema_name INTO other_schema
+        SELECT t.name AS type_name, s.id AS schema_id, s.name AS schema_name,
+               EXISTS (SELECT FROM lamin.schema_feature sf WHERE sf.schema_id = s.id AND sf.feature_id = f.id) AS member
+        INTO other_schema
         FROM lamin.record r JOIN lamin.record t ON t.id = r.type_id JOIN lamin.schema s ON s.id = t.schema_id
         WHERE r.id = owner_id;
-        IF other_schema.schema_id IS NOT NULL
-           AND NOT EXISTS (SELECT FROM lamin.schema_feature sf WHERE sf.schema_id = other_schema.schema_id AND sf.feature_id = f.id) THEN
+        IF other_schema.schema_id IS NOT NULL AND NOT other_schema.member THEN
             RAISE EXCEPTION 'feature % is not in the schema of record type % (%)', quote_literal(f.name), quote_literal(other_schema.type_name),
                 coalesce(quote_literal(other_schema.schema_name), 'unnamed')
                 USING ERRCODE = 'check_violation',
@@ -98,17 +130,34 @@ BEGIN
     -- lock table until the transaction ends, and a statement writing more
     -- than a few thousand values ran out of them.)
     IF f.dtype NOT LIKE 'list[%' AND registry IS NULL THEN
+        -- (Static statements, one per table: parsed once, where EXECUTE
+        -- would parse its query again for every value.)
         CASE owner_kind
-            WHEN 'artifact' THEN PERFORM FROM lamin.artifact o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            WHEN 'collection' THEN PERFORM FROM lamin.collection o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            WHEN 'run' THEN PERFORM FROM lamin.run o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            WHEN 'record' THEN PERFORM FROM lamin.record o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            WHEN 'project' THEN PERFORM FROM lamin.project o WHERE o.id = owner_id FOR NO KEY UPDATE;
-            ELSE PERFORM FROM lamin.reference o WHERE o.id = owner_id FOR NO KEY UPDATE;
+            WHEN 'artifact' THEN
+                PERFORM FROM lamin.artifact o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.artifact_feature_value t
+                WHERE t.artifact_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            WHEN 'collection' THEN
+                PERFORM FROM lamin.collection o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.collection_feature_value t
+                WHERE t.collection_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            WHEN 'run' THEN
+                PERFORM FROM lamin.run o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.run_feature_value t
+                WHERE t.run_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            WHEN 'record' THEN
+                PERFORM FROM lamin.record o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.record_feature_value t
+                WHERE t.record_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            WHEN 'project' THEN
+                PERFORM FROM lamin.project o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.project_feature_value t
+                WHERE t.project_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
+            ELSE
+                PERFORM FROM lamin.reference o WHERE o.id = owner_id FOR NO KEY UPDATE;
+                SELECT t.value INTO other FROM lamin.reference_feature_value t
+                WHERE t.reference_id = owner_id AND t.feature_id = f.id AND t.value <> NEW.value AND t.id <> NEW.id LIMIT 1;
         END CASE;
-        EXECUTE format('SELECT t.value FROM lamin.%I t WHERE t.%I = $1 AND t.feature_id = $2 AND t.value <> $3 AND t.id <> $4 LIMIT 1',
-                       TG_TABLE_NAME, owner_kind || '_id')
-        INTO other USING owner_id, f.id, NEW.value, NEW.id;
         IF other IS NOT NULL THEN
             RAISE EXCEPTION 'feature % (dtype %) holds one value per %, which has % already (not also %)', quote_literal(f.name), f.dtype,
                 owner_kind, left(other::text, 200), left(NEW.value::text, 200)
@@ -301,6 +350,178 @@ BEGIN
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS added = ROW_COUNT;
     RETURN added;
+END
+$$;
+
+-- == describe, delete and restore: projects, references, records; annotations with them and with registries of one's own ==
+-- An artifact's annotations with records of other registries (bionty
+-- cell types, genes, …), read through the view bionty.artifact_terms, which
+-- is created after this file (hence plpgsql and a dynamic statement).
+CREATE OR REPLACE FUNCTION lamin.registry_annotations(artifact_id bigint)
+RETURNS TABLE (feature_id bigint, registry text, uid text, name text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    own record;
+BEGIN
+    IF to_regclass('bionty.artifact_terms') IS NOT NULL THEN
+        RETURN QUERY EXECUTE 'SELECT t.feature_id, t.registry, t.uid, t.name FROM bionty.artifact_terms t WHERE t.artifact_id = $1'
+        USING artifact_id;
+    END IF;
+    -- Projects, references and records (sql/27_records.sql), and registries
+    -- of one's own (lamin.create_registry), through their link tables.
+    IF to_regclass('lamin.artifact_project') IS NOT NULL THEN
+        RETURN QUERY EXECUTE
+            'SELECT l.feature_id, ''lamin.project'', p.uid, p.name FROM lamin.artifact_project l JOIN lamin.project p ON p.id = l.project_id WHERE l.artifact_id = $1
+             UNION ALL
+             SELECT l.feature_id, ''lamin.reference'', r.uid, r.name FROM lamin.artifact_reference l JOIN lamin.reference r ON r.id = l.reference_id WHERE l.artifact_id = $1
+             UNION ALL
+             SELECT l.feature_id, ''lamin.record'', r.uid, coalesce(r.name, r.uid) FROM lamin.artifact_record l JOIN lamin.record r ON r.id = l.record_id WHERE l.artifact_id = $1'
+        USING artifact_id;
+        FOR own IN SELECT o.name, r.name_field FROM lamin.own_registry o JOIN lamin.registry r ON r.name = o.name
+                   WHERE to_regclass(o.name) IS NOT NULL ORDER BY o.name LOOP
+            RETURN QUERY EXECUTE format('SELECT l.feature_id, %L, t.uid, t.%I::text FROM %I.%I l JOIN %I.%I t ON t.id = l.%I WHERE l.artifact_id = $1',
+                                        own.name, own.name_field, split_part(own.name, '.', 1), 'artifact_' || split_part(own.name, '.', 2),
+                                        split_part(own.name, '.', 1), split_part(own.name, '.', 2), split_part(own.name, '.', 2) || '_id')
+            USING artifact_id;
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION lamin.registry_annotations(bigint) IS 'Annotations of an artifact with records of registries other than lamin.ulabel (bionty''s, projects, references, records, registries of one''s own).';
+
+-- Any record as one JSON document, whatever its kind: artifacts in full
+-- (describe_artifact); collections, runs, transforms, schemas, features and
+-- labels with their fields (internal ids left out, references by uid) and
+-- what links to them. A uid nobody can read is "no record", as for a uid
+-- that does not exist.
+CREATE OR REPLACE FUNCTION lamin.describe(uid text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    rec record;
+    doc jsonb;
+    rec_doc jsonb;
+BEGIN
+    IF uid IS NOT NULL AND length(uid) IN (16, 20) AND EXISTS (
+        SELECT FROM lamin.artifact a WHERE a.uid = uid OR (length(uid) = 16 AND a.stem = uid AND a.is_latest)) THEN
+        RETURN lamin.describe_artifact(uid);
+    END IF;
+    IF uid IS NOT NULL AND length(uid) = 16 THEN
+        -- A collection's version stem: its latest version.
+        SELECT c.uid INTO rec FROM lamin.collection c WHERE c.stem = uid AND c.is_latest;
+        IF FOUND THEN
+            uid := rec.uid;
+        END IF;
+    END IF;
+    SELECT * INTO rec FROM lamin.find_record(uid);
+    EXECUTE format('SELECT to_jsonb(x) FROM %s x WHERE x.id = $1', rec.registry) INTO doc USING rec.record_id;
+    doc := jsonb_build_object('record_kind', split_part(rec.registry::text, '.', 2), 'registry', rec.registry::text)
+        || (doc - ARRAY['id', 'space_id', 'branch_id', 'created_by', 'run_id', 'transform_id', 'type_id', 'storage_id'])
+        || jsonb_build_object(
+            'space', (SELECT sp.name FROM lamin.space sp WHERE sp.id = (doc ->> 'space_id')::bigint),
+            'branch', (SELECT b.name FROM lamin.branch b WHERE b.id = (doc ->> 'branch_id')::smallint),
+            'created_by', (SELECT u.handle FROM lamin."user" u WHERE u.id = (doc ->> 'created_by')::bigint));
+    IF rec.registry = 'lamin.run'::regclass THEN
+        doc := (doc - 'initiated_by_run_id') || jsonb_build_object(
+            'initiated_by_run', (SELECT p.uid FROM lamin.run r JOIN lamin.run p ON p.id = r.initiated_by_run_id
+                                 WHERE r.id = rec.record_id),
+            'transform', (SELECT jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind, 'version', t.version)
+                          FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = rec.record_id),
+            'inputs', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                FROM lamin.run_input_artifact i JOIN lamin.artifact a ON a.id = i.artifact_id
+                                WHERE i.run_id = rec.record_id), '[]'::jsonb),
+            'outputs', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                 FROM lamin.artifact a WHERE a.run_id = rec.record_id AND a.branch_id <> -1), '[]'::jsonb),
+            'recreated', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY a.id)
+                                   FROM lamin.artifact_recreating_run rr JOIN lamin.artifact a ON a.id = rr.artifact_id
+                                   WHERE rr.run_id = rec.record_id), '[]'::jsonb),
+            'features', coalesce((SELECT jsonb_object_agg(x.name, x.vals) FROM (
+                                      SELECT f.name, jsonb_agg(v.value ORDER BY v.value) AS vals
+                                      FROM lamin.run_feature_value v JOIN lamin.feature f ON f.id = v.feature_id
+                                      WHERE v.run_id = rec.record_id GROUP BY f.name) x), '{}'::jsonb));
+    ELSIF rec.registry = 'lamin.transform'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'runs', (SELECT count(*) FROM lamin.run r WHERE r.transform_id = rec.record_id));
+    ELSIF rec.registry = 'lamin.collection'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'artifacts', coalesce((SELECT jsonb_agg(jsonb_build_object('uid', a.uid, 'key', a.key) ORDER BY m.position, a.id)
+                                   FROM lamin.collection_artifact m JOIN lamin.artifact a ON a.id = m.artifact_id
+                                   WHERE m.collection_id = rec.record_id), '[]'::jsonb),
+            'run', (SELECT r.uid FROM lamin.collection c JOIN lamin.run r ON r.id = c.run_id WHERE c.id = rec.record_id),
+            'features', coalesce((SELECT jsonb_object_agg(x.name, x.vals) FROM (
+                                      SELECT f.name, jsonb_agg(v.value ORDER BY v.value) AS vals
+                                      FROM lamin.collection_feature_value v JOIN lamin.feature f ON f.id = v.feature_id
+                                      WHERE v.collection_id = rec.record_id GROUP BY f.name) x), '{}'::jsonb));
+    ELSIF rec.registry = 'lamin.schema'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'features', coalesce((SELECT jsonb_agg(jsonb_build_object('name', f.name, 'dtype', f.dtype, 'nullable', f.nullable,
+                                                             'optional', sf.optional) ORDER BY sf.position)
+                                  FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
+                                  WHERE sf.schema_id = rec.record_id), '[]'::jsonb),
+            'slots', coalesce((SELECT jsonb_object_agg(c.slot, jsonb_build_object('uid', x.uid, 'name', x.name, 'itype', x.itype))
+                               FROM lamin.schema_component c JOIN lamin.schema x ON x.id = c.component_id
+                               WHERE c.composite_id = rec.record_id), '{}'::jsonb));
+    ELSIF rec.registry IN ('lamin.project'::regclass, 'lamin.reference'::regclass, 'lamin.record'::regclass) THEN
+        -- (Dynamic: these registries come later, in sql/27_records.sql.)
+        EXECUTE format($q$SELECT jsonb_build_object(
+                              'type', (SELECT t.name FROM %1$s x JOIN %1$s t ON t.id = x.type_id WHERE x.id = $1),
+                              'features', coalesce((SELECT jsonb_object_agg(y.name, y.vals) FROM (
+                                  SELECT f.name, jsonb_agg(v.value ORDER BY v.value) AS vals
+                                  FROM lamin.%2$I v JOIN lamin.feature f ON f.id = v.feature_id
+                                  WHERE v.%3$I = $1 GROUP BY f.name) y), '{}'::jsonb))$q$,
+                       rec.registry, split_part(rec.registry::text, '.', 2) || '_feature_value', split_part(rec.registry::text, '.', 2) || '_id')
+        INTO STRICT rec_doc USING rec.record_id;
+        doc := doc || rec_doc || jsonb_build_object('links', lamin.link_counts(split_part(rec.registry::text, '.', 2), rec.record_id));
+        IF rec.registry = 'lamin.record'::regclass THEN
+            doc := doc || jsonb_build_object(
+                'schema', (SELECT jsonb_build_object('uid', s.uid, 'name', s.name) FROM lamin.record r JOIN lamin.schema s ON s.id = r.schema_id
+                           WHERE r.id = rec.record_id),
+                'run', (SELECT x.uid FROM lamin.record r JOIN lamin.run x ON x.id = r.run_id WHERE r.id = rec.record_id));
+        END IF;
+    ELSIF rec.registry = 'lamin.ulabel'::regclass THEN
+        doc := doc || jsonb_build_object(
+            'type', (SELECT t.name FROM lamin.ulabel l JOIN lamin.ulabel t ON t.id = l.type_id WHERE l.id = rec.record_id),
+            'n_artifacts', (SELECT count(*) FROM lamin.artifact_ulabel l JOIN lamin.artifact a ON a.id = l.artifact_id
+                            WHERE l.ulabel_id = rec.record_id));
+    END IF;
+    RETURN doc;
+END
+$$;
+COMMENT ON FUNCTION lamin.describe(text) IS
+    'Any record (artifact, collection, run, transform, schema, feature, label, project, reference, record) by uid as one JSON document; artifacts in full (lamin.describe_artifact).';
+
+-- Registries that delete() and restore() act on, in the order a uid is looked up.
+CREATE OR REPLACE FUNCTION lamin.find_record(uid text, OUT registry regclass, OUT record_id bigint, OUT branch_id smallint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    candidate regclass;
+BEGIN
+    IF uid IS NULL OR uid !~ '^[0-9A-Za-z]+$' OR length(uid) NOT IN (8, 12, 16, 20) THEN
+        RAISE EXCEPTION 'invalid uid %: expected 8, 12, 16 or 20 base62 characters', coalesce(quote_literal(left(uid, 80)), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH candidate IN ARRAY CASE length(uid)
+        WHEN 20 THEN ARRAY['lamin.artifact', 'lamin.collection', 'lamin.run']::regclass[]
+        -- (Names, not regclass constants: records, projects and references
+        -- come later in the install, sql/27_records.sql.)
+        WHEN 16 THEN ARRAY['lamin.transform', 'lamin.schema', 'lamin.record']::regclass[]
+        WHEN 12 THEN ARRAY['lamin.feature', 'lamin.project', 'lamin.reference']::regclass[]
+        ELSE ARRAY['lamin.ulabel']::regclass[] END
+    LOOP
+        EXECUTE format('SELECT id, branch_id FROM %s WHERE uid = $1', candidate) INTO record_id, branch_id USING uid;
+        IF record_id IS NOT NULL THEN
+            registry := candidate;
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'no record with uid %', quote_literal(uid) USING ERRCODE = 'no_data_found';
 END
 $$;
 
@@ -633,9 +854,13 @@ BEGIN
     IF NEW.type_id IS NULL THEN
         RETURN NEW;
     END IF;
-    EXECUTE format('SELECT t.is_type, t.name, %s AS schema_id FROM %s t WHERE t.id = $1',
-                   CASE WHEN TG_TABLE_NAME = 'record' THEN 't.schema_id' ELSE 'NULL::bigint' END, tbl)
-    INTO parent USING NEW.type_id;
+    -- (Static statements: parsed once; a bulk insert of records pays one
+    -- index probe per row here.)
+    CASE TG_TABLE_NAME
+        WHEN 'record' THEN SELECT t.is_type, t.name, t.schema_id INTO parent FROM lamin.record t WHERE t.id = NEW.type_id;
+        WHEN 'project' THEN SELECT t.is_type, t.name, NULL::bigint AS schema_id INTO parent FROM lamin.project t WHERE t.id = NEW.type_id;
+        ELSE SELECT t.is_type, t.name, NULL::bigint AS schema_id INTO parent FROM lamin.reference t WHERE t.id = NEW.type_id;
+    END CASE;
     IF parent.is_type IS NOT true THEN
         RAISE EXCEPTION '% %: its type % is not a type; set is_type = true on it first', TG_TABLE_NAME,
             coalesce(quote_literal(NEW.name), NEW.uid), coalesce(quote_literal(parent.name), '(id ' || NEW.type_id || ')')
@@ -645,6 +870,10 @@ BEGIN
         RAISE EXCEPTION 'record type %: type % has a schema, so it holds records, not record types', quote_literal(NEW.name),
             quote_literal(parent.name)
             USING ERRCODE = 'check_violation', HINT = 'nest types under a type without a schema';
+    END IF;
+    -- A new row has no types below it: only a changed type_id can close a cycle.
+    IF TG_OP = 'INSERT' THEN
+        RETURN NEW;
     END IF;
     EXECUTE format($q$WITH RECURSIVE chain(id, depth) AS (
                           SELECT $1, 1
@@ -860,9 +1089,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     rid bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.record_id ELSE NEW.record_id END;
-    missing text[] := lamin.record_missing_features(rid);
+    missing text[];
     r record;
 BEGIN
+    -- A record's values arrive together (an import writes them in a row):
+    -- the queued checks of one record after the first are the same check.
+    -- The record last checked is remembered for the transaction, and
+    -- forgotten by every statement that writes values
+    -- (lamin.tg_record_values_written), so a skipped check is always one
+    -- that just ran on the same values.)
+    IF current_setting('lamin.record_checked', true) = rid::text THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('lamin.record_checked', rid::text, true);
+    missing := lamin.record_missing_features(rid);
     IF missing IS NOT NULL THEN
         SELECT x.uid, x.name, t.name AS type_name INTO r FROM lamin.record x JOIN lamin.record t ON t.id = x.type_id WHERE x.id = rid;
         RAISE EXCEPTION 'record % of type % lacks required feature(s) %', coalesce(quote_literal(r.name), r.uid),
@@ -877,6 +1117,19 @@ $$;
 COMMENT ON FUNCTION lamin.tg_record_complete() IS 'Deferred trigger: at commit, a record with values holds a value of every feature its type''s schema requires.';
 CREATE CONSTRAINT TRIGGER record_complete AFTER INSERT OR DELETE ON lamin.record_feature_value
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION lamin.tg_record_complete();
+
+CREATE FUNCTION lamin.tg_record_values_written() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('lamin.record_checked', '', true);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION lamin.tg_record_values_written() IS 'Trigger: a statement that writes record values makes lamin.tg_record_complete check every record again.';
+CREATE TRIGGER record_values_written AFTER INSERT OR UPDATE OR DELETE ON lamin.record_feature_value
+    FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_record_values_written();
 
 -- Registries of spaces: row-level security, lock, uid, audit; the space a
 -- record goes to is the session's (lamin.use_space).
@@ -1160,10 +1413,16 @@ COMMENT ON FUNCTION lamin.record_rows(text) IS 'The records of a record type (a 
 -- left out (and leave values as they are). Values are coerced where the
 -- dtype reads them (a number written as text), and checked as add_values
 -- checks them; a misfit names its row and column.
+-- Its statements are planned afresh at each call (force_custom_plan; one
+-- call is one sheet, so planning is cheap beside it): plans kept for the
+-- session would be those made while the record tables were small, and a
+-- session importing sheet after sheet into an empty instance (a first load)
+-- got slower with every sheet (1,000 rows: 0.9 s, then 3.9 s after 11).
 CREATE FUNCTION lamin.import_records(record_type text, rows jsonb, name_column text DEFAULT 'name')
 RETURNS TABLE (uid text, name text, created boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 #variable_conflict use_variable
 DECLARE
@@ -1177,6 +1436,11 @@ DECLARE
     fnames text[];
     fids bigint[];
     fdtypes text[];
+    v_rows bigint[];
+    v_features bigint[];
+    v_values jsonb[];
+    v_raw jsonb[];
+    v_keys text[];
     bad record;
     i int;
 BEGIN
@@ -1208,16 +1472,22 @@ BEGIN
                                                  JOIN lamin.feature f ON f.id = sf.feature_id WHERE sf.schema_id = t.schema_id);
         END IF;
     END IF;
-    -- Values that do not fit, named by row (1 = the first) and column.
-    SELECT x.n, e.key, f.dtype, el INTO bad
+    -- Every value made to fit its feature once (coerced where the dtype
+    -- reads it); one that does not fit is named by row (1 = the first) and column.
+    SELECT array_agg(x.n ORDER BY x.n, e.key, el.o), array_agg(f.id ORDER BY x.n, e.key, el.o),
+           array_agg((lamin.fit_value(f.dtype, el.v, true)).value ORDER BY x.n, e.key, el.o),
+           array_agg(el.v ORDER BY x.n, e.key, el.o), array_agg(e.key ORDER BY x.n, e.key, el.o)
+    INTO v_rows, v_features, v_values, v_raw, v_keys
     FROM unnest(items) WITH ORDINALITY x(r, n)
     CROSS JOIN LATERAL jsonb_each(x.r) e
-    JOIN unnest(fnames, fdtypes) f(name, dtype) ON f.name = e.key
-    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE jsonb_build_array(e.value) END) el
-    WHERE jsonb_typeof(e.value) <> 'null' AND jsonb_typeof(el) <> 'null' AND (lamin.fit_value(f.dtype, el, true)).value IS NULL
-    ORDER BY x.n LIMIT 1;
-    IF bad.n IS NOT NULL THEN
-        RAISE EXCEPTION 'import_records: row %: %', bad.n, lamin.value_misfit(bad.key, bad.dtype, bad.el)
+    JOIN unnest(fnames, fids, fdtypes) f(name, id, dtype) ON f.name = e.key
+    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE jsonb_build_array(e.value) END)
+        WITH ORDINALITY el(v, o)
+    WHERE jsonb_typeof(e.value) <> 'null' AND jsonb_typeof(el.v) <> 'null';
+    i := array_position(v_values, NULL);
+    IF i IS NOT NULL THEN
+        RAISE EXCEPTION 'import_records: row %: %', v_rows[i],
+            lamin.value_misfit(v_keys[i], fdtypes[array_position(fnames, v_keys[i])], v_raw[i])
             USING ERRCODE = 'datatype_mismatch';
     END IF;
     -- Which record each row is, in one pass: by uid, else by name within the
@@ -1262,18 +1532,61 @@ BEGIN
     USING unnest(ids, items, fresh) x(id, r, is_new), jsonb_each(x.r) e, unnest(fnames, fids) f(name, id)
     WHERE NOT x.is_new AND f.name = e.key AND jsonb_typeof(e.value) <> 'null' AND v.record_id = x.id AND v.feature_id = f.id;
     INSERT INTO lamin.record_feature_value (record_id, feature_id, value)
-    SELECT x.id, f.id, (lamin.fit_value(f.dtype, el, true)).value
-    FROM unnest(ids, items) x(id, r)
-    CROSS JOIN LATERAL jsonb_each(x.r) e
-    JOIN unnest(fnames, fids, fdtypes) f(name, id, dtype) ON f.name = e.key
-    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE jsonb_build_array(e.value) END) el
-    WHERE jsonb_typeof(e.value) <> 'null' AND jsonb_typeof(el) <> 'null'
+    SELECT ids[x.n], x.feature_id, x.value FROM unnest(v_rows, v_features, v_values) x(n, feature_id, value)
     ON CONFLICT DO NOTHING;
     RETURN QUERY SELECT r.uid, r.name, x.is_new FROM unnest(ids, fresh) WITH ORDINALITY x(id, is_new, o) JOIN lamin.record r ON r.id = x.id ORDER BY x.o;
 END
 $$;
 COMMENT ON FUNCTION lamin.import_records(text, jsonb, text) IS
     'Import rows (a JSON array of objects: feature columns, the name column, optionally uid) into a record type, all or nothing: rows with a known uid or name update that record (the values of the features given are replaced), others are new records; returns each row''s record and whether it is new.';
+
+-- How many records of each kind link to a project, reference or record
+-- (describe's "links"), among those the caller can read.
+CREATE FUNCTION lamin.link_counts(kind text, id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner text;
+    n bigint;
+    out jsonb := '{}';
+BEGIN
+    FOREACH owner IN ARRAY ARRAY['artifact', 'collection', 'transform', 'run', 'record', 'project'] LOOP
+        CONTINUE WHEN to_regclass(format('lamin.%I', owner || '_' || kind)) IS NULL OR owner = kind;
+        EXECUTE format('SELECT count(*) FROM lamin.%I l WHERE l.%I = $1', owner || '_' || kind, kind || '_id') INTO n USING id;
+        out := out || jsonb_build_object(owner || 's', n);
+    END LOOP;
+    RETURN out;
+END
+$$;
+COMMENT ON FUNCTION lamin.link_counts(text, bigint) IS 'The number of readable artifacts, collections, transforms, runs, records and projects linked to a project, reference or record (kind, id).';
+
+-- lamin.annotations (sql/23_query_views.sql) gains the annotations with
+-- projects, references and records, whose link tables exist from here on.
+CREATE OR REPLACE VIEW lamin.annotations WITH (security_invoker = true) AS
+SELECT a.uid AS artifact_uid, a.key, a.version, a.is_latest, f.name AS feature,
+       x.registry, x.record_uid, x.name, x.ontology_id, a.id AS artifact_id
+FROM (
+    SELECT l.artifact_id, l.feature_id, 'lamin.ulabel'::text AS registry, u.uid AS record_uid, u.name,
+           NULL::text AS ontology_id
+    FROM lamin.artifact_ulabel l JOIN lamin.ulabel u ON u.id = l.ulabel_id
+    UNION ALL
+    SELECT t.artifact_id, t.feature_id, t.registry, t.uid, t.name, t.ontology_id
+    FROM bionty.artifact_terms t
+    UNION ALL
+    SELECT l.artifact_id, l.feature_id, 'lamin.project', p.uid, p.name, NULL
+    FROM lamin.artifact_project l JOIN lamin.project p ON p.id = l.project_id
+    UNION ALL
+    SELECT l.artifact_id, l.feature_id, 'lamin.reference', r.uid, r.name, NULL
+    FROM lamin.artifact_reference l JOIN lamin.reference r ON r.id = l.reference_id
+    UNION ALL
+    SELECT l.artifact_id, l.feature_id, 'lamin.record', r.uid, coalesce(r.name, r.uid), NULL
+    FROM lamin.artifact_record l JOIN lamin.record r ON r.id = l.record_id
+) x
+JOIN lamin.artifact a ON a.id = x.artifact_id
+LEFT JOIN lamin.feature f ON f.id = x.feature_id
+WHERE a.branch_id <> -1;
+COMMENT ON VIEW lamin.annotations IS 'Every annotation of an artifact with a label (lamin.ulabel, a bionty registry, a project, reference or record), by uid: e.g. the latest artifacts annotated with any T cell: WHERE is_latest AND ontology_id IN (SELECT ontology_id FROM bionty.descendants(''CL:0000084'', include_self => true)). Registries of one''s own have their own link tables (schema.artifact_<table>).';
 
 -- == your own registries (sql/28_own_registries.sql) ==
 
