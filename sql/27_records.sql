@@ -749,16 +749,10 @@ COMMENT ON FUNCTION lamin.record_rows(text) IS 'The records of a record type (a 
 -- left out (and leave values as they are). Values are coerced where the
 -- dtype reads them (a number written as text), and checked as add_values
 -- checks them; a misfit names its row and column.
--- Its statements are planned afresh at each call (force_custom_plan; one
--- call is one sheet, so planning is cheap beside it): plans kept for the
--- session would be those made while the record tables were small, and a
--- session importing sheet after sheet into an empty instance (a first load)
--- got slower with every sheet (1,000 rows: 0.9 s, then 3.9 s after 11).
 CREATE FUNCTION lamin.import_records(record_type text, rows jsonb, name_column text DEFAULT 'name')
 RETURNS TABLE (uid text, name text, created boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
 AS $$
 #variable_conflict use_variable
 DECLARE

@@ -407,14 +407,23 @@ fn records_import(n: usize) {
         format!("[{}]", items.join(","))
     };
     let start = Instant::now();
+    let mut batches = Vec::new();
     for b in 0..n / BATCH {
+        let one = Instant::now();
         db.execute(
             "SELECT count(*) FROM lamin.import_records('BenchDonor', $1::text::jsonb)",
             &[&rows(b)],
         )
         .unwrap();
+        batches.push(one.elapsed().as_secs_f64());
     }
     let api = start.elapsed().as_secs_f64();
+    println!(
+        "(seconds per statement of {BATCH} rows: first {:.2}, last {:.2}, slowest {:.2})",
+        batches.first().copied().unwrap_or(0.0),
+        batches.last().copied().unwrap_or(0.0),
+        batches.iter().copied().fold(0.0, f64::max)
+    );
     println!(
         "{:<58} {api:>10.2} {:>12.0} {:>12.0}",
         "records: lamin.import_records (new records)",
