@@ -34,8 +34,9 @@ BEGIN
         RETURN QUERY EXECUTE 'SELECT t.feature_id, t.registry, t.uid, t.name FROM bionty.artifact_terms t WHERE t.artifact_id = $1'
         USING artifact_id;
     END IF;
-    -- Projects, references and records (sql/27_records.sql), and registries
-    -- of one's own (lamin.create_registry), through their link tables.
+    -- Projects, references and records (sql/27_records.sql, links in
+    -- sql/28_record_links.sql), and registries of one's own
+    -- (lamin.create_registry), through their link tables.
     IF to_regclass('lamin.artifact_project') IS NOT NULL THEN
         RETURN QUERY EXECUTE
             'SELECT l.feature_id, ''lamin.project'', p.uid, p.name FROM lamin.artifact_project l JOIN lamin.project p ON p.id = l.project_id WHERE l.artifact_id = $1

@@ -163,8 +163,18 @@ extension_sql_file!(
     requires = ["find"]
 );
 extension_sql_file!(
-    "../../sql/28_own_registries.sql",
+    "../../sql/28_record_links.sql",
+    name = "record_links",
+    requires = ["records"]
+);
+extension_sql_file!(
+    "../../sql/29_sheets.sql",
+    name = "sheets",
+    requires = ["record_links"]
+);
+extension_sql_file!(
+    "../../sql/30_own_registries.sql",
     name = "own_registries",
-    requires = ["records"],
+    requires = ["sheets"],
     finalize
 );

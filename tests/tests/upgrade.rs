@@ -500,6 +500,22 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
         "lamin.job_kind".into(),
         rows_where(&mut db, "lamin.job_kind", &kind_columns, &old_kinds),
     );
+    // A release may make new registries searchable (0.7.0: projects,
+    // references, records): the registries there were stay as they were.
+    let registry_columns = before_columns["lamin.registry"].clone();
+    let old_registries: String = one(
+        &mut db,
+        "SELECT 'WHERE name IN (' || string_agg(quote_literal(name), ', ') || ')' FROM lamin.registry",
+    );
+    before.insert(
+        "lamin.registry".into(),
+        rows_where(
+            &mut db,
+            "lamin.registry",
+            &registry_columns,
+            &old_registries,
+        ),
+    );
     let empty: Vec<&String> = before
         .iter()
         .filter(|(t, (n, _))| t.starts_with("lamin.") && *n == 0)
@@ -537,6 +553,15 @@ fn data_made_at_the_oldest_release_survives_every_upgrade() {
     after.insert(
         "lamin.job_kind".into(),
         rows_where(&mut db, "lamin.job_kind", &kind_columns, &old_kinds),
+    );
+    after.insert(
+        "lamin.registry".into(),
+        rows_where(
+            &mut db,
+            "lamin.registry",
+            &registry_columns,
+            &old_registries,
+        ),
     );
     assert!(
         one::<i64>(
