@@ -139,6 +139,24 @@ END
 $$;
 COMMENT ON FUNCTION lamin.entity_uid(text, bigint) IS 'The uid of a record of an artifact, collection, transform, run, record, project or reference (kind) by id; NULL when the caller cannot read it.';
 
+-- The link table between records of a kind and a project, reference or
+-- record (lamin.<kind>_<target>), or a clear refusal.
+CREATE FUNCTION lamin.link_table(kind text, target_kind text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF target_kind IS NULL OR target_kind NOT IN ('project', 'reference', 'record')
+       OR to_regclass(format('lamin.%I', kind || '_' || target_kind)) IS NULL THEN
+        RAISE EXCEPTION 'cannot link a % to a %', coalesce(kind, 'NULL'), coalesce(target_kind, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'projects take artifacts, collections, transforms, runs and records; references take those and projects; records take artifacts, collections and runs';
+    END IF;
+    RETURN kind || '_' || target_kind;
+END
+$$;
+COMMENT ON FUNCTION lamin.link_table(text, text) IS 'The link table (in schema lamin) between records of a kind and a project, reference or record; an error names the kinds that link.';
+
 -- Link records to a project or a reference: lamin.link('artifact', uids,
 -- 'project', 'Atlas'). Everything named must exist (all or nothing); links
 -- already there are kept. Returns the number of new links.
@@ -148,16 +166,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    tbl text := kind || '_' || target_kind;
+    tbl text := lamin.link_table(kind, target_kind);
     target_id bigint;
     ids bigint[];
     n int;
 BEGIN
-    IF to_regclass(format('lamin.%I', tbl)) IS NULL OR target_kind NOT IN ('project', 'reference', 'record') THEN
-        RAISE EXCEPTION 'cannot link a % to a %', coalesce(kind, 'NULL'), coalesce(target_kind, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'projects take artifacts, collections, transforms, runs and records; references take those and projects; records take artifacts, collections and runs';
-    END IF;
     IF uids IS NULL OR cardinality(uids) = 0 THEN
         RAISE EXCEPTION 'link: no % uids given', kind USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -178,13 +191,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    tbl text := kind || '_' || target_kind;
+    tbl text := lamin.link_table(kind, target_kind);
     n int;
 BEGIN
-    IF to_regclass(format('lamin.%I', tbl)) IS NULL OR target_kind NOT IN ('project', 'reference', 'record') THEN
-        RAISE EXCEPTION 'cannot link a % to a %', coalesce(kind, 'NULL'), coalesce(target_kind, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     EXECUTE format('DELETE FROM lamin.%I WHERE %I = $1 AND %I = ANY ($2)', tbl, target_kind || '_id', kind || '_id')
     USING lamin.entity_id(target_kind, target), ARRAY(SELECT lamin.entity_id(kind, u) FROM unnest(uids) u);
     GET DIAGNOSTICS n = ROW_COUNT;

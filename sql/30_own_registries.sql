@@ -254,6 +254,8 @@ END
 $$;
 COMMENT ON FUNCTION lamin.own_registry_altered(oid) IS
     'After an ALTER TABLE of a registry of one''s own: follow renamed search fields (regenerating its search triggers), refuse renaming or moving the table and renaming or dropping lamin''s columns or a search field.';
+-- (Called by the event trigger below, which runs as lamin's owner; not by users.)
+REVOKE EXECUTE ON FUNCTION lamin.own_registry_altered(oid) FROM PUBLIC;
 
 -- SECURITY DEFINER: it runs for every ALTER TABLE in the database, also by
 -- roles that have nothing to do with lamin and cannot read its tables.
