@@ -145,10 +145,31 @@ fn scripts_up_upgrades_an_instance_made_by_an_earlier_release() {
         )
         .unwrap()
         .get(0);
+    // A release may make new registries searchable (0.7.0: projects,
+    // references, records): the registries there were stay as they were.
+    let registry_columns = tables
+        .remove("lamin.registry")
+        .expect("lamin.registry is a table");
+    let old_registries: String = db
+        .query_one(
+            "SELECT 'WHERE name IN (' || string_agg(quote_literal(name), ', ') || ')' FROM lamin.registry",
+            &[],
+        )
+        .unwrap()
+        .get(0);
     let mut before = rows_over(&mut db, &tables);
     before.insert(
         "lamin.job_kind".into(),
         rows_where(&mut db, "lamin.job_kind", &kind_columns, &old_kinds),
+    );
+    before.insert(
+        "lamin.registry".into(),
+        rows_where(
+            &mut db,
+            "lamin.registry",
+            &registry_columns,
+            &old_registries,
+        ),
     );
     let queued: i64 = db
         .query_one(
@@ -175,6 +196,15 @@ fn scripts_up_upgrades_an_instance_made_by_an_earlier_release() {
     after.insert(
         "lamin.job_kind".into(),
         rows_where(&mut db, "lamin.job_kind", &kind_columns, &old_kinds),
+    );
+    after.insert(
+        "lamin.registry".into(),
+        rows_where(
+            &mut db,
+            "lamin.registry",
+            &registry_columns,
+            &old_registries,
+        ),
     );
     assert!(
         before == after,
