@@ -50,15 +50,10 @@ pub struct ExportRequest {
     pub path: PathBuf,
 }
 
-/// The suffix that decides a file's format, lower case (".csv").
-fn suffix_of(path: &Path) -> String {
-    path.extension()
-        .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
-        .unwrap_or_default()
-}
-
+/// The suffix that decides a file's format, lower case (".csv"), refused
+/// unless it is a table's.
 fn check_format(path: &Path) -> anyhow::Result<String> {
-    let suffix = suffix_of(path);
+    let suffix = lamin_core::key::suffix_from_key(&path.to_string_lossy()).to_ascii_lowercase();
     if suffix != ".parquet" && delimiter_of(&suffix).is_none() {
         bail!(
             "{}: records are imported from and exported to .csv, .tsv or .parquet files, not {:?}",
@@ -75,35 +70,28 @@ fn check_format(path: &Path) -> anyhow::Result<String> {
 
 /// The rows of a local table file as one JSON array of objects (NULL cells
 /// left out), typed as the file's reader types them (blocking).
-pub fn read_rows_json(path: &Path) -> anyhow::Result<(Vec<u8>, usize)> {
+pub fn read_rows_json(path: &Path) -> anyhow::Result<Vec<u8>> {
     let suffix = check_format(path)?;
     let mut out = Vec::new();
-    let mut n = 0usize;
     {
         let mut writer = arrow::json::WriterBuilder::new()
             .with_explicit_nulls(false)
             .build::<_, arrow::json::writer::JsonArray>(&mut out);
-        let sink = |batch: &RecordBatch| -> anyhow::Result<()> {
-            n += batch.num_rows();
-            writer.write(batch)?;
-            Ok(())
-        };
-        match delimiter_of(&suffix) {
-            Some(d) => formats::delimited::scan_local(path, d, &Query::default(), sink)?,
-            None => formats::parquet::scan_local(path, &Query::default(), sink)?,
-        };
+        formats::scan_local_table(path, &suffix, &Query::default(), |batch| {
+            Ok(writer.write(batch)?)
+        })?;
         writer.finish()?;
     }
     if out.is_empty() {
         out.extend_from_slice(b"[]");
     }
-    Ok((out, n))
+    Ok(out)
 }
 
 /// Import a file into a record type (one call of lamin.import_records).
 pub async fn import(client: &Client, request: &ImportRequest) -> anyhow::Result<Vec<ImportedRow>> {
     let path = request.path.clone();
-    let (json, _) = tokio::task::spawn_blocking(move || read_rows_json(&path))
+    let json = tokio::task::spawn_blocking(move || read_rows_json(&path))
         .await
         .context("the file reader stopped")??;
     let json = String::from_utf8(json).context("the file's rows are not UTF-8 text")?;
@@ -310,9 +298,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("donors.csv");
         std::fs::write(&csv, "name,donor_age,sex\nD1,54,female\nD2,,male\n").unwrap();
-        let (json, n) = read_rows_json(&csv).unwrap();
-        assert_eq!(n, 2);
+        let json = read_rows_json(&csv).unwrap();
         let rows: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(rows.as_array().map(Vec::len), Some(2));
         assert_eq!(
             rows,
             json!([{"name": "D1", "donor_age": 54, "sex": "female"}, {"name": "D2", "sex": "male"}])

@@ -215,6 +215,20 @@ pub fn describe_local_table(path: &Path, suffix: &str) -> anyhow::Result<TableIn
     }
 }
 
+/// Stream the rows of a local table file (parquet, CSV, TSV) that `query`
+/// selects to `sink`, the reader chosen by its suffix (blocking).
+pub fn scan_local_table(
+    path: &Path,
+    suffix: &str,
+    query: &Query,
+    sink: impl FnMut(&RecordBatch) -> anyhow::Result<()>,
+) -> anyhow::Result<ReadCost> {
+    match delimiter_of(suffix) {
+        Some(d) => delimited::scan_local(path, d, query, sink),
+        None => parquet::scan_local(path, query, sink),
+    }
+}
+
 /// Describe a local file (or `.zarr` store) of any known format by its suffix (blocking).
 pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
     Ok(match suffix {

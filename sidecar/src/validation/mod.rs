@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 
 use crate::error::DbError;
 use crate::formats::anndata::{self, Slot};
-use crate::formats::{self, delimited, is_anndata_suffix, parquet, Query};
+use crate::formats::{self, is_anndata_suffix, parquet, Query};
 use crate::refused;
 use crate::storage::Storage;
 use facts::{FrameFacts, FrameNeeds, Needs};
@@ -81,10 +81,7 @@ pub fn local_facts(path: &Path, suffix: &str, needs: &Needs) -> anyhow::Result<V
         let mut facts = table_facts(&info, frame_needs);
         let query = read_query(&info, &facts, frame_needs);
         let sink = |batch: &arrow::record_batch::RecordBatch| facts.add(batch, Some(PANDAS_INDEX));
-        match formats::delimiter_of(suffix) {
-            Some(d) => delimited::scan_local(path, d, &query, sink)?,
-            None => parquet::scan_local(path, &query, sink)?,
-        };
+        formats::scan_local_table(path, suffix, &query, sink)?;
         frames.insert("columns".into(), facts.to_json());
     }
     Ok(json!({ "otype": otype_of(suffix), "frames": frames }))
