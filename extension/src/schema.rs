@@ -10,7 +10,7 @@ use crate::{
     keys::{check_key, suffix_from_key},
     search::{is_stop_word, normalize_term, term_kind, term_kind_name},
     storage::parse_storage_root,
-    uid::{base62_md5, uid, version_number, version_suffix},
+    uid::{admit_uid, base62_md5, uid, version_number, version_suffix},
     version::{library_version, version},
 };
 
@@ -175,6 +175,16 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/30_own_registries.sql",
     name = "own_registries",
-    requires = ["sheets"],
+    requires = ["sheets"]
+);
+extension_sql_file!(
+    "../../sql/31_instances.sql",
+    name = "instances",
+    requires = ["own_registries"]
+);
+extension_sql_file!(
+    "../../sql/32_transfer.sql",
+    name = "transfer",
+    requires = ["instances", admit_uid],
     finalize
 );

@@ -46,6 +46,22 @@ pub(crate) fn uid(len: i32) -> String {
     uid
 }
 
+/// Let this backend insert a record with `uid` although lamin.uid did not
+/// hand it out: a record transferred from another instance keeps its uid
+/// (lamin.transfer_in). Only well-formed uids (base62, 8 to 20 characters).
+/// The unique key may then refuse it, which is the one hint a transfer can
+/// give of a record the caller cannot read (README "Transfer").
+#[pg_extern(volatile, parallel_restricted, strict)]
+pub(crate) fn admit_uid(uid: &str) {
+    if !(8..=20).contains(&uid.len()) || !uid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        invalid_parameter(
+            format!("invalid uid {uid:?}: expected 8 to 20 base62 characters"),
+            "uids come from lamin.uid or from a transfer document of another instance",
+        );
+    }
+    remember(uid);
+}
+
 /// Whether this backend handed out `uid` with lamin.uid (among its last 65,536).
 #[pg_extern(volatile, parallel_restricted, strict)]
 pub(crate) fn uid_was_issued(uid: &str) -> bool {

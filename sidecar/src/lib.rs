@@ -21,6 +21,7 @@ pub mod error;
 pub mod formats;
 pub mod import;
 pub mod listing;
+pub mod mesh;
 pub mod progress;
 pub mod records;
 pub mod runs;

@@ -100,8 +100,12 @@ fn scripts_up_upgrades_an_instance_made_by_an_earlier_release() {
     let said = instance.up();
     assert!(
         said.contains(&format!(
-            "creating the lamin extension {CURRENT} in database lamin"
+            "creating the lamin extension {CURRENT} in database lamin_template"
         )),
+        "{said}"
+    );
+    assert!(
+        said.contains("creating the instance lamin from lamin_template"),
         "{said}"
     );
 
@@ -188,7 +192,7 @@ fn scripts_up_upgrades_an_instance_made_by_an_earlier_release() {
         "scripts/up says it upgrades:\n{said}"
     );
     assert!(
-        said.contains(&format!("upgraded: the lamin extension is at {CURRENT}")),
+        said.contains(&format!("upgraded: database lamin is at {CURRENT}")),
         "{said}"
     );
     let mut db = instance.connect();
@@ -245,7 +249,40 @@ fn scripts_up_upgrades_an_instance_made_by_an_earlier_release() {
     // Once current, scripts/up says so and changes nothing.
     let said = instance.up();
     assert!(
-        said.contains(&format!("the lamin extension is at {CURRENT} (current)")),
+        said.contains(&format!(
+            "database lamin: the lamin extension is at {CURRENT} (current)"
+        )),
         "{said}"
+    );
+
+    // A second instance on this cluster is a copy of the template scripts/up
+    // keeps: made by `lamin init`, listed by `lamin instances`.
+    let init = Command::new(lamin_e2e::lamin_bin())
+        .args(["init", "lab_two", "--storage"])
+        .arg(instance.home.path().join("storage-two"))
+        .env("DATABASE_URL", instance.database_url())
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr_text(&init));
+    assert!(
+        stderr_text(&init).contains("from the template"),
+        "{}",
+        stderr_text(&init)
+    );
+    let listed = Command::new(lamin_e2e::lamin_bin())
+        .arg("instances")
+        .env("DATABASE_URL", instance.database_url())
+        .output()
+        .unwrap();
+    let listed = stdout_text(&listed);
+    let names: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["lab_two", "lamin", "lamin_template (template)"],
+        "{listed}"
     );
 }

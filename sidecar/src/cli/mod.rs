@@ -8,6 +8,7 @@ mod files;
 mod find;
 mod import;
 pub mod logging;
+mod mesh;
 mod output;
 mod progress;
 mod records;
@@ -73,6 +74,14 @@ pub enum Command {
     Schema(validate::SchemaArgs),
     /// Records of a record type (a sheet: samples, donors, reagents) from and to CSV/TSV or parquet files.
     Records(records::RecordsArgs),
+    /// Make a new instance (a database with the extension, a default storage and the default ontologies, cloned from the server's template); prints its URL.
+    Init(mesh::InitArgs),
+    /// List the lamin instances of a server: name, uid, release, artifacts, size.
+    Instances(mesh::InstancesArgs),
+    /// Print (or write) the environment that points the CLI and psql at an instance.
+    Connect(mesh::ConnectArgs),
+    /// Copy artifacts and collections, with their annotations by meaning, from one instance to another.
+    Transfer(mesh::TransferArgs),
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +146,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Schema(_) => Some("schema"),
         Command::Standardize(_) => Some("standardize"),
         Command::Records(_) => Some("records"),
+        Command::Init(_) => Some("init"),
+        Command::Instances(_) => Some("instances"),
+        Command::Connect(_) => Some("connect"),
+        Command::Transfer(_) => Some("transfer"),
     };
     if let Some(verb) = verb {
         db::set_application_name(format!("lamin/{} {verb}", lamin_core::VERSION));
@@ -157,5 +170,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Schema(args) => validate::schema(args).await,
         Command::Standardize(args) => validate::standardize(args).await,
         Command::Records(args) => records::run(args).await,
+        Command::Init(args) => mesh::init(args).await,
+        Command::Instances(args) => mesh::list(args).await,
+        Command::Connect(args) => mesh::connect(args).await,
+        Command::Transfer(args) => mesh::transfer(args).await,
     }
 }

@@ -1,0 +1,429 @@
+-- Transfer between instances. The source writes what the caller can read of
+-- some artifacts and collections as one JSON document (lamin.transfer_out),
+-- with every annotation by meaning, never by internal id: labels by name and
+-- type, ontology terms by their public id, features by name and dtype. The
+-- target maps it onto its own records (lamin.transfer_in), all or nothing,
+-- as the calling role (row-level security holds on both sides). `lamin
+-- transfer` connects to both and, with --copy, moves the bytes between them.
+
+COMMENT ON FUNCTION lamin.admit_uid(text) IS 'Let this session insert a record with a uid lamin.uid did not hand out: a record transferred from another instance keeps its uid (lamin.transfer_in). 8 to 20 base62 characters.';
+
+-- The public id of a registry's records (what a term is matched by across
+-- instances): its id field (ontology_id, ensembl_gene_id, …), else its name.
+CREATE FUNCTION lamin.public_id_field(registry text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(r.id_field, r.name_field) FROM lamin.registry r WHERE r.name = registry
+$$;
+COMMENT ON FUNCTION lamin.public_id_field(text) IS 'The field records of a registry are matched by across instances: its id field (e.g. ontology_id), else its name field.';
+
+-- One artifact as a transfer sees it (the caller's view of it).
+CREATE FUNCTION lamin.transfer_artifact_json(a lamin.artifact) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'uid', a.uid, 'key', a.key, 'key_is_virtual', a.key_is_virtual, 'description', a.description,
+        'suffix', a.suffix, 'kind', a.kind, 'otype', a.otype, 'size', a.size, 'hash', a.hash,
+        'hash_type', a.hash_type, 'n_files', a.n_files, 'n_observations', a.n_observations,
+        'version', a.version, 'created_at', a.created_at, 'status', a.status,
+        'storage', (SELECT jsonb_build_object('root', s.root, 'region', s.region) FROM lamin.storage s WHERE s.id = a.storage_id),
+        'object', lamin.object_key(a),
+        'run', (SELECT jsonb_build_object('uid', r.uid, 'transform', jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind))
+                FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = a.run_id),
+        'labels', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('name', u.name, 'type', ty.name, 'feature', f.name, 'dtype', f.dtype)
+                             ORDER BY u.name, f.name)
+            FROM lamin.artifact_ulabel l JOIN lamin.ulabel u ON u.id = l.ulabel_id
+            LEFT JOIN lamin.ulabel ty ON ty.id = u.type_id LEFT JOIN lamin.feature f ON f.id = l.feature_id
+            WHERE l.artifact_id = a.id), '[]'),
+        'terms', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('registry', t.registry, 'id', coalesce(t.ontology_id, t.name), 'name', t.name,
+                                                'feature', f.name, 'dtype', f.dtype) ORDER BY t.registry, t.name, f.name)
+            FROM bionty.artifact_terms t LEFT JOIN lamin.feature f ON f.id = t.feature_id
+            WHERE t.artifact_id = a.id), '[]'),
+        'values', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('feature', f.name, 'dtype', f.dtype, 'value', v.value) ORDER BY f.name, v.value)
+            FROM lamin.artifact_feature_value v JOIN lamin.feature f ON f.id = v.feature_id
+            WHERE v.artifact_id = a.id), '[]'))
+$$;
+COMMENT ON FUNCTION lamin.transfer_artifact_json(lamin.artifact) IS 'An artifact with its storage, object, run and annotations by meaning (labels by name and type, terms by public id, values by feature name and dtype), as lamin.transfer_out writes it.';
+
+-- The transfer document of artifacts and collections (by uid, or a 16-char
+-- stem for the latest version); a collection brings its members. A uid the
+-- caller cannot read is reported as unknown, as one that does not exist.
+CREATE FUNCTION lamin.transfer_out(uids text[]) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u text;
+    aids bigint[] := '{}';
+    cids bigint[] := '{}';
+    found_id bigint;
+    me lamin.instance;
+BEGIN
+    IF uids IS NULL OR cardinality(uids) = 0 THEN
+        RAISE EXCEPTION 'transfer: no uids given' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH u IN ARRAY uids LOOP
+        PERFORM lamin.check_versioned_uid('artifact or collection', u);
+        SELECT a.id INTO found_id FROM lamin.artifact a
+        WHERE (a.uid = u OR (length(u) = 16 AND a.stem = u AND a.is_latest)) AND a.branch_id <> -1;
+        IF found_id IS NOT NULL THEN
+            aids := aids || found_id;
+            CONTINUE;
+        END IF;
+        SELECT c.id INTO found_id FROM lamin.collection c
+        WHERE (c.uid = u OR (length(u) = 16 AND c.stem = u AND c.is_latest)) AND c.branch_id <> -1;
+        IF found_id IS NULL THEN
+            RAISE EXCEPTION 'transfer: no artifact or collection with uid %', quote_literal(u) USING ERRCODE = 'no_data_found';
+        END IF;
+        cids := cids || found_id;
+        aids := aids || ARRAY(SELECT ca.artifact_id FROM lamin.collection_artifact ca
+                              JOIN lamin.artifact a ON a.id = ca.artifact_id WHERE ca.collection_id = found_id);
+    END LOOP;
+    IF EXISTS (SELECT FROM lamin.artifact a WHERE a.id = ANY (aids) AND a.status <> 'ready') THEN
+        RAISE EXCEPTION 'transfer: artifact % is %, not ready: only artifacts whose bytes are stored and hashed travel',
+            (SELECT a.uid FROM lamin.artifact a WHERE a.id = ANY (aids) AND a.status <> 'ready' ORDER BY a.uid LIMIT 1),
+            (SELECT a.status FROM lamin.artifact a WHERE a.id = ANY (aids) AND a.status <> 'ready' ORDER BY a.uid LIMIT 1)
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- (STABLE: the identity is read, not made; an instance that never had
+    -- one is named by its database.)
+    SELECT * INTO me FROM lamin.instance;
+    RETURN jsonb_build_object(
+        'lamin_transfer', 1,
+        'instance', jsonb_build_object('uid', me.uid, 'name', coalesce(me.name, current_database()), 'version', lamin.version()),
+        'artifacts', coalesce((SELECT jsonb_agg(lamin.transfer_artifact_json(a) ORDER BY a.uid COLLATE "C")
+                               FROM lamin.artifact a WHERE a.id = ANY (aids)), '[]'),
+        'collections', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'uid', c.uid, 'key', c.key, 'description', c.description, 'version', c.version, 'hash', c.hash,
+                       'members', (SELECT coalesce(jsonb_agg(a.uid ORDER BY ca.position), '[]')
+                                   FROM lamin.collection_artifact ca JOIN lamin.artifact a ON a.id = ca.artifact_id
+                                   WHERE ca.collection_id = c.id))
+                   ORDER BY c.uid COLLATE "C")
+            FROM lamin.collection c WHERE c.id = ANY (cids)), '[]'));
+END
+$$;
+COMMENT ON FUNCTION lamin.transfer_out(text[]) IS 'The transfer document (JSON) of artifacts and collections by uid, with what the caller can read of their annotations; lamin.transfer_in of another instance takes it.';
+GRANT EXECUTE ON FUNCTION lamin.transfer_out(text[]) TO lamin_reader;
+
+-- Insert a transferred artifact with its uid, as the caller (row-level
+-- security, the space and created_by are theirs). Records keep their uids
+-- across instances (LaminDB's rule, and what keeps the bytes of a shared
+-- storage at one path), so the uid is admitted first (lamin.admit_uid). A
+-- uid taken by a record the caller cannot read is refused: the one thing a
+-- transfer tells of a record the caller cannot read is that a copy of the
+-- very record they transfer is already there (README "Transfer").
+CREATE FUNCTION lamin.insert_transferred_artifact(a jsonb, storage_id bigint, run_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id bigint;
+    family text := left(a ->> 'uid', 16);
+    newer text;
+    taken text;
+BEGIN
+    PERFORM lamin.check_versioned_uid('artifact', a ->> 'uid');
+    PERFORM lamin.admit_uid(a ->> 'uid');
+    BEGIN
+        INSERT INTO lamin.artifact (uid, key, key_is_virtual, description, storage_id, suffix, kind, otype, size, hash, hash_type,
+                                    n_files, n_observations, run_id, version)
+        VALUES (a ->> 'uid', a ->> 'key', coalesce((a ->> 'key_is_virtual')::boolean, true), a ->> 'description', storage_id,
+                coalesce(a ->> 'suffix', ''), a ->> 'kind', a ->> 'otype', (a ->> 'size')::bigint, a ->> 'hash', a ->> 'hash_type',
+                (a ->> 'n_files')::bigint, (a ->> 'n_observations')::bigint, run_id, a ->> 'version')
+        RETURNING id INTO new_id;
+    EXCEPTION WHEN unique_violation THEN
+        GET STACKED DIAGNOSTICS taken = CONSTRAINT_NAME;
+        IF taken = 'artifact_uid_key' THEN
+            RAISE EXCEPTION 'transfer: artifact % cannot keep its uid here: it is taken by a record in a space you cannot read', a ->> 'uid'
+                USING ERRCODE = 'insufficient_privilege', HINT = 'an admin of this instance can see it';
+        END IF;
+        RAISE;
+    END;
+    -- The head of a family is its newest version (the highest counter), also
+    -- when an older version arrives after a newer one.
+    SELECT x.uid INTO newer FROM lamin.artifact x
+    WHERE x.stem = family AND x.branch_id <> -1 AND x.uid COLLATE "C" > (a ->> 'uid') COLLATE "C"
+    ORDER BY x.uid COLLATE "C" DESC LIMIT 1;
+    IF newer IS NOT NULL THEN
+        UPDATE lamin.artifact x SET is_latest = false WHERE x.id = new_id AND x.is_latest;
+        UPDATE lamin.artifact x SET is_latest = true WHERE x.uid = newer AND NOT x.is_latest;
+    END IF;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION lamin.insert_transferred_artifact(jsonb, bigint, bigint) IS 'Insert an artifact of a transfer document with its uid, as the caller (used by lamin.transfer_in).';
+
+-- The same for a collection (its uid kept, as an artifact's).
+CREATE FUNCTION lamin.insert_transferred_collection(c jsonb, run_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id bigint;
+    taken text;
+BEGIN
+    PERFORM lamin.check_versioned_uid('collection', c ->> 'uid');
+    PERFORM lamin.admit_uid(c ->> 'uid');
+    BEGIN
+        INSERT INTO lamin.collection (uid, key, description, version, hash, run_id)
+        VALUES (c ->> 'uid', c ->> 'key', c ->> 'description', c ->> 'version', c ->> 'hash', run_id)
+        RETURNING id INTO new_id;
+    EXCEPTION WHEN unique_violation THEN
+        GET STACKED DIAGNOSTICS taken = CONSTRAINT_NAME;
+        IF taken = 'collection_uid_key' THEN
+            RAISE EXCEPTION 'transfer: collection % cannot keep its uid here: it is taken by a record in a space you cannot read', c ->> 'uid'
+                USING ERRCODE = 'insufficient_privilege', HINT = 'an admin of this instance can see it';
+        END IF;
+        RAISE;
+    END;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION lamin.insert_transferred_collection(jsonb, bigint) IS 'Insert a collection of a transfer document with its uid, as the caller (used by lamin.transfer_in).';
+
+-- What a transfer document asks of this instance that it cannot give: a
+-- feature of the same name with another dtype, a term the registry lacks, a
+-- storage the caller may not register, an artifact whose uid names other
+-- content here. One line each; empty when the document fits.
+CREATE FUNCTION lamin.transfer_conflicts(doc jsonb) RETURNS SETOF text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    x record;
+    id_field text;
+    have boolean;
+BEGIN
+    FOR x IN SELECT DISTINCT e ->> 'feature' AS name, e ->> 'dtype' AS dtype
+             FROM jsonb_array_elements(doc -> 'artifacts') a,
+                  jsonb_array_elements((a -> 'labels') || (a -> 'terms') || (a -> 'values')) e
+             WHERE e ->> 'feature' IS NOT NULL ORDER BY 1, 2 LOOP
+        RETURN QUERY SELECT format('feature %s: dtype %s here, %s in the source', quote_literal(x.name), f.dtype, x.dtype)
+            FROM lamin.feature f WHERE f.name = x.name AND f.dtype <> x.dtype
+            ORDER BY f.space_id = lamin.current_space_id() DESC, f.id LIMIT 1;
+    END LOOP;
+    FOR x IN SELECT DISTINCT e ->> 'registry' AS registry, e ->> 'id' AS id
+             FROM jsonb_array_elements(doc -> 'artifacts') a, jsonb_array_elements(a -> 'terms') e ORDER BY 1, 2 LOOP
+        id_field := lamin.public_id_field(x.registry);
+        IF id_field IS NULL OR to_regclass(x.registry) IS NULL THEN
+            RETURN NEXT format('registry %s does not exist here', x.registry);
+            CONTINUE;
+        END IF;
+        EXECUTE format('SELECT EXISTS (SELECT FROM %s t WHERE t.%I = $1 AND t.branch_id <> -1)', x.registry::regclass, id_field)
+        INTO have USING x.id;
+        IF NOT have THEN
+            RETURN NEXT format('%s has no record with %s %s (import its ontology or gene table first)', x.registry, id_field, quote_literal(x.id));
+        END IF;
+    END LOOP;
+    FOR x IN SELECT DISTINCT a -> 'storage' ->> 'root' AS root FROM jsonb_array_elements(doc -> 'artifacts') a ORDER BY 1 LOOP
+        IF NOT EXISTS (SELECT FROM lamin.storage s WHERE s.root = x.root)
+           AND NOT (coalesce(lamin.is_unrestricted(), false) OR lamin.is_instance_admin()) THEN
+            RETURN NEXT format('storage %s is not registered here, and registering it needs lamin_admin (or transfer with --copy into a storage of this instance)', x.root);
+        END IF;
+    END LOOP;
+    RETURN QUERY
+        SELECT format('artifact %s holds other content here (hash %s, not %s)', a.uid, left(a.hash, 12), left(d ->> 'hash', 12))
+        FROM jsonb_array_elements(doc -> 'artifacts') d JOIN lamin.artifact a ON a.uid = d ->> 'uid'
+        WHERE a.hash IS DISTINCT FROM d ->> 'hash' ORDER BY a.uid;
+END
+$$;
+COMMENT ON FUNCTION lamin.transfer_conflicts(jsonb) IS 'What of a transfer document this instance cannot take as it is (conflicting feature dtypes, missing terms, unregistrable storages, uids holding other content), one line each.';
+
+-- Annotate an artifact of this instance as the document says (idempotent):
+-- labels by name within their type (made when missing), terms by public id,
+-- values by feature (features made when missing).
+CREATE FUNCTION lamin.transfer_annotations(artifact_id bigint, a jsonb) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    e jsonb;
+    fid bigint;
+    type_id bigint;
+    label_id bigint;
+    registry text;
+BEGIN
+    FOR e IN SELECT * FROM jsonb_array_elements((a -> 'labels') || (a -> 'terms') || (a -> 'values')) LOOP
+        fid := NULL;
+        IF e ->> 'feature' IS NOT NULL THEN
+            PERFORM lamin.create_feature(e ->> 'feature', e ->> 'dtype');
+            fid := lamin.feature_id(e ->> 'feature');
+        END IF;
+        IF e ? 'value' THEN
+            INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value)
+            VALUES (artifact_id, fid, e -> 'value') ON CONFLICT DO NOTHING;
+        ELSIF e ? 'registry' THEN
+            registry := e ->> 'registry';
+            EXECUTE format($q$INSERT INTO %1$I.%2$I (artifact_id, %3$I, feature_id)
+                              SELECT $1, t.id, $2 FROM %4$s t WHERE t.%5$I = $3 AND t.branch_id <> -1
+                              ORDER BY t.id LIMIT 1
+                              ON CONFLICT DO NOTHING$q$,
+                           split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2),
+                           split_part(registry, '.', 2) || '_id', registry::regclass, lamin.public_id_field(registry))
+            USING artifact_id, fid, e ->> 'id';
+        ELSE
+            type_id := NULL;
+            IF e ->> 'type' IS NOT NULL THEN
+                SELECT u.id INTO type_id FROM lamin.ulabel u WHERE u.name = e ->> 'type' AND u.is_type AND u.type_id IS NULL
+                    AND u.branch_id <> -1 ORDER BY u.space_id = lamin.current_space_id() DESC, u.id LIMIT 1;
+                IF type_id IS NULL THEN
+                    INSERT INTO lamin.ulabel (name, is_type) VALUES (e ->> 'type', true) RETURNING id INTO type_id;
+                END IF;
+            END IF;
+            SELECT u.id INTO label_id FROM lamin.ulabel u
+            WHERE u.name = e ->> 'name' AND u.type_id IS NOT DISTINCT FROM type_id AND u.branch_id <> -1
+            ORDER BY u.space_id = lamin.current_space_id() DESC, u.id LIMIT 1;
+            IF label_id IS NULL THEN
+                INSERT INTO lamin.ulabel (name, type_id) VALUES (e ->> 'name', type_id) RETURNING id INTO label_id;
+            END IF;
+            INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id, feature_id) VALUES (artifact_id, label_id, fid)
+            ON CONFLICT DO NOTHING;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION lamin.transfer_annotations(bigint, jsonb) IS 'Link an artifact to the labels, terms and values of its transfer document entry, by meaning; idempotent.';
+
+-- Take a transfer document: every artifact and collection in it, with its
+-- annotations mapped by meaning, into the caller's current space, all or
+-- nothing. Idempotent: a record already here (same uid) or the same content
+-- already stored here (same storage and hash) is linked to, not duplicated,
+-- and gains only annotations it lacks. The lineage is one run of the
+-- transform `__lamin_transfer__/<source instance>`, whose params name the
+-- source instance and every source uid with the run that made it there.
+-- `storage` (when given) is where the bytes now are, for every artifact
+-- (lamin transfer --copy copied them there); else each artifact stays in its
+-- own storage root, registered here when missing.
+CREATE FUNCTION lamin.transfer_in(doc jsonb, storage text DEFAULT NULL)
+RETURNS TABLE (kind text, source_uid text, uid text, action text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    problems text;
+    src jsonb := doc -> 'instance';
+    tid bigint;
+    rid bigint;
+    sid bigint;
+    here bigint := lamin.current_space_id();
+    a jsonb;
+    c jsonb;
+    aid bigint;
+    cid bigint;
+    act text;
+    root_uid text;
+BEGIN
+    IF doc IS NULL OR (doc ->> 'lamin_transfer') IS DISTINCT FROM '1' OR jsonb_typeof(doc -> 'artifacts') <> 'array'
+       OR jsonb_typeof(doc -> 'collections') <> 'array' OR src ->> 'name' IS NULL THEN
+        RAISE EXCEPTION 'transfer: not a transfer document (lamin.transfer_out of another instance makes one)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_array_length(doc -> 'artifacts') = 0 AND jsonb_array_length(doc -> 'collections') = 0 THEN
+        RETURN;
+    END IF;
+    SELECT string_agg('  ' || p, E'\n') INTO problems FROM lamin.transfer_conflicts(doc) p;
+    IF problems IS NOT NULL THEN
+        RAISE EXCEPTION E'transfer from instance %: this instance''s definitions conflict; nothing was transferred:\n%', src ->> 'name', problems
+            USING ERRCODE = 'integrity_constraint_violation',
+                  HINT = 'align the definitions (rename a feature, import the missing ontology terms), then transfer again';
+    END IF;
+    PERFORM lamin.require_write('transferring records');
+    IF storage IS NOT NULL THEN
+        sid := lamin.storage_id(storage);
+    END IF;
+
+    -- The transfer transform of the source instance, and this transfer's run.
+    SELECT t.id INTO tid FROM lamin.transform t
+    WHERE t.key = '__lamin_transfer__/' || (src ->> 'name') AND t.kind = 'function' AND t.branch_id <> -1
+    ORDER BY t.space_id = here DESC, t.id LIMIT 1;
+    IF tid IS NULL THEN
+        INSERT INTO lamin.transform (key, kind, description)
+        VALUES ('__lamin_transfer__/' || (src ->> 'name'), 'function',
+                format('Transfers from lamin instance %s (uid %s)', src ->> 'name', coalesce(src ->> 'uid', 'unknown')))
+        RETURNING id INTO tid;
+    END IF;
+
+    FOR a IN SELECT e FROM jsonb_array_elements(doc -> 'artifacts') e ORDER BY e ->> 'uid' COLLATE "C" LOOP
+        SELECT x.id INTO aid FROM lamin.artifact x WHERE x.uid = a ->> 'uid';
+        act := 'exists';
+        IF aid IS NULL THEN
+            -- The same content already here (in the storage it would land in): linked.
+            SELECT x.id INTO aid FROM lamin.artifact x
+            WHERE x.hash = a ->> 'hash' AND x.branch_id <> -1
+              AND x.storage_id = coalesce(sid, (SELECT s.id FROM lamin.storage s WHERE s.root = a -> 'storage' ->> 'root'))
+            ORDER BY x.space_id = here DESC, x.id LIMIT 1;
+            act := 'linked';
+        END IF;
+        IF aid IS NULL THEN
+            IF rid IS NULL THEN
+                INSERT INTO lamin.run (transform_id, name, status, finished_at, params)
+                VALUES (tid, 'transfer from ' || (src ->> 'name'), 'completed', now(),
+                        jsonb_build_object('source_instance', src, 'artifacts', '[]'::jsonb, 'collections', '[]'::jsonb))
+                RETURNING id INTO rid;
+            END IF;
+            -- (Two statements: a STABLE lookup in the same expression would
+            -- not see the storage just registered.)
+            root_uid := CASE WHEN sid IS NULL THEN coalesce(
+                (SELECT s.uid FROM lamin.storage s WHERE s.root = a -> 'storage' ->> 'root'),
+                lamin.add_storage(a -> 'storage' ->> 'root', NULL, a -> 'storage' ->> 'region')) END;
+            aid := lamin.insert_transferred_artifact(a, coalesce(sid, lamin.storage_id(root_uid)), rid);
+            act := 'created';
+            UPDATE lamin.run r SET params = jsonb_set(r.params, '{artifacts}', r.params -> 'artifacts'
+                   || jsonb_build_object('uid', a ->> 'uid', 'run', a -> 'run'))
+            WHERE r.id = rid;
+        END IF;
+        PERFORM lamin.transfer_annotations(aid, a);
+        kind := 'artifact'; source_uid := a ->> 'uid';
+        uid := (SELECT x.uid FROM lamin.artifact x WHERE x.id = aid); action := act;
+        RETURN NEXT;
+    END LOOP;
+
+    FOR c IN SELECT e FROM jsonb_array_elements(doc -> 'collections') e ORDER BY e ->> 'uid' COLLATE "C" LOOP
+        SELECT x.id INTO cid FROM lamin.collection x WHERE x.uid = c ->> 'uid';
+        act := 'exists';
+        IF cid IS NULL AND c ->> 'hash' IS NOT NULL THEN
+            SELECT x.id INTO cid FROM lamin.collection x WHERE x.hash = c ->> 'hash' AND x.branch_id <> -1
+            ORDER BY x.space_id = here DESC, x.id LIMIT 1;
+            act := 'linked';
+        END IF;
+        IF cid IS NULL THEN
+            IF rid IS NULL THEN
+                INSERT INTO lamin.run (transform_id, name, status, finished_at, params)
+                VALUES (tid, 'transfer from ' || (src ->> 'name'), 'completed', now(),
+                        jsonb_build_object('source_instance', src, 'artifacts', '[]'::jsonb, 'collections', '[]'::jsonb))
+                RETURNING id INTO rid;
+            END IF;
+            cid := lamin.insert_transferred_collection(c, rid);
+            -- Members: the artifacts of this document, found by their source
+            -- uid or, when they were linked to content already here, by that.
+            INSERT INTO lamin.collection_artifact (collection_id, artifact_id, position)
+            SELECT cid, x.id, m.ord - 1
+            FROM jsonb_array_elements_text(c -> 'members') WITH ORDINALITY m(member_uid, ord)
+            JOIN jsonb_array_elements(doc -> 'artifacts') d ON d ->> 'uid' = m.member_uid
+            JOIN LATERAL (SELECT y.id FROM lamin.artifact y
+                          WHERE y.uid = m.member_uid OR (y.hash = d ->> 'hash' AND y.branch_id <> -1
+                                AND y.storage_id = coalesce(sid, (SELECT s.id FROM lamin.storage s WHERE s.root = d -> 'storage' ->> 'root')))
+                          ORDER BY y.uid = m.member_uid DESC, y.space_id = here DESC, y.id LIMIT 1) x ON true;
+            act := 'created';
+            UPDATE lamin.run r SET params = jsonb_set(r.params, '{collections}', r.params -> 'collections' || to_jsonb(c ->> 'uid'))
+            WHERE r.id = rid;
+        END IF;
+        kind := 'collection'; source_uid := c ->> 'uid';
+        uid := (SELECT x.uid FROM lamin.collection x WHERE x.id = cid); action := act;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION lamin.transfer_in(jsonb, text) IS
+    'Take a transfer document of another instance (lamin.transfer_out): artifacts and collections with their uids, annotations mapped by meaning, lineage as one run of transform __lamin_transfer__/<source>; all or nothing; idempotent. storage: where the bytes were copied (lamin transfer --copy), else each artifact''s own storage root. Returns what happened to each record: created, linked (same content already here) or exists.';
+GRANT EXECUTE ON FUNCTION lamin.transfer_in(jsonb, text) TO lamin_writer;
