@@ -14,7 +14,9 @@ CREATE TABLE lamin.storage (
     is_default  boolean NOT NULL DEFAULT false,
     space_id    bigint NOT NULL DEFAULT 1 REFERENCES lamin.space,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    created_by  bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user"
+    created_by  bigint NOT NULL DEFAULT lamin.current_user_id() REFERENCES lamin."user",
+    -- (0.8.0; hence last.)
+    instance_uid text CONSTRAINT storage_instance_uid_format CHECK (instance_uid ~ '^[0-9A-Za-z_-]{1,64}$')
 );
 -- At most one default storage: where artifacts go when no storage is named.
 CREATE UNIQUE INDEX storage_one_default ON lamin.storage (is_default) WHERE is_default;
@@ -24,6 +26,7 @@ COMMENT ON COLUMN lamin.storage.uid IS 'Random base62 id, 12 characters.';
 COMMENT ON COLUMN lamin.storage.root IS 'Normalised root: /abs/path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.';
 COMMENT ON COLUMN lamin.storage.type IS 'Backend kind: local, s3, gs or az.';
 COMMENT ON COLUMN lamin.storage.region IS 'Cloud region, where it matters (S3).';
+COMMENT ON COLUMN lamin.storage.instance_uid IS 'The instance that manages the objects under .lamindb/ of this root: NULL for this one; another lamin instance''s or a LaminDB instance''s uid for a root reached through lamin transfer or lamin import-lamindb. lamin never removes bytes from a root another instance manages (no sweep, no deletion of objects); an admin adopts one with UPDATE lamin.storage SET instance_uid = NULL.';
 COMMENT ON COLUMN lamin.storage.is_default IS 'The storage used when none is named; the first registered root becomes the default.';
 
 -- Register a storage root; returns its uid. Idempotent: registering the same

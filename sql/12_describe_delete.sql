@@ -2,7 +2,9 @@
 
 -- Where an artifact's bytes live: {root}/.lamindb/{uid}{suffix} (LaminDB's
 -- default layout; keys are names, not paths, so renaming never moves bytes).
--- Where an artifact's bytes are, relative to its storage root.
+-- Where an artifact's bytes are, relative to its storage root. (Replaced in
+-- sql/31_instances.sql, after the columns of artifacts moved in from LaminDB
+-- exist; they come after those of 0.6.0, as an upgrade adds them.)
 CREATE FUNCTION lamin.object_key(a lamin.artifact) RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp

@@ -124,6 +124,7 @@ END
 $$;
 COMMENT ON FUNCTION lamin.finish_register(text, text, bigint, bigint) IS 'Sidecar: a registered object was hashed; its artifact becomes ready (or failed if the content is already registered).';
 
+-- (Replaced in sql/31_instances.sql, which adds the columns of artifacts moved in from LaminDB.)
 CREATE FUNCTION lamin.fail_register(uid text, error text) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -214,7 +215,8 @@ COMMENT ON FUNCTION lamin.record_check(text, text) IS 'Sidecar: record a verific
 -- one): SECURITY DEFINER, run as the sidecar itself, which derives the
 -- storage root from storage_id and deletes only if no artifact has the uid.
 -- (A trigger function cannot be called directly: only a delete that row-level
--- security let through gets here.)
+-- security let through gets here.) Replaced in sql/31_instances.sql: never
+-- the bytes in a root another instance manages.
 CREATE FUNCTION lamin.tg_artifact_delete_object() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -255,8 +257,10 @@ BEGIN
         RAISE EXCEPTION 'permission denied: sweeping storages needs lamin_admin (role % is not a member)', current_user
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- Never a root another instance manages (lamin.storage.instance_uid):
+    -- its objects are not all known here.
     FOR s IN SELECT x.id FROM lamin.storage x
-             WHERE storage IS NULL OR x.id = lamin.storage_id(storage) ORDER BY x.id
+             WHERE (storage IS NULL OR x.id = lamin.storage_id(storage)) AND x.instance_uid IS NULL ORDER BY x.id
     LOOP
         RETURN NEXT lamin.enqueue_sweep(s.id, grace_s);
     END LOOP;

@@ -3,6 +3,67 @@
 -- (sql/32_transfer.sql); other instances are read without copying through
 -- postgres_fdw (lamin.attach_instance).
 
+-- == Records from elsewhere ==
+-- Artifacts moved in from LaminDB keep LaminDB's hash beside their sha256,
+-- and may lie where LaminDB put them: a family of LaminDB's folder versions
+-- shares one object. (Added here, after schema_id of 0.6.0, in the order an
+-- upgrade adds them.)
+ALTER TABLE lamin.artifact
+    ADD COLUMN legacy_hash text,
+    ADD COLUMN legacy_hash_type text CONSTRAINT artifact_legacy_hash_type_known CHECK (legacy_hash_type IN ('md5', 'md5-n', 'md5-d', 'sha1-fl')),
+    ADD COLUMN overwrite_versions boolean NOT NULL DEFAULT false,
+    ADD CONSTRAINT artifact_legacy_hash_with_type CHECK ((legacy_hash IS NULL) = (legacy_hash_type IS NULL));
+COMMENT ON COLUMN lamin.artifact.legacy_hash IS 'The hash LaminDB recorded (lamin import-lamindb): base64 of an md5 for small files, of md5s of parts, of a folder''s file hashes, or a sha1 of the first and last 50 MiB; kept beside the full sha256 (hash) the sidecar computes.';
+COMMENT ON COLUMN lamin.artifact.legacy_hash_type IS 'LaminDB''s _hash_type of legacy_hash: md5, md5-n (parts), md5-d (folder) or sha1-fl (first and last 50 MiB).';
+COMMENT ON COLUMN lamin.artifact.overwrite_versions IS 'LaminDB''s _overwrite_versions: the versions of this family share one object at .lamindb/{stem}{suffix} (folders saved by LaminDB); a new version overwrote the bytes of the previous one.';
+
+-- Where an artifact's bytes are, relative to its storage root (the one rule;
+-- sql/12_describe_delete.sql had it before these columns existed).
+CREATE OR REPLACE FUNCTION lamin.object_key(a lamin.artifact) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN NOT a.key_is_virtual THEN a.key
+                WHEN a.overwrite_versions THEN '.lamindb/' || left(a.uid, 16) || a.suffix
+                ELSE '.lamindb/' || a.uid || a.suffix END
+$$;
+COMMENT ON FUNCTION lamin.object_key(lamin.artifact) IS 'Path of an artifact''s bytes within its storage root: .lamindb/{uid}{suffix}, .lamindb/{stem}{suffix} for a family whose versions share one object (LaminDB''s folders), or the key of a registered object.';
+
+-- A register job that could not read an object fails its artifact: a
+-- registered one, or one moved in from LaminDB (which would otherwise stay
+-- pending).
+CREATE OR REPLACE FUNCTION lamin.fail_register(uid text, error text) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE lamin.artifact a SET status = 'failed', updated_at = now(), status_detail = 'register failed: ' || left($2, 1000)
+    WHERE a.id = lamin.artifact_id($1) AND a.status = 'pending' AND (NOT a.key_is_virtual OR a.legacy_hash IS NOT NULL)
+$$;
+COMMENT ON FUNCTION lamin.fail_register(text, text) IS 'Sidecar: a registered object (or one moved in from LaminDB) could not be read; its artifact becomes failed (register the URI, or import, again to retry).';
+
+-- The objects of permanently deleted artifacts are deleted by a job
+-- (sql/20_storage_jobs.sql), except those lamin does not own alone: a
+-- registered object (a real key), the bytes in a root another instance
+-- manages (lamin.storage.instance_uid), and the one object a family of
+-- LaminDB's folder versions shares.
+CREATE OR REPLACE FUNCTION lamin.tg_artifact_delete_object() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO lamin.job (kind, args, requested_by)
+    SELECT 'delete_object', jsonb_build_object('uid', g.uid, 'storage_id', g.storage_id, 'object', lamin.object_key(g),
+                                               'folder', g.n_files IS NOT NULL),
+           'lamin_sidecar'
+    FROM gone g
+    WHERE g.key_is_virtual AND NOT g.overwrite_versions
+      AND NOT EXISTS (SELECT FROM lamin.storage s WHERE s.id = g.storage_id AND s.instance_uid IS NOT NULL);
+    RETURN NULL;
+END
+$$;
+
+-- == This instance ==
 -- The identity, one row. Not made by CREATE EXTENSION: a template database
 -- (scripts/up keeps lamin_template) must not pass one identity on to every
 -- database cloned from it, and a restore brings its own row back. It is made

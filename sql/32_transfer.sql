@@ -28,7 +28,10 @@ AS $$
         'suffix', a.suffix, 'kind', a.kind, 'otype', a.otype, 'size', a.size, 'hash', a.hash,
         'hash_type', a.hash_type, 'n_files', a.n_files, 'n_observations', a.n_observations,
         'version', a.version, 'created_at', a.created_at, 'status', a.status,
-        'storage', (SELECT jsonb_build_object('root', s.root, 'region', s.region) FROM lamin.storage s WHERE s.id = a.storage_id),
+        'storage', (SELECT jsonb_build_object('root', s.root, 'region', s.region,
+                                              'instance_uid', coalesce(s.instance_uid, (SELECT i.uid FROM lamin.instance i)))
+                    FROM lamin.storage s WHERE s.id = a.storage_id),
+        'overwrite_versions', a.overwrite_versions,
         'object', lamin.object_key(a),
         'run', (SELECT jsonb_build_object('uid', r.uid, 'transform', jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind))
                 FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = a.run_id),
@@ -111,6 +114,31 @@ $$;
 COMMENT ON FUNCTION lamin.transfer_out(text[]) IS 'The transfer document (JSON) of artifacts and collections by uid, with what the caller can read of their annotations; lamin.transfer_in of another instance takes it.';
 GRANT EXECUTE ON FUNCTION lamin.transfer_out(text[]) TO lamin_reader;
 
+-- The storage of a transferred artifact that stays where it is: its root,
+-- registered here when missing as a root the source manages (never swept,
+-- never this instance's default).
+CREATE FUNCTION lamin.transfer_storage(storage jsonb, source_name text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_id bigint;
+    new_uid text;
+BEGIN
+    SELECT s.id INTO found_id FROM lamin.storage s WHERE s.root = storage ->> 'root';
+    IF found_id IS NOT NULL THEN
+        RETURN found_id;
+    END IF;
+    new_uid := lamin.add_storage(storage ->> 'root', format('storage of instance %s (registered by a transfer)', source_name),
+                                 storage ->> 'region');
+    UPDATE lamin.storage s SET instance_uid = coalesce(storage ->> 'instance_uid', source_name), is_default = false
+    WHERE s.uid = new_uid;
+    SELECT s.id INTO found_id FROM lamin.storage s WHERE s.uid = new_uid;
+    RETURN found_id;
+END
+$$;
+COMMENT ON FUNCTION lamin.transfer_storage(jsonb, text) IS 'The id of a transferred artifact''s storage root, registered when missing as one the source instance manages (lamin.storage.instance_uid; not the default).';
+
 -- Insert a transferred artifact with its uid, as the caller (row-level
 -- security, the space and created_by are theirs). Records keep their uids
 -- across instances (LaminDB's rule, and what keeps the bytes of a shared
@@ -133,10 +161,11 @@ BEGIN
     PERFORM lamin.admit_uid(a ->> 'uid');
     BEGIN
         INSERT INTO lamin.artifact (uid, key, key_is_virtual, description, storage_id, suffix, kind, otype, size, hash, hash_type,
-                                    n_files, n_observations, run_id, version)
+                                    n_files, n_observations, run_id, version, overwrite_versions)
         VALUES (a ->> 'uid', a ->> 'key', coalesce((a ->> 'key_is_virtual')::boolean, true), a ->> 'description', storage_id,
                 coalesce(a ->> 'suffix', ''), a ->> 'kind', a ->> 'otype', (a ->> 'size')::bigint, a ->> 'hash', a ->> 'hash_type',
-                (a ->> 'n_files')::bigint, (a ->> 'n_observations')::bigint, run_id, a ->> 'version')
+                (a ->> 'n_files')::bigint, (a ->> 'n_observations')::bigint, run_id, a ->> 'version',
+                coalesce((a ->> 'overwrite_versions')::boolean, false))
         RETURNING id INTO new_id;
     EXCEPTION WHEN unique_violation THEN
         GET STACKED DIAGNOSTICS taken = CONSTRAINT_NAME;
@@ -321,7 +350,6 @@ DECLARE
     aid bigint;
     cid bigint;
     act text;
-    root_uid text;
 BEGIN
     IF doc IS NULL OR (doc ->> 'lamin_transfer') IS DISTINCT FROM '1' OR jsonb_typeof(doc -> 'artifacts') <> 'array'
        OR jsonb_typeof(doc -> 'collections') <> 'array' OR src ->> 'name' IS NULL THEN
@@ -371,12 +399,7 @@ BEGIN
                         jsonb_build_object('source_instance', src, 'artifacts', '[]'::jsonb, 'collections', '[]'::jsonb))
                 RETURNING id INTO rid;
             END IF;
-            -- (Two statements: a STABLE lookup in the same expression would
-            -- not see the storage just registered.)
-            root_uid := CASE WHEN sid IS NULL THEN coalesce(
-                (SELECT s.uid FROM lamin.storage s WHERE s.root = a -> 'storage' ->> 'root'),
-                lamin.add_storage(a -> 'storage' ->> 'root', NULL, a -> 'storage' ->> 'region')) END;
-            aid := lamin.insert_transferred_artifact(a, coalesce(sid, lamin.storage_id(root_uid)), rid);
+            aid := lamin.insert_transferred_artifact(a, coalesce(sid, lamin.transfer_storage(a -> 'storage', src ->> 'name')), rid);
             act := 'created';
             UPDATE lamin.run r SET params = jsonb_set(r.params, '{artifacts}', r.params -> 'artifacts'
                    || jsonb_build_object('uid', a ->> 'uid', 'run', a -> 'run'))

@@ -1,9 +1,10 @@
 \echo Use "ALTER EXTENSION lamin UPDATE TO '0.8.0'" to load this file. \quit
--- lamin 0.7.0 → 0.8.0 (issue 19: a mesh of instances). Run by ALTER
--- EXTENSION lamin UPDATE in one transaction (all or nothing). Every object
--- of this release is new: the sections below are sql/31_instances.sql and
--- sql/32_transfer.sql verbatim (the upgrade test compares the result with a
--- fresh install object by object).
+-- lamin 0.7.0 → 0.8.0 (issue 19: a mesh of instances, and moving in from
+-- LaminDB). Run by ALTER EXTENSION lamin UPDATE in one transaction (all or
+-- nothing). Definitions are copied verbatim from sql/ (the upgrade test
+-- compares the result with a fresh install object by object): first the
+-- changes to existing objects, then sql/31_instances.sql,
+-- sql/32_transfer.sql and sql/33_lamindb.sql, whose objects are all new.
 
 -- == a record keeps its uid across instances (extension/src/uid.rs) ==
 CREATE FUNCTION lamin."admit_uid"(
@@ -13,12 +14,114 @@ STRICT VOLATILE PARALLEL RESTRICTED
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'admit_uid_wrapper';
 
+-- == storages another instance manages (sql/02_storage.sql); runs with
+--    LaminDB's 16-character uids (sql/03_transform_run.sql) ==
+ALTER TABLE lamin.storage
+    ADD COLUMN instance_uid text CONSTRAINT storage_instance_uid_format CHECK (instance_uid ~ '^[0-9A-Za-z_-]{1,64}$');
+COMMENT ON COLUMN lamin.storage.instance_uid IS 'The instance that manages the objects under .lamindb/ of this root: NULL for this one; another lamin instance''s or a LaminDB instance''s uid for a root reached through lamin transfer or lamin import-lamindb. lamin never removes bytes from a root another instance manages (no sweep, no deletion of objects); an admin adopts one with UPDATE lamin.storage SET instance_uid = NULL.';
+ALTER TABLE lamin.run
+    DROP CONSTRAINT run_uid_format,
+    ADD CONSTRAINT run_uid_format CHECK (uid ~ '^[0-9A-Za-z]{16}([0-9A-Za-z]{4})?$');
+
+-- == no sweep in a root another instance manages (sql/20_storage_jobs.sql) ==
+-- Sweep storages for the leftovers of interrupted saves: one job per storage
+-- (a sweep already queued or running is reused). Uploads idle for grace_s are
+-- abandoned: recovered if their bytes are complete, else failed and removed.
+-- Instance admins and the sidecar sweep; the sweep runs as the sidecar, which
+-- sees every artifact (a sweep that saw only some would take the others'
+-- objects for orphans).
+CREATE OR REPLACE FUNCTION lamin.sweep_storage(storage text DEFAULT NULL, grace_s int DEFAULT 3600) RETURNS SETOF bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s record;
+BEGIN
+    IF grace_s IS NULL OR grace_s < 0 THEN
+        RAISE EXCEPTION 'grace_s must be >= 0 seconds' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (pg_has_role('lamin_admin', 'USAGE') OR current_user = 'lamin_sidecar' OR lamin.is_unrestricted()) THEN
+        RAISE EXCEPTION 'permission denied: sweeping storages needs lamin_admin (role % is not a member)', current_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- Never a root another instance manages (lamin.storage.instance_uid):
+    -- its objects are not all known here.
+    FOR s IN SELECT x.id FROM lamin.storage x
+             WHERE (storage IS NULL OR x.id = lamin.storage_id(storage)) AND x.instance_uid IS NULL ORDER BY x.id
+    LOOP
+        RETURN NEXT lamin.enqueue_sweep(s.id, grace_s);
+    END LOOP;
+END
+$$;
+
 -- == 31_instances.sql ==
 -- Instances: each database with the extension is one instance of a mesh.
 -- Its identity (a uid and a name) says where transferred records came from
 -- (sql/32_transfer.sql); other instances are read without copying through
 -- postgres_fdw (lamin.attach_instance).
 
+-- == Records from elsewhere ==
+-- Artifacts moved in from LaminDB keep LaminDB's hash beside their sha256,
+-- and may lie where LaminDB put them: a family of LaminDB's folder versions
+-- shares one object. (Added here, after schema_id of 0.6.0, in the order an
+-- upgrade adds them.)
+ALTER TABLE lamin.artifact
+    ADD COLUMN legacy_hash text,
+    ADD COLUMN legacy_hash_type text CONSTRAINT artifact_legacy_hash_type_known CHECK (legacy_hash_type IN ('md5', 'md5-n', 'md5-d', 'sha1-fl')),
+    ADD COLUMN overwrite_versions boolean NOT NULL DEFAULT false,
+    ADD CONSTRAINT artifact_legacy_hash_with_type CHECK ((legacy_hash IS NULL) = (legacy_hash_type IS NULL));
+COMMENT ON COLUMN lamin.artifact.legacy_hash IS 'The hash LaminDB recorded (lamin import-lamindb): base64 of an md5 for small files, of md5s of parts, of a folder''s file hashes, or a sha1 of the first and last 50 MiB; kept beside the full sha256 (hash) the sidecar computes.';
+COMMENT ON COLUMN lamin.artifact.legacy_hash_type IS 'LaminDB''s _hash_type of legacy_hash: md5, md5-n (parts), md5-d (folder) or sha1-fl (first and last 50 MiB).';
+COMMENT ON COLUMN lamin.artifact.overwrite_versions IS 'LaminDB''s _overwrite_versions: the versions of this family share one object at .lamindb/{stem}{suffix} (folders saved by LaminDB); a new version overwrote the bytes of the previous one.';
+
+-- Where an artifact's bytes are, relative to its storage root (the one rule;
+-- sql/12_describe_delete.sql had it before these columns existed).
+CREATE OR REPLACE FUNCTION lamin.object_key(a lamin.artifact) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN NOT a.key_is_virtual THEN a.key
+                WHEN a.overwrite_versions THEN '.lamindb/' || left(a.uid, 16) || a.suffix
+                ELSE '.lamindb/' || a.uid || a.suffix END
+$$;
+COMMENT ON FUNCTION lamin.object_key(lamin.artifact) IS 'Path of an artifact''s bytes within its storage root: .lamindb/{uid}{suffix}, .lamindb/{stem}{suffix} for a family whose versions share one object (LaminDB''s folders), or the key of a registered object.';
+
+-- A register job that could not read an object fails its artifact: a
+-- registered one, or one moved in from LaminDB (which would otherwise stay
+-- pending).
+CREATE OR REPLACE FUNCTION lamin.fail_register(uid text, error text) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE lamin.artifact a SET status = 'failed', updated_at = now(), status_detail = 'register failed: ' || left($2, 1000)
+    WHERE a.id = lamin.artifact_id($1) AND a.status = 'pending' AND (NOT a.key_is_virtual OR a.legacy_hash IS NOT NULL)
+$$;
+COMMENT ON FUNCTION lamin.fail_register(text, text) IS 'Sidecar: a registered object (or one moved in from LaminDB) could not be read; its artifact becomes failed (register the URI, or import, again to retry).';
+
+-- The objects of permanently deleted artifacts are deleted by a job
+-- (sql/20_storage_jobs.sql), except those lamin does not own alone: a
+-- registered object (a real key), the bytes in a root another instance
+-- manages (lamin.storage.instance_uid), and the one object a family of
+-- LaminDB's folder versions shares.
+CREATE OR REPLACE FUNCTION lamin.tg_artifact_delete_object() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO lamin.job (kind, args, requested_by)
+    SELECT 'delete_object', jsonb_build_object('uid', g.uid, 'storage_id', g.storage_id, 'object', lamin.object_key(g),
+                                               'folder', g.n_files IS NOT NULL),
+           'lamin_sidecar'
+    FROM gone g
+    WHERE g.key_is_virtual AND NOT g.overwrite_versions
+      AND NOT EXISTS (SELECT FROM lamin.storage s WHERE s.id = g.storage_id AND s.instance_uid IS NOT NULL);
+    RETURN NULL;
+END
+$$;
+
+-- == This instance ==
 -- The identity, one row. Not made by CREATE EXTENSION: a template database
 -- (scripts/up keeps lamin_template) must not pass one identity on to every
 -- database cloned from it, and a restore brings its own row back. It is made
@@ -278,7 +381,10 @@ AS $$
         'suffix', a.suffix, 'kind', a.kind, 'otype', a.otype, 'size', a.size, 'hash', a.hash,
         'hash_type', a.hash_type, 'n_files', a.n_files, 'n_observations', a.n_observations,
         'version', a.version, 'created_at', a.created_at, 'status', a.status,
-        'storage', (SELECT jsonb_build_object('root', s.root, 'region', s.region) FROM lamin.storage s WHERE s.id = a.storage_id),
+        'storage', (SELECT jsonb_build_object('root', s.root, 'region', s.region,
+                                              'instance_uid', coalesce(s.instance_uid, (SELECT i.uid FROM lamin.instance i)))
+                    FROM lamin.storage s WHERE s.id = a.storage_id),
+        'overwrite_versions', a.overwrite_versions,
         'object', lamin.object_key(a),
         'run', (SELECT jsonb_build_object('uid', r.uid, 'transform', jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind))
                 FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = a.run_id),
@@ -361,6 +467,31 @@ $$;
 COMMENT ON FUNCTION lamin.transfer_out(text[]) IS 'The transfer document (JSON) of artifacts and collections by uid, with what the caller can read of their annotations; lamin.transfer_in of another instance takes it.';
 GRANT EXECUTE ON FUNCTION lamin.transfer_out(text[]) TO lamin_reader;
 
+-- The storage of a transferred artifact that stays where it is: its root,
+-- registered here when missing as a root the source manages (never swept,
+-- never this instance's default).
+CREATE FUNCTION lamin.transfer_storage(storage jsonb, source_name text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_id bigint;
+    new_uid text;
+BEGIN
+    SELECT s.id INTO found_id FROM lamin.storage s WHERE s.root = storage ->> 'root';
+    IF found_id IS NOT NULL THEN
+        RETURN found_id;
+    END IF;
+    new_uid := lamin.add_storage(storage ->> 'root', format('storage of instance %s (registered by a transfer)', source_name),
+                                 storage ->> 'region');
+    UPDATE lamin.storage s SET instance_uid = coalesce(storage ->> 'instance_uid', source_name), is_default = false
+    WHERE s.uid = new_uid;
+    SELECT s.id INTO found_id FROM lamin.storage s WHERE s.uid = new_uid;
+    RETURN found_id;
+END
+$$;
+COMMENT ON FUNCTION lamin.transfer_storage(jsonb, text) IS 'The id of a transferred artifact''s storage root, registered when missing as one the source instance manages (lamin.storage.instance_uid; not the default).';
+
 -- Insert a transferred artifact with its uid, as the caller (row-level
 -- security, the space and created_by are theirs). Records keep their uids
 -- across instances (LaminDB's rule, and what keeps the bytes of a shared
@@ -383,10 +514,11 @@ BEGIN
     PERFORM lamin.admit_uid(a ->> 'uid');
     BEGIN
         INSERT INTO lamin.artifact (uid, key, key_is_virtual, description, storage_id, suffix, kind, otype, size, hash, hash_type,
-                                    n_files, n_observations, run_id, version)
+                                    n_files, n_observations, run_id, version, overwrite_versions)
         VALUES (a ->> 'uid', a ->> 'key', coalesce((a ->> 'key_is_virtual')::boolean, true), a ->> 'description', storage_id,
                 coalesce(a ->> 'suffix', ''), a ->> 'kind', a ->> 'otype', (a ->> 'size')::bigint, a ->> 'hash', a ->> 'hash_type',
-                (a ->> 'n_files')::bigint, (a ->> 'n_observations')::bigint, run_id, a ->> 'version')
+                (a ->> 'n_files')::bigint, (a ->> 'n_observations')::bigint, run_id, a ->> 'version',
+                coalesce((a ->> 'overwrite_versions')::boolean, false))
         RETURNING id INTO new_id;
     EXCEPTION WHEN unique_violation THEN
         GET STACKED DIAGNOSTICS taken = CONSTRAINT_NAME;
@@ -571,7 +703,6 @@ DECLARE
     aid bigint;
     cid bigint;
     act text;
-    root_uid text;
 BEGIN
     IF doc IS NULL OR (doc ->> 'lamin_transfer') IS DISTINCT FROM '1' OR jsonb_typeof(doc -> 'artifacts') <> 'array'
        OR jsonb_typeof(doc -> 'collections') <> 'array' OR src ->> 'name' IS NULL THEN
@@ -621,12 +752,7 @@ BEGIN
                         jsonb_build_object('source_instance', src, 'artifacts', '[]'::jsonb, 'collections', '[]'::jsonb))
                 RETURNING id INTO rid;
             END IF;
-            -- (Two statements: a STABLE lookup in the same expression would
-            -- not see the storage just registered.)
-            root_uid := CASE WHEN sid IS NULL THEN coalesce(
-                (SELECT s.uid FROM lamin.storage s WHERE s.root = a -> 'storage' ->> 'root'),
-                lamin.add_storage(a -> 'storage' ->> 'root', NULL, a -> 'storage' ->> 'region')) END;
-            aid := lamin.insert_transferred_artifact(a, coalesce(sid, lamin.storage_id(root_uid)), rid);
+            aid := lamin.insert_transferred_artifact(a, coalesce(sid, lamin.transfer_storage(a -> 'storage', src ->> 'name')), rid);
             act := 'created';
             UPDATE lamin.run r SET params = jsonb_set(r.params, '{artifacts}', r.params -> 'artifacts'
                    || jsonb_build_object('uid', a ->> 'uid', 'run', a -> 'run'))
@@ -677,4 +803,335 @@ $$;
 COMMENT ON FUNCTION lamin.transfer_in(jsonb, text) IS
     'Take a transfer document of another instance (lamin.transfer_out): artifacts and collections with their uids, annotations mapped by meaning, lineage as one run of transform __lamin_transfer__/<source>; all or nothing; idempotent. storage: where the bytes were copied (lamin transfer --copy), else each artifact''s own storage root. Returns what happened to each record: created, linked (same content already here) or exists.';
 GRANT EXECUTE ON FUNCTION lamin.transfer_in(jsonb, text) TO lamin_writer;
+
+-- == 33_lamindb.sql ==
+-- Moving in from LaminDB. `lamin import-lamindb` reads an existing LaminDB
+-- instance (its Django tables, SQLite or Postgres) and hands this function
+-- one document of what it holds, with every reference by uid (and ontology
+-- terms by their public id); it is written here in one transaction, all or
+-- nothing. Records keep their uids; what is already here is taken as it is,
+-- so running the import again takes only what is new. Artifacts arrive
+-- pending, with LaminDB's hash kept as their legacy hash: a register job per
+-- artifact reads the bytes where LaminDB stored them and records their
+-- sha256, and only then is an artifact ready.
+
+-- One record of a bionty registry by its public id (ontology_id,
+-- ensembl_gene_id, …), made from LaminDB's fields when missing; its id.
+CREATE FUNCTION lamin.lamindb_term(registry text, public_id text, fields jsonb) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tbl regclass := to_regclass(registry);
+    id_field text := lamin.public_id_field(registry);
+    found_id bigint;
+    cols text;
+BEGIN
+    IF tbl IS NULL OR id_field IS NULL OR registry NOT LIKE 'bionty.%' THEN
+        RAISE EXCEPTION 'LaminDB registry % has no counterpart here', registry USING ERRCODE = 'undefined_table';
+    END IF;
+    EXECUTE format('SELECT t.id FROM %s t WHERE t.%I = $1 ORDER BY t.deprecated, t.id LIMIT 1', tbl, id_field)
+    INTO found_id USING public_id;
+    IF found_id IS NOT NULL THEN
+        RETURN found_id;
+    END IF;
+    -- The fields this registry has (LaminDB's others are left out).
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+    FROM pg_attribute a
+    WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND fields ? a.attname
+      AND a.attname NOT IN ('id', 'uid', 'branch_id', 'space_id', 'is_locked', 'created_at', 'created_by', 'updated_at', 'source_id');
+    EXECUTE format('INSERT INTO %1$s (%2$s) SELECT %2$s FROM jsonb_populate_record(NULL::%1$s, $1) RETURNING id', tbl, cols)
+    INTO found_id USING fields;
+    RETURN found_id;
+END
+$$;
+COMMENT ON FUNCTION lamin.lamindb_term(text, text, jsonb) IS 'The id of a bionty record by public id (lamin import-lamindb), made from LaminDB''s fields when this instance lacks it.';
+
+-- Conflicts that stop an import before it writes anything: a feature of the
+-- same name with another dtype.
+CREATE FUNCTION lamin.lamindb_conflicts(doc jsonb) RETURNS SETOF text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('feature %s: dtype %s here, %s in LaminDB', quote_literal(f.name), f.dtype, d ->> 'dtype')
+    FROM jsonb_array_elements(doc -> 'features') d
+    JOIN lamin.feature f ON f.name = d ->> 'name' AND f.dtype <> d ->> 'dtype'
+    UNION ALL
+    SELECT format('artifact %s holds other content here (LaminDB hash %s)', a.uid, d ->> 'legacy_hash')
+    FROM jsonb_array_elements(doc -> 'artifacts') d
+    JOIN lamin.artifact a ON a.uid = d ->> 'uid'
+    WHERE a.legacy_hash IS DISTINCT FROM d ->> 'legacy_hash' AND a.size IS DISTINCT FROM (d ->> 'size')::bigint
+    UNION ALL
+    SELECT format('LaminDB registry %s has no counterpart here', t ->> 'registry')
+    FROM jsonb_array_elements(doc -> 'terms') t
+    WHERE lamin.public_id_field(t ->> 'registry') IS NULL OR to_regclass(t ->> 'registry') IS NULL
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION lamin.lamindb_conflicts(jsonb) IS 'What stops a LaminDB import document from being taken (features with another dtype here, uids holding other content, registries missing), one line each.';
+
+-- The import. Returns, per kind of record, how many were new and how many
+-- were here already. Instance admins only: it registers storages and makes
+-- records with the uids LaminDB gave them.
+CREATE FUNCTION lamin.import_lamindb(doc jsonb)
+RETURNS TABLE (kind text, imported int, existing int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    problems text;
+    x jsonb;
+    e jsonb;
+    n_new int;
+    n_old int;
+    found_id bigint;
+    other_id bigint;
+    fid bigint;
+    aid bigint;
+    storage_ids jsonb := '{}';
+    term_ids jsonb := '{}';
+    new_terms jsonb := '{}';
+    schema_uids jsonb := '{}';
+    label_ids jsonb := '{}';
+    manager text := coalesce(doc -> 'lamindb' ->> 'instance_uid', 'lamindb');
+    new_uid text;
+BEGIN
+    IF doc IS NULL OR (doc ->> 'lamindb_import') IS DISTINCT FROM '1' THEN
+        RAISE EXCEPTION 'import_lamindb: not an import document (lamin import-lamindb makes one)' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (coalesce(lamin.is_unrestricted(), false) OR lamin.is_instance_admin()) THEN
+        RAISE EXCEPTION 'permission denied: moving a LaminDB instance in needs lamin_admin (role % is not one)', current_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT string_agg('  ' || p, E'\n') INTO problems FROM lamin.lamindb_conflicts(doc) p;
+    IF problems IS NOT NULL THEN
+        RAISE EXCEPTION E'import from LaminDB: this instance''s definitions conflict; nothing was imported:\n%', problems
+            USING ERRCODE = 'integrity_constraint_violation', HINT = 'rename or remove the conflicting records here, then import again';
+    END IF;
+
+    -- Storages: LaminDB keeps managing their objects (lamin.storage.instance_uid).
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT * FROM jsonb_array_elements(doc -> 'storages') LOOP
+        SELECT s.id INTO found_id FROM lamin.storage s WHERE s.root = rtrim(x ->> 'root', '/');
+        IF found_id IS NULL THEN
+            -- (Two statements: a STABLE lookup in the same expression would
+            -- not see the storage just registered.)
+            new_uid := lamin.add_storage(x ->> 'root', coalesce(x ->> 'description', 'storage of LaminDB instance ' || manager), x ->> 'region');
+            UPDATE lamin.storage s SET instance_uid = coalesce(x ->> 'instance_uid', manager), is_default = false
+            WHERE s.uid = new_uid RETURNING s.id INTO found_id;
+            n_new := n_new + 1;
+        ELSE
+            n_old := n_old + 1;
+        END IF;
+        storage_ids := storage_ids || jsonb_build_object(x ->> 'root', found_id);
+    END LOOP;
+    kind := 'storage'; imported := n_new; existing := n_old; RETURN NEXT;
+
+    -- Transforms, in uid order (a family's versions oldest first).
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT e FROM jsonb_array_elements(doc -> 'transforms') e ORDER BY e ->> 'uid' COLLATE "C" LOOP
+        IF EXISTS (SELECT FROM lamin.transform t WHERE t.uid = x ->> 'uid') THEN
+            n_old := n_old + 1;
+            CONTINUE;
+        END IF;
+        PERFORM lamin.admit_uid(x ->> 'uid');
+        INSERT INTO lamin.transform (uid, key, description, kind, source_code, reference, reference_type, version)
+        VALUES (x ->> 'uid', x ->> 'key', x ->> 'description',
+                CASE WHEN x ->> 'kind' IN ('pipeline', 'notebook', 'script', 'function', 'upload', 'linker') THEN x ->> 'kind' ELSE 'other' END,
+                x ->> 'source_code', x ->> 'reference', x ->> 'reference_type', x ->> 'version');
+        n_new := n_new + 1;
+    END LOOP;
+    kind := 'transform'; imported := n_new; existing := n_old; RETURN NEXT;
+
+    -- Runs (who initiated whom: a second pass).
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT e FROM jsonb_array_elements(doc -> 'runs') e ORDER BY e ->> 'started_at', e ->> 'uid' LOOP
+        IF EXISTS (SELECT FROM lamin.run r WHERE r.uid = x ->> 'uid') THEN
+            n_old := n_old + 1;
+            CONTINUE;
+        END IF;
+        PERFORM lamin.admit_uid(x ->> 'uid');
+        INSERT INTO lamin.run (uid, transform_id, name, started_at, finished_at, params, status, reference)
+        SELECT x ->> 'uid', t.id, x ->> 'name', coalesce((x ->> 'started_at')::timestamptz, now()),
+               (x ->> 'finished_at')::timestamptz, x -> 'params', x ->> 'status', x ->> 'reference'
+        FROM lamin.transform t WHERE t.uid = x ->> 'transform';
+        n_new := n_new + 1;
+    END LOOP;
+    UPDATE lamin.run r SET initiated_by_run_id = i.id
+    FROM jsonb_array_elements(doc -> 'runs') d JOIN lamin.run i ON i.uid = d ->> 'initiated_by'
+    WHERE r.uid = d ->> 'uid' AND r.initiated_by_run_id IS NULL;
+    kind := 'run'; imported := n_new; existing := n_old; RETURN NEXT;
+
+    -- Features by name and dtype.
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT * FROM jsonb_array_elements(doc -> 'features') LOOP
+        IF EXISTS (SELECT FROM lamin.feature f WHERE f.name = x ->> 'name') THEN
+            n_old := n_old + 1;
+        ELSE
+            PERFORM lamin.create_feature(x ->> 'name', x ->> 'dtype', x ->> 'description', x ->> 'unit',
+                                         coalesce((x ->> 'nullable')::boolean, true), coalesce((x ->> 'coerce')::boolean, false));
+            n_new := n_new + 1;
+        END IF;
+    END LOOP;
+    kind := 'feature'; imported := n_new; existing := n_old; RETURN NEXT;
+
+    -- Labels: by uid, else by name within their type; types first.
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT e FROM jsonb_array_elements(doc -> 'ulabels') e ORDER BY (e ->> 'is_type')::boolean DESC, e ->> 'type' NULLS FIRST LOOP
+        SELECT u.id INTO found_id FROM lamin.ulabel u WHERE u.uid = x ->> 'uid';
+        IF found_id IS NULL THEN
+            SELECT u.id INTO found_id FROM lamin.ulabel u
+            WHERE u.name = x ->> 'name' AND u.type_id IS NOT DISTINCT FROM (label_ids ->> (x ->> 'type'))::bigint
+            ORDER BY u.id LIMIT 1;
+        END IF;
+        IF found_id IS NULL THEN
+            PERFORM lamin.admit_uid(x ->> 'uid');
+            INSERT INTO lamin.ulabel (uid, name, description, is_type, type_id, reference, reference_type)
+            VALUES (x ->> 'uid', x ->> 'name', x ->> 'description', coalesce((x ->> 'is_type')::boolean, false),
+                    (label_ids ->> (x ->> 'type'))::bigint, x ->> 'reference', x ->> 'reference_type')
+            RETURNING id INTO found_id;
+            n_new := n_new + 1;
+        ELSE
+            n_old := n_old + 1;
+        END IF;
+        label_ids := label_ids || jsonb_build_object(x ->> 'uid', found_id);
+    END LOOP;
+    INSERT INTO lamin.ulabel_parent (ulabel_id, parent_id)
+    SELECT (label_ids ->> (d ->> 'uid'))::bigint, (label_ids ->> p)::bigint
+    FROM jsonb_array_elements(doc -> 'ulabels') d, jsonb_array_elements_text(d -> 'parents') p
+    WHERE label_ids ? p
+    ON CONFLICT DO NOTHING;
+    kind := 'ulabel'; imported := n_new; existing := n_old; RETURN NEXT;
+
+    -- Ontology terms and genes by their public id; parents among them.
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT * FROM jsonb_array_elements(doc -> 'terms') LOOP
+        EXECUTE format('SELECT t.id FROM %s t WHERE t.%I = $1 LIMIT 1', (x ->> 'registry')::regclass, lamin.public_id_field(x ->> 'registry'))
+        INTO found_id USING x ->> 'id';
+        IF found_id IS NULL THEN
+            found_id := lamin.lamindb_term(x ->> 'registry', x ->> 'id', x -> 'fields');
+            new_terms := new_terms || jsonb_build_object((x ->> 'registry') || ':' || (x ->> 'id'), true);
+            n_new := n_new + 1;
+        ELSE
+            n_old := n_old + 1;
+        END IF;
+        term_ids := term_ids || jsonb_build_object((x ->> 'registry') || ':' || (x ->> 'id'), found_id);
+    END LOOP;
+    -- (The hierarchy of terms this instance had already is its ontology's.)
+    FOR x IN SELECT t FROM jsonb_array_elements(doc -> 'terms') t
+             WHERE jsonb_array_length(coalesce(t -> 'parents', '[]')) > 0 AND new_terms ? ((t ->> 'registry') || ':' || (t ->> 'id')) LOOP
+        IF to_regclass((x ->> 'registry') || '_parent') IS NOT NULL THEN
+            EXECUTE format('INSERT INTO %s (child_id, parent_id) SELECT $1, (($2)->>($3 || '':'' || p))::bigint
+                            FROM jsonb_array_elements_text($4) p WHERE ($2) ? ($3 || '':'' || p) ON CONFLICT DO NOTHING',
+                           ((x ->> 'registry') || '_parent')::regclass)
+            USING (term_ids ->> ((x ->> 'registry') || ':' || (x ->> 'id')))::bigint, term_ids, x ->> 'registry', x -> 'parents';
+        END IF;
+    END LOOP;
+    kind := 'term'; imported := n_new; existing := n_old; RETURN NEXT;
+
+    -- Schemas: made from their features (the same definition is the same schema).
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT d FROM jsonb_array_elements(doc -> 'schemas') d WHERE jsonb_array_length(coalesce(d -> 'features', '[]')) > 0 LOOP
+        SELECT count(*) INTO other_id FROM lamin.schema;
+        schema_uids := schema_uids || jsonb_build_object(x ->> 'uid', lamin.create_schema(
+            ARRAY(SELECT jsonb_array_elements_text(x -> 'features')), x ->> 'name', coalesce((x ->> 'ordered')::boolean, false),
+            x ->> 'description', coalesce((x ->> 'minimal_set')::boolean, true), coalesce((x ->> 'maximal_set')::boolean, false),
+            NULL, x ->> 'otype', coalesce((x ->> 'coerce')::boolean, false)));
+        IF (SELECT count(*) FROM lamin.schema) > other_id THEN n_new := n_new + 1; ELSE n_old := n_old + 1; END IF;
+    END LOOP;
+    kind := 'schema'; imported := n_new; existing := n_old; RETURN NEXT;
+
+    -- Artifacts: pending until their bytes are hashed (a register job each).
+    -- An older version of a family whose versions share one object (LaminDB's
+    -- folders) has no bytes of its own any more: failed, saying so.
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT e FROM jsonb_array_elements(doc -> 'artifacts') e ORDER BY e ->> 'uid' COLLATE "C" LOOP
+        SELECT a.id INTO aid FROM lamin.artifact a WHERE a.uid = x ->> 'uid';
+        IF aid IS NULL THEN
+            PERFORM lamin.admit_uid(x ->> 'uid');
+            INSERT INTO lamin.artifact (uid, key, key_is_virtual, description, storage_id, suffix, kind, otype, size,
+                                        n_files, n_observations, run_id, version, status, status_detail,
+                                        legacy_hash, legacy_hash_type, overwrite_versions)
+            VALUES (x ->> 'uid', x ->> 'key', coalesce((x ->> 'key_is_virtual')::boolean, true), x ->> 'description',
+                    (storage_ids ->> (x ->> 'storage'))::bigint, coalesce(x ->> 'suffix', ''),
+                    CASE WHEN x ->> 'kind' IN ('dataset', 'model', '__lamindb_run__') THEN x ->> 'kind' WHEN x ->> 'kind' IS NULL THEN NULL ELSE 'other' END,
+                    CASE WHEN x ->> 'otype' IN ('DataFrame', 'AnnData', 'MuData', 'SpatialData', 'tiledbsoma') THEN x ->> 'otype' END,
+                    (x ->> 'size')::bigint, (x ->> 'n_files')::bigint, (x ->> 'n_observations')::bigint,
+                    (SELECT r.id FROM lamin.run r WHERE r.uid = x ->> 'run'), x ->> 'version',
+                    CASE WHEN (x ->> 'overwrite_versions')::boolean AND NOT coalesce((x ->> 'is_latest')::boolean, true) THEN 'failed' ELSE 'pending' END,
+                    CASE WHEN (x ->> 'overwrite_versions')::boolean AND NOT coalesce((x ->> 'is_latest')::boolean, true)
+                         THEN 'LaminDB overwrote this version''s bytes with a later version''s (its folders keep one object per family)'
+                         ELSE 'moved in from LaminDB: reading and hashing its bytes' END,
+                    x ->> 'legacy_hash', x ->> 'legacy_hash_type', coalesce((x ->> 'overwrite_versions')::boolean, false))
+            RETURNING id INTO aid;
+            IF (SELECT a.status FROM lamin.artifact a WHERE a.id = aid) = 'pending' THEN
+                PERFORM lamin.enqueue('register', jsonb_build_object('uid', x ->> 'uid'));
+            END IF;
+            n_new := n_new + 1;
+        ELSE
+            n_old := n_old + 1;
+        END IF;
+        -- Annotations (taken again only where missing).
+        FOR e IN SELECT * FROM jsonb_array_elements(coalesce(x -> 'labels', '[]')) LOOP
+            INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id, feature_id)
+            VALUES (aid, (label_ids ->> (e ->> 'uid'))::bigint, (SELECT f.id FROM lamin.feature f WHERE f.name = e ->> 'feature' ORDER BY f.id LIMIT 1))
+            ON CONFLICT DO NOTHING;
+        END LOOP;
+        FOR e IN SELECT * FROM jsonb_array_elements(coalesce(x -> 'terms', '[]')) LOOP
+            EXECUTE format('INSERT INTO %I.%I (artifact_id, %I, feature_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+                           split_part(e ->> 'registry', '.', 1), 'artifact_' || split_part(e ->> 'registry', '.', 2),
+                           split_part(e ->> 'registry', '.', 2) || '_id')
+            USING aid, (term_ids ->> ((e ->> 'registry') || ':' || (e ->> 'id')))::bigint,
+                  (SELECT f.id FROM lamin.feature f WHERE f.name = e ->> 'feature' ORDER BY f.id LIMIT 1);
+        END LOOP;
+        FOR e IN SELECT * FROM jsonb_array_elements(coalesce(x -> 'values', '[]')) LOOP
+            SELECT f.id INTO fid FROM lamin.feature f WHERE f.name = e ->> 'feature' ORDER BY f.id LIMIT 1;
+            INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value) VALUES (aid, fid, e -> 'value')
+            ON CONFLICT DO NOTHING;
+        END LOOP;
+        INSERT INTO lamin.artifact_schema (artifact_id, schema_id, slot)
+        SELECT aid, s.id, e ->> 'slot' FROM jsonb_array_elements(coalesce(x -> 'schemas', '[]')) e
+        JOIN lamin.schema s ON s.uid = schema_uids ->> (e ->> 'schema')
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+    -- What runs read.
+    INSERT INTO lamin.run_input_artifact (run_id, artifact_id)
+    SELECT r.id, a.id
+    FROM jsonb_array_elements(doc -> 'runs') d
+    CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(d -> 'inputs', '[]')) i
+    JOIN lamin.artifact a ON a.uid = i
+    JOIN lamin.run r ON r.uid = d ->> 'uid'
+    ON CONFLICT DO NOTHING;
+    kind := 'artifact'; imported := n_new; existing := n_old; RETURN NEXT;
+
+    -- Collections with their members in order.
+    n_new := 0; n_old := 0;
+    FOR x IN SELECT e FROM jsonb_array_elements(doc -> 'collections') e ORDER BY e ->> 'uid' COLLATE "C" LOOP
+        IF EXISTS (SELECT FROM lamin.collection c WHERE c.uid = x ->> 'uid') THEN
+            n_old := n_old + 1;
+            CONTINUE;
+        END IF;
+        PERFORM lamin.admit_uid(x ->> 'uid');
+        INSERT INTO lamin.collection (uid, key, description, version, run_id)
+        VALUES (x ->> 'uid', x ->> 'key', x ->> 'description', x ->> 'version', (SELECT r.id FROM lamin.run r WHERE r.uid = x ->> 'run'))
+        RETURNING id INTO found_id;
+        INSERT INTO lamin.collection_artifact (collection_id, artifact_id, position)
+        SELECT found_id, a.id, m.ord - 1 FROM jsonb_array_elements_text(x -> 'members') WITH ORDINALITY m(member_uid, ord)
+        JOIN lamin.artifact a ON a.uid = m.member_uid;
+        n_new := n_new + 1;
+    END LOOP;
+    INSERT INTO lamin.run_input_collection (run_id, collection_id)
+    SELECT r.id, c.id
+    FROM jsonb_array_elements(doc -> 'runs') d
+    CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(d -> 'collection_inputs', '[]')) i
+    JOIN lamin.collection c ON c.uid = i
+    JOIN lamin.run r ON r.uid = d ->> 'uid'
+    ON CONFLICT DO NOTHING;
+    kind := 'collection'; imported := n_new; existing := n_old; RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION lamin.import_lamindb(jsonb) IS
+    'Take the document lamin import-lamindb reads from a LaminDB instance: storages (still managed by LaminDB), transforms, runs and their inputs, features, labels with types and parents, bionty terms by public id, schemas, artifacts (uids, keys and versions kept; pending with LaminDB''s hash as legacy hash until a register job has hashed their bytes) and collections; all or nothing, what exists is kept. Instance admins only. Returns per kind the records new and already here.';
+REVOKE EXECUTE ON FUNCTION lamin.import_lamindb(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lamin.import_lamindb(jsonb) TO lamin_admin;
 

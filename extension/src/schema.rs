@@ -185,6 +185,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/32_transfer.sql",
     name = "transfer",
-    requires = ["instances", admit_uid],
+    requires = ["instances", admit_uid]
+);
+extension_sql_file!(
+    "../../sql/33_lamindb.sql",
+    name = "lamindb",
+    requires = ["transfer"],
     finalize
 );

@@ -20,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod formats;
 pub mod import;
+pub mod lamindb;
 pub mod listing;
 pub mod mesh;
 pub mod progress;

@@ -7,6 +7,7 @@ mod daemon;
 mod files;
 mod find;
 mod import;
+mod lamindb;
 pub mod logging;
 mod mesh;
 mod output;
@@ -82,6 +83,8 @@ pub enum Command {
     Connect(mesh::ConnectArgs),
     /// Copy artifacts and collections, with their annotations by meaning, from one instance to another.
     Transfer(mesh::TransferArgs),
+    /// Move an existing LaminDB instance in (SQLite file or Postgres): storages, artifacts, lineage, labels, features, ontology terms.
+    ImportLamindb(lamindb::ImportLamindbArgs),
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +153,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Instances(_) => Some("instances"),
         Command::Connect(_) => Some("connect"),
         Command::Transfer(_) => Some("transfer"),
+        Command::ImportLamindb(_) => Some("import-lamindb"),
     };
     if let Some(verb) = verb {
         db::set_application_name(format!("lamin/{} {verb}", lamin_core::VERSION));
@@ -174,5 +178,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Instances(args) => mesh::list(args).await,
         Command::Connect(args) => mesh::connect(args).await,
         Command::Transfer(args) => mesh::transfer(args).await,
+        Command::ImportLamindb(args) => lamindb::run(args).await,
     }
 }

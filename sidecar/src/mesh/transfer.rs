@@ -211,8 +211,10 @@ async fn copy_bytes(
             summary.objects_copied += 1;
             summary.bytes_copied += copied.1;
         }
+        // (The copy is this instance's own object, one per version.)
         a["object"] = Value::String(object);
         a["key_is_virtual"] = Value::Bool(true);
+        a["overwrite_versions"] = Value::Bool(false);
         a["storage"] = serde_json::json!({ "root": root, "region": Value::Null });
     }
     Ok(())
