@@ -487,6 +487,31 @@ fn a_transfer_maps_annotations_by_meaning_and_is_idempotent() {
 
     // By query, and from stdin.
     let mut lab_e = instance(&cluster, "lab_e");
+    // From stdin: what `lamin ls` lists (its header skipped), the latest: v2.
+    let listed = lamin(&cluster, &["ls", "screens/"]);
+    assert!(listed.status.success(), "{}", stderr_text(&listed));
+    let mut child = std::process::Command::new(lamin_e2e::lamin_bin())
+        .args(["transfer", "-", "--from", "lamin_test", "--to", "lab_e"])
+        .env("DATABASE_URL", cluster.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&listed.stdout)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert_eq!(
+        stdout_text(&out),
+        format!("artifact\t{v2}\t{v2}\tcreated", v2 = src.v2)
+    );
+    // By query: the older version, after the newer one, does not become the latest.
     let out = lamin(
         &cluster,
         &[
@@ -511,12 +536,6 @@ fn a_transfer_maps_annotations_by_meaning_and_is_idempotent() {
         ),
         1
     );
-    // An older version arriving after a newer one does not become the latest.
-    let out = lamin(
-        &cluster,
-        &["transfer", &src.v2, "--from", "lamin_test", "--to", "lab_e"],
-    );
-    assert!(out.status.success(), "{}", stderr_text(&out));
     let latest: String = lab_e
         .query_one("SELECT uid FROM lamin.artifact WHERE is_latest", &[])
         .unwrap()

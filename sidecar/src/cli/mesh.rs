@@ -62,7 +62,7 @@ pub struct ConnectArgs {
   lamin transfer 3Fq9fTzEwJ1lRkWv0000 --from lab_a --to lab_b
   lamin transfer --from lab_a --to postgresql://me@other:5432/lab_c --copy \\
       --query \"SELECT uid FROM lamin.artifacts WHERE key LIKE 'runs/2026/%'\"
-  lamin ls --key runs/ | lamin transfer - --from lab_a --to lab_b
+  lamin ls runs/ | lamin transfer - --from lab_a --to lab_b
 
 Prints one line per record: kind, source uid, uid here, and what happened
 (created, linked: the same content was there, exists: the same record was).")]
@@ -180,9 +180,14 @@ pub async fn transfer(args: TransferArgs) -> anyhow::Result<()> {
         if u == "-" {
             for line in std::io::stdin().lock().lines() {
                 let line = line?;
-                // (lamin ls prints the uid first on each line.)
-                if let Some(uid) = line.split_whitespace().next() {
-                    uids.push(uid.to_string());
+                // The first field of each line (lamin ls prints the uid
+                // first, in its table and CSV forms, under a header).
+                match line
+                    .split(|c: char| c.is_whitespace() || c == ',')
+                    .find(|f| !f.is_empty())
+                {
+                    Some("uid") | None => {}
+                    Some(uid) => uids.push(uid.to_string()),
                 }
             }
         } else {

@@ -26,8 +26,15 @@ fn lamin(cluster: &Cluster, db: &str, args: &[&str]) -> (f64, String) {
         .env("DATABASE_URL", url(cluster, db))
         .output()
         .unwrap();
-    assert!(out.status.success(), "lamin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    (start.elapsed().as_secs_f64(), String::from_utf8_lossy(&out.stdout).into_owned())
+    assert!(
+        out.status.success(),
+        "lamin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        start.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -36,16 +43,30 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let n_lamindb: usize = std::env::var("BENCH_LAMINDB_N").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let n_lamindb: usize = std::env::var("BENCH_LAMINDB_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let small = std::env::var("BENCH_TEMPLATE").as_deref() == Ok("small");
     let cluster = Cluster::start_tuned();
     let mut admin = cluster.connect_to("postgres");
-    let version: String = cluster.connect().query_one("SELECT lamin.version()", &[]).unwrap().get(0);
-    println!("lamin {version}; release build; a throw-away cluster (shared_buffers 512MB), 2 cores\n");
+    let version: String = cluster
+        .connect()
+        .query_one("SELECT lamin.version()", &[])
+        .unwrap()
+        .get(0);
+    println!(
+        "lamin {version}; release build; a throw-away cluster (shared_buffers 512MB), 2 cores\n"
+    );
 
     // The template: the extension and the default sources (the baseline: how long that takes).
-    admin.batch_execute("CREATE DATABASE lamin_template").unwrap();
+    admin
+        .batch_execute("CREATE DATABASE lamin_template")
+        .unwrap();
     cluster
         .connect_to("lamin_template")
         .batch_execute("SET client_min_messages = warning; CREATE EXTENSION lamin CASCADE")
@@ -53,19 +74,35 @@ fn main() {
     let start = Instant::now();
     let out = if small {
         Command::new(lamin_bin())
-            .args(["import", "ontology", "--entity", "cell_type", "--source", "cl", "--version", "cut"])
+            .args([
+                "import",
+                "ontology",
+                "--entity",
+                "cell_type",
+                "--source",
+                "cl",
+                "--version",
+                "cut",
+            ])
             .arg(fixture("bionty/cl-cut.json.zst"))
             .env("DATABASE_URL", url(&cluster, "lamin_template"))
             .output()
             .unwrap()
     } else {
-        Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/import-defaults"))
-            .env("DATABASE_URL", url(&cluster, "lamin_template"))
-            .env("LAMIN_BIN", lamin_bin())
-            .output()
-            .unwrap()
+        Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/import-defaults"
+        ))
+        .env("DATABASE_URL", url(&cluster, "lamin_template"))
+        .env("LAMIN_BIN", lamin_bin())
+        .output()
+        .unwrap()
     };
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let import_s = start.elapsed().as_secs_f64();
     let mut template = cluster.connect_to("lamin_template");
     let (terms, bytes): (i64, i64) = {
@@ -79,11 +116,17 @@ fn main() {
     };
     drop(template);
     admin
-        .batch_execute("ALTER DATABASE lamin_template WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+        .batch_execute(
+            "ALTER DATABASE lamin_template WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
+        )
         .unwrap();
     println!(
         "template: {} ({} search terms, {:.2} GB)",
-        if small { "the Cell Ontology cut" } else { "the default ontologies and genes (scripts/import-defaults)" },
+        if small {
+            "the Cell Ontology cut"
+        } else {
+            "the default ontologies and genes (scripts/import-defaults)"
+        },
         terms,
         bytes as f64 / 1e9
     );
@@ -97,7 +140,10 @@ fn main() {
         lamin(&cluster, "postgres", &["init", &name]);
         let hit: String = cluster
             .connect_to(&name)
-            .query_one("SELECT name FROM lamin.search('T cell', 'bionty.cell_type') LIMIT 1", &[])
+            .query_one(
+                "SELECT name FROM lamin.search('T cell', 'bionty.cell_type') LIMIT 1",
+                &[],
+            )
             .unwrap()
             .get(0);
         assert_eq!(hit, "T cell");
@@ -145,28 +191,68 @@ fn main() {
             .unwrap()
             .get(0);
         std::fs::write(storage.join(format!(".lamindb/{uid}.csv")), bytes).unwrap();
-        tx.query_one("SELECT lamin.annotate($1, 'temperature', ARRAY[$2])", &[&uid, &format!("{}.5", 30 + i % 10)])
-            .unwrap();
-        tx.query_one("SELECT lamin.annotate($1, 'batch', ARRAY[$2])", &[&uid, &format!("batch {}", i % 10)])
-            .unwrap();
-        tx.query_one("SELECT lamin.annotate($1, 'cell_type', ARRAY['T cell'])", &[&uid]).unwrap();
+        tx.query_one(
+            "SELECT lamin.annotate($1, 'temperature', ARRAY[$2])",
+            &[&uid, &format!("{}.5", 30 + i % 10)],
+        )
+        .unwrap();
+        tx.query_one(
+            "SELECT lamin.annotate($1, 'batch', ARRAY[$2])",
+            &[&uid, &format!("batch {}", i % 10)],
+        )
+        .unwrap();
+        tx.query_one(
+            "SELECT lamin.annotate($1, 'cell_type', ARRAY['T cell'])",
+            &[&uid],
+        )
+        .unwrap();
     }
     tx.commit().unwrap();
-    println!("transfer of {n} artifacts (each with a value, a label and a cell type; filled in {:.1} s)", start.elapsed().as_secs_f64());
+    println!(
+        "transfer of {n} artifacts (each with a value, a label and a cell type; filled in {:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
     let query = "SELECT uid FROM lamin.artifact";
-    let (s, out) = lamin(&cluster, "postgres", &["transfer", "--from", "lab_0", "--to", "lab_1", "--query", query, "-q"]);
+    let (s, out) = lamin(
+        &cluster,
+        "postgres",
+        &[
+            "transfer", "--from", "lab_0", "--to", "lab_1", "--query", query, "-q",
+        ],
+    );
     assert_eq!(out.lines().filter(|l| l.ends_with("\tcreated")).count(), n);
     println!("  same storage:  {s:.2} s, {:.0} artifacts/s", n as f64 / s);
-    let (s, out) = lamin(&cluster, "postgres", &["transfer", "--from", "lab_0", "--to", "lab_1", "--query", query, "-q"]);
+    let (s, out) = lamin(
+        &cluster,
+        "postgres",
+        &[
+            "transfer", "--from", "lab_0", "--to", "lab_1", "--query", query, "-q",
+        ],
+    );
     assert_eq!(out.lines().filter(|l| l.ends_with("\texists")).count(), n);
-    println!("  again (nothing to do): {s:.2} s, {:.0} artifacts/s", n as f64 / s);
+    println!(
+        "  again (nothing to do): {s:.2} s, {:.0} artifacts/s",
+        n as f64 / s
+    );
     let copy_root = dir.path().join("s2");
     cluster
         .connect_to("lab_2")
-        .query_one("SELECT lamin.add_storage($1)", &[&copy_root.to_str().unwrap()])
+        .query_one(
+            "SELECT lamin.add_storage($1)",
+            &[&copy_root.to_str().unwrap()],
+        )
         .unwrap();
-    let (s, _) = lamin(&cluster, "postgres", &["transfer", "--from", "lab_0", "--to", "lab_2", "--query", query, "--copy", "-q"]);
-    println!("  --copy into another storage (hash-checked): {s:.2} s, {:.0} artifacts/s", n as f64 / s);
+    let (s, _) = lamin(
+        &cluster,
+        "postgres",
+        &[
+            "transfer", "--from", "lab_0", "--to", "lab_2", "--query", query, "--copy", "-q",
+        ],
+    );
+    println!(
+        "  --copy into another storage (hash-checked): {s:.2} s, {:.0} artifacts/s",
+        n as f64 / s
+    );
     // Baseline: pg_dump/pg_restore of the whole source (what moving records took before).
     let start = Instant::now();
     let dump = dir.path().join("lab_0.dump");
@@ -176,7 +262,11 @@ fn main() {
         .arg(&dump)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     println!(
         "  baseline, pg_dump -Fc of the source alone (the whole instance, ontologies included): {:.2} s\n",
         start.elapsed().as_secs_f64()
@@ -197,17 +287,29 @@ fn main() {
         .current_dir(&ldb)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let made: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ldb.join("made.json")).unwrap()).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ldb.join("made.json")).unwrap()).unwrap();
     let lamindb_s = made["seconds"].as_f64().unwrap();
     let _sidecar = Sidecar::start_as(&cluster, &url(&cluster, "lab_2"), "bench-mesh", &[], &[]);
     let from = ldb.join("storage");
-    let (s_doc, _) = lamin(&cluster, "lab_2", &["import-lamindb", "--from", from.to_str().unwrap(), "-q"]);
+    let (s_doc, _) = lamin(
+        &cluster,
+        "lab_2",
+        &["import-lamindb", "--from", from.to_str().unwrap(), "-q"],
+    );
     let mut db = cluster.connect_to("lab_2");
     let start = Instant::now();
     loop {
         let pending: i64 = db
-            .query_one("SELECT count(*) FROM lamin.artifact WHERE status = 'pending'", &[])
+            .query_one(
+                "SELECT count(*) FROM lamin.artifact WHERE status = 'pending'",
+                &[],
+            )
             .unwrap()
             .get(0);
         if pending == 0 {
@@ -218,8 +320,14 @@ fn main() {
     }
     let s_hash = start.elapsed().as_secs_f64();
     println!("lamin import-lamindb of {n_lamindb} artifacts saved by LaminDB (+ a label each)");
-    println!("  records written: {s_doc:.2} s, {:.0} artifacts/s", n_lamindb as f64 / s_doc);
-    println!("  then hashed by the sidecar (register jobs): {s_hash:.2} s, {:.0} artifacts/s", n_lamindb as f64 / s_hash);
+    println!(
+        "  records written: {s_doc:.2} s, {:.0} artifacts/s",
+        n_lamindb as f64 / s_doc
+    );
+    println!(
+        "  then hashed by the sidecar (register jobs): {s_hash:.2} s, {:.0} artifacts/s",
+        n_lamindb as f64 / s_hash
+    );
     println!(
         "  baseline, LaminDB saving the same files: {lamindb_s:.2} s, {:.0} artifacts/s",
         n_lamindb as f64 / lamindb_s
