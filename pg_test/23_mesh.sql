@@ -5,7 +5,7 @@
 -- LaminDB's shared folder objects and 16-character run uids, and the
 -- guards of the LaminDB import and of attaching instances.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-mesh') AS storage_uid \gset
 CREATE ROLE mesh_writer IN ROLE lamin_writer;
@@ -88,6 +88,9 @@ SELECT is((SELECT count(*) FROM lamin.job WHERE kind = 'delete_object' AND args 
 
 -- Uids are admitted only well-formed; a plain insert of a chosen uid stays refused.
 SELECT throws_like($$SELECT lamin.admit_uid('short')$$, '%invalid uid%', 'admit_uid checks the uid');
+SET ROLE mesh_reader;
+SELECT throws_like($$SELECT lamin.admit_uid('CCCCCCCC')$$, '%permission denied%', 'readers may not admit uids');
+RESET ROLE;
 SET ROLE mesh_writer;
 SELECT throws_like($$INSERT INTO lamin.ulabel (uid, name) VALUES ('CCCCCCCC', 'chosen')$$, '%uids are handed out by lamin%',
     'a chosen uid is refused outside a transfer');

@@ -7,6 +7,10 @@
 -- transfer` connects to both and, with --copy, moves the bytes between them.
 
 COMMENT ON FUNCTION lamin.admit_uid(text) IS 'Let this session insert a record with a uid lamin.uid did not hand out: a record transferred from another instance keeps its uid (lamin.transfer_in). 8 to 20 base62 characters.';
+-- Writers only (they transfer): the unique key may refuse an admitted uid,
+-- the one hint of a record in an unreadable space a transfer can give.
+REVOKE EXECUTE ON FUNCTION lamin.admit_uid(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lamin.admit_uid(text) TO lamin_writer;
 
 -- The public id of a registry's records (what a term is matched by across
 -- instances): its id field (ontology_id, ensembl_gene_id, …), else its name.

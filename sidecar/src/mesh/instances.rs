@@ -300,3 +300,42 @@ async fn describe(
         is_template,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{check_name, resolve, with_database};
+
+    #[test]
+    fn instance_names_are_lowercase_identifiers() {
+        assert!(check_name("lab_b2").is_ok());
+        for bad in ["", "Lab", "2lab", "lab-b", "lab b", &"x".repeat(64)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_is_a_database_on_the_base_server() {
+        assert_eq!(
+            with_database(
+                "postgresql://me:pw@127.0.0.1:28815/lamin?sslmode=disable",
+                "lab_b"
+            )
+            .unwrap(),
+            "postgresql://me:pw@127.0.0.1:28815/lab_b?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("host=a port=5 dbname=lamin user=me", "lab_b").unwrap(),
+            "host=a port=5 user=me dbname=lab_b"
+        );
+        assert_eq!(
+            resolve("lab_b", Some("postgresql://h/lamin")).unwrap(),
+            "postgresql://h/lab_b"
+        );
+        // A URL stays as given; a name needs a server.
+        assert_eq!(
+            resolve("postgresql://x/y", None).unwrap(),
+            "postgresql://x/y"
+        );
+        assert!(resolve("lab_b", None).is_err());
+    }
+}
