@@ -496,55 +496,64 @@ END
 $$;
 COMMENT ON FUNCTION lamin.transfer_storage(jsonb, text) IS 'The id of a transferred artifact''s storage root, registered when missing as one the source instance manages (lamin.storage.instance_uid; not the default).';
 
--- Insert a transferred artifact with its uid, as the caller (row-level
--- security, the space and created_by are theirs). Records keep their uids
--- across instances (LaminDB's rule, and what keeps the bytes of a shared
--- storage at one path), so the uid is admitted first (lamin.admit_uid). A
--- uid taken by a record the caller cannot read is refused: the one thing a
--- transfer tells of a record the caller cannot read is that a copy of the
--- very record they transfer is already there (README "Transfer").
-CREATE FUNCTION lamin.insert_transferred_artifact(a jsonb, storage_id bigint, run_id bigint)
-RETURNS bigint
+-- Insert the new artifacts of a transfer document with their uids, in one
+-- statement, as the caller (row-level security, the space and created_by are
+-- theirs); returns source uid → id. Records keep their uids across instances
+-- (LaminDB's rule, and what keeps the bytes of a shared storage at one path),
+-- so each uid is admitted first (lamin.admit_uid). A uid taken by a record
+-- the caller cannot read is refused: the one thing a transfer tells of a
+-- record the caller cannot read is that a copy of the very record they
+-- transfer is already there (README "Transfer"). The head of each family is
+-- its newest version (the highest counter), also when an older version
+-- arrives after a newer one.
+CREATE FUNCTION lamin.insert_transferred_artifacts(artifacts jsonb, storage_ids jsonb, run_id bigint)
+RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    new_id bigint;
-    family text := left(a ->> 'uid', 16);
-    newer text;
+    ids jsonb;
     taken text;
+    detail text;
+    family text;
+    head text;
 BEGIN
-    PERFORM lamin.check_versioned_uid('artifact', a ->> 'uid');
-    PERFORM lamin.admit_uid(a ->> 'uid');
+    PERFORM lamin.check_versioned_uid('artifact', a ->> 'uid'), lamin.admit_uid(a ->> 'uid')
+    FROM jsonb_array_elements(artifacts) a;
     BEGIN
-        INSERT INTO lamin.artifact (uid, key, key_is_virtual, description, storage_id, suffix, kind, otype, size, hash, hash_type,
-                                    n_files, n_observations, run_id, version, overwrite_versions)
-        VALUES (a ->> 'uid', a ->> 'key', coalesce((a ->> 'key_is_virtual')::boolean, true), a ->> 'description', storage_id,
-                coalesce(a ->> 'suffix', ''), a ->> 'kind', a ->> 'otype', (a ->> 'size')::bigint, a ->> 'hash', a ->> 'hash_type',
-                (a ->> 'n_files')::bigint, (a ->> 'n_observations')::bigint, run_id, a ->> 'version',
-                coalesce((a ->> 'overwrite_versions')::boolean, false))
-        RETURNING id INTO new_id;
+        WITH made AS (
+            INSERT INTO lamin.artifact (uid, key, key_is_virtual, description, storage_id, suffix, kind, otype, size, hash,
+                                        hash_type, n_files, n_observations, run_id, version, overwrite_versions)
+            SELECT a ->> 'uid', a ->> 'key', coalesce((a ->> 'key_is_virtual')::boolean, true), a ->> 'description',
+                   (storage_ids ->> (a -> 'storage' ->> 'root'))::bigint, coalesce(a ->> 'suffix', ''), a ->> 'kind',
+                   a ->> 'otype', (a ->> 'size')::bigint, a ->> 'hash', a ->> 'hash_type', (a ->> 'n_files')::bigint,
+                   (a ->> 'n_observations')::bigint, run_id, a ->> 'version',
+                   coalesce((a ->> 'overwrite_versions')::boolean, false)
+            FROM jsonb_array_elements(artifacts) a
+            ORDER BY a ->> 'uid' COLLATE "C"
+            RETURNING uid, id)
+        SELECT coalesce(jsonb_object_agg(m.uid, m.id), '{}') INTO ids FROM made m;
     EXCEPTION WHEN unique_violation THEN
-        GET STACKED DIAGNOSTICS taken = CONSTRAINT_NAME;
+        GET STACKED DIAGNOSTICS taken = CONSTRAINT_NAME, detail = PG_EXCEPTION_DETAIL;
         IF taken = 'artifact_uid_key' THEN
-            RAISE EXCEPTION 'transfer: artifact % cannot keep its uid here: it is taken by a record in a space you cannot read', a ->> 'uid'
+            RAISE EXCEPTION 'transfer: artifact % cannot keep its uid here: it is taken by a record in a space you cannot read',
+                substring(detail FROM '\(uid\)=\(([0-9A-Za-z]+)\)')
                 USING ERRCODE = 'insufficient_privilege', HINT = 'an admin of this instance can see it';
         END IF;
         RAISE;
     END;
-    -- The head of a family is its newest version (the highest counter), also
-    -- when an older version arrives after a newer one.
-    SELECT x.uid INTO newer FROM lamin.artifact x
-    WHERE x.stem = family AND x.branch_id <> -1 AND x.uid COLLATE "C" > (a ->> 'uid') COLLATE "C"
-    ORDER BY x.uid COLLATE "C" DESC LIMIT 1;
-    IF newer IS NOT NULL THEN
-        UPDATE lamin.artifact x SET is_latest = false WHERE x.id = new_id AND x.is_latest;
-        UPDATE lamin.artifact x SET is_latest = true WHERE x.uid = newer AND NOT x.is_latest;
-    END IF;
-    RETURN new_id;
+    FOR family IN SELECT DISTINCT left(k, 16) FROM jsonb_object_keys(ids) k LOOP
+        SELECT x.uid INTO head FROM lamin.artifact x
+        WHERE x.stem = family AND x.branch_id <> -1 ORDER BY x.uid COLLATE "C" DESC LIMIT 1;
+        IF NOT (SELECT x.is_latest FROM lamin.artifact x WHERE x.uid = head) THEN
+            UPDATE lamin.artifact x SET is_latest = false WHERE x.stem = family AND x.is_latest;
+            UPDATE lamin.artifact x SET is_latest = true WHERE x.uid = head;
+        END IF;
+    END LOOP;
+    RETURN ids;
 END
 $$;
-COMMENT ON FUNCTION lamin.insert_transferred_artifact(jsonb, bigint, bigint) IS 'Insert an artifact of a transfer document with its uid, as the caller (used by lamin.transfer_in).';
+COMMENT ON FUNCTION lamin.insert_transferred_artifacts(jsonb, jsonb, bigint) IS 'Insert the new artifacts of a transfer document with their uids, as the caller, in one statement; source uid → id (used by lamin.transfer_in).';
 
 -- The same for a collection (its uid kept, as an artifact's).
 CREATE FUNCTION lamin.insert_transferred_collection(c jsonb, run_id bigint)
@@ -623,61 +632,97 @@ END
 $$;
 COMMENT ON FUNCTION lamin.transfer_conflicts(jsonb) IS 'What of a transfer document this instance cannot take as it is (conflicting feature dtypes, missing terms, unregistrable storages, uids holding other content), one line each.';
 
--- Annotate an artifact of this instance as the document says (idempotent):
--- labels by name within their type (made when missing), terms by public id,
--- values by feature (features made when missing).
-CREATE FUNCTION lamin.transfer_annotations(artifact_id bigint, a jsonb) RETURNS void
+-- Whether this instance can take a transfer document as the caller: its
+-- conflicts, all listed, and the caller's write access (lamin transfer
+-- --copy asks before it copies any bytes; lamin.transfer_in asks first).
+CREATE FUNCTION lamin.transfer_check(doc jsonb) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problems text;
+BEGIN
+    SELECT string_agg('  ' || p, E'\n') INTO problems FROM lamin.transfer_conflicts(doc) p;
+    IF problems IS NOT NULL THEN
+        RAISE EXCEPTION E'transfer from instance %: this instance''s definitions conflict; nothing was transferred:\n%',
+            doc -> 'instance' ->> 'name', problems
+            USING ERRCODE = 'integrity_constraint_violation',
+                  HINT = 'align the definitions (rename a feature, import the missing ontology terms), then transfer again';
+    END IF;
+    PERFORM lamin.require_write('transferring records');
+END
+$$;
+COMMENT ON FUNCTION lamin.transfer_check(jsonb) IS 'Raise what keeps this instance from taking a transfer document as the caller (every conflict, listed; or no write access); nothing when it fits.';
+GRANT EXECUTE ON FUNCTION lamin.transfer_check(jsonb) TO lamin_reader;
+
+-- Annotate the artifacts of a transfer document (ids: source uid → id
+-- here) as it says, idempotently and set-based: labels by name within their
+-- type (made when missing), terms by public id, values by feature (features
+-- made when missing with the document's dtype).
+CREATE FUNCTION lamin.transfer_annotations(artifacts jsonb, ids jsonb) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_variable
 DECLARE
-    e jsonb;
-    fid bigint;
-    type_id bigint;
-    label_id bigint;
+    x record;
+    feature_ids jsonb := '{}';
+    label_ids jsonb := '{}';
+    found_type bigint;
+    found_label bigint;
     registry text;
 BEGIN
-    FOR e IN SELECT * FROM jsonb_array_elements((a -> 'labels') || (a -> 'terms') || (a -> 'values')) LOOP
-        fid := NULL;
-        IF e ->> 'feature' IS NOT NULL THEN
-            PERFORM lamin.create_feature(e ->> 'feature', e ->> 'dtype');
-            fid := lamin.feature_id(e ->> 'feature');
-        END IF;
-        IF e ? 'value' THEN
-            INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value)
-            VALUES (artifact_id, fid, e -> 'value') ON CONFLICT DO NOTHING;
-        ELSIF e ? 'registry' THEN
-            registry := e ->> 'registry';
-            EXECUTE format($q$INSERT INTO %1$I.%2$I (artifact_id, %3$I, feature_id)
-                              SELECT $1, t.id, $2 FROM %4$s t WHERE t.%5$I = $3 AND t.branch_id <> -1
-                              ORDER BY t.id LIMIT 1
-                              ON CONFLICT DO NOTHING$q$,
-                           split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2),
-                           split_part(registry, '.', 2) || '_id', registry::regclass, lamin.public_id_field(registry))
-            USING artifact_id, fid, e ->> 'id';
-        ELSE
-            type_id := NULL;
-            IF e ->> 'type' IS NOT NULL THEN
-                SELECT u.id INTO type_id FROM lamin.ulabel u WHERE u.name = e ->> 'type' AND u.is_type AND u.type_id IS NULL
-                    AND u.branch_id <> -1 ORDER BY u.space_id = lamin.current_space_id() DESC, u.id LIMIT 1;
-                IF type_id IS NULL THEN
-                    INSERT INTO lamin.ulabel (name, is_type) VALUES (e ->> 'type', true) RETURNING id INTO type_id;
-                END IF;
+    FOR x IN SELECT DISTINCT e ->> 'feature' AS name, e ->> 'dtype' AS dtype
+             FROM jsonb_array_elements(artifacts) a,
+                  jsonb_array_elements((a -> 'labels') || (a -> 'terms') || (a -> 'values')) e
+             WHERE e ->> 'feature' IS NOT NULL LOOP
+        PERFORM lamin.create_feature(x.name, x.dtype);
+        feature_ids := feature_ids || jsonb_build_object(x.name, lamin.feature_id(x.name));
+    END LOOP;
+    FOR x IN SELECT DISTINCT e ->> 'type' AS type, e ->> 'name' AS name
+             FROM jsonb_array_elements(artifacts) a, jsonb_array_elements(a -> 'labels') e LOOP
+        found_type := NULL;
+        IF x.type IS NOT NULL THEN
+            SELECT u.id INTO found_type FROM lamin.ulabel u WHERE u.name = x.type AND u.is_type AND u.type_id IS NULL
+                AND u.branch_id <> -1 ORDER BY u.space_id = lamin.current_space_id() DESC, u.id LIMIT 1;
+            IF found_type IS NULL THEN
+                INSERT INTO lamin.ulabel (name, is_type) VALUES (x.type, true) RETURNING id INTO found_type;
             END IF;
-            SELECT u.id INTO label_id FROM lamin.ulabel u
-            WHERE u.name = e ->> 'name' AND u.type_id IS NOT DISTINCT FROM type_id AND u.branch_id <> -1
-            ORDER BY u.space_id = lamin.current_space_id() DESC, u.id LIMIT 1;
-            IF label_id IS NULL THEN
-                INSERT INTO lamin.ulabel (name, type_id) VALUES (e ->> 'name', type_id) RETURNING id INTO label_id;
-            END IF;
-            INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id, feature_id) VALUES (artifact_id, label_id, fid)
-            ON CONFLICT DO NOTHING;
         END IF;
+        SELECT u.id INTO found_label FROM lamin.ulabel u
+        WHERE u.name = x.name AND u.type_id IS NOT DISTINCT FROM found_type AND u.branch_id <> -1
+        ORDER BY u.space_id = lamin.current_space_id() DESC, u.id LIMIT 1;
+        IF found_label IS NULL THEN
+            INSERT INTO lamin.ulabel (name, type_id) VALUES (x.name, found_type) RETURNING id INTO found_label;
+        END IF;
+        label_ids := label_ids || jsonb_build_object(coalesce(x.type, '') || '/' || x.name, found_label);
+    END LOOP;
+
+    INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id, feature_id)
+    SELECT (ids ->> (a ->> 'uid'))::bigint, (label_ids ->> (coalesce(e ->> 'type', '') || '/' || (e ->> 'name')))::bigint,
+           (feature_ids ->> (e ->> 'feature'))::bigint
+    FROM jsonb_array_elements(artifacts) a, jsonb_array_elements(a -> 'labels') e
+    ON CONFLICT DO NOTHING;
+    INSERT INTO lamin.artifact_feature_value (artifact_id, feature_id, value)
+    SELECT (ids ->> (a ->> 'uid'))::bigint, (feature_ids ->> (e ->> 'feature'))::bigint, e -> 'value'
+    FROM jsonb_array_elements(artifacts) a, jsonb_array_elements(a -> 'values') e
+    ON CONFLICT DO NOTHING;
+    -- Terms: one statement per registry, matched by public id.
+    FOR registry IN SELECT DISTINCT e ->> 'registry' FROM jsonb_array_elements(artifacts) a, jsonb_array_elements(a -> 'terms') e LOOP
+        EXECUTE format($q$INSERT INTO %1$I.%2$I (artifact_id, %3$I, feature_id)
+                          SELECT ($1 ->> (a ->> 'uid'))::bigint, t.id, ($2 ->> (e ->> 'feature'))::bigint
+                          FROM jsonb_array_elements($3) a
+                          CROSS JOIN LATERAL jsonb_array_elements(a -> 'terms') e
+                          JOIN LATERAL (SELECT t.id FROM %4$s t WHERE t.%5$I = e ->> 'id' AND t.branch_id <> -1
+                                        ORDER BY t.id LIMIT 1) t ON true
+                          WHERE e ->> 'registry' = %6$L
+                          ON CONFLICT DO NOTHING$q$,
+                       split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2),
+                       split_part(registry, '.', 2) || '_id', registry::regclass, lamin.public_id_field(registry), registry)
+        USING ids, feature_ids, artifacts;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION lamin.transfer_annotations(bigint, jsonb) IS 'Link an artifact to the labels, terms and values of its transfer document entry, by meaning; idempotent.';
+COMMENT ON FUNCTION lamin.transfer_annotations(jsonb, jsonb) IS 'Link the artifacts of a transfer document (source uid → id here) to their labels, terms and values, by meaning; idempotent.';
 
 -- Take a transfer document: every artifact and collection in it, with its
 -- annotations mapped by meaning, into the caller's current space, all or
@@ -688,7 +733,8 @@ COMMENT ON FUNCTION lamin.transfer_annotations(bigint, jsonb) IS 'Link an artifa
 -- source instance and every source uid with the run that made it there.
 -- `storage` (when given) is where the bytes now are, for every artifact
 -- (lamin transfer --copy copied them there); else each artifact stays in its
--- own storage root, registered here when missing.
+-- own storage root, registered here when missing. Set-based: a few
+-- statements whatever the number of artifacts.
 CREATE FUNCTION lamin.transfer_in(doc jsonb, storage text DEFAULT NULL)
 RETURNS TABLE (kind text, source_uid text, uid text, action text)
 LANGUAGE plpgsql
@@ -696,17 +742,21 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    problems text;
     src jsonb := doc -> 'instance';
     tid bigint;
     rid bigint;
     sid bigint;
     here bigint := lamin.current_space_id();
-    a jsonb;
+    x record;
     c jsonb;
-    aid bigint;
     cid bigint;
     act text;
+    storage_ids jsonb := '{}';
+    existing jsonb;
+    linked jsonb;
+    created jsonb := '{}';
+    fresh jsonb;
+    made_collections jsonb := '[]';
 BEGIN
     IF doc IS NULL OR (doc ->> 'lamin_transfer') IS DISTINCT FROM '1' OR jsonb_typeof(doc -> 'artifacts') <> 'array'
        OR jsonb_typeof(doc -> 'collections') <> 'array' OR src ->> 'name' IS NULL THEN
@@ -716,57 +766,62 @@ BEGIN
     IF jsonb_array_length(doc -> 'artifacts') = 0 AND jsonb_array_length(doc -> 'collections') = 0 THEN
         RETURN;
     END IF;
-    SELECT string_agg('  ' || p, E'\n') INTO problems FROM lamin.transfer_conflicts(doc) p;
-    IF problems IS NOT NULL THEN
-        RAISE EXCEPTION E'transfer from instance %: this instance''s definitions conflict; nothing was transferred:\n%', src ->> 'name', problems
-            USING ERRCODE = 'integrity_constraint_violation',
-                  HINT = 'align the definitions (rename a feature, import the missing ontology terms), then transfer again';
-    END IF;
-    PERFORM lamin.require_write('transferring records');
+    PERFORM lamin.transfer_check(doc);
     IF storage IS NOT NULL THEN
         sid := lamin.storage_id(storage);
     END IF;
 
-    -- The transfer transform of the source instance, and this transfer's run.
-    SELECT t.id INTO tid FROM lamin.transform t
-    WHERE t.key = '__lamin_transfer__/' || (src ->> 'name') AND t.kind = 'function' AND t.branch_id <> -1
-    ORDER BY t.space_id = here DESC, t.id LIMIT 1;
-    IF tid IS NULL THEN
-        INSERT INTO lamin.transform (key, kind, description)
-        VALUES ('__lamin_transfer__/' || (src ->> 'name'), 'function',
-                format('Transfers from lamin instance %s (uid %s)', src ->> 'name', coalesce(src ->> 'uid', 'unknown')))
-        RETURNING id INTO tid;
+    -- Where each artifact is here already: the same record (by uid), else
+    -- the same content in the storage it would land in (linked).
+    SELECT coalesce(jsonb_object_agg(d ->> 'uid', a.id), '{}') INTO existing
+    FROM jsonb_array_elements(doc -> 'artifacts') d JOIN lamin.artifact a ON a.uid = d ->> 'uid';
+    SELECT coalesce(jsonb_object_agg(d ->> 'uid', m.id), '{}') INTO linked
+    FROM jsonb_array_elements(doc -> 'artifacts') d
+    LEFT JOIN lamin.storage s ON s.root = d -> 'storage' ->> 'root'
+    CROSS JOIN LATERAL (SELECT a.id FROM lamin.artifact a
+                        WHERE a.hash = d ->> 'hash' AND a.branch_id <> -1 AND a.storage_id = coalesce(sid, s.id)
+                        ORDER BY a.space_id = here DESC, a.id LIMIT 1) m
+    WHERE NOT existing ? (d ->> 'uid');
+    SELECT coalesce(jsonb_agg(d), '[]') INTO fresh FROM jsonb_array_elements(doc -> 'artifacts') d
+    WHERE NOT existing ? (d ->> 'uid') AND NOT linked ? (d ->> 'uid');
+
+    -- The transfer transform of the source instance, and (when anything is
+    -- new) this transfer's run.
+    IF jsonb_array_length(fresh) > 0 OR EXISTS (
+        SELECT FROM jsonb_array_elements(doc -> 'collections') e WHERE NOT EXISTS (SELECT FROM lamin.collection x WHERE x.uid = e ->> 'uid')) THEN
+        SELECT t.id INTO tid FROM lamin.transform t
+        WHERE t.key = '__lamin_transfer__/' || (src ->> 'name') AND t.kind = 'function' AND t.branch_id <> -1
+        ORDER BY t.space_id = here DESC, t.id LIMIT 1;
+        IF tid IS NULL THEN
+            INSERT INTO lamin.transform (key, kind, description)
+            VALUES ('__lamin_transfer__/' || (src ->> 'name'), 'function',
+                    format('Transfers from lamin instance %s (uid %s)', src ->> 'name', coalesce(src ->> 'uid', 'unknown')))
+            RETURNING id INTO tid;
+        END IF;
+        INSERT INTO lamin.run (transform_id, name, status, finished_at, params)
+        VALUES (tid, 'transfer from ' || (src ->> 'name'), 'completed', now(),
+                jsonb_build_object('source_instance', src,
+                                   'artifacts', (SELECT coalesce(jsonb_agg(jsonb_build_object('uid', d ->> 'uid', 'run', d -> 'run')
+                                                                           ORDER BY d ->> 'uid'), '[]')
+                                                 FROM jsonb_array_elements(fresh) d),
+                                   'collections', '[]'::jsonb))
+        RETURNING id INTO rid;
     END IF;
 
-    FOR a IN SELECT e FROM jsonb_array_elements(doc -> 'artifacts') e ORDER BY e ->> 'uid' COLLATE "C" LOOP
-        SELECT x.id INTO aid FROM lamin.artifact x WHERE x.uid = a ->> 'uid';
-        act := 'exists';
-        IF aid IS NULL THEN
-            -- The same content already here (in the storage it would land in): linked.
-            SELECT x.id INTO aid FROM lamin.artifact x
-            WHERE x.hash = a ->> 'hash' AND x.branch_id <> -1
-              AND x.storage_id = coalesce(sid, (SELECT s.id FROM lamin.storage s WHERE s.root = a -> 'storage' ->> 'root'))
-            ORDER BY x.space_id = here DESC, x.id LIMIT 1;
-            act := 'linked';
-        END IF;
-        IF aid IS NULL THEN
-            IF rid IS NULL THEN
-                INSERT INTO lamin.run (transform_id, name, status, finished_at, params)
-                VALUES (tid, 'transfer from ' || (src ->> 'name'), 'completed', now(),
-                        jsonb_build_object('source_instance', src, 'artifacts', '[]'::jsonb, 'collections', '[]'::jsonb))
-                RETURNING id INTO rid;
-            END IF;
-            aid := lamin.insert_transferred_artifact(a, coalesce(sid, lamin.transfer_storage(a -> 'storage', src ->> 'name')), rid);
-            act := 'created';
-            UPDATE lamin.run r SET params = jsonb_set(r.params, '{artifacts}', r.params -> 'artifacts'
-                   || jsonb_build_object('uid', a ->> 'uid', 'run', a -> 'run'))
-            WHERE r.id = rid;
-        END IF;
-        PERFORM lamin.transfer_annotations(aid, a);
-        kind := 'artifact'; source_uid := a ->> 'uid';
-        uid := (SELECT x.uid FROM lamin.artifact x WHERE x.id = aid); action := act;
-        RETURN NEXT;
-    END LOOP;
+    IF jsonb_array_length(fresh) > 0 THEN
+        FOR x IN SELECT DISTINCT d -> 'storage' AS storage FROM jsonb_array_elements(fresh) d LOOP
+            storage_ids := storage_ids || jsonb_build_object(x.storage ->> 'root',
+                                                             coalesce(sid, lamin.transfer_storage(x.storage, src ->> 'name')));
+        END LOOP;
+        created := lamin.insert_transferred_artifacts(fresh, storage_ids, rid);
+    END IF;
+    PERFORM lamin.transfer_annotations(doc -> 'artifacts', existing || linked || created);
+    RETURN QUERY
+        SELECT 'artifact', d ->> 'uid', a.uid,
+               CASE WHEN existing ? (d ->> 'uid') THEN 'exists' WHEN linked ? (d ->> 'uid') THEN 'linked' ELSE 'created' END
+        FROM jsonb_array_elements(doc -> 'artifacts') d
+        JOIN lamin.artifact a ON a.id = ((existing || linked || created) ->> (d ->> 'uid'))::bigint
+        ORDER BY d ->> 'uid' COLLATE "C";
 
     FOR c IN SELECT e FROM jsonb_array_elements(doc -> 'collections') e ORDER BY e ->> 'uid' COLLATE "C" LOOP
         SELECT x.id INTO cid FROM lamin.collection x WHERE x.uid = c ->> 'uid';
@@ -777,31 +832,22 @@ BEGIN
             act := 'linked';
         END IF;
         IF cid IS NULL THEN
-            IF rid IS NULL THEN
-                INSERT INTO lamin.run (transform_id, name, status, finished_at, params)
-                VALUES (tid, 'transfer from ' || (src ->> 'name'), 'completed', now(),
-                        jsonb_build_object('source_instance', src, 'artifacts', '[]'::jsonb, 'collections', '[]'::jsonb))
-                RETURNING id INTO rid;
-            END IF;
             cid := lamin.insert_transferred_collection(c, rid);
-            -- Members: the artifacts of this document, found by their source
-            -- uid or, when they were linked to content already here, by that.
+            -- Members: the artifacts of this document, wherever they are here.
             INSERT INTO lamin.collection_artifact (collection_id, artifact_id, position)
-            SELECT cid, x.id, m.ord - 1
+            SELECT cid, ((existing || linked || created) ->> m.member_uid)::bigint, m.ord - 1
             FROM jsonb_array_elements_text(c -> 'members') WITH ORDINALITY m(member_uid, ord)
-            JOIN jsonb_array_elements(doc -> 'artifacts') d ON d ->> 'uid' = m.member_uid
-            JOIN LATERAL (SELECT y.id FROM lamin.artifact y
-                          WHERE y.uid = m.member_uid OR (y.hash = d ->> 'hash' AND y.branch_id <> -1
-                                AND y.storage_id = coalesce(sid, (SELECT s.id FROM lamin.storage s WHERE s.root = d -> 'storage' ->> 'root')))
-                          ORDER BY y.uid = m.member_uid DESC, y.space_id = here DESC, y.id LIMIT 1) x ON true;
+            WHERE (existing || linked || created) ? m.member_uid;
             act := 'created';
-            UPDATE lamin.run r SET params = jsonb_set(r.params, '{collections}', r.params -> 'collections' || to_jsonb(c ->> 'uid'))
-            WHERE r.id = rid;
+            made_collections := made_collections || to_jsonb(c ->> 'uid');
         END IF;
         kind := 'collection'; source_uid := c ->> 'uid';
         uid := (SELECT x.uid FROM lamin.collection x WHERE x.id = cid); action := act;
         RETURN NEXT;
     END LOOP;
+    IF jsonb_array_length(made_collections) > 0 THEN
+        UPDATE lamin.run r SET params = jsonb_set(r.params, '{collections}', made_collections) WHERE r.id = rid;
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION lamin.transfer_in(jsonb, text) IS

@@ -661,6 +661,36 @@ fn a_transfer_with_copy_moves_the_bytes_into_s3_checked_by_hash() {
         "{:?}",
         s3.keys("lab-b", "c/")
     );
+
+    // A conflict found once the bytes are copied: the copies go again.
+    let mut lab_d = instance(&cluster, "lab_d");
+    lab_d
+        .batch_execute("SELECT lamin.add_storage('s3://lab-b/d'); SELECT lamin.create_feature('temperature', 'int')")
+        .unwrap();
+    let out = lamin_with_env(
+        &cluster,
+        &s3.env(),
+        &[
+            "transfer",
+            &src.v2,
+            "--from",
+            "lamin_test",
+            "--to",
+            "lab_d",
+            "--copy",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr_text(&out).contains("dtype int here"),
+        "{}",
+        stderr_text(&out)
+    );
+    assert!(
+        s3.keys("lab-b", "d/").is_empty(),
+        "{:?}",
+        s3.keys("lab-b", "d/")
+    );
 }
 
 #[test]

@@ -6,7 +6,10 @@
 //! copied into a storage of the target first, hashed on the way and
 //! compared with the source's hash.
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::Context;
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use tokio_postgres::Client;
 
@@ -101,21 +104,34 @@ pub async fn transfer(req: &TransferRequest, progress: &dyn Progress) -> anyhow:
         .map_err(DbError)?
         .get(0);
     let mut summary = Summary::default();
+    let mut copied = Vec::new();
     let storage = if req.copy {
         let root = target_root(&target, req.storage.as_deref()).await?;
-        copy_bytes(&target, &mut doc, &root, progress, &mut summary).await?;
+        copied = copy_bytes(&target, &mut doc, &root, progress, &mut summary).await?;
         Some(root)
     } else {
         check_objects(&doc).await?;
         None
     };
-    let rows = target
+    let rows = match target
         .query(
             "SELECT kind, source_uid, uid, action FROM lamin.transfer_in($1, $2)",
             &[&doc, &storage],
         )
         .await
-        .map_err(DbError)?;
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            // Nothing was transferred: neither are the bytes copied for it.
+            if let Some(root) = &storage {
+                let dest = Storage::open(root)?;
+                for (object, folder) in &copied {
+                    let _ = dest.delete(object, *folder).await;
+                }
+            }
+            return Err(DbError(e).into());
+        }
+    };
     summary.records = rows
         .iter()
         .map(|r| Transferred {
@@ -147,24 +163,36 @@ fn text<'a>(a: &'a Value, field: &str) -> &'a str {
     a[field].as_str().unwrap_or_default()
 }
 
+/// How many objects are checked or copied at once (request latency, not
+/// bandwidth, bounds many small objects).
+const OBJECTS_IN_FLIGHT: usize = 8;
+
 /// Without copying, the target points at the source's objects: each must be
 /// where the document says (a record pointing at nothing is never made).
 async fn check_objects(doc: &Value) -> anyhow::Result<()> {
+    let mut storages: HashMap<String, Storage> = HashMap::new();
     for a in artifacts(doc) {
         let root = a["storage"]["root"].as_str().unwrap_or_default();
-        let storage = Storage::open(root)?;
-        let folder = !a["n_files"].is_null();
-        match storage.shape(text(a, "object")).await? {
-            Some(f) if f == folder => {}
-            _ => {
-                return Err(refused!(
-                    "artifact {}: its bytes are not at {} (the source's record is stale; lamin verify it there)",
-                    text(a, "uid"),
-                    storage.uri(text(a, "object"))
-                ))
-            }
+        if !storages.contains_key(root) {
+            storages.insert(root.to_string(), Storage::open(root)?);
         }
     }
+    let storages = &storages;
+    futures_util::stream::iter(artifacts(doc).map(|a| async move {
+        let storage = &storages[a["storage"]["root"].as_str().unwrap_or_default()];
+        let folder = !a["n_files"].is_null();
+        match storage.shape(text(a, "object")).await? {
+            Some(f) if f == folder => Ok(()),
+            _ => Err(refused!(
+                "artifact {}: its bytes are not at {} (the source's record is stale; lamin verify it there)",
+                text(a, "uid"),
+                storage.uri(text(a, "object"))
+            )),
+        }
+    }))
+    .buffer_unordered(OBJECTS_IN_FLIGHT)
+    .try_collect::<Vec<()>>()
+    .await?;
     Ok(())
 }
 
@@ -176,48 +204,93 @@ async fn copy_bytes(
     root: &str,
     progress: &dyn Progress,
     summary: &mut Summary,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(String, bool)>> {
     let dest = Storage::open(root)?;
-    let Some(list) = doc["artifacts"].as_array_mut() else {
-        return Ok(());
-    };
-    for a in list.iter_mut() {
-        let uid = text(a, "uid").to_string();
-        let hash = text(a, "hash").to_string();
-        // Already there (the same record, or the same content in that storage): nothing to copy.
-        let known: bool = target
-            .query_one(
-                "SELECT EXISTS (SELECT FROM lamin.artifact WHERE uid = $1)
-                     OR EXISTS (SELECT FROM lamin.artifact WHERE hash = $2 AND storage_id = lamin.storage_id($3) AND branch_id <> -1)",
-                &[&uid, &hash, &root],
-            )
-            .await?
-            .get(0);
-        let object = lamin_core::object::object_key(&uid, text(a, "suffix"));
-        if !known {
-            let from = Storage::open(a["storage"]["root"].as_str().unwrap_or_default())?;
-            let folder = !a["n_files"].is_null();
-            let copied =
-                copy_object(&from, text(a, "object"), folder, &dest, &object, progress).await?;
-            if copied.0 != hash {
-                let _ = dest.delete(&object, folder).await;
-                return Err(refused!(
-                    "artifact {uid}: the bytes read from {} hash to {}, not to the recorded {} (nothing was transferred; lamin verify it in the source)",
-                    from.uri(text(a, "object")),
-                    copied.0,
-                    hash
-                ));
-            }
-            summary.objects_copied += 1;
-            summary.bytes_copied += copied.1;
+    // What the target cannot take is refused before any byte is copied.
+    let mut preview = doc.clone();
+    point_at(&mut preview, root);
+    target
+        .query_one("SELECT lamin.transfer_check($1)", &[&preview])
+        .await
+        .map_err(DbError)?;
+    // Already there (the same record, or the same content in that storage): nothing to copy.
+    let known: HashSet<String> = target
+        .query(
+            "SELECT d ->> 'uid' FROM jsonb_array_elements($1) d
+             WHERE EXISTS (SELECT FROM lamin.artifact a WHERE a.uid = d ->> 'uid')
+                OR EXISTS (SELECT FROM lamin.artifact a WHERE a.hash = d ->> 'hash'
+                           AND a.storage_id = lamin.storage_id($2) AND a.branch_id <> -1)",
+            &[&doc["artifacts"], &root],
+        )
+        .await
+        .map_err(DbError)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sources: HashMap<String, Storage> = HashMap::new();
+    for a in artifacts(doc) {
+        let from = a["storage"]["root"].as_str().unwrap_or_default();
+        if !sources.contains_key(from) {
+            sources.insert(from.to_string(), Storage::open(from)?);
         }
-        // (The copy is this instance's own object, one per version.)
-        a["object"] = Value::String(object);
-        a["key_is_virtual"] = Value::Bool(true);
-        a["overwrite_versions"] = Value::Bool(false);
-        a["storage"] = serde_json::json!({ "root": root, "region": Value::Null });
     }
-    Ok(())
+    let (sources, dest, known) = (&sources, &dest, &known);
+    let results: Vec<anyhow::Result<Option<(String, bool, u64)>>> = futures_util::stream::iter(artifacts(doc).map(|a| async move {
+        let uid = text(a, "uid");
+        if known.contains(uid) {
+            return Ok(None);
+        }
+        let from = &sources[a["storage"]["root"].as_str().unwrap_or_default()];
+        let folder = !a["n_files"].is_null();
+        let object = lamin_core::object::object_key(uid, text(a, "suffix"));
+        let (hash, size) = copy_object(from, text(a, "object"), folder, dest, &object, progress).await?;
+        if hash != text(a, "hash") {
+            let _ = dest.delete(&object, folder).await;
+            return Err(refused!(
+                "artifact {uid}: the bytes read from {} hash to {hash}, not to the recorded {} (nothing was transferred; lamin verify it in the source)",
+                from.uri(text(a, "object")),
+                text(a, "hash")
+            ));
+        }
+        Ok(Some((object, folder, size)))
+    }))
+    .buffered(OBJECTS_IN_FLIGHT)
+    .collect()
+    .await;
+    // One failure transfers nothing: the copies already made are removed.
+    if let Some(pos) = results.iter().position(|r| r.is_err()) {
+        for (object, folder, _) in results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned().flatten())
+        {
+            let _ = dest.delete(&object, folder).await;
+        }
+        let mut results = results;
+        return Err(results.swap_remove(pos).unwrap_err());
+    }
+    let mut copied = Vec::new();
+    for (object, folder, size) in results.into_iter().filter_map(|r| r.ok().flatten()) {
+        summary.objects_copied += 1;
+        summary.bytes_copied += size;
+        copied.push((object, folder));
+    }
+    // (The copy is this instance's own object, one per version.)
+    point_at(doc, root);
+    Ok(copied)
+}
+
+/// Point every artifact of a document at its copy in `root`: this
+/// instance's own object, one per version, at `.lamindb/{uid}{suffix}`.
+fn point_at(doc: &mut Value, root: &str) {
+    if let Some(list) = doc["artifacts"].as_array_mut() {
+        for a in list.iter_mut() {
+            let object = lamin_core::object::object_key(text(a, "uid"), text(a, "suffix"));
+            a["object"] = Value::String(object);
+            a["key_is_virtual"] = Value::Bool(true);
+            a["overwrite_versions"] = Value::Bool(false);
+            a["storage"] = serde_json::json!({ "root": root, "region": Value::Null });
+        }
+    }
 }
 
 /// Copy one object (a file, or every file of a folder) between storages
