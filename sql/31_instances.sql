@@ -110,15 +110,28 @@ $$;
 COMMENT ON FUNCTION lamin.instance() IS 'This instance''s identity (uid, name, description), made on first use.';
 GRANT EXECUTE ON FUNCTION lamin.instance() TO lamin_reader;
 
--- A new identity (used by init_instance after its checks). SECURITY
--- DEFINER: the table is written by no role directly.
+-- A new identity (used by init_instance after its checks), never where
+-- records exist (counted whatever their space). SECURITY DEFINER: the table
+-- is written by no role directly.
 CREATE FUNCTION lamin.set_instance_identity(name text, description text) RETURNS lamin.instance
-LANGUAGE sql
+LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_variable
+DECLARE
+    made lamin.instance;
+BEGIN
+    IF EXISTS (SELECT FROM lamin.artifact) OR EXISTS (SELECT FROM lamin.collection)
+       OR EXISTS (SELECT FROM lamin.transform) OR EXISTS (SELECT FROM lamin.run) THEN
+        RAISE EXCEPTION 'database % already holds an instance with records: lamin.init_instance makes a new one only in a fresh database',
+            current_database() USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'lamin init NAME makes a new database; lamin.instance() is this one''s identity';
+    END IF;
     DELETE FROM lamin.instance;
-    INSERT INTO lamin.instance (name, description) VALUES (set_instance_identity.name, set_instance_identity.description) RETURNING *;
+    INSERT INTO lamin.instance (name, description) VALUES (name, description) RETURNING * INTO made;
+    RETURN made;
+END
 $$;
 COMMENT ON FUNCTION lamin.set_instance_identity(text, text) IS 'Replace the identity with a new uid, name and description (lamin.init_instance checks first).';
 REVOKE EXECUTE ON FUNCTION lamin.set_instance_identity(text, text) FROM PUBLIC;
@@ -136,7 +149,6 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     made lamin.instance;
-    n bigint;
 BEGIN
     IF NOT (coalesce(lamin.is_unrestricted(), false) OR lamin.is_instance_admin()) THEN
         RAISE EXCEPTION 'permission denied: making an instance needs lamin_admin (role % is not one)', current_user
@@ -145,13 +157,6 @@ BEGIN
     IF name IS NULL OR name !~ '^[a-z][a-z0-9_]{0,62}$' THEN
         RAISE EXCEPTION 'invalid instance name %: expected lowercase letters, digits and _ (at most 63, starting with a letter)',
             coalesce(quote_literal(left(name, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    n := (SELECT count(*) FROM lamin.artifact) + (SELECT count(*) FROM lamin.collection)
-         + (SELECT count(*) FROM lamin.transform) + (SELECT count(*) FROM lamin.run);
-    IF n > 0 THEN
-        RAISE EXCEPTION 'database % already holds an instance with records (% artifacts, collections, transforms and runs): lamin.init_instance makes a new one only in a fresh database',
-            current_database(), n USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'lamin init NAME makes a new database; lamin.instance() is this one''s identity';
     END IF;
     made := lamin.set_instance_identity(name, description);
     IF storage IS NOT NULL THEN
