@@ -41,8 +41,9 @@ fn s(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
 }
 
-/// The instance holds what LaminDB made, record by record.
-fn compare(db: &mut postgres::Client, made: &Value) {
+/// The instance holds what LaminDB made, record by record (`broken`: the
+/// artifacts whose bytes changed after LaminDB saved them: failed).
+fn compare(db: &mut postgres::Client, made: &Value, broken: &[&str]) {
     for a in made["artifacts"].as_array().unwrap() {
         let uid = a["uid"].as_str().unwrap();
         let r = db
@@ -80,6 +81,10 @@ fn compare(db: &mut postgres::Client, made: &Value) {
             a["is_latest"].as_bool().unwrap(),
             "{uid} is_latest"
         );
+        if broken.contains(&uid) {
+            assert_eq!(r.get::<_, String>(7), "failed", "{uid}: its bytes changed");
+            continue;
+        }
         assert_eq!(
             r.get::<_, String>(7),
             "ready",
@@ -278,7 +283,45 @@ fn a_lamindb_instance_in_sqlite_moves_in_record_by_record() {
     import_cl_cut(&cluster);
     let _sidecar = Sidecar::start(&cluster, "lamindb");
     let storage = dir.path().join("storage");
-    let counts = import(&cluster, storage.to_str().unwrap());
+    // A file changed after LaminDB saved it (same size): LaminDB's own md5 catches it.
+    let notes = made["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "raw/notes.txt")
+        .unwrap();
+    let notes_uid = notes["uid"].as_str().unwrap().to_string();
+    std::fs::write(notes["path"].as_str().unwrap(), "lab NOTES\n").unwrap();
+    let out = lamin(
+        &cluster,
+        &[
+            "import-lamindb",
+            "--from",
+            storage.to_str().unwrap(),
+            "--wait",
+            "-q",
+            "--timeout-s",
+            "120",
+        ],
+    );
+    assert!(!out.status.success(), "an artifact could not be hashed");
+    let said = stderr_text(&out);
+    assert!(said.contains("1 artifacts could not be hashed"), "{said}");
+    assert!(
+        said.contains(&format!("artifact {notes_uid}")) && said.contains("not those LaminDB saved"),
+        "{said}"
+    );
+    let counts: Vec<(String, i64, i64)> = stdout_text(&out)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect();
     let artifacts = made["artifacts"].as_array().unwrap().len() as i64;
     assert!(
         counts.contains(&("artifact".to_string(), artifacts, 0)),
@@ -286,7 +329,7 @@ fn a_lamindb_instance_in_sqlite_moves_in_record_by_record() {
     );
     assert!(counts.contains(&("run".to_string(), 2, 0)), "{counts:?}");
     let mut db = cluster.connect();
-    compare(&mut db, &made);
+    compare(&mut db, &made, &[&notes_uid]);
 
     // Again: only what is new, which is nothing.
     let again = import(
@@ -366,5 +409,5 @@ fn a_lamindb_instance_in_postgres_moves_in_too() {
         counts.contains(&("collection".to_string(), 1, 0)),
         "{counts:?}"
     );
-    compare(&mut cluster.connect(), &made);
+    compare(&mut cluster.connect(), &made, &[]);
 }

@@ -63,11 +63,42 @@ pub async fn register(
     }
     let storage = Storage::open(&a.root)?;
     let uri = storage.uri(&a.object);
-    let content = storage
-        .content(&a.object, None, progress)
+    // An artifact moved in from LaminDB: its bytes are checked against
+    // LaminDB's own hash on the way (lamindb::legacy).
+    let legacy: Option<(String, String)> = client
+        .query_opt(
+            "SELECT legacy_hash, legacy_hash_type FROM lamin.artifact WHERE uid = $1 AND legacy_hash IS NOT NULL",
+            &[&a.uid],
+        )
         .await
-        .map_err(|e| e.context(format!("cannot read {uri}")))?
-        .ok_or_else(|| refused!("no object at {uri}"))?;
+        .map_err(DbError)?
+        .map(|r| (r.get(0), r.get(1)));
+    let content = match legacy {
+        Some((legacy_hash, legacy_type))
+            if !a.folder && crate::lamindb::legacy::checkable(&legacy_type) =>
+        {
+            crate::lamindb::legacy::hash_and_check(
+                &storage,
+                &a.object,
+                &legacy_hash,
+                &legacy_type,
+                progress,
+            )
+            .await
+            .map_err(|e| {
+                if crate::error::is_not_found(&e) {
+                    refused!("no object at {uri}")
+                } else {
+                    e
+                }
+            })?
+        }
+        _ => storage
+            .content(&a.object, None, progress)
+            .await
+            .map_err(|e| e.context(format!("cannot read {uri}")))?
+            .ok_or_else(|| refused!("no object at {uri}"))?,
+    };
     let status: String = client
         .query_one(
             "SELECT lamin.finish_register($1, $2, $3, $4)",

@@ -7,6 +7,7 @@
 //! sidecar) read their bytes and record the full sha256.
 
 mod document;
+pub mod legacy;
 mod source;
 
 use std::time::Duration;
