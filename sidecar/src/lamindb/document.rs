@@ -138,15 +138,6 @@ fn live(row: &Row) -> bool {
     int(row, "branch_id") != Some(-1)
 }
 
-/// id → uid of a table's rows.
-fn uids(tables: &Tables, table: &str) -> HashMap<i64, String> {
-    tables
-        .rows(table)
-        .iter()
-        .filter_map(|r| Some((int(r, "id")?, text(r, "uid")?)))
-        .collect()
-}
-
 fn lookup(map: &HashMap<i64, String>, row: &Row, col: &str) -> Value {
     int(row, col)
         .and_then(|id| map.get(&id))
@@ -187,156 +178,174 @@ pub fn artifact_uids(doc: &Value) -> Vec<String> {
         .collect()
 }
 
-pub fn build(tables: &Tables) -> anyhow::Result<Value> {
-    let storage_roots: HashMap<i64, String> = tables
-        .rows("lamindb_storage")
-        .iter()
-        .filter_map(|r| Some((int(r, "id")?, text(r, "root")?)))
-        .collect();
-    let transform_uids = uids(tables, "lamindb_transform");
-    let run_uids = uids(tables, "lamindb_run");
-    let artifact_uids = uids(tables, "lamindb_artifact");
-    let collection_uids = uids(tables, "lamindb_collection");
-    let ulabel_uids = uids(tables, "lamindb_ulabel");
-    let schema_uids = uids(tables, "lamindb_schema");
-    let feature_names: HashMap<i64, String> = tables
-        .rows("lamindb_feature")
-        .iter()
-        .filter_map(|r| Some((int(r, "id")?, text(r, "name")?)))
-        .collect();
-    let feature_of = |row: &Row| -> Value {
-        int(row, "feature_id")
-            .and_then(|id| feature_names.get(&id))
-            .map(|n| Value::String(n.clone()))
-            .unwrap_or(Value::Null)
-    };
-    let instance_uid = tables
-        .rows("lamindb_storage")
-        .iter()
-        .find_map(|r| text(r, "instance_uid"));
+/// The rows of a link table grouped by one of its ends (`key`, an id), each
+/// as `f` makes it (None: left out), in the order LaminDB made them (by id).
+fn grouped(
+    tables: &Tables,
+    table: &str,
+    key: &str,
+    f: impl Fn(&Row) -> Option<Value>,
+) -> HashMap<i64, Vec<Value>> {
+    let mut rows: Vec<&Row> = tables.rows(table).iter().collect();
+    rows.sort_by_key(|r| int(r, "id"));
+    let mut out: HashMap<i64, Vec<Value>> = HashMap::new();
+    for r in rows {
+        if let (Some(k), Some(v)) = (int(r, key), f(r)) {
+            out.entry(k).or_default().push(v);
+        }
+    }
+    out
+}
 
-    let storages: Vec<Value> = tables
+/// The rows of a registry that are not in the trash, with their LaminDB id.
+fn live_rows<'t>(tables: &'t Tables, table: &str) -> impl Iterator<Item = (i64, &'t Row)> {
+    tables
+        .rows(table)
+        .iter()
+        .filter(|r| live(r))
+        .map(|r| (int(r, "id").unwrap_or_default(), r))
+}
+
+/// LaminDB's internal ids → what lamin knows records by.
+struct Ids {
+    storage_roots: HashMap<i64, String>,
+    transforms: HashMap<i64, String>,
+    runs: HashMap<i64, String>,
+    artifacts: HashMap<i64, String>,
+    collections: HashMap<i64, String>,
+    ulabels: HashMap<i64, String>,
+    schemas: HashMap<i64, String>,
+    features: HashMap<i64, String>,
+    /// (bionty model, id) → (lamin registry, public id).
+    terms: HashMap<(&'static str, i64), (String, String)>,
+}
+
+impl Ids {
+    fn read(tables: &Tables) -> Ids {
+        let by = |table: &str, col: &str| -> HashMap<i64, String> {
+            tables
+                .rows(table)
+                .iter()
+                .filter_map(|r| Some((int(r, "id")?, text(r, col)?)))
+                .collect()
+        };
+        let mut terms = HashMap::new();
+        for (model, registry, id_field) in BIONTY {
+            for (id, r) in live_rows(tables, &format!("bionty_{model}")) {
+                if let Some(public) = text(r, id_field) {
+                    terms.insert((*model, id), (registry.to_string(), public));
+                }
+            }
+        }
+        Ids {
+            storage_roots: by("lamindb_storage", "root"),
+            transforms: by("lamindb_transform", "uid"),
+            runs: by("lamindb_run", "uid"),
+            artifacts: by("lamindb_artifact", "uid"),
+            collections: by("lamindb_collection", "uid"),
+            ulabels: by("lamindb_ulabel", "uid"),
+            schemas: by("lamindb_schema", "uid"),
+            features: by("lamindb_feature", "name"),
+            terms,
+        }
+    }
+
+    /// The name of a link row's feature (its `feature_id`), or null.
+    fn feature_of(&self, row: &Row) -> Value {
+        lookup(&self.features, row, "feature_id")
+    }
+}
+
+fn storages(tables: &Tables) -> Vec<Value> {
+    tables
         .rows("lamindb_storage")
         .iter()
         .map(|r| {
             json!({"uid": text(r, "uid"), "root": text(r, "root"), "region": text(r, "region"),
                    "description": text(r, "description"), "instance_uid": text(r, "instance_uid")})
         })
-        .collect();
+        .collect()
+}
 
-    let transforms: Vec<Value> = tables
-        .rows("lamindb_transform")
-        .iter()
-        .filter(|r| live(r))
-        .map(|r| {
+fn transforms(tables: &Tables) -> Vec<Value> {
+    live_rows(tables, "lamindb_transform")
+        .map(|(_, r)| {
             json!({"uid": text(r, "uid"), "key": text(r, "key"), "description": text(r, "description"),
                    "kind": text(r, "kind").or_else(|| text(r, "type")), "source_code": text(r, "source_code"),
                    "reference": text(r, "reference"), "reference_type": text(r, "reference_type"),
                    "version": text(r, "version_tag").or_else(|| text(r, "version"))})
         })
-        .collect();
+        .collect()
+}
 
-    let mut run_inputs: HashMap<i64, Vec<Value>> = HashMap::new();
-    for r in tables.rows("lamindb_artifact_input_of_runs") {
-        if let (Some(run), Some(a)) = (
-            int(r, "run_id"),
-            int(r, "artifact_id").and_then(|i| artifact_uids.get(&i)),
-        ) {
-            run_inputs
-                .entry(run)
-                .or_default()
-                .push(Value::String(a.clone()));
-        }
-    }
-    let mut run_collection_inputs: HashMap<i64, Vec<Value>> = HashMap::new();
-    for r in tables.rows("lamindb_collection_input_of_runs") {
-        if let (Some(run), Some(c)) = (
-            int(r, "run_id"),
-            int(r, "collection_id").and_then(|i| collection_uids.get(&i)),
-        ) {
-            run_collection_inputs
-                .entry(run)
-                .or_default()
-                .push(Value::String(c.clone()));
-        }
-    }
-    let runs: Vec<Value> = tables
-        .rows("lamindb_run")
-        .iter()
-        .filter(|r| live(r))
-        .map(|r| {
-            let id = int(r, "id").unwrap_or_default();
-            json!({"uid": text(r, "uid"), "transform": lookup(&transform_uids, r, "transform_id"),
+/// Runs, with what each read (artifacts and collections).
+fn runs(tables: &Tables, ids: &Ids) -> Vec<Value> {
+    let mut inputs = grouped(tables, "lamindb_artifact_input_of_runs", "run_id", |r| {
+        ids.artifacts.get(&int(r, "artifact_id")?).map(|u| json!(u))
+    });
+    let mut collection_inputs =
+        grouped(tables, "lamindb_collection_input_of_runs", "run_id", |r| {
+            ids.collections
+                .get(&int(r, "collection_id")?)
+                .map(|u| json!(u))
+        });
+    live_rows(tables, "lamindb_run")
+        .map(|(id, r)| {
+            json!({"uid": text(r, "uid"), "transform": lookup(&ids.transforms, r, "transform_id"),
                    "name": text(r, "name"), "started_at": timestamp(r, "started_at"),
                    "finished_at": timestamp(r, "finished_at"), "params": json_value(r, "params"),
                    "status": run_status(int(r, "_status_code")), "reference": text(r, "reference"),
-                   "initiated_by": lookup(&run_uids, r, "initiated_by_run_id"),
-                   "inputs": run_inputs.remove(&id).unwrap_or_default(),
-                   "collection_inputs": run_collection_inputs.remove(&id).unwrap_or_default()})
+                   "initiated_by": lookup(&ids.runs, r, "initiated_by_run_id"),
+                   "inputs": inputs.remove(&id).unwrap_or_default(),
+                   "collection_inputs": collection_inputs.remove(&id).unwrap_or_default()})
         })
-        .collect();
+        .collect()
+}
 
-    // Features (feature types, LaminDB's grouping records, are not features).
-    let features: Vec<Value> = tables
-        .rows("lamindb_feature")
-        .iter()
-        .filter(|r| live(r) && !flag(r, "is_type").unwrap_or(false))
-        .filter_map(|r| {
+/// Features with lamin's dtypes (feature types, LaminDB's grouping records,
+/// are not features; a dtype lamin has no counterpart for leaves one out).
+fn features(tables: &Tables) -> Vec<Value> {
+    live_rows(tables, "lamindb_feature")
+        .filter(|(_, r)| !flag(r, "is_type").unwrap_or(false))
+        .filter_map(|(_, r)| {
             let d = text(r, "_dtype_str").or_else(|| text(r, "dtype"))?;
             Some(json!({"name": text(r, "name"), "dtype": dtype(&d)?, "description": text(r, "description"),
                         "unit": text(r, "unit"), "nullable": flag(r, "nullable"), "coerce": flag(r, "coerce")}))
         })
-        .collect();
+        .collect()
+}
 
-    let mut ulabel_parents: HashMap<i64, Vec<Value>> = HashMap::new();
-    for r in tables.rows("lamindb_ulabel_parents") {
-        if let (Some(child), Some(parent)) = (
-            int(r, "from_ulabel_id"),
-            int(r, "to_ulabel_id").and_then(|i| ulabel_uids.get(&i)),
-        ) {
-            ulabel_parents
-                .entry(child)
-                .or_default()
-                .push(Value::String(parent.clone()));
-        }
-    }
-    let ulabels: Vec<Value> = tables
-        .rows("lamindb_ulabel")
-        .iter()
-        .filter(|r| live(r))
-        .map(|r| {
-            let id = int(r, "id").unwrap_or_default();
+/// Labels with their type and parents.
+fn ulabels(tables: &Tables, ids: &Ids) -> Vec<Value> {
+    let mut parents = grouped(tables, "lamindb_ulabel_parents", "from_ulabel_id", |r| {
+        ids.ulabels.get(&int(r, "to_ulabel_id")?).map(|u| json!(u))
+    });
+    live_rows(tables, "lamindb_ulabel")
+        .map(|(id, r)| {
             json!({"uid": text(r, "uid"), "name": text(r, "name"), "description": text(r, "description"),
-                   "is_type": flag(r, "is_type").unwrap_or(false), "type": lookup(&ulabel_uids, r, "type_id"),
+                   "is_type": flag(r, "is_type").unwrap_or(false), "type": lookup(&ids.ulabels, r, "type_id"),
                    "reference": text(r, "reference"), "reference_type": text(r, "reference_type"),
-                   "parents": ulabel_parents.remove(&id).unwrap_or_default()})
+                   "parents": parents.remove(&id).unwrap_or_default()})
         })
-        .collect();
+        .collect()
+}
 
-    // bionty records, by public id; id → (registry, public id) for the links.
-    let mut terms = Vec::new();
-    let mut term_ids: HashMap<(&str, i64), (String, String)> = HashMap::new();
+/// bionty records by public id, with LaminDB's fields (for those lamin
+/// lacks) and their parents.
+fn terms(tables: &Tables, ids: &Ids) -> Vec<Value> {
+    let mut out = Vec::new();
     for (model, registry, id_field) in BIONTY {
-        let table = format!("bionty_{model}");
-        for r in tables.rows(&table).iter().filter(|r| live(r)) {
-            if let (Some(id), Some(public)) = (int(r, "id"), text(r, id_field)) {
-                term_ids.insert((model, id), (registry.to_string(), public));
-            }
-        }
-        let mut parents: HashMap<i64, Vec<Value>> = HashMap::new();
-        for r in tables.rows(&format!("bionty_{model}_parents")) {
-            let (Some(child), Some(parent)) = (
-                int(r, &format!("from_{model}_id")),
-                int(r, &format!("to_{model}_id")).and_then(|i| term_ids.get(&(*model, i))),
-            ) else {
-                continue;
-            };
-            parents
-                .entry(child)
-                .or_default()
-                .push(Value::String(parent.1.clone()));
-        }
-        for r in tables.rows(&table).iter().filter(|r| live(r)) {
+        let mut parents = grouped(
+            tables,
+            &format!("bionty_{model}_parents"),
+            &format!("from_{model}_id"),
+            |r| {
+                ids.terms
+                    .get(&(*model, int(r, &format!("to_{model}_id"))?))
+                    .map(|(_, public)| json!(public))
+            },
+        );
+        for (id, r) in live_rows(tables, &format!("bionty_{model}")) {
             let Some(public) = text(r, id_field) else {
                 continue;
             };
@@ -349,107 +358,75 @@ pub fn build(tables: &Tables) -> anyhow::Result<Value> {
             fields.insert(id_field.to_string(), Value::String(public.clone()));
             fields.insert("synonyms".into(), synonyms(r));
             // (Numbers are lists in lamin: ncbi_gene_ids.)
-            if let Some(ids) = text(r, "ncbi_gene_ids") {
+            if let Some(ncbi) = text(r, "ncbi_gene_ids") {
                 fields.insert(
                     "ncbi_gene_ids".into(),
-                    Value::from(ids.split('|').filter(|x| !x.is_empty()).collect::<Vec<_>>()),
+                    Value::from(
+                        ncbi.split('|')
+                            .filter(|x| !x.is_empty())
+                            .collect::<Vec<_>>(),
+                    ),
                 );
             }
-            let id = int(r, "id").unwrap_or_default();
-            terms.push(json!({"registry": registry, "id": public, "fields": fields,
-                              "parents": parents.remove(&id).unwrap_or_default()}));
+            out.push(json!({"registry": registry, "id": public, "fields": fields,
+                            "parents": parents.remove(&id).unwrap_or_default()}));
         }
     }
+    out
+}
 
-    let mut schema_features: HashMap<i64, Vec<(i64, Value)>> = HashMap::new();
-    for r in tables.rows("lamindb_schemafeature") {
-        if let (Some(s), Some(id)) = (int(r, "schema_id"), int(r, "id")) {
-            let f = feature_of(r);
-            if !f.is_null() {
-                schema_features.entry(s).or_default().push((id, f));
-            }
-        }
-    }
-    let schemas: Vec<Value> = tables
-        .rows("lamindb_schema")
-        .iter()
-        .filter(|r| live(r) && !flag(r, "is_type").unwrap_or(false))
-        .map(|r| {
-            let mut members = schema_features.remove(&int(r, "id").unwrap_or_default()).unwrap_or_default();
-            members.sort_by_key(|(id, _)| *id);
+/// Schemas with their features in order.
+fn schemas(tables: &Tables, ids: &Ids) -> Vec<Value> {
+    let mut members = grouped(tables, "lamindb_schemafeature", "schema_id", |r| {
+        Some(ids.feature_of(r)).filter(|f| !f.is_null())
+    });
+    live_rows(tables, "lamindb_schema")
+        .filter(|(_, r)| !flag(r, "is_type").unwrap_or(false))
+        .map(|(id, r)| {
             json!({"uid": text(r, "uid"), "name": text(r, "name"), "description": text(r, "description"),
-                   "features": members.into_iter().map(|(_, f)| f).collect::<Vec<_>>(),
+                   "features": members.remove(&id).unwrap_or_default(),
                    "otype": text(r, "otype"), "ordered": flag(r, "ordered_set"), "minimal_set": flag(r, "minimal_set"),
                    "maximal_set": flag(r, "maximal_set"), "coerce": flag(r, "coerce")})
         })
-        .collect();
+        .collect()
+}
 
-    // The annotations of each artifact.
-    let mut labels: HashMap<i64, Vec<Value>> = HashMap::new();
-    for r in tables.rows("lamindb_artifactulabel") {
-        if let (Some(a), Some(u)) = (
-            int(r, "artifact_id"),
-            int(r, "ulabel_id").and_then(|i| ulabel_uids.get(&i)),
-        ) {
-            labels
-                .entry(a)
-                .or_default()
-                .push(json!({"uid": u, "feature": feature_of(r)}));
-        }
-    }
-    let mut artifact_terms: HashMap<i64, Vec<Value>> = HashMap::new();
+/// Artifacts with their annotations: labels, terms, values and schemas per slot.
+fn artifacts(tables: &Tables, ids: &Ids) -> Vec<Value> {
+    let mut labels = grouped(tables, "lamindb_artifactulabel", "artifact_id", |r| {
+        let u = ids.ulabels.get(&int(r, "ulabel_id")?)?;
+        Some(json!({"uid": u, "feature": ids.feature_of(r)}))
+    });
+    let mut terms: HashMap<i64, Vec<Value>> = HashMap::new();
     for (model, _, _) in BIONTY {
-        for r in tables.rows(&format!("bionty_artifact{model}")) {
-            let (Some(a), Some((registry, public))) = (
-                int(r, "artifact_id"),
-                int(r, &format!("{model}_id")).and_then(|i| term_ids.get(&(*model, i))),
-            ) else {
-                continue;
-            };
-            artifact_terms
-                .entry(a)
-                .or_default()
-                .push(json!({"registry": registry, "id": public, "feature": feature_of(r)}));
+        for (a, found) in grouped(
+            tables,
+            &format!("bionty_artifact{model}"),
+            "artifact_id",
+            |r| {
+                let (registry, public) =
+                    ids.terms.get(&(*model, int(r, &format!("{model}_id"))?))?;
+                Some(json!({"registry": registry, "id": public, "feature": ids.feature_of(r)}))
+            },
+        ) {
+            terms.entry(a).or_default().extend(found);
         }
     }
     let json_values: HashMap<i64, (Value, Value)> = tables
         .rows("lamindb_jsonvalue")
         .iter()
-        .filter_map(|r| Some((int(r, "id")?, (feature_of(r), json_value(r, "value")))))
+        .filter_map(|r| Some((int(r, "id")?, (ids.feature_of(r), json_value(r, "value")))))
         .collect();
-    let mut values: HashMap<i64, Vec<Value>> = HashMap::new();
-    for r in tables.rows("lamindb_artifactjsonvalue") {
-        if let (Some(a), Some((feature, value))) = (
-            int(r, "artifact_id"),
-            int(r, "jsonvalue_id").and_then(|i| json_values.get(&i)),
-        ) {
-            if !feature.is_null() {
-                values
-                    .entry(a)
-                    .or_default()
-                    .push(json!({"feature": feature, "value": value}));
-            }
-        }
-    }
-    let mut slots: HashMap<i64, Vec<Value>> = HashMap::new();
-    for r in tables.rows("lamindb_artifactschema") {
-        if let (Some(a), Some(s)) = (
-            int(r, "artifact_id"),
-            int(r, "schema_id").and_then(|i| schema_uids.get(&i)),
-        ) {
-            slots
-                .entry(a)
-                .or_default()
-                .push(json!({"slot": text(r, "slot"), "schema": s}));
-        }
-    }
-
-    let artifacts: Vec<Value> = tables
-        .rows("lamindb_artifact")
-        .iter()
-        .filter(|r| live(r))
-        .map(|r| {
-            let id = int(r, "id").unwrap_or_default();
+    let mut values = grouped(tables, "lamindb_artifactjsonvalue", "artifact_id", |r| {
+        let (feature, value) = json_values.get(&int(r, "jsonvalue_id")?)?;
+        (!feature.is_null()).then(|| json!({"feature": feature, "value": value}))
+    });
+    let mut slots = grouped(tables, "lamindb_artifactschema", "artifact_id", |r| {
+        let s = ids.schemas.get(&int(r, "schema_id")?)?;
+        Some(json!({"slot": text(r, "slot"), "schema": s}))
+    });
+    live_rows(tables, "lamindb_artifact")
+        .map(|(id, r)| {
             let hash_type = text(r, "_hash_type").filter(|t| matches!(t.as_str(), "md5" | "md5-n" | "md5-d" | "sha1-fl"));
             json!({"uid": text(r, "uid"), "key": text(r, "key"),
                    "key_is_virtual": flag(r, "_key_is_virtual").unwrap_or(true),
@@ -460,45 +437,50 @@ pub fn build(tables: &Tables) -> anyhow::Result<Value> {
                    "n_files": int(r, "n_files"), "n_observations": int(r, "n_observations"),
                    "version": text(r, "version_tag").or_else(|| text(r, "version")),
                    "is_latest": flag(r, "is_latest").unwrap_or(true),
-                   "storage": int(r, "storage_id").and_then(|s| storage_roots.get(&s)),
-                   "run": lookup(&run_uids, r, "run_id"),
+                   "storage": lookup(&ids.storage_roots, r, "storage_id"),
+                   "run": lookup(&ids.runs, r, "run_id"),
                    "labels": labels.remove(&id).unwrap_or_default(),
-                   "terms": artifact_terms.remove(&id).unwrap_or_default(),
+                   "terms": terms.remove(&id).unwrap_or_default(),
                    "values": values.remove(&id).unwrap_or_default(),
                    "schemas": slots.remove(&id).unwrap_or_default()})
         })
-        .collect();
+        .collect()
+}
 
-    let mut members: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
-    for r in tables.rows("lamindb_collectionartifact") {
-        if let (Some(c), Some(id), Some(a)) = (
-            int(r, "collection_id"),
-            int(r, "id"),
-            int(r, "artifact_id").and_then(|i| artifact_uids.get(&i)),
-        ) {
-            members.entry(c).or_default().push((id, a.clone()));
-        }
-    }
-    let collections: Vec<Value> = tables
-        .rows("lamindb_collection")
-        .iter()
-        .filter(|r| live(r))
-        .map(|r| {
-            let mut m = members.remove(&int(r, "id").unwrap_or_default()).unwrap_or_default();
-            m.sort_by_key(|(id, _)| *id);
+/// Collections with their members in order.
+fn collections(tables: &Tables, ids: &Ids) -> Vec<Value> {
+    let mut members = grouped(tables, "lamindb_collectionartifact", "collection_id", |r| {
+        ids.artifacts.get(&int(r, "artifact_id")?).map(|u| json!(u))
+    });
+    live_rows(tables, "lamindb_collection")
+        .map(|(id, r)| {
             json!({"uid": text(r, "uid"), "key": text(r, "key"), "description": text(r, "description"),
                    "version": text(r, "version_tag").or_else(|| text(r, "version")),
-                   "run": lookup(&run_uids, r, "run_id"),
-                   "members": m.into_iter().map(|(_, u)| u).collect::<Vec<_>>()})
+                   "run": lookup(&ids.runs, r, "run_id"),
+                   "members": members.remove(&id).unwrap_or_default()})
         })
-        .collect();
+        .collect()
+}
 
+/// The import document of a LaminDB instance's tables.
+pub fn build(tables: &Tables) -> anyhow::Result<Value> {
+    let ids = Ids::read(tables);
+    let instance_uid = tables
+        .rows("lamindb_storage")
+        .iter()
+        .find_map(|r| text(r, "instance_uid"));
     Ok(json!({
         "lamindb_import": 1,
         "lamindb": {"instance_uid": instance_uid},
-        "storages": storages, "transforms": transforms, "runs": runs, "features": features,
-        "ulabels": ulabels, "terms": terms, "schemas": schemas, "artifacts": artifacts,
-        "collections": collections,
+        "storages": storages(tables),
+        "transforms": transforms(tables),
+        "runs": runs(tables, &ids),
+        "features": features(tables),
+        "ulabels": ulabels(tables, &ids),
+        "terms": terms(tables, &ids),
+        "schemas": schemas(tables, &ids),
+        "artifacts": artifacts(tables, &ids),
+        "collections": collections(tables, &ids),
     }))
 }
 
