@@ -17,6 +17,8 @@ pub struct Status {
     pub library: Option<String>,
     /// Each connected sidecar's application_name: `lamin-sidecar/{version} {worker}`.
     pub sidecars: Vec<String>,
+    /// The instance's name and uid (lamin.instance, from 0.8.0 on), when it has one.
+    pub instance: Option<(String, String)>,
 }
 
 pub async fn status(client: &Client) -> anyhow::Result<Status> {
@@ -24,7 +26,8 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
     let row = client
         .query_one(
             "SELECT current_setting('server_version'), current_user::text,
-                    to_regprocedure('lamin.library_version()') IS NOT NULL",
+                    to_regprocedure('lamin.library_version()') IS NOT NULL,
+                    to_regclass('lamin.instance') IS NOT NULL",
             &[],
         )
         .await?;
@@ -35,6 +38,16 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
                 .await?
                 .get(0),
         )
+    } else {
+        None
+    };
+    // Read, not made: a status never writes (the identity is made by
+    // lamin init, or on first use by lamin.instance()).
+    let instance = if row.get::<_, bool>(3) {
+        client
+            .query_opt("SELECT name, uid FROM lamin.instance", &[])
+            .await?
+            .map(|r| (r.get(0), r.get(1)))
     } else {
         None
     };
@@ -55,5 +68,6 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
         user: row.get(1),
         library,
         sidecars,
+        instance,
     })
 }

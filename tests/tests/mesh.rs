@@ -115,6 +115,15 @@ fn a_new_instance_is_a_copy_of_the_template_with_its_ontologies() {
         .get(0);
     assert_eq!(root, storage.to_str().unwrap());
 
+    // lamin status names it.
+    let out = lamin_with_env(&cluster, &env(&cluster, "lab_b"), &["status"]);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert!(
+        stdout_text(&out).contains(&format!("instance         lab_b (uid {uid})")),
+        "{}",
+        stdout_text(&out)
+    );
+
     // A second instance gets another uid.
     let out = lamin(&cluster, &["init", "lab_c"]);
     assert!(out.status.success(), "{}", stderr_text(&out));

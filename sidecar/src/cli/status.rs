@@ -19,6 +19,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         user,
         library,
         sidecars,
+        instance,
     } = status(&client).await?;
     println!("connected to {}", db::redact(&args.db.database_url));
     println!("lamin CLI        {}", lamin_core::VERSION);
@@ -50,6 +51,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     }
     println!("postgres         {server_version}");
     println!("database         {}", found.database);
+    if let Some((name, uid)) = &instance {
+        println!("instance         {name} (uid {uid})");
+    }
     println!("user             {user}");
     compat::check(&found)?;
     Ok(())
