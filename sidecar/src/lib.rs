@@ -5,10 +5,12 @@
 //!
 //! Layers, each depending only on those below it:
 //! - `worker/` — claiming jobs, leases, dispatch by kind, the daemon loop.
-//! - `artifacts/`, `warehouse/`, `validation/`, `import/`, `records` — the
+//! - `artifacts/`, `warehouse/`, `validation/`, `import/`, `records`, `mesh/`, `lamindb/` — the
 //!   work: save, get, register, stage, verify, delete and sweep; load,
 //!   export, curate; validation of datasets against schemas; ontology and
-//!   gene imports; sheets of records from and to files.
+//!   gene imports; sheets of records from and to files; `mesh/` (new
+//!   instances, transfers between instances) and `lamindb/` (moving in from
+//!   LaminDB).
 //!   Functions take a database client and a request struct and return typed
 //!   results.
 //! - `formats/` — what files hold: parquet, CSV/TSV, AnnData (h5ad, zarr).
