@@ -27,12 +27,15 @@ pub struct Located {
     pub folder: bool,
     pub hash: Option<String>,
     pub status: String,
+    /// LaminDB's hash and its type, for an artifact moved in from LaminDB.
+    pub legacy: Option<(String, String)>,
 }
 
 pub async fn locate(client: &Client, uid: &str) -> anyhow::Result<Located> {
     let row = client
         .query_opt(
-            "SELECT a.uid, s.root, lamin.object_key(a), a.n_files IS NOT NULL, a.hash, a.status
+            "SELECT a.uid, s.root, lamin.object_key(a), a.n_files IS NOT NULL, a.hash, a.status,
+                    a.legacy_hash, a.legacy_hash_type
              FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id WHERE a.uid = $1",
             &[&uid],
         )
@@ -46,6 +49,9 @@ pub async fn locate(client: &Client, uid: &str) -> anyhow::Result<Located> {
         folder: row.get(3),
         hash: row.get(4),
         status: row.get(5),
+        legacy: row
+            .get::<_, Option<String>>(6)
+            .zip(row.get::<_, Option<String>>(7)),
     })
 }
 

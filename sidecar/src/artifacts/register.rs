@@ -65,23 +65,15 @@ pub async fn register(
     let uri = storage.uri(&a.object);
     // An artifact moved in from LaminDB: its bytes are checked against
     // LaminDB's own hash on the way (lamindb::legacy).
-    let legacy: Option<(String, String)> = client
-        .query_opt(
-            "SELECT legacy_hash, legacy_hash_type FROM lamin.artifact WHERE uid = $1 AND legacy_hash IS NOT NULL",
-            &[&a.uid],
-        )
-        .await
-        .map_err(DbError)?
-        .map(|r| (r.get(0), r.get(1)));
-    let content = match legacy {
+    let content = match &a.legacy {
         Some((legacy_hash, legacy_type))
-            if !a.folder && crate::lamindb::legacy::checkable(&legacy_type) =>
+            if !a.folder && crate::lamindb::legacy::checkable(legacy_type) =>
         {
             crate::lamindb::legacy::hash_and_check(
                 &storage,
                 &a.object,
-                &legacy_hash,
-                &legacy_type,
+                legacy_hash,
+                legacy_type,
                 progress,
             )
             .await

@@ -14,6 +14,7 @@ use tokio_postgres::Client;
 
 use crate::db;
 use crate::refused;
+use lamin_core::sql::quote_ident;
 
 /// The template database a server's new instances are cloned from.
 pub const TEMPLATE: &str = "lamin_template";
@@ -102,8 +103,15 @@ pub fn resolve(name_or_url: &str, base: Option<&str>) -> anyhow::Result<String> 
     with_database(base, name_or_url)
 }
 
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// Whether the server has a database of this name.
+async fn database_exists(server: &Client, name: &str) -> anyhow::Result<bool> {
+    Ok(server
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = $1)",
+            &[&name],
+        )
+        .await?
+        .get(0))
 }
 
 /// Make a new instance (see the module's comment). Nothing is left behind
@@ -112,27 +120,14 @@ pub async fn init(req: &InitRequest) -> anyhow::Result<Created> {
     check_name(&req.name)?;
     let started = Instant::now();
     let server = db::connect(&req.server_url).await?;
-    let exists: bool = server
-        .query_one(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = $1)",
-            &[&req.name],
-        )
-        .await?
-        .get(0);
-    if exists {
+    if database_exists(&server, &req.name).await? {
         return Err(refused!(
             "database {} exists on this server already: lamin connect {} to use it, or choose another name",
             req.name,
             req.name
         ));
     }
-    let has_template: bool = server
-        .query_one(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = $1)",
-            &[&req.template],
-        )
-        .await?
-        .get(0);
+    let has_template = database_exists(&server, &req.template).await?;
     let create = if has_template {
         // FILE_COPY: the template's files are copied after a checkpoint;
         // WAL_LOG (the default) would write the whole template through the WAL.

@@ -163,6 +163,18 @@ fn text<'a>(a: &'a Value, field: &str) -> &'a str {
     a[field].as_str().unwrap_or_default()
 }
 
+/// The storage roots a document's artifacts lie in, each opened once.
+fn source_storages(doc: &Value) -> anyhow::Result<HashMap<String, Storage>> {
+    let mut storages = HashMap::new();
+    for a in artifacts(doc) {
+        let root = a["storage"]["root"].as_str().unwrap_or_default();
+        if !storages.contains_key(root) {
+            storages.insert(root.to_string(), Storage::open(root)?);
+        }
+    }
+    Ok(storages)
+}
+
 /// How many objects are checked or copied at once (request latency, not
 /// bandwidth, bounds many small objects).
 const OBJECTS_IN_FLIGHT: usize = 8;
@@ -170,14 +182,7 @@ const OBJECTS_IN_FLIGHT: usize = 8;
 /// Without copying, the target points at the source's objects: each must be
 /// where the document says (a record pointing at nothing is never made).
 async fn check_objects(doc: &Value) -> anyhow::Result<()> {
-    let mut storages: HashMap<String, Storage> = HashMap::new();
-    for a in artifacts(doc) {
-        let root = a["storage"]["root"].as_str().unwrap_or_default();
-        if !storages.contains_key(root) {
-            storages.insert(root.to_string(), Storage::open(root)?);
-        }
-    }
-    let storages = &storages;
+    let storages = &source_storages(doc)?;
     futures_util::stream::iter(artifacts(doc).map(|a| async move {
         let storage = &storages[a["storage"]["root"].as_str().unwrap_or_default()];
         let folder = !a["n_files"].is_null();
@@ -227,13 +232,7 @@ async fn copy_bytes(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut sources: HashMap<String, Storage> = HashMap::new();
-    for a in artifacts(doc) {
-        let from = a["storage"]["root"].as_str().unwrap_or_default();
-        if !sources.contains_key(from) {
-            sources.insert(from.to_string(), Storage::open(from)?);
-        }
-    }
+    let sources = source_storages(doc)?;
     let (sources, dest, known) = (&sources, &dest, &known);
     let results: Vec<anyhow::Result<Option<(String, bool, u64)>>> = futures_util::stream::iter(artifacts(doc).map(|a| async move {
         let uid = text(a, "uid");
