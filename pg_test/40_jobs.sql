@@ -1,8 +1,9 @@
 -- The job queue's rules, driven by hand through the sidecar-side functions:
 -- claim order and leases, SKIP LOCKED, heartbeats, retries with back-off,
--- permanent failure, cancellation, release on shutdown, await_job.
+-- permanent failure, cancellation, release on shutdown, await_job, and the
+-- pruning of finished jobs after their retention.
 BEGIN;
-SELECT plan(30);
+SELECT plan(37);
 
 SELECT lamin.enqueue('noop') AS j1 \gset
 SELECT lamin.enqueue('noop', '{"n": 2}') AS j2 \gset
@@ -73,6 +74,31 @@ SELECT throws_ok($$SELECT * FROM lamin.claim_job('w6', 30, NULL, 1)$$, '55000',
 SELECT is((SELECT status FROM lamin.job WHERE id = :b3), 'queued', '… and neither took a job');
 SELECT is((SELECT id FROM lamin.claim_job('w6', lamin.version(), 30)), :b3::bigint,
           'a sidecar of the installed release claims');
+
+-- Retention: finished jobs are pruned, failed ones later; live ones never.
+UPDATE lamin.job SET status = 'done', finished_at = now() WHERE status IN ('queued', 'running');
+CREATE TEMP TABLE aged (name text PRIMARY KEY, id bigint);
+INSERT INTO aged
+SELECT x.name, lamin.enqueue('noop') FROM unnest(ARRAY['done_old', 'done_new', 'cancelled_old', 'failed_old',
+    'failed_older', 'queued_old', 'running_old']) AS x(name);
+UPDATE lamin.job j SET status = split_part(a.name, '_', 1), created_at = now() - interval '60 days',
+       finished_at = CASE WHEN a.name IN ('queued_old', 'running_old') THEN NULL
+                          WHEN a.name = 'done_new' THEN now() - interval '1 day'
+                          WHEN a.name = 'failed_older' THEN now() - interval '31 days'
+                          ELSE now() - interval '8 days' END
+FROM aged a WHERE j.id = a.id;
+SELECT is(lamin.prune_jobs(), 3::bigint, 'prune_jobs() removes done and cancelled jobs finished over 7 days ago, failed ones over 30 days ago');
+SELECT is((SELECT array_agg(a.name ORDER BY a.name) FROM aged a JOIN lamin.job j ON j.id = a.id),
+          ARRAY['done_new', 'failed_old', 'queued_old', 'running_old'], '… and keeps younger finished jobs and every live one');
+SELECT throws_like(format('SELECT lamin.await_job(%s, 0)', (SELECT id FROM aged WHERE name = 'done_old')), 'no job %',
+                   'awaiting a pruned job says it does not exist');
+SELECT is(lamin.prune_jobs(interval '0', interval '0', max_rows => 1), 1::bigint, 'max_rows bounds one call (the oldest first)');
+SELECT is((SELECT count(*)::int FROM aged a JOIN lamin.job j ON j.id = a.id WHERE a.name = 'failed_old'), 0, '… the oldest was the failed one');
+SELECT throws_like($$SELECT lamin.prune_jobs(interval '-1 day')$$, '%job retention must be a duration of zero or more%',
+                   'a negative retention is refused');
+SET ROLE lamin_writer;
+SELECT throws_like($$SELECT lamin.prune_jobs()$$, '%permission denied%', 'writers do not prune the queue (admins and the sidecar do)');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -320,7 +320,8 @@ BEGIN
     LOOP
         SELECT j.status INTO st FROM lamin.job j WHERE j.id = job_id;
         IF st IS NULL THEN
-            RAISE EXCEPTION 'no job %', job_id USING ERRCODE = 'no_data_found';
+            RAISE EXCEPTION 'no job %', job_id USING ERRCODE = 'no_data_found',
+                HINT = 'a finished job is pruned after the sidecar''s retention (lamin daemon --keep-done-jobs, --keep-failed-jobs)';
         END IF;
         IF st IN ('done', 'failed', 'cancelled') OR clock_timestamp() >= deadline THEN
             -- Read in this statement's own snapshot, taken after the job

@@ -190,6 +190,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/33_lamindb.sql",
     name = "lamindb",
-    requires = ["transfer"],
+    requires = ["transfer"]
+);
+extension_sql_file!(
+    "../../sql/34_job_retention.sql",
+    name = "job_retention",
+    requires = ["lamindb"],
     finalize
 );

@@ -1,6 +1,6 @@
 //! The job queue with real sidecars: exactly-once with three sidecars,
 //! Postgres restarts, kill -9 and SIGTERM mid-job, NOTIFY at commit only,
-//! and imports enqueued from SQL.
+//! imports enqueued from SQL, and finished jobs pruned after their retention.
 
 use std::time::{Duration, Instant};
 
@@ -205,6 +205,88 @@ fn sigterm_hands_a_running_job_back_and_another_sidecar_finishes_it() {
         Duration::from_secs(30),
         POLL,
         || job_status(&mut db, id) == "done",
+    );
+}
+
+/// The sidecar prunes finished jobs past its retention, failed ones later
+/// than done ones, and never a queued or running one.
+#[test]
+fn the_sidecar_prunes_finished_jobs_after_their_retention() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let done: Vec<i64> = db
+        .query(
+            "SELECT lamin.enqueue('noop') FROM generate_series(1, 50)",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let failed: i64 = db
+        .query_one(
+            "SELECT lamin.enqueue('fail', '{\"message\": \"kept\"}', 1)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // A job that is still waiting (its back-off not over) is never pruned.
+    let waiting: i64 = db
+        .query_one("SELECT lamin.enqueue('noop')", &[])
+        .unwrap()
+        .get(0);
+    db.execute(
+        "UPDATE lamin.job SET run_after = now() + interval '1 hour' WHERE id = $1",
+        &[&waiting],
+    )
+    .unwrap();
+    let sidecar = Sidecar::start_with(
+        &cluster,
+        "s",
+        &[
+            "--keep-done-jobs",
+            "2s",
+            "--keep-failed-jobs",
+            "1h",
+            "--prune-interval-s",
+            "1",
+        ],
+    );
+    wait_until(
+        "the failed job failed",
+        Duration::from_secs(30),
+        POLL,
+        || job_status(&mut db, failed) == "failed",
+    );
+    wait_until("50 done jobs pruned", Duration::from_secs(30), POLL, || {
+        count(
+            &mut db,
+            &format!("SELECT count(*) FROM lamin.job WHERE id = ANY (ARRAY{done:?})"),
+        ) == 0
+    });
+    sidecar.wait_for_log(
+        "finished jobs past their retention pruned",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        job_status(&mut db, failed),
+        "failed",
+        "failed jobs are kept longer"
+    );
+    assert_eq!(
+        job_status(&mut db, waiting),
+        "queued",
+        "a queued job is never pruned"
+    );
+    let gone = db
+        .query_one("SELECT lamin.await_job($1, 0)", &[&done[0]])
+        .unwrap_err();
+    let gone = gone.as_db_error().expect("a database error");
+    assert_eq!(gone.message(), format!("no job {}", done[0]));
+    assert!(
+        gone.hint().unwrap_or_default().contains("--keep-done-jobs"),
+        "{gone:?}"
     );
 }
 

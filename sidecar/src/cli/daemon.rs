@@ -1,6 +1,7 @@
 //! `lamin daemon`: the job worker, started from its flags.
 
 use lamin_sidecar::worker::daemon::{self, DaemonConfig};
+use lamin_sidecar::worker::retention::Retention;
 
 use super::DaemonArgs;
 
@@ -16,6 +17,11 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         cache_dir: args.cache_dir,
         storage_sweep_interval_s: args.storage_sweep_interval_s,
         upload_grace_s: args.upload_grace_s,
+        retention: Retention {
+            keep_done: args.keep_done_jobs,
+            keep_failed: args.keep_failed_jobs,
+        },
+        prune_interval_s: args.prune_interval_s,
     })
     .await
 }

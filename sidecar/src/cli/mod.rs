@@ -122,6 +122,16 @@ pub struct DaemonArgs {
     /// storage sweep treats it as abandoned.
     #[arg(long, default_value_t = 3600)]
     pub upload_grace_s: i32,
+    /// How long done and cancelled jobs stay in lamin.job before the sidecar
+    /// prunes them (e.g. 7d, 12h, 30min).
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    pub keep_done_jobs: std::time::Duration,
+    /// How long failed jobs stay (longer: their errors are what one reads).
+    #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+    pub keep_failed_jobs: std::time::Duration,
+    /// Seconds between prunes of finished jobs past their retention; 0: never prune.
+    #[arg(long, default_value_t = 600)]
+    pub prune_interval_s: u64,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
 use super::job::WorkerContext;
+use super::retention::{self, Retention};
 use super::runner::{self, Completer};
 use crate::db::{self, quote_ident, ConnectionEvent};
 
@@ -40,6 +41,10 @@ pub struct DaemonConfig {
     /// How long an upload may sit idle, or an unowned object stay, before a
     /// storage sweep treats it as abandoned.
     pub upload_grace_s: i32,
+    /// How long finished jobs are kept before this sidecar prunes them.
+    pub retention: Retention,
+    /// Seconds between prunes of finished jobs; 0: never.
+    pub prune_interval_s: u64,
 }
 
 /// Why a connected session ended.
@@ -174,6 +179,15 @@ async fn serve(
                         // duplicates, so several sidecars may all ask).
     let every = Duration::from_secs(args.storage_sweep_interval_s.max(1));
     let mut storage_sweep = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // Finished jobs past their retention are pruned on a connection of their
+    // own, so that a large backlog never delays claims or completions; the
+    // first prune comes soon after a start (a sidecar that was down catches up).
+    let every = Duration::from_secs(args.prune_interval_s.max(1));
+    let mut prune = tokio::time::interval_at(
+        tokio::time::Instant::now() + every.min(Duration::from_secs(10)),
+        every,
+    );
+    let mut pruning: Option<tokio::task::JoinHandle<()>> = None;
     let mut want_claim = true;
     loop {
         // Claim in batches: once half the slots are free (or none is busy), so
@@ -237,6 +251,11 @@ async fn serve(
                     warn!(error = %e, "could not enqueue the storage sweep");
                 }
             }
+            _ = prune.tick(), if args.prune_interval_s > 0 => {
+                if pruning.as_ref().is_none_or(|p| p.is_finished()) {
+                    pruning = Some(tokio::spawn(prune_finished_jobs(args.database_url.clone(), args.retention)));
+                }
+            }
             sig = signals.received() => {
                 info!(signal = sig, running = running.len(), "shutting down");
                 let grace = Duration::from_secs(args.shutdown_grace_s);
@@ -248,6 +267,19 @@ async fn serve(
                 return Ok(SessionEnd::Shutdown);
             }
         }
+    }
+}
+
+/// One prune of the finished jobs past their retention, on its own connection.
+async fn prune_finished_jobs(database_url: String, retention: Retention) {
+    let outcome = match db::connect(&database_url).await {
+        Ok(client) => retention::prune(&client, retention).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(0) => debug!("no finished job past its retention"),
+        Ok(pruned) => info!(pruned, "finished jobs past their retention pruned"),
+        Err(e) => warn!(error = %format!("{e:#}"), "could not prune finished jobs"),
     }
 }
 
