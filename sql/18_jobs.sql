@@ -197,45 +197,51 @@ CREATE FUNCTION lamin.heartbeat_job(job_id bigint, worker text, lease_s int DEFA
                                     progress_done bigint DEFAULT NULL, progress_total bigint DEFAULT NULL,
                                     attempt int DEFAULT NULL)
 RETURNS boolean
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH touched AS (
-        UPDATE lamin.job j SET lease_until = now() + make_interval(secs => lease_s), updated_at = now(),
-                               progress_done = coalesce($4, j.progress_done), progress_total = coalesce($5, j.progress_total)
-        WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($6 IS NULL OR j.attempts = $6)
-        RETURNING 1)
-    SELECT EXISTS (SELECT 1 FROM touched)
+BEGIN
+    UPDATE lamin.job j SET lease_until = now() + make_interval(secs => $3), updated_at = now(),
+                           progress_done = coalesce($4, j.progress_done), progress_total = coalesce($5, j.progress_total)
+    WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($6 IS NULL OR j.attempts = $6);
+    RETURN FOUND;
+END
 $$;
 COMMENT ON FUNCTION lamin.heartbeat_job(bigint, text, int, bigint, bigint, int) IS 'Sidecar: extend a running job''s lease and record progress; false if the job is no longer this worker''s.';
 
 CREATE FUNCTION lamin.complete_job(job_id bigint, worker text, result jsonb DEFAULT '{}', attempt int DEFAULT NULL) RETURNS boolean
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH done AS (
-        UPDATE lamin.job j SET status = 'done', result = coalesce($3, '{}'), error = NULL, lease_until = NULL,
-                               finished_at = now(), updated_at = now(),
-                               progress_done = coalesce(j.progress_total, j.progress_done)
-        WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($4 IS NULL OR j.attempts = $4)
-        RETURNING 1)
-    SELECT EXISTS (SELECT 1 FROM done)
+BEGIN
+    UPDATE lamin.job j SET status = 'done', result = coalesce($3, '{}'), error = NULL, lease_until = NULL,
+                           finished_at = now(), updated_at = now(),
+                           progress_done = coalesce(j.progress_total, j.progress_done)
+    WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($4 IS NULL OR j.attempts = $4);
+    RETURN FOUND;
+END
 $$;
 COMMENT ON FUNCTION lamin.complete_job(bigint, text, jsonb, int) IS 'Sidecar: mark a job done with its result; false if it was not this worker''s running job.';
 
 -- Several completions in one statement (a sidecar batches the jobs that
 -- finished while its previous batch was being recorded). Returns the ids
 -- that were this worker's running attempt and are now done.
+-- The queue's functions are plpgsql, not sql: plpgsql keeps their plans for
+-- the session, while an sql function with a SET clause is parsed and planned
+-- again in every transaction (a third of a busy sidecar's database time).
 CREATE FUNCTION lamin.complete_jobs(worker text, ids bigint[], attempts int[], results jsonb[]) RETURNS SETOF bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     UPDATE lamin.job j SET status = 'done', result = coalesce(x.result, '{}'), error = NULL, lease_until = NULL,
                            finished_at = now(), updated_at = now(),
                            progress_done = coalesce(j.progress_total, j.progress_done)
     FROM unnest($2, $3, $4) AS x(id, attempt, result)
     WHERE j.id = x.id AND j.worker = $1 AND j.status = 'running' AND j.attempts = x.attempt
-    RETURNING j.id
+    RETURNING j.id;
+END
 $$;
 COMMENT ON FUNCTION lamin.complete_jobs(text, bigint[], int[], jsonb[]) IS 'Sidecar: mark several jobs done in one statement; returns the ids that were this worker''s running attempts.';
 
@@ -243,16 +249,21 @@ COMMENT ON FUNCTION lamin.complete_jobs(text, bigint[], int[], jsonb[]) IS 'Side
 -- or failed for good when attempts are used up or the error is permanent.
 CREATE FUNCTION lamin.fail_job(job_id bigint, worker text, error text, permanent boolean DEFAULT false,
                                attempt int DEFAULT NULL) RETURNS text
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    new_status text;
+BEGIN
     UPDATE lamin.job j
     SET status = CASE WHEN $4 OR j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,
         run_after = now() + make_interval(secs => least(600, 2 ^ j.attempts)),
         error = left($3, 10000), lease_until = NULL, updated_at = now(),
         finished_at = CASE WHEN $4 OR j.attempts >= j.max_attempts THEN now() END
     WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($5 IS NULL OR j.attempts = $5)
-    RETURNING j.status
+    RETURNING j.status INTO new_status;
+    RETURN new_status;
+END
 $$;
 COMMENT ON FUNCTION lamin.fail_job(bigint, text, text, boolean, int) IS 'Sidecar: record a failed attempt; the job is retried with back-off, or failed when attempts are used up or the error is permanent. Returns the new status.';
 

@@ -394,8 +394,12 @@ BEGIN
     RETURN NEW;
 END
 $$;
--- (Not for the sidecar: its queue updates pay nothing.)
-CREATE TRIGGER job_user_update BEFORE UPDATE ON lamin.job FOR EACH ROW WHEN (current_user <> 'lamin_sidecar')
+-- (Not for the sidecar, nor for a superuser's session, e.g. a sidecar logged
+-- in as the instance's owner: their queue updates pay nothing. is_superuser
+-- follows SET ROLE; a superuser-owned SECURITY DEFINER function called by a
+-- user still fires it, and is_unrestricted then lets it pass, as before.)
+CREATE TRIGGER job_user_update BEFORE UPDATE ON lamin.job FOR EACH ROW
+WHEN (current_user <> 'lamin_sidecar' AND current_setting('is_superuser') <> 'on')
 EXECUTE FUNCTION lamin.tg_job_user_update();
 
 -- Locked records change only by admins of their space (and so does the lock).

@@ -10,6 +10,8 @@
 //! save_artifact at both releases (A B A B; BENCH_CASES=save_artifact runs
 //! only these). BENCH_CASES=records: a sheet of records imported through
 //! lamin.import_records beside a plain table of the same rows.
+//! BENCH_CASES=audit: label loads and a reader's audit lookups with an
+//! empty audit log and again after BENCH_AUDIT_ROWS (default 10M) more rows.
 
 use std::time::Instant;
 
@@ -30,6 +32,11 @@ fn main() {
     // BENCH_CASES=records: only the sheet import (0.7.0).
     if std::env::var("BENCH_CASES").as_deref() == Ok("records") {
         records_import(n);
+        return;
+    }
+    // BENCH_CASES=audit: does lamin.audit stay fast as it grows?
+    if std::env::var("BENCH_CASES").as_deref() == Ok("audit") {
+        audit_growth(n.min(20_000));
         return;
     }
     let cluster = Cluster::start();
@@ -462,4 +469,105 @@ fn records_import(n: usize) {
         n as f64 / plain
     );
     println!("\nimport_records / plain table: {:.3}", plain / api);
+}
+
+/// Labels loaded in 1,000-row statements (each audited row by row) and a
+/// reader's lookups of one record's audit trail (row-level security on),
+/// with the audit log as a new instance has it and after `BENCH_AUDIT_ROWS`
+/// synthetic rows spread over two years (the writes of a busy lab).
+fn audit_growth(n: usize) {
+    let extra: i64 = std::env::var("BENCH_AUDIT_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let cluster = Cluster::start_tuned();
+    let mut db = cluster.connect();
+    db.batch_execute(
+        "CREATE ROLE bench_reader LOGIN PASSWORD 'pw' IN ROLE lamin_reader;
+         CREATE TABLE plain_label (id bigserial PRIMARY KEY, name text UNIQUE)",
+    )
+    .unwrap();
+    let mut reader =
+        postgres::Client::connect(&cluster.url_as("bench_reader", "pw"), postgres::NoTls).unwrap();
+    let version: String = db.query_one("SELECT lamin.version()", &[]).unwrap().get(0);
+    println!("lamin {version}; {n} labels per load in {BATCH}-row statements; 1,000 audit lookups by a reader\n");
+    println!(
+        "{:<14} {:>12} {:>10} {:>12} {:>13} {:>9} {:>9}",
+        "audit rows", "labels/s", "plain/s", "labels/plain", "audit MB", "p50 ms", "p99 ms"
+    );
+    let mut round = 0usize;
+    let mut measure = |db: &mut postgres::Client, reader: &mut postgres::Client| {
+        let rows: i64 = db
+            .query_one("SELECT count(*) FROM lamin.audit", &[])
+            .unwrap()
+            .get(0);
+        let load = |db: &mut postgres::Client, table: &str| -> f64 {
+            let start = Instant::now();
+            for b in 0..n / BATCH {
+                let names: Vec<String> = (0..BATCH)
+                    .map(|i| format!("label {round}-{b}-{i}"))
+                    .collect();
+                db.execute(
+                    &format!("INSERT INTO {table} (name) SELECT unnest($1::text[])"),
+                    &[&names],
+                )
+                .unwrap();
+            }
+            n as f64 / start.elapsed().as_secs_f64()
+        };
+        let labels = load(db, "lamin.ulabel");
+        let plain = load(db, "plain_label");
+        round += 1;
+        let ids: Vec<i64> = db
+            .query(
+                "SELECT id FROM lamin.ulabel ORDER BY random() LIMIT 1000",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let lookup = reader
+            .prepare("SELECT at, role_name, operation, fields FROM lamin.audit WHERE registry = 'lamin.ulabel' AND record_id = $1")
+            .unwrap();
+        let mut ms: Vec<f64> = ids
+            .iter()
+            .map(|id| {
+                let start = Instant::now();
+                let found = reader.query(&lookup, &[id]).unwrap();
+                assert!(!found.is_empty(), "the reader sees the label's audit row");
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let bytes: i64 = db
+            .query_one("SELECT pg_total_relation_size('lamin.audit')", &[])
+            .unwrap()
+            .get(0);
+        println!(
+            "{rows:<14} {labels:>12.0} {plain:>10.0} {:>12.2} {:>13.0} {:>9.3} {:>9.3}",
+            labels / plain,
+            bytes as f64 / 1048576.0,
+            ms[ms.len() / 2],
+            ms[ms.len() * 99 / 100]
+        );
+    };
+    measure(&mut db, &mut reader);
+    // A busy lab's history: rows of every registry, most of other records.
+    let start = Instant::now();
+    db.execute(
+        "INSERT INTO lamin.audit (at, role_name, registry, operation, record_id, uid, space_id, fields)
+         SELECT now() - (i % 730) * interval '1 day', 'someone',
+                (ARRAY['lamin.artifact', 'lamin.ulabel', 'lamin.run', 'lamin.feature'])[1 + i % 4],
+                (ARRAY['insert', 'update', 'delete'])[1 + i % 3], 1000000 + i, NULL, 1, ARRAY['name']
+         FROM generate_series(1, $1::bigint) i",
+        &[&extra],
+    )
+    .unwrap();
+    db.batch_execute("VACUUM ANALYZE lamin.audit").unwrap();
+    eprintln!(
+        "({extra} audit rows added in {:.0} s)",
+        start.elapsed().as_secs_f64()
+    );
+    measure(&mut db, &mut reader);
 }
