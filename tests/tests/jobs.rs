@@ -208,6 +208,46 @@ fn sigterm_hands_a_running_job_back_and_another_sidecar_finishes_it() {
     );
 }
 
+/// A sidecar stopped in the middle of a stream of short jobs records every
+/// job it finished (their completions are written before it hands anything
+/// back), hands back only the one still running, and leaves no job
+/// `running` behind it for a lease to recover.
+#[test]
+fn a_stopping_sidecar_records_what_it_finished_and_hands_back_only_the_rest() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    db.batch_execute(
+        "SELECT lamin.enqueue('noop') FROM generate_series(1, 20000);
+         SELECT lamin.enqueue('sleep', '{\"seconds\": 30}')",
+    )
+    .unwrap();
+    let mut sidecar = Sidecar::start_with(&cluster, "s", &["--shutdown-grace-s", "1"]);
+    wait_until("some jobs done", Duration::from_secs(60), POLL, || {
+        count(
+            &mut db,
+            "SELECT count(*) FROM lamin.job WHERE status = 'done'",
+        ) >= 500
+    });
+    let exit = sidecar.terminate(Duration::from_secs(30));
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM lamin.job WHERE status = 'running'"
+        ),
+        0,
+        "no job left running for a lease to recover"
+    );
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM lamin.job WHERE kind = 'noop' AND status = 'queued' AND attempts > 0"
+        ),
+        0,
+        "no finished job was handed back"
+    );
+}
+
 /// The sidecar prunes finished jobs past its retention, failed ones later
 /// than done ones, and never a queued or running one.
 #[test]

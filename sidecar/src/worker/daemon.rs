@@ -201,7 +201,7 @@ async fn serve(
                 Err(e) => {
                     // Refused because the schema moved on under us, or the
                     // session broke: either way the running jobs go back.
-                    hand_back(&mut running, &client, worker).await;
+                    hand_back(&mut running, &completer, &client, worker).await;
                     // Say why in the handshake's terms when the schema moved on.
                     return Err(match db::check_version(&client).await {
                         Err(refusal) if refusal.downcast_ref::<compat::Refusal>().is_some() => {
@@ -238,7 +238,7 @@ async fn serve(
                 debug!("sweep");
                 // Also notices an update while every slot is busy (no claims then).
                 if let Err(e) = db::check_version(&client).await {
-                    hand_back(&mut running, &client, worker).await;
+                    hand_back(&mut running, &completer, &client, worker).await;
                     return Err(e);
                 }
                 want_claim = true;
@@ -263,7 +263,7 @@ async fn serve(
                     while running.join_next().await.is_some() {}
                 })
                 .await;
-                hand_back(&mut running, &client, worker).await;
+                hand_back(&mut running, &completer, &client, worker).await;
                 return Ok(SessionEnd::Shutdown);
             }
         }
@@ -285,11 +285,25 @@ async fn prune_finished_jobs(database_url: String, retention: Retention) {
 
 /// Stop the jobs still running and hand them back to the queue at once,
 /// rather than when their lease runs out (when the connection still works).
-async fn hand_back(running: &mut JoinSet<()>, client: &Client, worker: &str) {
-    if running.is_empty() {
+/// The completions of jobs that finished are written first, so that only
+/// unfinished jobs go back (and a stopping sidecar leaves none unwritten).
+async fn hand_back(
+    running: &mut JoinSet<()>,
+    completer: &Completer,
+    client: &Client,
+    worker: &str,
+) {
+    let unfinished = !running.is_empty();
+    running.abort_all();
+    if tokio::time::timeout(Duration::from_secs(10), completer.flush())
+        .await
+        .is_err()
+    {
+        warn!("finished jobs not recorded in 10 s; they run again when their leases expire");
+    }
+    if !unfinished {
         return;
     }
-    running.abort_all();
     let released = client
         .query_one("SELECT lamin.release_jobs($1)", &[&worker])
         .await

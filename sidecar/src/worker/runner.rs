@@ -103,19 +103,12 @@ pub async fn run(
     heartbeat.abort();
     let Some(outcome) = outcome else { return };
     let recorded = match outcome {
-        Ok(result) => completer
-            .complete(id, job.attempts, result)
-            .await
-            .map(|done| {
-                if done {
-                    info!(job = id, %kind, "job done");
-                } else {
-                    info!(
-                        job = id,
-                        "job finished after it was cancelled or taken over; result dropped"
-                    );
-                }
-            }),
+        // The slot frees at once: the completion is written by the
+        // completer with the others that finished meanwhile.
+        Ok(result) => {
+            completer.submit(id, job.attempts, kind, result);
+            Ok(())
+        }
         Err(failure) => {
             let (error, permanent) = match failure {
                 Failure::Retry(e) => (format!("{e:#}"), false),
@@ -144,72 +137,118 @@ pub async fn run(
 /// Records job completions in batches: every completion that arrives while
 /// the previous batch is being written goes into the next statement
 /// (lamin.complete_jobs), so a busy sidecar pays one round trip and one
-/// commit per batch rather than per job.
+/// commit per batch rather than per job. A job's slot is free as soon as its
+/// completion is submitted; `flush` waits until every submitted completion
+/// is written (before running jobs are handed back to the queue, so that no
+/// finished job is handed back).
 #[derive(Clone)]
 pub struct Completer {
-    tx: tokio::sync::mpsc::UnboundedSender<Completion>,
+    tx: tokio::sync::mpsc::UnboundedSender<Message>,
 }
 
-struct Completion {
-    id: i64,
-    attempt: i32,
-    result: Value,
-    reply: tokio::sync::oneshot::Sender<Result<bool, String>>,
+enum Message {
+    Done {
+        id: i64,
+        attempt: i32,
+        kind: String,
+        result: Value,
+    },
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 impl Completer {
     /// Start the batching task on `finisher` for this worker.
     pub fn start(finisher: Arc<Client>, worker: String) -> Completer {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Completion>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
         tokio::spawn(async move {
+            let mut flushes = Vec::new();
             while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < 512 {
-                    match rx.try_recv() {
-                        Ok(c) => batch.push(c),
-                        Err(_) => break,
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                while let Some(message) = next.take() {
+                    match message {
+                        Message::Done {
+                            id,
+                            attempt,
+                            kind,
+                            result,
+                        } => batch.push((id, attempt, kind, result)),
+                        // Answered once what came before it is written.
+                        Message::Flush(reply) => flushes.push(reply),
+                    }
+                    if batch.len() < 512 {
+                        next = rx.try_recv().ok();
                     }
                 }
-                let ids: Vec<i64> = batch.iter().map(|c| c.id).collect();
-                let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
-                let results: Vec<&Value> = batch.iter().map(|c| &c.result).collect();
-                let outcome = finisher
-                    .query(
-                        "SELECT lamin.complete_jobs($1, $2, $3, $4)",
-                        &[&worker, &ids, &attempts, &results],
-                    )
-                    .await
-                    .map(|rows| {
-                        rows.iter()
-                            .map(|r| r.get::<_, i64>(0))
-                            .collect::<std::collections::HashSet<i64>>()
-                    })
-                    .map_err(|e| e.to_string());
-                for c in batch {
-                    let _ = c.reply.send(match &outcome {
-                        Ok(done) => Ok(done.contains(&c.id)),
-                        Err(e) => Err(e.clone()),
-                    });
+                if !batch.is_empty() {
+                    write_batch(&finisher, &worker, batch).await;
+                }
+                for reply in flushes.drain(..) {
+                    let _ = reply.send(());
                 }
             }
         });
         Completer { tx }
     }
 
-    /// Record a job as done; false when it was no longer this attempt's.
-    async fn complete(&self, id: i64, attempt: i32, result: Value) -> anyhow::Result<bool> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Completion {
+    /// Hand a job's result over to be recorded as done (logged once written).
+    fn submit(&self, id: i64, attempt: i32, kind: String, result: Value) {
+        if self
+            .tx
+            .send(Message::Done {
                 id,
                 attempt,
+                kind,
                 result,
-                reply,
             })
-            .map_err(|_| anyhow::anyhow!("the completion recorder stopped"))?;
-        answer
-            .await
-            .map_err(|_| anyhow::anyhow!("the completion recorder stopped"))?
-            .map_err(|e| anyhow::anyhow!("{e}"))
+            .is_err()
+        {
+            warn!(
+                job = id,
+                "the completion recorder stopped; the job runs again when its lease expires"
+            );
+        }
+    }
+
+    /// Wait until every completion submitted so far is written (or failed).
+    pub async fn flush(&self) {
+        let (reply, written) = tokio::sync::oneshot::channel();
+        if self.tx.send(Message::Flush(reply)).is_ok() {
+            let _ = written.await;
+        }
+    }
+}
+
+/// One lamin.complete_jobs statement for a batch, and a log line per job.
+async fn write_batch(finisher: &Client, worker: &str, batch: Vec<(i64, i32, String, Value)>) {
+    let ids: Vec<i64> = batch.iter().map(|c| c.0).collect();
+    let attempts: Vec<i32> = batch.iter().map(|c| c.1).collect();
+    let results: Vec<&Value> = batch.iter().map(|c| &c.3).collect();
+    match finisher
+        .query(
+            "SELECT lamin.complete_jobs($1, $2, $3, $4)",
+            &[&worker, &ids, &attempts, &results],
+        )
+        .await
+    {
+        Ok(rows) => {
+            let done: std::collections::HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
+            for (id, _, kind, _) in &batch {
+                if done.contains(id) {
+                    info!(job = id, %kind, "job done");
+                } else {
+                    info!(
+                        job = id,
+                        "job finished after it was cancelled or taken over; result dropped"
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            // The leases run out and other attempts follow: nothing is lost.
+            for (id, ..) in &batch {
+                warn!(job = id, error = %e, "could not record the job's end; it will be retried when its lease expires");
+            }
+        }
     }
 }
