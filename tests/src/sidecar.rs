@@ -24,6 +24,12 @@ impl Sidecar {
         Self::start_env(cluster, name, extra, &[])
     }
 
+    /// Start it as users run it, at the default log level (info), for
+    /// benchmarks: the tests' debug logging also logs every statement of the driver.
+    pub fn start_as_users_do(cluster: &Cluster, name: &str, extra: &[&str]) -> Sidecar {
+        Self::start_env(cluster, name, extra, &[("RUST_LOG".into(), "info".into())])
+    }
+
     /// Start it with extra options and environment (storage credentials).
     pub fn start_env(
         cluster: &Cluster,

@@ -7,22 +7,13 @@ use anyhow::Context;
 use tokio_postgres::Client;
 
 /// How long finished jobs are kept (`lamin daemon --keep-done-jobs`,
-/// `--keep-failed-jobs`).
+/// `--keep-failed-jobs`, whose defaults are the only ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     /// Done and cancelled jobs.
     pub keep_done: Duration,
     /// Failed jobs: kept longer by default, their errors are what one reads.
     pub keep_failed: Duration,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            keep_done: Duration::from_secs(7 * 24 * 3600),
-            keep_failed: Duration::from_secs(30 * 24 * 3600),
-        }
-    }
 }
 
 /// Rows deleted per statement: each batch is its own short transaction, so a

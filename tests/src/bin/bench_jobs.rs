@@ -26,12 +26,6 @@ fn wait_done(db: &mut postgres::Client, n: i64) -> f64 {
     }
 }
 
-/// A sidecar as users run it: the default log level (info). The tests'
-/// sidecars log at debug, which also logs every statement of the driver.
-fn start(cluster: &Cluster, name: &str, extra: &[&str]) -> Sidecar {
-    Sidecar::start_env(cluster, name, extra, &[("RUST_LOG".into(), "info".into())])
-}
-
 fn enqueue(db: &mut postgres::Client, n: i64) {
     db.batch_execute("TRUNCATE lamin.job").unwrap();
     db.execute(
@@ -55,7 +49,7 @@ fn main() {
         enqueue(&mut db, n);
         let started = Instant::now();
         let running: Vec<Sidecar> = (0..sidecars)
-            .map(|i| start(&cluster, &format!("bench{sidecars}-{i}"), &[]))
+            .map(|i| Sidecar::start_as_users_do(&cluster, &format!("bench{sidecars}-{i}"), &[]))
             .collect();
         let _ = wait_done(&mut db, n);
         let secs = started.elapsed().as_secs_f64();
@@ -70,7 +64,7 @@ fn main() {
     {
         enqueue(&mut db, n);
         let started = Instant::now();
-        let sidecar = start(&cluster, "bench-c64", &["--concurrency", "64"]);
+        let sidecar = Sidecar::start_as_users_do(&cluster, "bench-c64", &["--concurrency", "64"]);
         let _ = wait_done(&mut db, n);
         let secs = started.elapsed().as_secs_f64();
         println!(
@@ -133,7 +127,7 @@ fn main() {
 
     // Latency: one job at a time into an idle sidecar, enqueue commit → start.
     db.batch_execute("TRUNCATE lamin.job").unwrap();
-    let _idle = start(&cluster, "latency", &["--sweep-interval-s", "3600"]);
+    let _idle = Sidecar::start_as_users_do(&cluster, "latency", &["--sweep-interval-s", "3600"]);
     std::thread::sleep(Duration::from_secs(2));
     let mut lat: Vec<f64> = Vec::new();
     for _ in 0..200 {

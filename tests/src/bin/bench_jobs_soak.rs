@@ -81,7 +81,7 @@ fn main() {
         if let Some(c) = &concurrency {
             args.extend(["--concurrency", c.as_str()]);
         }
-        Sidecar::start_env(&cluster, name, &args, &[("RUST_LOG".into(), "info".into())])
+        Sidecar::start_as_users_do(&cluster, name, &args)
     };
 
     // Baseline: no pruning, two tenths of the run.
