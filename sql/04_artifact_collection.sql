@@ -34,7 +34,9 @@ CREATE TABLE lamin.artifact (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT artifact_version_unique UNIQUE (stem, version),
     CONSTRAINT artifact_hash_with_type CHECK ((hash IS NULL) = (hash_type IS NULL)),
-    CONSTRAINT artifact_hash_sha256 CHECK (hash ~ '^[0-9a-f]{64}$'),
+    -- (Not '^[0-9a-f]{64}$': a bounded repetition costs the regex engine
+    -- about 8 µs a row, a tenth of a bulk save's.)
+    CONSTRAINT artifact_hash_sha256 CHECK (length(hash) = 64 AND hash !~ '[^0-9a-f]'),
     CONSTRAINT artifact_ready_has_hash CHECK (status <> 'ready' OR hash IS NOT NULL),
     CONSTRAINT artifact_real_key_named CHECK (key_is_virtual OR key IS NOT NULL)
 );
@@ -45,7 +47,11 @@ CREATE UNIQUE INDEX artifact_one_latest ON lamin.artifact (stem) WHERE is_latest
 -- records). The hash before the space: saving looks content up by storage
 -- and hash (in every space the caller reads), one index probe.
 CREATE UNIQUE INDEX artifact_hash_unique ON lamin.artifact (storage_id, hash, space_id) WHERE hash IS NOT NULL;
-CREATE INDEX artifact_key ON lamin.artifact (storage_id, key);
+-- id last: "the newest artifact with this key" (a key's version family) is
+-- one backward step in this index, whatever the statistics say (with only
+-- (storage_id, key), a planner that guessed many rows per key walked the
+-- primary key backwards, through every artifact, for a key never seen).
+CREATE INDEX artifact_key ON lamin.artifact (storage_id, key, id);
 CREATE INDEX artifact_run ON lamin.artifact (run_id);
 
 COMMENT ON TABLE lamin.artifact IS 'Artifacts: files or folders (datasets, models, ...) in a storage, versioned, with content hash.';

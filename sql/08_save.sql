@@ -13,6 +13,16 @@ AS $$
     ON CONFLICT DO NOTHING
 $$;
 
+-- The advisory lock over all saves into one storage. Writers of one content
+-- hash or one key lock that hash or key (lamin.artifact.hash:/key:) and hold
+-- this lock shared; a bulk save (lamin.save_artifacts), which would need
+-- thousands of such locks, holds it exclusively instead.
+CREATE FUNCTION lamin.artifact_saves_lock_key(storage_id bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashtextextended('lamin.artifact.saves:' || storage_id, 0) $$;
+COMMENT ON FUNCTION lamin.artifact_saves_lock_key(bigint) IS 'The advisory lock key over all saves into one storage (shared by single saves, exclusive for bulk saves).';
+
 -- Register an artifact whose bytes are (or will be) in a storage.
 -- Idempotent: content whose hash already exists in that storage returns the
 -- existing artifact (and records the current run as re-creating it). A key that
@@ -56,6 +66,7 @@ BEGIN
 
     -- One writer per content: the second of two concurrent savers waits here
     -- and then finds the first one's record.
+    PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
     PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || sid || ':' || hash, 0));
     -- De-duplication within what the caller can read (row-level security
     -- hides the rest): content stored in a space the caller cannot read is
@@ -99,7 +110,7 @@ BEGIN
         ORDER BY a.id DESC LIMIT 1;
     END IF;
     IF family IS NULL THEN
-        new_uid := lamin.uid(16) || '0000';
+        new_uid := lamin.new_family_uid(20);
     ELSE
         new_uid := lamin.next_version_uid('lamin.artifact', family);
     END IF;
@@ -282,7 +293,7 @@ BEGIN
         SELECT c.stem INTO family FROM lamin.collection c
         WHERE c.key = save_collection.key AND c.branch_id <> -1 ORDER BY c.id DESC LIMIT 1;
     END IF;
-    new_uid := CASE WHEN family IS NULL THEN lamin.uid(16) || '0000'
+    new_uid := CASE WHEN family IS NULL THEN lamin.new_family_uid(20)
                     ELSE lamin.next_version_uid('lamin.collection', family) END;
     INSERT INTO lamin.collection AS c (uid, key, description, hash, run_id, version)
     VALUES (new_uid, key, description, member_hash, lamin.current_run_id(), version)

@@ -53,7 +53,7 @@ BEGIN
         SELECT t.id, t.uid, t.hash, t.stem INTO tf FROM lamin.transform t
         WHERE t.key = key AND t.branch_id <> -1 ORDER BY t.id DESC LIMIT 1;
         IF tf.id IS NULL OR (source_hash IS NOT NULL AND tf.hash IS DISTINCT FROM source_hash) THEN
-            transform_uid := CASE WHEN tf.id IS NULL THEN lamin.uid(12) || '0000'
+            transform_uid := CASE WHEN tf.id IS NULL THEN lamin.new_family_uid(16)
                                   ELSE lamin.next_version_uid('lamin.transform', tf.stem) END;
             INSERT INTO lamin.transform AS t (uid, key, kind, description, source_code, hash, version)
             VALUES (transform_uid, key, kind, description, source_code, source_hash, version)

@@ -58,6 +58,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'a registered object''s key is its path within the storage; leave key out';
     END IF;
+    PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(place.storage_id));
     PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.key:' || place.storage_id || ':' || place.key, 0));
     SELECT a.id, a.uid, a.status INTO existing FROM lamin.artifact a
     WHERE a.storage_id = place.storage_id AND a.key = place.key AND NOT a.key_is_virtual
@@ -76,7 +77,7 @@ BEGIN
     SELECT a.stem INTO family FROM lamin.artifact a
     WHERE a.storage_id = place.storage_id AND a.key = place.key AND a.branch_id <> -1
     ORDER BY a.id DESC LIMIT 1;
-    new_uid := CASE WHEN family IS NULL THEN lamin.uid(16) || '0000'
+    new_uid := CASE WHEN family IS NULL THEN lamin.new_family_uid(20)
                     ELSE lamin.next_version_uid('lamin.artifact', family) END;
     INSERT INTO lamin.artifact AS a (uid, key, key_is_virtual, description, storage_id, suffix, status, status_detail, run_id)
     VALUES (new_uid, place.key, false, description, place.storage_id, lamin.suffix_from_key(place.key),
@@ -107,6 +108,7 @@ BEGIN
     IF a.status <> 'pending' THEN
         RETURN a.status;
     END IF;
+    PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(a.storage_id));
     PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || a.storage_id || ':' || hash, 0));
     SELECT x.uid INTO twin FROM lamin.artifact x WHERE x.storage_id = a.storage_id AND x.hash = finish_register.hash;
     IF twin IS NOT NULL THEN

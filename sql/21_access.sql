@@ -586,7 +586,9 @@ BEGIN
     RAISE EXCEPTION 'lamin.audit is append-only: % is refused', lower(TG_OP) USING ERRCODE = 'insufficient_privilege';
 END
 $$;
-CREATE TRIGGER audit_insert_guard BEFORE INSERT ON lamin.audit FOR EACH ROW EXECUTE FUNCTION lamin.tg_audit_guard();
+-- Who inserts does not depend on the row: checked once per statement (a
+-- bulk statement's audit rows pay nothing each).
+CREATE TRIGGER audit_insert_guard BEFORE INSERT ON lamin.audit FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit_guard();
 CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON lamin.audit FOR EACH ROW EXECUTE FUNCTION lamin.tg_audit_guard();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON lamin.audit FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit_guard();
 
@@ -676,20 +678,23 @@ BEGIN
         INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id, fields)
         SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',
                CASE WHEN own_space THEN (j ->> 'id')::bigint ELSE coalesce((j ->> 'space_id')::bigint, 1) END,
-               ARRAY(SELECT k FROM jsonb_each(j) e(k, v) WHERE v <> 'null' ORDER BY k)
-        FROM (SELECT to_jsonb(n) AS j FROM new_rows n) x;
+               -- (The keys of the fields that are not NULL: jsonb_strip_nulls is
+               -- several times cheaper than filtering jsonb_each's pairs.)
+               ARRAY(SELECT k FROM jsonb_object_keys(jsonb_strip_nulls(j)) k ORDER BY k)
+        -- OFFSET 0: each row is turned into JSON once, not once per use of j.
+        FROM (SELECT to_jsonb(n) AS j FROM new_rows n OFFSET 0) x;
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id, fields)
         SELECT who, reg, op, (nj ->> 'id')::bigint, nj ->> 'uid',
                CASE WHEN own_space THEN (nj ->> 'id')::bigint ELSE coalesce((nj ->> 'space_id')::bigint, 1) END,
                ARRAY(SELECT k FROM jsonb_each(nj) e(k, v) WHERE v IS DISTINCT FROM oj -> k AND k <> 'updated_at' ORDER BY k)
-        FROM (SELECT to_jsonb(n) AS nj FROM new_rows n) n
-        JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o) o ON o.oj -> 'id' = n.nj -> 'id';
+        FROM (SELECT to_jsonb(n) AS nj FROM new_rows n OFFSET 0) n
+        JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o OFFSET 0) o ON o.oj -> 'id' = n.nj -> 'id';
     ELSE
         INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id)
         SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',
                CASE WHEN own_space THEN (j ->> 'id')::bigint ELSE coalesce((j ->> 'space_id')::bigint, 1) END
-        FROM (SELECT to_jsonb(o) AS j FROM old_rows o) x;
+        FROM (SELECT to_jsonb(o) AS j FROM old_rows o OFFSET 0) x;
     END IF;
     RETURN NULL;
 END

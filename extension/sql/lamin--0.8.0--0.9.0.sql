@@ -134,6 +134,490 @@ CREATE TRIGGER job_user_update BEFORE UPDATE ON lamin.job FOR EACH ROW
 WHEN (current_user <> 'lamin_sidecar' AND current_setting('is_superuser') <> 'on')
 EXECUTE FUNCTION lamin.tg_job_user_update();
 
+-- == the first version of a new family skips the versioning trigger (extension/src/uid.rs, sql/07_versioning.sql) ==
+CREATE FUNCTION lamin."new_family_uid"(
+	"len" INT
+) RETURNS TEXT
+STRICT VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'new_family_uid_wrapper';
+
+CREATE FUNCTION lamin."is_new_family"(
+	"uid" TEXT
+) RETURNS bool
+STRICT VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'is_new_family_wrapper';
+
+DROP TRIGGER artifact_versioned_before ON lamin.artifact;
+DROP TRIGGER collection_versioned_before ON lamin.collection;
+DROP TRIGGER transform_versioned_before ON lamin.transform;
+
+-- An inserted record that starts a family nobody else knows (its uid from
+-- lamin.new_family_uid in this session, a head not in the trash) skips the
+-- trigger: there is no family to lock, look up or demote. The check runs in
+-- the executor (no plpgsql call), which is most of a bulk save's per-row cost.
+-- Every other insert, and every update, goes through the trigger.
+CREATE TRIGGER artifact_versioned_before BEFORE UPDATE ON lamin.artifact
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_artifact_versioned_before();
+CREATE TRIGGER artifact_versioned_insert BEFORE INSERT ON lamin.artifact
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    EXECUTE FUNCTION lamin.tg_artifact_versioned_before();
+CREATE TRIGGER collection_versioned_before BEFORE UPDATE ON lamin.collection
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_collection_versioned_before();
+CREATE TRIGGER collection_versioned_insert BEFORE INSERT ON lamin.collection
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    EXECUTE FUNCTION lamin.tg_collection_versioned_before();
+CREATE TRIGGER transform_versioned_before BEFORE UPDATE ON lamin.transform
+    FOR EACH ROW EXECUTE FUNCTION lamin.tg_transform_versioned_before();
+CREATE TRIGGER transform_versioned_insert BEFORE INSERT ON lamin.transform
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    EXECUTE FUNCTION lamin.tg_transform_versioned_before();
+
+-- == saves lock per storage; new families; cheaper checks of artifacts (sql/04_artifact_collection.sql, sql/08_save.sql, sql/09_track.sql, sql/20_storage_jobs.sql) ==
+ALTER TABLE lamin.artifact DROP CONSTRAINT artifact_hash_sha256,
+    ADD CONSTRAINT artifact_hash_sha256 CHECK (length(hash) = 64 AND hash !~ '[^0-9a-f]');
+DROP INDEX lamin.artifact_key;
+-- id last: "the newest artifact with this key" (a key's version family) is
+-- one backward step in this index, whatever the statistics say (with only
+-- (storage_id, key), a planner that guessed many rows per key walked the
+-- primary key backwards, through every artifact, for a key never seen).
+CREATE INDEX artifact_key ON lamin.artifact (storage_id, key, id);
+
+-- The advisory lock over all saves into one storage. Writers of one content
+-- hash or one key lock that hash or key (lamin.artifact.hash:/key:) and hold
+-- this lock shared; a bulk save (lamin.save_artifacts), which would need
+-- thousands of such locks, holds it exclusively instead.
+CREATE FUNCTION lamin.artifact_saves_lock_key(storage_id bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashtextextended('lamin.artifact.saves:' || storage_id, 0) $$;
+COMMENT ON FUNCTION lamin.artifact_saves_lock_key(bigint) IS 'The advisory lock key over all saves into one storage (shared by single saves, exclusive for bulk saves).';
+
+-- Register an artifact whose bytes are (or will be) in a storage.
+-- Idempotent: content whose hash already exists in that storage returns the
+-- existing artifact (and records the current run as re-creating it). A key that
+-- already names an artifact, or `revises`, makes the next version of its family.
+-- Returns the artifact's uid.
+CREATE OR REPLACE FUNCTION lamin.save_artifact(
+    hash           text,
+    size           bigint,
+    key            text DEFAULT NULL,
+    suffix         text DEFAULT NULL,
+    description    text DEFAULT NULL,
+    storage        text DEFAULT NULL,
+    revises        text DEFAULT NULL,
+    version        text DEFAULT NULL,
+    kind           text DEFAULT NULL,
+    otype          text DEFAULT NULL,
+    n_files        bigint DEFAULT NULL,
+    n_observations bigint DEFAULT NULL
+) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    sid bigint;
+    existing record;
+    family text;
+    new_uid text;
+    here bigint;
+BEGIN
+    IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
+            coalesce(quote_literal(left(hash, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF size IS NULL OR size < 0 THEN
+        RAISE EXCEPTION 'invalid size %: expected a byte count >= 0', coalesce(size::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM lamin.check_key(key);
+    sid := lamin.storage_id(storage);
+
+    -- One writer per content: the second of two concurrent savers waits here
+    -- and then finds the first one's record.
+    PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || sid || ':' || hash, 0));
+    -- De-duplication within what the caller can read (row-level security
+    -- hides the rest): content stored in a space the caller cannot read is
+    -- not found here, and the new record goes to the caller's space (the
+    -- unique index is per space), so nobody learns of content they cannot
+    -- read. Among readable copies, the one in the current space wins.
+    here := lamin.current_space_id();
+    SELECT a.id, a.uid, a.run_id, a.branch_id, a.key AS old_key, a.space_id INTO existing
+    FROM lamin.artifact a
+    WHERE a.storage_id = sid AND a.hash = save_artifact.hash
+    ORDER BY a.space_id = here DESC, a.branch_id = -1, a.id
+    LIMIT 1;
+    IF FOUND THEN
+        IF existing.branch_id = -1 THEN
+            UPDATE lamin.artifact SET branch_id = 1 WHERE id = existing.id;
+        END IF;
+        -- Say which record came back, and that the key given is not recorded.
+        RAISE NOTICE '%', format('same content already saved as artifact %s (%s, space %s)%s%s: returning it, nothing new is stored',
+            existing.uid, coalesce('key ' || quote_literal(existing.old_key), 'no key'),
+            quote_literal((SELECT sp.name FROM lamin.space sp WHERE sp.id = existing.space_id)),
+            CASE WHEN existing.branch_id = -1 THEN ', restored from the trash' ELSE '' END,
+            CASE WHEN key IS DISTINCT FROM existing.old_key AND key IS NOT NULL
+                 THEN format('; the key %s you gave is not recorded (save different content there, or use revises)', quote_literal(key))
+                 ELSE '' END)
+            USING HINT = 'the current run (if any) is recorded as re-creating it: lamin.describe(uid) -> lineage -> recreating_runs';
+        PERFORM lamin.note_recreating_run(existing.id, existing.run_id);
+        RETURN existing.uid;
+    END IF;
+
+    PERFORM lamin.require_write('saving an artifact');
+    IF revises IS NOT NULL THEN
+        SELECT a.stem INTO family FROM lamin.artifact a WHERE a.uid = revises OR (length(revises) = 16 AND a.stem = revises) LIMIT 1;
+        IF family IS NULL THEN
+            RAISE EXCEPTION 'revises: no artifact with uid %', quote_literal(revises) USING ERRCODE = 'no_data_found';
+        END IF;
+    ELSIF key IS NOT NULL THEN
+        -- Saving under an existing key makes a new version of that key's family.
+        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.key:' || sid || ':' || key, 0));
+        SELECT a.stem INTO family FROM lamin.artifact a
+        WHERE a.storage_id = sid AND a.key = save_artifact.key AND a.branch_id <> -1
+        ORDER BY a.id DESC LIMIT 1;
+    END IF;
+    IF family IS NULL THEN
+        new_uid := lamin.new_family_uid(20);
+    ELSE
+        new_uid := lamin.next_version_uid('lamin.artifact', family);
+    END IF;
+
+    INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
+                                     n_files, n_observations, run_id, version)
+    VALUES (new_uid, key, description, sid, coalesce(suffix, lamin.suffix_from_key(key), ''), kind, otype, size,
+            save_artifact.hash, CASE WHEN n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END,
+            n_files, n_observations, lamin.current_run_id(), version)
+    RETURNING a.uid INTO new_uid;
+    RETURN new_uid;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lamin.track(
+    key         text,
+    source_code text DEFAULT NULL,
+    kind        text DEFAULT 'pipeline',
+    description text DEFAULT NULL,
+    params      jsonb DEFAULT NULL,
+    version     text DEFAULT NULL,
+    project     text DEFAULT NULL
+) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    source_hash text := CASE WHEN source_code IS NOT NULL
+                             THEN encode(sha256(convert_to(source_code, 'UTF8')), 'hex') END;
+    current record;
+    tf record;
+    transform_uid text;
+    run_uid text;
+BEGIN
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'lamin.track needs a key naming the transform, e.g. pipelines/qc.py'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM lamin.check_key(key);
+
+    -- Re-calling track in the same session for the same transform keeps the run.
+    SELECT r.uid, r.finished_at, t.key, t.hash INTO current
+    FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id
+    WHERE r.id = lamin.current_run_id();
+    IF FOUND AND current.finished_at IS NULL AND current.key = key
+       AND (source_hash IS NULL OR current.hash IS NOT DISTINCT FROM source_hash) THEN
+        IF project IS NOT NULL THEN
+            PERFORM lamin.link('run', ARRAY[current.uid], 'project', project);
+        END IF;
+        RETURN current.uid;
+    END IF;
+
+    PERFORM lamin.require_write('tracking a run');
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.transform.key:' || key, 0));
+    SELECT NULL::bigint AS id, NULL::text AS uid, NULL::text AS hash, NULL::text AS stem INTO tf;
+    IF source_hash IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.transform.hash:' || source_hash, 0));
+        SELECT t.id, t.uid, t.hash, t.stem INTO tf FROM lamin.transform t WHERE t.hash = source_hash;
+    END IF;
+    IF tf.id IS NULL THEN
+        -- The latest transform under this key: reuse it when its source is the
+        -- same (or unknown), else the changed source is its next version.
+        SELECT t.id, t.uid, t.hash, t.stem INTO tf FROM lamin.transform t
+        WHERE t.key = key AND t.branch_id <> -1 ORDER BY t.id DESC LIMIT 1;
+        IF tf.id IS NULL OR (source_hash IS NOT NULL AND tf.hash IS DISTINCT FROM source_hash) THEN
+            transform_uid := CASE WHEN tf.id IS NULL THEN lamin.new_family_uid(16)
+                                  ELSE lamin.next_version_uid('lamin.transform', tf.stem) END;
+            INSERT INTO lamin.transform AS t (uid, key, kind, description, source_code, hash, version)
+            VALUES (transform_uid, key, kind, description, source_code, source_hash, version)
+            RETURNING t.id, t.uid, t.hash, t.stem INTO tf;
+        END IF;
+    END IF;
+
+    INSERT INTO lamin.run AS r (transform_id, params, status, initiated_by_run_id)
+    VALUES (tf.id, params, 'started', lamin.current_run_id())
+    RETURNING r.uid INTO run_uid;
+    -- Parameters whose key names a feature are that feature's values of the
+    -- run: checked against its dtype (a misfit fails the call, no run is
+    -- started) and stored typed in lamin.run_feature_value, where they can be
+    -- queried (lamin.run_values). Other keys stay in run.params only.
+    IF jsonb_typeof(params) = 'object' THEN
+        PERFORM lamin.write_values('run', run_uid, params, 'params');
+    END IF;
+    -- The run and its transform belong to the project; what the run creates
+    -- (artifacts, collections, records) is linked to it as it is saved
+    -- (lamin.tg_link_run_projects).
+    IF project IS NOT NULL THEN
+        PERFORM lamin.link('run', ARRAY[run_uid], 'project', project);
+        PERFORM lamin.link('transform', ARRAY[tf.uid], 'project', project);
+    END IF;
+    -- Session-wide (is_local = false); rolled back with the transaction if it aborts.
+    PERFORM set_config('lamin.run_uid', run_uid, false);
+    RETURN run_uid;
+END
+$$;
+
+-- Register an object (file or folder) that is already in a registered
+-- storage. The artifact is pending until a sidecar job has streamed the
+-- object and recorded its size and sha256. Registering the same URI again
+-- returns the same artifact (a failed one is tried again).
+CREATE OR REPLACE FUNCTION lamin.register(uri text, key text DEFAULT NULL, description text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    place record;
+    existing record;
+    family text;
+    new_uid text;
+BEGIN
+    SELECT * INTO place FROM lamin.storage_of_uri(uri);
+    IF key IS NOT NULL AND key <> place.key THEN
+        RAISE EXCEPTION 'key % conflicts with the object''s place: % is at key % in storage %',
+            quote_literal(key), uri, quote_literal(place.key), place.root
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'a registered object''s key is its path within the storage; leave key out';
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(place.storage_id));
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.key:' || place.storage_id || ':' || place.key, 0));
+    SELECT a.id, a.uid, a.status INTO existing FROM lamin.artifact a
+    WHERE a.storage_id = place.storage_id AND a.key = place.key AND NOT a.key_is_virtual
+    ORDER BY a.id DESC LIMIT 1;
+    IF FOUND THEN
+        IF existing.status = 'failed' THEN
+            UPDATE lamin.artifact a SET status = 'pending', status_detail = 'registering', updated_at = now()
+            WHERE a.id = existing.id;
+            PERFORM lamin.enqueue('register', jsonb_build_object('uid', existing.uid));
+        ELSE
+            RAISE NOTICE 'returning the artifact already registered for %: %', uri, existing.uid;
+        END IF;
+        RETURN existing.uid;
+    END IF;
+    -- Another artifact with this key (a saved file named so) makes this a new version of its family.
+    SELECT a.stem INTO family FROM lamin.artifact a
+    WHERE a.storage_id = place.storage_id AND a.key = place.key AND a.branch_id <> -1
+    ORDER BY a.id DESC LIMIT 1;
+    new_uid := CASE WHEN family IS NULL THEN lamin.new_family_uid(20)
+                    ELSE lamin.next_version_uid('lamin.artifact', family) END;
+    INSERT INTO lamin.artifact AS a (uid, key, key_is_virtual, description, storage_id, suffix, status, status_detail, run_id)
+    VALUES (new_uid, place.key, false, description, place.storage_id, lamin.suffix_from_key(place.key),
+            'pending', 'registering', lamin.current_run_id());
+    PERFORM lamin.enqueue('register', jsonb_build_object('uid', new_uid));
+    RETURN new_uid;
+END
+$$;
+
+-- The register job's result: the object's size, sha256 and (folders) file
+-- count. The same content already registered in that storage fails the new
+-- artifact, naming the existing one (content is stored once per storage).
+CREATE OR REPLACE FUNCTION lamin.finish_register(uid text, hash text, size bigint, n_files bigint DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    a record;
+    twin text;
+BEGIN
+    IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' OR size IS NULL OR size < 0 THEN
+        RAISE EXCEPTION 'finish_register: invalid hash or size' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x.id, x.storage_id, x.status INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(uid) FOR UPDATE;
+    IF a.status <> 'pending' THEN
+        RETURN a.status;
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(a.storage_id));
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || a.storage_id || ':' || hash, 0));
+    SELECT x.uid INTO twin FROM lamin.artifact x WHERE x.storage_id = a.storage_id AND x.hash = finish_register.hash;
+    IF twin IS NOT NULL THEN
+        UPDATE lamin.artifact x SET status = 'failed', updated_at = now(), size = finish_register.size,
+                                    status_detail = 'same content as artifact ' || twin || ' (sha256 ' || hash || '); use that one'
+        WHERE x.id = a.id;
+        RETURN 'failed';
+    END IF;
+    UPDATE lamin.artifact x SET status = 'ready', status_detail = NULL, updated_at = now(), checked_at = now(),
+                                hash = finish_register.hash, size = finish_register.size, n_files = finish_register.n_files,
+                                hash_type = CASE WHEN n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END
+    WHERE x.id = a.id;
+    RETURN 'ready';
+END
+$$;
+
+-- Save a collection of artifacts (in this order). Idempotent on the hash of
+-- the sorted member hashes; an existing key or `revises` makes a new version.
+CREATE OR REPLACE FUNCTION lamin.save_collection(
+    key         text,
+    artifacts   text[],
+    description text DEFAULT NULL,
+    revises     text DEFAULT NULL,
+    version     text DEFAULT NULL
+) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    member_ids bigint[];
+    member_hash text;
+    missing text;
+    existing record;
+    family text;
+    new_uid text;
+    new_id bigint;
+BEGIN
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'a collection needs a key (its name)' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM lamin.check_key(key);
+    IF artifacts IS NULL OR cardinality(artifacts) = 0 THEN
+        RAISE EXCEPTION 'collection %: needs at least one artifact', quote_literal(key) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(artifacts) > 100000 THEN
+        RAISE EXCEPTION 'collection %: % artifacts, at most 100000', quote_literal(key), cardinality(artifacts)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    SELECT array_agg(lamin.artifact_id(m.u) ORDER BY m.ord) INTO member_ids
+    FROM unnest(artifacts) WITH ORDINALITY AS m(u, ord);
+    IF (SELECT count(DISTINCT x) FROM unnest(member_ids) x) <> cardinality(member_ids) THEN
+        RAISE EXCEPTION 'collection %: an artifact is listed twice', quote_literal(key) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(a.uid, ', ') INTO missing FROM lamin.artifact a WHERE a.id = ANY (member_ids) AND a.hash IS NULL;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'collection %: artifacts without a content hash yet (pending): %', quote_literal(key), missing
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT encode(sha256(convert_to(string_agg(a.hash, E'\n' ORDER BY a.hash), 'UTF8')), 'hex') INTO member_hash
+    FROM lamin.artifact a WHERE a.id = ANY (member_ids);
+
+    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.collection.hash:' || member_hash, 0));
+    SELECT c.id, c.uid, c.run_id, c.branch_id INTO existing FROM lamin.collection c WHERE c.hash = member_hash;
+    IF FOUND THEN
+        IF existing.branch_id = -1 THEN
+            UPDATE lamin.collection SET branch_id = 1 WHERE id = existing.id;
+        END IF;
+        RAISE NOTICE 'returning existing collection with same members: %', existing.uid;
+        INSERT INTO lamin.collection_recreating_run (collection_id, run_id)
+        SELECT existing.id, r FROM (SELECT lamin.current_run_id() AS r) cur
+        WHERE r IS NOT NULL AND r IS DISTINCT FROM existing.run_id
+        ON CONFLICT DO NOTHING;
+        RETURN existing.uid;
+    END IF;
+
+    PERFORM lamin.require_write('saving a collection');
+    IF revises IS NOT NULL THEN
+        SELECT c.stem INTO family FROM lamin.collection c WHERE c.id = lamin.collection_id(revises);
+    ELSE
+        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.collection.key:' || key, 0));
+        SELECT c.stem INTO family FROM lamin.collection c
+        WHERE c.key = save_collection.key AND c.branch_id <> -1 ORDER BY c.id DESC LIMIT 1;
+    END IF;
+    new_uid := CASE WHEN family IS NULL THEN lamin.new_family_uid(20)
+                    ELSE lamin.next_version_uid('lamin.collection', family) END;
+    INSERT INTO lamin.collection AS c (uid, key, description, hash, run_id, version)
+    VALUES (new_uid, key, description, member_hash, lamin.current_run_id(), version)
+    RETURNING c.id INTO new_id;
+    INSERT INTO lamin.collection_artifact (collection_id, artifact_id, position)
+    SELECT new_id, m.id, (m.ord - 1)::int FROM unnest(member_ids) WITH ORDINALITY AS m(id, ord);
+    RETURN new_uid;
+END
+$$;
+
+-- == audit rows cost less (sql/21_access.sql) ==
+-- One trigger function for the three events: the rows come from transition
+-- tables, so a statement touching many rows writes its audit rows in one go.
+-- Bulk imports (lamin.audit_in_summary) write one summary row instead.
+-- SECURITY DEFINER: audit rows are lamin's, never written by the roles whose
+-- changes they record; the role named is the session's (SET ROLE, or the
+-- requester a sidecar connection acts as), which the function cannot forge.
+-- A space's own rows are audited in that space (readers of "all" do not
+-- learn of spaces they cannot read).
+CREATE OR REPLACE FUNCTION lamin.tg_audit() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+    op text := lower(TG_OP);
+    who name := lamin.acting_role();
+    own_space boolean := TG_TABLE_SCHEMA = 'lamin' AND TG_TABLE_NAME = 'space';
+BEGIN
+    IF lamin.is_restoring() THEN
+        RETURN NULL;
+    END IF;
+    -- A registry of one's own (lamin.create_registry) is audited only while
+    -- its spaces are enforced: its owner could switch row-level security
+    -- off and write rows, and so audit rows, into spaces of others.
+    IF TG_TABLE_SCHEMA NOT IN ('lamin', 'bionty')
+       AND NOT (SELECT c.relrowsecurity AND c.relforcerowsecurity FROM pg_class c WHERE c.oid = TG_RELID) THEN
+        RAISE EXCEPTION '%: row-level security is off, so lamin does not record changes of it', reg
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('switch it on again: SELECT lamin.create_registry(%L)', reg);
+    END IF;
+    IF lamin.audit_in_summary() THEN
+        IF TG_OP = 'DELETE' THEN
+            INSERT INTO lamin.audit (role_name, registry, operation, n_rows)
+            SELECT who, reg, op, count(*) FROM old_rows HAVING count(*) > 0;
+        ELSE
+            INSERT INTO lamin.audit (role_name, registry, operation, n_rows)
+            SELECT who, reg, op, count(*) FROM new_rows HAVING count(*) > 0;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id, fields)
+        SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',
+               CASE WHEN own_space THEN (j ->> 'id')::bigint ELSE coalesce((j ->> 'space_id')::bigint, 1) END,
+               -- (The keys of the fields that are not NULL: jsonb_strip_nulls is
+               -- several times cheaper than filtering jsonb_each's pairs.)
+               ARRAY(SELECT k FROM jsonb_object_keys(jsonb_strip_nulls(j)) k ORDER BY k)
+        -- OFFSET 0: each row is turned into JSON once, not once per use of j.
+        FROM (SELECT to_jsonb(n) AS j FROM new_rows n OFFSET 0) x;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id, fields)
+        SELECT who, reg, op, (nj ->> 'id')::bigint, nj ->> 'uid',
+               CASE WHEN own_space THEN (nj ->> 'id')::bigint ELSE coalesce((nj ->> 'space_id')::bigint, 1) END,
+               ARRAY(SELECT k FROM jsonb_each(nj) e(k, v) WHERE v IS DISTINCT FROM oj -> k AND k <> 'updated_at' ORDER BY k)
+        FROM (SELECT to_jsonb(n) AS nj FROM new_rows n OFFSET 0) n
+        JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o OFFSET 0) o ON o.oj -> 'id' = n.nj -> 'id';
+    ELSE
+        INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id)
+        SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',
+               CASE WHEN own_space THEN (j ->> 'id')::bigint ELSE coalesce((j ->> 'space_id')::bigint, 1) END
+        FROM (SELECT to_jsonb(o) AS j FROM old_rows o OFFSET 0) x;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER audit_insert_guard ON lamin.audit;
+-- Who inserts does not depend on the row: checked once per statement (a
+-- bulk statement's audit rows pay nothing each).
+CREATE TRIGGER audit_insert_guard BEFORE INSERT ON lamin.audit FOR EACH STATEMENT EXECUTE FUNCTION lamin.tg_audit_guard();
+
 -- == finished jobs are pruned after their retention (sql/34_job_retention.sql, new) ==
 -- A queue that does not grow forever. Finished jobs are kept for a while
 -- (what ran, its result, its error), then pruned: done and cancelled ones
@@ -199,3 +683,208 @@ $$;
 REVOKE EXECUTE ON FUNCTION lamin.prune_jobs(interval, interval, int) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lamin.prune_jobs(interval, interval, int) TO lamin_admin, lamin_sidecar;
 COMMENT ON FUNCTION lamin.prune_jobs(interval, interval, int) IS 'Delete up to max_rows finished jobs, oldest first: done and cancelled ones finished more than keep_done ago, failed ones more than keep_failed ago; returns how many. Queued and running jobs are never pruned. The sidecar calls it periodically (lamin daemon --keep-done-jobs, --keep-failed-jobs); lamin admins may call it.';
+
+-- == many artifacts saved in one call (sql/35_save_artifacts.sql, new) ==
+-- Saving many artifacts in one call (lamin save of many files, imports):
+-- lamin.save_artifact's rules (content saved once per storage and space,
+-- an existing key makes the next version of its family, the current run
+-- recorded, the caller's space) applied to a whole set in a few statements
+-- instead of one call, lock and insert per file.
+
+-- Register artifacts whose bytes are (or will be) in one storage, one entry
+-- per position of the arrays (NULL arrays: NULL for every entry). Returns one
+-- row per entry, in order: its artifact's uid and what happened:
+--   saved        a new artifact (a new family, or the first version of its key);
+--   new version  a new artifact: the next version of the family of its key;
+--   existing     the content was saved before (or earlier in this call): that
+--                artifact is returned and the current run recorded as re-creating it;
+--   restored     as existing, and the artifact came back from the trash.
+-- Within one call a key may appear once (which of two files would be the
+-- newer version is not said); version tags and `revises` are
+-- lamin.save_artifact's.
+CREATE FUNCTION lamin.save_artifacts(
+    hashes         text[],
+    sizes          bigint[],
+    keys           text[] DEFAULT NULL,
+    suffixes       text[] DEFAULT NULL,
+    descriptions   text[] DEFAULT NULL,
+    storage        text DEFAULT NULL,
+    kinds          text[] DEFAULT NULL,
+    otypes         text[] DEFAULT NULL,
+    n_files        bigint[] DEFAULT NULL,
+    n_observations bigint[] DEFAULT NULL
+) RETURNS TABLE (ord int, uid text, outcome text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- Each statement below is planned for the arrays it gets (a generic plan
+-- would not know how many entries a call has).
+SET plan_cache_mode = force_custom_plan
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n int := coalesce(cardinality(hashes), 0);
+    sid bigint;
+    here bigint;
+    run bigint := lamin.current_run_id();
+    me bigint;
+    bad record;
+    -- Content saved before, one element per distinct hash that has a record.
+    old_hash text[];
+    old_id bigint[];
+    old_uid text[];
+    old_trashed boolean[];
+    -- Artifacts this call made.
+    new_hash text[];
+    new_uid text[];
+    fresh bigint[];
+    family text[];
+    n_existing int;
+    n_keys_dropped int;
+BEGIN
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    IF n > 10000 THEN
+        RAISE EXCEPTION 'save_artifacts: % entries, at most 10000 a call', n
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'split the entries into calls of up to 10000';
+    END IF;
+    SELECT x.name, x.len INTO bad
+    FROM (VALUES ('sizes', cardinality(sizes)), ('keys', cardinality(keys)), ('suffixes', cardinality(suffixes)),
+                 ('descriptions', cardinality(descriptions)), ('kinds', cardinality(kinds)), ('otypes', cardinality(otypes)),
+                 ('n_files', cardinality(n_files)), ('n_observations', cardinality(n_observations))) x(name, len)
+    WHERE x.len IS DISTINCT FROM n AND (x.len IS NOT NULL OR x.name = 'sizes')
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'save_artifacts: % has % entries, hashes has %', bad.name, coalesce(bad.len, 0), n
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'pass one element per artifact in every array (or NULL for none)';
+    END IF;
+    SELECT u.o, u.h INTO bad FROM unnest(hashes) WITH ORDINALITY u(h, o)
+    WHERE u.h IS NULL OR length(u.h) <> 64 OR u.h ~ '[^0-9a-f]' ORDER BY u.o LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'entry %: invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
+            bad.o, coalesce(quote_literal(left(bad.h, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u.o, u.s INTO bad FROM unnest(sizes) WITH ORDINALITY u(s, o)
+    WHERE u.s IS NULL OR u.s < 0 ORDER BY u.o LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'entry %: invalid size %: expected a byte count >= 0', bad.o, coalesce(bad.s::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF keys IS NOT NULL THEN
+        PERFORM lamin.check_key(k) FROM unnest(keys) k WHERE k IS NOT NULL;
+        SELECT u.k, array_agg(u.o ORDER BY u.o) AS os INTO bad FROM unnest(keys) WITH ORDINALITY u(k, o)
+        WHERE u.k IS NOT NULL GROUP BY u.k HAVING count(*) > 1 ORDER BY min(u.o) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'key % is given to entries % in one call', quote_literal(bad.k), array_to_string(bad.os, ', ')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'save them in separate calls: the later call makes the next version of the key';
+        END IF;
+    END IF;
+    sid := lamin.storage_id(storage);
+    here := lamin.current_space_id();
+
+    -- The same locks as lamin.save_artifact's, so that concurrent savers of
+    -- one content or one key wait for each other and then find each other's
+    -- records: for a few entries one per hash and per key (sorted: no two
+    -- calls take them in opposite orders); for more, the storage's lock over
+    -- all saves (advisory locks live in a shared table of bounded size).
+    IF n > 64 THEN
+        PERFORM pg_advisory_xact_lock(lamin.artifact_saves_lock_key(sid));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
+        PERFORM pg_advisory_xact_lock(l.k)
+        FROM (SELECT DISTINCT hashtextextended('lamin.artifact.hash:' || sid || ':' || h, 0) AS k FROM unnest(hashes) h ORDER BY 1) l;
+        PERFORM pg_advisory_xact_lock(l.k)
+        FROM (SELECT DISTINCT hashtextextended('lamin.artifact.key:' || sid || ':' || k, 0) AS k
+              FROM unnest(keys) k WHERE k IS NOT NULL ORDER BY 1) l;
+    END IF;
+
+    -- Content saved before, within what the caller can read (as in
+    -- lamin.save_artifact: row-level security hides the rest; the copy in the
+    -- current space first, then one not in the trash).
+    SELECT array_agg(d.h), array_agg(e.id), array_agg(e.uid), array_agg(e.branch_id = -1)
+    INTO old_hash, old_id, old_uid, old_trashed
+    FROM (SELECT DISTINCT h FROM unnest(hashes) h) d
+    CROSS JOIN LATERAL (
+        SELECT a.id, a.uid, a.branch_id FROM lamin.artifact a
+        WHERE a.storage_id = sid AND a.hash = d.h
+        ORDER BY a.space_id = here DESC, a.branch_id = -1, a.id
+        LIMIT 1) e;
+    IF old_id IS NOT NULL THEN
+        UPDATE lamin.artifact a SET branch_id = 1
+        FROM unnest(old_id, old_trashed) t(id, trashed) WHERE a.id = t.id AND t.trashed;
+        INSERT INTO lamin.artifact_recreating_run (artifact_id, run_id)
+        SELECT a.id, run FROM lamin.artifact a
+        WHERE run IS NOT NULL AND a.id = ANY (old_id) AND a.run_id IS DISTINCT FROM run
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- New content: the first entry of each hash not saved before, in order.
+    IF EXISTS (SELECT FROM unnest(hashes) h WHERE h <> ALL (coalesce(old_hash, '{}'))) THEN
+        PERFORM lamin.require_write('saving artifacts');
+        me := lamin.current_user_id();
+        -- The entries to store, each with the family of its key (saving under
+        -- an existing key makes a new version of that key's family).
+        SELECT array_agg(e.o ORDER BY e.o), array_agg(f.stem ORDER BY e.o) INTO fresh, family
+        FROM (SELECT u.o, u.h, u.k, u.o = min(u.o) OVER (PARTITION BY u.h) AS first_of_hash
+              FROM unnest(hashes, keys) WITH ORDINALITY u(h, k, o)) e
+        LEFT JOIN LATERAL (
+            SELECT a.stem FROM lamin.artifact a
+            WHERE e.k IS NOT NULL AND a.storage_id = sid AND a.key = e.k AND a.branch_id <> -1
+            ORDER BY a.id DESC LIMIT 1) f ON true
+        WHERE e.first_of_hash AND e.h <> ALL (coalesce(old_hash, '{}'));
+        -- Their heads step down in one statement, before the new versions
+        -- arrive (one UPDATE per new version, from the versioning trigger,
+        -- would fire the registry's statement triggers once each).
+        IF EXISTS (SELECT FROM unnest(family) x WHERE x IS NOT NULL) THEN
+            UPDATE lamin.artifact a SET is_latest = false
+            WHERE a.is_latest AND a.stem = ANY (ARRAY(SELECT DISTINCT x FROM unnest(family) x WHERE x IS NOT NULL));
+        END IF;
+        WITH saved AS (
+            INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
+                                             n_files, n_observations, run_id, created_by, space_id)
+            SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20) ELSE lamin.next_version_uid('lamin.artifact', f.stem) END,
+                   e.k, e.description, sid, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
+                   CASE WHEN e.n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END, e.n_files, e.n_observations,
+                   run, me, here
+            FROM unnest(fresh, family) f(o, stem)
+            JOIN unnest(hashes, sizes, keys, suffixes, descriptions, kinds, otypes, n_files, n_observations)
+                 WITH ORDINALITY e(h, s, k, suffix, description, kind, otype, n_files, n_observations, o) ON e.o = f.o
+            ORDER BY e.o
+            RETURNING a.hash, a.uid
+        )
+        SELECT array_agg(s.hash), array_agg(s.uid) INTO new_hash, new_uid FROM saved s;
+    END IF;
+
+    -- Say once what came back instead of being stored (every artifact made
+    -- is one entry's).
+    n_existing := n - coalesce(cardinality(new_uid), 0);
+    IF n_existing > 0 THEN
+        SELECT count(*) INTO n_keys_dropped
+        FROM unnest(hashes, keys) x(h, k)
+        LEFT JOIN unnest(new_hash, new_uid) nw(h, uid) ON nw.h = x.h
+        LEFT JOIN unnest(old_hash, old_uid) ex(h, uid) ON ex.h = x.h
+        JOIN lamin.artifact a ON a.uid = coalesce(nw.uid, ex.uid)
+        WHERE x.k IS NOT NULL AND x.k IS DISTINCT FROM a.key;
+        RAISE NOTICE '%', format('%s of %s entries have content saved before (or earlier in this call): their artifacts are returned, nothing new is stored%s',
+            n_existing, n, CASE WHEN n_keys_dropped > 0
+                                THEN format('; %s of them name a key that is not recorded (save different content there, or use lamin.save_artifact with revises)', n_keys_dropped)
+                                ELSE '' END)
+            USING HINT = 'the current run (if any) is recorded as re-creating them: lamin.describe(uid) -> lineage -> recreating_runs';
+    END IF;
+
+    RETURN QUERY
+    SELECT u.o::int, coalesce(nw.uid, ex.uid),
+           CASE WHEN nw.uid IS NOT NULL AND u.first_of_hash THEN
+                     CASE WHEN right(nw.uid, 4) = '0000' THEN 'saved' ELSE 'new version' END
+                WHEN ex.trashed AND u.first_of_hash THEN 'restored'
+                ELSE 'existing' END
+    FROM (SELECT x.h, x.o, x.o = min(x.o) OVER (PARTITION BY x.h) AS first_of_hash
+          FROM unnest(hashes) WITH ORDINALITY x(h, o)) u
+    LEFT JOIN unnest(new_hash, new_uid) nw(h, uid) ON nw.h = u.h
+    LEFT JOIN unnest(old_hash, old_uid, old_trashed) ex(h, uid, trashed) ON ex.h = u.h
+    ORDER BY u.o;
+END
+$$;
+COMMENT ON FUNCTION lamin.save_artifacts(text[], bigint[], text[], text[], text[], text, text[], text[], bigint[], bigint[]) IS
+    'Register up to 10,000 artifacts by content hash in one call, with save_artifact''s rules (de-duplication, key => next version, run, space); one row per entry: ord, uid, outcome (saved, new version, existing, restored).';

@@ -10,7 +10,9 @@ use crate::{
     keys::{check_key, suffix_from_key},
     search::{is_stop_word, normalize_term, term_kind, term_kind_name},
     storage::parse_storage_root,
-    uid::{admit_uid, base62_md5, uid, version_number, version_suffix},
+    uid::{
+        admit_uid, base62_md5, is_new_family, new_family_uid, uid, version_number, version_suffix,
+    },
     version::{library_version, version},
 };
 
@@ -19,6 +21,8 @@ extension_sql_file!(
     name = "core",
     requires = [
         uid,
+        new_family_uid,
+        is_new_family,
         version_suffix,
         version_number,
         check_key,
@@ -195,6 +199,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/34_job_retention.sql",
     name = "job_retention",
-    requires = ["lamindb"],
+    requires = ["lamindb"]
+);
+extension_sql_file!(
+    "../../sql/35_save_artifacts.sql",
+    name = "save_artifacts",
+    requires = ["job_retention"],
     finalize
 );

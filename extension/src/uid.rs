@@ -1,5 +1,5 @@
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use pgrx::prelude::*;
 
@@ -8,22 +8,33 @@ use crate::errors::invalid_parameter;
 /// How many uids a backend remembers having handed out.
 const REMEMBERED: usize = 1 << 16;
 
+/// What lamin.uid (or a transfer) vouches for about a uid it remembers.
+#[derive(Clone, Copy, PartialEq)]
+enum Issued {
+    /// Handed out (or admitted): the backend may insert a record with it.
+    Uid,
+    /// The first version of a new family (lamin.new_family_uid): its random
+    /// stem was never given to anyone else, so no record of the family can
+    /// exist before this one (the versioning trigger need not look).
+    NewFamily,
+}
+
 thread_local! {
     /// The uids this backend handed out (lamin.uid), oldest first. A record a
     /// user inserts must carry one of them (or be a new version of a family
     /// the user can read): nobody can probe for a record of a space they
     /// cannot read by inserting its uid and reading the unique-key error.
-    static ISSUED: RefCell<(HashSet<String>, VecDeque<String>)> = RefCell::new((HashSet::new(), VecDeque::new()));
+    static ISSUED: RefCell<(HashMap<String, Issued>, VecDeque<String>)> = RefCell::new((HashMap::new(), VecDeque::new()));
 }
 
-fn remember(uid: &str) {
+fn remember(uid: &str, what: Issued) {
     ISSUED.with(|issued| {
-        let (set, order) = &mut *issued.borrow_mut();
-        if set.insert(uid.to_string()) {
+        let (map, order) = &mut *issued.borrow_mut();
+        if map.insert(uid.to_string(), what).is_none() {
             order.push_back(uid.to_string());
             if order.len() > REMEMBERED {
                 if let Some(oldest) = order.pop_front() {
-                    set.remove(&oldest);
+                    map.remove(&oldest);
                 }
             }
         }
@@ -42,7 +53,24 @@ pub(crate) fn uid(len: i32) -> String {
         );
     }
     let uid = lamin_core::uid::random_base62(len as usize);
-    remember(&uid);
+    remember(&uid, Issued::Uid);
+    uid
+}
+
+/// The uid of the first version of a new version family: a random stem of
+/// `len - 4` characters and the counter `0000`, remembered as the start of a
+/// family nobody else knows (lamin.is_new_family), so that the versioning
+/// trigger skips its lock and look-ups for it. Used by the save functions.
+#[pg_extern(volatile, parallel_restricted)]
+pub(crate) fn new_family_uid(len: i32) -> String {
+    if !(5..=64).contains(&len) {
+        invalid_parameter(
+            format!("a versioned uid's length must be between 5 and 64, got {len}"),
+            "pass the registry's uid length (20 for artifacts and collections, 16 for transforms)",
+        );
+    }
+    let uid = lamin_core::uid::random_base62(len as usize - 4) + "0000";
+    remember(&uid, Issued::NewFamily);
     uid
 }
 
@@ -59,13 +87,20 @@ pub(crate) fn admit_uid(uid: &str) {
             "uids come from lamin.uid or from a transfer document of another instance",
         );
     }
-    remember(uid);
+    remember(uid, Issued::Uid);
 }
 
 /// Whether this backend handed out `uid` with lamin.uid (among its last 65,536).
 #[pg_extern(volatile, parallel_restricted, strict)]
 pub(crate) fn uid_was_issued(uid: &str) -> bool {
-    ISSUED.with(|issued| issued.borrow().0.contains(uid))
+    ISSUED.with(|issued| issued.borrow().0.contains_key(uid))
+}
+
+/// Whether `uid` came from lamin.new_family_uid in this backend (among its
+/// last 65,536 uids): the first record of a family no other session knows.
+#[pg_extern(volatile, parallel_restricted, strict)]
+pub(crate) fn is_new_family(uid: &str) -> bool {
+    ISSUED.with(|issued| issued.borrow().0.get(uid) == Some(&Issued::NewFamily))
 }
 
 /// The 4-character base62 version counter for version number `n` (0 → `0000`).

@@ -12,6 +12,9 @@
 //! lamin.import_records beside a plain table of the same rows.
 //! BENCH_CASES=audit: label loads and a reader's audit lookups with an
 //! empty audit log and again after BENCH_AUDIT_ROWS (default 10M) more rows.
+//! BENCH_CASES=bulk_save: lamin.save_artifacts (many per call) beside
+//! save_artifact (one call per artifact) and a raw INSERT of the same rows,
+//! in a registry pre-filled with BENCH_PREFILL (default 1M) artifacts.
 
 use std::time::Instant;
 
@@ -37,6 +40,11 @@ fn main() {
     // BENCH_CASES=audit: does lamin.audit stay fast as it grows?
     if std::env::var("BENCH_CASES").as_deref() == Ok("audit") {
         audit_growth(n.min(20_000));
+        return;
+    }
+    // BENCH_CASES=bulk_save: set-based artifact registration (0.9.0).
+    if std::env::var("BENCH_CASES").as_deref() == Ok("bulk_save") {
+        bulk_save(n);
         return;
     }
     let cluster = Cluster::start();
@@ -570,4 +578,139 @@ fn audit_growth(n: usize) {
         start.elapsed().as_secs_f64()
     );
     measure(&mut db, &mut reader);
+}
+
+/// lamin.save_artifacts beside save_artifact and a raw INSERT of the same
+/// rows (every trigger on), interleaved A B C A B C against the machine's
+/// drift, in a registry pre-filled with BENCH_PREFILL artifacts (with keys).
+/// Then re-saves of known content and new versions of existing keys.
+fn bulk_save(n: usize) {
+    let prefill: usize = std::env::var("BENCH_PREFILL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    db.batch_execute(
+        "SELECT lamin.add_storage('/tmp/lamin-bench-storage'); SET client_min_messages = warning",
+    )
+    .unwrap();
+    let version: String = db.query_one("SELECT lamin.version()", &[]).unwrap().get(0);
+    // Hashes and keys are made in SQL from a name: the client sends names only.
+    let bulk = |db: &mut postgres::Client, names: &[String]| {
+        db.execute(
+            "SELECT count(*) FROM lamin.save_artifacts(
+                 ARRAY(SELECT encode(sha256(convert_to(k, 'UTF8')), 'hex') FROM unnest($1::text[]) k),
+                 array_fill(1000::bigint, ARRAY[cardinality($1::text[])]), keys => $1::text[])",
+            &[&names],
+        )
+        .unwrap();
+    };
+    let names = |prefix: &str, b: usize, per: usize| -> Vec<String> {
+        (0..per)
+            .map(|i| format!("{prefix}/{b}/file-{i}.parquet"))
+            .collect()
+    };
+    let start = Instant::now();
+    for b in 0..prefill / 10_000 {
+        bulk(&mut db, &names("prefill", b, 10_000));
+    }
+    db.batch_execute("VACUUM ANALYZE lamin.artifact").unwrap();
+    println!(
+        "lamin {version}; {prefill} artifacts pre-filled in {:.0} s; {n} artifacts per case (half in each of two rounds), 1 client\n",
+        start.elapsed().as_secs_f64()
+    );
+    println!("{:<62} {:>10} {:>12}", "case", "seconds", "artifacts/s");
+    let mut totals = [0f64; 4];
+    let cases = [
+        "save_artifact, one call per artifact, 1,000 per statement",
+        "save_artifacts, 1,000 per call",
+        "save_artifacts, 10,000 per call",
+        "baseline: raw INSERT INTO lamin.artifact, 1,000 per statement",
+    ];
+    for round in 0..2 {
+        for (c, total) in totals.iter_mut().enumerate() {
+            let start = Instant::now();
+            let per = if c == 2 { 10_000 } else { BATCH };
+            for b in 0..n / 2 / per {
+                let keys = names(&format!("case{c}/r{round}"), b, per);
+                match c {
+                    0 => {
+                        db.execute(
+                            "SELECT count(lamin.save_artifact(encode(sha256(convert_to(k, 'UTF8')), 'hex'), 1000, key => k)) FROM unnest($1::text[]) k",
+                            &[&keys],
+                        )
+                        .unwrap();
+                    }
+                    1 | 2 => bulk(&mut db, &keys),
+                    _ => {
+                        db.execute(
+                            "INSERT INTO lamin.artifact (storage_id, key, suffix, hash, hash_type, size)
+                             SELECT 1, k, '.parquet', encode(sha256(convert_to(k, 'UTF8')), 'hex'), 'sha256', 1000 FROM unnest($1::text[]) k",
+                            &[&keys],
+                        )
+                        .unwrap();
+                    }
+                }
+            }
+            *total += start.elapsed().as_secs_f64();
+        }
+    }
+    for (name, secs) in cases.iter().zip(totals) {
+        println!("{name:<62} {secs:>10.2} {:>12.0}", n as f64 / secs);
+    }
+    // Known content again, and new content under existing keys (new versions).
+    let m = n.min(50_000);
+    for (name, suffix) in [
+        ("save_artifacts, known content again, 10,000 per call", ""),
+        (
+            "save_artifacts, new versions of existing keys, 10,000 per call",
+            " v2",
+        ),
+    ] {
+        let start = Instant::now();
+        for b in 0..m / 10_000 {
+            let keys = names("prefill", b, 10_000);
+            db.execute(
+                "SELECT count(*) FROM lamin.save_artifacts(
+                     ARRAY(SELECT encode(sha256(convert_to(k || $2, 'UTF8')), 'hex') FROM unnest($1::text[]) k),
+                     array_fill(1000::bigint, ARRAY[cardinality($1::text[])]), keys => $1::text[])",
+                &[&keys, &suffix],
+            )
+            .unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!("{name:<62} {secs:>10.2} {:>12.0}", m as f64 / secs);
+    }
+    println!();
+    println!("ratios");
+    println!(
+        "  save_artifacts (10,000 a call) / save_artifact        {:>8.2}x",
+        totals[0] / totals[2]
+    );
+    println!(
+        "  save_artifacts (10,000 a call) / raw INSERT           {:>8.2}x",
+        totals[3] / totals[2]
+    );
+    let (count, heads): (i64, i64) = {
+        let row = db
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE is_latest) FROM lamin.artifact",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let per_round = 3 * (n / 2 / BATCH * BATCH) + n / 2 / 10_000 * 10_000;
+    let versions = m / 10_000 * 10_000;
+    assert_eq!(
+        count as usize,
+        prefill / 10_000 * 10_000 + 2 * per_round + versions,
+        "every new content made exactly one record, known content none"
+    );
+    assert_eq!(
+        heads as usize,
+        count as usize - versions,
+        "each new version replaced its family's head"
+    );
 }

@@ -1,0 +1,203 @@
+-- Saving many artifacts in one call (lamin save of many files, imports):
+-- lamin.save_artifact's rules (content saved once per storage and space,
+-- an existing key makes the next version of its family, the current run
+-- recorded, the caller's space) applied to a whole set in a few statements
+-- instead of one call, lock and insert per file.
+
+-- Register artifacts whose bytes are (or will be) in one storage, one entry
+-- per position of the arrays (NULL arrays: NULL for every entry). Returns one
+-- row per entry, in order: its artifact's uid and what happened:
+--   saved        a new artifact (a new family, or the first version of its key);
+--   new version  a new artifact: the next version of the family of its key;
+--   existing     the content was saved before (or earlier in this call): that
+--                artifact is returned and the current run recorded as re-creating it;
+--   restored     as existing, and the artifact came back from the trash.
+-- Within one call a key may appear once (which of two files would be the
+-- newer version is not said); version tags and `revises` are
+-- lamin.save_artifact's.
+CREATE FUNCTION lamin.save_artifacts(
+    hashes         text[],
+    sizes          bigint[],
+    keys           text[] DEFAULT NULL,
+    suffixes       text[] DEFAULT NULL,
+    descriptions   text[] DEFAULT NULL,
+    storage        text DEFAULT NULL,
+    kinds          text[] DEFAULT NULL,
+    otypes         text[] DEFAULT NULL,
+    n_files        bigint[] DEFAULT NULL,
+    n_observations bigint[] DEFAULT NULL
+) RETURNS TABLE (ord int, uid text, outcome text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- Each statement below is planned for the arrays it gets (a generic plan
+-- would not know how many entries a call has).
+SET plan_cache_mode = force_custom_plan
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n int := coalesce(cardinality(hashes), 0);
+    sid bigint;
+    here bigint;
+    run bigint := lamin.current_run_id();
+    me bigint;
+    bad record;
+    -- Content saved before, one element per distinct hash that has a record.
+    old_hash text[];
+    old_id bigint[];
+    old_uid text[];
+    old_trashed boolean[];
+    -- Artifacts this call made.
+    new_hash text[];
+    new_uid text[];
+    fresh bigint[];
+    family text[];
+    n_existing int;
+    n_keys_dropped int;
+BEGIN
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    IF n > 10000 THEN
+        RAISE EXCEPTION 'save_artifacts: % entries, at most 10000 a call', n
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'split the entries into calls of up to 10000';
+    END IF;
+    SELECT x.name, x.len INTO bad
+    FROM (VALUES ('sizes', cardinality(sizes)), ('keys', cardinality(keys)), ('suffixes', cardinality(suffixes)),
+                 ('descriptions', cardinality(descriptions)), ('kinds', cardinality(kinds)), ('otypes', cardinality(otypes)),
+                 ('n_files', cardinality(n_files)), ('n_observations', cardinality(n_observations))) x(name, len)
+    WHERE x.len IS DISTINCT FROM n AND (x.len IS NOT NULL OR x.name = 'sizes')
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'save_artifacts: % has % entries, hashes has %', bad.name, coalesce(bad.len, 0), n
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'pass one element per artifact in every array (or NULL for none)';
+    END IF;
+    SELECT u.o, u.h INTO bad FROM unnest(hashes) WITH ORDINALITY u(h, o)
+    WHERE u.h IS NULL OR length(u.h) <> 64 OR u.h ~ '[^0-9a-f]' ORDER BY u.o LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'entry %: invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
+            bad.o, coalesce(quote_literal(left(bad.h, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u.o, u.s INTO bad FROM unnest(sizes) WITH ORDINALITY u(s, o)
+    WHERE u.s IS NULL OR u.s < 0 ORDER BY u.o LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'entry %: invalid size %: expected a byte count >= 0', bad.o, coalesce(bad.s::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF keys IS NOT NULL THEN
+        PERFORM lamin.check_key(k) FROM unnest(keys) k WHERE k IS NOT NULL;
+        SELECT u.k, array_agg(u.o ORDER BY u.o) AS os INTO bad FROM unnest(keys) WITH ORDINALITY u(k, o)
+        WHERE u.k IS NOT NULL GROUP BY u.k HAVING count(*) > 1 ORDER BY min(u.o) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'key % is given to entries % in one call', quote_literal(bad.k), array_to_string(bad.os, ', ')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'save them in separate calls: the later call makes the next version of the key';
+        END IF;
+    END IF;
+    sid := lamin.storage_id(storage);
+    here := lamin.current_space_id();
+
+    -- The same locks as lamin.save_artifact's, so that concurrent savers of
+    -- one content or one key wait for each other and then find each other's
+    -- records: for a few entries one per hash and per key (sorted: no two
+    -- calls take them in opposite orders); for more, the storage's lock over
+    -- all saves (advisory locks live in a shared table of bounded size).
+    IF n > 64 THEN
+        PERFORM pg_advisory_xact_lock(lamin.artifact_saves_lock_key(sid));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
+        PERFORM pg_advisory_xact_lock(l.k)
+        FROM (SELECT DISTINCT hashtextextended('lamin.artifact.hash:' || sid || ':' || h, 0) AS k FROM unnest(hashes) h ORDER BY 1) l;
+        PERFORM pg_advisory_xact_lock(l.k)
+        FROM (SELECT DISTINCT hashtextextended('lamin.artifact.key:' || sid || ':' || k, 0) AS k
+              FROM unnest(keys) k WHERE k IS NOT NULL ORDER BY 1) l;
+    END IF;
+
+    -- Content saved before, within what the caller can read (as in
+    -- lamin.save_artifact: row-level security hides the rest; the copy in the
+    -- current space first, then one not in the trash).
+    SELECT array_agg(d.h), array_agg(e.id), array_agg(e.uid), array_agg(e.branch_id = -1)
+    INTO old_hash, old_id, old_uid, old_trashed
+    FROM (SELECT DISTINCT h FROM unnest(hashes) h) d
+    CROSS JOIN LATERAL (
+        SELECT a.id, a.uid, a.branch_id FROM lamin.artifact a
+        WHERE a.storage_id = sid AND a.hash = d.h
+        ORDER BY a.space_id = here DESC, a.branch_id = -1, a.id
+        LIMIT 1) e;
+    IF old_id IS NOT NULL THEN
+        UPDATE lamin.artifact a SET branch_id = 1
+        FROM unnest(old_id, old_trashed) t(id, trashed) WHERE a.id = t.id AND t.trashed;
+        INSERT INTO lamin.artifact_recreating_run (artifact_id, run_id)
+        SELECT a.id, run FROM lamin.artifact a
+        WHERE run IS NOT NULL AND a.id = ANY (old_id) AND a.run_id IS DISTINCT FROM run
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- New content: the first entry of each hash not saved before, in order.
+    IF EXISTS (SELECT FROM unnest(hashes) h WHERE h <> ALL (coalesce(old_hash, '{}'))) THEN
+        PERFORM lamin.require_write('saving artifacts');
+        me := lamin.current_user_id();
+        -- The entries to store, each with the family of its key (saving under
+        -- an existing key makes a new version of that key's family).
+        SELECT array_agg(e.o ORDER BY e.o), array_agg(f.stem ORDER BY e.o) INTO fresh, family
+        FROM (SELECT u.o, u.h, u.k, u.o = min(u.o) OVER (PARTITION BY u.h) AS first_of_hash
+              FROM unnest(hashes, keys) WITH ORDINALITY u(h, k, o)) e
+        LEFT JOIN LATERAL (
+            SELECT a.stem FROM lamin.artifact a
+            WHERE e.k IS NOT NULL AND a.storage_id = sid AND a.key = e.k AND a.branch_id <> -1
+            ORDER BY a.id DESC LIMIT 1) f ON true
+        WHERE e.first_of_hash AND e.h <> ALL (coalesce(old_hash, '{}'));
+        -- Their heads step down in one statement, before the new versions
+        -- arrive (one UPDATE per new version, from the versioning trigger,
+        -- would fire the registry's statement triggers once each).
+        IF EXISTS (SELECT FROM unnest(family) x WHERE x IS NOT NULL) THEN
+            UPDATE lamin.artifact a SET is_latest = false
+            WHERE a.is_latest AND a.stem = ANY (ARRAY(SELECT DISTINCT x FROM unnest(family) x WHERE x IS NOT NULL));
+        END IF;
+        WITH saved AS (
+            INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
+                                             n_files, n_observations, run_id, created_by, space_id)
+            SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20) ELSE lamin.next_version_uid('lamin.artifact', f.stem) END,
+                   e.k, e.description, sid, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
+                   CASE WHEN e.n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END, e.n_files, e.n_observations,
+                   run, me, here
+            FROM unnest(fresh, family) f(o, stem)
+            JOIN unnest(hashes, sizes, keys, suffixes, descriptions, kinds, otypes, n_files, n_observations)
+                 WITH ORDINALITY e(h, s, k, suffix, description, kind, otype, n_files, n_observations, o) ON e.o = f.o
+            ORDER BY e.o
+            RETURNING a.hash, a.uid
+        )
+        SELECT array_agg(s.hash), array_agg(s.uid) INTO new_hash, new_uid FROM saved s;
+    END IF;
+
+    -- Say once what came back instead of being stored (every artifact made
+    -- is one entry's).
+    n_existing := n - coalesce(cardinality(new_uid), 0);
+    IF n_existing > 0 THEN
+        SELECT count(*) INTO n_keys_dropped
+        FROM unnest(hashes, keys) x(h, k)
+        LEFT JOIN unnest(new_hash, new_uid) nw(h, uid) ON nw.h = x.h
+        LEFT JOIN unnest(old_hash, old_uid) ex(h, uid) ON ex.h = x.h
+        JOIN lamin.artifact a ON a.uid = coalesce(nw.uid, ex.uid)
+        WHERE x.k IS NOT NULL AND x.k IS DISTINCT FROM a.key;
+        RAISE NOTICE '%', format('%s of %s entries have content saved before (or earlier in this call): their artifacts are returned, nothing new is stored%s',
+            n_existing, n, CASE WHEN n_keys_dropped > 0
+                                THEN format('; %s of them name a key that is not recorded (save different content there, or use lamin.save_artifact with revises)', n_keys_dropped)
+                                ELSE '' END)
+            USING HINT = 'the current run (if any) is recorded as re-creating them: lamin.describe(uid) -> lineage -> recreating_runs';
+    END IF;
+
+    RETURN QUERY
+    SELECT u.o::int, coalesce(nw.uid, ex.uid),
+           CASE WHEN nw.uid IS NOT NULL AND u.first_of_hash THEN
+                     CASE WHEN right(nw.uid, 4) = '0000' THEN 'saved' ELSE 'new version' END
+                WHEN ex.trashed AND u.first_of_hash THEN 'restored'
+                ELSE 'existing' END
+    FROM (SELECT x.h, x.o, x.o = min(x.o) OVER (PARTITION BY x.h) AS first_of_hash
+          FROM unnest(hashes) WITH ORDINALITY x(h, o)) u
+    LEFT JOIN unnest(new_hash, new_uid) nw(h, uid) ON nw.h = u.h
+    LEFT JOIN unnest(old_hash, old_uid, old_trashed) ex(h, uid, trashed) ON ex.h = u.h
+    ORDER BY u.o;
+END
+$$;
+COMMENT ON FUNCTION lamin.save_artifacts(text[], bigint[], text[], text[], text[], text, text[], text[], bigint[], bigint[]) IS
+    'Register up to 10,000 artifacts by content hash in one call, with save_artifact''s rules (de-duplication, key => next version, run, space); one row per entry: ord, uid, outcome (saved, new version, existing, restored).';
