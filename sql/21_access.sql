@@ -688,8 +688,8 @@ BEGIN
         SELECT who, reg, op, (nj ->> 'id')::bigint, nj ->> 'uid',
                CASE WHEN own_space THEN (nj ->> 'id')::bigint ELSE coalesce((nj ->> 'space_id')::bigint, 1) END,
                ARRAY(SELECT k FROM jsonb_each(nj) e(k, v) WHERE v IS DISTINCT FROM oj -> k AND k <> 'updated_at' ORDER BY k)
-        FROM (SELECT to_jsonb(n) AS nj FROM new_rows n OFFSET 0) n
-        JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o OFFSET 0) o ON o.oj -> 'id' = n.nj -> 'id';
+        FROM (SELECT to_jsonb(n) AS nj FROM new_rows n) n
+        JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o) o ON o.oj -> 'id' = n.nj -> 'id';
     ELSE
         INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id)
         SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',

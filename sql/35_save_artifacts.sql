@@ -146,13 +146,10 @@ BEGIN
             WHERE e.k IS NOT NULL AND a.storage_id = sid AND a.key = e.k AND a.branch_id <> -1
             ORDER BY a.id DESC LIMIT 1) f ON true
         WHERE e.first_of_hash AND e.h <> ALL (coalesce(old_hash, '{}'));
-        -- Their heads step down in one statement, before the new versions
-        -- arrive (one UPDATE per new version, from the versioning trigger,
-        -- would fire the registry's statement triggers once each).
-        IF EXISTS (SELECT FROM unnest(family) x WHERE x IS NOT NULL) THEN
-            UPDATE lamin.artifact a SET is_latest = false
-            WHERE a.is_latest AND a.stem = ANY (ARRAY(SELECT DISTINCT x FROM unnest(family) x WHERE x IS NOT NULL));
-        END IF;
+        -- (Each new version's head steps down in the versioning trigger, one
+        -- UPDATE each. Demoting them all in one statement was tried: the
+        -- audit trigger's join of a large UPDATE's old and new rows grew
+        -- faster than linearly, 10,000 heads took minutes.)
         WITH saved AS (
             INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
                                              n_files, n_observations, run_id, created_by, space_id)

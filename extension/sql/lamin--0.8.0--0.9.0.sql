@@ -601,8 +601,8 @@ BEGIN
         SELECT who, reg, op, (nj ->> 'id')::bigint, nj ->> 'uid',
                CASE WHEN own_space THEN (nj ->> 'id')::bigint ELSE coalesce((nj ->> 'space_id')::bigint, 1) END,
                ARRAY(SELECT k FROM jsonb_each(nj) e(k, v) WHERE v IS DISTINCT FROM oj -> k AND k <> 'updated_at' ORDER BY k)
-        FROM (SELECT to_jsonb(n) AS nj FROM new_rows n OFFSET 0) n
-        JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o OFFSET 0) o ON o.oj -> 'id' = n.nj -> 'id';
+        FROM (SELECT to_jsonb(n) AS nj FROM new_rows n) n
+        JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o) o ON o.oj -> 'id' = n.nj -> 'id';
     ELSE
         INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id)
         SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',
@@ -833,13 +833,10 @@ BEGIN
             WHERE e.k IS NOT NULL AND a.storage_id = sid AND a.key = e.k AND a.branch_id <> -1
             ORDER BY a.id DESC LIMIT 1) f ON true
         WHERE e.first_of_hash AND e.h <> ALL (coalesce(old_hash, '{}'));
-        -- Their heads step down in one statement, before the new versions
-        -- arrive (one UPDATE per new version, from the versioning trigger,
-        -- would fire the registry's statement triggers once each).
-        IF EXISTS (SELECT FROM unnest(family) x WHERE x IS NOT NULL) THEN
-            UPDATE lamin.artifact a SET is_latest = false
-            WHERE a.is_latest AND a.stem = ANY (ARRAY(SELECT DISTINCT x FROM unnest(family) x WHERE x IS NOT NULL));
-        END IF;
+        -- (Each new version's head steps down in the versioning trigger, one
+        -- UPDATE each. Demoting them all in one statement was tried: the
+        -- audit trigger's join of a large UPDATE's old and new rows grew
+        -- faster than linearly, 10,000 heads took minutes.)
         WITH saved AS (
             INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
                                              n_files, n_observations, run_id, created_by, space_id)
