@@ -2,7 +2,7 @@
 -- rules, and the first version of a new family skipping the versioning
 -- trigger (lamin.new_family_uid) without a family ever losing its one head.
 BEGIN;
-SELECT plan(30);
+SELECT plan(37);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-storage') AS storage_uid \gset
 CREATE TEMP TABLE h AS SELECT g, encode(sha256(('bulk ' || g)::bytea), 'hex') AS hash FROM generate_series(1, 200) g;
@@ -10,7 +10,10 @@ CREATE TEMP TABLE h AS SELECT g, encode(sha256(('bulk ' || g)::bytea), 'hex') AS
 -- == new families ==
 SELECT lamin.new_family_uid(20) AS fam \gset
 SELECT ok(:'fam' ~ '^[0-9A-Za-z]{16}0000$', 'a new family''s uid is a random stem and the counter 0000');
-SELECT ok(lamin.is_new_family(:'fam') AND NOT lamin.is_new_family(lamin.uid(20)), 'only new_family_uid''s uids count as new families');
+SELECT ok(lamin.is_vouched_head(:'fam') AND NOT lamin.is_vouched_head(lamin.uid(20)), 'only new_family_uid''s uids are vouched heads');
+SELECT is(lamin.vouch_heads(ARRAY['zzzzzzzzzzzzzzzz0001']), 1, 'vouch_heads remembers next versions');
+SELECT ok(lamin.is_vouched_head('zzzzzzzzzzzzzzzz0001') AND NOT lamin.uid_was_issued('zzzzzzzzzzzzzzzz0001'),
+          'a vouched next version is not a uid one may insert (the uid check still asks for a readable family)');
 INSERT INTO lamin.artifact (uid, storage_id, size, hash, hash_type, version)
 VALUES (:'fam', lamin.storage_id(NULL), 1, (SELECT hash FROM h WHERE g = 200), 'sha256', 'v1');
 SELECT is((SELECT is_latest FROM lamin.artifact WHERE uid = :'fam'), true, 'a new family''s first record is its head');
@@ -75,6 +78,9 @@ SELECT is((SELECT string_agg(ord || ':' || outcome || ':' || right(uid, 4), ',' 
 SELECT is((SELECT string_agg(right(uid, 4) || ':' || is_latest, ',' ORDER BY id) FROM lamin.artifact
            WHERE stem = left((SELECT uid FROM s1 WHERE ord = 1), 16)),
           '0000:false,0001:true', 'the new version is the family''s one head');
+SELECT is((SELECT string_agg(array_to_string(x.fields, ','), ';') FROM lamin.audit x
+           WHERE x.operation = 'update' AND x.uid = (SELECT uid FROM s1 WHERE ord = 1)),
+          'is_latest', 'the old head''s step down is audited as a change of is_latest alone');
 
 -- == save_artifacts: many entries (one lock over the storage's saves) ==
 SELECT is((SELECT count(*)::int FROM lamin.save_artifacts(ARRAY(SELECT hash FROM h WHERE g BETWEEN 101 AND 199 ORDER BY g),
@@ -82,6 +88,20 @@ SELECT is((SELECT count(*)::int FROM lamin.save_artifacts(ARRAY(SELECT hash FROM
                                                             keys => ARRAY(SELECT 'many/' || g || '.txt' FROM h WHERE g BETWEEN 101 AND 199 ORDER BY g))
            WHERE outcome = 'saved'), 99, '99 entries in one call are saved');
 SELECT is((SELECT count(*)::int FROM lamin.artifact WHERE key LIKE 'many/%' AND is_latest), 99, 'each under its key, each a head');
+SELECT count(*) AS locks_before FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() \gset
+SELECT is((SELECT string_agg(DISTINCT outcome, ',') FROM lamin.save_artifacts(ARRAY(SELECT encode(sha256(('v2 ' || g)::bytea), 'hex') FROM h WHERE g BETWEEN 101 AND 199 ORDER BY g),
+                                                                      ARRAY(SELECT g::bigint FROM h WHERE g BETWEEN 101 AND 199 ORDER BY g),
+                                                                      keys => ARRAY(SELECT 'many/' || g || '.txt' FROM h WHERE g BETWEEN 101 AND 199 ORDER BY g))),
+          'new version', '99 new versions in one call');
+SELECT is((SELECT string_agg(DISTINCT x, ',') FROM (SELECT string_agg(right(uid, 4) || ':' || is_latest, ',' ORDER BY id) AS x
+                                                     FROM lamin.artifact WHERE key LIKE 'many/%' GROUP BY stem) f),
+          '0000:false,0001:true', 'each family has its next version as its one head');
+SELECT cmp_ok((SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) - :'locks_before'::bigint, '<=', 1::bigint,
+              'a bulk call takes no lock per family (one over the storage''s saves)');
+SELECT lamin.save_artifact(encode(sha256('fam a'), 'hex'), 1, key => 'fam/a.csv') AS fa \gset
+SELECT lamin.save_artifact(encode(sha256('fam b'), 'hex'), 1, key => 'fam/b.csv', revises => :'fa') AS fb \gset
+SELECT throws_like($$SELECT lamin.save_artifacts(ARRAY[encode(sha256('fam a2'), 'hex'), encode(sha256('fam b2'), 'hex')], '{1,1}', keys => '{fam/a.csv,fam/b.csv}')$$,
+                   'entries 1, 2 would all be the next version of family %', 'two keys of one family in a call are refused');
 
 -- == refusals: a clear error, and nothing stored ==
 SELECT count(*) AS before FROM lamin.artifact \gset

@@ -140,29 +140,31 @@ BEGIN
 END
 $$;
 
--- An inserted record that starts a family nobody else knows (its uid from
--- lamin.new_family_uid in this session, a head not in the trash) skips the
--- trigger: there is no family to lock, look up or demote. The check runs in
--- the executor (no plpgsql call), which is most of a bulk save's per-row cost.
--- Every other insert, and every update, goes through the trigger.
+-- An inserted head (not in the trash) that lamin vouched for in this session
+-- (lamin.is_vouched_head: the first version of a new family, whose random
+-- stem nobody else knows, or a next version whose family's head a bulk save
+-- has already demoted) skips the trigger: there is nothing to lock, look up
+-- or demote. The check runs in the executor (no plpgsql call); the trigger
+-- was most of a bulk save's per-row cost. Every other insert, and every
+-- update, goes through the trigger.
 CREATE TRIGGER artifact_versioned_before BEFORE UPDATE ON lamin.artifact
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_artifact_versioned_before();
 CREATE TRIGGER artifact_versioned_insert BEFORE INSERT ON lamin.artifact
-    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_vouched_head(NEW.uid)))
     EXECUTE FUNCTION lamin.tg_artifact_versioned_before();
 CREATE TRIGGER artifact_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.artifact
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();
 CREATE TRIGGER collection_versioned_before BEFORE UPDATE ON lamin.collection
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_collection_versioned_before();
 CREATE TRIGGER collection_versioned_insert BEFORE INSERT ON lamin.collection
-    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_vouched_head(NEW.uid)))
     EXECUTE FUNCTION lamin.tg_collection_versioned_before();
 CREATE TRIGGER collection_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.collection
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();
 CREATE TRIGGER transform_versioned_before BEFORE UPDATE ON lamin.transform
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_transform_versioned_before();
 CREATE TRIGGER transform_versioned_insert BEFORE INSERT ON lamin.transform
-    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_vouched_head(NEW.uid)))
     EXECUTE FUNCTION lamin.tg_transform_versioned_before();
 CREATE TRIGGER transform_versioned_after AFTER DELETE OR UPDATE OF branch_id ON lamin.transform
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_versioned_after();

@@ -51,6 +51,7 @@ DECLARE
     new_uid text[];
     fresh bigint[];
     family text[];
+    planned text[];
     n_existing int;
     n_keys_dropped int;
 BEGIN
@@ -146,18 +147,49 @@ BEGIN
             WHERE e.k IS NOT NULL AND a.storage_id = sid AND a.key = e.k AND a.branch_id <> -1
             ORDER BY a.id DESC LIMIT 1) f ON true
         WHERE e.first_of_hash AND e.h <> ALL (coalesce(old_hash, '{}'));
-        -- (Each new version's head steps down in the versioning trigger, one
-        -- UPDATE each. Demoting them all in one statement was tried: the
-        -- audit trigger's join of a large UPDATE's old and new rows grew
-        -- faster than linearly, 10,000 heads took minutes.)
+        SELECT f.stem, array_agg(f.o ORDER BY f.o) AS os INTO bad FROM unnest(fresh, family) f(o, stem)
+        WHERE f.stem IS NOT NULL GROUP BY f.stem HAVING count(*) > 1 ORDER BY min(f.o) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'entries % would all be the next version of family % (their keys name versions of it)',
+                array_to_string(bad.os, ', '), bad.stem
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'save them in separate calls: each call makes one next version of a family';
+        END IF;
+        -- Their uids. Up to 64 entries: as lamin.save_artifact makes them,
+        -- each next version under its family's lock. More: under the storage's
+        -- saves lock, each family's newest counter read at once, and the new
+        -- versions vouched for as their families' heads below (a lock per
+        -- family would fill the shared lock table for thousands of versions).
+        IF n <= 64 THEN
+            planned := ARRAY(SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20)
+                                         ELSE lamin.next_version_uid('lamin.artifact', f.stem) END
+                             FROM unnest(fresh, family) WITH ORDINALITY f(o, stem, i) ORDER BY f.i);
+        ELSE
+            planned := ARRAY(SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20)
+                                         ELSE f.stem || lamin.version_suffix(lamin.version_number(t.top) + 1) END
+                             FROM unnest(fresh, family) WITH ORDINALITY f(o, stem, i)
+                             LEFT JOIN (SELECT a.stem, max(right(a.uid, 4) COLLATE "C") AS top FROM lamin.artifact a
+                                        WHERE a.stem = ANY (family) GROUP BY a.stem) t ON t.stem = f.stem
+                             ORDER BY f.i);
+        END IF;
+        -- The families' heads step down in one statement, before the new
+        -- versions arrive (from the versioning trigger, each new version would
+        -- demote its head in an UPDATE of its own, with the registry's
+        -- statement triggers each time).
+        IF EXISTS (SELECT FROM unnest(family) x WHERE x IS NOT NULL) THEN
+            UPDATE lamin.artifact a SET is_latest = false
+            WHERE a.is_latest AND a.stem = ANY (ARRAY(SELECT DISTINCT x FROM unnest(family) x WHERE x IS NOT NULL));
+            IF n > 64 THEN
+                PERFORM lamin.vouch_heads(ARRAY(SELECT x FROM unnest(planned) x WHERE right(x, 4) <> '0000'));
+            END IF;
+        END IF;
         WITH saved AS (
             INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
                                              n_files, n_observations, run_id, created_by, space_id)
-            SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20) ELSE lamin.next_version_uid('lamin.artifact', f.stem) END,
-                   e.k, e.description, sid, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
+            SELECT f.uid, e.k, e.description, sid, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
                    CASE WHEN e.n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END, e.n_files, e.n_observations,
                    run, me, here
-            FROM unnest(fresh, family) f(o, stem)
+            FROM unnest(fresh, planned) f(o, uid)
             JOIN unnest(hashes, sizes, keys, suffixes, descriptions, kinds, otypes, n_files, n_observations)
                  WITH ORDINALITY e(h, s, k, suffix, description, kind, otype, n_files, n_observations, o) ON e.o = f.o
             ORDER BY e.o

@@ -134,7 +134,7 @@ CREATE TRIGGER job_user_update BEFORE UPDATE ON lamin.job FOR EACH ROW
 WHEN (current_user <> 'lamin_sidecar' AND current_setting('is_superuser') <> 'on')
 EXECUTE FUNCTION lamin.tg_job_user_update();
 
--- == the first version of a new family skips the versioning trigger (extension/src/uid.rs, sql/07_versioning.sql) ==
+-- == a vouched head (a new family, or a bulk save's next version) skips the versioning trigger (extension/src/uid.rs, sql/07_versioning.sql) ==
 CREATE FUNCTION lamin."new_family_uid"(
 	"len" INT
 ) RETURNS TEXT
@@ -142,36 +142,45 @@ STRICT VOLATILE PARALLEL RESTRICTED
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'new_family_uid_wrapper';
 
-CREATE FUNCTION lamin."is_new_family"(
+CREATE FUNCTION lamin."is_vouched_head"(
 	"uid" TEXT
 ) RETURNS bool
 STRICT VOLATILE PARALLEL RESTRICTED
 LANGUAGE c
-AS 'MODULE_PATHNAME', 'is_new_family_wrapper';
+AS 'MODULE_PATHNAME', 'is_vouched_head_wrapper';
+
+CREATE FUNCTION lamin."vouch_heads"(
+	"uids" TEXT[]
+) RETURNS INT
+STRICT VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'vouch_heads_wrapper';
 
 DROP TRIGGER artifact_versioned_before ON lamin.artifact;
 DROP TRIGGER collection_versioned_before ON lamin.collection;
 DROP TRIGGER transform_versioned_before ON lamin.transform;
 
--- An inserted record that starts a family nobody else knows (its uid from
--- lamin.new_family_uid in this session, a head not in the trash) skips the
--- trigger: there is no family to lock, look up or demote. The check runs in
--- the executor (no plpgsql call), which is most of a bulk save's per-row cost.
--- Every other insert, and every update, goes through the trigger.
+-- An inserted head (not in the trash) that lamin vouched for in this session
+-- (lamin.is_vouched_head: the first version of a new family, whose random
+-- stem nobody else knows, or a next version whose family's head a bulk save
+-- has already demoted) skips the trigger: there is nothing to lock, look up
+-- or demote. The check runs in the executor (no plpgsql call); the trigger
+-- was most of a bulk save's per-row cost. Every other insert, and every
+-- update, goes through the trigger.
 CREATE TRIGGER artifact_versioned_before BEFORE UPDATE ON lamin.artifact
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_artifact_versioned_before();
 CREATE TRIGGER artifact_versioned_insert BEFORE INSERT ON lamin.artifact
-    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_vouched_head(NEW.uid)))
     EXECUTE FUNCTION lamin.tg_artifact_versioned_before();
 CREATE TRIGGER collection_versioned_before BEFORE UPDATE ON lamin.collection
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_collection_versioned_before();
 CREATE TRIGGER collection_versioned_insert BEFORE INSERT ON lamin.collection
-    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_vouched_head(NEW.uid)))
     EXECUTE FUNCTION lamin.tg_collection_versioned_before();
 CREATE TRIGGER transform_versioned_before BEFORE UPDATE ON lamin.transform
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_transform_versioned_before();
 CREATE TRIGGER transform_versioned_insert BEFORE INSERT ON lamin.transform
-    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_new_family(NEW.uid)))
+    FOR EACH ROW WHEN (NOT (NEW.is_latest AND NEW.branch_id <> -1 AND lamin.is_vouched_head(NEW.uid)))
     EXECUTE FUNCTION lamin.tg_transform_versioned_before();
 
 -- == saves lock per storage; new families; cheaper checks of artifacts (sql/04_artifact_collection.sql, sql/08_save.sql, sql/09_track.sql, sql/20_storage_jobs.sql) ==
@@ -558,6 +567,10 @@ CREATE OR REPLACE FUNCTION lamin.tg_audit() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- An UPDATE's old and new rows are joined by id: with no statistics on
+-- transition tables, the planner chose a nested loop for some sizes, which
+-- compared every new row with every old one (10,000 rows: minutes).
+SET enable_nestloop = off
 AS $$
 DECLARE
     reg text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
@@ -601,8 +614,11 @@ BEGIN
         SELECT who, reg, op, (nj ->> 'id')::bigint, nj ->> 'uid',
                CASE WHEN own_space THEN (nj ->> 'id')::bigint ELSE coalesce((nj ->> 'space_id')::bigint, 1) END,
                ARRAY(SELECT k FROM jsonb_each(nj) e(k, v) WHERE v IS DISTINCT FROM oj -> k AND k <> 'updated_at' ORDER BY k)
-        FROM (SELECT to_jsonb(n) AS nj FROM new_rows n) n
-        JOIN (SELECT to_jsonb(o) AS oj FROM old_rows o) o ON o.oj -> 'id' = n.nj -> 'id';
+        -- Each row's JSON made once (OFFSET 0: pulled up, to_jsonb ran again for
+        -- every use of nj and oj, once per field in the list of changed
+        -- fields), and its id taken out once, to join on (see enable_nestloop).
+        FROM (SELECT x.nj, x.nj ->> 'id' AS id FROM (SELECT to_jsonb(n) AS nj FROM new_rows n OFFSET 0) x) n
+        JOIN (SELECT x.oj, x.oj ->> 'id' AS id FROM (SELECT to_jsonb(o) AS oj FROM old_rows o OFFSET 0) x) o ON o.id = n.id;
     ELSE
         INSERT INTO lamin.audit (role_name, registry, operation, record_id, uid, space_id)
         SELECT who, reg, op, (j ->> 'id')::bigint, j ->> 'uid',
@@ -738,6 +754,7 @@ DECLARE
     new_uid text[];
     fresh bigint[];
     family text[];
+    planned text[];
     n_existing int;
     n_keys_dropped int;
 BEGIN
@@ -833,18 +850,49 @@ BEGIN
             WHERE e.k IS NOT NULL AND a.storage_id = sid AND a.key = e.k AND a.branch_id <> -1
             ORDER BY a.id DESC LIMIT 1) f ON true
         WHERE e.first_of_hash AND e.h <> ALL (coalesce(old_hash, '{}'));
-        -- (Each new version's head steps down in the versioning trigger, one
-        -- UPDATE each. Demoting them all in one statement was tried: the
-        -- audit trigger's join of a large UPDATE's old and new rows grew
-        -- faster than linearly, 10,000 heads took minutes.)
+        SELECT f.stem, array_agg(f.o ORDER BY f.o) AS os INTO bad FROM unnest(fresh, family) f(o, stem)
+        WHERE f.stem IS NOT NULL GROUP BY f.stem HAVING count(*) > 1 ORDER BY min(f.o) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'entries % would all be the next version of family % (their keys name versions of it)',
+                array_to_string(bad.os, ', '), bad.stem
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'save them in separate calls: each call makes one next version of a family';
+        END IF;
+        -- Their uids. Up to 64 entries: as lamin.save_artifact makes them,
+        -- each next version under its family's lock. More: under the storage's
+        -- saves lock, each family's newest counter read at once, and the new
+        -- versions vouched for as their families' heads below (a lock per
+        -- family would fill the shared lock table for thousands of versions).
+        IF n <= 64 THEN
+            planned := ARRAY(SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20)
+                                         ELSE lamin.next_version_uid('lamin.artifact', f.stem) END
+                             FROM unnest(fresh, family) WITH ORDINALITY f(o, stem, i) ORDER BY f.i);
+        ELSE
+            planned := ARRAY(SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20)
+                                         ELSE f.stem || lamin.version_suffix(lamin.version_number(t.top) + 1) END
+                             FROM unnest(fresh, family) WITH ORDINALITY f(o, stem, i)
+                             LEFT JOIN (SELECT a.stem, max(right(a.uid, 4) COLLATE "C") AS top FROM lamin.artifact a
+                                        WHERE a.stem = ANY (family) GROUP BY a.stem) t ON t.stem = f.stem
+                             ORDER BY f.i);
+        END IF;
+        -- The families' heads step down in one statement, before the new
+        -- versions arrive (from the versioning trigger, each new version would
+        -- demote its head in an UPDATE of its own, with the registry's
+        -- statement triggers each time).
+        IF EXISTS (SELECT FROM unnest(family) x WHERE x IS NOT NULL) THEN
+            UPDATE lamin.artifact a SET is_latest = false
+            WHERE a.is_latest AND a.stem = ANY (ARRAY(SELECT DISTINCT x FROM unnest(family) x WHERE x IS NOT NULL));
+            IF n > 64 THEN
+                PERFORM lamin.vouch_heads(ARRAY(SELECT x FROM unnest(planned) x WHERE right(x, 4) <> '0000'));
+            END IF;
+        END IF;
         WITH saved AS (
             INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
                                              n_files, n_observations, run_id, created_by, space_id)
-            SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20) ELSE lamin.next_version_uid('lamin.artifact', f.stem) END,
-                   e.k, e.description, sid, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
+            SELECT f.uid, e.k, e.description, sid, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
                    CASE WHEN e.n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END, e.n_files, e.n_observations,
                    run, me, here
-            FROM unnest(fresh, family) f(o, stem)
+            FROM unnest(fresh, planned) f(o, uid)
             JOIN unnest(hashes, sizes, keys, suffixes, descriptions, kinds, otypes, n_files, n_observations)
                  WITH ORDINALITY e(h, s, k, suffix, description, kind, otype, n_files, n_observations, o) ON e.o = f.o
             ORDER BY e.o

@@ -11,7 +11,8 @@ use crate::{
     search::{is_stop_word, normalize_term, term_kind, term_kind_name},
     storage::parse_storage_root,
     uid::{
-        admit_uid, base62_md5, is_new_family, new_family_uid, uid, version_number, version_suffix,
+        admit_uid, base62_md5, is_vouched_head, new_family_uid, uid, version_number,
+        version_suffix, vouch_heads,
     },
     version::{library_version, version},
 };
@@ -22,7 +23,8 @@ extension_sql_file!(
     requires = [
         uid,
         new_family_uid,
-        is_new_family,
+        is_vouched_head,
+        vouch_heads,
         version_suffix,
         version_number,
         check_key,

@@ -8,15 +8,19 @@ use crate::errors::invalid_parameter;
 /// How many uids a backend remembers having handed out.
 const REMEMBERED: usize = 1 << 16;
 
-/// What lamin.uid (or a transfer) vouches for about a uid it remembers.
-#[derive(Clone, Copy, PartialEq)]
-enum Issued {
-    /// Handed out (or admitted): the backend may insert a record with it.
-    Uid,
-    /// The first version of a new family (lamin.new_family_uid): its random
-    /// stem was never given to anyone else, so no record of the family can
-    /// exist before this one (the versioning trigger need not look).
-    NewFamily,
+/// What lamin vouches for about a uid this backend remembers.
+#[derive(Clone, Copy, Default)]
+struct Vouched {
+    /// Handed out (lamin.uid, lamin.new_family_uid) or admitted (a
+    /// transfer): the backend may insert a record with it.
+    issued: bool,
+    /// The record will be the head of its version family and no other record
+    /// of the family is a head (lamin.is_vouched_head): a new family's first
+    /// version, whose random stem nobody else knows, or a next version whose
+    /// family's head a bulk save has already demoted. The versioning trigger
+    /// need not lock, look up or demote anything for it; the unique indexes
+    /// (uid, one head per family, version tags) still refuse any mistake.
+    head: bool,
 }
 
 thread_local! {
@@ -24,22 +28,35 @@ thread_local! {
     /// user inserts must carry one of them (or be a new version of a family
     /// the user can read): nobody can probe for a record of a space they
     /// cannot read by inserting its uid and reading the unique-key error.
-    static ISSUED: RefCell<(HashMap<String, Issued>, VecDeque<String>)> = RefCell::new((HashMap::new(), VecDeque::new()));
+    static ISSUED: RefCell<(HashMap<String, Vouched>, VecDeque<String>)> = RefCell::new((HashMap::new(), VecDeque::new()));
 }
 
-fn remember(uid: &str, what: Issued) {
+/// Remember `uid` with what is vouched for (added to what was before).
+fn remember(uid: &str, what: Vouched) {
     ISSUED.with(|issued| {
         let (map, order) = &mut *issued.borrow_mut();
-        if map.insert(uid.to_string(), what).is_none() {
-            order.push_back(uid.to_string());
-            if order.len() > REMEMBERED {
-                if let Some(oldest) = order.pop_front() {
-                    map.remove(&oldest);
+        match map.get_mut(uid) {
+            Some(known) => {
+                known.issued |= what.issued;
+                known.head |= what.head;
+            }
+            None => {
+                map.insert(uid.to_string(), what);
+                order.push_back(uid.to_string());
+                if order.len() > REMEMBERED {
+                    if let Some(oldest) = order.pop_front() {
+                        map.remove(&oldest);
+                    }
                 }
             }
         }
     });
 }
+
+const ISSUED_UID: Vouched = Vouched {
+    issued: true,
+    head: false,
+};
 
 /// A random base62 uid of `len` characters; used as the DEFAULT of every
 /// registry's `uid` column. Parallel restricted: the uid is remembered by the
@@ -53,14 +70,15 @@ pub(crate) fn uid(len: i32) -> String {
         );
     }
     let uid = lamin_core::uid::random_base62(len as usize);
-    remember(&uid, Issued::Uid);
+    remember(&uid, ISSUED_UID);
     uid
 }
 
 /// The uid of the first version of a new version family: a random stem of
 /// `len - 4` characters and the counter `0000`, remembered as the start of a
-/// family nobody else knows (lamin.is_new_family), so that the versioning
-/// trigger skips its lock and look-ups for it. Used by the save functions.
+/// family nobody else knows (a vouched head, lamin.is_vouched_head), so that
+/// the versioning trigger skips its lock and look-ups for it. Used by the
+/// save functions.
 #[pg_extern(volatile, parallel_restricted)]
 pub(crate) fn new_family_uid(len: i32) -> String {
     if !(5..=64).contains(&len) {
@@ -70,7 +88,13 @@ pub(crate) fn new_family_uid(len: i32) -> String {
         );
     }
     let uid = lamin_core::uid::random_base62(len as usize - 4) + "0000";
-    remember(&uid, Issued::NewFamily);
+    remember(
+        &uid,
+        Vouched {
+            issued: true,
+            head: true,
+        },
+    );
     uid
 }
 
@@ -87,20 +111,44 @@ pub(crate) fn admit_uid(uid: &str) {
             "uids come from lamin.uid or from a transfer document of another instance",
         );
     }
-    remember(uid, Issued::Uid);
+    remember(uid, ISSUED_UID);
 }
 
 /// Whether this backend handed out `uid` with lamin.uid (among its last 65,536).
 #[pg_extern(volatile, parallel_restricted, strict)]
 pub(crate) fn uid_was_issued(uid: &str) -> bool {
-    ISSUED.with(|issued| issued.borrow().0.contains_key(uid))
+    ISSUED.with(|issued| issued.borrow().0.get(uid).is_some_and(|v| v.issued))
 }
 
-/// Whether `uid` came from lamin.new_family_uid in this backend (among its
-/// last 65,536 uids): the first record of a family no other session knows.
+/// Whether `uid` is vouched for as the head of its family (among this
+/// backend's last 65,536 uids): from lamin.new_family_uid, or a next version
+/// lamin.vouch_heads named after demoting its family's head.
 #[pg_extern(volatile, parallel_restricted, strict)]
-pub(crate) fn is_new_family(uid: &str) -> bool {
-    ISSUED.with(|issued| issued.borrow().0.get(uid) == Some(&Issued::NewFamily))
+pub(crate) fn is_vouched_head(uid: &str) -> bool {
+    ISSUED.with(|issued| issued.borrow().0.get(uid).is_some_and(|v| v.head))
+}
+
+/// Vouch for next versions as their families' heads: called by a bulk save
+/// that holds its storage's saves lock and has just demoted those families'
+/// heads, so that the versioning trigger neither locks nor looks up each
+/// family again (a lock per family would fill the shared lock table for
+/// thousands of new versions). Gives no right to insert a uid (the uid
+/// check still asks for a readable family), and a wrong vouch only meets a
+/// unique index: the one head per family, or the uid. Returns how many.
+#[pg_extern(volatile, parallel_restricted, strict)]
+pub(crate) fn vouch_heads(uids: Vec<Option<String>>) -> i32 {
+    let mut n = 0;
+    for uid in uids.into_iter().flatten() {
+        remember(
+            &uid,
+            Vouched {
+                issued: false,
+                head: true,
+            },
+        );
+        n += 1;
+    }
+    n
 }
 
 /// The 4-character base62 version counter for version number `n` (0 → `0000`).
