@@ -4,7 +4,7 @@
 -- Also the link policies: one per writing command, so that reading a link
 -- checks its owner once.
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-find') AS storage_uid \gset
 SELECT lamin.create_feature('temperature', 'float'), lamin.create_feature('n_cells', 'int'),
@@ -42,6 +42,8 @@ $$;
 -- Values: each operator, several conditions, several operators on one feature.
 SELECT is(pg_temp.found('{"temperature": {">": 30}}'), ARRAY['find/2.parquet', 'find/3.parquet', 'find/4.parquet'], '> on a float');
 SELECT is(pg_temp.found('{"temperature": {">=": 37, "<": 40}}'), ARRAY['find/2.parquet', 'find/3.parquet'], 'two operators on one feature: both hold');
+SELECT is(pg_temp.found('{"temperature": {"in": [21.5, 37, 40], "<": 39, ">": 30}}'), ARRAY['find/2.parquet'],
+    'a list and two bounds on one feature: all hold (one scan, each operand in its place)');
 SELECT is(pg_temp.found('{"temperature": 37}'), ARRAY['find/2.parquet'], 'a bare value is equality');
 SELECT is(pg_temp.found('{"n_cells": {"<=": 1000}}'), ARRAY['find/1.parquet', 'find/3.parquet'], '<= on an int');
 SELECT is(pg_temp.found('{"n_cells": {">": 999.5}}'), ARRAY['find/1.parquet', 'find/2.parquet'], 'an int compared with a fraction');

@@ -52,6 +52,11 @@ CREATE UNIQUE INDEX artifact_hash_unique ON lamin.artifact (storage_id, hash, sp
 -- (storage_id, key), a planner that guessed many rows per key walked the
 -- primary key backwards, through every artifact, for a key never seen).
 CREATE INDEX artifact_key ON lamin.artifact (storage_id, key, id);
+-- Listing by key prefix (lamin ls PREFIX: starts_with(key, …) in key order,
+-- then id): a prefix is a range of keys only in byte order, so this index is
+-- in the "C" collation whatever the database's. Without it a listing read
+-- every artifact (0.3 s at 400,000).
+CREATE INDEX artifact_key_prefix ON lamin.artifact (key COLLATE "C", id);
 CREATE INDEX artifact_run ON lamin.artifact (run_id);
 
 COMMENT ON TABLE lamin.artifact IS 'Artifacts: files or folders (datasets, models, ...) in a storage, versioned, with content hash.';

@@ -71,6 +71,34 @@ BEGIN
 END
 $$;
 
+-- The producers of one node (lamin.lineage_edge's rows with this target),
+-- each found by an index. lamin.lineage walks the graph through this, one
+-- node at a time: joined to the view instead, the planner hashed every
+-- artifact's edge at each step of the walk (2.3 s for 17 edges among 400,000
+-- artifacts, linear in the registry's size).
+CREATE FUNCTION lamin.lineage_sources(node_type text, node_id bigint, OUT source_type text, OUT source_id bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+ROWS 4
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'run'::text, a.run_id FROM lamin.artifact a
+    WHERE node_type = 'artifact' AND a.id = node_id AND a.run_id IS NOT NULL
+    UNION ALL
+    SELECT 'run', c.run_id FROM lamin.collection c
+    WHERE node_type = 'collection' AND c.id = node_id AND c.run_id IS NOT NULL
+    UNION ALL
+    SELECT 'transform', r.transform_id FROM lamin.run r WHERE node_type = 'run' AND r.id = node_id
+    UNION ALL
+    SELECT 'artifact', i.artifact_id FROM lamin.run_input_artifact i WHERE node_type = 'run' AND i.run_id = node_id
+    UNION ALL
+    SELECT 'collection', i.collection_id FROM lamin.run_input_collection i WHERE node_type = 'run' AND i.run_id = node_id
+    UNION ALL
+    SELECT 'artifact', m.artifact_id FROM lamin.collection_artifact m WHERE node_type = 'collection' AND m.collection_id = node_id
+$$;
+COMMENT ON FUNCTION lamin.lineage_sources(text, bigint) IS
+    'The direct producers of one node of the provenance graph (a run for an artifact or collection; the transform and the input artifacts and collections for a run; the artifacts of a collection), by internal id.';
+
 -- The upstream lineage of a record as edges (producer -> product), with the
 -- distance from the record (1 = direct producer).
 CREATE FUNCTION lamin.lineage(uid text)
@@ -78,16 +106,18 @@ RETURNS TABLE (depth int, source_type text, source_uid text, source_label text,
                target_type text, target_uid text, target_label text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+-- Index probes, one node at a time: compiling them (the planner guesses
+-- large costs for a recursive walk) would take longer than running them.
+SET jit = off
 AS $$
     WITH RECURSIVE start AS (
         SELECT * FROM lamin.resolve_uid($1)
     ), walk(depth, source_type, source_id, target_type, target_id) AS (
-        SELECT 1, e.source_type, e.source_id, e.target_type, e.target_id
-        FROM lamin.lineage_edge e, start s
-        WHERE e.target_type = s.node_type AND e.target_id = s.node_id
+        SELECT 1, e.source_type, e.source_id, s.node_type, s.node_id
+        FROM start s CROSS JOIN LATERAL lamin.lineage_sources(s.node_type, s.node_id) e
         UNION
-        SELECT w.depth + 1, e.source_type, e.source_id, e.target_type, e.target_id
-        FROM walk w JOIN lamin.lineage_edge e ON e.target_type = w.source_type AND e.target_id = w.source_id
+        SELECT w.depth + 1, e.source_type, e.source_id, w.source_type, w.source_id
+        FROM walk w CROSS JOIN LATERAL lamin.lineage_sources(w.source_type, w.source_id) e
         WHERE w.depth < 100
     ), edges AS (
         SELECT min(depth) AS depth, source_type, source_id, target_type, target_id

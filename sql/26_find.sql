@@ -10,9 +10,9 @@
 -- one artifact at a time. On a million artifacts its plans for the view form
 -- read every label link (seconds). This function asks each question in the
 -- order that keeps the sets small, with exact sets in hand:
---   1. each value condition is one range scan of its typed index (feature,
---      value, artifact), giving the exact set of artifacts; the sets are
---      intersected;
+--   1. each feature's value conditions are one range scan of its typed index
+--      (feature, value, artifact), giving the exact set of artifacts; the
+--      sets of several features are intersected;
 --   2. each label condition becomes the set of registry records it accepts
 --      (a name, a list of names, or a term and everything below it);
 --   3. one statement reads the candidate artifacts and probes, per artifact,
@@ -92,6 +92,8 @@ DECLARE
     f record;
     ops jsonb;
     c record;
+    vconds text;            -- the current feature's value conditions, as SQL over $2 (vargs)
+    vargs text[];
     col text;
     typ text;
     operands text[];
@@ -125,6 +127,8 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. ' || example;
         END IF;
         registry := lamin.dtype_registry(item.dtype);
+        vconds := '';
+        vargs := '{}';
         FOR c IN SELECT o.key AS op, o.value AS operand FROM jsonb_each(ops) o ORDER BY o.key LOOP
             IF jsonb_typeof(c.operand) = 'null' THEN
                 RAISE EXCEPTION 'find_artifacts: feature %: NULL is no value to compare with', quote_literal(item.name)
@@ -166,12 +170,11 @@ BEGIN
                         left(misfit::text, 200), lamin.dtype_base(item.dtype)
                         USING ERRCODE = 'datatype_mismatch';
                 END IF;
-                EXECUTE format('SELECT array_agg(DISTINCT v.artifact_id) FROM lamin.artifact_feature_value v
-                                WHERE v.feature_id = $1 AND v.%I %s', col,
-                               CASE WHEN c.op = 'in' THEN format('= ANY ($2::%s[])', typ) ELSE format('%s $2[1]::%s', c.op, typ) END)
-                INTO ids USING item.feature_id, operands;
-                cand := CASE WHEN cand IS NULL THEN coalesce(ids, '{}')
-                             ELSE ARRAY(SELECT unnest(cand) INTERSECT SELECT unnest(ids)) END;
+                -- Collected, and asked below in one scan with the feature's other conditions.
+                vconds := vconds || CASE WHEN c.op = 'in'
+                    THEN format(' AND v.%I = ANY ($2[%s:%s]::%s[])', col, cardinality(vargs) + 1, cardinality(vargs) + cardinality(operands), typ)
+                    ELSE format(' AND v.%I %s $2[%s]::%s', col, c.op, cardinality(vargs) + 1, typ) END;
+                vargs := vargs || operands;
             ELSE
                 -- A label condition: the registry records it accepts.
                 link := to_regclass(format('%I.%I', split_part(registry, '.', 1), 'artifact_' || split_part(registry, '.', 2)));
@@ -210,10 +213,20 @@ BEGIN
                 probes := probes || format(' AND EXISTS (SELECT FROM %s l WHERE l.artifact_id = a.id AND l.feature_id = %s AND l.%I IN (SELECT unnest(%L::bigint[])))',
                                            link, item.feature_id, split_part(registry, '.', 2) || '_id', ids);
             END IF;
+        END LOOP;
+        IF registry IS NULL THEN
+            -- All of a feature's value conditions in one range scan of its
+            -- typed index: {">=": 10, "<": 20} reads what lies between, not
+            -- every value above 10 and every value below 20.
+            EXECUTE format('SELECT array_agg(DISTINCT v.artifact_id) FROM lamin.artifact_feature_value v
+                            WHERE v.feature_id = $1%s', vconds)
+            INTO ids USING item.feature_id, vargs;
+            cand := CASE WHEN cand IS NULL THEN coalesce(ids, '{}')
+                         ELSE ARRAY(SELECT unnest(cand) INTERSECT SELECT unnest(ids)) END;
             IF cand = '{}' THEN
                 RETURN;
             END IF;
-        END LOOP;
+        END IF;
     END LOOP;
     -- $1 is planned as the constant it is: the planner sees how many candidates there are.
     RETURN QUERY EXECUTE 'SELECT a.* FROM lamin.artifact a WHERE a.branch_id <> -1'
