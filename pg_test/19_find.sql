@@ -4,7 +4,7 @@
 -- Also the link policies: one per writing command, so that reading a link
 -- checks its owner once.
 BEGIN;
-SELECT plan(32);
+SELECT plan(34);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-find') AS storage_uid \gset
 SELECT lamin.create_feature('temperature', 'float'), lamin.create_feature('n_cells', 'int'),
@@ -53,6 +53,10 @@ SELECT is(pg_temp.found('{"measured_on": {"<": "2024-05-15"}}'), ARRAY['find/1.p
 SELECT is(pg_temp.found('{"ok": false}'), ARRAY['find/2.parquet'], 'booleans');
 SELECT is(pg_temp.found('{"temperature": {">": 30}, "assay": "10x"}'), ARRAY['find/3.parquet'], 'conditions on two features: both hold');
 SELECT is(pg_temp.found('{"temperature": {">": 100}}'), '{}'::text[], 'nothing matches: no rows');
+SELECT is((SELECT count(*) FROM lamin.find_artifacts('{"temperature": {">": 30}}', max_rows => 2)), 2::bigint,
+    'max_rows: at most that many of the matches');
+SELECT throws_like($$SELECT * FROM lamin.find_artifacts('{"temperature": {">": 30}}', max_rows => -1)$$,
+    'find_artifacts: max_rows is a number of artifacts%', 'a negative max_rows is refused');
 
 -- Labels: a name, a list of names, a term and everything below it.
 SELECT is(pg_temp.found('{"cell_type": "find B cell"}'), ARRAY['find/2.parquet', 'find/3.parquet'], 'a label by name');

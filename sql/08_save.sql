@@ -14,14 +14,40 @@ AS $$
 $$;
 
 -- The advisory lock over all saves into one storage. Writers of one content
--- hash or one key lock that hash or key (lamin.artifact.hash:/key:) and hold
--- this lock shared; a bulk save (lamin.save_artifacts), which would need
--- thousands of such locks, holds it exclusively instead.
+-- hash or one key lock that hash or key (lamin.artifact_hash_lock_key,
+-- lamin.artifact_key_lock_key) and hold this lock shared; a bulk save
+-- (lamin.save_artifacts), which would need thousands of such locks, holds it
+-- exclusively instead.
 CREATE FUNCTION lamin.artifact_saves_lock_key(storage_id bigint) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT hashtextextended('lamin.artifact.saves:' || storage_id, 0) $$;
 COMMENT ON FUNCTION lamin.artifact_saves_lock_key(bigint) IS 'The advisory lock key over all saves into one storage (shared by single saves, exclusive for bulk saves).';
+
+-- The advisory lock keys of one content hash and of one key within a
+-- storage, taken by every writer of that hash or key (save_artifact,
+-- register, finish_register, a small save_artifacts), in one place.
+CREATE FUNCTION lamin.artifact_hash_lock_key(storage_id bigint, hash text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashtextextended('lamin.artifact.hash:' || storage_id || ':' || hash, 0) $$;
+COMMENT ON FUNCTION lamin.artifact_hash_lock_key(bigint, text) IS 'The advisory lock key of one content hash in one storage (held while an artifact with that hash is looked up and saved).';
+
+CREATE FUNCTION lamin.artifact_key_lock_key(storage_id bigint, key text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashtextextended('lamin.artifact.key:' || storage_id || ':' || key, 0) $$;
+COMMENT ON FUNCTION lamin.artifact_key_lock_key(bigint, text) IS 'The advisory lock key of one key in one storage (held while the key''s version family is looked up and extended).';
+
+-- Whether a text is a content hash as lamin stores it: sha256 as 64
+-- lowercase hex characters. (Not '^[0-9a-f]{64}$': a bounded repetition
+-- costs Postgres' regular expressions about 8 µs; this, under 1 µs.) NULL
+-- for NULL.
+CREATE FUNCTION lamin.is_sha256_hex(hash text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT length(hash) = 64 AND hash !~ '[^0-9a-f]' $$;
+COMMENT ON FUNCTION lamin.is_sha256_hex(text) IS 'Whether the text is a sha256 as 64 lowercase hex characters (NULL for NULL).';
 
 -- Register an artifact whose bytes are (or will be) in a storage.
 -- Idempotent: content whose hash already exists in that storage returns the
@@ -53,7 +79,7 @@ DECLARE
     new_uid text;
     here bigint;
 BEGIN
-    IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' THEN
+    IF hash IS NULL OR NOT lamin.is_sha256_hex(hash) THEN
         RAISE EXCEPTION 'invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
             coalesce(quote_literal(left(hash, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -67,7 +93,7 @@ BEGIN
     -- One writer per content: the second of two concurrent savers waits here
     -- and then finds the first one's record.
     PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
-    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || sid || ':' || hash, 0));
+    PERFORM pg_advisory_xact_lock(lamin.artifact_hash_lock_key(sid, hash));
     -- De-duplication within what the caller can read (row-level security
     -- hides the rest): content stored in a space the caller cannot read is
     -- not found here, and the new record goes to the caller's space (the
@@ -104,7 +130,7 @@ BEGIN
         END IF;
     ELSIF key IS NOT NULL THEN
         -- Saving under an existing key makes a new version of that key's family.
-        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.key:' || sid || ':' || key, 0));
+        PERFORM pg_advisory_xact_lock(lamin.artifact_key_lock_key(sid, key));
         SELECT a.stem INTO family FROM lamin.artifact a
         WHERE a.storage_id = sid AND a.key = save_artifact.key AND a.branch_id <> -1
         ORDER BY a.id DESC LIMIT 1;

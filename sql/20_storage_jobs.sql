@@ -59,7 +59,7 @@ BEGIN
                   HINT = 'a registered object''s key is its path within the storage; leave key out';
     END IF;
     PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(place.storage_id));
-    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.key:' || place.storage_id || ':' || place.key, 0));
+    PERFORM pg_advisory_xact_lock(lamin.artifact_key_lock_key(place.storage_id, place.key));
     SELECT a.id, a.uid, a.status INTO existing FROM lamin.artifact a
     WHERE a.storage_id = place.storage_id AND a.key = place.key AND NOT a.key_is_virtual
     ORDER BY a.id DESC LIMIT 1;
@@ -101,7 +101,7 @@ DECLARE
     a record;
     twin text;
 BEGIN
-    IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' OR size IS NULL OR size < 0 THEN
+    IF hash IS NULL OR NOT lamin.is_sha256_hex(hash) OR size IS NULL OR size < 0 THEN
         RAISE EXCEPTION 'finish_register: invalid hash or size' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT x.id, x.storage_id, x.status INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(uid) FOR UPDATE;
@@ -109,7 +109,7 @@ BEGIN
         RETURN a.status;
     END IF;
     PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(a.storage_id));
-    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || a.storage_id || ':' || hash, 0));
+    PERFORM pg_advisory_xact_lock(lamin.artifact_hash_lock_key(a.storage_id, hash));
     SELECT x.uid INTO twin FROM lamin.artifact x WHERE x.storage_id = a.storage_id AND x.hash = finish_register.hash;
     IF twin IS NOT NULL THEN
         UPDATE lamin.artifact x SET status = 'failed', updated_at = now(), size = finish_register.size,

@@ -78,7 +78,10 @@ COMMENT ON FUNCTION lamin.value_column(text) IS
 -- that a security check "is the owning artifact readable?" is an index
 -- probe per row, never a hash of every artifact built to answer a few
 -- thousand rows.
-CREATE FUNCTION lamin.find_artifacts(filters jsonb) RETURNS SETOF lamin.artifact
+-- max_rows: a function's rows are all made before a LIMIT around the call
+-- sees any, so the limit is passed in (the first 100 artifacts with a label
+-- of 10,000 artifacts took 167 ms at 10M artifacts as LIMIT 100 outside).
+CREATE FUNCTION lamin.find_artifacts(filters jsonb, max_rows bigint DEFAULT NULL) RETURNS SETOF lamin.artifact
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -105,6 +108,10 @@ DECLARE
     misfit jsonb;
     example constant text := '{"temperature": {">": 30}, "cell_type": {"under": "CL:0000084"}, "assay": ["10x 3'' v3"]}';
 BEGIN
+    IF max_rows IS NOT NULL AND max_rows < 0 THEN
+        RAISE EXCEPTION 'find_artifacts: max_rows is a number of artifacts (or NULL for all), not %', max_rows
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF filters IS NULL OR jsonb_typeof(filters) <> 'object' THEN
         RAISE EXCEPTION 'find_artifacts: filters are a JSON object of feature names and conditions, not %',
             coalesce(left(filters::text, 200), 'NULL')
@@ -231,8 +238,9 @@ BEGIN
     -- $1 is planned as the constant it is: the planner sees how many candidates there are.
     RETURN QUERY EXECUTE 'SELECT a.* FROM lamin.artifact a WHERE a.branch_id <> -1'
         || CASE WHEN cand IS NOT NULL THEN ' AND a.id = ANY ($1)' ELSE '' END || probes
-        USING cand;
+        || CASE WHEN max_rows IS NOT NULL THEN ' LIMIT $2' ELSE '' END
+        USING cand, max_rows;
 END
 $$;
-COMMENT ON FUNCTION lamin.find_artifacts(jsonb) IS
-    'Artifacts (not in the trash) whose feature values and labels meet every condition, e.g. lamin.find_artifacts(''{"temperature": {">": 30}, "cell_type": {"under": "CL:0000084"}, "assay": ["10x 3'''' v3"]}''): per feature a value (=), a list (in) or an object of operators: =, >, >=, <, <=, in for values; =, in and under (the term and every term below it) for labels. Fast at any size: see sql/26_find.sql.';
+COMMENT ON FUNCTION lamin.find_artifacts(jsonb, bigint) IS
+    'Artifacts (not in the trash) whose feature values and labels meet every condition, e.g. lamin.find_artifacts(''{"temperature": {">": 30}, "cell_type": {"under": "CL:0000084"}, "assay": ["10x 3'''' v3"]}''): per feature a value (=), a list (in) or an object of operators: =, >, >=, <, <=, in for values; =, in and under (the term and every term below it) for labels. max_rows: at most that many of them (any; NULL: all). Fast at any size: see sql/26_find.sql.';

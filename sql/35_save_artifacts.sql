@@ -73,7 +73,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'pass one element per artifact in every array (or NULL for none)';
     END IF;
     SELECT u.o, u.h INTO bad FROM unnest(hashes) WITH ORDINALITY u(h, o)
-    WHERE u.h IS NULL OR length(u.h) <> 64 OR u.h ~ '[^0-9a-f]' ORDER BY u.o LIMIT 1;
+    WHERE u.h IS NULL OR NOT lamin.is_sha256_hex(u.h) ORDER BY u.o LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'entry %: invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
             bad.o, coalesce(quote_literal(left(bad.h, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
@@ -107,9 +107,9 @@ BEGIN
     ELSE
         PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
         PERFORM pg_advisory_xact_lock(l.k)
-        FROM (SELECT DISTINCT hashtextextended('lamin.artifact.hash:' || sid || ':' || h, 0) AS k FROM unnest(hashes) h ORDER BY 1) l;
+        FROM (SELECT DISTINCT lamin.artifact_hash_lock_key(sid, h) AS k FROM unnest(hashes) h ORDER BY 1) l;
         PERFORM pg_advisory_xact_lock(l.k)
-        FROM (SELECT DISTINCT hashtextextended('lamin.artifact.key:' || sid || ':' || k, 0) AS k
+        FROM (SELECT DISTINCT lamin.artifact_key_lock_key(sid, k) AS k
               FROM unnest(keys) k WHERE k IS NOT NULL ORDER BY 1) l;
     END IF;
 

@@ -194,14 +194,40 @@ DROP INDEX lamin.artifact_key;
 CREATE INDEX artifact_key ON lamin.artifact (storage_id, key, id);
 
 -- The advisory lock over all saves into one storage. Writers of one content
--- hash or one key lock that hash or key (lamin.artifact.hash:/key:) and hold
--- this lock shared; a bulk save (lamin.save_artifacts), which would need
--- thousands of such locks, holds it exclusively instead.
+-- hash or one key lock that hash or key (lamin.artifact_hash_lock_key,
+-- lamin.artifact_key_lock_key) and hold this lock shared; a bulk save
+-- (lamin.save_artifacts), which would need thousands of such locks, holds it
+-- exclusively instead.
 CREATE FUNCTION lamin.artifact_saves_lock_key(storage_id bigint) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT hashtextextended('lamin.artifact.saves:' || storage_id, 0) $$;
 COMMENT ON FUNCTION lamin.artifact_saves_lock_key(bigint) IS 'The advisory lock key over all saves into one storage (shared by single saves, exclusive for bulk saves).';
+
+-- The advisory lock keys of one content hash and of one key within a
+-- storage, taken by every writer of that hash or key (save_artifact,
+-- register, finish_register, a small save_artifacts), in one place.
+CREATE FUNCTION lamin.artifact_hash_lock_key(storage_id bigint, hash text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashtextextended('lamin.artifact.hash:' || storage_id || ':' || hash, 0) $$;
+COMMENT ON FUNCTION lamin.artifact_hash_lock_key(bigint, text) IS 'The advisory lock key of one content hash in one storage (held while an artifact with that hash is looked up and saved).';
+
+CREATE FUNCTION lamin.artifact_key_lock_key(storage_id bigint, key text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashtextextended('lamin.artifact.key:' || storage_id || ':' || key, 0) $$;
+COMMENT ON FUNCTION lamin.artifact_key_lock_key(bigint, text) IS 'The advisory lock key of one key in one storage (held while the key''s version family is looked up and extended).';
+
+-- Whether a text is a content hash as lamin stores it: sha256 as 64
+-- lowercase hex characters. (Not '^[0-9a-f]{64}$': a bounded repetition
+-- costs Postgres' regular expressions about 8 µs; this, under 1 µs.) NULL
+-- for NULL.
+CREATE FUNCTION lamin.is_sha256_hex(hash text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT length(hash) = 64 AND hash !~ '[^0-9a-f]' $$;
+COMMENT ON FUNCTION lamin.is_sha256_hex(text) IS 'Whether the text is a sha256 as 64 lowercase hex characters (NULL for NULL).';
 
 -- Register an artifact whose bytes are (or will be) in a storage.
 -- Idempotent: content whose hash already exists in that storage returns the
@@ -233,7 +259,7 @@ DECLARE
     new_uid text;
     here bigint;
 BEGIN
-    IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' THEN
+    IF hash IS NULL OR NOT lamin.is_sha256_hex(hash) THEN
         RAISE EXCEPTION 'invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
             coalesce(quote_literal(left(hash, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -247,7 +273,7 @@ BEGIN
     -- One writer per content: the second of two concurrent savers waits here
     -- and then finds the first one's record.
     PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
-    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || sid || ':' || hash, 0));
+    PERFORM pg_advisory_xact_lock(lamin.artifact_hash_lock_key(sid, hash));
     -- De-duplication within what the caller can read (row-level security
     -- hides the rest): content stored in a space the caller cannot read is
     -- not found here, and the new record goes to the caller's space (the
@@ -284,7 +310,7 @@ BEGIN
         END IF;
     ELSIF key IS NOT NULL THEN
         -- Saving under an existing key makes a new version of that key's family.
-        PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.key:' || sid || ':' || key, 0));
+        PERFORM pg_advisory_xact_lock(lamin.artifact_key_lock_key(sid, key));
         SELECT a.stem INTO family FROM lamin.artifact a
         WHERE a.storage_id = sid AND a.key = save_artifact.key AND a.branch_id <> -1
         ORDER BY a.id DESC LIMIT 1;
@@ -411,7 +437,7 @@ BEGIN
                   HINT = 'a registered object''s key is its path within the storage; leave key out';
     END IF;
     PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(place.storage_id));
-    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.key:' || place.storage_id || ':' || place.key, 0));
+    PERFORM pg_advisory_xact_lock(lamin.artifact_key_lock_key(place.storage_id, place.key));
     SELECT a.id, a.uid, a.status INTO existing FROM lamin.artifact a
     WHERE a.storage_id = place.storage_id AND a.key = place.key AND NOT a.key_is_virtual
     ORDER BY a.id DESC LIMIT 1;
@@ -451,7 +477,7 @@ DECLARE
     a record;
     twin text;
 BEGIN
-    IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' OR size IS NULL OR size < 0 THEN
+    IF hash IS NULL OR NOT lamin.is_sha256_hex(hash) OR size IS NULL OR size < 0 THEN
         RAISE EXCEPTION 'finish_register: invalid hash or size' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT x.id, x.storage_id, x.status INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(uid) FOR UPDATE;
@@ -459,7 +485,7 @@ BEGIN
         RETURN a.status;
     END IF;
     PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(a.storage_id));
-    PERFORM pg_advisory_xact_lock(hashtextextended('lamin.artifact.hash:' || a.storage_id || ':' || hash, 0));
+    PERFORM pg_advisory_xact_lock(lamin.artifact_hash_lock_key(a.storage_id, hash));
     SELECT x.uid INTO twin FROM lamin.artifact x WHERE x.storage_id = a.storage_id AND x.hash = finish_register.hash;
     IF twin IS NOT NULL THEN
         UPDATE lamin.artifact x SET status = 'failed', updated_at = now(), size = finish_register.size,
@@ -776,7 +802,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'pass one element per artifact in every array (or NULL for none)';
     END IF;
     SELECT u.o, u.h INTO bad FROM unnest(hashes) WITH ORDINALITY u(h, o)
-    WHERE u.h IS NULL OR length(u.h) <> 64 OR u.h ~ '[^0-9a-f]' ORDER BY u.o LIMIT 1;
+    WHERE u.h IS NULL OR NOT lamin.is_sha256_hex(u.h) ORDER BY u.o LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'entry %: invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
             bad.o, coalesce(quote_literal(left(bad.h, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
@@ -810,9 +836,9 @@ BEGIN
     ELSE
         PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
         PERFORM pg_advisory_xact_lock(l.k)
-        FROM (SELECT DISTINCT hashtextextended('lamin.artifact.hash:' || sid || ':' || h, 0) AS k FROM unnest(hashes) h ORDER BY 1) l;
+        FROM (SELECT DISTINCT lamin.artifact_hash_lock_key(sid, h) AS k FROM unnest(hashes) h ORDER BY 1) l;
         PERFORM pg_advisory_xact_lock(l.k)
-        FROM (SELECT DISTINCT hashtextextended('lamin.artifact.key:' || sid || ':' || k, 0) AS k
+        FROM (SELECT DISTINCT lamin.artifact_key_lock_key(sid, k) AS k
               FROM unnest(keys) k WHERE k IS NOT NULL ORDER BY 1) l;
     END IF;
 
@@ -1000,13 +1026,18 @@ AS $$
     ORDER BY e.depth, e.source_type, s.uid, t.uid
 $$;
 
+-- find_artifacts gains max_rows (a new signature: the old one goes).
+DROP FUNCTION lamin.find_artifacts(jsonb);
 -- Two settings for its own statements: no JIT (these are index probes; the
 -- planner's high cost guesses, inflated by the row-level-security checks,
 -- would otherwise spend 50-500 ms compiling them), and a small work_mem, so
 -- that a security check "is the owning artifact readable?" is an index
 -- probe per row, never a hash of every artifact built to answer a few
 -- thousand rows.
-CREATE OR REPLACE FUNCTION lamin.find_artifacts(filters jsonb) RETURNS SETOF lamin.artifact
+-- max_rows: a function's rows are all made before a LIMIT around the call
+-- sees any, so the limit is passed in (the first 100 artifacts with a label
+-- of 10,000 artifacts took 167 ms at 10M artifacts as LIMIT 100 outside).
+CREATE FUNCTION lamin.find_artifacts(filters jsonb, max_rows bigint DEFAULT NULL) RETURNS SETOF lamin.artifact
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -1033,6 +1064,10 @@ DECLARE
     misfit jsonb;
     example constant text := '{"temperature": {">": 30}, "cell_type": {"under": "CL:0000084"}, "assay": ["10x 3'' v3"]}';
 BEGIN
+    IF max_rows IS NOT NULL AND max_rows < 0 THEN
+        RAISE EXCEPTION 'find_artifacts: max_rows is a number of artifacts (or NULL for all), not %', max_rows
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF filters IS NULL OR jsonb_typeof(filters) <> 'object' THEN
         RAISE EXCEPTION 'find_artifacts: filters are a JSON object of feature names and conditions, not %',
             coalesce(left(filters::text, 200), 'NULL')
@@ -1159,6 +1194,9 @@ BEGIN
     -- $1 is planned as the constant it is: the planner sees how many candidates there are.
     RETURN QUERY EXECUTE 'SELECT a.* FROM lamin.artifact a WHERE a.branch_id <> -1'
         || CASE WHEN cand IS NOT NULL THEN ' AND a.id = ANY ($1)' ELSE '' END || probes
-        USING cand;
+        || CASE WHEN max_rows IS NOT NULL THEN ' LIMIT $2' ELSE '' END
+        USING cand, max_rows;
 END
 $$;
+COMMENT ON FUNCTION lamin.find_artifacts(jsonb, bigint) IS
+    'Artifacts (not in the trash) whose feature values and labels meet every condition, e.g. lamin.find_artifacts(''{"temperature": {">": 30}, "cell_type": {"under": "CL:0000084"}, "assay": ["10x 3'''' v3"]}''): per feature a value (=), a list (in) or an object of operators: =, >, >=, <, <=, in for values; =, in and under (the term and every term below it) for labels. max_rows: at most that many of them (any; NULL: all). Fast at any size: see sql/26_find.sql.';

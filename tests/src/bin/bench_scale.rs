@@ -167,8 +167,8 @@ const READS: &[Read] = &[
         arg: 3,
     },
     Read {
-        name: "by label, first 100: find_artifacts({project: …})",
-        sql: "SELECT uid FROM lamin.find_artifacts(jsonb_build_object('project', $1::text)) LIMIT 100",
+        name: "by label, 100 of them: find_artifacts({project: …}, 100)",
+        sql: "SELECT uid FROM lamin.find_artifacts(jsonb_build_object('project', $1::text), max_rows => 100)",
         arg: 4,
     },
     Read {
