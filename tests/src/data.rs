@@ -35,6 +35,20 @@ pub fn import_cl_cut(cluster: &Cluster) {
     assert!(out.status.success(), "{}", stderr_text(&out));
 }
 
+/// Import the default ontologies and genes into the database at `url` as
+/// `scripts/up` does (`scripts/import-defaults`, with the CLI of lamin_bin()).
+pub fn import_default_sources(url: &str) {
+    let out = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/import-defaults"
+    ))
+    .env("DATABASE_URL", url)
+    .env("LAMIN_BIN", crate::lamin_bin())
+    .output()
+    .expect("run scripts/import-defaults");
+    crate::check("scripts/import-defaults", &out);
+}
+
 /// A real source file from the cache: `LAMIN_SOURCES`, else `.lamin/cache/sources`.
 pub fn real_source(name: &str) -> PathBuf {
     let dir = std::env::var_os("LAMIN_SOURCES")

@@ -13,7 +13,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use lamin_e2e::{fixture, lamin_bin, Cluster, Sidecar};
+use lamin_e2e::{check, fixture, import_default_sources, lamin_bin, Cluster, Sidecar};
 
 fn url(cluster: &Cluster, db: &str) -> String {
     cluster.url().rsplit_once('/').unwrap().0.to_string() + "/" + db
@@ -72,8 +72,8 @@ fn main() {
         .batch_execute("SET client_min_messages = warning; CREATE EXTENSION lamin CASCADE")
         .unwrap();
     let start = Instant::now();
-    let out = if small {
-        Command::new(lamin_bin())
+    if small {
+        let out = Command::new(lamin_bin())
             .args([
                 "import",
                 "ontology",
@@ -87,22 +87,11 @@ fn main() {
             .arg(fixture("bionty/cl-cut.json.zst"))
             .env("DATABASE_URL", url(&cluster, "lamin_template"))
             .output()
-            .unwrap()
+            .unwrap();
+        check("lamin import ontology", &out);
     } else {
-        Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/import-defaults"
-        ))
-        .env("DATABASE_URL", url(&cluster, "lamin_template"))
-        .env("LAMIN_BIN", lamin_bin())
-        .output()
-        .unwrap()
-    };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        import_default_sources(&url(&cluster, "lamin_template"));
+    }
     let import_s = start.elapsed().as_secs_f64();
     let mut template = cluster.connect_to("lamin_template");
     let (terms, bytes): (i64, i64) = {

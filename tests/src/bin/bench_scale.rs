@@ -21,9 +21,10 @@
 //! - each new record gets a `project` label (one of 1,000 ulabels), a
 //!   `cell_type` link (one of CL's terms when the sources are loaded) and a
 //!   `temperature` value (through the typing trigger), with every trigger on.
+//!
 //! At each checkpoint the fill pauses, the tables are vacuumed and analyzed,
-//! and each read runs BENCH_REPS times with random arguments (a read slower
-//! than that allows: 3 runs, or as many as fit in a minute): p50, p99.
+//! and each read runs BENCH_REPS times with random arguments (a slow read
+//! stops after a minute, with at least 3 runs): p50, p99.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -226,7 +227,10 @@ fn measure(db: &mut postgres::Client, count: u64, reps: u64) {
             &[],
         )
         .unwrap();
-    println!("{:<40} {:>12} {:>12} {:>14}", "table", "total MB", "heap MB", "bytes/artifact");
+    println!(
+        "{:<40} {:>12} {:>12} {:>14}",
+        "table", "total MB", "heap MB", "bytes/artifact"
+    );
     for r in &sizes {
         let (name, total, heap): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
         println!(
@@ -326,20 +330,11 @@ fn main() {
     let version: String = db.query_one("SELECT lamin.version()", &[]).unwrap().get(0);
     if defaults {
         let start = Instant::now();
-        let out = std::process::Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/import-defaults"
-        ))
-        .env("DATABASE_URL", cluster.url())
-        .env("LAMIN_BIN", lamin_e2e::lamin_bin())
-        .output()
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        lamin_e2e::import_default_sources(&cluster.url());
+        eprintln!(
+            "default sources imported in {:.0} s",
+            start.elapsed().as_secs_f64()
         );
-        eprintln!("default sources imported in {:.0} s", start.elapsed().as_secs_f64());
     }
     db.batch_execute(
         "SET client_min_messages = warning;
@@ -442,7 +437,11 @@ fn main() {
         if stop.load(Ordering::SeqCst) {
             println!(
                 "stopped at {n}: {} ({:.1} GB free, reserve {reserve} GB; {:.0} min of filling)",
-                if free_gb(cluster.dir()) < reserve { "disk budget" } else { "time budget" },
+                if free_gb(cluster.dir()) < reserve {
+                    "disk budget"
+                } else {
+                    "time budget"
+                },
                 free_gb(cluster.dir()),
                 filled_s / 60.0
             );
