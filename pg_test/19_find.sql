@@ -1,10 +1,11 @@
 -- lamin.find_artifacts: artifacts by feature values and labels (a term and
--- everything below it), the errors of a bad filter, the trash, and
+-- everything below it), lamin.annotated_artifact_ids (lamin ls --label and
+-- --feature name=value), the errors of a bad filter, the trash, and
 -- row-level security (nobody finds an artifact of a space they cannot read).
 -- Also the link policies: one per writing command, so that reading a link
 -- checks its owner once.
 BEGIN;
-SELECT plan(34);
+SELECT plan(46);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-find') AS storage_uid \gset
 SELECT lamin.create_feature('temperature', 'float'), lamin.create_feature('n_cells', 'int'),
@@ -70,6 +71,29 @@ SELECT is(pg_temp.found('{"temperature": {">": 30}, "cell_type": {"under": "CL:9
           'the benchmark''s question: a value range and a subtree');
 SELECT is(pg_temp.found('{"cell_type": "no such cell"}'), '{}'::text[], 'a label no record has: no rows');
 
+-- lamin.annotated_artifact_ids: a label of any registry by name; through a
+-- feature, its labels and its typed values (compared as the dtype compares).
+CREATE FUNCTION pg_temp.annotated(val text, feature text DEFAULT NULL) RETURNS text[] LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(a.key ORDER BY a.key), '{}') FROM lamin.artifact a
+    WHERE a.id IN (SELECT lamin.annotated_artifact_ids(val, feature))
+$$;
+-- The same name in a second registry, on an artifact that has it already.
+INSERT INTO lamin.ulabel (name) VALUES ('find B cell');
+INSERT INTO lamin.artifact_ulabel (artifact_id, ulabel_id)
+SELECT a.id, u.id FROM lamin.artifact a, lamin.ulabel u WHERE a.uid = :'a2' AND u.name = 'find B cell';
+SELECT is(pg_temp.annotated('find B cell'), ARRAY['find/2.parquet', 'find/3.parquet'], 'a label by name, whatever its registry');
+SELECT is((SELECT count(*) FROM lamin.annotated_artifact_ids('find B cell')), 2::bigint,
+          'an artifact with the name in two registries comes once');
+SELECT is(pg_temp.annotated('Exp B'), ARRAY['find/2.parquet'], 'a ulabel by name');
+SELECT is(pg_temp.annotated('Exp A.1', 'experiment'), ARRAY['find/1.parquet'], 'a label through its feature');
+SELECT is(pg_temp.annotated('find B cell', 'experiment'), '{}'::text[], 'a label not through that feature: none');
+SELECT is(pg_temp.annotated('37', 'temperature'), ARRAY['find/2.parquet'], 'a number given as text finds the number (37 = 37.0)');
+SELECT is(pg_temp.annotated('10x', 'assay'), ARRAY['find/1.parquet', 'find/3.parquet'], 'a string value');
+SELECT is(pg_temp.annotated('2024-06-01', 'measured_on'), ARRAY['find/2.parquet'], 'a date value');
+SELECT is(pg_temp.annotated('true', 'ok'), ARRAY['find/1.parquet'], 'a boolean value');
+SELECT is(pg_temp.annotated('warm', 'temperature'), '{}'::text[], 'a value that does not fit the dtype finds none');
+SELECT throws_like($$SELECT lamin.annotated_artifact_ids('x', 'nope')$$, 'no feature named "nope"', 'an unknown feature is named');
+
 -- The trash.
 SELECT lamin.delete(:'a3');
 SELECT is(pg_temp.found('{"assay": "10x"}'), ARRAY['find/1.parquet'], 'an artifact in the trash is not found');
@@ -95,6 +119,9 @@ CREATE ROLE find_outsider IN ROLE lamin_reader;
 SET ROLE find_outsider;
 SELECT is(pg_temp.found('{"temperature": {">": 30}}'), ARRAY['find/4.parquet'], 'an outsider finds only what it can read');
 SELECT is(pg_temp.found('{"cell_type": {"under": "CL:9100001"}}'), ARRAY['find/1.parquet'], 'labels too');
+SELECT is((SELECT array_agg(x) FROM lamin.annotated_artifact_ids('find B cell') x)
+          = ARRAY(SELECT id FROM lamin.artifact WHERE key = 'find/3.parquet'), true,
+          'annotated_artifact_ids: an outsider learns of no artifact it cannot read');
 RESET ROLE;
 
 -- Link policies: link_read for reading, one policy per writing command.

@@ -206,6 +206,8 @@ SELECT bionty.create_registry('gene', 'gene', $c$
     organism        text NOT NULL CONSTRAINT gene_organism_not_blank CHECK (btrim(organism) <> ''),
     CONSTRAINT gene_has_an_id CHECK (symbol IS NOT NULL OR ensembl_gene_id IS NOT NULL)$c$);
 CREATE INDEX gene_symbol ON bionty.gene (organism, symbol);
+-- A symbol of any organism (lamin.annotated_artifact_ids looks records up by name alone).
+CREATE INDEX gene_symbol_any_organism ON bionty.gene (symbol);
 COMMENT ON TABLE bionty.gene IS 'Gene registry: genes of an organism, from GENCODE/Ensembl tables with HGNC or MGI symbols, aliases and ids.';
 COMMENT ON COLUMN bionty.gene.symbol IS 'Approved gene symbol (NULL for genes known only by their Ensembl id).';
 COMMENT ON COLUMN bionty.gene.ensembl_gene_id IS 'Ensembl gene id without version, e.g. ENSG00000010610 (unique).';
@@ -222,6 +224,7 @@ SELECT bionty.create_registry('protein', 'protein', $c$
     gene_symbol  text,
     organism     text,
     length       integer CONSTRAINT protein_length_positive CHECK (length > 0)$c$);
+CREATE INDEX protein_name ON bionty.protein (name);
 COMMENT ON TABLE bionty.protein IS 'Protein registry: UniProtKB entries.';
 COMMENT ON COLUMN bionty.protein.name IS 'Protein name (or UniProt mnemonic).';
 COMMENT ON COLUMN bionty.protein.uniprotkb_id IS 'UniProtKB accession (unique).';

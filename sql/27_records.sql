@@ -41,6 +41,8 @@ CREATE TABLE lamin.project (
 -- space the writer cannot read.
 CREATE UNIQUE INDEX project_name_in_type ON lamin.project (space_id, coalesce(type_id, 0), name);
 CREATE INDEX project_type ON lamin.project (type_id);
+-- A name in any space and type (lamin.annotated_artifact_ids looks records up by name alone).
+CREATE INDEX project_name ON lamin.project (name);
 COMMENT ON TABLE lamin.project IS 'Projects: what work belongs to; parents form a hierarchy (lamin.project_parent); artifacts, collections, transforms, runs and records link to them.';
 COMMENT ON COLUMN lamin.project.id IS 'Internal id; refer to records by uid.';
 COMMENT ON COLUMN lamin.project.uid IS '12 random base62 characters.';
@@ -98,6 +100,8 @@ CREATE TRIGGER reference_doi BEFORE INSERT OR UPDATE OF doi ON lamin.reference
     FOR EACH ROW EXECUTE FUNCTION lamin.tg_reference_doi();
 CREATE UNIQUE INDEX reference_name_in_type ON lamin.reference (space_id, coalesce(type_id, 0), name);
 CREATE INDEX reference_type ON lamin.reference (type_id);
+-- A name in any space and type (lamin.annotated_artifact_ids looks records up by name alone).
+CREATE INDEX reference_name ON lamin.reference (name);
 CREATE INDEX reference_doi ON lamin.reference (doi) WHERE doi IS NOT NULL;
 COMMENT ON TABLE lamin.reference IS 'References: publications and other sources (doi, url, text, date) that artifacts, collections, transforms, runs, records and projects cite.';
 COMMENT ON COLUMN lamin.reference.id IS 'Internal id; refer to records by uid.';
@@ -144,6 +148,8 @@ CREATE TABLE lamin.record (
 );
 CREATE UNIQUE INDEX record_name_in_type ON lamin.record (space_id, coalesce(type_id, 0), name) WHERE name IS NOT NULL;
 CREATE INDEX record_type ON lamin.record (type_id);
+-- A name in any space and type (lamin.annotated_artifact_ids looks records up by name alone).
+CREATE INDEX record_name ON lamin.record (name) WHERE name IS NOT NULL;
 CREATE INDEX record_run ON lamin.record (run_id);
 COMMENT ON TABLE lamin.record IS 'Records: rows of sheets (samples, donors, reagents). A record with is_type is a record type; its schema names the features its records hold as typed values (lamin.record_feature_value).';
 COMMENT ON COLUMN lamin.record.id IS 'Internal id; refer to records by uid.';

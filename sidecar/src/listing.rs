@@ -7,7 +7,6 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use crate::error::DbError;
-use crate::refused;
 
 /// Which artifacts to list.
 #[derive(Debug, Clone, Default)]
@@ -52,29 +51,6 @@ pub async fn list_artifacts(
     client: &Client,
     request: &ListRequest,
 ) -> anyhow::Result<Vec<ArtifactRow>> {
-    if !request.features.is_empty() {
-        let names: Vec<&str> = request.features.iter().map(|(n, _)| n.as_str()).collect();
-        let unknown: Vec<String> = client
-            .query(
-                "SELECT n FROM unnest($1::text[]) n WHERE NOT EXISTS (SELECT FROM lamin.feature f WHERE f.name = n)",
-                &[&names],
-            )
-            .await
-            .map_err(DbError)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(refused!(
-                "no feature named {}: see SELECT name, dtype FROM lamin.features",
-                unknown
-                    .iter()
-                    .map(|n| format!("{n:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-    }
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut param = |v: Box<dyn ToSql + Sync + Send>| {
         params.push(v);
@@ -96,24 +72,21 @@ pub async fn list_artifacts(
             "(v.space = {p} OR EXISTS (SELECT FROM lamin.space sp WHERE sp.uid = {p} AND sp.name = v.space))"
         ));
     }
+    // Each label and feature condition is the set of artifacts it accepts,
+    // made once (lamin.annotated_artifact_ids: an indexed look-up per
+    // registry), not a test of every artifact in key order (111 s for the
+    // first 100 of 1M artifacts). An unknown feature is refused there.
     for label in &request.labels {
         let p = param(Box::new(label.clone()));
         conditions.push(format!(
-            "(EXISTS (SELECT FROM lamin.artifact_ulabel l JOIN lamin.ulabel u ON u.id = l.ulabel_id
-                      WHERE l.artifact_id = a.id AND u.name = {p})
-              OR EXISTS (SELECT FROM lamin.registry_annotations(a.id) r WHERE r.name = {p}))"
+            "a.id IN (SELECT lamin.annotated_artifact_ids({p}))"
         ));
     }
     for (name, value) in &request.features {
         let n = param(Box::new(name.clone()));
         let v = param(Box::new(value.clone()));
         conditions.push(format!(
-            "EXISTS (SELECT FROM lamin.feature f WHERE f.name = {n} AND (
-                 EXISTS (SELECT FROM lamin.artifact_ulabel l JOIN lamin.ulabel u ON u.id = l.ulabel_id
-                         WHERE l.artifact_id = a.id AND l.feature_id = f.id AND u.name = {v})
-                 OR EXISTS (SELECT FROM lamin.artifact_feature_value fv
-                            WHERE fv.artifact_id = a.id AND fv.feature_id = f.id AND fv.value #>> '{{}}' = {v})
-                 OR EXISTS (SELECT FROM lamin.registry_annotations(a.id) r WHERE r.feature_id = f.id AND r.name = {v})))"
+            "a.id IN (SELECT lamin.annotated_artifact_ids({v}, {n}))"
         ));
     }
     let limit = match request.limit {

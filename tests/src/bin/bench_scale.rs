@@ -176,12 +176,16 @@ const READS: &[Read] = &[
     Read {
         name: "by label, first 100 (lamin ls --label's query)",
         sql: "SELECT v.uid, v.key FROM lamin.artifacts v JOIN lamin.artifact a ON a.uid = v.uid
-              WHERE v.is_latest
-                AND (EXISTS (SELECT FROM lamin.artifact_ulabel l JOIN lamin.ulabel u ON u.id = l.ulabel_id
-                             WHERE l.artifact_id = a.id AND u.name = $1)
-                     OR EXISTS (SELECT FROM lamin.registry_annotations(a.id) r WHERE r.name = $1))
+              WHERE v.is_latest AND a.id IN (SELECT lamin.annotated_artifact_ids($1))
               ORDER BY v.key COLLATE \"C\" NULLS LAST, a.id LIMIT 100",
         arg: 4,
+    },
+    Read {
+        name: "by value, first 100 (lamin ls --feature temperature=x's query)",
+        sql: "SELECT v.uid, v.key FROM lamin.artifacts v JOIN lamin.artifact a ON a.uid = v.uid
+              WHERE v.is_latest AND a.id IN (SELECT lamin.annotated_artifact_ids($1, 'temperature'))
+              ORDER BY v.key COLLATE \"C\" NULLS LAST, a.id LIMIT 100",
+        arg: 5,
     },
     Read {
         name: "by value, all: find_artifacts({temperature: [x, x+0.01)})",
