@@ -134,9 +134,12 @@ fn fill_batch(db: &mut postgres::Client, client: u64, batch: u64, storage: &str)
 
 /// One read of the benchmark: its SQL takes one argument ($1), the
 /// `arg`-th of a random artifact's (uid, key, hash, key prefix, label, value).
+/// A read with `cli` runs the release CLI instead (`{}` is the argument), as
+/// a user does: the process and its connection are part of the time.
 struct Read {
     name: &'static str,
     sql: &'static str,
+    cli: &'static [&'static str],
     arg: usize,
 }
 
@@ -144,21 +147,25 @@ const READS: &[Read] = &[
     Read {
         name: "get by uid: lamin.get(uid)",
         sql: "SELECT uid FROM lamin.get($1)",
+        cli: &[],
         arg: 0,
     },
     Read {
         name: "get by stem (latest version): lamin.get(stem)",
         sql: "SELECT uid FROM lamin.get(left($1, 16))",
+        cli: &[],
         arg: 0,
     },
     Read {
         name: "by key: lamin.artifacts WHERE key = … AND is_latest",
         sql: "SELECT uid FROM lamin.artifacts WHERE key = $1 AND is_latest",
+        cli: &[],
         arg: 1,
     },
     Read {
         name: "by hash: lamin.artifacts WHERE hash = …",
         sql: "SELECT uid FROM lamin.artifacts WHERE hash = $1",
+        cli: &[],
         arg: 2,
     },
     Read {
@@ -166,36 +173,44 @@ const READS: &[Read] = &[
         sql: "SELECT v.uid, v.key FROM lamin.artifacts v JOIN lamin.artifact a ON a.uid = v.uid
               WHERE v.is_latest AND starts_with(v.key, $1)
               ORDER BY v.key COLLATE \"C\" NULLS LAST, a.id LIMIT 100",
+        cli: &[],
         arg: 3,
     },
     Read {
         name: "by label, 100 of them: find_artifacts({project: …}, 100)",
         sql: "SELECT uid FROM lamin.find_artifacts(jsonb_build_object('project', $1::text), max_rows => 100)",
+        cli: &[],
         arg: 4,
     },
     Read {
-        name: "by label, first 100 (lamin ls --label's query)",
-        sql: "SELECT v.uid, v.key FROM lamin.artifacts v JOIN lamin.artifact a ON a.uid = v.uid
-              WHERE v.is_latest AND a.id IN (SELECT lamin.annotated_artifact_ids($1))
-              ORDER BY v.key COLLATE \"C\" NULLS LAST, a.id LIMIT 100",
+        name: "the CLI: lamin ls PREFIX --limit 100",
+        sql: "",
+        cli: &["ls", "{}", "--limit", "100", "--format", "csv"],
+        arg: 3,
+    },
+    Read {
+        name: "the CLI: lamin ls --label NAME --limit 100",
+        sql: "",
+        cli: &["ls", "--label", "{}", "--limit", "100", "--format", "csv"],
         arg: 4,
     },
     Read {
-        name: "by value, first 100 (lamin ls --feature temperature=x's query)",
-        sql: "SELECT v.uid, v.key FROM lamin.artifacts v JOIN lamin.artifact a ON a.uid = v.uid
-              WHERE v.is_latest AND a.id IN (SELECT lamin.annotated_artifact_ids($1, 'temperature'))
-              ORDER BY v.key COLLATE \"C\" NULLS LAST, a.id LIMIT 100",
+        name: "the CLI: lamin ls --feature temperature=x --limit 100",
+        sql: "",
+        cli: &["ls", "--feature", "temperature={}", "--limit", "100", "--format", "csv"],
         arg: 5,
     },
     Read {
         name: "by value, all: find_artifacts({temperature: [x, x+0.01)})",
         sql: "SELECT uid FROM lamin.find_artifacts(jsonb_build_object('temperature',
                   jsonb_build_object('>=', $1::text::numeric, '<', $1::text::numeric + 0.01)))",
+        cli: &[],
         arg: 5,
     },
     Read {
         name: "lineage of one artifact: lamin.lineage(uid)",
         sql: "SELECT count(*) FROM lamin.lineage($1)",
+        cli: &[],
         arg: 0,
     },
 ];
@@ -205,7 +220,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-fn measure(db: &mut postgres::Client, count: u64, reps: u64) {
+fn measure(db: &mut postgres::Client, url: &str, count: u64, reps: u64) {
     db.batch_execute("VACUUM ANALYZE").unwrap();
     let (bytes, artifacts, heads, runs, audit): (i64, i64, i64, i64, i64) = {
         let r = db
@@ -285,7 +300,7 @@ fn measure(db: &mut postgres::Client, count: u64, reps: u64) {
         "read", "p50 ms", "p99 ms", "max ms", "rows", "runs"
     );
     for read in READS {
-        let stmt = db.prepare(read.sql).unwrap();
+        let stmt = (read.cli.is_empty()).then(|| db.prepare(read.sql).unwrap());
         let mut times = Vec::with_capacity(args.len());
         let mut rows = 0usize;
         let read_start = Instant::now();
@@ -295,11 +310,36 @@ fn measure(db: &mut postgres::Client, count: u64, reps: u64) {
                 break;
             }
             let start = Instant::now();
-            let got = db
-                .query(&stmt, &[&a[read.arg]])
-                .unwrap_or_else(|e| panic!("{}: {e:?}", read.name));
+            rows += match &stmt {
+                Some(stmt) => db
+                    .query(stmt, &[&a[read.arg]])
+                    .unwrap_or_else(|e| panic!("{}: {e:?}", read.name))
+                    .len(),
+                None => {
+                    let args: Vec<String> = read
+                        .cli
+                        .iter()
+                        .map(|x| x.replace("{}", &a[read.arg]))
+                        .collect();
+                    let out = std::process::Command::new(lamin_e2e::lamin_bin())
+                        .args(&args)
+                        .env("DATABASE_URL", url)
+                        .output()
+                        .expect("run lamin");
+                    assert!(
+                        out.status.success(),
+                        "{}: {}",
+                        read.name,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    // CSV: a header, then one line per artifact.
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .count()
+                        .saturating_sub(1)
+                }
+            };
             times.push(start.elapsed());
-            rows += got.len();
         }
         times.sort();
         println!(
@@ -437,7 +477,7 @@ fn main() {
             (n - round_from) as f64 / secs
         );
         reached = n;
-        measure(&mut db, n, reps);
+        measure(&mut db, &cluster.url(), n, reps);
         if stop.load(Ordering::SeqCst) {
             println!(
                 "stopped at {n}: {} ({:.1} GB free, reserve {reserve} GB; {:.0} min of filling)",
