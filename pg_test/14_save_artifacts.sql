@@ -2,7 +2,7 @@
 -- rules, and the first version of a new family skipping the versioning
 -- trigger (lamin.new_family_uid) without a family ever losing its one head.
 BEGIN;
-SELECT plan(37);
+SELECT plan(39);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-storage') AS storage_uid \gset
 CREATE TEMP TABLE h AS SELECT g, encode(sha256(('bulk ' || g)::bytea), 'hex') AS hash FROM generate_series(1, 200) g;
@@ -102,6 +102,13 @@ SELECT lamin.save_artifact(encode(sha256('fam a'), 'hex'), 1, key => 'fam/a.csv'
 SELECT lamin.save_artifact(encode(sha256('fam b'), 'hex'), 1, key => 'fam/b.csv', revises => :'fa') AS fb \gset
 SELECT throws_like($$SELECT lamin.save_artifacts(ARRAY[encode(sha256('fam a2'), 'hex'), encode(sha256('fam b2'), 'hex')], '{1,1}', keys => '{fam/a.csv,fam/b.csv}')$$,
                    'entries 1, 2 would all be the next version of family %', 'two keys of one family in a call are refused');
+
+-- == the insert's foreign-key checks run with plan_cache_mode auto, inside only ==
+SET plan_cache_mode = force_generic_plan;
+SELECT is((SELECT count(*)::int FROM lamin.save_artifacts(ARRAY(SELECT encode(sha256(('pcm ' || g)::bytea), 'hex') FROM generate_series(1, 70) g),
+                                                          array_fill(1::bigint, ARRAY[70]))), 70, 'a call of 70 new artifacts');
+SELECT is(current_setting('plan_cache_mode'), 'force_generic_plan', 'save_artifacts leaves the caller''s plan_cache_mode as it was');
+RESET plan_cache_mode;
 
 -- == refusals: a clear error, and nothing stored ==
 SELECT count(*) AS before FROM lamin.artifact \gset

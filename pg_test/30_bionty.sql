@@ -1,7 +1,7 @@
 -- bionty: deterministic uids, the import merge (new version, removed terms,
 -- failed imports), hierarchies, search under a term, and genes.
 BEGIN;
-SELECT plan(38);
+SELECT plan(39);
 
 -- Every table, view and column of schema bionty is documented.
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -106,6 +106,13 @@ SELECT lamin.create_feature('marker_gene', 'cat[bionty.gene]');
 SELECT is(lamin.annotate(:'art', 'marker_gene', ARRAY['CD4']), 1, 'genes annotate by symbol');
 SELECT is(lamin.describe(:'art') -> 'features', '{"cell_type": ["CD8-positive, alpha-beta T cell", "T cell"], "marker_gene": ["CD4"]}'::jsonb,
           'describe lists bionty annotations under their features');
+
+-- plan_cache_mode = force_custom_plan on an import function would hold for
+-- the foreign-key checks of every row it inserts, re-planning each.
+SELECT is((SELECT count(*)::int FROM pg_proc
+           WHERE oid IN ('bionty.finish_import'::regproc, 'bionty.finish_gene_import'::regproc)
+             AND array_to_string(proconfig, ',') LIKE '%plan_cache_mode%'), 0,
+          'the import functions keep the session''s plan_cache_mode');
 
 SELECT * FROM finish();
 ROLLBACK;

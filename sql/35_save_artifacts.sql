@@ -183,19 +183,30 @@ BEGIN
                 PERFORM lamin.vouch_heads(ARRAY(SELECT x FROM unnest(planned) x WHERE right(x, 4) <> '0000'));
             END IF;
         END IF;
-        WITH saved AS (
-            INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
-                                             n_files, n_observations, run_id, created_by, space_id)
-            SELECT f.uid, e.k, e.description, sid, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
-                   CASE WHEN e.n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END, e.n_files, e.n_observations,
-                   run, me, here
-            FROM unnest(fresh, planned) f(o, uid)
-            JOIN unnest(hashes, sizes, keys, suffixes, descriptions, kinds, otypes, n_files, n_observations)
-                 WITH ORDINALITY e(h, s, k, suffix, description, kind, otype, n_files, n_observations, o) ON e.o = f.o
-            ORDER BY e.o
-            RETURNING a.hash, a.uid
-        )
-        SELECT array_agg(s.hash), array_agg(s.uid) INTO new_hash, new_uid FROM saved s;
+        -- The insert's foreign-key checks (one per reference of each row) run
+        -- with plan_cache_mode auto, which keeps their plans, not under this
+        -- function's force_custom_plan, which would re-plan each check of
+        -- each row; the insert itself is EXECUTEd, so it is still planned for
+        -- the arrays it gets. (Only until the function returns: its SET
+        -- clause restores the caller's setting.)
+        PERFORM set_config('plan_cache_mode', 'auto', true);
+        EXECUTE $q$
+            WITH saved AS (
+                INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
+                                                 n_files, n_observations, run_id, created_by, space_id)
+                SELECT f.uid, e.k, e.description, $12, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
+                       CASE WHEN e.n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END, e.n_files, e.n_observations,
+                       $13, $14, $15
+                FROM unnest($1, $2) f(o, uid)
+                JOIN unnest($3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     WITH ORDINALITY e(h, s, k, suffix, description, kind, otype, n_files, n_observations, o) ON e.o = f.o
+                ORDER BY e.o
+                RETURNING a.hash, a.uid
+            )
+            SELECT array_agg(s.hash), array_agg(s.uid) FROM saved s$q$
+        INTO new_hash, new_uid
+        USING fresh, planned, hashes, sizes, keys, suffixes, descriptions, kinds, otypes, n_files, n_observations, sid, run, me, here;
+        PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
     END IF;
 
     -- Say once what came back instead of being stored (every artifact made

@@ -1,0 +1,422 @@
+\echo Use "ALTER EXTENSION lamin UPDATE TO '0.11.0'" to load this file. \quit
+-- lamin 0.10.0 → 0.11.0. Run by ALTER EXTENSION lamin UPDATE in one
+-- transaction (all or nothing). Definitions are copied verbatim from sql/
+-- (the upgrade test compares the result with a fresh install object by
+-- object).
+
+-- == issue 23: the foreign-key checks of bulk writes keep their plans (sql/17_bionty_import.sql, sql/35_save_artifacts.sql) ==
+-- Merge pg_temp.import_term into an ontology registry.
+CREATE OR REPLACE FUNCTION bionty.finish_import(entity text, source_name text, source_version text, url text, checksum text,
+                                     description text DEFAULT NULL)
+RETURNS TABLE (source_id bigint, terms bigint, inserted bigint, updated bigint, deprecated bigint,
+               edges bigint, edges_outside bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- No plan_cache_mode = force_custom_plan here: the merge's statements are
+-- EXECUTEd (planned for what they get) or read the staging tables, which are
+-- new in each import; and the setting would hold for the foreign-key checks
+-- of every inserted row too, re-planning each (NCBITaxon: six checks per
+-- term, about 90 s of its import).
+-- Sorting and hashing a million terms (and their search words) in memory.
+SET work_mem = '256MB'
+SET lamin.audit_summary = 'on'
+AS $$
+DECLARE
+    tbl text;
+    edges_tbl text;
+    src bigint;
+    v_terms bigint;
+    v_inserted bigint;
+    v_updated bigint;
+    v_deprecated bigint;
+    v_edges bigint;
+    v_outside bigint;
+    dup text;
+    guard_setting text;
+BEGIN
+    SELECT format('bionty.%I', split_part(o.entity, '.', 2)), format('bionty.%I', split_part(o.entity, '.', 2) || '_parent')
+    INTO tbl, edges_tbl FROM bionty.ontology o WHERE o.entity = finish_import.entity;
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'unknown ontology registry %: known are %', quote_literal(entity),
+            (SELECT string_agg(o.entity, ', ' ORDER BY o.entity) FROM bionty.ontology o)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT i.ontology_id INTO dup FROM pg_temp.import_term i GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'import into %: term % appears twice in the source', entity, dup USING ERRCODE = 'unique_violation';
+    END IF;
+    SELECT i.ontology_id INTO dup FROM pg_temp.import_term i WHERE i.name IS NULL OR btrim(i.name) = '' LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'import into %: term % has no name', entity, dup USING ERRCODE = 'not_null_violation';
+    END IF;
+    ANALYZE pg_temp.import_term;
+    src := bionty.register_source(entity, NULL, source_name, source_version, url, checksum, description);
+    SELECT count(*) INTO v_terms FROM pg_temp.import_term;
+    -- Sources carry duplicate labels (obsolete terms, homonyms across branches):
+    -- the typo guard is for hand-made records. Restored before returning.
+    guard_setting := current_setting('lamin.allow_duplicates', true);
+    PERFORM set_config('lamin.allow_duplicates', 'on', true);
+
+    -- Update changed terms in place, then add new ones.
+    EXECUTE format($q$
+        UPDATE %1$s t SET name = i.name, synonyms = coalesce(i.synonyms, '{}'), description = i.description,
+                          abbr = i.abbr, deprecated = coalesce(i.deprecated, false), replaced_by = i.replaced_by,
+                          source_id = $1, updated_at = now() %2$s
+        FROM pg_temp.import_term i
+        WHERE t.ontology_id = i.ontology_id
+          AND (t.name, t.synonyms, t.description, t.abbr, t.deprecated, t.replaced_by, t.source_id)
+              IS DISTINCT FROM (i.name, coalesce(i.synonyms, '{}'), i.description, i.abbr, coalesce(i.deprecated, false), i.replaced_by, $1)$q$,
+        tbl, CASE WHEN entity = 'bionty.organism' THEN ', scientific_name = i.name' ELSE '' END)
+    USING src;
+    GET DIAGNOSTICS v_updated = ROW_COUNT;
+    EXECUTE format($q$
+        INSERT INTO %1$s (uid, ontology_id, name, synonyms, description, abbr, deprecated, replaced_by, source_id %2$s)
+        SELECT bionty.ontology_uid(i.ontology_id), i.ontology_id, i.name, coalesce(i.synonyms, '{}'), i.description, i.abbr,
+               coalesce(i.deprecated, false), i.replaced_by, $1 %3$s
+        FROM pg_temp.import_term i
+        WHERE NOT EXISTS (SELECT 1 FROM %1$s t WHERE t.ontology_id = i.ontology_id)$q$,
+        tbl, CASE WHEN entity = 'bionty.organism' THEN ', scientific_name' ELSE '' END,
+             CASE WHEN entity = 'bionty.organism' THEN ', i.name' ELSE '' END)
+    USING src;
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+
+    -- Terms an earlier version of this source had and this one has not: deprecated, not deleted
+    -- (artifacts may be annotated with them).
+    EXECUTE format($q$
+        UPDATE %1$s t SET deprecated = true, updated_at = now()
+        FROM bionty.source s
+        WHERE s.id = t.source_id AND s.entity = $2 AND s.name = $3 AND s.organism IS NULL AND t.source_id <> $1
+          AND NOT t.deprecated
+          AND NOT EXISTS (SELECT 1 FROM pg_temp.import_term i WHERE i.ontology_id = t.ontology_id)$q$, tbl)
+    USING src, entity, source_name;
+    GET DIAGNOSTICS v_deprecated = ROW_COUNT;
+
+    -- The imported terms' edges are replaced by the source's. Edges to terms
+    -- that are not in this registry (e.g. CL part_of UBERON) are counted, not kept.
+    EXECUTE format($q$
+        DELETE FROM %1$s e USING %2$s c, pg_temp.import_term i
+        WHERE e.child_id = c.id AND c.ontology_id = i.ontology_id$q$, edges_tbl, tbl);
+    EXECUTE format($q$
+        WITH wanted AS (
+            SELECT i.ontology_id AS child, x.parent, coalesce(nullif(x.relation, ''), 'is_a') AS relation
+            FROM pg_temp.import_term i
+            CROSS JOIN LATERAL unnest(i.parents, i.relations) AS x(parent, relation)
+            WHERE x.parent IS NOT NULL AND x.parent <> i.ontology_id
+        ), resolved AS (
+            SELECT c.id AS child_id, p.id AS parent_id, w.relation
+            FROM wanted w JOIN %2$s c ON c.ontology_id = w.child LEFT JOIN %2$s p ON p.ontology_id = w.parent
+        ), added AS (
+            INSERT INTO %1$s (child_id, parent_id, relation)
+            SELECT DISTINCT child_id, parent_id, relation FROM resolved WHERE parent_id IS NOT NULL
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM resolved WHERE parent_id IS NULL)$q$, edges_tbl, tbl)
+    INTO v_edges, v_outside;
+
+    UPDATE bionty.source s SET n_terms = v_terms, n_deprecated = v_deprecated WHERE s.id = src;
+    PERFORM set_config('lamin.allow_duplicates', coalesce(guard_setting, ''), true);
+    RETURN QUERY SELECT src, v_terms, v_inserted, v_updated, v_deprecated, v_edges, v_outside;
+END
+$$;
+
+-- Merge pg_temp.import_gene into bionty.gene for one organism.
+CREATE OR REPLACE FUNCTION bionty.finish_gene_import(organism text, source_name text, source_version text, url text, checksum text,
+                                          description text DEFAULT NULL)
+RETURNS TABLE (source_id bigint, terms bigint, inserted bigint, updated bigint, deprecated bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- No force_custom_plan: see bionty.finish_import.
+SET work_mem = '256MB'
+SET lamin.audit_summary = 'on'
+AS $$
+DECLARE
+    src bigint;
+    v_terms bigint;
+    v_inserted bigint;
+    v_updated bigint;
+    v_deprecated bigint;
+    dup text;
+    guard_setting text;
+    org text := organism;
+BEGIN
+    IF org IS NULL OR btrim(org) = '' THEN
+        RAISE EXCEPTION 'gene import: the organism must be named (e.g. human)' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT i.ensembl_gene_id INTO dup FROM pg_temp.import_gene i GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'gene import: % appears twice in the source', dup USING ERRCODE = 'unique_violation';
+    END IF;
+    SELECT g.ensembl_gene_id INTO dup FROM bionty.gene g JOIN pg_temp.import_gene i USING (ensembl_gene_id)
+    WHERE g.organism <> org LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'gene import: % is already a gene of another organism', dup USING ERRCODE = 'unique_violation';
+    END IF;
+    ANALYZE pg_temp.import_gene;
+    src := bionty.register_source('bionty.gene', org, source_name, source_version, url, checksum, description);
+    SELECT count(*) INTO v_terms FROM pg_temp.import_gene;
+    guard_setting := current_setting('lamin.allow_duplicates', true);
+    PERFORM set_config('lamin.allow_duplicates', 'on', true);
+
+    UPDATE bionty.gene g SET symbol = i.symbol, ncbi_gene_ids = coalesce(i.ncbi_gene_ids, '{}'), hgnc_id = i.hgnc_id,
+                             mgi_id = i.mgi_id, biotype = i.biotype, synonyms = coalesce(i.synonyms, '{}'),
+                             description = i.description, deprecated = false, source_id = src, updated_at = now()
+    FROM pg_temp.import_gene i
+    WHERE g.ensembl_gene_id = i.ensembl_gene_id
+      AND (g.symbol, g.ncbi_gene_ids, g.hgnc_id, g.mgi_id, g.biotype, g.synonyms, g.description, g.deprecated, g.source_id)
+          IS DISTINCT FROM (i.symbol, coalesce(i.ncbi_gene_ids, '{}'), i.hgnc_id, i.mgi_id, i.biotype, coalesce(i.synonyms, '{}'), i.description, false, src);
+    GET DIAGNOSTICS v_updated = ROW_COUNT;
+    INSERT INTO bionty.gene (uid, ensembl_gene_id, symbol, ncbi_gene_ids, hgnc_id, mgi_id, biotype, organism, synonyms, description, source_id)
+    SELECT bionty.ontology_uid(i.ensembl_gene_id), i.ensembl_gene_id, i.symbol, coalesce(i.ncbi_gene_ids, '{}'), i.hgnc_id, i.mgi_id,
+           i.biotype, org, coalesce(i.synonyms, '{}'), i.description, src
+    FROM pg_temp.import_gene i
+    WHERE NOT EXISTS (SELECT 1 FROM bionty.gene g WHERE g.ensembl_gene_id = i.ensembl_gene_id);
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    UPDATE bionty.gene g SET deprecated = true, updated_at = now()
+    FROM bionty.source s
+    WHERE s.id = g.source_id AND s.entity = 'bionty.gene' AND s.name = source_name AND s.organism = org AND g.source_id <> src
+      AND NOT g.deprecated
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.import_gene i WHERE i.ensembl_gene_id = g.ensembl_gene_id);
+    GET DIAGNOSTICS v_deprecated = ROW_COUNT;
+
+    UPDATE bionty.source s SET n_terms = v_terms, n_deprecated = v_deprecated WHERE s.id = src;
+    PERFORM set_config('lamin.allow_duplicates', coalesce(guard_setting, ''), true);
+    RETURN QUERY SELECT src, v_terms, v_inserted, v_updated, v_deprecated;
+END
+$$;
+
+-- Register artifacts whose bytes are (or will be) in one storage, one entry
+-- per position of the arrays (NULL arrays: NULL for every entry). Returns one
+-- row per entry, in order: its artifact's uid and what happened:
+--   saved        a new artifact (a new family, or the first version of its key);
+--   new version  a new artifact: the next version of the family of its key;
+--   existing     the content was saved before (or earlier in this call): that
+--                artifact is returned and the current run recorded as re-creating it;
+--   restored     as existing, and the artifact came back from the trash.
+-- Within one call a key may appear once (which of two files would be the
+-- newer version is not said); version tags and `revises` are
+-- lamin.save_artifact's.
+CREATE OR REPLACE FUNCTION lamin.save_artifacts(
+    hashes         text[],
+    sizes          bigint[],
+    keys           text[] DEFAULT NULL,
+    suffixes       text[] DEFAULT NULL,
+    descriptions   text[] DEFAULT NULL,
+    storage        text DEFAULT NULL,
+    kinds          text[] DEFAULT NULL,
+    otypes         text[] DEFAULT NULL,
+    n_files        bigint[] DEFAULT NULL,
+    n_observations bigint[] DEFAULT NULL
+) RETURNS TABLE (ord int, uid text, outcome text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- Each statement below is planned for the arrays it gets (a generic plan
+-- would not know how many entries a call has).
+SET plan_cache_mode = force_custom_plan
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n int := coalesce(cardinality(hashes), 0);
+    sid bigint;
+    here bigint;
+    run bigint := lamin.current_run_id();
+    me bigint;
+    bad record;
+    -- Content saved before, one element per distinct hash that has a record.
+    old_hash text[];
+    old_id bigint[];
+    old_uid text[];
+    old_trashed boolean[];
+    -- Artifacts this call made.
+    new_hash text[];
+    new_uid text[];
+    fresh bigint[];
+    family text[];
+    planned text[];
+    n_existing int;
+    n_keys_dropped int;
+BEGIN
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    IF n > 10000 THEN
+        RAISE EXCEPTION 'save_artifacts: % entries, at most 10000 a call', n
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'split the entries into calls of up to 10000';
+    END IF;
+    SELECT x.name, x.len INTO bad
+    FROM (VALUES ('sizes', cardinality(sizes)), ('keys', cardinality(keys)), ('suffixes', cardinality(suffixes)),
+                 ('descriptions', cardinality(descriptions)), ('kinds', cardinality(kinds)), ('otypes', cardinality(otypes)),
+                 ('n_files', cardinality(n_files)), ('n_observations', cardinality(n_observations))) x(name, len)
+    WHERE x.len IS DISTINCT FROM n AND (x.len IS NOT NULL OR x.name = 'sizes')
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'save_artifacts: % has % entries, hashes has %', bad.name, coalesce(bad.len, 0), n
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'pass one element per artifact in every array (or NULL for none)';
+    END IF;
+    SELECT u.o, u.h INTO bad FROM unnest(hashes) WITH ORDINALITY u(h, o)
+    WHERE u.h IS NULL OR NOT lamin.is_sha256_hex(u.h) ORDER BY u.o LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'entry %: invalid hash %: expected the sha256 of the full content as 64 lowercase hex characters',
+            bad.o, coalesce(quote_literal(left(bad.h, 80)), 'NULL') USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u.o, u.s INTO bad FROM unnest(sizes) WITH ORDINALITY u(s, o)
+    WHERE u.s IS NULL OR u.s < 0 ORDER BY u.o LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'entry %: invalid size %: expected a byte count >= 0', bad.o, coalesce(bad.s::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF keys IS NOT NULL THEN
+        PERFORM lamin.check_key(k) FROM unnest(keys) k WHERE k IS NOT NULL;
+        SELECT u.k, array_agg(u.o ORDER BY u.o) AS os INTO bad FROM unnest(keys) WITH ORDINALITY u(k, o)
+        WHERE u.k IS NOT NULL GROUP BY u.k HAVING count(*) > 1 ORDER BY min(u.o) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'key % is given to entries % in one call', quote_literal(bad.k), array_to_string(bad.os, ', ')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'save them in separate calls: the later call makes the next version of the key';
+        END IF;
+    END IF;
+    sid := lamin.storage_id(storage);
+    here := lamin.current_space_id();
+
+    -- The same locks as lamin.save_artifact's, so that concurrent savers of
+    -- one content or one key wait for each other and then find each other's
+    -- records: for a few entries one per hash and per key (sorted: no two
+    -- calls take them in opposite orders); for more, the storage's lock over
+    -- all saves (advisory locks live in a shared table of bounded size).
+    IF n > 64 THEN
+        PERFORM pg_advisory_xact_lock(lamin.artifact_saves_lock_key(sid));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(lamin.artifact_saves_lock_key(sid));
+        PERFORM pg_advisory_xact_lock(l.k)
+        FROM (SELECT DISTINCT lamin.artifact_hash_lock_key(sid, h) AS k FROM unnest(hashes) h ORDER BY 1) l;
+        PERFORM pg_advisory_xact_lock(l.k)
+        FROM (SELECT DISTINCT lamin.artifact_key_lock_key(sid, k) AS k
+              FROM unnest(keys) k WHERE k IS NOT NULL ORDER BY 1) l;
+    END IF;
+
+    -- Content saved before, within what the caller can read (as in
+    -- lamin.save_artifact: row-level security hides the rest; the copy in the
+    -- current space first, then one not in the trash).
+    SELECT array_agg(d.h), array_agg(e.id), array_agg(e.uid), array_agg(e.branch_id = -1)
+    INTO old_hash, old_id, old_uid, old_trashed
+    FROM (SELECT DISTINCT h FROM unnest(hashes) h) d
+    CROSS JOIN LATERAL (
+        SELECT a.id, a.uid, a.branch_id FROM lamin.artifact a
+        WHERE a.storage_id = sid AND a.hash = d.h
+        ORDER BY a.space_id = here DESC, a.branch_id = -1, a.id
+        LIMIT 1) e;
+    IF old_id IS NOT NULL THEN
+        UPDATE lamin.artifact a SET branch_id = 1
+        FROM unnest(old_id, old_trashed) t(id, trashed) WHERE a.id = t.id AND t.trashed;
+        INSERT INTO lamin.artifact_recreating_run (artifact_id, run_id)
+        SELECT a.id, run FROM lamin.artifact a
+        WHERE run IS NOT NULL AND a.id = ANY (old_id) AND a.run_id IS DISTINCT FROM run
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- New content: the first entry of each hash not saved before, in order.
+    IF EXISTS (SELECT FROM unnest(hashes) h WHERE h <> ALL (coalesce(old_hash, '{}'))) THEN
+        PERFORM lamin.require_write('saving artifacts');
+        me := lamin.current_user_id();
+        -- The entries to store, each with the family of its key (saving under
+        -- an existing key makes a new version of that key's family).
+        SELECT array_agg(e.o ORDER BY e.o), array_agg(f.stem ORDER BY e.o) INTO fresh, family
+        FROM (SELECT u.o, u.h, u.k, u.o = min(u.o) OVER (PARTITION BY u.h) AS first_of_hash
+              FROM unnest(hashes, keys) WITH ORDINALITY u(h, k, o)) e
+        LEFT JOIN LATERAL (
+            SELECT a.stem FROM lamin.artifact a
+            WHERE e.k IS NOT NULL AND a.storage_id = sid AND a.key = e.k AND a.branch_id <> -1
+            ORDER BY a.id DESC LIMIT 1) f ON true
+        WHERE e.first_of_hash AND e.h <> ALL (coalesce(old_hash, '{}'));
+        SELECT f.stem, array_agg(f.o ORDER BY f.o) AS os INTO bad FROM unnest(fresh, family) f(o, stem)
+        WHERE f.stem IS NOT NULL GROUP BY f.stem HAVING count(*) > 1 ORDER BY min(f.o) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'entries % would all be the next version of family % (their keys name versions of it)',
+                array_to_string(bad.os, ', '), bad.stem
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'save them in separate calls: each call makes one next version of a family';
+        END IF;
+        -- Their uids. Up to 64 entries: as lamin.save_artifact makes them,
+        -- each next version under its family's lock. More: under the storage's
+        -- saves lock, each family's newest counter read at once, and the new
+        -- versions vouched for as their families' heads below (a lock per
+        -- family would fill the shared lock table for thousands of versions).
+        IF n <= 64 THEN
+            planned := ARRAY(SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20)
+                                         ELSE lamin.next_version_uid('lamin.artifact', f.stem) END
+                             FROM unnest(fresh, family) WITH ORDINALITY f(o, stem, i) ORDER BY f.i);
+        ELSE
+            planned := ARRAY(SELECT CASE WHEN f.stem IS NULL THEN lamin.new_family_uid(20)
+                                         ELSE f.stem || lamin.version_suffix(lamin.version_number(t.top) + 1) END
+                             FROM unnest(fresh, family) WITH ORDINALITY f(o, stem, i)
+                             LEFT JOIN (SELECT a.stem, max(right(a.uid, 4) COLLATE "C") AS top FROM lamin.artifact a
+                                        WHERE a.stem = ANY (family) GROUP BY a.stem) t ON t.stem = f.stem
+                             ORDER BY f.i);
+        END IF;
+        -- The families' heads step down in one statement, before the new
+        -- versions arrive (from the versioning trigger, each new version would
+        -- demote its head in an UPDATE of its own, with the registry's
+        -- statement triggers each time).
+        IF EXISTS (SELECT FROM unnest(family) x WHERE x IS NOT NULL) THEN
+            UPDATE lamin.artifact a SET is_latest = false
+            WHERE a.is_latest AND a.stem = ANY (ARRAY(SELECT DISTINCT x FROM unnest(family) x WHERE x IS NOT NULL));
+            IF n > 64 THEN
+                PERFORM lamin.vouch_heads(ARRAY(SELECT x FROM unnest(planned) x WHERE right(x, 4) <> '0000'));
+            END IF;
+        END IF;
+        -- The insert's foreign-key checks (one per reference of each row) run
+        -- with plan_cache_mode auto, which keeps their plans, not under this
+        -- function's force_custom_plan, which would re-plan each check of
+        -- each row; the insert itself is EXECUTEd, so it is still planned for
+        -- the arrays it gets. (Only until the function returns: its SET
+        -- clause restores the caller's setting.)
+        PERFORM set_config('plan_cache_mode', 'auto', true);
+        EXECUTE $q$
+            WITH saved AS (
+                INSERT INTO lamin.artifact AS a (uid, key, description, storage_id, suffix, kind, otype, size, hash, hash_type,
+                                                 n_files, n_observations, run_id, created_by, space_id)
+                SELECT f.uid, e.k, e.description, $12, coalesce(e.suffix, lamin.suffix_from_key(e.k), ''), e.kind, e.otype, e.s, e.h,
+                       CASE WHEN e.n_files IS NULL THEN 'sha256' ELSE 'sha256-dir' END, e.n_files, e.n_observations,
+                       $13, $14, $15
+                FROM unnest($1, $2) f(o, uid)
+                JOIN unnest($3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     WITH ORDINALITY e(h, s, k, suffix, description, kind, otype, n_files, n_observations, o) ON e.o = f.o
+                ORDER BY e.o
+                RETURNING a.hash, a.uid
+            )
+            SELECT array_agg(s.hash), array_agg(s.uid) FROM saved s$q$
+        INTO new_hash, new_uid
+        USING fresh, planned, hashes, sizes, keys, suffixes, descriptions, kinds, otypes, n_files, n_observations, sid, run, me, here;
+        PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+    END IF;
+
+    -- Say once what came back instead of being stored (every artifact made
+    -- is one entry's).
+    n_existing := n - coalesce(cardinality(new_uid), 0);
+    IF n_existing > 0 THEN
+        SELECT count(*) INTO n_keys_dropped
+        FROM unnest(hashes, keys) x(h, k)
+        LEFT JOIN unnest(new_hash, new_uid) nw(h, uid) ON nw.h = x.h
+        LEFT JOIN unnest(old_hash, old_uid) ex(h, uid) ON ex.h = x.h
+        JOIN lamin.artifact a ON a.uid = coalesce(nw.uid, ex.uid)
+        WHERE x.k IS NOT NULL AND x.k IS DISTINCT FROM a.key;
+        RAISE NOTICE '%', format('%s of %s entries have content saved before (or earlier in this call): their artifacts are returned, nothing new is stored%s',
+            n_existing, n, CASE WHEN n_keys_dropped > 0
+                                THEN format('; %s of them name a key that is not recorded (save different content there, or use lamin.save_artifact with revises)', n_keys_dropped)
+                                ELSE '' END)
+            USING HINT = 'the current run (if any) is recorded as re-creating them: lamin.describe(uid) -> lineage -> recreating_runs';
+    END IF;
+
+    RETURN QUERY
+    SELECT u.o::int, coalesce(nw.uid, ex.uid),
+           CASE WHEN nw.uid IS NOT NULL AND u.first_of_hash THEN
+                     CASE WHEN right(nw.uid, 4) = '0000' THEN 'saved' ELSE 'new version' END
+                WHEN ex.trashed AND u.first_of_hash THEN 'restored'
+                ELSE 'existing' END
+    FROM (SELECT x.h, x.o, x.o = min(x.o) OVER (PARTITION BY x.h) AS first_of_hash
+          FROM unnest(hashes) WITH ORDINALITY x(h, o)) u
+    LEFT JOIN unnest(new_hash, new_uid) nw(h, uid) ON nw.h = u.h
+    LEFT JOIN unnest(old_hash, old_uid, old_trashed) ex(h, uid, trashed) ON ex.h = u.h
+    ORDER BY u.o;
+END
+$$;
