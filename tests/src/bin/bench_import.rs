@@ -5,7 +5,7 @@
 //! (the floor for "getting the terms into Postgres"). Then hierarchy query
 //! timings on the imported UBERON and NCBITaxon.
 //!
-//!     scripts/bench import      (needs scripts/import-defaults --fetch; BENCH_SOURCES=cl,uberon,… to pick)
+//!     scripts/bench import      (needs scripts/import-defaults --fetch; BENCH_SOURCES=cl,uberon,mondo,ncbitaxon,human,mouse to pick)
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -70,7 +70,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
 
 fn main() {
     let wanted =
-        std::env::var("BENCH_SOURCES").unwrap_or_else(|_| "cl,uberon,mondo,ncbitaxon,human".into());
+        std::env::var("BENCH_SOURCES").unwrap_or_else(|_| "cl,uberon,mondo,ncbitaxon,human,mouse".into());
     let wanted: Vec<&str> = wanted.split(',').collect();
     let cluster = Cluster::start_tuned();
     let mut db = cluster.connect();
@@ -116,33 +116,52 @@ fn main() {
             Some(path),
         ));
     }
-    if wanted.contains(&"human") {
+    // Genes of each organism (records counted per organism: the table holds both).
+    let organisms = [
+        (
+            "human",
+            "gencode+hgnc",
+            "v48",
+            "genes_homo_sapiens.csv.gz",
+            "hgnc_entries.tsv",
+            "human genes (GENCODE v48 + HGNC) → bionty.gene",
+        ),
+        (
+            "mouse",
+            "gencode+mgi",
+            "M37",
+            "genes_mus_musculus.csv.gz",
+            "mgi_entries.tsv",
+            "mouse genes (GENCODE M37 + MGI) → bionty.gene",
+        ),
+    ];
+    for (organism, source, version, genes, names, label) in organisms {
+        if !wanted.contains(&organism) {
+            continue;
+        }
         let mut cmd = Command::new(lamin_bin());
         cmd.args([
             "import",
             "genes",
             "--organism",
-            "human",
+            organism,
             "--source",
-            "gencode+hgnc",
+            source,
             "--version",
-            "v48",
+            version,
         ])
-        .arg(real_source("genes_homo_sapiens.csv.gz"))
-        .arg(real_source("hgnc_entries.tsv"))
+        .arg(real_source(genes))
+        .arg(real_source(names))
         .env("DATABASE_URL", cluster.url());
         let (secs, rss, _) = run_measured(cmd);
         let n: i64 = db
-            .query_one("SELECT count(*) FROM bionty.gene", &[])
+            .query_one(
+                "SELECT count(*) FROM bionty.gene WHERE organism = $1",
+                &[&organism],
+            )
             .unwrap()
             .get(0);
-        rows.push((
-            "human genes (GENCODE v48 + HGNC) → bionty.gene".into(),
-            n,
-            secs,
-            rss,
-            None,
-        ));
+        rows.push((label.into(), n, secs, rss, None));
     }
     for (label, n, secs, rss, path) in rows {
         println!(
