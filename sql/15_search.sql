@@ -91,9 +91,17 @@ COMMENT ON COLUMN lamin.search_word.term_len IS 'Length of the normalized term (
 COMMENT ON COLUMN lamin.search_word.space_id IS 'Space of the term''s record: who may read the word.';
 COMMENT ON COLUMN lamin.search_word.term_id IS 'The term (lamin.search_term.id).';
 
+-- No unique key: an insert of a word another transaction has inserted and
+-- not yet committed would wait for that transaction to end (a unique index
+-- must know whether the other row commits). Two writers that bring the same
+-- new word, such as an ontology import and a gene import side by side, then
+-- ran one after the other: mouse genes waited 90 s for NCBITaxon's import.
+-- Writers add the words they do not see yet; two concurrent ones may both
+-- add a word, and a word twice changes no answer of spelling correction.
 CREATE TABLE lamin.search_vocab (
-    word text COLLATE "C" PRIMARY KEY
+    word text COLLATE "C" NOT NULL
 );
+CREATE INDEX search_vocab_word ON lamin.search_vocab (word);
 -- fastupdate off: a pending list of fresh words makes the planner avoid the index.
 CREATE INDEX search_vocab_trgm ON lamin.search_vocab USING gin (word gin_trgm_ops) WITH (fastupdate = off);
 COMMENT ON TABLE lamin.search_vocab IS 'Derived: every word ever indexed, trigram-indexed for spelling correction of queries.';
@@ -166,10 +174,12 @@ AS $$
                WHERE t.kind <> %2$s AND w.word <> '' AND NOT lamin.is_stop_word(w.word)
                RETURNING word
            )
-           -- Spelling correction needs words with letters, not numbers.
+           -- Spelling correction needs words with letters, not numbers. The
+           -- words not there yet (see lamin.search_vocab: no unique key to wait on).
            INSERT INTO lamin.search_vocab (word)
-           SELECT DISTINCT word FROM words WHERE word ~ '[[:alpha:]]' ORDER BY 1
-           ON CONFLICT DO NOTHING$q$,
+           SELECT DISTINCT w.word FROM words w
+           WHERE w.word ~ '[[:alpha:]]' AND NOT EXISTS (SELECT FROM lamin.search_vocab v WHERE v.word = w.word)
+           ORDER BY 1$q$,
         lamin.search_terms_sql(reg, source), lamin.term_kind('id'))
 $$;
 

@@ -420,3 +420,51 @@ BEGIN
     ORDER BY u.o;
 END
 $$;
+
+-- == the spelling vocabulary without a unique key (sql/15_search.sql) ==
+-- Its primary key made a writer wait for any other transaction that had
+-- added the same new word (mouse genes waited 90 s for NCBITaxon's import).
+ALTER TABLE lamin.search_vocab DROP CONSTRAINT search_vocab_pkey;
+CREATE INDEX search_vocab_word ON lamin.search_vocab (word);
+
+-- The statement that indexes the terms of the rows of `source` (a table or a
+-- subquery with the registry's columns). Returned as text and run by the
+-- caller: transition tables are only visible in the trigger function itself.
+-- The kind of ids (lamin.term_kind) is written into it as a constant.
+CREATE OR REPLACE FUNCTION lamin.search_add_terms_sql(reg lamin.registry, source text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        $q$WITH terms AS (
+               INSERT INTO lamin.search_term (registry, record_id, uid, name, kind, term, term_fold, term_norm, organism, deprecated, space_id)
+               %1$s
+               RETURNING id, registry, term_norm, kind, space_id
+           ), words AS (
+               -- Ids (kind %2$s) are found whole or by prefix; their parts ("cl",
+               -- "0000084") would only crowd the word index.
+               INSERT INTO lamin.search_word (registry, word, term_len, term_id, space_id)
+               SELECT t.registry, w.word, length(t.term_norm), t.id, t.space_id
+               FROM terms t, LATERAL (SELECT DISTINCT x AS word FROM unnest(string_to_array(t.term_norm, ' ')) x) w
+               WHERE t.kind <> %2$s AND w.word <> '' AND NOT lamin.is_stop_word(w.word)
+               RETURNING word
+           )
+           -- Spelling correction needs words with letters, not numbers. The
+           -- words not there yet (see lamin.search_vocab: no unique key to wait on).
+           INSERT INTO lamin.search_vocab (word)
+           SELECT DISTINCT w.word FROM words w
+           WHERE w.word ~ '[[:alpha:]]' AND NOT EXISTS (SELECT FROM lamin.search_vocab v WHERE v.word = w.word)
+           ORDER BY 1$q$,
+        lamin.search_terms_sql(reg, source), lamin.term_kind('id'))
+$$;
+
+-- The trigger functions of lamin's own registries take the new statement.
+-- Those of registries users made searchable are theirs: their old text
+-- (ON CONFLICT DO NOTHING, which no longer meets a conflict) still works and
+-- may add a word twice; lamin.refresh_search_triggers() (scripts/up, the
+-- README's upgrade steps) regenerates them right after this update.
+SELECT lamin.create_search_trigger_functions(r, r.guard) FROM lamin.registry r
+WHERE EXISTS (
+    SELECT FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+    WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+      AND p.pronamespace = 'lamin'::regnamespace AND p.proname = 'search_' || replace(r.name, '.', '__'));

@@ -200,3 +200,47 @@ fn make_searchable_says_nothing_when_it_succeeds() {
         .get(0);
     assert_eq!(found, "liver biopsy");
 }
+
+#[test]
+fn writers_that_bring_the_same_new_word_do_not_wait_for_each_other() {
+    // A unique key on the spelling vocabulary made the second writer wait
+    // until the first transaction ended (mouse genes waited 90 s for
+    // NCBITaxon's import): its insert of the word had to know whether the
+    // other's committed.
+    let cluster = Cluster::start();
+    let mut first = cluster.connect();
+    let mut second = cluster.connect();
+    // The user's row exists (its first insert, once per user, is another
+    // unique key that a second session of the same new user waits on).
+    first
+        .batch_execute("SELECT lamin.current_user_id()")
+        .unwrap();
+    let mut open = first.transaction().unwrap();
+    open.batch_execute("INSERT INTO lamin.ulabel (name) VALUES ('qqzzvocab first')")
+        .unwrap();
+    second
+        .batch_execute(
+            "SET lock_timeout = '5s';
+             INSERT INTO lamin.ulabel (name) VALUES ('qqzzvocab second')",
+        )
+        .expect("the second writer goes on while the first transaction is open");
+    open.commit().unwrap();
+    // Both labels are found, by the shared word and by a misspelling of it
+    // (spelling correction reads the vocabulary, where the word may now be twice).
+    for query in ["qqzzvocab", "qqzzvocap"] {
+        let names: Vec<String> = second
+            .query(
+                "SELECT name FROM lamin.search($1, 'lamin.ulabel') ORDER BY name",
+                &[&query],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            names,
+            ["qqzzvocab first", "qqzzvocab second"],
+            "search {query:?}"
+        );
+    }
+}

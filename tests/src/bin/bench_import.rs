@@ -69,8 +69,8 @@ fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
 }
 
 fn main() {
-    let wanted =
-        std::env::var("BENCH_SOURCES").unwrap_or_else(|_| "cl,uberon,mondo,ncbitaxon,human,mouse".into());
+    let wanted = std::env::var("BENCH_SOURCES")
+        .unwrap_or_else(|_| "cl,uberon,mondo,ncbitaxon,human,mouse".into());
     let wanted: Vec<&str> = wanted.split(',').collect();
     let cluster = Cluster::start_tuned();
     let mut db = cluster.connect();
