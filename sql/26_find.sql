@@ -255,7 +255,8 @@ COMMENT ON FUNCTION lamin.find_artifacts(jsonb, bigint) IS
 -- about 1 ms a call) took 111 s to find the first 100 artifacts with a label
 -- of 1 artifact in 1,000 at 1M artifacts. Here each registry is one indexed
 -- look-up of the name and one of its links, so the cost is what the matches
--- cost, and the caller takes `id IN (SELECT …)` before it sorts.
+-- cost, and the caller filters by the set before it sorts (lamin ls hands it
+-- to its listing as an array, so that the planner sees the set's size).
 -- It runs as the caller: row-level security applies to every table read.
 CREATE FUNCTION lamin.annotated_artifact_ids(value text, feature text DEFAULT NULL) RETURNS SETOF bigint
 LANGUAGE plpgsql STABLE
