@@ -5,7 +5,7 @@
 -- Also the link policies: one per writing command, so that reading a link
 -- checks its owner once.
 BEGIN;
-SELECT plan(46);
+SELECT plan(51);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-find') AS storage_uid \gset
 SELECT lamin.create_feature('temperature', 'float'), lamin.create_feature('n_cells', 'int'),
@@ -111,6 +111,14 @@ SELECT throws_like($$SELECT * FROM lamin.find_artifacts('{"cell_type": {"under":
                    '%bionty.cell_type holds no record ''CL:0000000''%', 'an unknown term is named');
 SELECT throws_like($$SELECT * FROM lamin.find_artifacts('{"temperature": {"in": []}}')$$, '%"in" takes a non-empty list%', 'in needs a list');
 SELECT throws_like($$SELECT * FROM lamin.find_artifacts('{"temperature": null}')$$, '%NULL is no value to compare with%', 'NULL is refused');
+
+-- The comparison rules both functions share: an operand as the text of its typed column.
+SELECT is(lamin.comparable_value('int', '"3"'), '3', 'comparable_value: a number written as a string fits an int');
+SELECT is(lamin.comparable_value('int', '2.5'), '2.5', 'comparable_value: an int feature is compared as a number, 2.5 included');
+SELECT is(lamin.comparable_value('float', '"warm"'), NULL, 'comparable_value: NULL for what does not fit');
+SELECT is(lamin.comparable_value('dict', '{"a": 1}'), NULL, 'comparable_value: NULL for a dtype without a typed column');
+SELECT is(ARRAY[lamin.value_column_type('value_number'), lamin.value_column_type('value_date'), lamin.value_column_type('value')],
+          ARRAY['double precision', 'date', NULL], 'value_column_type: the SQL type of each typed column, NULL for others');
 
 -- Row-level security: a role that cannot read a space finds none of its artifacts.
 SELECT lamin.create_space('find_private') IS NOT NULL;

@@ -72,6 +72,37 @@ $$;
 COMMENT ON FUNCTION lamin.value_column(text) IS
     'The typed column of lamin.artifact_feature_value (value_number, value_text, value_boolean, value_date, value_timestamp) that holds the values of a dtype; NULL for dict and categorical dtypes.';
 
+-- The SQL type of a typed value column, to cast the operands of a
+-- comparison to (they travel as text, in one array per statement).
+CREATE FUNCTION lamin.value_column_type(col text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE col WHEN 'value_number' THEN 'double precision' WHEN 'value_text' THEN 'text'
+                    WHEN 'value_boolean' THEN 'boolean' WHEN 'value_date' THEN 'date'
+                    WHEN 'value_timestamp' THEN 'timestamptz' END
+$$;
+COMMENT ON FUNCTION lamin.value_column_type(text) IS
+    'The SQL type of a typed column of lamin.artifact_feature_value (lamin.value_column): double precision, text, boolean, date or timestamptz; NULL for any other name.';
+
+-- An operand made to fit a dtype, as the text of the typed column it is
+-- compared in (cast back with lamin.value_column_type). Numbers of every
+-- numeric dtype compare as numbers (an int feature with 2.5, "3" finds
+-- 3.0); NULL when the operand does not fit the dtype, or the dtype has no
+-- typed column.
+CREATE FUNCTION lamin.comparable_value(dtype text, operand jsonb) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE c.col WHEN 'value_number' THEN fv.value_number::text WHEN 'value_text' THEN fv.value_text
+                      WHEN 'value_boolean' THEN fv.value_boolean::text WHEN 'value_date' THEN fv.value_date::text
+                      WHEN 'value_timestamp' THEN fv.value_timestamp::text END
+    FROM (SELECT lamin.value_column(dtype) AS col) c
+    CROSS JOIN LATERAL lamin.fit_value(CASE WHEN c.col = 'value_number' THEN 'num' ELSE lamin.dtype_base(dtype) END, operand, true) fv
+$$;
+COMMENT ON FUNCTION lamin.comparable_value(text, jsonb) IS
+    'An operand made to fit a dtype (lamin.fit_value, numbers of any numeric dtype as numbers, numbers and booleans written as strings accepted), as the text of the typed column it is compared in, e.g. lamin.comparable_value(''int'', ''"3"'') = ''3''; NULL when it does not fit or the dtype has no typed column.';
+
 -- Two settings for its own statements: no JIT (these are index probes; the
 -- planner's high cost guesses, inflated by the row-level-security checks,
 -- would otherwise spend 50-500 ms compiling them), and a small work_mem, so
@@ -161,17 +192,13 @@ BEGIN
                     RAISE EXCEPTION 'find_artifacts: feature % (dtype %): unknown operator %', quote_literal(item.name), item.dtype, quote_literal(c.op)
                         USING ERRCODE = 'invalid_parameter_value', HINT = 'the operators are =, >, >=, <, <= and in';
                 END IF;
-                typ := CASE col WHEN 'value_number' THEN 'double precision' WHEN 'value_text' THEN 'text' WHEN 'value_boolean' THEN 'boolean'
-                                WHEN 'value_date' THEN 'date' ELSE 'timestamptz' END;
+                typ := lamin.value_column_type(col);
                 -- Each operand made to fit the dtype (a comparison of an int
                 -- feature with 2.5 is fine: numbers are compared as numbers).
-                SELECT array_agg(CASE col WHEN 'value_number' THEN fv.value_number::text WHEN 'value_text' THEN fv.value_text
-                                          WHEN 'value_boolean' THEN fv.value_boolean::text WHEN 'value_date' THEN fv.value_date::text
-                                          ELSE fv.value_timestamp::text END),
-                       (array_agg(e) FILTER (WHERE fv.value IS NULL))[1]
+                SELECT array_agg(x.v), (array_agg(x.e) FILTER (WHERE x.v IS NULL))[1]
                 INTO operands, misfit
-                FROM jsonb_array_elements(CASE WHEN c.op = 'in' THEN c.operand ELSE jsonb_build_array(c.operand) END) e
-                CROSS JOIN LATERAL lamin.fit_value(CASE WHEN col = 'value_number' THEN 'num' ELSE lamin.dtype_base(item.dtype) END, e, true) fv;
+                FROM (SELECT e, lamin.comparable_value(item.dtype, e) AS v
+                      FROM jsonb_array_elements(CASE WHEN c.op = 'in' THEN c.operand ELSE jsonb_build_array(c.operand) END) e) x;
                 IF misfit IS NOT NULL THEN
                     RAISE EXCEPTION 'find_artifacts: feature % (dtype %): % is no % to compare with', quote_literal(item.name), item.dtype,
                         left(misfit::text, 200), lamin.dtype_base(item.dtype)
@@ -303,15 +330,10 @@ BEGIN
         IF col IS NULL THEN
             parts := parts || 'SELECT v.artifact_id FROM lamin.artifact_feature_value v WHERE v.feature_id = $2 AND v.value #>> ''{}'' = $1'::text;
         ELSE
-            SELECT CASE col WHEN 'value_number' THEN fv.value_number::text WHEN 'value_text' THEN fv.value_text
-                            WHEN 'value_boolean' THEN fv.value_boolean::text WHEN 'value_date' THEN fv.value_date::text
-                            ELSE fv.value_timestamp::text END
-            INTO typed
-            FROM lamin.fit_value(CASE WHEN col = 'value_number' THEN 'num' ELSE lamin.dtype_base(dtype) END, to_jsonb(value), true) fv;
+            typed := lamin.comparable_value(dtype, to_jsonb(value));
             IF typed IS NOT NULL THEN
                 parts := parts || format('SELECT v.artifact_id FROM lamin.artifact_feature_value v WHERE v.feature_id = $2 AND v.%I = $3::%s',
-                                         col, CASE col WHEN 'value_number' THEN 'double precision' WHEN 'value_text' THEN 'text' WHEN 'value_boolean' THEN 'boolean'
-                                                       WHEN 'value_date' THEN 'date' ELSE 'timestamptz' END);
+                                         col, lamin.value_column_type(col));
             END IF;
         END IF;
     END IF;
@@ -321,4 +343,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION lamin.annotated_artifact_ids(text, text) IS
-    'Ids of the artifacts annotated with value: a record of that name in any registry that annotates artifacts (ulabels, ontology terms, projects, references, records, your own registries); with feature, only annotations through that feature, or that typed value of it (compared as its dtype compares). Each id once; artifacts in the trash too. Use as WHERE a.id IN (SELECT lamin.annotated_artifact_ids(''T cell'')): fast at any size, see sql/26_find.sql.';
+    'Ids of the artifacts annotated with value: a record of that name in any registry that annotates artifacts (ulabels, ontology terms, projects, references, records, your own registries); with feature, only annotations through that feature, or that typed value of it (compared as its dtype compares). Each id once; artifacts in the trash too. Fast at any size (see sql/26_find.sql); with the lamin.artifacts view pass the set as an array: WHERE a.id = ANY (ARRAY(SELECT lamin.annotated_artifact_ids(''T cell''))).';
