@@ -1,7 +1,7 @@
 -- search / validate / standardize / inspect: ranking tiers, typo tolerance,
 -- standardize tiers and ambiguity, safeguards, and hostile input.
 BEGIN;
-SELECT plan(66);
+SELECT plan(68);
 
 INSERT INTO lamin.ulabel (name, synonyms) VALUES
     ('T cell', '{T lymphocyte}'),
@@ -209,6 +209,17 @@ SELECT has_table('lamin', 'artifact', 'and nothing was dropped');
 SELECT lives_ok($$SELECT * FROM lamin.search(repeat('CD8 T cell ', 10000))$$, 'a 100 kB query does not crash');
 SELECT lives_ok($$SELECT * FROM lamin.search('Т-клетка 细胞 🧬 T cell')$$, 'mixed scripts and emoji');
 SELECT throws_like($$SELECT * FROM lamin.search('T cell', 'lamin.ulabel', 0)$$, 'lim must be between 1 and 10000, got 0', 'a zero limit is refused');
+
+-- The vocabulary's trigram index takes new words through its pending list
+-- (fastupdate); a write that brought many merges the list into the index.
+-- gin_clean_pending_list returns the pending pages it merged.
+SELECT gin_clean_pending_list('lamin.search_vocab_trgm'::regclass);
+INSERT INTO lamin.ulabel (name) VALUES ('zqxvocabsmall');
+SELECT cmp_ok(gin_clean_pending_list('lamin.search_vocab_trgm'::regclass), '>', 0::bigint,
+              'a small write leaves its new word in the pending list of the trigram index');
+INSERT INTO lamin.ulabel (name) SELECT 'zqxvocabbulk' || i FROM generate_series(1, 1500) i;
+SELECT is(gin_clean_pending_list('lamin.search_vocab_trgm'::regclass), 0::bigint,
+          'a write that brought 1,500 new words left none pending: the trigger merged them');
 
 SELECT * FROM finish();
 ROLLBACK;
