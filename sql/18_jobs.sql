@@ -397,7 +397,8 @@ COMMENT ON COLUMN lamin.jobs.requested_by IS 'Role that enqueued it.';
 
 -- Imports as jobs: the sidecar reads the file from its import folder
 -- (LAMIN_IMPORT_DIR), never from a path outside it.
-CREATE FUNCTION lamin.import_ontology(entity text, file text, source text DEFAULT NULL, version text DEFAULT NULL)
+CREATE FUNCTION lamin.import_ontology(entity text, file text, source text DEFAULT NULL, version text DEFAULT NULL,
+                                      description text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -410,13 +411,14 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN lamin.enqueue('import_ontology', jsonb_strip_nulls(jsonb_build_object(
-        'entity', entity, 'file', file, 'source', source, 'version', version)), max_attempts => 1);
+        'entity', entity, 'file', file, 'source', source, 'version', version, 'description', description)), max_attempts => 1);
 END
 $$;
-COMMENT ON FUNCTION lamin.import_ontology(text, text, text, text) IS
-    'Enqueue an ontology import by the sidecar from a file in its import folder (a relative path); returns the job id.';
+COMMENT ON FUNCTION lamin.import_ontology(text, text, text, text, text) IS
+    'Enqueue an ontology import by the sidecar from a file in its import folder (a relative path); description: of the source (e.g. its license and attribution), as lamin import ontology --description; returns the job id.';
 
-CREATE FUNCTION lamin.import_genes(organism text, files text[], source text DEFAULT 'ensembl', version text DEFAULT NULL)
+CREATE FUNCTION lamin.import_genes(organism text, files text[], source text DEFAULT 'ensembl', version text DEFAULT NULL,
+                                   description text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -434,11 +436,11 @@ BEGIN
         PERFORM lamin.check_import_file(f);
     END LOOP;
     RETURN lamin.enqueue('import_genes', jsonb_build_object(
-        'organism', organism, 'files', to_jsonb(files), 'source', source, 'version', version), max_attempts => 1);
+        'organism', organism, 'files', to_jsonb(files), 'source', source, 'version', version, 'description', description), max_attempts => 1);
 END
 $$;
-COMMENT ON FUNCTION lamin.import_genes(text, text[], text, text) IS
-    'Enqueue a gene import by the sidecar from files in its import folder; returns the job id.';
+COMMENT ON FUNCTION lamin.import_genes(text, text[], text, text, text) IS
+    'Enqueue a gene import by the sidecar from files in its import folder; description: of the source, as lamin import genes --description; returns the job id.';
 
 -- Import file names are relative paths inside the sidecar's import folder.
 CREATE FUNCTION lamin.check_import_file(file text) RETURNS void

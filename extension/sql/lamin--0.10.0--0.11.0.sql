@@ -907,3 +907,54 @@ END
 $$;
 COMMENT ON FUNCTION lamin.annotated_artifact_ids(text, text) IS
     'Ids of the artifacts annotated with value: a record of that name in any registry that annotates artifacts (ulabels, ontology terms, projects, references, records, your own registries); with feature, only annotations through that feature, or that typed value of it (compared as its dtype compares). Each id once; artifacts in the trash too. Fast at any size (see sql/26_find.sql); with the lamin.artifacts view pass the set as an array: WHERE a.id = ANY (ARRAY(SELECT lamin.annotated_artifact_ids(''T cell''))).';
+
+-- Import jobs take the source's description (its license and attribution), as
+-- the CLI does: scripts/up's first start enqueues the default imports as jobs.
+DROP FUNCTION lamin.import_ontology(text, text, text, text);
+DROP FUNCTION lamin.import_genes(text, text[], text, text);
+-- Imports as jobs: the sidecar reads the file from its import folder
+-- (LAMIN_IMPORT_DIR), never from a path outside it.
+CREATE FUNCTION lamin.import_ontology(entity text, file text, source text DEFAULT NULL, version text DEFAULT NULL,
+                                      description text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM lamin.check_import_file(file);
+    IF NOT EXISTS (SELECT 1 FROM bionty.ontology o WHERE o.entity = 'bionty.' || regexp_replace(import_ontology.entity, '^bionty\.', '')) THEN
+        RAISE EXCEPTION 'unknown ontology registry %: known are %', quote_literal(entity),
+            (SELECT string_agg(o.entity, ', ' ORDER BY o.entity) FROM bionty.ontology o)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN lamin.enqueue('import_ontology', jsonb_strip_nulls(jsonb_build_object(
+        'entity', entity, 'file', file, 'source', source, 'version', version, 'description', description)), max_attempts => 1);
+END
+$$;
+COMMENT ON FUNCTION lamin.import_ontology(text, text, text, text, text) IS
+    'Enqueue an ontology import by the sidecar from a file in its import folder (a relative path); description: of the source (e.g. its license and attribution), as lamin import ontology --description; returns the job id.';
+
+CREATE FUNCTION lamin.import_genes(organism text, files text[], source text DEFAULT 'ensembl', version text DEFAULT NULL,
+                                   description text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f text;
+BEGIN
+    IF files IS NULL OR cardinality(files) = 0 THEN
+        RAISE EXCEPTION 'import_genes: no files given' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF version IS NULL THEN
+        RAISE EXCEPTION 'import_genes: the source version must be given' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH f IN ARRAY files LOOP
+        PERFORM lamin.check_import_file(f);
+    END LOOP;
+    RETURN lamin.enqueue('import_genes', jsonb_build_object(
+        'organism', organism, 'files', to_jsonb(files), 'source', source, 'version', version, 'description', description), max_attempts => 1);
+END
+$$;
+COMMENT ON FUNCTION lamin.import_genes(text, text[], text, text, text) IS
+    'Enqueue a gene import by the sidecar from files in its import folder; description: of the source, as lamin import genes --description; returns the job id.';

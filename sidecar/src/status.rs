@@ -1,6 +1,6 @@
 //! What `lamin status` reports: the versions of the extension (installed,
 //! offered by the server, the loaded library), the sidecars connected to the
-//! database, and the server.
+//! database, the server, and the caller's unfinished jobs.
 
 use lamin_core::compat;
 use tokio_postgres::Client;
@@ -19,7 +19,26 @@ pub struct Status {
     pub sidecars: Vec<String>,
     /// The instance's name and uid (lamin.instance, from 0.8.0 on), when it has one.
     pub instance: Option<(String, String)>,
+    /// The caller's jobs not finished yet (lamin.jobs), running ones first; at most 20.
+    pub jobs: Vec<UnfinishedJob>,
+    /// How many such jobs there are in all.
+    pub unfinished_jobs: i64,
 }
+
+/// A queued or running job, as `lamin status` lists it.
+#[derive(Debug, Clone)]
+pub struct UnfinishedJob {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    /// Percent done, when the job knows its total.
+    pub progress_pct: Option<f64>,
+    /// What it works on: the ontology, organism, artifact or storage named in its arguments.
+    pub subject: Option<String>,
+}
+
+/// Jobs listed by `lamin status`.
+const JOBS_LISTED: i64 = 20;
 
 pub async fn status(client: &Client) -> anyhow::Result<Status> {
     let found = db::handshake(client).await?;
@@ -51,6 +70,7 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
     } else {
         None
     };
+    let (jobs, unfinished_jobs) = unfinished_jobs(client).await?;
     let sidecars = client
         .query(
             "SELECT DISTINCT application_name::text FROM pg_catalog.pg_stat_activity
@@ -69,5 +89,40 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
         library,
         sidecars,
         instance,
+        jobs,
+        unfinished_jobs,
     })
+}
+
+/// The caller's queued and running jobs (lamin.jobs shows each role its own).
+async fn unfinished_jobs(client: &Client) -> anyhow::Result<(Vec<UnfinishedJob>, i64)> {
+    let has_jobs: bool = client
+        .query_one("SELECT to_regclass('lamin.jobs') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !has_jobs {
+        return Ok((Vec::new(), 0));
+    }
+    let rows = client
+        .query(
+            "SELECT id, kind, status, progress_pct::float8,
+                    coalesce(args->>'entity', args->>'organism', args->>'uid', args->>'storage'),
+                    count(*) OVER ()
+             FROM lamin.jobs WHERE status IN ('queued', 'running')
+             ORDER BY status = 'running' DESC, id LIMIT $1",
+            &[&JOBS_LISTED],
+        )
+        .await?;
+    let total = rows.first().map(|r| r.get(5)).unwrap_or(0);
+    let jobs = rows
+        .iter()
+        .map(|r| UnfinishedJob {
+            id: r.get(0),
+            kind: r.get(1),
+            status: r.get(2),
+            progress_pct: r.get(3),
+            subject: r.get(4),
+        })
+        .collect();
+    Ok((jobs, total))
 }

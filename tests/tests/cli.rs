@@ -420,16 +420,22 @@ fn ls_lists_latest_versions_by_prefix_space_label_and_feature() {
         [a1, a2.clone(), b.clone()]
     );
     assert_eq!(uids(&["--space", "lab"]), [d]);
-    assert_eq!(uids(&["--label", "lung"]), [b.clone()]);
-    assert_eq!(uids(&["--feature", "tissue=liver"]), [c.clone()]);
+    assert_eq!(uids(&["--label", "lung"]), std::slice::from_ref(&b));
+    assert_eq!(
+        uids(&["--feature", "tissue=liver"]),
+        std::slice::from_ref(&c)
+    );
     assert_eq!(
         uids(&["--feature", "batch=3", "--feature", "tissue=liver"]),
-        [c.clone()]
+        std::slice::from_ref(&c)
     );
     assert!(uids(&["--feature", "batch=4"]).is_empty());
     // Records of other registries (a cell type) count as labels and feature values too.
-    assert_eq!(uids(&["--label", "T cell"]), [a2.clone()]);
-    assert_eq!(uids(&["--feature", "cell_type=T cell"]), [a2.clone()]);
+    assert_eq!(uids(&["--label", "T cell"]), std::slice::from_ref(&a2));
+    assert_eq!(
+        uids(&["--feature", "cell_type=T cell"]),
+        std::slice::from_ref(&a2)
+    );
     assert!(uids(&["--label", "T cell", "--label", "lung"]).is_empty());
 
     // The table: a header and aligned columns; CSV: a header and every field.

@@ -117,6 +117,36 @@ fn cli_status_reports_versions_and_stub_verbs_fail_clearly() {
         !stdout.contains(&cluster.password),
         "status must not print the password"
     );
+    assert!(
+        stdout.contains("jobs             none queued or running (yours)"),
+        "{stdout}"
+    );
+
+    // Unfinished jobs are listed with what they work on (no sidecar runs
+    // here, so they stay queued).
+    let mut db = cluster.connect();
+    let id: i64 = db
+        .query_one(
+            "SELECT lamin.enqueue('sleep', '{\"seconds\": 1, \"entity\": \"cell_type\"}')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let out = std::process::Command::new(&bin)
+        .arg("status")
+        .env("DATABASE_URL", cluster.url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("jobs             1 not finished (yours; 0 running)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("  job {id:<10}   sleep cell_type: queued")),
+        "{stdout}"
+    );
+    db.execute("SELECT lamin.cancel_job($1)", &[&id]).unwrap();
 
     let out = std::process::Command::new(&bin)
         .args(["cat", "x"])

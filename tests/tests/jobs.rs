@@ -387,7 +387,7 @@ fn imports_enqueued_from_sql_run_in_the_sidecar_and_stay_in_its_folder() {
     let mut db = cluster.connect();
     let id: i64 = db
         .query_one(
-            "SELECT lamin.import_ontology('cell_type', 'cl-cut.json.zst', 'cl', 'v1')",
+            "SELECT lamin.import_ontology('cell_type', 'cl-cut.json.zst', 'cl', 'v1', 'CL, CC-BY 4.0: a job keeps the attribution')",
             &[],
         )
         .unwrap()
@@ -406,6 +406,18 @@ fn imports_enqueued_from_sql_run_in_the_sidecar_and_stay_in_its_folder() {
     let result: String = row.get(1);
     assert!(result.contains("202 new"), "{result}");
     assert_eq!(count(&mut db, "SELECT count(*) FROM bionty.cell_type"), 202);
+    let described: Option<String> = db
+        .query_one(
+            "SELECT description FROM bionty.source WHERE entity = 'bionty.cell_type' AND currently_used",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        described.as_deref(),
+        Some("CL, CC-BY 4.0: a job keeps the attribution"),
+        "the job's description is the source's"
+    );
 
     // Paths out of the folder are refused by SQL; a missing file fails the job.
     let err = db

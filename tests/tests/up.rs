@@ -32,14 +32,21 @@ impl Instance {
     }
 
     fn script(&self, name: &str, args: &[&str]) -> Output {
-        Command::new(repo().join("scripts").join(name))
+        self.command(name)
             .args(args)
-            .env("LAMIN_HOME", self.home.path())
-            .env("LAMIN_PORT", self.port.to_string())
-            .env("LAMIN_BUILD", "debug")
             .env("LAMIN_SKIP_DEFAULT_SOURCES", "1")
             .output()
             .unwrap_or_else(|e| panic!("run scripts/{name}: {e}"))
+    }
+
+    /// scripts/NAME in this instance's LAMIN_HOME, on its port, debug builds.
+    fn command(&self, name: &str) -> Command {
+        let mut command = Command::new(repo().join("scripts").join(name));
+        command
+            .env("LAMIN_HOME", self.home.path())
+            .env("LAMIN_PORT", self.port.to_string())
+            .env("LAMIN_BUILD", "debug");
+        command
     }
 
     /// scripts/up; returns what it said (stderr).
@@ -55,6 +62,13 @@ impl Instance {
             .find_map(|l| l.strip_prefix("export DATABASE_URL="))
             .expect("DATABASE_URL in .lamin/env")
             .to_string()
+    }
+
+    /// The URL of another database on this instance's server.
+    fn database_url_of(&self, database: &str) -> String {
+        let url = self.database_url();
+        let (server, _) = url.rsplit_once('/').expect("a database in the URL");
+        format!("{server}/{database}")
     }
 
     fn connect(&self) -> postgres::Client {
@@ -284,5 +298,165 @@ fn scripts_up_upgrades_an_instance_made_by_an_earlier_release() {
         names,
         ["lab_two", "lamin", "lamin_template (template)"],
         "{listed}"
+    );
+}
+
+/// A first start: the instance answers as soon as scripts/up returns, while
+/// the default sources are imported in the background, first into `lamin`
+/// as sidecar jobs (with the source's attribution), then into the template,
+/// which refuses to be copied half-filled.
+#[test]
+fn a_first_start_is_usable_at_once_and_imports_the_default_sources_in_the_background() {
+    let instance = Instance::new();
+    // One small ontology, from the wheels scripts/test fetched (the
+    // sidecar's import folder is that cache's sources/).
+    let cache = repo().join(".lamin").join("cache");
+    let out = instance
+        .command("up")
+        .env("LAMIN_DEFAULT_SOURCES", "cell_type")
+        .env("LAMIN_CACHE", &cache)
+        .output()
+        .unwrap();
+    check("scripts/up", &out);
+    let said = stderr_text(&out);
+    assert!(
+        said.contains("importing the default ontologies and genes in the background"),
+        "{said}"
+    );
+    assert!(
+        stdout_text(&out).contains("ontologies importing in the background"),
+        "{}",
+        stdout_text(&out)
+    );
+    // Usable at once: it saves a file while the import may still run.
+    let mut db = instance.connect();
+    let uid: String = db
+        .query_one(
+            "SELECT lamin.save_artifact(encode(sha256('first start'), 'hex'), 11, key => 'first/start.txt')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(uid.len(), 20, "{uid}");
+
+    // The background imports end with a marker file.
+    let marker = instance.home.path().join("defaults-imported");
+    let log =
+        || std::fs::read_to_string(instance.home.path().join("imports.log")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no marker after 300 s:\n{}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Into lamin as a job of the caller, with the source's attribution.
+    let job = db
+        .query_one(
+            "SELECT status, args->>'description' FROM lamin.jobs WHERE kind = 'import_ontology' AND args->>'entity' = 'cell_type'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(job.get::<_, String>(0), "done", "{}", log());
+    let attribution: Option<String> = job.get(1);
+    let described: Option<String> = db
+        .query_one(
+            "SELECT description FROM bionty.source WHERE entity = 'bionty.cell_type' AND currently_used",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        attribution.is_some() && attribution == described,
+        "{attribution:?} / {described:?}"
+    );
+    let terms: i64 = db
+        .query_one("SELECT count(*) FROM bionty.cell_type", &[])
+        .unwrap()
+        .get(0);
+    assert!(terms > 1000, "{terms} cell types in lamin");
+    let status = Command::new(lamin_e2e::lamin_bin())
+        .arg("status")
+        .env("DATABASE_URL", instance.database_url())
+        .output()
+        .unwrap();
+    let shown = stdout_text(&status);
+    assert!(
+        shown.contains("jobs             none queued or running (yours)"),
+        "{shown}"
+    );
+
+    // The template was filled too, and closed again: a new instance copies it.
+    let server = instance.database_url_of("postgres");
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    let row = admin
+        .query_one(
+            "SELECT datistemplate, datallowconn FROM pg_database WHERE datname = 'lamin_template'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, bool>(1)),
+        (true, false)
+    );
+    let init = Command::new(lamin_e2e::lamin_bin())
+        .args(["init", "lab_first", "--storage"])
+        .arg(instance.home.path().join("storage-first"))
+        .env("DATABASE_URL", instance.database_url())
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr_text(&init));
+    let copy_url = instance.database_url_of("lab_first");
+    let mut copy = postgres::Client::connect(&copy_url, postgres::NoTls).unwrap();
+    let copied: i64 = copy
+        .query_one("SELECT count(*) FROM bionty.cell_type", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(copied, terms, "the template holds what lamin imported");
+    drop(copy);
+
+    // While the template is being filled, lamin init says so instead of
+    // copying half of it.
+    admin
+        .batch_execute("ALTER DATABASE lamin_template WITH ALLOW_CONNECTIONS true")
+        .unwrap();
+    let filling_url = format!(
+        "{}?application_name=lamin-template-fill",
+        instance.database_url_of("lamin_template")
+    );
+    let filling = postgres::Client::connect(&filling_url, postgres::NoTls).unwrap();
+    let init = Command::new(lamin_e2e::lamin_bin())
+        .args(["init", "lab_half", "--storage"])
+        .arg(instance.home.path().join("storage-half"))
+        .env("DATABASE_URL", instance.database_url())
+        .output()
+        .unwrap();
+    assert!(!init.status.success());
+    assert!(
+        stderr_text(&init).contains("is being filled with the default ontologies"),
+        "{}",
+        stderr_text(&init)
+    );
+    drop(filling);
+    admin
+        .batch_execute(
+            "ALTER DATABASE lamin_template WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
+        )
+        .unwrap();
+
+    // A second start has nothing left to import.
+    let out = instance
+        .command("up")
+        .env("LAMIN_DEFAULT_SOURCES", "cell_type")
+        .env("LAMIN_CACHE", &cache)
+        .output()
+        .unwrap();
+    check("scripts/up", &out);
+    assert!(
+        !stderr_text(&out).contains("in the background"),
+        "{}",
+        stderr_text(&out)
     );
 }

@@ -8,8 +8,8 @@ use lamin_sidecar::status::{status, Status};
 use super::StatusArgs;
 
 /// Print the versions of the CLI, the extension (installed, offered by the
-/// server, the loaded library), the sidecars connected to the database and
-/// the server. Fails (after printing) when this CLI does not speak the
+/// server, the loaded library), the sidecars connected to the database, the
+/// server, and the caller's jobs not finished yet (imports with their progress). Fails (after printing) when this CLI does not speak the
 /// installed extension, so scripts can use it as a check.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let client = db::connect(&args.db.database_url).await?;
@@ -20,6 +20,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         library,
         sidecars,
         instance,
+        jobs,
+        unfinished_jobs,
     } = status(&client).await?;
     println!("connected to {}", db::redact(&args.db.database_url));
     println!("lamin CLI        {}", lamin_core::VERSION);
@@ -55,6 +57,29 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         println!("instance         {name} (uid {uid})");
     }
     println!("user             {user}");
+    if unfinished_jobs == 0 {
+        println!("jobs             none queued or running (yours)");
+    } else {
+        let running = jobs.iter().filter(|j| j.status == "running").count();
+        println!(
+            "jobs             {unfinished_jobs} not finished (yours; {running} running): SELECT * FROM lamin.jobs"
+        );
+    }
+    for job in &jobs {
+        let subject = job
+            .subject
+            .as_deref()
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default();
+        let progress = job
+            .progress_pct
+            .map(|p| format!(", {p:.1} %"))
+            .unwrap_or_default();
+        println!(
+            "  job {:<10}   {}{subject}: {}{progress}",
+            job.id, job.kind, job.status
+        );
+    }
     compat::check(&found)?;
     Ok(())
 }

@@ -114,6 +114,21 @@ async fn database_exists(server: &Client, name: &str) -> anyhow::Result<bool> {
         .get(0))
 }
 
+/// The session name scripts/fill-defaults holds the template open with while
+/// it imports the default sources into it.
+pub const TEMPLATE_FILL_SESSION: &str = "lamin-template-fill";
+
+/// Whether scripts/fill-defaults is importing into the template right now.
+async fn template_being_filled(server: &Client, template: &str) -> anyhow::Result<bool> {
+    Ok(server
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND application_name = $2)",
+            &[&template, &TEMPLATE_FILL_SESSION],
+        )
+        .await?
+        .get(0))
+}
+
 /// Make a new instance (see the module's comment). Nothing is left behind
 /// when a step fails: the new database is dropped again.
 pub async fn init(req: &InitRequest) -> anyhow::Result<Created> {
@@ -128,6 +143,12 @@ pub async fn init(req: &InitRequest) -> anyhow::Result<Created> {
         ));
     }
     let has_template = database_exists(&server, &req.template).await?;
+    if has_template && template_being_filled(&server, &req.template).await? {
+        return Err(refused!(
+            "the template database {} is being filled with the default ontologies (a first scripts/up imports them in the background, about 10 minutes: .lamin/imports.log); a copy now would hold only some of them: run lamin init again when they are in",
+            req.template
+        ));
+    }
     let create = if has_template {
         // FILE_COPY: the template's files are copied after a checkpoint;
         // WAL_LOG (the default) would write the whole template through the WAL.

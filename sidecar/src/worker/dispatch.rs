@@ -152,7 +152,7 @@ pub async fn execute(
                 format: OntologyFormat::Auto,
                 prefix: Vec::new(),
                 url: None,
-                description: None,
+                description: args.opt_str("description"),
                 file: import_path(ctx, args.opt_str("file").as_deref())?,
             };
             let mut conn = connect_checked(ctx, job).await?;
@@ -175,7 +175,7 @@ pub async fn execute(
                 source: args.str("source")?,
                 version: args.str("version")?,
                 url: None,
-                description: None,
+                description: args.opt_str("description"),
                 files,
             };
             let mut conn = connect_checked(ctx, job).await?;

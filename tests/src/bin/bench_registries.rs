@@ -415,7 +415,7 @@ fn records_import(n: usize) {
                 let k = b * BATCH + i;
                 format!(
                     r#"{{"name": "donor {k}", "b_age": {}, "b_weight": {}.5, "b_note": "note {k}", "b_day": "2024-{:02}-{:02}", "b_sex": "{}"}}"#,
-                    20 + k % 60, 50 + k % 40, 1 + k % 12, 1 + k % 28, if k % 2 == 0 { "female" } else { "male" }
+                    20 + k % 60, 50 + k % 40, 1 + k % 12, 1 + k % 28, if k.is_multiple_of(2) { "female" } else { "male" }
                 )
             })
             .collect();
