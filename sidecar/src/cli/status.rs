@@ -9,7 +9,8 @@ use super::StatusArgs;
 
 /// Print the versions of the CLI, the extension (installed, offered by the
 /// server, the loaded library), the sidecars connected to the database, the
-/// server, and the caller's jobs not finished yet (imports with their progress). Fails (after printing) when this CLI does not speak the
+/// server, and the caller's jobs not finished yet (imports with their
+/// progress). Fails (after printing) when this CLI does not speak the
 /// installed extension, so scripts can use it as a check.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let client = db::connect(&args.db.database_url).await?;
