@@ -27,6 +27,10 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
+# psql on the maintenance database of the server the libpq variables name
+# (scripts/up and scripts/fill-defaults source .lamin/env first).
+psql_admin() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
+
 # Run a command with root rights: directly as root, else through sudo.
 as_root() {
     if is_root; then "$@"; else sudo "$@"; fi

@@ -46,7 +46,8 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
         .query_one(
             "SELECT current_setting('server_version'), current_user::text,
                     to_regprocedure('lamin.library_version()') IS NOT NULL,
-                    to_regclass('lamin.instance') IS NOT NULL",
+                    to_regclass('lamin.instance') IS NOT NULL,
+                    to_regclass('lamin.jobs') IS NOT NULL",
             &[],
         )
         .await?;
@@ -70,7 +71,7 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
     } else {
         None
     };
-    let (jobs, unfinished_jobs) = unfinished_jobs(client).await?;
+    let (jobs, unfinished_jobs) = unfinished_jobs(client, row.get(4)).await?;
     let sidecars = client
         .query(
             "SELECT DISTINCT application_name::text FROM pg_catalog.pg_stat_activity
@@ -95,11 +96,10 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
 }
 
 /// The caller's queued and running jobs (lamin.jobs shows each role its own).
-async fn unfinished_jobs(client: &Client) -> anyhow::Result<(Vec<UnfinishedJob>, i64)> {
-    let has_jobs: bool = client
-        .query_one("SELECT to_regclass('lamin.jobs') IS NOT NULL", &[])
-        .await?
-        .get(0);
+async fn unfinished_jobs(
+    client: &Client,
+    has_jobs: bool,
+) -> anyhow::Result<(Vec<UnfinishedJob>, i64)> {
     if !has_jobs {
         return Ok((Vec::new(), 0));
     }
