@@ -339,6 +339,52 @@ fn a_first_start_is_usable_at_once_and_imports_the_default_sources_in_the_backgr
         .get(0);
     assert_eq!(uid.len(), 20, "{uid}");
 
+    // Until the template holds them too, lamin init refuses to copy it:
+    // while they are imported, and after the import stopped half-way
+    // (scripts/down stops it), which the template's comment still says.
+    let init_lab = |name: &str| {
+        Command::new(lamin_e2e::lamin_bin())
+            .args(["init", name, "--storage"])
+            .arg(instance.home.path().join(format!("storage-{name}")))
+            .env("DATABASE_URL", instance.database_url())
+            .output()
+            .unwrap()
+    };
+    let init = init_lab("lab_early");
+    assert!(!init.status.success());
+    assert!(
+        stderr_text(&init).contains("a copy now would hold only some of them"),
+        "{}",
+        stderr_text(&init)
+    );
+    let down = instance
+        .command("down")
+        .arg("--sidecar-only")
+        .output()
+        .unwrap();
+    check("scripts/down --sidecar-only", &down);
+    let init = init_lab("lab_stopped");
+    assert!(!init.status.success());
+    assert!(
+        stderr_text(&init).contains("does not hold all the default ontologies yet"),
+        "{}",
+        stderr_text(&init)
+    );
+    // The next start resumes the imports.
+    let out = instance
+        .command("up")
+        .env("LAMIN_DEFAULT_SOURCES", "cell_type")
+        .env("LAMIN_CACHE", &cache)
+        .output()
+        .unwrap();
+    check("scripts/up", &out);
+    assert!(
+        stderr_text(&out).contains("in the background"),
+        "{}",
+        stderr_text(&out)
+    );
+    let mut db = instance.connect();
+
     // The background imports end with a marker file.
     let marker = instance.home.path().join("defaults-imported");
     let log =
@@ -401,12 +447,7 @@ fn a_first_start_is_usable_at_once_and_imports_the_default_sources_in_the_backgr
         (row.get::<_, bool>(0), row.get::<_, bool>(1)),
         (true, false)
     );
-    let init = Command::new(lamin_e2e::lamin_bin())
-        .args(["init", "lab_first", "--storage"])
-        .arg(instance.home.path().join("storage-first"))
-        .env("DATABASE_URL", instance.database_url())
-        .output()
-        .unwrap();
+    let init = init_lab("lab_first");
     assert!(init.status.success(), "{}", stderr_text(&init));
     let copy_url = instance.database_url_of("lab_first");
     let mut copy = postgres::Client::connect(&copy_url, postgres::NoTls).unwrap();
@@ -427,12 +468,7 @@ fn a_first_start_is_usable_at_once_and_imports_the_default_sources_in_the_backgr
         instance.database_url_of("lamin_template")
     );
     let filling = postgres::Client::connect(&filling_url, postgres::NoTls).unwrap();
-    let init = Command::new(lamin_e2e::lamin_bin())
-        .args(["init", "lab_half", "--storage"])
-        .arg(instance.home.path().join("storage-half"))
-        .env("DATABASE_URL", instance.database_url())
-        .output()
-        .unwrap();
+    let init = init_lab("lab_half");
     assert!(!init.status.success());
     assert!(
         stderr_text(&init).contains("is being filled with the default ontologies"),

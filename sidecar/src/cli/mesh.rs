@@ -34,6 +34,10 @@ pub struct InitArgs {
     /// The template database to clone.
     #[arg(long, default_value = TEMPLATE)]
     pub template: String,
+    /// Copy the template even while its default ontologies are still being
+    /// imported (the new instance lacks those not in yet).
+    #[arg(long)]
+    pub incomplete_template: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +107,7 @@ pub async fn init(args: InitArgs) -> anyhow::Result<()> {
         storage: args.storage,
         description: args.description,
         template: args.template,
+        incomplete_template: args.incomplete_template,
     })
     .await?;
     eprintln!(

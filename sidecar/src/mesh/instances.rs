@@ -32,6 +32,9 @@ pub struct InitRequest {
     /// The template database; when missing on the server, the new instance
     /// gets the extension alone (no ontologies).
     pub template: String,
+    /// Copy the template even while its default imports are unfinished
+    /// (scripts/up does for the instance `lamin`, which it fills itself).
+    pub incomplete_template: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -118,15 +121,32 @@ async fn database_exists(server: &Client, name: &str) -> anyhow::Result<bool> {
 /// it imports the default sources into it.
 pub const TEMPLATE_FILL_SESSION: &str = "lamin-template-fill";
 
-/// Whether scripts/fill-defaults is importing into the template right now.
-async fn template_being_filled(server: &Client, template: &str) -> anyhow::Result<bool> {
-    Ok(server
+/// How the template's database comment begins from the moment scripts/up
+/// starts the default imports until scripts/fill-defaults has put them into
+/// the template too. Unlike the session above it outlasts a failed or
+/// stopped import, after which the template holds only some of them.
+pub const TEMPLATE_INCOMPLETE: &str = "lamin: default sources incomplete";
+
+/// Why the template must not be copied now, if it must not.
+async fn template_unfinished(
+    server: &Client,
+    template: &str,
+) -> anyhow::Result<Option<&'static str>> {
+    let row = server
         .query_one(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND application_name = $2)",
-            &[&template, &TEMPLATE_FILL_SESSION],
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND application_name = $2),
+                    coalesce(starts_with(pg_catalog.shobj_description(d.oid, 'pg_database'), $3), false)
+             FROM pg_catalog.pg_database d WHERE d.datname = $1",
+            &[&template, &TEMPLATE_FILL_SESSION, &TEMPLATE_INCOMPLETE],
         )
-        .await?
-        .get(0))
+        .await?;
+    Ok(if row.get(0) {
+        Some("is being filled with the default ontologies right now (a first scripts/up imports them in the background, about 10 minutes: .lamin/imports.log)")
+    } else if row.get(1) {
+        Some("does not hold all the default ontologies yet: their import in the background stopped before the end (.lamin/imports.log says why), and the next scripts/up resumes it")
+    } else {
+        None
+    })
 }
 
 /// Make a new instance (see the module's comment). Nothing is left behind
@@ -143,11 +163,13 @@ pub async fn init(req: &InitRequest) -> anyhow::Result<Created> {
         ));
     }
     let has_template = database_exists(&server, &req.template).await?;
-    if has_template && template_being_filled(&server, &req.template).await? {
-        return Err(refused!(
-            "the template database {} is being filled with the default ontologies (a first scripts/up imports them in the background, about 10 minutes: .lamin/imports.log); a copy now would hold only some of them: run lamin init again when they are in",
-            req.template
-        ));
+    if has_template && !req.incomplete_template {
+        if let Some(why) = template_unfinished(&server, &req.template).await? {
+            return Err(refused!(
+                "the template database {} {why}; a copy now would hold only some of them: run lamin init again when they are in, or add --incomplete-template to copy it as it is",
+                req.template
+            ));
+        }
     }
     let create = if has_template {
         // FILE_COPY: the template's files are copied after a checkpoint;
