@@ -3,7 +3,7 @@
 -- permanent failure, cancellation, release on shutdown, await_job, and the
 -- pruning of finished jobs after their retention.
 BEGIN;
-SELECT plan(37);
+SELECT plan(42);
 
 SELECT lamin.enqueue('noop') AS j1 \gset
 SELECT lamin.enqueue('noop', '{"n": 2}') AS j2 \gset
@@ -21,8 +21,16 @@ SELECT is((SELECT count(*)::int FROM lamin.claim_job('w3', lamin.version(), 30))
 SELECT ok(lamin.heartbeat_job(:j1, 'w1', 30, 5, 10), 'a heartbeat extends the lease');
 SELECT is((SELECT progress_pct FROM lamin.jobs WHERE id = :j1), 50.0, 'lamin.jobs shows progress in percent');
 SELECT ok(NOT lamin.heartbeat_job(:j1, 'w2', 30), 'another worker''s heartbeat is refused');
+-- Stages: a heartbeat naming one sets the counts as given, none included.
+SELECT ok(lamin.heartbeat_job(:j1, 'w1', 30, NULL, NULL, progress_stage => 'merging'), 'a heartbeat names a stage');
+SELECT results_eq(format('SELECT progress_stage, progress_pct, progress_done FROM lamin.jobs WHERE id = %s', :j1),
+                  $$VALUES ('merging', NULL::numeric, NULL::bigint)$$,
+                  'a stage without a total shows no percent (not the last stage''s 50 %)');
+SELECT ok(lamin.heartbeat_job(:j1, 'w1', 30), 'a heartbeat without a stage keeps it');
+SELECT is((SELECT progress_stage FROM lamin.jobs WHERE id = :j1), 'merging', '… and lamin.jobs still shows it');
 SELECT ok(lamin.complete_job(:j1, 'w1', '{"ok": true}'), 'complete');
 SELECT is(lamin.await_job(:j1, 0), 'done', 'await_job returns the final status');
+SELECT is((SELECT progress_stage FROM lamin.jobs WHERE id = :j1), NULL, 'a finished job shows no stage');
 SELECT lamin.enqueue('noop') AS uncommitted \gset
 SELECT throws_like(format('SELECT lamin.await_job(%s, 30)', :uncommitted), '%enqueued in this transaction%',
                    'awaiting a job this transaction enqueued fails at once instead of timing out');

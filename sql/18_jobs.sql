@@ -59,7 +59,9 @@ CREATE TABLE lamin.job (
     created_at     timestamptz NOT NULL DEFAULT now(),
     started_at     timestamptz,
     finished_at    timestamptz,
-    updated_at     timestamptz NOT NULL DEFAULT now()
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    -- Last: added in 0.11.0 (an upgrade appends it).
+    progress_stage text
 );
 -- Jobs are kept by pg_dump: a restored instance still knows what was queued
 -- (and runs it) and what ran.
@@ -82,6 +84,7 @@ COMMENT ON COLUMN lamin.job.worker IS 'The sidecar running (or that last ran) th
 COMMENT ON COLUMN lamin.job.lease_until IS 'The running sidecar''s lease; once past, another sidecar may take the job over.';
 COMMENT ON COLUMN lamin.job.progress_done IS 'Work done so far (bytes or rows), as the sidecar reports it.';
 COMMENT ON COLUMN lamin.job.progress_total IS 'Total work (bytes or rows), when known.';
+COMMENT ON COLUMN lamin.job.progress_stage IS 'What the running job is doing now (e.g. reading a file, then merging it), as the sidecar reports it; progress_done and progress_total count that stage.';
 COMMENT ON COLUMN lamin.job.error IS 'Error of the last failed attempt.';
 COMMENT ON COLUMN lamin.job.result IS 'What the job produced (a JSON object), once done.';
 COMMENT ON COLUMN lamin.job.created_at IS 'When the job was enqueued.';
@@ -166,7 +169,7 @@ BEGIN
     RETURN QUERY
     UPDATE lamin.job j SET status = 'running', attempts = j.attempts + 1, worker = claim_job.worker,
                            lease_until = now() + make_interval(secs => lease_s), started_at = now(), updated_at = now(),
-                           progress_done = NULL, progress_total = NULL
+                           progress_done = NULL, progress_total = NULL, progress_stage = NULL
     WHERE j.id = ANY (picked)
     RETURNING j.*;
 END
@@ -193,21 +196,25 @@ COMMENT ON FUNCTION lamin.claim_job(text, int, text[], int) IS 'Refuses workers 
 -- this worker's (cancelled, or taken over after the lease ran out).
 -- `attempt` (when given) pins the call to one attempt: a sidecar that took
 -- its own job over after a stall must not keep the stalled attempt alive.
+-- A stage starts its counts afresh: a heartbeat that names one sets done
+-- and total as given, NULL included (a merge has no total).
 CREATE FUNCTION lamin.heartbeat_job(job_id bigint, worker text, lease_s int DEFAULT 30,
                                     progress_done bigint DEFAULT NULL, progress_total bigint DEFAULT NULL,
-                                    attempt int DEFAULT NULL)
+                                    attempt int DEFAULT NULL, progress_stage text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     UPDATE lamin.job j SET lease_until = now() + make_interval(secs => $3), updated_at = now(),
-                           progress_done = coalesce($4, j.progress_done), progress_total = coalesce($5, j.progress_total)
+                           progress_done = CASE WHEN $7 IS NULL THEN coalesce($4, j.progress_done) ELSE $4 END,
+                           progress_total = CASE WHEN $7 IS NULL THEN coalesce($5, j.progress_total) ELSE $5 END,
+                           progress_stage = coalesce($7, j.progress_stage)
     WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($6 IS NULL OR j.attempts = $6);
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION lamin.heartbeat_job(bigint, text, int, bigint, bigint, int) IS 'Sidecar: extend a running job''s lease and record progress; false if the job is no longer this worker''s.';
+COMMENT ON FUNCTION lamin.heartbeat_job(bigint, text, int, bigint, bigint, int, text) IS 'Sidecar: extend a running job''s lease and record progress (and the stage it counts); false if the job is no longer this worker''s.';
 
 CREATE FUNCTION lamin.complete_job(job_id bigint, worker text, result jsonb DEFAULT '{}', attempt int DEFAULT NULL) RETURNS boolean
 LANGUAGE plpgsql
@@ -373,7 +380,7 @@ CREATE VIEW lamin.jobs AS
 SELECT j.id, j.kind, j.status, j.args, j.attempts, j.max_attempts,
        CASE WHEN j.progress_total > 0 THEN round(100.0 * j.progress_done / j.progress_total, 1) END AS progress_pct,
        j.progress_done, j.progress_total, j.error, j.result, j.worker, j.created_at, j.started_at, j.finished_at,
-       j.requested_by
+       j.requested_by, CASE WHEN j.status = 'running' THEN j.progress_stage END AS progress_stage
 FROM lamin.job j
 WHERE j.requested_by = current_user
    OR pg_has_role(current_user, 'pg_monitor', 'USAGE');
@@ -387,6 +394,7 @@ COMMENT ON COLUMN lamin.jobs.max_attempts IS 'Attempts allowed.';
 COMMENT ON COLUMN lamin.jobs.progress_pct IS 'Percent done, when the total is known.';
 COMMENT ON COLUMN lamin.jobs.progress_done IS 'Work done (bytes or rows).';
 COMMENT ON COLUMN lamin.jobs.progress_total IS 'Total work.';
+COMMENT ON COLUMN lamin.jobs.progress_stage IS 'What a running job is doing now (progress_pct counts this stage; none while a stage has no total).';
 COMMENT ON COLUMN lamin.jobs.error IS 'Last error.';
 COMMENT ON COLUMN lamin.jobs.result IS 'Result once done.';
 COMMENT ON COLUMN lamin.jobs.worker IS 'The sidecar that ran it.';

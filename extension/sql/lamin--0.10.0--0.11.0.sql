@@ -958,3 +958,93 @@ END
 $$;
 COMMENT ON FUNCTION lamin.import_genes(text, text[], text, text, text) IS
     'Enqueue a gene import by the sidecar from files in its import folder; description: of the source, as lamin import genes --description; returns the job id.';
+
+-- lamin.job.progress_stage: what a running job is doing now (an import reads, then merges).
+ALTER TABLE lamin.job ADD COLUMN progress_stage text;
+COMMENT ON COLUMN lamin.job.progress_stage IS 'What the running job is doing now (e.g. reading a file, then merging it), as the sidecar reports it; progress_done and progress_total count that stage.';
+
+-- Claim up to n of the oldest ready jobs, taking over first those whose lease ran out.
+-- A worker names the extension version it speaks: once ALTER EXTENSION lamin
+-- UPDATE has moved the schema on under a running sidecar, its next claim fails
+-- here, in the same statement, before it takes a job it might run wrongly.
+CREATE OR REPLACE FUNCTION lamin.claim_job(worker text, sidecar_version text, lease_s int DEFAULT 30, kinds text[] DEFAULT NULL,
+                                n int DEFAULT 1)
+RETURNS SETOF lamin.job
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    picked bigint[];
+    installed text;
+BEGIN
+    SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'lamin';
+    IF sidecar_version IS DISTINCT FROM installed THEN
+        RAISE EXCEPTION 'sidecar % speaks lamin %, but the database''s lamin extension is now %', worker,
+            coalesce(sidecar_version, '(not said)'), installed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('run a sidecar of release %s (it claims no job until then)', installed);
+    END IF;
+    -- Two index probes rather than one OR: jobs whose sidecar died first,
+    -- then the oldest queued ones. SKIP LOCKED: concurrent claimers never wait
+    -- for each other and never get the same job.
+    picked := ARRAY(
+        SELECT j.id FROM lamin.job j
+        WHERE j.status = 'running' AND j.lease_until < now() AND (kinds IS NULL OR j.kind = ANY (kinds))
+        ORDER BY j.lease_until
+        LIMIT greatest(n, 1)
+        FOR UPDATE SKIP LOCKED);
+    IF cardinality(picked) < greatest(n, 1) THEN
+        picked := picked || ARRAY(
+            SELECT j.id FROM lamin.job j
+            WHERE j.status = 'queued' AND j.run_after <= now() AND (kinds IS NULL OR j.kind = ANY (kinds))
+            ORDER BY j.id
+            LIMIT greatest(n, 1) - cardinality(picked)
+            FOR UPDATE SKIP LOCKED);
+    END IF;
+    IF cardinality(picked) = 0 THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    UPDATE lamin.job j SET status = 'running', attempts = j.attempts + 1, worker = claim_job.worker,
+                           lease_until = now() + make_interval(secs => lease_s), started_at = now(), updated_at = now(),
+                           progress_done = NULL, progress_total = NULL, progress_stage = NULL
+    WHERE j.id = ANY (picked)
+    RETURNING j.*;
+END
+$$;
+
+DROP FUNCTION lamin.heartbeat_job(bigint, text, int, bigint, bigint, int);
+-- Extend the lease and report progress; false when the job is no longer
+-- this worker's (cancelled, or taken over after the lease ran out).
+-- `attempt` (when given) pins the call to one attempt: a sidecar that took
+-- its own job over after a stall must not keep the stalled attempt alive.
+-- A stage starts its counts afresh: a heartbeat that names one sets done
+-- and total as given, NULL included (a merge has no total).
+CREATE FUNCTION lamin.heartbeat_job(job_id bigint, worker text, lease_s int DEFAULT 30,
+                                    progress_done bigint DEFAULT NULL, progress_total bigint DEFAULT NULL,
+                                    attempt int DEFAULT NULL, progress_stage text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE lamin.job j SET lease_until = now() + make_interval(secs => $3), updated_at = now(),
+                           progress_done = CASE WHEN $7 IS NULL THEN coalesce($4, j.progress_done) ELSE $4 END,
+                           progress_total = CASE WHEN $7 IS NULL THEN coalesce($5, j.progress_total) ELSE $5 END,
+                           progress_stage = coalesce($7, j.progress_stage)
+    WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running' AND ($6 IS NULL OR j.attempts = $6);
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION lamin.heartbeat_job(bigint, text, int, bigint, bigint, int, text) IS 'Sidecar: extend a running job''s lease and record progress (and the stage it counts); false if the job is no longer this worker''s.';
+
+-- (security_invoker as 21_access.sql gives every view; a replaced view loses it otherwise)
+CREATE OR REPLACE VIEW lamin.jobs WITH (security_invoker = true) AS
+SELECT j.id, j.kind, j.status, j.args, j.attempts, j.max_attempts,
+       CASE WHEN j.progress_total > 0 THEN round(100.0 * j.progress_done / j.progress_total, 1) END AS progress_pct,
+       j.progress_done, j.progress_total, j.error, j.result, j.worker, j.created_at, j.started_at, j.finished_at,
+       j.requested_by, CASE WHEN j.status = 'running' THEN j.progress_stage END AS progress_stage
+FROM lamin.job j
+WHERE j.requested_by = current_user
+   OR pg_has_role(current_user, 'pg_monitor', 'USAGE');
+COMMENT ON COLUMN lamin.jobs.progress_stage IS 'What a running job is doing now (progress_pct counts this stage; none while a stage has no total).';

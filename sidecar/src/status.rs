@@ -33,6 +33,8 @@ pub struct UnfinishedJob {
     pub status: String,
     /// Percent done, when the job knows its total.
     pub progress_pct: Option<f64>,
+    /// What a running job is doing now (its percent counts this stage).
+    pub stage: Option<String>,
     /// What it works on: the ontology, organism, artifact or storage named in its arguments.
     pub subject: Option<String>,
 }
@@ -105,10 +107,12 @@ async fn unfinished_jobs(
     }
     let rows = client
         .query(
+            // progress_stage read by name from the row: instances before
+            // 0.11.0 have no such column (status reports their release).
             "SELECT id, kind, status, progress_pct::float8,
                     coalesce(args->>'entity', args->>'organism', args->>'uid', args->>'storage'),
-                    count(*) OVER ()
-             FROM lamin.jobs WHERE status IN ('queued', 'running')
+                    count(*) OVER (), to_jsonb(j)->>'progress_stage'
+             FROM lamin.jobs j WHERE status IN ('queued', 'running')
              ORDER BY status = 'running' DESC, id LIMIT $1",
             &[&JOBS_LISTED],
         )
@@ -122,6 +126,7 @@ async fn unfinished_jobs(
             status: r.get(2),
             progress_pct: r.get(3),
             subject: r.get(4),
+            stage: r.get(6),
         })
         .collect();
     Ok((jobs, total))

@@ -26,6 +26,18 @@ impl Progress for Bar {
         if !self.shown {
             return;
         }
+        if total == 0 {
+            // A stage without a total (a merge in the database): its name and
+            // how long it has taken.
+            let pb = ProgressBar::new_spinner();
+            pb.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template"),
+            );
+            pb.set_message(what.to_string());
+            pb.enable_steady_tick(std::time::Duration::from_millis(200));
+            *self.bar.lock().expect("progress bar") = pb;
+            return;
+        }
         let pb = ProgressBar::new(total);
         pb.set_style(
             ProgressStyle::with_template(

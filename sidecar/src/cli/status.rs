@@ -72,12 +72,17 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(|s| format!(" {s}"))
             .unwrap_or_default();
+        let stage = job
+            .stage
+            .as_deref()
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default();
         let progress = job
             .progress_pct
             .map(|p| format!(", {p:.1} %"))
             .unwrap_or_default();
         println!(
-            "  job {:<10}   {}{subject}: {}{progress}",
+            "  job {:<10}   {}{subject}: {}{stage}{progress}",
             job.id, job.kind, job.status
         );
     }

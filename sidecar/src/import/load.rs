@@ -108,13 +108,15 @@ async fn start_staging(
 }
 
 /// Stream terms from `rx` into the registry. `prefixes` (empty = all) keeps
-/// terms whose id prefix is listed; `on_term` is called per staged term.
+/// terms whose id prefix is listed; `on_term` is called per staged term,
+/// `on_merge` once all are staged, before the merge (minutes for NCBITaxon).
 pub async fn import_terms(
     client: &mut Client,
     meta: &SourceMeta,
     prefixes: &[String],
     mut rx: mpsc::Receiver<Feed>,
     mut on_term: impl FnMut(u64),
+    on_merge: impl FnOnce(u64),
 ) -> anyhow::Result<Outcome> {
     let tx = client.transaction().await?;
     let writer = start_staging(
@@ -194,6 +196,7 @@ pub async fn import_terms(
             }
         );
     }
+    on_merge(staged);
     let row = tx
         .query_one(
             "SELECT terms, inserted, updated, deprecated, edges, edges_outside

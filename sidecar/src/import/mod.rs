@@ -202,7 +202,7 @@ pub async fn import_ontology(
 
     let total = std::fs::metadata(&path)?.len();
     let read = Arc::new(AtomicU64::new(0));
-    progress.start(&format!("{} {}", meta.entity, meta.version), total);
+    progress.start(&format!("reading {} {}", meta.entity, meta.version), total);
     let reported = AtomicU64::new(0);
     let (tx, rx) = mpsc::channel::<Feed>(4096);
     let parse_path = path.clone();
@@ -229,13 +229,24 @@ pub async fn import_ontology(
         };
         let _ = tx.blocking_send(last);
     });
-    let loaded = load::import_terms(client, &meta, &prefixes, rx, |n| {
-        if n % 2048 == 0 {
-            // Progress hears of the bytes read since it last heard.
-            let now = read.load(Ordering::Relaxed);
-            progress.add(now - reported.swap(now, Ordering::Relaxed));
-        }
-    })
+    let loaded = load::import_terms(
+        client,
+        &meta,
+        &prefixes,
+        rx,
+        |n| {
+            if n % 2048 == 0 {
+                // Progress hears of the bytes read since it last heard.
+                let now = read.load(Ordering::Relaxed);
+                progress.add(now - reported.swap(now, Ordering::Relaxed));
+            }
+        },
+        // The merge reports nothing until it ends: a stage without a total.
+        |staged| {
+            progress.finish();
+            progress.start(&format!("merging {staged} terms into {}", meta.entity), 0);
+        },
+    )
     .await;
     progress.finish();
     if parser.join().is_err() {

@@ -76,10 +76,11 @@ pub async fn run(
                 beat.tick().await;
                 let done = Some(progress.done()).filter(|d| *d > 0);
                 let total = Some(progress.total()).filter(|t| *t > 0);
+                let stage = progress.stage();
                 match client
                     .query_one(
-                        "SELECT lamin.heartbeat_job($1, $2, $3, $4, $5, $6)",
-                        &[&id, &worker, &lease_s, &done, &total, &attempt],
+                        "SELECT lamin.heartbeat_job($1, $2, $3, $4, $5, $6, $7)",
+                        &[&id, &worker, &lease_s, &done, &total, &attempt, &stage],
                     )
                     .await
                 {
