@@ -1,7 +1,7 @@
 -- bionty: deterministic uids, the import merge (new version, removed terms,
 -- failed imports), hierarchies, search under a term, and genes.
 BEGIN;
-SELECT plan(39);
+SELECT plan(41);
 
 -- Every table, view and column of schema bionty is documented.
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -91,6 +91,12 @@ SELECT results_eq($$SELECT inserted FROM bionty.finish_gene_import('human', 'hgn
 SELECT is(lamin.standardize('bionty.gene', ARRAY['T4', 'Leu-3', 'cd8a'], organism => 'human'), ARRAY['CD4', 'CD4', 'CD8A'],
           'aliases standardize to the symbol');
 SELECT is(lamin.validate('bionty.gene', ARRAY['CD4'], organism => 'mouse'), ARRAY[false], 'the organism filter applies');
+-- The imports give created_by once per statement, not through the column's
+-- per-row default: the same user either way.
+SELECT is((SELECT array_agg(DISTINCT created_by) FROM bionty.gene), ARRAY[lamin.current_user_id()],
+          'imported genes are created by the importing user');
+SELECT is((SELECT array_agg(DISTINCT created_by) FROM bionty.cell_type), ARRAY[lamin.current_user_id()],
+          'imported terms are created by the importing user');
 
 -- Annotating artifacts with bionty records through a feature.
 SELECT lamin.add_storage('/tmp/lamin-pgtap-bionty');

@@ -93,11 +93,18 @@ SET search_path = pg_catalog, pg_temp
 -- Sorting and hashing a million terms (and their search words) in memory.
 SET work_mem = '256MB'
 SET lamin.audit_summary = 'on'
+-- No JIT: the merge's big statements (and the search triggers they fire)
+-- cost enough to be compiled with inlining and optimisation, seconds each,
+-- for a single pass whose time goes to index inserts that JIT does not speed.
+SET jit = off
 AS $$
 DECLARE
     tbl text;
     edges_tbl text;
     src bigint;
+    -- created_by of every new term, looked up once: the column's default
+    -- (lamin.current_user_id()) is a query per row, about 5 µs each.
+    me bigint := lamin.current_user_id();
     v_terms bigint;
     v_inserted bigint;
     v_updated bigint;
@@ -143,14 +150,14 @@ BEGIN
     USING src;
     GET DIAGNOSTICS v_updated = ROW_COUNT;
     EXECUTE format($q$
-        INSERT INTO %1$s (uid, ontology_id, name, synonyms, description, abbr, deprecated, replaced_by, source_id %2$s)
+        INSERT INTO %1$s (uid, ontology_id, name, synonyms, description, abbr, deprecated, replaced_by, source_id, created_by %2$s)
         SELECT bionty.ontology_uid(i.ontology_id), i.ontology_id, i.name, coalesce(i.synonyms, '{}'), i.description, i.abbr,
-               coalesce(i.deprecated, false), i.replaced_by, $1 %3$s
+               coalesce(i.deprecated, false), i.replaced_by, $1, $2 %3$s
         FROM pg_temp.import_term i
         WHERE NOT EXISTS (SELECT 1 FROM %1$s t WHERE t.ontology_id = i.ontology_id)$q$,
         tbl, CASE WHEN entity = 'bionty.organism' THEN ', scientific_name' ELSE '' END,
              CASE WHEN entity = 'bionty.organism' THEN ', i.name' ELSE '' END)
-    USING src;
+    USING src, me;
     GET DIAGNOSTICS v_inserted = ROW_COUNT;
 
     -- Terms an earlier version of this source had and this one has not: deprecated, not deleted
@@ -201,12 +208,14 @@ CREATE FUNCTION bionty.finish_gene_import(organism text, source_name text, sourc
 RETURNS TABLE (source_id bigint, terms bigint, inserted bigint, updated bigint, deprecated bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
--- No force_custom_plan: see bionty.finish_import.
+-- No force_custom_plan, no JIT: see bionty.finish_import.
 SET work_mem = '256MB'
 SET lamin.audit_summary = 'on'
+SET jit = off
 AS $$
 DECLARE
     src bigint;
+    me bigint := lamin.current_user_id();  -- once, not per gene (see bionty.finish_import)
     v_terms bigint;
     v_inserted bigint;
     v_updated bigint;
@@ -241,9 +250,10 @@ BEGIN
       AND (g.symbol, g.ncbi_gene_ids, g.hgnc_id, g.mgi_id, g.biotype, g.synonyms, g.description, g.deprecated, g.source_id)
           IS DISTINCT FROM (i.symbol, coalesce(i.ncbi_gene_ids, '{}'), i.hgnc_id, i.mgi_id, i.biotype, coalesce(i.synonyms, '{}'), i.description, false, src);
     GET DIAGNOSTICS v_updated = ROW_COUNT;
-    INSERT INTO bionty.gene (uid, ensembl_gene_id, symbol, ncbi_gene_ids, hgnc_id, mgi_id, biotype, organism, synonyms, description, source_id)
+    INSERT INTO bionty.gene (uid, ensembl_gene_id, symbol, ncbi_gene_ids, hgnc_id, mgi_id, biotype, organism, synonyms, description, source_id,
+                             created_by)
     SELECT bionty.ontology_uid(i.ensembl_gene_id), i.ensembl_gene_id, i.symbol, coalesce(i.ncbi_gene_ids, '{}'), i.hgnc_id, i.mgi_id,
-           i.biotype, org, coalesce(i.synonyms, '{}'), i.description, src
+           i.biotype, org, coalesce(i.synonyms, '{}'), i.description, src, me
     FROM pg_temp.import_gene i
     WHERE NOT EXISTS (SELECT 1 FROM bionty.gene g WHERE g.ensembl_gene_id = i.ensembl_gene_id);
     GET DIAGNOSTICS v_inserted = ROW_COUNT;
