@@ -25,27 +25,10 @@ COMMENT ON TABLE lamin."user" IS 'Users: one row per database role (handle) that
 INSERT INTO lamin."user" (id, uid, handle, name) VALUES (0, '00000000', '(lamin)', 'built-in records');
 COMMENT ON COLUMN lamin."user".handle IS 'The database role name.';
 
--- The id of the current role's user row, created on first use. Every
--- registry's created_by defaults to it.
-CREATE FUNCTION lamin.current_user_id() RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    found_id bigint;
-BEGIN
-    SELECT u.id INTO found_id FROM lamin."user" u WHERE u.handle = current_user;
-    IF found_id IS NULL THEN
-        INSERT INTO lamin."user" (handle) VALUES (current_user)
-        ON CONFLICT (handle) DO NOTHING
-        RETURNING id INTO found_id;
-        IF found_id IS NULL THEN  -- another session created it concurrently
-            SELECT u.id INTO found_id FROM lamin."user" u WHERE u.handle = current_user;
-        END IF;
-    END IF;
-    RETURN found_id;
-END
-$$;
+-- lamin.current_user_id(): the id of the current role's user row, created on
+-- first use; every registry's created_by defaults to it. A Rust function
+-- (extension/src/users.rs) that remembers the answer per role: a default runs
+-- once per inserted row.
 COMMENT ON FUNCTION lamin.current_user_id() IS 'The lamin user id of the current database role (created on first use).';
 
 -- Spaces: access scopes. Every record lives in one; space 1 ("all") is the default.

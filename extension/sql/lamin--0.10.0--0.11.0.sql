@@ -1058,3 +1058,10 @@ FROM lamin.job j
 WHERE j.requested_by = current_user
    OR pg_has_role(current_user, 'pg_monitor', 'USAGE');
 COMMENT ON COLUMN lamin.jobs.progress_stage IS 'What a running job is doing now (progress_pct counts this stage; none while a stage has no total).';
+
+-- == lamin.current_user_id() in Rust (extension/src/users.rs): it remembers each role's
+-- user id, so that created_by's default costs a hash lookup per row instead of a query. ==
+CREATE OR REPLACE FUNCTION lamin."current_user_id"() RETURNS bigint
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'current_user_id_wrapper';

@@ -9,6 +9,7 @@ mod schema;
 mod search;
 mod storage;
 mod uid;
+mod users;
 mod version;
 
 /// Runs when a backend loads the library. Errors reach users as messages,

@@ -14,6 +14,7 @@ use crate::{
         admit_uid, base62_md5, is_vouched_head, new_family_uid, uid, version_number,
         version_suffix, vouch_heads,
     },
+    users::current_user_id,
     version::{library_version, version},
 };
 
@@ -35,7 +36,8 @@ extension_sql_file!(
         term_kind,
         term_kind_name,
         version,
-        library_version
+        library_version,
+        current_user_id
     ]
 );
 extension_sql_file!(
