@@ -20,6 +20,7 @@ mod version;
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    users::watch_user_table();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

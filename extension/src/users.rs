@@ -9,9 +9,12 @@
 //! What is remembered is only a row that existed before this transaction:
 //! a row this transaction created goes away again if it rolls back. Rows of
 //! lamin.user are never deleted (every record's created_by refers to one; only
-//! lamin's owner could), so a remembered id stays valid.
+//! lamin's owner could), so a remembered id stays valid as long as the table
+//! does: an invalidation of it (DROP EXTENSION and CREATE again in one
+//! session, TRUNCATE) forgets everything, so ids of the old table are never
+//! given out for the new one.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use pgrx::prelude::*;
@@ -21,6 +24,27 @@ use crate::errors::{spi, spi_optional};
 thread_local! {
     /// Role oid → lamin.user id, for rows committed before they were looked up.
     static KNOWN: RefCell<HashMap<u32, i64>> = RefCell::new(HashMap::new());
+    /// The oid of the lamin.user table those ids are rows of.
+    static TABLE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Registered once per backend (_PG_init): forget the ids when lamin.user
+/// changes as a table (or every relation is invalidated, relid 0).
+pub(crate) fn watch_user_table() {
+    // SAFETY: registers a plain function with the backend's relcache; it is
+    // called between statements and only clears this module's map.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(forget), pg_sys::Datum::from(0usize)) }
+}
+
+unsafe extern "C-unwind" fn forget(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let relid = relid.to_u32();
+    if relid == 0 || relid == TABLE.with(Cell::get) {
+        KNOWN.with(|k| {
+            if let Ok(mut k) = k.try_borrow_mut() {
+                k.clear();
+            }
+        });
+    }
 }
 
 /// The lamin user id of the current role (current_user: the owner inside a
@@ -32,7 +56,7 @@ pub(crate) fn current_user_id() -> i64 {
     if let Some(id) = KNOWN.with(|k| k.borrow().get(&role).copied()) {
         return id;
     }
-    let (id, xmin) = find().unwrap_or_else(|| {
+    let (id, xmin, table) = find().unwrap_or_else(|| {
         // Only a missing row is written: a read-only transaction (a hot
         // standby) answers for every role that has a row.
         spi(
@@ -55,19 +79,25 @@ pub(crate) fn current_user_id() -> i64 {
         pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::TransactionId::from_inner(xmin))
     };
     if !made_here {
+        if TABLE.with(Cell::get) != table {
+            KNOWN.with(|k| k.borrow_mut().clear());
+            TABLE.with(|t| t.set(table));
+        }
         KNOWN.with(|k| k.borrow_mut().insert(role, id));
     }
     id
 }
 
-/// The user row of the current role: its id and the transaction that made it.
-fn find() -> Option<(i64, u32)> {
-    let (id, xmin) = spi_optional(
-        Spi::get_two::<i64, i64>(
-            "SELECT u.id, u.xmin::text::bigint FROM lamin.\"user\" u WHERE u.handle OPERATOR(pg_catalog.=) CURRENT_USER",
+/// The user row of the current role: its id, the transaction that made it,
+/// and the table's oid.
+fn find() -> Option<(i64, u32, u32)> {
+    let (id, xmin, table) = spi_optional(
+        Spi::get_three::<i64, i64, i64>(
+            "SELECT u.id, u.xmin::text::bigint, 'lamin.user'::pg_catalog.regclass::pg_catalog.oid::bigint
+             FROM lamin.\"user\" u WHERE u.handle OPERATOR(pg_catalog.=) CURRENT_USER",
         )
         .map(Some),
         "looking up the lamin user of the current role",
     )?;
-    Some((id?, u32::try_from(xmin?).ok()?))
+    Some((id?, u32::try_from(xmin?).ok()?, u32::try_from(table?).ok()?))
 }

@@ -157,3 +157,42 @@ fn cli_status_reports_versions_and_stub_verbs_fail_clearly() {
     // Not a uid: a key (0.5.0), which no artifact has.
     assert!(String::from_utf8_lossy(&out.stderr).contains("no artifact with key \"x\""));
 }
+
+/// lamin.current_user_id() remembers each role's user id for the session
+/// (extension/src/users.rs); a lamin.user table made anew in that session
+/// (the extension dropped and created again) must not get the old ids.
+#[test]
+fn a_remembered_user_id_is_forgotten_with_its_table() {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    db.batch_execute("CREATE ROLE t_first IN ROLE lamin_writer")
+        .unwrap();
+    let me = |db: &mut postgres::Client| -> i64 {
+        db.query_one("SELECT lamin.current_user_id()", &[])
+            .unwrap()
+            .get(0)
+    };
+    let before = me(&mut db);
+    assert_eq!(me(&mut db), before, "the same id again (now remembered)");
+    db.batch_execute(
+        "SET client_min_messages = warning;
+         DROP EXTENSION lamin CASCADE;
+         CREATE EXTENSION lamin CASCADE;
+         SET ROLE t_first",
+    )
+    .unwrap();
+    // Another role takes the first id of the new table.
+    let first = me(&mut db);
+    db.batch_execute("RESET ROLE").unwrap();
+    let after = me(&mut db);
+    assert_ne!(after, first, "an id of the old table was given out again");
+    let handle: String = db
+        .query_one("SELECT handle FROM lamin.\"user\" WHERE id = $1", &[&after])
+        .unwrap()
+        .get(0);
+    let current: String = db
+        .query_one("SELECT current_user::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(handle, current);
+}
