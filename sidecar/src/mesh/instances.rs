@@ -135,7 +135,7 @@ async fn template_unfinished(
     let row = server
         .query_one(
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND application_name = $2),
-                    coalesce(starts_with(pg_catalog.shobj_description(d.oid, 'pg_database'), $3), false)
+                    coalesce(pg_catalog.starts_with(pg_catalog.shobj_description(d.oid, 'pg_database'), $3), false)
              FROM pg_catalog.pg_database d WHERE d.datname = $1",
             &[&template, &TEMPLATE_FILL_SESSION, &TEMPLATE_INCOMPLETE],
         )
@@ -143,7 +143,7 @@ async fn template_unfinished(
     Ok(if row.get(0) {
         Some("is being filled with the default ontologies right now (a first scripts/up imports them in the background, about 10 minutes: .lamin/imports.log)")
     } else if row.get(1) {
-        Some("does not hold all the default ontologies yet: their import in the background stopped before the end (.lamin/imports.log says why), and the next scripts/up resumes it")
+        Some("does not hold all the default ontologies yet: scripts/up imports them in the background, into the instance lamin first (.lamin/imports.log), and should that import have stopped, the next scripts/up resumes it")
     } else {
         None
     })
