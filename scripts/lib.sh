@@ -108,7 +108,10 @@ cluster_stop() {
 # system Postgres (through sudo when not root). Atomically: each file is
 # written beside its old version and renamed over it, so a running server's
 # backends keep the library they mapped (overwriting it in place made them
-# crash) and new sessions load the new one whole.
+# crash) and new sessions load the new one whole. The copy's name is this
+# process's own: two installs at once (two scripts/up in parallel tests)
+# shared one name, and one's mv took the other's file before `install` had
+# made it readable, leaving lamin.so mode 0600, unreadable to Postgres.
 install_extension() {
     local flags=(--pg-config "$PG_CONFIG") staging file dest
     [ "$1" = release ] || flags+=(--debug)
@@ -117,8 +120,8 @@ install_extension() {
     while IFS= read -r file; do
         dest=/${file#"$staging"/}
         as_root install -d "$(dirname "$dest")"
-        as_root install -m 0644 "$file" "$dest.lamin-new"
-        as_root mv -f "$dest.lamin-new" "$dest"
+        as_root install -m 0644 "$file" "$dest.lamin-new.$$"
+        as_root mv -f "$dest.lamin-new.$$" "$dest"
     done < <(find "$staging" -type f)
     rm -rf "$staging"
     install_frozen_scripts
