@@ -147,6 +147,7 @@ install_frozen_scripts() {
             lamin--*--*) continue ;;              # upgrade scripts: pgrx copies them
             "lamin--$current.sql") continue ;;    # the current release: pgrx generates it
         esac
-        as_root install -m 0644 "$script" "$extdir/$name"
+        as_root install -m 0644 "$script" "$extdir/$name.lamin-new.$$"
+        as_root mv -f "$extdir/$name.lamin-new.$$" "$extdir/$name"
     done
 }
