@@ -104,14 +104,21 @@ cluster_stop() {
     fi
 }
 
+# install_file SRC DEST: install SRC as DEST (mode 0644, through sudo when
+# not root) atomically: written beside its old version and renamed over it,
+# so a running server's backends keep the library they mapped (overwriting
+# it in place made them crash) and new sessions load the new one whole. The
+# copy's name is this process's own: two installs at once (two scripts/up in
+# parallel tests) shared one name, and one's mv took the other's file before
+# `install` had made it readable, leaving lamin.so mode 0600, unreadable to
+# Postgres.
+install_file() {
+    as_root install -m 0644 "$1" "$2.lamin-new.$$"
+    as_root mv -f "$2.lamin-new.$$" "$2"
+}
+
 # install_extension release|debug: build the extension and install it into the
-# system Postgres (through sudo when not root). Atomically: each file is
-# written beside its old version and renamed over it, so a running server's
-# backends keep the library they mapped (overwriting it in place made them
-# crash) and new sessions load the new one whole. The copy's name is this
-# process's own: two installs at once (two scripts/up in parallel tests)
-# shared one name, and one's mv took the other's file before `install` had
-# made it readable, leaving lamin.so mode 0600, unreadable to Postgres.
+# system Postgres, each file through install_file.
 install_extension() {
     local flags=(--pg-config "$PG_CONFIG") staging file dest
     [ "$1" = release ] || flags+=(--debug)
@@ -120,8 +127,7 @@ install_extension() {
     while IFS= read -r file; do
         dest=/${file#"$staging"/}
         as_root install -d "$(dirname "$dest")"
-        as_root install -m 0644 "$file" "$dest.lamin-new.$$"
-        as_root mv -f "$dest.lamin-new.$$" "$dest"
+        install_file "$file" "$dest"
     done < <(find "$staging" -type f)
     rm -rf "$staging"
     install_frozen_scripts
@@ -147,7 +153,6 @@ install_frozen_scripts() {
             lamin--*--*) continue ;;              # upgrade scripts: pgrx copies them
             "lamin--$current.sql") continue ;;    # the current release: pgrx generates it
         esac
-        as_root install -m 0644 "$script" "$extdir/$name.lamin-new.$$"
-        as_root mv -f "$extdir/$name.lamin-new.$$" "$extdir/$name"
+        install_file "$script" "$extdir/$name"
     done
 }
