@@ -1,7 +1,7 @@
 -- Idempotent saves (artifacts, transforms, collections), track/finish, run
 -- inputs (but not the run's own outputs), lineage rows and DOT.
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-storage') AS storage_uid \gset
 
@@ -58,6 +58,18 @@ SELECT matches(lamin.lineage_dot(:'model'), '^digraph lineage \{', 'lineage_dot 
 SELECT ok(strpos(lamin.lineage_dot(:'model'), format('"artifact:%s" -> "run:%s";', :'raw', :'run2')) > 0,
           'the DOT text has the edge raw -> run2');
 SELECT is((SELECT count(*)::int FROM lamin.lineage(:'raw')), 2, 'lineage(raw) stops at its run and transform');
+
+-- A READ ONLY transaction (what a hot standby allows) still reads, but a
+-- get that would record an input names that write instead of failing inside
+-- its INSERT ("cannot execute INSERT in a read-only transaction").
+SELECT lamin.track('lin/read-only.py') AS run4 \gset
+-- (Last in the file: a transaction cannot turn read-write again, and a
+-- savepoint rolled back would take pgTAP's results with it.)
+SET TRANSACTION READ ONLY;
+SELECT throws_ok(format('SELECT lamin.get(%L)', :'raw'), '25006',
+    format('recording artifact %s as an input of the current run needs a writable transaction, and this one is READ ONLY', :'raw'),
+    'get with a run in a READ ONLY transaction names the input it cannot record');
+SELECT is((SELECT count(*)::int FROM lamin.lineage(:'raw')), 2, 'lineage answers in a READ ONLY transaction');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -190,6 +190,30 @@ BEGIN
 END
 $$;
 
+-- Refuse a write on a server or in a transaction that cannot write, with a
+-- message naming what needed the write, before the INSERT's own "cannot
+-- execute INSERT in a read-only transaction" from deep inside a function
+-- that reads (lamin.get on a hot standby while a run is current). Reads never
+-- call it: they work on a standby as they do on the primary.
+CREATE FUNCTION lamin.refuse_read_only(what text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION '% needs a writable server, and this one is a read-only standby', what
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'run it on the primary (a connection string listing every host with target_session_attrs=read-write reaches it); reads work here';
+    ELSIF current_setting('transaction_read_only')::boolean THEN
+        RAISE EXCEPTION '% needs a writable transaction, and this one is READ ONLY', what
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'run it in a read-write transaction (is default_transaction_read_only on?)';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION lamin.refuse_read_only(text) IS
+    'Raise a clear error (SQLSTATE 25006) naming what needed a write when this is a read-only standby or a READ ONLY transaction.';
+
 -- Read an artifact's record (by uid or stem). While a run is tracked, the
 -- artifact is recorded as an input of the run, unless the run created it.
 CREATE FUNCTION lamin.get(uid text) RETURNS lamin.artifact
@@ -203,6 +227,7 @@ DECLARE
 BEGIN
     SELECT * INTO rec FROM lamin.artifact a WHERE a.id = lamin.artifact_id(uid);
     IF run IS NOT NULL AND rec.run_id IS DISTINCT FROM run THEN
+        PERFORM lamin.refuse_read_only(format('recording artifact %s as an input of the current run', rec.uid));
         INSERT INTO lamin.run_input_artifact (run_id, artifact_id) VALUES (run, rec.id) ON CONFLICT DO NOTHING;
     END IF;
     RETURN rec;
@@ -243,6 +268,7 @@ DECLARE
 BEGIN
     SELECT * INTO rec FROM lamin.collection c WHERE c.id = lamin.collection_id(uid);
     IF run IS NOT NULL AND rec.run_id IS DISTINCT FROM run THEN
+        PERFORM lamin.refuse_read_only(format('recording collection %s as an input of the current run', rec.uid));
         INSERT INTO lamin.run_input_collection (run_id, collection_id) VALUES (run, rec.id) ON CONFLICT DO NOTHING;
     END IF;
     RETURN rec;

@@ -99,6 +99,8 @@ DECLARE
 BEGIN
     SELECT * INTO me FROM lamin.instance;
     IF NOT FOUND THEN
+        -- (A standby cannot make it: its uid must be the primary's.)
+        PERFORM lamin.refuse_read_only('giving this instance its identity (its first lamin.instance() call)');
         INSERT INTO lamin.instance (name)
         VALUES (CASE WHEN current_database() ~ '^[a-z][a-z0-9_]{0,62}$' THEN current_database() ELSE 'instance' END)
         ON CONFLICT (one) DO NOTHING;

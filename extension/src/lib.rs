@@ -5,6 +5,7 @@
 
 mod errors;
 mod keys;
+mod reads;
 mod schema;
 mod search;
 mod storage;

@@ -19,7 +19,8 @@ use std::collections::HashMap;
 
 use pgrx::prelude::*;
 
-use crate::errors::{spi, spi_optional};
+use crate::errors::spi;
+use crate::reads::select_three;
 
 thread_local! {
     /// Role oid → lamin.user id, for rows committed before they were looked up.
@@ -58,7 +59,15 @@ pub(crate) fn current_user_id() -> i64 {
     }
     let (id, xmin, table) = find().unwrap_or_else(|| {
         // Only a missing row is written: a read-only transaction (a hot
-        // standby) answers for every role that has a row.
+        // standby) answers for every role that has a row, and says what to
+        // do for one that has none, instead of a failed INSERT.
+        if crate::reads::read_only() {
+            crate::errors::raise(
+                PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+                "the current role has no lamin user yet, and this transaction is read-only (a hot standby, or READ ONLY)",
+                "its user is created by its first write: connect to the primary (target_session_attrs=read-write) for writes",
+            )
+        }
         spi(
             Spi::run(
                 "INSERT INTO lamin.\"user\" (handle) VALUES (CURRENT_USER) ON CONFLICT (handle) DO NOTHING",
@@ -91,12 +100,10 @@ pub(crate) fn current_user_id() -> i64 {
 /// The user row of the current role: its id, the transaction that made it,
 /// and the table's oid.
 fn find() -> Option<(i64, u32, u32)> {
-    let (id, xmin, table) = spi_optional(
-        Spi::get_three::<i64, i64, i64>(
-            "SELECT u.id, u.xmin::text::bigint, 'lamin.user'::pg_catalog.regclass::pg_catalog.oid::bigint
-             FROM lamin.\"user\" u WHERE u.handle OPERATOR(pg_catalog.=) CURRENT_USER",
-        )
-        .map(Some),
+    let (id, xmin, table) = select_three::<i64, i64, i64>(
+        "SELECT u.id, u.xmin::text::bigint, 'lamin.user'::pg_catalog.regclass::pg_catalog.oid::bigint
+         FROM lamin.\"user\" u WHERE u.handle OPERATOR(pg_catalog.=) CURRENT_USER",
+        &[],
         "looking up the lamin user of the current role",
     )?;
     Some((id?, u32::try_from(xmin?).ok()?, u32::try_from(table?).ok()?))

@@ -5,7 +5,8 @@
 
 use pgrx::prelude::*;
 
-use crate::errors::{raise, spi_optional};
+use crate::errors::raise;
+use crate::reads::select_one;
 
 /// The version of the installed SQL objects (`pg_extension.extversion`): what
 /// the sidecar and the CLI compare with their own before they use the schema.
@@ -13,10 +14,9 @@ use crate::errors::{raise, spi_optional};
 /// that 0.1.0's script, run against a newer library, also answers truthfully.)
 #[pg_extern(stable, parallel_safe)]
 pub(crate) fn version() -> String {
-    let installed = spi_optional(
-        Spi::get_one::<String>(
-            "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'lamin'",
-        ),
+    let installed = select_one::<String>(
+        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'lamin'",
+        &[],
         "the installed extension's version",
     );
     installed.unwrap_or_else(|| {

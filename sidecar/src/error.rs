@@ -7,6 +7,9 @@
 
 use tokio_postgres::error::SqlState;
 
+/// What to do when a write reached a server that cannot write.
+pub const READ_ONLY_HINT: &str = "the server of DATABASE_URL is read-only (a hot standby, or default_transaction_read_only): writes go to the primary; list every host with target_session_attrs=read-write to reach it";
+
 /// A database error shown as the server's message (what a user needs),
 /// keeping the error itself for its SQLSTATE.
 #[derive(Debug)]
@@ -19,6 +22,11 @@ impl std::fmt::Display for DbError {
             // missing): it belongs with the message.
             Some(d) => match d.hint() {
                 Some(hint) => write!(f, "{} (hint: {hint})", d.message()),
+                // A write that reached a hot standby: Postgres says only
+                // "cannot execute INSERT in a read-only transaction".
+                None if d.code() == &SqlState::READ_ONLY_SQL_TRANSACTION => {
+                    write!(f, "{} (hint: {READ_ONLY_HINT})", d.message())
+                }
                 None => f.write_str(d.message()),
             },
             None => write!(f, "{}", self.0),

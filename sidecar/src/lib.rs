@@ -27,6 +27,7 @@ pub mod listing;
 pub mod mesh;
 pub mod progress;
 pub mod records;
+pub mod replica;
 pub mod runs;
 pub mod status;
 pub mod storage;

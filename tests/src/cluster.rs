@@ -93,6 +93,69 @@ impl Cluster {
         cluster
     }
 
+    /// A hot standby of this cluster, as an operator makes one: a base
+    /// backup with `pg_basebackup -R` (streaming replication as the
+    /// superuser over 127.0.0.1, which initdb's pg_hba.conf allows), started
+    /// on a port of its own. It replays everything this cluster writes;
+    /// `wait_for_replay` waits until it has.
+    pub fn start_standby(&self) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("lamin-e2e-standby-")
+            .tempdir()
+            .expect("create temp dir");
+        give_to_pg_user(dir.path());
+        let standby = Cluster {
+            port: free_port(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            dbname: self.dbname.clone(),
+            dir,
+        };
+        let out = pg_command("pg_basebackup")
+            .env("PGPASSWORD", &self.password)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                &self.user,
+            ])
+            .arg("-D")
+            .arg(standby.data_dir())
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
+            .output()
+            .expect("run pg_basebackup");
+        check("pg_basebackup", &out);
+        standby.pg_ctl_start();
+        standby
+    }
+
+    /// Wait (at most 60 s) until `standby` has replayed all that this
+    /// cluster had written when this was called.
+    pub fn wait_for_replay(&self, standby: &Cluster) {
+        let target: String = self
+            .connect_to("postgres")
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .expect("read the primary's WAL position")
+            .get(0);
+        let mut replica = standby.connect_to("postgres");
+        crate::wait_until(
+            "the standby to replay the primary's WAL",
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_millis(20),
+            || {
+                replica
+                    .query_one(
+                        "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                        &[&target],
+                    )
+                    .expect("read the standby's replay position")
+                    .get::<_, bool>(0)
+            },
+        );
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("pgdata")
     }

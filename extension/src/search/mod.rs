@@ -20,7 +20,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiHeapTupleData;
 
-use crate::errors::{invalid_parameter, spi, spi_optional};
+use crate::errors::{invalid_parameter, spi};
 
 /// Lower case, punctuation as single spaces: the form search matches on.
 #[pg_extern(immutable, parallel_safe, strict)]
@@ -81,7 +81,7 @@ fn select_column<T: IntoDatum + FromDatum>(sql: &str, args: &[DatumWithOid], wha
 
 /// The single value of a query (`None` for no row or NULL).
 fn select_one<T: IntoDatum + FromDatum>(sql: &str, args: &[DatumWithOid], what: &str) -> Option<T> {
-    spi_optional(Spi::get_one_with_args::<T>(sql, args), what)
+    crate::reads::select_one(sql, args, what)
 }
 
 /// Candidate terms: a query selecting `search_plan::TERM_ROW_COLUMNS`.

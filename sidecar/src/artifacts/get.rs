@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 use crate::error::DbError;
 use crate::progress::Progress;
 use crate::refused;
+use crate::replica::require_writable;
 use crate::runs::use_run;
 use crate::storage::local::{hash_and_copy_file, remove_path};
 use crate::storage::Storage;
@@ -81,12 +82,25 @@ pub struct GetRequest {
 }
 
 /// Copy an artifact's file or folder to local disk; returns where it went.
+/// `client` reads the artifact's record (a hot standby will do); `recorder`
+/// records it as an input of the run, which needs the primary (the same
+/// connection when there is no standby).
 pub async fn get(
     client: &Client,
+    recorder: &Client,
     request: &GetRequest,
     progress: &dyn Progress,
 ) -> anyhow::Result<PathBuf> {
-    use_run(client, request.run.as_deref()).await?;
+    if let Some(run) = request.run.as_deref() {
+        // Before any byte is copied, not after: a file written whose read
+        // cannot be recorded is lineage lost.
+        require_writable(
+            recorder,
+            &format!("recording the artifact as an input of run {run}"),
+        )
+        .await?;
+    }
+    use_run(recorder, request.run.as_deref()).await?;
     let wanted = resolve_artifact(client, &request.uid).await?;
     let row = client
         .query_one(
@@ -179,7 +193,7 @@ pub async fn get(
     }
     // lamin.get records the artifact as an input of the current run, if any.
     if request.run.is_some() {
-        client
+        recorder
             .query_one("SELECT (lamin.get($1)).uid", &[&uid])
             .await
             .map_err(DbError)

@@ -7,6 +7,7 @@ use lamin_sidecar::artifacts::get::{get as get_artifact, GetRequest};
 use lamin_sidecar::artifacts::save::{check_request, save as save_artifact, SaveRequest, Saved};
 use lamin_sidecar::db;
 use lamin_sidecar::refused;
+use lamin_sidecar::replica::{catch_up, CATCH_UP_TIMEOUT};
 use lamin_sidecar::runs::use_run;
 use lamin_sidecar::validation::{problem_lines, save_with_schema};
 use serde_json::Value;
@@ -66,6 +67,11 @@ pub struct GetArgs {
     /// The run (uid, from `lamin track` or a committed lamin.track) that reads this artifact: recorded as one of its inputs.
     #[arg(long, env = "LAMIN_RUN")]
     pub run: Option<String>,
+    /// A hot standby of DATABASE_URL's primary to read the artifact's record
+    /// from, once it has replayed what the primary had (at most 30 s); the
+    /// input of --run is still recorded on the primary.
+    #[arg(long, env = "LAMIN_READ_URL", hide_env_values = true)]
+    pub read_url: Option<String>,
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -179,12 +185,21 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
 /// Get; print where the file went (alone on stdout).
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let client = db::open(&args.db.database_url).await?;
+    let standby = match &args.read_url {
+        Some(url) => {
+            let standby = db::open(url).await?;
+            catch_up(&client, &standby, CATCH_UP_TIMEOUT).await?;
+            Some(standby)
+        }
+        None => None,
+    };
     let request = GetRequest {
         uid: args.uid,
         to: args.to,
         run: args.run,
     };
-    let dest = get_artifact(&client, &request, &Bar::new(args.quiet)).await?;
+    let reader = standby.as_ref().unwrap_or(&client);
+    let dest = get_artifact(reader, &client, &request, &Bar::new(args.quiet)).await?;
     println!("{}", dest.display());
     Ok(())
 }
