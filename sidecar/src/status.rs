@@ -23,6 +23,9 @@ pub struct Status {
     pub jobs: Vec<UnfinishedJob>,
     /// How many such jobs there are in all.
     pub unfinished_jobs: i64,
+    /// Whether the server is a hot standby (read-only), and if so, seconds
+    /// since the last transaction it replayed (None: none replayed yet).
+    pub standby: Option<Option<f64>>,
 }
 
 /// A queued or running job, as `lamin status` lists it.
@@ -49,7 +52,9 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
             "SELECT current_setting('server_version'), current_user::text,
                     to_regprocedure('lamin.library_version()') IS NOT NULL,
                     to_regclass('lamin.instance') IS NOT NULL,
-                    to_regclass('lamin.jobs') IS NOT NULL",
+                    to_regclass('lamin.jobs') IS NOT NULL,
+                    pg_catalog.pg_is_in_recovery(),
+                    extract(epoch FROM now() - pg_catalog.pg_last_xact_replay_timestamp())::float8",
             &[],
         )
         .await?;
@@ -94,6 +99,7 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
         instance,
         jobs,
         unfinished_jobs,
+        standby: row.get::<_, bool>(5).then(|| row.get(6)),
     })
 }
 

@@ -360,6 +360,11 @@ fn the_cli_reads_from_a_standby_and_records_inputs_on_the_primary() {
     lab.primary.wait_for_replay(&standby);
     let (p, s) = (lab.primary.url(), standby.url());
 
+    let status = ok(&lamin_at(&s, &[], &["status"]));
+    assert!(status.contains("hot standby (read-only"), "{status}");
+    let status = ok(&lamin_at(&p, &[], &["status"]));
+    assert!(status.contains("primary (read-write)"), "{status}");
+
     // The reading verbs print the same on both servers.
     for args in [
         vec!["cat", lab.input.as_str()],

@@ -23,6 +23,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         instance,
         jobs,
         unfinished_jobs,
+        standby,
     } = status(&client).await?;
     println!("connected to {}", db::redact(&args.db.database_url));
     println!("lamin CLI        {}", lamin_core::VERSION);
@@ -53,6 +54,15 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         println!("sidecar          {version} {worker}{note}");
     }
     println!("postgres         {server_version}");
+    match standby {
+        None => println!("server           primary (read-write)"),
+        Some(replayed) => println!(
+            "server           hot standby (read-only{}): reads work here, writes go to the primary",
+            replayed
+                .map(|s| format!("; last transaction replayed {s:.1} s ago"))
+                .unwrap_or_default()
+        ),
+    }
     println!("database         {}", found.database);
     if let Some((name, uid)) = &instance {
         println!("instance         {name} (uid {uid})");
