@@ -134,13 +134,27 @@ pub fn redact(url: &str) -> String {
         Ok(config) => {
             let user = config.get_user().unwrap_or("?");
             let dbname = config.get_dbname().unwrap_or("?");
-            let host = match config.get_hosts().first() {
-                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-                Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-                None => "?".to_string(),
+            // Every host of a multi-host URL (a primary and its standbys).
+            let ports = config.get_ports();
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .enumerate()
+                .map(|(i, host)| {
+                    let host = match host {
+                        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                    };
+                    let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                    format!("{host}:{port}")
+                })
+                .collect();
+            let hosts = if hosts.is_empty() {
+                "?:5432".to_string()
+            } else {
+                hosts.join(",")
             };
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            format!("postgresql://{user}@{host}:{port}/{dbname}")
+            format!("postgresql://{user}@{hosts}/{dbname}")
         }
         Err(_) => "<unparsable DATABASE_URL>".to_string(),
     }
@@ -159,6 +173,14 @@ mod tests {
         let shown = redact("postgresql://lamin:s3cret@127.0.0.1:28815/lamin");
         assert_eq!(shown, "postgresql://lamin@127.0.0.1:28815/lamin");
         assert!(!shown.contains("s3cret"));
+    }
+
+    #[test]
+    fn redact_names_every_host_of_a_multi_host_url() {
+        assert_eq!(
+            redact("postgresql://lamin:pw@10.0.0.1:5432,10.0.0.2:5433/lamin?target_session_attrs=read-write"),
+            "postgresql://lamin@10.0.0.1:5432,10.0.0.2:5433/lamin"
+        );
     }
 
     #[test]

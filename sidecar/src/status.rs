@@ -26,6 +26,9 @@ pub struct Status {
     /// Whether the server is a hot standby (read-only), and if so, seconds
     /// since the last transaction it replayed (None: none replayed yet).
     pub standby: Option<Option<f64>>,
+    /// The address and port of the server this connection reached (of a
+    /// multi-host URL, the one chosen), when connected over TCP.
+    pub server_address: Option<String>,
 }
 
 /// A queued or running job, as `lamin status` lists it.
@@ -54,7 +57,8 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
                     to_regclass('lamin.instance') IS NOT NULL,
                     to_regclass('lamin.jobs') IS NOT NULL,
                     pg_catalog.pg_is_in_recovery(),
-                    extract(epoch FROM now() - pg_catalog.pg_last_xact_replay_timestamp())::float8",
+                    extract(epoch FROM now() - pg_catalog.pg_last_xact_replay_timestamp())::float8,
+                    host(inet_server_addr()) || ':' || inet_server_port()",
             &[],
         )
         .await?;
@@ -100,6 +104,7 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
         jobs,
         unfinished_jobs,
         standby: row.get::<_, bool>(5).then(|| row.get(6)),
+        server_address: row.get(7),
     })
 }
 

@@ -8,6 +8,9 @@ use crate::system::{free_port, give_to_pg_user, pg_command, random_password};
 pub struct Cluster {
     dir: tempfile::TempDir,
     pub port: u16,
+    /// listen_addresses: 127.0.0.1, and a network's gateway for a cluster
+    /// that hosts of a `Network` reach.
+    listen: String,
     pub user: String,
     pub password: String,
     pub dbname: String,
@@ -40,7 +43,29 @@ impl Cluster {
         Self::start_full(settings, "CREATE EXTENSION lamin CASCADE")
     }
 
+    /// Like start, listening also on `gateway` (a `Network`'s bridge) and
+    /// letting the hosts of `subnet` in (password, and replication).
+    pub fn start_reachable(gateway: &str, subnet: &str) -> Cluster {
+        Self::start_at_addresses(
+            "",
+            "CREATE EXTENSION lamin CASCADE",
+            &format!("127.0.0.1,{gateway}"),
+            &format!(
+                "host all all {subnet} scram-sha-256\nhost replication all {subnet} scram-sha-256\n"
+            ),
+        )
+    }
+
     fn start_full(settings: &str, create_extension: &str) -> Cluster {
+        Self::start_at_addresses(settings, create_extension, "127.0.0.1", "")
+    }
+
+    fn start_at_addresses(
+        settings: &str,
+        create_extension: &str,
+        listen: &str,
+        hba: &str,
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("lamin-e2e-")
             .tempdir()
@@ -51,6 +76,7 @@ impl Cluster {
         give_to_pg_user(dir.path());
         let cluster = Cluster {
             port: free_port(),
+            listen: listen.to_string(),
             user: "lamin".into(),
             password,
             dbname: "lamin_test".into(),
@@ -81,6 +107,14 @@ impl Cluster {
                 .and_then(|mut f| f.write_all(settings.as_bytes()))
                 .expect("append settings to postgresql.conf");
         }
+        if !hba.is_empty() {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(cluster.data_dir().join("pg_hba.conf"))
+                .and_then(|mut f| f.write_all(hba.as_bytes()))
+                .expect("append to pg_hba.conf");
+        }
         cluster.pg_ctl_start();
         let mut admin = cluster.connect_to("postgres");
         admin
@@ -106,6 +140,7 @@ impl Cluster {
         give_to_pg_user(dir.path());
         let standby = Cluster {
             port: free_port(),
+            listen: self.listen.clone(),
             user: self.user.clone(),
             password: self.password.clone(),
             dbname: self.dbname.clone(),
@@ -259,8 +294,8 @@ impl Cluster {
             .arg(self.dir.path().join("postgres.log"))
             .arg("-o")
             .arg(format!(
-                "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
-                self.port
+                "-p {} -c listen_addresses={} -c unix_socket_directories=''",
+                self.port, self.listen
             ))
             .args(["-w", "-t", "60", "start"])
             .output()
@@ -275,6 +310,23 @@ impl Cluster {
             .args(["-m", mode, "-w", "-t", "60", "stop"])
             .output()
             .expect("run pg_ctl stop")
+    }
+
+    /// Stop the server at once, as a crash or a power cut would (its data
+    /// stays, and so does this handle).
+    pub fn stop_now(&self) {
+        check("pg_ctl stop -m immediate", &self.pg_ctl_stop("immediate"));
+    }
+
+    /// Promote a standby to a primary (`pg_ctl promote`, waiting until it is).
+    pub fn promote(&self) {
+        let out = pg_command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-w", "-t", "60", "promote"])
+            .output()
+            .expect("run pg_ctl promote");
+        check("pg_ctl promote", &out);
     }
 
     /// Stop the server (fast shutdown) and start it again on the same port.

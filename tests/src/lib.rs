@@ -7,6 +7,7 @@ mod cluster;
 mod data;
 pub mod fingerprint;
 mod jobs;
+pub mod netns;
 pub mod releases;
 mod s3;
 pub mod schema_dump;

@@ -10,37 +10,49 @@ use crate::system::free_port;
 pub struct S3Server {
     child: Child,
     pub port: u16,
+    /// The address it listens on (127.0.0.1, or a `Network`'s gateway).
+    pub host: String,
 }
 
 impl S3Server {
     /// `LAMIN_MOTO_SERVER` (scripts/test installs it in target/tools), else `moto_server` on PATH.
     pub fn start() -> S3Server {
+        Self::start_on("127.0.0.1")
+    }
+
+    /// Listening on `host` (a `Network`'s gateway, for sidecars on its hosts).
+    pub fn start_on(host: &str) -> S3Server {
         let bin = std::env::var("LAMIN_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
         let port = free_port();
         let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", host, "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start {bin} (set LAMIN_MOTO_SERVER; scripts/test installs it): {e}")
             });
-        let server = S3Server { child, port };
-        crate::system::wait_for_port(port, "moto_server");
+        let server = S3Server {
+            child,
+            port,
+            host: host.to_string(),
+        };
+        crate::system::wait_for_address(host, port, "moto_server");
         server
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// Create a bucket (moto accepts an unsigned PUT).
     pub fn create_bucket(&self, name: &str) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        let mut stream =
+            TcpStream::connect((self.host.as_str(), self.port)).expect("connect to moto");
         write!(
             stream,
-            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
+            "PUT /{name} HTTP/1.1\r\nHost: {}:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.host, self.port
         )
         .unwrap();
         let mut response = String::new();

@@ -1,11 +1,12 @@
 //! The sidecar daemon as a child process, its log captured to a file.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
+use crate::netns::Host;
 use crate::system::lamin_bin;
 
 pub struct Sidecar {
@@ -49,6 +50,30 @@ impl Sidecar {
         env: &[(String, String)],
     ) -> Sidecar {
         let log_path = cluster.dir().join(format!("sidecar-{name}.log"));
+        Self::spawn(Command::new(lamin_bin()), log_path, url, extra, env)
+    }
+
+    /// Start it on a host of a `Network` (its own network namespace),
+    /// with `url` (which reaches the servers at the network's gateway); its
+    /// log goes into `log_dir`.
+    pub fn start_on_host(
+        host: &Host,
+        log_dir: &Path,
+        url: &str,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Sidecar {
+        let log_path = log_dir.join(format!("sidecar-{}.log", host.name));
+        Self::spawn(host.command(lamin_bin()), log_path, url, extra, env)
+    }
+
+    fn spawn(
+        mut command: Command,
+        log_path: PathBuf,
+        url: &str,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Sidecar {
         let log = File::options()
             .create(true)
             .append(true)
@@ -60,7 +85,7 @@ impl Sidecar {
         } else {
             &["--sweep-interval-s", "1"]
         };
-        let child = Command::new(lamin_bin())
+        let child = command
             .args(["-v", "daemon"])
             .args(sweep)
             .args(extra)

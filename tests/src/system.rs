@@ -58,8 +58,13 @@ pub fn free_port() -> u16 {
 
 /// Wait up to 30 s until something listens on 127.0.0.1:`port`.
 pub fn wait_for_port(port: u16, what: &str) {
+    wait_for_address("127.0.0.1", port, what)
+}
+
+/// Wait up to 30 s until something listens on `host`:`port`.
+pub fn wait_for_address(host: &str, port: u16, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while std::net::TcpStream::connect((host, port)).is_err() {
         assert!(
             std::time::Instant::now() < deadline,
             "{what} did not listen on {port} within 30 s"

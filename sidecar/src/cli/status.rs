@@ -24,6 +24,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         jobs,
         unfinished_jobs,
         standby,
+        server_address,
     } = status(&client).await?;
     println!("connected to {}", db::redact(&args.db.database_url));
     println!("lamin CLI        {}", lamin_core::VERSION);
@@ -54,10 +55,13 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         println!("sidecar          {version} {worker}{note}");
     }
     println!("postgres         {server_version}");
+    let at = server_address
+        .map(|a| format!(" at {a}"))
+        .unwrap_or_default();
     match standby {
-        None => println!("server           primary (read-write)"),
+        None => println!("server           primary (read-write){at}"),
         Some(replayed) => println!(
-            "server           hot standby (read-only{}): reads work here, writes go to the primary",
+            "server           hot standby (read-only{}){at}: reads work here, writes go to the primary",
             replayed
                 .map(|s| format!("; last transaction replayed {s:.1} s ago"))
                 .unwrap_or_default()
