@@ -19,6 +19,7 @@ PG_CONFIG="$PG_BINDIR/pg_config"
     PYARROW_VERSION=21.0.0
     PSYCOPG_VERSION=3.3.9
     ANNDATA_VERSION=0.12.19
+    CITUS_VERSION=13.2.2
 }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -155,4 +156,29 @@ install_frozen_scripts() {
         esac
         install_file "$script" "$extdir/$name"
     done
+}
+
+# install_citus: build Citus (the last release line for Postgres 15; AGPL-3.0)
+# from its vendored source and install it into the system Postgres, once: a
+# library of that version already installed is kept. The source tarball is
+# $LAMIN_CITUS_TARBALL, else the vendor folder beside the checkout
+# (../shared/vendor, with Debian 15.20's compatibility patch applied).
+install_citus() {
+    local lib control tarball build
+    lib="$("$PG_CONFIG" --pkglibdir)/citus.so"
+    control="$("$PG_CONFIG" --sharedir)/extension/citus.control"
+    if [ -f "$lib" ] && [ -f "$control" ] && strings "$lib" | grep -cx "$CITUS_VERSION" >/dev/null; then
+        return 0
+    fi
+    tarball="${LAMIN_CITUS_TARBALL:-$REPO_ROOT/../shared/vendor/citus-$CITUS_VERSION.tar.gz}"
+    [ -f "$tarball" ] || die "the Citus $CITUS_VERSION source is not at $tarball: set LAMIN_CITUS_TARBALL to citus-$CITUS_VERSION.tar.gz (github.com/citusdata/citus, tag v$CITUS_VERSION, with the Debian 15.20 patch of ../shared/vendor)"
+    log "building Citus $CITUS_VERSION from $tarball (about 4 minutes)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev >/dev/null
+    build="$REPO_ROOT/target/tools/citus-build"
+    rm -rf "$build/citus-$CITUS_VERSION"
+    mkdir -p "$build"
+    tar xzf "$tarball" -C "$build"
+    (cd "$build/citus-$CITUS_VERSION" && ./configure --without-libcurl PG_CONFIG="$PG_CONFIG" >"$build/configure.log" &&
+        make -j"$(nproc)" >"$build/make.log" 2>&1) || die "Citus did not build: see $build/configure.log and $build/make.log"
+    as_root make -C "$build/citus-$CITUS_VERSION" install >"$build/install.log" 2>&1 || die "Citus did not install: see $build/install.log"
 }

@@ -60,17 +60,33 @@ impl Cluster {
         Self::start_at_addresses(settings, create_extension, "127.0.0.1", "")
     }
 
+    /// A node of a cluster of servers (Citus): `settings` in
+    /// postgresql.conf, `setup` run in the database, and the superuser's
+    /// password shared with the other nodes, which log in to each other.
+    pub fn start_node(settings: &str, setup: &str, password: &str) -> Cluster {
+        Self::start_configured(settings, setup, "127.0.0.1", "", password.to_string())
+    }
+
     fn start_at_addresses(
         settings: &str,
         create_extension: &str,
         listen: &str,
         hba: &str,
     ) -> Cluster {
+        Self::start_configured(settings, create_extension, listen, hba, random_password())
+    }
+
+    fn start_configured(
+        settings: &str,
+        create_extension: &str,
+        listen: &str,
+        hba: &str,
+        password: String,
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("lamin-e2e-")
             .tempdir()
             .expect("create temp dir");
-        let password = random_password();
         let pwfile = dir.path().join("pwfile");
         std::fs::write(&pwfile, &password).expect("write pwfile");
         give_to_pg_user(dir.path());

@@ -3,6 +3,7 @@
 //! test panics).
 
 mod azurite;
+pub mod citus;
 mod cluster;
 mod data;
 pub mod fingerprint;
