@@ -56,7 +56,8 @@ fn lamin_installs_on_a_citus_coordinator_and_reaches_the_workers() {
     for worker in &cluster.workers {
         let mut w = worker.connect();
         // (Citus hides the shards from pg_class; it shows them to itself.)
-        w.batch_execute("SET citus.override_table_visibility = off").unwrap();
+        w.batch_execute("SET citus.override_table_visibility = off")
+            .unwrap();
         let shards: i64 = w
             .query_one(
                 "SELECT count(*) FROM pg_class WHERE relname LIKE 'probe\\_%' AND relkind = 'r'",
