@@ -167,13 +167,15 @@ install_citus() {
     local lib control tarball build
     lib="$("$PG_CONFIG" --pkglibdir)/citus.so"
     control="$("$PG_CONFIG" --sharedir)/extension/citus.control"
+    # (grep -c, not -q: -q stops reading early, strings gets SIGPIPE, and
+    # pipefail would call the check failed.)
     if [ -f "$lib" ] && [ -f "$control" ] && strings "$lib" | grep -cx "$CITUS_VERSION" >/dev/null; then
         return 0
     fi
     tarball="${LAMIN_CITUS_TARBALL:-$REPO_ROOT/../shared/vendor/citus-$CITUS_VERSION.tar.gz}"
     [ -f "$tarball" ] || die "the Citus $CITUS_VERSION source is not at $tarball: set LAMIN_CITUS_TARBALL to citus-$CITUS_VERSION.tar.gz (github.com/citusdata/citus, tag v$CITUS_VERSION, with the Debian 15.20 patch of ../shared/vendor)"
     log "building Citus $CITUS_VERSION from $tarball (about 4 minutes)"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q liblz4-dev libzstd-dev libkrb5-dev >/dev/null
     build="$REPO_ROOT/target/tools/citus-build"
     rm -rf "$build/citus-$CITUS_VERSION"
     mkdir -p "$build"

@@ -4,10 +4,10 @@
 //! `_with_args` forms) run their query read-write: they first ask Postgres for
 //! the transaction's id. On a hot standby that fails ("cannot assign
 //! TransactionIds during recovery"), so `lamin.search` and `lamin.version()`
-//! failed on every read replica; on a primary it turns a read into a writing
-//! transaction, which ends with a commit record and a WAL flush (an fsync per
-//! autocommitted search). Every query of the extension that only reads goes
-//! through `Spi::connect` and `select`, here or as the search module does.
+//! failed on every read replica; on a primary it used up a transaction id per
+//! search and wrote a commit record for it. Every query of the extension that
+//! only reads goes through `Spi::connect` and `select`, here or as the search
+//! module does.
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;

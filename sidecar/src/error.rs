@@ -8,7 +8,7 @@
 use tokio_postgres::error::SqlState;
 
 /// What to do when a write reached a server that cannot write.
-pub const READ_ONLY_HINT: &str = "the server of DATABASE_URL is read-only (a hot standby, or default_transaction_read_only): writes go to the primary; list every host with target_session_attrs=read-write to reach it";
+pub const READ_ONLY_HINT: &str = "the server of DATABASE_URL is read-only (a hot standby, or default_transaction_read_only): writes go to the primary, which a DATABASE_URL listing every host with target_session_attrs=read-write reaches";
 
 /// A database error shown as the server's message (what a user needs),
 /// keeping the error itself for its SQLSTATE.

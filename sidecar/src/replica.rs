@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use crate::error::DbError;
+use crate::error::{DbError, READ_ONLY_HINT};
 use crate::refused;
 
 /// How long a read on a standby waits for it to catch up with the primary.
@@ -31,7 +31,7 @@ pub async fn is_read_only(client: &Client) -> anyhow::Result<bool> {
 pub async fn require_writable(client: &Client, what: &str) -> anyhow::Result<()> {
     if is_read_only(client).await? {
         return Err(refused!(
-            "{what} needs a writable server, and DATABASE_URL reaches a read-only one (a hot standby): point DATABASE_URL at the primary (list every host with target_session_attrs=read-write) and the reads at the standby with --read-url; nothing was done"
+            "{what} needs a writable server, but {READ_ONLY_HINT} (reads can stay on a standby: --read-url); nothing was done"
         ));
     }
     Ok(())
@@ -43,7 +43,10 @@ pub async fn require_writable(client: &Client, what: &str) -> anyhow::Result<()>
 pub async fn catch_up(primary: &Client, standby: &Client, timeout: Duration) -> anyhow::Result<()> {
     let target: Option<String> = primary
         .query_one(
-            "SELECT CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_current_wal_lsn()::text END",
+            // The insert position, not the write position: a commit with
+            // synchronous_commit off (the sidecar's job completions) may
+            // not be written out yet, and must still be waited for.
+            "SELECT CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_current_wal_insert_lsn()::text END",
             &[],
         )
         .await
@@ -55,11 +58,13 @@ pub async fn catch_up(primary: &Client, standby: &Client, timeout: Duration) -> 
     let started = Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {
-        // NULL: not a standby. Otherwise the bytes still to replay.
+        // NULL: not a standby. Otherwise the bytes still to replay (all of
+        // them while it has replayed nothing yet).
         let behind: Option<i64> = standby
             .query_one(
                 "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN
-                     greatest(pg_catalog.pg_wal_lsn_diff($1::text::pg_lsn, pg_catalog.pg_last_wal_replay_lsn()), 0)::bigint END",
+                     greatest(pg_catalog.pg_wal_lsn_diff($1::text::pg_lsn,
+                         coalesce(pg_catalog.pg_last_wal_replay_lsn(), '0/0'::pg_lsn)), 0)::bigint END",
                 &[&target],
             )
             .await

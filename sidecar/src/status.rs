@@ -23,9 +23,10 @@ pub struct Status {
     pub jobs: Vec<UnfinishedJob>,
     /// How many such jobs there are in all.
     pub unfinished_jobs: i64,
-    /// Whether the server is a hot standby (read-only), and if so, seconds
-    /// since the last transaction it replayed (None: none replayed yet).
-    pub standby: Option<Option<f64>>,
+    /// Whether the server is a hot standby (read-only), and if so, how many
+    /// bytes of WAL it has received and not replayed yet (None: unknown,
+    /// e.g. while it restores from an archive).
+    pub standby: Option<Option<i64>>,
     /// The address and port of the server this connection reached (of a
     /// multi-host URL, the one chosen), when connected over TCP.
     pub server_address: Option<String>,
@@ -57,7 +58,7 @@ pub async fn status(client: &Client) -> anyhow::Result<Status> {
                     to_regclass('lamin.instance') IS NOT NULL,
                     to_regclass('lamin.jobs') IS NOT NULL,
                     pg_catalog.pg_is_in_recovery(),
-                    extract(epoch FROM now() - pg_catalog.pg_last_xact_replay_timestamp())::float8,
+                    pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn())::bigint,
                     host(inet_server_addr()) || ':' || inet_server_port()",
             &[],
         )

@@ -12,18 +12,25 @@ pub struct CitusCluster {
     pub workers: Vec<Cluster>,
 }
 
-const SETTINGS: &str = "shared_preload_libraries = 'citus'\nmax_connections = 200\n";
+/// Every node's settings: Citus preloaded, room for its connections.
+pub const SETTINGS: &str = "shared_preload_libraries = 'citus'\nmax_connections = 200\n";
 
 impl CitusCluster {
     /// A coordinator with `workers` workers, `CREATE EXTENSION citus` on
     /// each and then `setup` on the coordinator (e.g. CREATE EXTENSION lamin,
     /// which Citus propagates to the workers).
     pub fn start(workers: usize, setup: &str) -> CitusCluster {
+        Self::start_with(workers, "", setup)
+    }
+
+    /// Like start, with `settings` added to every node's postgresql.conf.
+    pub fn start_with(workers: usize, settings: &str, setup: &str) -> CitusCluster {
         let password = random_password();
+        let settings = format!("{SETTINGS}{settings}");
         let workers: Vec<Cluster> = (0..workers)
-            .map(|_| Cluster::start_node(SETTINGS, "CREATE EXTENSION citus", &password))
+            .map(|_| Cluster::start_node(&settings, "CREATE EXTENSION citus", &password))
             .collect();
-        let coordinator = Cluster::start_node(SETTINGS, "CREATE EXTENSION citus", &password);
+        let coordinator = Cluster::start_node(&settings, "CREATE EXTENSION citus", &password);
         let mut db = coordinator.connect();
         db.execute(
             "INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo) VALUES (0, $1, $2)",

@@ -187,7 +187,7 @@ impl Cluster {
     pub fn wait_for_replay(&self, standby: &Cluster) {
         let target: String = self
             .connect_to("postgres")
-            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
             .expect("read the primary's WAL position")
             .get(0);
         let mut replica = standby.connect_to("postgres");
@@ -198,7 +198,7 @@ impl Cluster {
             || {
                 replica
                     .query_one(
-                        "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                        "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)",
                         &[&target],
                     )
                     .expect("read the standby's replay position")

@@ -2,7 +2,9 @@
 //! address on a bridge that this network creates, for tests of sidecars on
 //! several hosts. The servers of a test (Postgres, the S3 server) listen on
 //! the bridge's address (`gateway`); nothing is routed beyond the bridge, so
-//! nothing leaves the machine. Removed when dropped. Needs root (or sudo -n).
+//! nothing leaves the machine. Removed when dropped. Needs root (CI runs as
+//! root): through sudo the programs would lose the environment the tests
+//! give them, and a kill would reach sudo instead of the program.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,9 +19,10 @@ pub struct Host {
 }
 
 impl Host {
-    /// A command that runs inside this host's namespace.
+    /// A command that runs inside this host's namespace (`ip netns exec`
+    /// execs the program itself: killing the child kills the program).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = privileged("ip");
+        let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name]).arg(program);
         cmd
     }
@@ -34,28 +37,18 @@ pub struct Network {
     pub hosts: Vec<Host>,
 }
 
-/// `program` as root: directly when we are root, else through `sudo -n`.
-fn privileged(program: &str) -> Command {
-    if is_root() {
-        Command::new(program)
-    } else {
-        let mut cmd = Command::new("sudo");
-        cmd.args(["-n", program]);
-        cmd
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = privileged("ip")
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip")
         .args(args)
         .output()
         .expect("run ip (iproute2)");
     assert!(
         out.status.success(),
-        "ip {} failed (network namespaces need root or sudo -n): {}",
+        "ip {} failed: {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 static NETWORKS: AtomicU32 = AtomicU32::new(0);
@@ -63,16 +56,23 @@ static NETWORKS: AtomicU32 = AtomicU32::new(0);
 impl Network {
     /// A bridge and `hosts` namespaces attached to it.
     pub fn create(hosts: usize) -> Network {
-        // Names and a subnet of this process's own, so that tests running at
-        // once (and a crashed earlier run's leftovers) do not collide.
+        assert!(
+            is_root(),
+            "network namespaces need root: run the tests as root (as CI does)"
+        );
+        // Names of this process's own (fixed width: no two runs share one),
+        // so that tests running at once do not collide, and a subnet that
+        // no interface of this machine routes yet.
         let n = NETWORKS.fetch_add(1, Ordering::SeqCst);
-        let tag = format!("{}{}", std::process::id() % 100_000, n);
-        let octet = 20 + (std::process::id() * 7 + n * 13) % 200;
+        let tag = format!("{:05}{:02}", std::process::id() % 100_000, n % 100);
+        let routes = ip(&["-4", "route", "show"]);
+        let octet = (0..200)
+            .map(|k| 20 + (std::process::id() * 7 + n * 13 + k) % 200)
+            .find(|o| !routes.contains(&format!("10.231.{o}.")))
+            .expect("a free 10.231.x.0/24 subnet");
         let bridge = format!("lbr{tag}");
         let gateway = format!("10.231.{octet}.1");
         let subnet = format!("10.231.{octet}.0/24");
-        // (A leftover of the same name from a killed run goes first.)
-        let _ = privileged("ip").args(["link", "del", &bridge]).output();
         ip(&["link", "add", &bridge, "type", "bridge"]);
         let mut network = Network {
             bridge: bridge.clone(),
@@ -86,7 +86,6 @@ impl Network {
             let name = format!("lamin-{tag}-{i}");
             let (outer, inner) = (format!("lv{tag}{i}o"), format!("lv{tag}{i}i"));
             let addr = format!("10.231.{octet}.{}", 10 + i);
-            let _ = privileged("ip").args(["netns", "del", &name]).output();
             ip(&["netns", "add", &name]);
             network.hosts.push(Host {
                 name: name.clone(),
@@ -118,9 +117,11 @@ impl Drop for Network {
     fn drop(&mut self) {
         // Deleting a namespace deletes its end of the veth pair, and so the pair.
         for host in &self.hosts {
-            let _ = privileged("ip").args(["netns", "del", &host.name]).output();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &host.name])
+                .output();
         }
-        let _ = privileged("ip")
+        let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output();
     }

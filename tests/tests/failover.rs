@@ -51,6 +51,15 @@ fn register(db: &mut postgres::Client, range: std::ops::Range<usize>) -> Vec<Str
         .collect()
 }
 
+/// Sets the flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn sidecars_on_two_hosts_carry_on_through_a_failover_without_losing_work() {
     let net = Network::create(3);
@@ -123,6 +132,8 @@ fn sidecars_on_two_hosts_carry_on_through_a_failover_without_losing_work() {
     // The pipeline on the third host: each save retried until it succeeds,
     // as a pipeline step would be; a failover breaks some attempts.
     let stop_saving = Arc::new(AtomicBool::new(false));
+    // (Also when this test fails: the pipeline must not outlive the network.)
+    let _stop_on_exit = StopOnDrop(Arc::clone(&stop_saving));
     let pipeline = {
         let host = net.hosts[2].clone();
         let (url, env, dir) = (url.clone(), env.clone(), files.path().to_path_buf());
@@ -298,7 +309,8 @@ fn sidecars_on_two_hosts_carry_on_through_a_failover_without_losing_work() {
         "{status}"
     );
 
-    // Both sidecars reconnected to the new primary and took work there.
+    // Both sidecars reconnected to the new primary, and the work enqueued
+    // there was done (by one or both of them).
     for sidecar in &sidecars {
         sidecar.wait_for_log("listening for jobs", 2, Duration::from_secs(30));
     }

@@ -438,6 +438,26 @@ fn the_cli_reads_from_a_standby_and_records_inputs_on_the_primary() {
         .get(0);
     assert_eq!(inputs, 1);
 
+    // The record is read on the standby, not the primary: with every
+    // statement logged on both, only the standby's log has the look-up.
+    let logged = |url: &str| format!("{url}?options=-c%20log_statement%3Dall");
+    ok(&lamin_at(
+        &logged(&p),
+        &[("LAMIN_READ_URL", &logged(&s))],
+        &["get", &lab.input, "--to", &to("g5"), "-q"],
+    ));
+    let log = |c: &Cluster| std::fs::read_to_string(c.dir().join("postgres.log")).unwrap();
+    let lookup = "WHERE a.id = lamin.artifact_id($1)";
+    assert!(
+        log(&standby).contains(lookup),
+        "the standby did not read it"
+    );
+    assert!(!log(&lab.primary).contains(lookup), "the primary read it");
+    assert!(
+        log(&lab.primary).contains("pg_current_wal_insert_lsn"),
+        "the primary's log has the statements of its connection"
+    );
+
     // Read-your-writes: with the standby's replay paused, a file saved on
     // the primary is not on the standby; `get --read-url` waits until the
     // standby has replayed it instead of answering "no artifact".

@@ -63,7 +63,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         Some(replayed) => println!(
             "server           hot standby (read-only{}){at}: reads work here, writes go to the primary",
             replayed
-                .map(|s| format!("; last transaction replayed {s:.1} s ago"))
+                .map(|bytes| format!("; {bytes} bytes received and not yet replayed"))
                 .unwrap_or_default()
         ),
     }

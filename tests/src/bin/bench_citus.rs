@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use lamin_e2e::citus::CitusCluster;
 use lamin_e2e::Cluster;
 
-const SETTINGS: &str = "shared_buffers = '512MB'\nmax_wal_size = '4GB'\nmax_connections = 200\n";
+/// Both servers' settings beside Citus's own (which the single node gets too,
+/// but for preloading Citus).
+const SETTINGS: &str = "shared_buffers = '512MB'\nmax_wal_size = '4GB'\n";
 
 const WORDS: &[&str] = &[
     "macrophage",
@@ -122,7 +124,7 @@ fn main() {
     let n = env_or("BENCH_N", 20_000).max(1000);
     let setup = "CREATE EXTENSION lamin CASCADE; SELECT lamin.add_storage('/tmp/lamin-bench-citus'); SET client_min_messages = warning";
     let single = Cluster::start_node(
-        SETTINGS,
+        &format!("max_connections = 200\n{SETTINGS}"),
         "CREATE EXTENSION lamin CASCADE",
         "unused-single-node",
     );
@@ -130,7 +132,7 @@ fn main() {
         .connect()
         .batch_execute("SELECT lamin.add_storage('/tmp/lamin-bench-citus')")
         .unwrap();
-    let citus = CitusCluster::start(2, setup);
+    let citus = CitusCluster::start_with(2, SETTINGS, setup);
     let mut a = single.connect();
     let mut b = citus.coordinator.connect();
     println!("\n{n} labels and {n} artifacts per round (1,000 a statement), then 200 searches of lamin.ulabel; A B A B:\n");
