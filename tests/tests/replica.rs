@@ -438,21 +438,40 @@ fn the_cli_reads_from_a_standby_and_records_inputs_on_the_primary() {
         .get(0);
     assert_eq!(inputs, 1);
 
-    // The record is read on the standby, not the primary: with every
-    // statement logged on both, only the standby's log has the look-up.
+    // With DATABASE_URL the primary and LAMIN_READ_URL the standby, every
+    // reading verb reads on the standby: with every statement logged on
+    // both servers, only the standby's log has their queries.
     let logged = |url: &str| format!("{url}?options=-c%20log_statement%3Dall");
-    ok(&lamin_at(
-        &logged(&p),
-        &[("LAMIN_READ_URL", &logged(&s))],
-        &["get", &lab.input, "--to", &to("g5"), "-q"],
-    ));
+    let (lp, ls) = (logged(&p), logged(&s));
+    let split = [("LAMIN_READ_URL", ls.as_str())];
+    for args in [
+        vec!["cat", lab.input.as_str()],
+        vec!["ls", "raw/"],
+        vec!["search", "T cel", "--registry", "bionty.cell_type"],
+        vec!["describe", lab.output.as_str()],
+        vec!["get", lab.input.as_str(), "--to", &to("g5"), "-q"],
+    ] {
+        let there = ok(&lamin_at(&lp, &split, &args));
+        if args[0] != "get" {
+            assert_eq!(there, ok(&lamin_at(&p, &[], &args)), "lamin {args:?}");
+        }
+    }
     let log = |c: &Cluster| std::fs::read_to_string(c.dir().join("postgres.log")).unwrap();
-    let lookup = "WHERE a.id = lamin.artifact_id($1)";
-    assert!(
-        log(&standby).contains(lookup),
-        "the standby did not read it"
-    );
-    assert!(!log(&lab.primary).contains(lookup), "the primary read it");
+    for query in [
+        "WHERE a.id = lamin.artifact_id($1)",
+        "FROM lamin.artifacts v",
+        "FROM lamin.search($1",
+        "lamin.describe(",
+    ] {
+        assert!(
+            log(&standby).contains(query),
+            "the standby did not run {query}"
+        );
+        assert!(
+            !log(&lab.primary).contains(query),
+            "the primary ran {query}"
+        );
+    }
     assert!(
         log(&lab.primary).contains("pg_current_wal_insert_lsn"),
         "the primary's log has the statements of its connection"

@@ -7,11 +7,11 @@ use arrow::record_batch::RecordBatch;
 use clap::{Args, ValueEnum};
 
 use lamin_sidecar::artifacts::cat::{cat, CatRequest};
-use lamin_sidecar::db;
 use lamin_sidecar::formats::anndata::Slot;
 use lamin_sidecar::formats::filter::parse_where;
 use lamin_sidecar::formats::Query;
 
+use super::reading::{ReadArgs, Reading};
 use super::DbArgs;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -39,6 +39,8 @@ Text values take 'single quotes'; \"double quotes\" name a column.")]
 pub struct CatArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Artifact uid (20 characters), stem (16: the latest version) or key.
     #[arg(value_name = "UID_OR_KEY")]
     pub uid: String,
@@ -120,7 +122,8 @@ impl Out {
 pub async fn run(args: CatArgs) -> anyhow::Result<()> {
     // A bad condition is refused before connecting.
     let filter = args.filter.as_deref().map(parse_where).transpose()?;
-    let client = db::open(&args.db.database_url).await?;
+    let reading = Reading::open(&args.db, &args.read).await?;
+    let client = reading.reader();
     let request = CatRequest {
         uid: args.uid.clone(),
         query: Query {
@@ -134,7 +137,7 @@ pub async fn run(args: CatArgs) -> anyhow::Result<()> {
         }),
     };
     let mut out = Out::new(args.format);
-    let read = cat(&client, &request, |batch| out.write(batch)).await?;
+    let read = cat(client, &request, |batch| out.write(batch)).await?;
     out.finish()?;
     if args.stats {
         let (cost, size) = (read.cost, read.size.unwrap_or(0));

@@ -7,12 +7,12 @@ use lamin_sidecar::artifacts::get::{get as get_artifact, GetRequest};
 use lamin_sidecar::artifacts::save::{check_request, save as save_artifact, SaveRequest, Saved};
 use lamin_sidecar::db;
 use lamin_sidecar::refused;
-use lamin_sidecar::replica::{catch_up, CATCH_UP_TIMEOUT};
 use lamin_sidecar::runs::use_run;
 use lamin_sidecar::validation::{problem_lines, save_with_schema};
 use serde_json::Value;
 
 use super::progress::Bar;
+use super::reading::{ReadArgs, Reading};
 use super::DbArgs;
 
 #[derive(Debug, Args)]
@@ -67,11 +67,8 @@ pub struct GetArgs {
     /// The run (uid, from `lamin track` or a committed lamin.track) that reads this artifact: recorded as one of its inputs.
     #[arg(long, env = "LAMIN_RUN")]
     pub run: Option<String>,
-    /// A hot standby of DATABASE_URL's primary to read the artifact's record
-    /// from, once it has replayed what the primary had (at most 30 s); the
-    /// input of --run is still recorded on the primary.
-    #[arg(long, env = "LAMIN_READ_URL", hide_env_values = true)]
-    pub read_url: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -184,22 +181,19 @@ pub async fn save(args: SaveArgs) -> anyhow::Result<()> {
 
 /// Get; print where the file went (alone on stdout).
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
-    let client = db::open(&args.db.database_url).await?;
-    let standby = match &args.read_url {
-        Some(url) => {
-            let standby = db::open(url).await?;
-            catch_up(&client, &standby, CATCH_UP_TIMEOUT).await?;
-            Some(standby)
-        }
-        None => None,
-    };
+    let reading = Reading::open(&args.db, &args.read).await?;
     let request = GetRequest {
         uid: args.uid,
         to: args.to,
         run: args.run,
     };
-    let reader = standby.as_ref().unwrap_or(&client);
-    let dest = get_artifact(reader, &client, &request, &Bar::new(args.quiet)).await?;
+    let dest = get_artifact(
+        reading.reader(),
+        &reading.primary,
+        &request,
+        &Bar::new(args.quiet),
+    )
+    .await?;
     println!("{}", dest.display());
     Ok(())
 }

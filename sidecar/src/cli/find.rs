@@ -4,10 +4,10 @@
 use anyhow::bail;
 use clap::Args;
 use lamin_sidecar::artifacts::describe::describe_record;
-use lamin_sidecar::db;
 use lamin_sidecar::listing::{list_artifacts, search, ListRequest, SearchRequest};
 
 use super::output::{human_size, print_rows, RowFormat};
+use super::reading::{ReadArgs, Reading};
 use super::DbArgs;
 
 #[derive(Debug, Args)]
@@ -18,6 +18,8 @@ use super::DbArgs;
 pub struct LsArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Only keys starting with this, e.g. raw/.
     pub prefix: Option<String>,
     /// Only artifacts in this space (name or uid).
@@ -47,6 +49,8 @@ pub struct LsArgs {
 pub struct SearchArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// What to look for: a name, synonym, id or words of them (typos are forgiven).
     pub query: String,
     /// The registry, e.g. bionty.cell_type or lamin.ulabel (default: every searchable one).
@@ -69,6 +73,8 @@ pub struct SearchArgs {
 pub struct DescribeArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// A record's uid (artifact, collection, run, transform, …) or an artifact's key.
     pub uid: String,
 }
@@ -86,7 +92,8 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
     if args.limit.is_some_and(|n| n < 0) {
         bail!("--limit must not be negative");
     }
-    let client = db::open(&args.db.database_url).await?;
+    let reading = Reading::open(&args.db, &args.read).await?;
+    let client = reading.reader();
     let request = ListRequest {
         prefix: args.prefix,
         space: args.space,
@@ -95,7 +102,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
         all_versions: args.all_versions,
         limit: args.limit,
     };
-    let rows = list_artifacts(&client, &request).await?;
+    let rows = list_artifacts(client, &request).await?;
     if rows.is_empty() && args.format == RowFormat::Table {
         eprintln!("no artifacts match");
         return Ok(());
@@ -126,7 +133,8 @@ pub async fn search_cmd(args: SearchArgs) -> anyhow::Result<()> {
     if args.limit < 1 {
         bail!("--limit must be at least 1");
     }
-    let client = db::open(&args.db.database_url).await?;
+    let reading = Reading::open(&args.db, &args.read).await?;
+    let client = reading.reader();
     let request = SearchRequest {
         query: args.query,
         registry: args.registry,
@@ -134,7 +142,7 @@ pub async fn search_cmd(args: SearchArgs) -> anyhow::Result<()> {
         organism: args.organism,
         under: args.under,
     };
-    let hits = search(&client, &request).await?;
+    let hits = search(client, &request).await?;
     if hits.is_empty() && args.format == RowFormat::Table {
         eprintln!("nothing found");
         return Ok(());
@@ -156,8 +164,9 @@ pub async fn search_cmd(args: SearchArgs) -> anyhow::Result<()> {
 }
 
 pub async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
-    let client = db::open(&args.db.database_url).await?;
-    let doc = describe_record(&client, &args.uid).await?;
+    let reading = Reading::open(&args.db, &args.read).await?;
+    let client = reading.reader();
+    let doc = describe_record(client, &args.uid).await?;
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
 }

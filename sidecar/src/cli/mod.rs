@@ -12,6 +12,7 @@ pub mod logging;
 mod mesh;
 mod output;
 mod progress;
+mod reading;
 mod records;
 mod runs;
 mod status;
