@@ -1,7 +1,7 @@
 -- Idempotent saves (artifacts, transforms, collections), track/finish, run
 -- inputs (but not the run's own outputs), lineage rows and DOT.
 BEGIN;
-SELECT plan(24);
+SELECT plan(25);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-storage') AS storage_uid \gset
 
@@ -70,6 +70,9 @@ SELECT throws_ok(format('SELECT lamin.get(%L)', :'raw'), '25006',
     format('recording artifact %s as an input of the current run needs a writable transaction, and this one is READ ONLY', :'raw'),
     'get with a run in a READ ONLY transaction names the input it cannot record');
 SELECT is((SELECT count(*)::int FROM lamin.lineage(:'raw')), 2, 'lineage answers in a READ ONLY transaction');
+SELECT throws_ok(format('SELECT lamin.stage(%L)', :'raw'), '25006',
+    'queuing a stage job needs a writable transaction, and this one is READ ONLY',
+    'work queued in a READ ONLY transaction (stage) names the job it cannot queue');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -116,6 +116,9 @@ BEGIN
             (SELECT string_agg(k.kind, ', ' ORDER BY k.kind) FROM lamin.job_kind k)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Work asked of a standby (validate_artifact, stage, verify, …) says
+    -- where it can be queued, instead of failing inside the INSERT.
+    PERFORM lamin.refuse_read_only(format('queuing a %s job', kind));
     INSERT INTO lamin.job (kind, args, max_attempts) VALUES (kind, coalesce(args, '{}'), max_attempts)
     RETURNING id INTO job_id;
     RETURN job_id;

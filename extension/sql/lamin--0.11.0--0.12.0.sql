@@ -82,3 +82,25 @@ BEGIN
     RETURN me;
 END
 $$;
+
+-- == issue 21: a job asked of a standby says where it can be queued (sql/18_jobs.sql) ==
+CREATE OR REPLACE FUNCTION lamin.enqueue(kind text, args jsonb DEFAULT '{}', max_attempts int DEFAULT 5) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job_id bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM lamin.job_kind k WHERE k.kind = enqueue.kind) THEN
+        RAISE EXCEPTION 'unknown job kind %: known kinds are %', quote_literal(kind),
+            (SELECT string_agg(k.kind, ', ' ORDER BY k.kind) FROM lamin.job_kind k)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Work asked of a standby (validate_artifact, stage, verify, …) says
+    -- where it can be queued, instead of failing inside the INSERT.
+    PERFORM lamin.refuse_read_only(format('queuing a %s job', kind));
+    INSERT INTO lamin.job (kind, args, max_attempts) VALUES (kind, coalesce(args, '{}'), max_attempts)
+    RETURNING id INTO job_id;
+    RETURN job_id;
+END
+$$;

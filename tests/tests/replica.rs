@@ -294,6 +294,16 @@ fn writes_on_a_standby_say_what_needs_the_primary() {
         "{message}"
     );
 
+    // Work asked of the standby (here: a verify job) says where to queue it.
+    let (code, message) = refusal(&mut s, &format!("SELECT lamin.verify('{}')", lab.input));
+    assert_eq!(code, "25006", "{message}");
+    assert!(
+        message.contains(
+            "queuing a verify job needs a writable server, and this one is a read-only standby"
+        ),
+        "{message}"
+    );
+
     // The instance's identity is made on the primary only.
     let (code, message) = refusal(&mut s, "SELECT lamin.instance()");
     assert_eq!(code, "25006", "{message}");
