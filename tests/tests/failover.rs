@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use lamin_e2e::netns::Network;
 use lamin_e2e::{
-    db_message, lamin_bin, register_job, stderr_text, wait_until, Cluster, S3Server, Sidecar,
+    db_message, fixture, lamin_bin, register_job, stderr_text, wait_until, Cluster, S3Server,
+    Sidecar,
 };
 use sha2::{Digest, Sha256};
 
@@ -105,11 +106,22 @@ fn sidecars_on_two_hosts_carry_on_through_a_failover_without_losing_work() {
     let sidecars: Vec<Sidecar> = net.hosts[..2]
         .iter()
         .map(|host| {
+            // Each host stages into a cache of its own; imports read the fixtures.
+            let cache = logs.path().join(format!("cache-{}", host.name));
             Sidecar::start_on_host(
                 host,
                 logs.path(),
                 &url,
-                &["--lease-s", "3", "--concurrency", "4"],
+                &[
+                    "--lease-s",
+                    "3",
+                    "--concurrency",
+                    "4",
+                    "--cache-dir",
+                    cache.to_str().unwrap(),
+                    "--import-dir",
+                    fixture("bionty").to_str().unwrap(),
+                ],
                 &env,
             )
         })
@@ -202,6 +214,37 @@ fn sidecars_on_two_hosts_carry_on_through_a_failover_without_losing_work() {
         (done_at_failover as usize) < REGISTERED_BEFORE,
         "every job was done before the failover: it interrupted nothing"
     );
+    // Stages of what is ready, and an ontology import, queued just before.
+    let staged: Vec<(usize, i64)> = before
+        .iter()
+        .enumerate()
+        .filter_map(|(i, uid)| {
+            let ready: bool = db
+                .query_one(
+                    "SELECT status = 'ready' FROM lamin.artifact WHERE uid = $1",
+                    &[uid],
+                )
+                .unwrap()
+                .get(0);
+            ready.then(|| {
+                (
+                    i,
+                    db.query_one("SELECT lamin.stage($1)", &[uid])
+                        .unwrap()
+                        .get(0),
+                )
+            })
+        })
+        .take(8)
+        .collect();
+    assert!(!staged.is_empty());
+    let import: i64 = db
+        .query_one(
+            "SELECT lamin.import_ontology('cell_type', 'cl-cut.json.zst', 'cl', 'cut')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
     drop(db);
     primary.stop_now();
     standby.promote();
@@ -236,6 +279,25 @@ fn sidecars_on_two_hosts_carry_on_through_a_failover_without_losing_work() {
     stop_saving.store(true, Ordering::SeqCst);
     let (saved, attempts) = pipeline.join().expect("the pipeline");
     assert!(saved.len() >= 3, "{} files saved", saved.len());
+
+    // Every stage left a whole copy in a cache; the import is in, once.
+    for (i, job) in &staged {
+        let (status, result, error) = lamin_e2e::await_job(&mut db, *job);
+        assert_eq!(status, "done", "stage of object {i}: {error:?}");
+        let path = result["path"].as_str().expect("a staged path");
+        assert_eq!(
+            std::fs::read(path).unwrap(),
+            content("registered", *i),
+            "{path}"
+        );
+    }
+    let (status, _, error) = lamin_e2e::await_job(&mut db, import);
+    assert_eq!(status, "done", "the import: {error:?}");
+    let terms: i64 = db
+        .query_one("SELECT count(*) FROM bionty.cell_type", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(terms, 202);
 
     // A sweep recovers or fails what an interrupted save left pending.
     let sweeps: Vec<i64> = db
@@ -325,8 +387,13 @@ fn sidecars_on_two_hosts_carry_on_through_a_failover_without_losing_work() {
         .map(|r| r.get(0))
         .collect();
     assert!(!workers.is_empty());
+    let rerun: i64 = db
+        .query_one("SELECT count(*) FROM lamin.job WHERE attempts > 1", &[])
+        .unwrap()
+        .get(0);
     eprintln!(
-        "failover after {done_at_failover} of {REGISTERED_BEFORE} register jobs ({running_at_failover} running); {attempts} save attempts for {} files; jobs after it run by {} sidecar(s)",
+        "failover after {done_at_failover} of {REGISTERED_BEFORE} register jobs ({running_at_failover} running), {} stages and an import queued; {rerun} jobs ran more than once; {attempts} save attempts for {} files; jobs after it run by {} sidecar(s)",
+        staged.len(),
         saved.len(),
         workers.len()
     );
