@@ -115,21 +115,15 @@ impl Cluster {
             .expect("run initdb");
         check("initdb", &out);
         std::fs::remove_file(&pwfile).ok();
-        if !settings.is_empty() {
-            use std::io::Write;
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(cluster.data_dir().join("postgresql.conf"))
-                .and_then(|mut f| f.write_all(settings.as_bytes()))
-                .expect("append settings to postgresql.conf");
-        }
-        if !hba.is_empty() {
-            use std::io::Write;
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(cluster.data_dir().join("pg_hba.conf"))
-                .and_then(|mut f| f.write_all(hba.as_bytes()))
-                .expect("append to pg_hba.conf");
+        for (file, lines) in [("postgresql.conf", settings), ("pg_hba.conf", hba)] {
+            if !lines.is_empty() {
+                use std::io::Write;
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(cluster.data_dir().join(file))
+                    .and_then(|mut f| f.write_all(lines.as_bytes()))
+                    .unwrap_or_else(|e| panic!("append to {file}: {e}"));
+            }
         }
         cluster.pg_ctl_start();
         let mut admin = cluster.connect_to("postgres");

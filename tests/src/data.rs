@@ -97,3 +97,22 @@ pub fn db_message(e: &postgres::Error) -> String {
         .map(|d| d.message().to_string())
         .unwrap_or_else(|| e.to_string())
 }
+
+/// The `p` quantile (0 to 1) of sorted latencies, in milliseconds (the
+/// nearest rank): what the benchmarks report as p50 and p99.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// A successful command's stdout (failing the test with its output otherwise).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout_text(out),
+        stderr_text(out)
+    );
+    stdout_text(out)
+}

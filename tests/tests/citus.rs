@@ -24,6 +24,18 @@ fn error_of(db: &mut postgres::Client, sql: &str) -> String {
     }
 }
 
+/// How many of lamin's and bionty's tables Citus has distributed (or made
+/// reference tables).
+fn distributed_lamin_tables(db: &mut postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('lamin', 'bionty')",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
 #[test]
 #[ignore = "needs Citus: scripts/test citus"]
 fn lamin_installs_on_a_citus_coordinator_and_reaches_the_workers() {
@@ -95,14 +107,7 @@ fn lamin_installs_on_a_citus_coordinator_and_reaches_the_workers() {
         .unwrap()
         .get(0);
     assert_eq!(versions, 2);
-    let distributed: i64 = db
-        .query_one(
-            "SELECT count(*) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('lamin', 'bionty')",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let distributed = distributed_lamin_tables(&mut db);
     assert_eq!(
         distributed, 0,
         "lamin's tables stay local to the coordinator"
@@ -155,14 +160,7 @@ fn citus_refuses_to_distribute_lamins_tables_and_says_why() {
     assert!(e.contains("because extension lamin requires it"), "{e}");
 
     // Nothing was distributed, and lamin still works.
-    let distributed: i64 = db
-        .query_one(
-            "SELECT count(*) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('lamin', 'bionty')",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let distributed = distributed_lamin_tables(&mut db);
     assert_eq!(distributed, 0);
     db.batch_execute("INSERT INTO lamin.ulabel (name) VALUES ('after')")
         .unwrap_or_else(|e| panic!("{}", db_message(&e)));

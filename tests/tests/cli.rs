@@ -6,7 +6,7 @@
 
 use std::process::Output;
 
-use lamin_e2e::{fixture, lamin, stderr_text, stdout_text, Cluster};
+use lamin_e2e::{fixture, lamin, ok, stderr_text, stdout_text, Cluster};
 
 fn setup() -> (Cluster, tempfile::TempDir, postgres::Client) {
     let cluster = Cluster::start();
@@ -18,18 +18,6 @@ fn setup() -> (Cluster, tempfile::TempDir, postgres::Client) {
     )
     .unwrap();
     (cluster, dir, db)
-}
-
-/// A successful run's stdout (failing the test with its stderr otherwise).
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout_text(out),
-        stderr_text(out)
-    );
-    stdout_text(out)
 }
 
 /// A failed run's stderr (failing the test if it succeeded).

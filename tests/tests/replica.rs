@@ -12,19 +12,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use lamin_e2e::{db_message, import_cl_cut, lamin, stderr_text, stdout_text, Cluster};
-
-/// A successful run's stdout (failing the test with its stderr otherwise).
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout_text(out),
-        stderr_text(out)
-    );
-    stdout_text(out)
-}
+use lamin_e2e::{db_message, import_cl_cut, lamin, ok, stderr_text, stdout_text, Cluster};
 
 /// `lamin ARGS…` with DATABASE_URL (and more environment) as given.
 fn lamin_at(url: &str, env: &[(&str, &str)], args: &[&str]) -> Output {

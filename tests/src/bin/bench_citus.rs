@@ -7,10 +7,10 @@
 //!
 //!     scripts/bench citus       (BENCH_N per round, default 20000)
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lamin_e2e::citus::CitusCluster;
-use lamin_e2e::Cluster;
+use lamin_e2e::{percentile, Cluster};
 
 /// Both servers' settings beside Citus's own (which the single node gets too,
 /// but for preloading Citus).
@@ -58,11 +58,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
 }
 
 /// One round on one server: labels, artifacts (1,000 a statement), then

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use lamin_e2e::{import_default_sources, Cluster};
+use lamin_e2e::{import_default_sources, percentile, Cluster};
 
 /// Searches a user of the default sources types: names, prefixes, several
 /// words, a typo, a gene symbol, a disease, a tissue.
@@ -77,11 +77,6 @@ fn clients(urls: &[String], seconds: u64) -> Vec<Duration> {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
 }
 
 fn report(case: &str, mut times: Vec<Duration>, seconds: u64) {

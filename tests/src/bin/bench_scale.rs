@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use lamin_e2e::Cluster;
+use lamin_e2e::{percentile, Cluster};
 
 const BATCH: u64 = 10_000;
 const CLIENTS: u64 = 2;
@@ -214,11 +214,6 @@ const READS: &[Read] = &[
         arg: 0,
     },
 ];
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
 
 fn measure(db: &mut postgres::Client, url: &str, count: u64, reps: u64) {
     db.batch_execute("VACUUM ANALYZE").unwrap();
