@@ -66,7 +66,7 @@ SELECT pg_catalog.pg_extension_config_dump('lamin.validation', '');
 -- the slot's members are the frame's columns or its index (var.T), and each
 -- feature with its dtype, registry and field, nullability, whether it is
 -- required and may be coerced. A schema without slots applies to the columns
--- of a table, or to obs of an AnnData.
+-- of a table, or to obs of an AnnData or MuData.
 CREATE FUNCTION lamin.schema_definition(ref text, data_otype text DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -77,7 +77,7 @@ AS $$
         SELECT c.slot, x.* FROM root r JOIN lamin.schema_component c ON c.composite_id = r.id
         JOIN lamin.schema x ON x.id = c.component_id
         UNION ALL
-        SELECT CASE WHEN coalesce(r.otype, data_otype) = 'AnnData' THEN 'obs' ELSE 'columns' END, r.*
+        SELECT CASE WHEN coalesce(r.otype, data_otype) IN ('AnnData', 'MuData') THEN 'obs' ELSE 'columns' END, r.*
         FROM root r WHERE NOT EXISTS (SELECT FROM lamin.schema_component c WHERE c.composite_id = r.id)
     )
     SELECT jsonb_build_object(
@@ -109,7 +109,7 @@ AS $$
     FROM root r
 $$;
 COMMENT ON FUNCTION lamin.schema_definition(text, text) IS
-    'A schema (by uid or name) as validation reads it: per slot the frame and members to read, the features with dtype, registry, field, nullability, required and coercion. A schema without slots applies to the columns of a table (obs of an AnnData).';
+    'A schema (by uid or name) as validation reads it: per slot the frame and members to read, the features with dtype, registry, field, nullability, required and coercion. A schema without slots applies to the columns of a table (obs of an AnnData or MuData).';
 
 -- Whether a column of dtype `col` can be coerced to a feature's dtype, given
 -- what the sidecar saw of its values: integer-valued floats to int, numbers
@@ -438,7 +438,8 @@ COMMENT ON FUNCTION lamin.validation_report(text) IS
 -- features for its columns (made when missing, conflicting dtypes reported),
 -- then a schema of them named `name`. `frames` is {"columns": [...]} for a
 -- table, or {"obs": [...], "var": [...]} for an AnnData (a composite named
--- `name` of the schemas "<name> obs" and "<name> var"); each column is
+-- `name` of the schemas "<name> obs" and "<name> var"; a MuData's slots are
+-- obs, var, rna:obs, rna:var, … alike); each column is
 -- {"name", "dtype", "arrow"} as the sidecar read it. Existing features keep
 -- their dtypes: e.g. a feature cell_type of dtype cat[bionty.cell_type]
 -- validates the file's cell_type column against the ontology. Returns
@@ -469,21 +470,21 @@ BEGIN
         conflicts := conflicts || (SELECT coalesce(jsonb_agg(c || jsonb_build_object('frame', fr.key)), '[]')
                                    FROM jsonb_array_elements(made -> 'conflicts') c);
         part := lamin.create_schema(ARRAY(SELECT x ->> 'name' FROM jsonb_array_elements(fr.value) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord),
-                                    name => CASE WHEN otype = 'AnnData' THEN name || ' ' || fr.key ELSE name END,
-                                    otype => CASE WHEN otype = 'AnnData' THEN NULL ELSE otype END);
+                                    name => CASE WHEN otype IN ('AnnData', 'MuData') THEN name || ' ' || fr.key ELSE name END,
+                                    otype => CASE WHEN otype IN ('AnnData', 'MuData') THEN NULL ELSE otype END);
         slots := slots || jsonb_build_object(fr.key, part);
     END LOOP;
     IF slots = '{}' THEN
         RAISE EXCEPTION 'the file has no columns to make a schema of' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF otype = 'AnnData' THEN
-        part := lamin.create_schema(name => name, otype => 'AnnData', slots => slots);
+    IF otype IN ('AnnData', 'MuData') THEN
+        part := lamin.create_schema(name => name, otype => otype, slots => slots);
     END IF;
     RETURN jsonb_build_object('schema', part, 'created', created, 'conflicts', conflicts);
 END
 $$;
 COMMENT ON FUNCTION lamin.create_schema_from_columns(text, jsonb, text) IS
-    'A schema named name from the columns of a sample file ({"columns": [...]}, or {"obs": [...], "var": [...]} of an AnnData: a composite); features made when missing. Returns {"schema", "created", "conflicts"}.';
+    'A schema named name from the columns of a sample file ({"columns": [...]}, or {"obs": [...], "var": [...]} of an AnnData, {"obs", "rna:var", ...} of a MuData: a composite); features made when missing. Returns {"schema", "created", "conflicts"}.';
 
 -- Every artifact's validations, for SQL users and BI tools: which schema,
 -- whether it passed, how many problems; read as the caller (row-level

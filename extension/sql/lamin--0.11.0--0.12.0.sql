@@ -104,3 +104,90 @@ BEGIN
     RETURN job_id;
 END
 $$;
+
+-- == issue 22: MuData datasets validate against composite schemas (sql/25_validation.sql) ==
+CREATE OR REPLACE FUNCTION lamin.schema_definition(ref text, data_otype text DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH root AS (
+        SELECT s.* FROM lamin.schema s WHERE s.id = lamin.schema_id(ref)
+    ), slot AS (
+        SELECT c.slot, x.* FROM root r JOIN lamin.schema_component c ON c.composite_id = r.id
+        JOIN lamin.schema x ON x.id = c.component_id
+        UNION ALL
+        SELECT CASE WHEN coalesce(r.otype, data_otype) IN ('AnnData', 'MuData') THEN 'obs' ELSE 'columns' END, r.*
+        FROM root r WHERE NOT EXISTS (SELECT FROM lamin.schema_component c WHERE c.composite_id = r.id)
+    )
+    SELECT jsonb_build_object(
+        'uid', r.uid, 'name', r.name, 'otype', r.otype, 'coerce', r.coerce,
+        'slots', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'slot', sl.slot,
+            'frame', regexp_replace(sl.slot, '\.T$', ''),
+            'members', CASE WHEN sl.slot LIKE '%.T' THEN 'index' ELSE 'columns' END,
+            'schema', sl.uid,
+            'itype', sl.itype,
+            'registry', CASE WHEN sl.itype <> 'lamin.feature' THEN array_to_string((string_to_array(sl.itype, '.'))[1:2], '.') END,
+            'field', CASE WHEN sl.itype <> 'lamin.feature'
+                          THEN coalesce((string_to_array(sl.itype, '.'))[3],
+                                        (SELECT g.name_field FROM lamin.registry g
+                                         WHERE g.name = array_to_string((string_to_array(sl.itype, '.'))[1:2], '.'))) END,
+            'minimal_set', sl.minimal_set, 'maximal_set', sl.maximal_set, 'ordered', sl.is_ordered,
+            'coerce', sl.coerce OR r.coerce,
+            'features', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'name', f.name, 'dtype', f.dtype, 'base', lamin.dtype_base(f.dtype),
+                    'registry', lamin.dtype_registry(f.dtype),
+                    'field', coalesce(lamin.dtype_field(f.dtype),
+                                      (SELECT g.name_field FROM lamin.registry g WHERE g.name = lamin.dtype_registry(f.dtype))),
+                    'nullable', f.nullable,
+                    'required', sl.minimal_set AND NOT sf.optional,
+                    'coerce', f.coerce OR sl.coerce OR r.coerce) ORDER BY sf.position), '[]')
+                FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
+                WHERE sf.schema_id = sl.id)
+        ) ORDER BY sl.slot), '[]') FROM slot sl))
+    FROM root r
+$$;
+COMMENT ON FUNCTION lamin.schema_definition(text, text) IS
+    'A schema (by uid or name) as validation reads it: per slot the frame and members to read, the features with dtype, registry, field, nullability, required and coercion. A schema without slots applies to the columns of a table (obs of an AnnData or MuData).';
+
+CREATE OR REPLACE FUNCTION lamin.create_schema_from_columns(name text, frames jsonb, otype text DEFAULT 'DataFrame') RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    fr record;
+    made jsonb;
+    created jsonb := '[]';
+    conflicts jsonb := '[]';
+    slots jsonb := '{}';
+    part text;
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        RAISE EXCEPTION 'a schema made from a file needs a name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(frames) IS DISTINCT FROM 'object' OR frames = '{}' THEN
+        RAISE EXCEPTION 'frames must be a JSON object of frame → columns, e.g. {"columns": [{"name": "n", "dtype": "int"}]}'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR fr IN SELECT e.key, e.value FROM jsonb_each(frames) e WHERE jsonb_array_length(e.value) > 0 ORDER BY e.key LOOP
+        made := lamin.ensure_features(fr.value);
+        created := created || (made -> 'created');
+        conflicts := conflicts || (SELECT coalesce(jsonb_agg(c || jsonb_build_object('frame', fr.key)), '[]')
+                                   FROM jsonb_array_elements(made -> 'conflicts') c);
+        part := lamin.create_schema(ARRAY(SELECT x ->> 'name' FROM jsonb_array_elements(fr.value) WITH ORDINALITY AS e(x, ord) ORDER BY e.ord),
+                                    name => CASE WHEN otype IN ('AnnData', 'MuData') THEN name || ' ' || fr.key ELSE name END,
+                                    otype => CASE WHEN otype IN ('AnnData', 'MuData') THEN NULL ELSE otype END);
+        slots := slots || jsonb_build_object(fr.key, part);
+    END LOOP;
+    IF slots = '{}' THEN
+        RAISE EXCEPTION 'the file has no columns to make a schema of' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF otype IN ('AnnData', 'MuData') THEN
+        part := lamin.create_schema(name => name, otype => otype, slots => slots);
+    END IF;
+    RETURN jsonb_build_object('schema', part, 'created', created, 'conflicts', conflicts);
+END
+$$;
+COMMENT ON FUNCTION lamin.create_schema_from_columns(text, jsonb, text) IS
+    'A schema named name from the columns of a sample file ({"columns": [...]}, or {"obs": [...], "var": [...]} of an AnnData, {"obs", "rna:var", ...} of a MuData: a composite); features made when missing. Returns {"schema", "created", "conflicts"}.';

@@ -1,7 +1,8 @@
 //! Reading a tabular artifact's rows (`lamin cat`): parquet by ranged reads
-//! of only the columns and row groups needed; CSV/TSV files and the `obs` /
-//! `var` tables of AnnData (.h5ad files, .zarr stores) from the local object
-//! or a temporary copy of a remote one.
+//! of only the columns and row groups needed; CSV/TSV files, the `obs` /
+//! `var` tables of AnnData (.h5ad files, .zarr stores) and the slots of MuData
+//! (.h5mu: `obs`, `rna:var`, …) from the local object or a temporary copy of
+//! a remote one.
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use tokio_postgres::Client;
 use super::get::resolve_artifact;
 use crate::error::DbError;
 use crate::formats::anndata::{read_frame, Slot};
+use crate::formats::mudata::read_frame_h5mu;
 use crate::formats::parquet::scan;
 use crate::formats::{delimited, delimiter_of, Emitter, Query, ReadCost};
 use crate::refused;
@@ -22,8 +24,9 @@ use crate::storage::Storage;
 pub struct CatRequest {
     pub uid: String,
     pub query: Query,
-    /// For an AnnData: its `obs` (default) or `var` table.
-    pub slot: Option<Slot>,
+    /// For an AnnData: its `obs` (default) or `var` table; for a MuData also
+    /// a modality's, e.g. `rna:var`.
+    pub slot: Option<String>,
 }
 
 /// What was read.
@@ -37,7 +40,7 @@ pub struct CatOutcome {
 
 /// The formats `lamin cat` reads, for messages.
 const READABLE: &str =
-    "parquet, CSV (.csv), TSV (.tsv) and AnnData (.h5ad, .zarr: --slot obs or var)";
+    "parquet, CSV (.csv), TSV (.tsv), AnnData (.h5ad, .zarr: --slot obs or var) and MuData (.h5mu: --slot obs, var, rna:obs, …)";
 
 /// Stream the selected rows of a ready tabular artifact to `sink`, batch by batch.
 pub async fn cat(
@@ -63,14 +66,21 @@ pub async fn cat(
         ));
     }
     let anndata = suffix == ".h5ad" || (suffix == ".zarr" && folder);
-    if request.slot.is_some() && !anndata {
+    let mudata = suffix == ".h5mu" && !folder;
+    if request.slot.is_some() && !anndata && !mudata {
         return Err(refused!(
-            "--slot is for AnnData artifacts (.h5ad, .zarr); {uid} is a {suffix:?} {}",
+            "--slot is for AnnData and MuData artifacts (.h5ad, .zarr, .h5mu); {uid} is a {suffix:?} {}",
             if folder { "folder" } else { "file" }
         ));
     }
+    let slot = request.slot.clone().unwrap_or_else(|| "obs".into());
+    if anndata && slot != "obs" && slot != "var" {
+        return Err(refused!(
+            "an AnnData has the slots obs and var; --slot {slot:?} names neither"
+        ));
+    }
     let readable =
-        (!folder && (suffix == ".parquet" || delimiter_of(&suffix).is_some())) || anndata;
+        (!folder && (suffix == ".parquet" || delimiter_of(&suffix).is_some())) || anndata || mudata;
     if !readable {
         return Err(refused!(
             "lamin cat reads {READABLE}; {uid} is {}",
@@ -93,7 +103,6 @@ pub async fn cat(
         .await
     } else {
         let query = request.query.clone();
-        let slot = request.slot.unwrap_or(Slot::Obs);
         let suffix = suffix.clone();
         storage
             .with_local_copy(&object, folder, move |path| {
@@ -105,21 +114,25 @@ pub async fn cat(
     Ok(CatOutcome { uid, size, cost })
 }
 
-/// Read a local CSV/TSV file or an AnnData table (blocking).
+/// Read a local CSV/TSV file, an AnnData table or a MuData slot (blocking).
 fn read_local(
     path: &Path,
     suffix: &str,
-    slot: Slot,
+    slot: String,
     query: &Query,
     sink: impl FnMut(&RecordBatch) -> anyhow::Result<()>,
 ) -> anyhow::Result<ReadCost> {
     if let Some(delimiter) = delimiter_of(suffix) {
         return delimited::scan_local(path, delimiter, query, sink);
     }
-    let table = read_frame(path, suffix, slot)?;
+    let table = match (suffix, slot.as_str()) {
+        (".h5mu", _) => read_frame_h5mu(path, &slot)?,
+        (_, "var") => read_frame(path, suffix, Slot::Var)?,
+        _ => read_frame(path, suffix, Slot::Obs)?,
+    };
     let wanted = query
         .output_columns(&table.schema())
-        .with_context(|| format!("the {} table", slot.name()))?;
+        .with_context(|| format!("the {slot} table"))?;
     let mut out = Emitter::new(query, wanted, sink);
     let mut offset = 0;
     while offset < table.num_rows() && !out.done() {

@@ -9,7 +9,8 @@ use tokio_postgres::Client;
 
 use super::get::resolve_artifact;
 use crate::error::DbError;
-use crate::formats::anndata::AnnDataInfo;
+use crate::formats::anndata::{AnnDataInfo, FrameColumn};
+use crate::formats::mudata::MuDataInfo;
 use crate::formats::{describe_local, Described, TableInfo};
 use crate::refused;
 
@@ -23,6 +24,7 @@ pub async fn describe_and_record(
     match tokio::task::block_in_place(|| describe_local(path, suffix))? {
         Described::AnnData(info) => record_anndata(client, uid, &info).await,
         Described::Table(info) => record(client, uid, &info).await,
+        Described::MuData(info) => record_mudata(client, uid, &info).await,
     }
 }
 
@@ -53,37 +55,69 @@ pub async fn record_anndata(
     uid: &str,
     info: &AnnDataInfo,
 ) -> anyhow::Result<Value> {
-    let mut out = json!({ "n_obs": info.n_obs, "n_vars": info.n_vars });
-    for (slot, columns, n) in [
-        ("obs", &info.obs, Some(info.n_obs)),
-        ("var", &info.var, None),
-    ] {
+    let frames = [("obs", &info.obs[..]), ("var", &info.var[..])];
+    let mut out = record_frames(client, uid, "AnnData", info.n_obs, &frames).await?;
+    out["n_vars"] = json!(info.n_vars);
+    Ok(out)
+}
+
+/// Record what a MuData holds as an AnnData is recorded, a schema per slot
+/// with columns: `obs`, `var`, `rna:obs`, `rna:var`, …; otype MuData.
+pub async fn record_mudata(client: &Client, uid: &str, info: &MuDataInfo) -> anyhow::Result<Value> {
+    let frames: Vec<(&str, &[FrameColumn])> = info
+        .frames
+        .iter()
+        .map(|f| (f.slot.as_str(), &f.columns[..]))
+        .collect();
+    let mut out = record_frames(client, uid, "MuData", info.n_obs, &frames).await?;
+    out["n_vars"] = json!(info.n_vars);
+    out["modalities"] = json!(info.modalities);
+    Ok(out)
+}
+
+/// Record the dataframes of an AnnData-like dataset: for each slot with
+/// columns its schema (lamin.record_columns, features made for its columns),
+/// n_obs from `obs`, and the otype. The result has each slot's record with
+/// the categories of its categorical columns.
+async fn record_frames(
+    client: &Client,
+    uid: &str,
+    otype: &str,
+    n_obs: i64,
+    frames: &[(&str, &[FrameColumn])],
+) -> anyhow::Result<Value> {
+    let mut out = json!({ "n_obs": n_obs });
+    for (slot, columns) in frames {
         if columns.is_empty() {
             continue;
         }
+        let n = (*slot == "obs").then_some(n_obs);
         let cols: Value = columns
             .iter()
-            .map(|c| json!({ "name": c.name, "dtype": c.dtype, "arrow": format!("anndata {slot} {}", c.dtype) }))
+            .map(|c| json!({ "name": c.name, "dtype": c.dtype, "arrow": format!("{} {slot} {}", otype.to_lowercase(), c.dtype) }))
             .collect();
         let row = client
             .query_one(
-                "SELECT lamin.record_columns($1, $2, $3::text::jsonb, $4, 'AnnData')::text",
-                &[&uid, &n, &cols.to_string(), &slot],
+                "SELECT lamin.record_columns($1, $2, $3::text::jsonb, $4, $5)::text",
+                &[&uid, &n, &cols.to_string(), slot, &otype],
             )
             .await
             .map_err(DbError)?;
-        out[slot] = serde_json::from_str(row.get::<_, &str>(0))?;
+        out[*slot] = serde_json::from_str(row.get::<_, &str>(0))?;
         let categories: serde_json::Map<String, Value> = columns
             .iter()
             .filter_map(|c| c.categories.as_ref().map(|k| (c.name.clone(), json!(k))))
             .collect();
-        out[slot]["categories"] = Value::Object(categories);
+        out[*slot]["categories"] = Value::Object(categories);
     }
-    if info.obs.is_empty() {
+    if frames
+        .iter()
+        .all(|(slot, columns)| *slot != "obs" || columns.is_empty())
+    {
         client
             .execute(
-                "UPDATE lamin.artifact SET n_observations = $2, otype = 'AnnData' WHERE uid = $1",
-                &[&uid, &info.n_obs],
+                "UPDATE lamin.artifact SET n_observations = $2, otype = $3 WHERE uid = $1",
+                &[&uid, &n_obs, &otype],
             )
             .await
             .map_err(DbError)?;

@@ -7,7 +7,6 @@ use arrow::record_batch::RecordBatch;
 use clap::{Args, ValueEnum};
 
 use lamin_sidecar::artifacts::cat::{cat, CatRequest};
-use lamin_sidecar::formats::anndata::Slot;
 use lamin_sidecar::formats::filter::parse_where;
 use lamin_sidecar::formats::Query;
 
@@ -19,12 +18,6 @@ pub enum Format {
     Csv,
     Json,
     Parquet,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum SlotArg {
-    Obs,
-    Var,
 }
 
 #[derive(Debug, Args)]
@@ -50,9 +43,10 @@ pub struct CatArgs {
     /// Only rows meeting this SQL condition, e.g. "n_genes >= 200 AND cell_type IN ('T cell', 'B cell')".
     #[arg(long = "where")]
     pub filter: Option<String>,
-    /// For an AnnData (.h5ad, .zarr): its obs (default) or var table; the index comes first, as `index`.
-    #[arg(long, value_enum)]
-    pub slot: Option<SlotArg>,
+    /// For an AnnData (.h5ad, .zarr): its obs (default) or var table; for a MuData (.h5mu) also a
+    /// modality's, e.g. rna:obs or prot:var. The index comes first, as `index`.
+    #[arg(long)]
+    pub slot: Option<String>,
     /// At most this many rows.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -131,10 +125,7 @@ pub async fn run(args: CatArgs) -> anyhow::Result<()> {
             filter,
             limit: args.limit,
         },
-        slot: args.slot.map(|s| match s {
-            SlotArg::Obs => Slot::Obs,
-            SlotArg::Var => Slot::Var,
-        }),
+        slot: args.slot.clone(),
     };
     let mut out = Out::new(args.format);
     let read = cat(client, &request, |batch| out.write(batch)).await?;

@@ -1,5 +1,5 @@
 //! AnnData files — `.h5ad` (HDF5, read with the HDF5 library) and `.zarr`
-//! stores (folders; zarr v2 as anndata writes them, read with zarrs): what
+//! stores (folders; zarr format 2 or 3 as anndata writes them, read with zarrs): what
 //! one holds — n_obs, n_vars, the columns of `obs` and `var` (categoricals
 //! with their categories) — and the values of one column or index, for
 //! curation.
@@ -11,6 +11,8 @@ use anyhow::{bail, Context};
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
+
+use super::zarr_node::ZarrNode;
 
 /// One column of `obs` or `var`.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +32,7 @@ pub struct AnnDataInfo {
     pub var: Vec<FrameColumn>,
 }
 
-fn open(path: &Path) -> anyhow::Result<hdf5::File> {
+pub(crate) fn open(path: &Path) -> anyhow::Result<hdf5::File> {
     hdf5::File::open(path)
         .map_err(|e| anyhow::anyhow!("{} is not a readable h5ad (HDF5) file: {e}", path.display()))
 }
@@ -74,7 +76,7 @@ fn dtype_of(ds: &hdf5::Dataset) -> &'static str {
 }
 
 /// The index name and columns of a dataframe group (obs or var), in order.
-fn frame(file: &hdf5::File, name: &str) -> anyhow::Result<(i64, Vec<FrameColumn>)> {
+pub(crate) fn frame(file: &hdf5::File, name: &str) -> anyhow::Result<(i64, Vec<FrameColumn>)> {
     let group = file
         .group(name)
         .with_context(|| format!("no {name} group: not an AnnData file"))?;
@@ -149,17 +151,7 @@ pub fn describe_h5ad(path: &Path) -> anyhow::Result<AnnDataInfo> {
     })
 }
 
-/// The JSON of a zarr v2 metadata file (`.zattrs`, `.zarray`), or None.
-fn zarr_json(dir: &Path, parts: &[&str], file: &str) -> Option<serde_json::Value> {
-    let mut p = dir.to_path_buf();
-    for part in parts {
-        p.push(part);
-    }
-    p.push(file);
-    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
-}
-
-/// A zarr v2 array of strings (vlen-utf8, blosc-compressed as anndata writes them).
+/// A zarr array of strings (vlen-utf8, as anndata writes them in v2 and v3).
 fn zarr_strings(dir: &Path, path: &str) -> anyhow::Result<Vec<String>> {
     let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(dir)?);
     let array = zarrs::array::Array::open(store, path)
@@ -167,9 +159,8 @@ fn zarr_strings(dir: &Path, path: &str) -> anyhow::Result<Vec<String>> {
     Ok(array.retrieve_array_subset::<Vec<String>>(&array.subset_all())?)
 }
 
-/// The lamin dtype of a zarr v2 (numpy) dtype string.
-fn zarr_dtype(numpy: &str) -> &'static str {
-    let kind = numpy.trim_start_matches(['<', '>', '|', '=']);
+/// The lamin dtype of a zarr array's numpy kind code (see [`ZarrNode::kind`]).
+fn zarr_dtype(kind: &str) -> &'static str {
     match kind.chars().next() {
         Some('i' | 'u') => "int",
         Some('f') => "float",
@@ -180,23 +171,18 @@ fn zarr_dtype(numpy: &str) -> &'static str {
     }
 }
 
-/// The index length and columns of a dataframe group of a zarr AnnData.
-fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(i64, Vec<FrameColumn>)> {
-    let attrs = zarr_json(dir, &[name], ".zattrs").with_context(|| {
-        if dir.join(name).join("zarr.json").exists() {
-            format!("{name}: zarr format 3 stores are not read yet")
-        } else {
-            format!("no {name} group: not an AnnData zarr store")
-        }
-    })?;
-    let index = attrs
-        .get("_index")
-        .and_then(|v| v.as_str())
-        .unwrap_or("_index");
-    let n = zarr_json(dir, &[name, index], ".zarray")
-        .and_then(|a| a.get("shape")?.get(0)?.as_i64())
+/// The index name and length and the columns of a dataframe group of a
+/// zarr AnnData (v2 or v3).
+fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(String, i64, Vec<FrameColumn>)> {
+    let group = ZarrNode::open(dir, &[name])
+        .filter(|n| n.is_group)
+        .with_context(|| format!("no {name} group: not an AnnData zarr store"))?;
+    let index = group.attr("_index").unwrap_or("_index").to_string();
+    let n = ZarrNode::open(dir, &[name, &index])
+        .and_then(|a| a.shape.first().copied())
         .with_context(|| format!("{name} has no index {index:?}"))?;
-    let order: Vec<String> = attrs
+    let order: Vec<String> = group
+        .attrs
         .get("column-order")
         .and_then(|v| v.as_array())
         .map(|a| {
@@ -207,14 +193,10 @@ fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(i64, Vec<FrameColumn>)>
         .unwrap_or_default();
     let mut columns = Vec::with_capacity(order.len());
     for col in order {
-        if let Some(group) = zarr_json(dir, &[name, &col], ".zattrs")
-            .filter(|_| dir.join(name).join(&col).join(".zgroup").exists())
-        {
-            let encoding = group
-                .get("encoding-type")
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            let (dtype, categories) = match encoding {
+        let node = ZarrNode::open(dir, &[name, &col])
+            .with_context(|| format!("{name}/{col} cannot be read"))?;
+        let (dtype, categories) = if node.is_group {
+            match node.attr("encoding-type").unwrap_or("") {
                 "categorical" => (
                     "cat",
                     Some(zarr_strings(dir, &format!("/{name}/{col}/categories"))?),
@@ -222,37 +204,30 @@ fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(i64, Vec<FrameColumn>)>
                 "nullable-integer" => ("int", None),
                 "nullable-boolean" => ("bool", None),
                 _ => ("dict", None),
-            };
-            columns.push(FrameColumn {
-                name: col,
-                dtype,
-                categories,
-            });
+            }
         } else {
-            let array = zarr_json(dir, &[name, &col], ".zarray")
-                .with_context(|| format!("{name}/{col} cannot be read"))?;
-            let numpy = array.get("dtype").and_then(|v| v.as_str()).unwrap_or("");
-            columns.push(FrameColumn {
-                name: col,
-                dtype: zarr_dtype(numpy),
-                categories: None,
-            });
-        }
+            (zarr_dtype(&node.kind), None)
+        };
+        columns.push(FrameColumn {
+            name: col,
+            dtype,
+            categories,
+        });
     }
-    Ok((n, columns))
+    Ok((index, n, columns))
 }
 
-/// Describe a local AnnData zarr store (a folder).
+/// Describe a local AnnData zarr store (a folder; zarr format 2 or 3).
 pub fn describe_zarr(dir: &Path) -> anyhow::Result<AnnDataInfo> {
-    let root = zarr_json(dir, &[], ".zattrs").unwrap_or_default();
-    if root.get("encoding-type").and_then(|v| v.as_str()) != Some("anndata") {
+    let root = ZarrNode::open(dir, &[]);
+    if root.as_ref().and_then(|r| r.attr("encoding-type")) != Some("anndata") {
         bail!(
             "{} is not an AnnData zarr store (no encoding-type anndata)",
             dir.display()
         );
     }
-    let (n_obs, obs) = zarr_frame(dir, "obs")?;
-    let (n_vars, var) = zarr_frame(dir, "var")?;
+    let (_, n_obs, obs) = zarr_frame(dir, "obs")?;
+    let (_, n_vars, var) = zarr_frame(dir, "var")?;
     Ok(AnnDataInfo {
         n_obs,
         n_vars,
@@ -325,9 +300,13 @@ pub fn read_frame(path: &Path, suffix: &str, slot: Slot) -> anyhow::Result<Recor
 /// nullable integers and booleans with NULLs); columns of other encodings
 /// are left out.
 pub fn read_frame_h5ad(path: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
-    let file = open(path)?;
-    let name = slot.name();
-    let (_, columns) = frame(&file, name)?;
+    read_h5_frame(&open(path)?, slot.name())
+}
+
+/// The dataframe group at `name` (e.g. `obs`, or `mod/rna/obs` in a MuData)
+/// of an HDF5 file as one arrow batch (see [`read_frame_h5ad`]).
+pub(crate) fn read_h5_frame(file: &hdf5::File, name: &str) -> anyhow::Result<RecordBatch> {
+    let (_, columns) = frame(file, name)?;
     let group = file.group(name)?;
     let index = string_attr(&group, "_index").unwrap_or_else(|| "_index".into());
     let mut fields: Vec<(String, ArrayRef)> = vec![(
@@ -376,14 +355,14 @@ pub fn read_frame_h5ad(path: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
     batch_of(fields)
 }
 
-/// A zarr v2 array of any numpy dtype anndata writes for a column, as arrow.
+/// A zarr array (v2 or v3) of any element type anndata writes for a column, as arrow.
 fn zarr_column(dir: &Path, path: &str) -> anyhow::Result<ArrayRef> {
     let store = Arc::new(zarrs::filesystem::FilesystemStore::new(dir)?);
     let array = zarrs::array::Array::open(store, path)
         .with_context(|| format!("cannot open zarr array {path}"))?;
     let relative: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let numpy = zarr_json(dir, &relative, ".zarray")
-        .and_then(|a| a.get("dtype")?.as_str().map(str::to_string))
+    let kind = ZarrNode::open(dir, &relative)
+        .map(|n| n.kind)
         .unwrap_or_default();
     let all = array.subset_all();
     macro_rules! get {
@@ -393,8 +372,7 @@ fn zarr_column(dir: &Path, path: &str) -> anyhow::Result<ArrayRef> {
                 .with_context(|| format!("cannot read zarr array {path}"))?
         };
     }
-    let kind = numpy.trim_start_matches(['<', '>', '|', '=']);
-    Ok(match kind {
+    Ok(match kind.as_str() {
         "i1" => Arc::new(Int64Array::from_iter_values(
             get!(i8).into_iter().map(i64::from),
         )),
@@ -438,13 +416,7 @@ fn int64s(array: &ArrayRef) -> anyhow::Result<Vec<i64>> {
 pub fn read_frame_zarr(dir: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
     let name = slot.name();
     describe_zarr(dir)?;
-    let (_, columns) = zarr_frame(dir, name)?;
-    let attrs = zarr_json(dir, &[name], ".zattrs").context("not an AnnData zarr store")?;
-    let index = attrs
-        .get("_index")
-        .and_then(|v| v.as_str())
-        .unwrap_or("_index")
-        .to_string();
+    let (index, _, columns) = zarr_frame(dir, name)?;
     let mut fields: Vec<(String, ArrayRef)> = vec![(
         index_name(&index),
         Arc::new(StringArray::from(zarr_strings(
@@ -454,11 +426,9 @@ pub fn read_frame_zarr(dir: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
     )];
     for col in columns {
         let base = format!("/{name}/{}", col.name);
-        let is_group = dir.join(name).join(&col.name).join(".zgroup").exists();
-        let array: ArrayRef = if is_group {
-            let encoding = zarr_json(dir, &[name, &col.name], ".zattrs")
-                .and_then(|a| a.get("encoding-type")?.as_str().map(str::to_string))
-                .unwrap_or_default();
+        let node = ZarrNode::open(dir, &[name, &col.name]);
+        let array: ArrayRef = if let Some(group) = node.filter(|n| n.is_group) {
+            let encoding = group.attr("encoding-type").unwrap_or_default().to_string();
             match encoding.as_str() {
                 "categorical" => decode_categorical(
                     &int64s(&zarr_column(dir, &format!("{base}/codes"))?)?,
@@ -535,6 +505,46 @@ mod tests {
         let h5ad = describe_h5ad(&fixture("pbmc.h5ad")).unwrap();
         assert_eq!(zarr, h5ad);
         assert!(describe_zarr(&fixture("..")).is_err());
+    }
+
+    #[test]
+    fn a_zarr_format_3_store_written_by_anndata_is_read() {
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/formats/pbmc_v3.zarr");
+        let info = describe_zarr(&dir).unwrap();
+        assert_eq!((info.n_obs, info.n_vars), (40, 5));
+        let obs: Vec<(&str, &str)> = info
+            .obs
+            .iter()
+            .map(|c| (c.name.as_str(), c.dtype))
+            .collect();
+        assert_eq!(obs, [("cell_type", "cat"), ("n_genes", "int")]);
+        assert_eq!(
+            info.obs[0].categories.as_deref(),
+            Some(&["B cell".to_string(), "T cell".into(), "monocyte".into()][..])
+        );
+        let var: Vec<(&str, &str)> = info
+            .var
+            .iter()
+            .map(|c| (c.name.as_str(), c.dtype))
+            .collect();
+        assert_eq!(var, [("gene_symbol", "str"), ("highly_variable", "bool")]);
+        let obs = read_frame_zarr(&dir, Slot::Obs).unwrap();
+        assert_eq!((obs.num_rows(), obs.num_columns()), (40, 3));
+        let cell_types = obs
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(cell_types.value(0), "T cell");
+        assert_eq!(cell_types.value(2), "monocyte");
+        let var = read_frame_zarr(&dir, Slot::Var).unwrap();
+        let symbols = var
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(symbols.value(4), "ACTB");
     }
 
     #[test]

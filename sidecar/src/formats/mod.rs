@@ -1,12 +1,15 @@
-//! What files hold: tables (parquet, CSV/TSV) and AnnData (h5ad, zarr) —
+//! What files hold: tables (parquet, CSV/TSV), AnnData (h5ad, zarr) and
+//! MuData (h5mu) —
 //! rows, typed columns and the lamin dtype each column maps to — read from
 //! local files or, for parquet, by ranged reads from any storage.
 
 pub mod anndata;
 pub mod delimited;
 pub mod filter;
+pub mod mudata;
 pub mod parquet;
 pub mod rewrite;
+pub mod zarr_node;
 
 use std::path::Path;
 
@@ -152,6 +155,7 @@ pub struct TableInfo {
 pub enum Described {
     Table(TableInfo),
     AnnData(anndata::AnnDataInfo),
+    MuData(mudata::MuDataInfo),
 }
 
 /// The lamin feature dtype of an arrow type (see lamin.feature.dtype):
@@ -204,7 +208,10 @@ pub fn is_anndata_suffix(suffix: &str) -> bool {
 /// Whether artifacts with this suffix get their columns recorded (files;
 /// `.zarr` folders are AnnData stores).
 pub fn is_table_suffix(suffix: &str) -> bool {
-    suffix == ".parquet" || is_anndata_suffix(suffix) || delimiter_of(suffix).is_some()
+    suffix == ".parquet"
+        || is_anndata_suffix(suffix)
+        || suffix == ".h5mu"
+        || delimiter_of(suffix).is_some()
 }
 
 /// Describe a local table file by its suffix (parquet, CSV, TSV).
@@ -234,6 +241,7 @@ pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
     Ok(match suffix {
         ".zarr" => Described::AnnData(anndata::describe_zarr(path)?),
         ".h5ad" => Described::AnnData(anndata::describe_h5ad(path)?),
+        ".h5mu" => Described::MuData(mudata::describe_h5mu(path)?),
         _ => Described::Table(describe_local_table(path, suffix)?),
     })
 }

@@ -15,6 +15,7 @@ use tokio_postgres::Client;
 
 use crate::error::DbError;
 use crate::formats::anndata::{self, Slot};
+use crate::formats::mudata;
 use crate::formats::{self, is_anndata_suffix, parquet, Query};
 use crate::refused;
 use crate::storage::Storage;
@@ -34,6 +35,8 @@ pub struct ValidateRequest {
 fn otype_of(suffix: &str) -> &'static str {
     if is_anndata_suffix(suffix) {
         "AnnData"
+    } else if suffix == ".h5mu" {
+        "MuData"
     } else {
         "DataFrame"
     }
@@ -72,6 +75,22 @@ pub fn local_facts(path: &Path, suffix: &str, needs: &Needs) -> anyhow::Result<V
                 frame_needs,
             );
             let batch = anndata::read_frame(path, suffix, slot)?;
+            let index = batch.schema().field(0).name().clone();
+            facts.add(&batch, Some(&index))?;
+            frames.insert(name.clone(), facts.to_json());
+        }
+    } else if suffix == ".h5mu" {
+        let info = mudata::describe_h5mu(path)?;
+        for (name, frame_needs) in &needs.frames {
+            // A slot this dataset does not have: the verdict says so.
+            let Some(frame) = info.frames.iter().find(|f| &f.slot == name) else {
+                continue;
+            };
+            let mut facts = FrameFacts::new(
+                frame.columns.iter().map(|c| (c.name.as_str(), c.dtype)),
+                frame_needs,
+            );
+            let batch = mudata::read_frame_h5mu(path, name)?;
             let index = batch.schema().field(0).name().clone();
             facts.add(&batch, Some(&index))?;
             frames.insert(name.clone(), facts.to_json());
@@ -330,6 +349,21 @@ pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyho
                     "AnnData",
                 )
             }
+            formats::Described::MuData(info) => (
+                Value::Object(
+                    info.frames
+                        .iter()
+                        .filter(|f| !f.columns.is_empty())
+                        .map(|f| {
+                            let cols = f.columns.iter().map(|c| {
+                                column(&c.name, c.dtype, format!("mudata {} {}", f.slot, c.dtype))
+                            });
+                            (f.slot.clone(), Value::Array(cols.collect()))
+                        })
+                        .collect(),
+                ),
+                "MuData",
+            ),
         };
     let row = client
         .query_one(

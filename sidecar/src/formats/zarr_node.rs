@@ -1,0 +1,126 @@
+//! One node (group or array) of a local zarr store, read from its metadata
+//! in either zarr format: v2 (`.zgroup` / `.zarray` with `.zattrs`) or v3
+//! (one `zarr.json` holding the node type, shape, data type and attributes).
+//! The AnnData readers ask this module only, so both formats read alike;
+//! the arrays' bytes are read by zarrs, which decodes both.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// What a node's metadata says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZarrNode {
+    pub is_group: bool,
+    /// The node's attributes (`{}` when it has none).
+    pub attrs: Value,
+    /// An array's shape (empty for a group).
+    pub shape: Vec<i64>,
+    /// An array's element type as a numpy kind code: `i8`, `u4`, `f4`, `b1`,
+    /// `O` (strings), … (v2 writes these; v3's names are mapped to them).
+    pub kind: String,
+}
+
+impl ZarrNode {
+    /// The node at `parts` below the store `dir`, or None when there is none
+    /// (or its metadata is not JSON).
+    pub fn open(dir: &Path, parts: &[&str]) -> Option<ZarrNode> {
+        let mut at = dir.to_path_buf();
+        for part in parts {
+            at.push(part);
+        }
+        if let Some(v3) = json(&at.join("zarr.json")) {
+            return Some(Self::from_v3(&v3));
+        }
+        let attrs = json(&at.join(".zattrs")).unwrap_or_else(|| Value::Object(Default::default()));
+        if at.join(".zgroup").is_file() {
+            return Some(ZarrNode {
+                is_group: true,
+                attrs,
+                shape: vec![],
+                kind: String::new(),
+            });
+        }
+        let array = json(&at.join(".zarray"))?;
+        let numpy = array.get("dtype").and_then(Value::as_str).unwrap_or("");
+        Some(ZarrNode {
+            is_group: false,
+            attrs,
+            shape: shape_of(&array),
+            kind: numpy.trim_start_matches(['<', '>', '|', '=']).to_string(),
+        })
+    }
+
+    fn from_v3(meta: &Value) -> ZarrNode {
+        let data_type = meta.get("data_type").and_then(Value::as_str).unwrap_or("");
+        let kind = match data_type {
+            "int8" => "i1",
+            "int16" => "i2",
+            "int32" => "i4",
+            "int64" => "i8",
+            "uint8" => "u1",
+            "uint16" => "u2",
+            "uint32" => "u4",
+            "uint64" => "u8",
+            "float16" => "f2",
+            "float32" => "f4",
+            "float64" => "f8",
+            "bool" => "b1",
+            "string" => "O",
+            other => other,
+        };
+        ZarrNode {
+            is_group: meta.get("node_type").and_then(Value::as_str) == Some("group"),
+            attrs: meta
+                .get("attributes")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default())),
+            shape: shape_of(meta),
+            kind: kind.to_string(),
+        }
+    }
+
+    /// A string attribute.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).and_then(Value::as_str)
+    }
+}
+
+fn json(path: &Path) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn shape_of(meta: &Value) -> Vec<i64> {
+    meta.get("shape")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures")
+            .join(path)
+    }
+
+    #[test]
+    fn v2_and_v3_stores_written_by_anndata_read_alike() {
+        for store in ["anndata/pbmc.zarr", "formats/pbmc_v3.zarr"] {
+            let dir = fixture(store);
+            let root = ZarrNode::open(&dir, &[]).unwrap();
+            assert!(root.is_group, "{store}");
+            assert_eq!(root.attr("encoding-type"), Some("anndata"), "{store}");
+            let index = ZarrNode::open(&dir, &["obs", "_index"]).unwrap();
+            assert!(!index.is_group);
+            assert_eq!(index.kind, "O", "{store}: strings");
+            let n_genes = ZarrNode::open(&dir, &["obs", "n_genes"]).unwrap();
+            assert_eq!(n_genes.kind, "i8", "{store}");
+            assert_eq!(n_genes.shape, [index.shape[0]]);
+            assert!(ZarrNode::open(&dir, &["obs", "no_such_column"]).is_none());
+        }
+    }
+}

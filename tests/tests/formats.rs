@@ -1,0 +1,264 @@
+//! The formats beyond parquet, CSV/TSV and AnnData zarr v2 (issue 22), with
+//! files written by their reference libraries (tests/fixtures/formats, the
+//! script beside them): MuData `.h5mu` and AnnData zarr format 3.
+
+use lamin_e2e::{fixture, lamin, ok, stderr_text, stdout_text, Cluster};
+
+fn setup() -> (Cluster, postgres::Client, tempfile::TempDir) {
+    let cluster = Cluster::start();
+    let mut db = cluster.connect();
+    let dir = tempfile::tempdir().unwrap();
+    db.execute(
+        "SELECT lamin.add_storage($1)",
+        &[&dir.path().join("storage").to_str().unwrap()],
+    )
+    .unwrap();
+    (cluster, db, dir)
+}
+
+/// `lamin save` of a fixture under `key`: its uid.
+fn save(cluster: &Cluster, file: &str, key: &str) -> String {
+    let path = fixture(file);
+    ok(&lamin(
+        cluster,
+        &["save", path.to_str().unwrap(), "--key", key, "-q"],
+    ))
+    .trim()
+    .to_string()
+}
+
+/// An artifact's otype, n_observations and its schemas' features as
+/// `slot:feature:dtype`, by slot and position.
+fn recorded(db: &mut postgres::Client, uid: &str) -> (Option<String>, Option<i64>, String) {
+    let row = db
+        .query_one(
+            "SELECT a.otype, a.n_observations,
+                    (SELECT string_agg(s.slot || ':' || f.name || ':' || f.dtype, ',' ORDER BY s.slot, sf.position)
+                     FROM lamin.artifact_schema s JOIN lamin.schema_feature sf ON sf.schema_id = s.schema_id
+                     JOIN lamin.feature f ON f.id = sf.feature_id WHERE s.artifact_id = a.id)
+             FROM lamin.artifact a WHERE a.uid = $1",
+            &[&uid],
+        )
+        .unwrap();
+    (
+        row.get(0),
+        row.get(1),
+        row.get::<_, Option<String>>(2).unwrap_or_default(),
+    )
+}
+
+fn failure(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a failure: {}",
+        stdout_text(out)
+    );
+    stderr_text(out)
+}
+
+#[test]
+fn a_mudata_gets_a_schema_per_modality_slot_and_is_read_and_validated_by_slot() {
+    let (cluster, mut db, _dir) = setup();
+    let uid = save(&cluster, "formats/citeseq.h5mu", "multi/citeseq.h5mu");
+    let (otype, n_obs, slots) = recorded(&mut db, &uid);
+    assert_eq!(otype.as_deref(), Some("MuData"));
+    assert_eq!(n_obs, Some(40), "the global obs");
+    assert_eq!(
+        slots,
+        "obs:donor:cat,obs:batch:int,\
+         prot:obs:total_counts:int,prot:var:isotype:cat,\
+         rna:obs:cell_type:cat,rna:obs:n_genes:int,\
+         rna:var:gene_symbol:str,rna:var:highly_variable:bool",
+        "a schema per slot with columns (the global var has none)"
+    );
+
+    // `lamin cat` reads any slot, with conditions.
+    let prot_var = ok(&lamin(&cluster, &["cat", &uid, "--slot", "prot:var"]));
+    assert_eq!(prot_var, "index,isotype\nCD3,no\nCD19,no\nIgG1,yes");
+    let monocytes = ok(&lamin(
+        &cluster,
+        &[
+            "cat",
+            &uid,
+            "--slot",
+            "rna:obs",
+            "--where",
+            "cell_type = 'monocyte'",
+            "--columns",
+            "index",
+        ],
+    ));
+    assert_eq!(monocytes.lines().count(), 1 + 13, "{monocytes}");
+    assert_eq!(monocytes.lines().nth(1), Some("cell-002"));
+    let global = ok(&lamin(
+        &cluster,
+        &["cat", &uid, "--columns", "donor,batch", "--limit", "2"],
+    ));
+    assert_eq!(global, "donor,batch\nd0,0\nd1,1", "obs by default");
+    let err = failure(&lamin(&cluster, &["cat", &uid, "--slot", "atac:obs"]));
+    assert!(err.contains("its modalities are rna, prot"), "{err}");
+    let err = failure(&lamin(&cluster, &["cat", &uid, "--slot", "rna:X"]));
+    assert!(err.contains("not a slot of a MuData"), "{err}");
+
+    // A schema from the file is a composite of its slots; the file passes it
+    // (its categoricals, features of dtype cat, hold labels).
+    db.batch_execute(
+        "INSERT INTO lamin.ulabel (name) VALUES ('d0'), ('d1'), ('T cell'), ('B cell'), ('monocyte'), ('no'), ('yes')",
+    )
+    .unwrap();
+    ok(&lamin(
+        &cluster,
+        &[
+            "schema",
+            "from-file",
+            fixture("formats/citeseq.h5mu").to_str().unwrap(),
+            "--name",
+            "cite",
+        ],
+    ));
+    let parts: Vec<String> = db
+        .query(
+            "SELECT c.slot FROM lamin.schema_component c
+             WHERE c.composite_id = lamin.schema_id('cite') ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(parts, ["obs", "prot:obs", "prot:var", "rna:obs", "rna:var"]);
+    let otype: Option<String> = db
+        .query_one(
+            "SELECT otype FROM lamin.schema WHERE id = lamin.schema_id('cite')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(otype.as_deref(), Some("MuData"));
+    let h5mu = fixture("formats/citeseq.h5mu");
+    let passed = ok(&lamin(
+        &cluster,
+        &[
+            "save",
+            h5mu.to_str().unwrap(),
+            "--key",
+            "multi/v2.h5mu",
+            "--schema",
+            "cite",
+            "--strict",
+            "-q",
+        ],
+    ));
+    let schema: Option<String> = db
+        .query_one(
+            "SELECT s.name FROM lamin.artifact a JOIN lamin.schema s ON s.id = a.schema_id WHERE a.uid = $1",
+            &[&passed.trim()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(schema.as_deref(), Some("cite"), "validated and linked");
+
+    // A schema asking for a modality the file lacks, and one for an AnnData, fail.
+    db.batch_execute(
+        "SELECT lamin.create_schema(name => 'needs atac', otype => 'MuData',
+             slots => jsonb_build_object('atac:var', (SELECT s.uid FROM lamin.schema s
+                 JOIN lamin.schema_component c ON c.component_id = s.id
+                 WHERE c.composite_id = lamin.schema_id('cite') AND c.slot = 'rna:var')))",
+    )
+    .unwrap();
+    let err = failure(&lamin(
+        &cluster,
+        &[
+            "save",
+            h5mu.to_str().unwrap(),
+            "--schema",
+            "needs atac",
+            "--strict",
+            "-q",
+        ],
+    ));
+    assert!(err.contains("the dataset has no atac:var"), "{err}");
+    ok(&lamin(
+        &cluster,
+        &[
+            "schema",
+            "from-file",
+            fixture("anndata/pbmc.h5ad").to_str().unwrap(),
+            "--name",
+            "pbmc",
+        ],
+    ));
+    let err = failure(&lamin(
+        &cluster,
+        &[
+            "save",
+            h5mu.to_str().unwrap(),
+            "--schema",
+            "pbmc",
+            "--strict",
+            "-q",
+        ],
+    ));
+    assert!(
+        err.contains("the schema is for a AnnData, the dataset is a MuData"),
+        "{err}"
+    );
+
+    // A truncated file is kept as plain bytes, with a warning.
+    let out = lamin(
+        &cluster,
+        &[
+            "save",
+            fixture("formats/truncated.h5mu").to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert!(
+        stderr_text(&out).contains("saved as plain bytes"),
+        "{}",
+        stderr_text(&out)
+    );
+    let (otype, _, slots) = recorded(&mut db, stdout_text(&out).trim());
+    assert_eq!((otype, slots.as_str()), (None, ""));
+}
+
+#[test]
+fn an_anndata_zarr_format_3_store_is_described_and_read_like_format_2() {
+    let (cluster, mut db, _dir) = setup();
+    let uid = save(&cluster, "formats/pbmc_v3.zarr", "atlas/rna.zarr");
+    let (otype, n_obs, slots) = recorded(&mut db, &uid);
+    assert_eq!(otype.as_deref(), Some("AnnData"));
+    assert_eq!(n_obs, Some(40));
+    assert_eq!(
+        slots,
+        "obs:cell_type:cat,obs:n_genes:int,var:gene_symbol:str,var:highly_variable:bool"
+    );
+    let var = ok(&lamin(
+        &cluster,
+        &[
+            "cat",
+            &uid,
+            "--slot",
+            "var",
+            "--columns",
+            "gene_symbol",
+            "--limit",
+            "2",
+        ],
+    ));
+    assert_eq!(var, "gene_symbol\nCD4\nCD8A");
+    let obs = ok(&lamin(
+        &cluster,
+        &[
+            "cat",
+            &uid,
+            "--where",
+            "cell_type IN ('B cell', 'monocyte') AND n_genes < 3",
+        ],
+    ));
+    assert_eq!(
+        obs,
+        "index,cell_type,n_genes\ncell-001,B cell,1\ncell-002,monocyte,2"
+    );
+}
