@@ -2,7 +2,9 @@
 //! files written by their reference libraries (tests/fixtures/formats, the
 //! script beside them): MuData `.h5mu` and AnnData zarr format 3.
 
-use lamin_e2e::{fixture, lamin, ok, stderr_text, stdout_text, Cluster};
+use lamin_e2e::{
+    await_job, fixture, lamin, ok, register_job, stderr_text, stdout_text, Cluster, Sidecar,
+};
 
 fn setup() -> (Cluster, postgres::Client, tempfile::TempDir) {
     let cluster = Cluster::start();
@@ -261,4 +263,65 @@ fn an_anndata_zarr_format_3_store_is_described_and_read_like_format_2() {
         obs,
         "index,cell_type,n_genes\ncell-001,B cell,1\ncell-002,monocyte,2"
     );
+}
+
+#[test]
+fn a_mudata_and_a_zarr_format_3_store_already_in_storage_are_described_when_registered() {
+    let (cluster, mut db, dir) = setup();
+    let root = dir.path().join("storage");
+    std::fs::create_dir_all(root.join("ext")).unwrap();
+    std::fs::copy(
+        fixture("formats/citeseq.h5mu"),
+        root.join("ext/citeseq.h5mu"),
+    )
+    .unwrap();
+    let zarr = root.join("ext/rna.zarr");
+    for entry in walk(&fixture("formats/pbmc_v3.zarr")) {
+        let to = zarr.join(entry.strip_prefix(fixture("formats/pbmc_v3.zarr")).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, to).unwrap();
+    }
+    let _sidecar = Sidecar::start(&cluster, "formats");
+    for (path, otype, n_obs, first_slots) in [
+        (
+            "ext/citeseq.h5mu",
+            "MuData",
+            40,
+            "obs:donor:cat,obs:batch:int,prot:obs:total_counts:int",
+        ),
+        (
+            "ext/rna.zarr",
+            "AnnData",
+            40,
+            "obs:cell_type:cat,obs:n_genes:int,var:gene_symbol:str",
+        ),
+    ] {
+        let uid: String = db
+            .query_one(
+                "SELECT lamin.register($1)",
+                &[&root.join(path).to_str().unwrap()],
+            )
+            .unwrap()
+            .get(0);
+        let job = register_job(&mut db, &uid);
+        let (status, _, error) = await_job(&mut db, job);
+        assert_eq!(status, "done", "{path}: {error:?}");
+        let (o, n, slots) = recorded(&mut db, &uid);
+        assert_eq!((o.as_deref(), n), (Some(otype), Some(n_obs)), "{path}");
+        assert!(slots.starts_with(first_slots), "{path}: {slots}");
+    }
+}
+
+/// The files below a folder.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
 }
