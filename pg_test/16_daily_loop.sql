@@ -2,9 +2,9 @@
 -- caller can read, the run that re-creates known content, annotation by the
 -- field a curation used, await_job's error in one step, counts that hide
 -- unreadable members, the query views, describe of any record, errors that
--- name the problem (dtypes, write access, typos).
+-- name the problem (dtypes, write access, typos), layouts of container files.
 BEGIN;
-SELECT plan(37);
+SELECT plan(44);
 
 SELECT lamin.add_storage('/tmp/lamin-pgtap-daily');
 SELECT lamin.create_space('lab') IS NOT NULL AS made_lab;
@@ -150,6 +150,27 @@ SELECT throws_like(format('SELECT lamin.await_job(%s, 0)', :job), '%job % (noop)
                    'await_job raises the error of a failed job');
 SELECT results_eq(format('SELECT status, error FROM lamin.await_job_outcome(%s, 0)', :job),
                   $$VALUES ('failed', 'the bucket is gone')$$, 'await_job_outcome returns status and error together');
+
+-- The layout of a container file (HDF5, SpatialData): stored, shown by
+-- describe, replaced when read again, hidden with its artifact.
+SELECT lamin.save_artifact(repeat('5', 64), 9, key => 'scans/a.h5') AS h5_art \gset
+SELECT is(lamin.record_layout(:'h5_art', 'hdf5', '{"n_datasets": 2, "datasets": []}') ->> 'n_datasets', '2',
+          'record_layout stores a layout');
+SELECT is(lamin.describe(:'h5_art') #>> '{layout,format}', 'hdf5', 'describe shows it with its format');
+SELECT lamin.record_layout(:'h5_art', 'spatialdata', '{"elements": {}}', 'SpatialData');
+SELECT results_eq(format($$SELECT l.format, a.otype FROM lamin.artifact_layout l JOIN lamin.artifact a ON a.id = l.artifact_id
+                           WHERE a.uid = %L$$, :'h5_art'),
+                  $$VALUES ('spatialdata', 'SpatialData')$$, 'a layout read again replaces the first, with the otype given');
+SELECT throws_ok(format($$SELECT lamin.record_layout(%L, 'tiff', '{}')$$, :'h5_art'), '23514', NULL,
+                 'an unknown container format is refused');
+SELECT throws_ok(format($$SELECT lamin.record_layout(%L, 'hdf5', '[1, 2]')$$, :'h5_art'), '23514', NULL,
+                 'a layout is a JSON object');
+SELECT lamin.record_layout(:'lab_art', 'hdf5', '{"n_datasets": 1}');
+SET ROLE d_outsider;
+SELECT is((SELECT count(*)::int FROM lamin.artifact_layout), 1, 'the layout of an artifact in an unreadable space is hidden');
+SELECT throws_like(format($$SELECT lamin.record_layout(%L, 'hdf5', '{}')$$, :'lab_art'), '%no artifact%',
+                   '… and cannot be written');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -124,6 +124,8 @@ BEGIN
             FROM lamin.artifact_schema asch JOIN lamin.schema sc ON sc.id = asch.schema_id
             WHERE asch.artifact_id = a.id), '{}'::jsonb),
         'validated_by_schema', (SELECT jsonb_build_object('uid', sc.uid, 'name', sc.name) FROM lamin.schema sc WHERE sc.id = a.schema_id),
+        -- (lamin.artifact_layout is defined later, in sql/22_tables.sql.)
+        'layout', (SELECT jsonb_build_object('format', l.format) || l.layout FROM lamin.artifact_layout l WHERE l.artifact_id = a.id),
         'validations', coalesce((
             SELECT jsonb_agg(jsonb_build_object('schema', sc.uid, 'schema_name', sc.name, 'passed', v.passed,
                                                 'n_problems', v.n_problems, 'validated_at', v.created_at) ORDER BY v.created_at DESC)
@@ -151,7 +153,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION lamin.describe_artifact(text) IS
-    'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, the schema it was validated against and its validations, lineage summary.';
+    'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, the schema it was validated against and its validations, the layout of a container file (HDF5, SpatialData), lineage summary.';
 
 -- Any record as one JSON document, whatever its kind: artifacts in full
 -- (describe_artifact); collections, runs, transforms, schemas, features and

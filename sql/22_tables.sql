@@ -108,6 +108,46 @@ $$;
 COMMENT ON FUNCTION lamin.record_columns(text, bigint, jsonb, text, text) IS
     'Record the rows and columns of a tabular artifact (or one slot of an AnnData: obs, var): features for its columns (conflicting dtypes reported, not changed) and the slot''s schema.';
 
+-- What a container file holds beyond its tables (issue 22): the groups and
+-- datasets of an HDF5 file, the elements of a SpatialData store, … as the
+-- sidecar read them on save or register. One row per artifact, replaced
+-- when the artifact is described again; `lamin.describe` shows it as
+-- "layout".
+CREATE TABLE lamin.artifact_layout (
+    artifact_id bigint PRIMARY KEY REFERENCES lamin.artifact ON DELETE CASCADE,
+    format      text NOT NULL CONSTRAINT artifact_layout_format_known CHECK (format IN ('hdf5', 'spatialdata')),
+    layout      jsonb NOT NULL CONSTRAINT artifact_layout_is_object CHECK (jsonb_typeof(layout) = 'object'),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE lamin.artifact_layout IS 'What a container artifact holds (HDF5 groups and datasets, SpatialData elements), as read on save or register.';
+COMMENT ON COLUMN lamin.artifact_layout.artifact_id IS 'The artifact.';
+COMMENT ON COLUMN lamin.artifact_layout.format IS 'The container format read: hdf5, spatialdata.';
+COMMENT ON COLUMN lamin.artifact_layout.layout IS 'The layout as a JSON object (for hdf5: datasets with path, shape and dtype, groups; for spatialdata: elements by kind, tables).';
+COMMENT ON COLUMN lamin.artifact_layout.created_at IS 'When it was read.';
+SELECT lamin.secure_table('lamin.artifact_layout', 'link:lamin.artifact:artifact_id');
+SELECT pg_catalog.pg_extension_config_dump('lamin.artifact_layout', '');
+
+-- Record what a container artifact holds (the sidecar calls it after reading
+-- the file). Returns the layout as stored.
+CREATE FUNCTION lamin.record_layout(artifact_uid text, format text, layout jsonb, otype text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+BEGIN
+    INSERT INTO lamin.artifact_layout AS l (artifact_id, format, layout) VALUES (aid, format, layout)
+    ON CONFLICT (artifact_id) DO UPDATE SET format = excluded.format, layout = excluded.layout, created_at = now();
+    IF otype IS NOT NULL THEN
+        UPDATE lamin.artifact a SET otype = record_layout.otype, updated_at = now() WHERE a.id = aid;
+    END IF;
+    RETURN layout;
+END
+$$;
+COMMENT ON FUNCTION lamin.record_layout(text, text, jsonb, text) IS
+    'Record what a container artifact holds (format hdf5 or spatialdata, its layout as JSON) and, when given, its otype; replaces an earlier layout.';
+
 -- Load a parquet artifact into a new table (a job: the sidecar streams the
 -- rows in with binary COPY, in one transaction, as the caller). The artifact
 -- is recorded as an input of the current run. Returns the job id.

@@ -191,3 +191,139 @@ END
 $$;
 COMMENT ON FUNCTION lamin.create_schema_from_columns(text, jsonb, text) IS
     'A schema named name from the columns of a sample file ({"columns": [...]}, or {"obs": [...], "var": [...]} of an AnnData, {"obs", "rna:var", ...} of a MuData: a composite); features made when missing. Returns {"schema", "created", "conflicts"}.';
+
+-- == issue 22: the layout of container files (sql/22_tables.sql, sql/12_describe_delete.sql) ==
+-- What a container file holds beyond its tables (issue 22): the groups and
+-- datasets of an HDF5 file, the elements of a SpatialData store, … as the
+-- sidecar read them on save or register. One row per artifact, replaced
+-- when the artifact is described again; `lamin.describe` shows it as
+-- "layout".
+CREATE TABLE lamin.artifact_layout (
+    artifact_id bigint PRIMARY KEY REFERENCES lamin.artifact ON DELETE CASCADE,
+    format      text NOT NULL CONSTRAINT artifact_layout_format_known CHECK (format IN ('hdf5', 'spatialdata')),
+    layout      jsonb NOT NULL CONSTRAINT artifact_layout_is_object CHECK (jsonb_typeof(layout) = 'object'),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE lamin.artifact_layout IS 'What a container artifact holds (HDF5 groups and datasets, SpatialData elements), as read on save or register.';
+COMMENT ON COLUMN lamin.artifact_layout.artifact_id IS 'The artifact.';
+COMMENT ON COLUMN lamin.artifact_layout.format IS 'The container format read: hdf5, spatialdata.';
+COMMENT ON COLUMN lamin.artifact_layout.layout IS 'The layout as a JSON object (for hdf5: datasets with path, shape and dtype, groups; for spatialdata: elements by kind, tables).';
+COMMENT ON COLUMN lamin.artifact_layout.created_at IS 'When it was read.';
+SELECT lamin.secure_table('lamin.artifact_layout', 'link:lamin.artifact:artifact_id');
+SELECT pg_catalog.pg_extension_config_dump('lamin.artifact_layout', '');
+
+-- Record what a container artifact holds (the sidecar calls it after reading
+-- the file). Returns the layout as stored.
+CREATE OR REPLACE FUNCTION lamin.record_layout(artifact_uid text, format text, layout jsonb, otype text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    aid bigint := lamin.artifact_id(artifact_uid);
+BEGIN
+    INSERT INTO lamin.artifact_layout AS l (artifact_id, format, layout) VALUES (aid, format, layout)
+    ON CONFLICT (artifact_id) DO UPDATE SET format = excluded.format, layout = excluded.layout, created_at = now();
+    IF otype IS NOT NULL THEN
+        UPDATE lamin.artifact a SET otype = record_layout.otype, updated_at = now() WHERE a.id = aid;
+    END IF;
+    RETURN layout;
+END
+$$;
+COMMENT ON FUNCTION lamin.record_layout(text, text, jsonb, text) IS
+    'Record what a container artifact holds (format hdf5 or spatialdata, its layout as JSON) and, when given, its otype; replaces an earlier layout.';
+
+CREATE OR REPLACE FUNCTION lamin.describe_artifact(uid text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (plpgsql: the validations it reads are defined later, in sql/25_validation.sql.)
+    RETURN (SELECT jsonb_build_object(
+        'uid', a.uid,
+        'key', a.key,
+        'description', a.description,
+        'version', a.version,
+        'is_latest', a.is_latest,
+        'suffix', a.suffix,
+        'kind', a.kind,
+        'otype', a.otype,
+        'size', a.size,
+        'hash', a.hash,
+        'hash_type', a.hash_type,
+        'n_files', a.n_files,
+        'n_observations', a.n_observations,
+        'status', a.status,
+        'status_detail', a.status_detail,
+        'checked_at', a.checked_at,
+        'key_is_virtual', a.key_is_virtual,
+        'branch', b.name,
+        'space', sp.name,
+        'created_at', a.created_at,
+        'created_by', u.handle,
+        'path', lamin.artifact_path(a),
+        'storage', jsonb_build_object('uid', s.uid, 'root', s.root, 'type', s.type),
+        'versions', (SELECT jsonb_agg(jsonb_build_object('uid', v.uid, 'version', v.version, 'is_latest', v.is_latest,
+                                                         'created_at', v.created_at) ORDER BY v.id)
+                     FROM lamin.artifact v WHERE v.stem = a.stem AND v.branch_id <> -1),
+        'features', coalesce((
+            SELECT jsonb_object_agg(fv.name, fv.vals) FROM (
+                SELECT f.name, jsonb_agg(x.val ORDER BY x.val) AS vals FROM (
+                    SELECT l.feature_id, to_jsonb(ul.name) AS val
+                    FROM lamin.artifact_ulabel l JOIN lamin.ulabel ul ON ul.id = l.ulabel_id
+                    WHERE l.artifact_id = a.id AND l.feature_id IS NOT NULL
+                    UNION ALL
+                    SELECT v.feature_id, v.value FROM lamin.artifact_feature_value v WHERE v.artifact_id = a.id
+                    UNION ALL
+                    SELECT r.feature_id, to_jsonb(r.name) FROM lamin.registry_annotations(a.id) r WHERE r.feature_id IS NOT NULL
+                ) x JOIN lamin.feature f ON f.id = x.feature_id
+                GROUP BY f.name
+            ) fv), '{}'::jsonb),
+        'labels', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('uid', x.uid, 'name', x.name, 'registry', x.registry, 'feature', f.name)
+                             ORDER BY x.registry, x.name)
+            FROM (SELECT l.feature_id, 'lamin.ulabel' AS registry, ul.uid, ul.name
+                  FROM lamin.artifact_ulabel l JOIN lamin.ulabel ul ON ul.id = l.ulabel_id
+                  WHERE l.artifact_id = a.id
+                  UNION ALL
+                  SELECT r.feature_id, r.registry, r.uid, r.name FROM lamin.registry_annotations(a.id) r) x
+            LEFT JOIN lamin.feature f ON f.id = x.feature_id), '[]'::jsonb),
+        'schemas', coalesce((
+            SELECT jsonb_object_agg(asch.slot, jsonb_build_object(
+                'uid', sc.uid, 'name', sc.name, 'itype', sc.itype, 'n_members', sc.n_members,
+                'features', (SELECT jsonb_agg(jsonb_build_object('name', f.name, 'dtype', f.dtype) ORDER BY sf.position)
+                             FROM lamin.schema_feature sf JOIN lamin.feature f ON f.id = sf.feature_id
+                             WHERE sf.schema_id = sc.id)))
+            FROM lamin.artifact_schema asch JOIN lamin.schema sc ON sc.id = asch.schema_id
+            WHERE asch.artifact_id = a.id), '{}'::jsonb),
+        'validated_by_schema', (SELECT jsonb_build_object('uid', sc.uid, 'name', sc.name) FROM lamin.schema sc WHERE sc.id = a.schema_id),
+        -- (lamin.artifact_layout is defined later, in sql/22_tables.sql.)
+        'layout', (SELECT jsonb_build_object('format', l.format) || l.layout FROM lamin.artifact_layout l WHERE l.artifact_id = a.id),
+        'validations', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('schema', sc.uid, 'schema_name', sc.name, 'passed', v.passed,
+                                                'n_problems', v.n_problems, 'validated_at', v.created_at) ORDER BY v.created_at DESC)
+            FROM lamin.validation v JOIN lamin.schema sc ON sc.id = v.schema_id WHERE v.artifact_id = a.id), '[]'::jsonb),
+        'lineage', jsonb_build_object(
+            'run', (SELECT jsonb_build_object('uid', r.uid, 'status', r.status, 'started_at', r.started_at,
+                                              'finished_at', r.finished_at, 'params', r.params)
+                    FROM lamin.run r WHERE r.id = a.run_id),
+            'transform', (SELECT jsonb_build_object('uid', t.uid, 'key', t.key, 'kind', t.kind, 'version', t.version)
+                          FROM lamin.run r JOIN lamin.transform t ON t.id = r.transform_id WHERE r.id = a.run_id),
+            'inputs', coalesce((SELECT jsonb_agg(DISTINCT x.source_uid) FROM lamin.lineage(a.uid) x
+                                WHERE x.depth = 2 AND x.source_type IN ('artifact', 'collection')), '[]'::jsonb),
+            'n_upstream', (SELECT count(DISTINCT x.source_uid) FROM lamin.lineage(a.uid) x),
+            'recreating_runs', (SELECT coalesce(jsonb_agg(r.uid ORDER BY r.id), '[]'::jsonb)
+                                FROM lamin.artifact_recreating_run rr JOIN lamin.run r ON r.id = rr.run_id
+                                WHERE rr.artifact_id = a.id),
+            'used_by_runs', (SELECT count(*) FROM lamin.run_input_artifact i WHERE i.artifact_id = a.id))
+    )
+    FROM lamin.artifact a
+    JOIN lamin.storage s ON s.id = a.storage_id
+    JOIN lamin.branch b ON b.id = a.branch_id
+    JOIN lamin.space sp ON sp.id = a.space_id
+    JOIN lamin."user" u ON u.id = a.created_by
+    WHERE a.id = lamin.artifact_id($1));
+END
+$$;
+COMMENT ON FUNCTION lamin.describe_artifact(text) IS
+    'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, the schema it was validated against and its validations, the layout of a container file (HDF5, SpatialData), lineage summary.';

@@ -325,3 +325,77 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn a_generic_hdf5_file_gets_its_layout_on_save_and_register() {
+    let (cluster, mut db, dir) = setup();
+    let uid = save(&cluster, "formats/scan.h5", "scans/scan.h5");
+    let doc: serde_json::Value =
+        serde_json::from_str(&ok(&lamin(&cluster, &["describe", &uid]))).unwrap();
+    let layout = &doc["layout"];
+    assert_eq!(layout["format"], "hdf5", "{doc}");
+    assert_eq!(
+        (layout["n_groups"].as_i64(), layout["n_datasets"].as_i64()),
+        (Some(4), Some(5))
+    );
+    assert_eq!(
+        layout["datasets"][2],
+        serde_json::json!({ "path": "/raw/frames/0", "shape": [16, 16], "dtype": "uint16" })
+    );
+    assert_eq!(layout["truncated"], false);
+    assert_eq!(
+        recorded(&mut db, &uid),
+        (None, None, String::new()),
+        "no tables, no otype"
+    );
+
+    // Already in the storage: the register job reads it the same.
+    let root = dir.path().join("storage");
+    std::fs::create_dir_all(root.join("ext")).unwrap();
+    std::fs::copy(fixture("formats/beads.hdf5"), root.join("ext/beads.hdf5")).unwrap();
+    let _sidecar = Sidecar::start(&cluster, "hdf5");
+    let registered: String = db
+        .query_one(
+            "SELECT lamin.register($1)",
+            &[&root.join("ext/beads.hdf5").to_str().unwrap()],
+        )
+        .unwrap()
+        .get(0);
+    let job = register_job(&mut db, &registered);
+    let (status, result, _) = await_job(&mut db, job);
+    assert_eq!(status, "done");
+    assert!(result.get("warning").is_none(), "{result}");
+    let layout: serde_json::Value = db
+        .query_one("SELECT lamin.describe($1) -> 'layout'", &[&registered])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        layout["datasets"],
+        serde_json::json!([{ "path": "/intensity", "shape": [8, 3], "dtype": "float32" }]),
+        "{layout} {result}"
+    );
+
+    // A truncated file is kept as plain bytes, with a warning, and no layout.
+    let out = lamin(
+        &cluster,
+        &[
+            "save",
+            fixture("formats/truncated.h5").to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert!(
+        stderr_text(&out).contains("not a readable HDF5 file"),
+        "{}",
+        stderr_text(&out)
+    );
+    let layout: Option<serde_json::Value> = db
+        .query_one(
+            "SELECT lamin.describe($1) -> 'layout'",
+            &[&stdout_text(&out).trim()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(layout, Some(serde_json::Value::Null));
+}

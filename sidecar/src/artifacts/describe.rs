@@ -25,6 +25,9 @@ pub async fn describe_and_record(
         Described::AnnData(info) => record_anndata(client, uid, &info).await,
         Described::Table(info) => record(client, uid, &info).await,
         Described::MuData(info) => record_mudata(client, uid, &info).await,
+        Described::Hdf5(layout) => {
+            record_layout(client, uid, "hdf5", &layout.to_json(), None).await
+        }
     }
 }
 
@@ -123,6 +126,26 @@ async fn record_frames(
             .map_err(DbError)?;
     }
     Ok(out)
+}
+
+/// Record what a container file holds (lamin.record_layout: HDF5 groups and
+/// datasets, SpatialData elements) and, when given, its otype. Returns
+/// {"layout": ...}.
+pub async fn record_layout(
+    client: &Client,
+    uid: &str,
+    format: &str,
+    layout: &Value,
+    otype: Option<&str>,
+) -> anyhow::Result<Value> {
+    let row = client
+        .query_one(
+            "SELECT lamin.record_layout($1, $2, $3::text::jsonb, $4)::text",
+            &[&uid, &format, &layout.to_string(), &otype],
+        )
+        .await
+        .map_err(DbError)?;
+    Ok(json!({ "layout": serde_json::from_str::<Value>(row.get::<_, &str>(0))? }))
 }
 
 /// Whether `text` has the shape of a uid of some registry (8 to 20 base62

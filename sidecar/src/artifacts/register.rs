@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use super::describe::{describe_and_record, record};
 use super::locate;
 use crate::error::DbError;
-use crate::formats::{is_table_suffix, parquet};
+use crate::formats::{is_described_suffix, parquet};
 use crate::progress::Progress;
 use crate::refused;
 use crate::storage::Storage;
@@ -127,7 +127,8 @@ pub async fn register(
         .map(|r| r.get::<_, String>(0))
         .unwrap_or_default();
     let is_store = content.n_files.is_some() && suffix == ".zarr";
-    if status == "ready" && (content.n_files.is_none() || is_store) && is_table_suffix(&suffix) {
+    if status == "ready" && (content.n_files.is_none() || is_store) && is_described_suffix(&suffix)
+    {
         let described = if suffix == ".parquet" {
             match parquet::describe_object(&storage, &a.object).await {
                 Ok(info) => record(client, &a.uid, &info).await,
@@ -145,7 +146,7 @@ pub async fn register(
     Ok(result)
 }
 
-/// Describe a CSV/TSV/h5ad object (or a .zarr store) through a temporary local copy of it.
+/// Describe a CSV/TSV/HDF5 object (or a .zarr store) through a temporary local copy of it.
 async fn describe_copy(
     client: &Client,
     uid: &str,

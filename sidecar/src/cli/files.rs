@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use lamin_sidecar::artifacts::get::{get as get_artifact, GetRequest};
-use lamin_sidecar::artifacts::save::{check_request, save as save_artifact, SaveRequest, Saved};
+use lamin_sidecar::artifacts::save::{
+    check_request, conflicts_by_slot, save as save_artifact, SaveRequest, Saved,
+};
 use lamin_sidecar::db;
 use lamin_sidecar::refused;
 use lamin_sidecar::runs::use_run;
@@ -75,26 +77,19 @@ pub struct GetArgs {
 
 /// One sentence per column whose existing feature has another dtype.
 fn conflict_warnings(uid: &str, table: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for (slot, part) in [
-        ("", table),
-        ("obs ", &table["obs"]),
-        ("var ", &table["var"]),
-    ] {
-        let Some(conflicts) = part.get("conflicts").and_then(|c| c.as_array()) else {
-            continue;
-        };
-        for c in conflicts {
+    conflicts_by_slot(table)
+        .into_iter()
+        .map(|(slot, c)| {
             let text = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
             let (column, in_file, feature) =
                 (text("column"), text("column_dtype"), text("feature_dtype"));
-            out.push(format!(
+            let slot = if slot.is_empty() { slot } else { format!("{slot} ") };
+            format!(
                 "warning: {uid}: {slot}column {column:?} is {in_file} in the file, but the existing feature {column:?} has dtype {feature}; the feature is kept as it is. To record the column as {in_file}, rename it in the file (a new feature is made), or change the feature if {feature} is wrong: UPDATE lamin.feature SET dtype = '{in_file}' WHERE name = '{}'",
                 column.replace('\'', "''")
-            ));
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
 
 /// Save; print the uid alone on stdout, notes and warnings on stderr.

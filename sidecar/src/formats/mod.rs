@@ -1,11 +1,12 @@
 //! What files hold: tables (parquet, CSV/TSV), AnnData (h5ad, zarr) and
-//! MuData (h5mu) —
+//! MuData (h5mu), and the layout of generic HDF5 files —
 //! rows, typed columns and the lamin dtype each column maps to — read from
 //! local files or, for parquet, by ranged reads from any storage.
 
 pub mod anndata;
 pub mod delimited;
 pub mod filter;
+pub mod hdf5_layout;
 pub mod mudata;
 pub mod parquet;
 pub mod rewrite;
@@ -156,6 +157,8 @@ pub enum Described {
     Table(TableInfo),
     AnnData(anndata::AnnDataInfo),
     MuData(mudata::MuDataInfo),
+    /// A generic HDF5 file: its layout, no tables.
+    Hdf5(hdf5_layout::Hdf5Layout),
 }
 
 /// The lamin feature dtype of an arrow type (see lamin.feature.dtype):
@@ -214,6 +217,12 @@ pub fn is_table_suffix(suffix: &str) -> bool {
         || delimiter_of(suffix).is_some()
 }
 
+/// Whether saving and registering read artifacts with this suffix: tables,
+/// AnnData and MuData (columns and schemas), generic HDF5 (a layout).
+pub fn is_described_suffix(suffix: &str) -> bool {
+    is_table_suffix(suffix) || hdf5_layout::is_hdf5_suffix(suffix)
+}
+
 /// Describe a local table file by its suffix (parquet, CSV, TSV).
 pub fn describe_local_table(path: &Path, suffix: &str) -> anyhow::Result<TableInfo> {
     match delimiter_of(suffix) {
@@ -242,6 +251,7 @@ pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
         ".zarr" => Described::AnnData(anndata::describe_zarr(path)?),
         ".h5ad" => Described::AnnData(anndata::describe_h5ad(path)?),
         ".h5mu" => Described::MuData(mudata::describe_h5mu(path)?),
+        ".h5" | ".hdf5" => Described::Hdf5(hdf5_layout::describe_hdf5(path)?),
         _ => Described::Table(describe_local_table(path, suffix)?),
     })
 }

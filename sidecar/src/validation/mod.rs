@@ -364,6 +364,12 @@ pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyho
                 ),
                 "MuData",
             ),
+            formats::Described::Hdf5(_) => {
+                return Err(refused!(
+                    "{} is a generic HDF5 file: it has no tables to make a schema of",
+                    path.display()
+                ))
+            }
         };
     let row = client
         .query_one(

@@ -26,7 +26,7 @@ use tokio_postgres::Client;
 
 use super::describe::describe_and_record;
 use crate::error::DbError;
-use crate::formats::is_table_suffix;
+use crate::formats::is_described_suffix;
 use crate::progress::Progress;
 use crate::refused;
 use crate::storage::local::local_folder_files;
@@ -81,18 +81,35 @@ pub struct SaveOutcome {
 
 impl SaveOutcome {
     /// Columns whose features exist with another dtype (left as they are):
-    /// tables report them at the top, AnnData per slot.
+    /// tables report them at the top, AnnData and MuData per slot.
     pub fn conflicts(&self) -> Vec<Value> {
-        let Some(t) = &self.table else {
-            return Vec::new();
-        };
-        [t, &t["obs"], &t["var"]]
-            .iter()
-            .filter_map(|r| r.get("conflicts").and_then(|c| c.as_array()))
-            .flatten()
-            .cloned()
+        self.table
+            .as_ref()
+            .map(conflicts_by_slot)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, c)| c)
             .collect()
     }
+}
+
+/// The dtype conflicts a description of a file reports, with their slot:
+/// "" for a table's columns; `obs`, `var`, `rna:obs`, … for AnnData and MuData.
+pub fn conflicts_by_slot(table: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut add = |slot: &str, part: &Value| {
+        let found = part.get("conflicts").and_then(|c| c.as_array());
+        for c in found.into_iter().flatten() {
+            out.push((slot.to_string(), c.clone()));
+        }
+    };
+    add("", table);
+    for (slot, part) in table.as_object().into_iter().flatten() {
+        if part.is_object() {
+            add(slot, part);
+        }
+    }
+    out
 }
 
 /// What was given: one file, or a folder's files (relative path with `/`,
@@ -321,11 +338,12 @@ impl Upload<'_> {
     }
 }
 
-/// A saved table or AnnData: record its rows and columns (features, schemas).
+/// A saved table, AnnData or MuData: record its rows and columns (features,
+/// schemas); a generic HDF5 file: its layout.
 /// A file that cannot be read as its suffix says stays saved as plain bytes,
 /// with a warning.
 async fn describe(client: &Client, outcome: &mut SaveOutcome, suffix: &str, source: &Source) {
-    if !is_table_suffix(suffix) {
+    if !is_described_suffix(suffix) {
         return;
     }
     // Files by suffix; a folder only as an AnnData zarr store.
