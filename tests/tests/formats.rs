@@ -399,3 +399,105 @@ fn a_generic_hdf5_file_gets_its_layout_on_save_and_register() {
         .get(0);
     assert_eq!(layout, Some(serde_json::Value::Null));
 }
+
+#[test]
+fn a_spatialdata_store_gets_its_elements_as_layout_and_a_schema_per_table_slot() {
+    let (cluster, mut db, dir) = setup();
+    let uid = save(&cluster, "formats/visium.zarr", "spatial/visium.zarr");
+    let (otype, n_obs, slots) = recorded(&mut db, &uid);
+    assert_eq!(otype.as_deref(), Some("SpatialData"));
+    assert_eq!(n_obs, None, "no global obs");
+    assert_eq!(
+        slots,
+        "tables:table:obs:region:cat,tables:table:obs:instance_id:int,tables:table:obs:tissue_zone:cat",
+        "the table's obs (its var has no columns)"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&ok(&lamin(&cluster, &["describe", &uid]))).unwrap();
+    let layout = &doc["layout"];
+    assert_eq!(layout["format"], "spatialdata", "{doc}");
+    assert_eq!(
+        layout["elements"]["images"],
+        serde_json::json!([{ "name": "tissue", "shape": [3, 64, 64], "axes": ["c", "y", "x"], "n_scales": 2 }])
+    );
+    assert_eq!(layout["elements"]["points"][0]["n_rows"], 100);
+    assert_eq!(layout["elements"]["shapes"][0]["n_rows"], 12);
+    assert_eq!(
+        layout["tables"]["table"],
+        serde_json::json!({ "n_obs": 12, "n_vars": 4 })
+    );
+
+    // A table's obs reads by its slot (plain obs: the only table's).
+    let cortex = ok(&lamin(
+        &cluster,
+        &[
+            "cat",
+            &uid,
+            "--slot",
+            "tables:table:obs",
+            "--where",
+            "tissue_zone = 'cortex'",
+            "--columns",
+            "index",
+        ],
+    ));
+    assert_eq!(cortex.lines().count(), 1 + 6, "{cortex}");
+    assert_eq!(
+        cortex,
+        ok(&lamin(
+            &cluster,
+            &[
+                "cat",
+                &uid,
+                "--where",
+                "tissue_zone = 'cortex'",
+                "--columns",
+                "index"
+            ]
+        ))
+    );
+    let err = failure(&lamin(
+        &cluster,
+        &["cat", &uid, "--slot", "tables:cells:obs"],
+    ));
+    assert!(err.contains("its tables are table"), "{err}");
+
+    // Validation against a schema says it does not read SpatialData yet.
+    db.batch_execute("SELECT lamin.create_schema(ARRAY['tissue_zone'], name => 'zones')")
+        .unwrap();
+    let err = failure(&lamin(
+        &cluster,
+        &[
+            "save",
+            fixture("formats/visium.zarr").to_str().unwrap(),
+            "--schema",
+            "zones",
+            "-q",
+        ],
+    ));
+    assert!(
+        err.contains("is a SpatialData store: validating one"),
+        "{err}"
+    );
+
+    // The register job reads one already in the storage the same.
+    let root = dir.path().join("storage");
+    let copy = root.join("ext/visium.zarr");
+    for entry in walk(&fixture("formats/visium.zarr")) {
+        let to = copy.join(entry.strip_prefix(fixture("formats/visium.zarr")).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, to).unwrap();
+    }
+    // (Other bytes than the saved copy's, or the register would find it known.)
+    std::fs::write(copy.join("README"), "a copy").unwrap();
+    let _sidecar = Sidecar::start(&cluster, "spatial");
+    let registered: String = db
+        .query_one("SELECT lamin.register($1)", &[&copy.to_str().unwrap()])
+        .unwrap()
+        .get(0);
+    let job = register_job(&mut db, &registered);
+    let (status, result, error) = await_job(&mut db, job);
+    assert_eq!(status, "done", "{error:?}");
+    assert!(result.get("warning").is_none(), "{result}");
+    assert_eq!(recorded(&mut db, &registered).2, slots);
+}

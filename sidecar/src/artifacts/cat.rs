@@ -15,6 +15,7 @@ use crate::error::DbError;
 use crate::formats::anndata::{read_frame, Slot};
 use crate::formats::mudata::read_frame_h5mu;
 use crate::formats::parquet::scan;
+use crate::formats::spatialdata::{is_spatialdata, read_table_frame};
 use crate::formats::{delimited, delimiter_of, Emitter, Query, ReadCost};
 use crate::refused;
 use crate::storage::Storage;
@@ -40,7 +41,7 @@ pub struct CatOutcome {
 
 /// The formats `lamin cat` reads, for messages.
 const READABLE: &str =
-    "parquet, CSV (.csv), TSV (.tsv), AnnData (.h5ad, .zarr: --slot obs or var) and MuData (.h5mu: --slot obs, var, rna:obs, …)";
+    "parquet, CSV (.csv), TSV (.tsv), AnnData (.h5ad, .zarr: --slot obs or var), MuData (.h5mu: --slot obs, var, rna:obs, …) and SpatialData tables (.zarr: --slot tables:table:obs)";
 
 /// Stream the selected rows of a ready tabular artifact to `sink`, batch by batch.
 pub async fn cat(
@@ -74,9 +75,9 @@ pub async fn cat(
         ));
     }
     let slot = request.slot.clone().unwrap_or_else(|| "obs".into());
-    if anndata && slot != "obs" && slot != "var" {
+    if anndata && slot != "obs" && slot != "var" && !slot.starts_with("tables:") {
         return Err(refused!(
-            "an AnnData has the slots obs and var; --slot {slot:?} names neither"
+            "an AnnData has the slots obs and var (a SpatialData store tables:<table>:obs and :var); --slot {slot:?} names none of them"
         ));
     }
     let readable =
@@ -127,6 +128,12 @@ fn read_local(
     }
     let table = match (suffix, slot.as_str()) {
         (".h5mu", _) => read_frame_h5mu(path, &slot)?,
+        (".zarr", _) if is_spatialdata(path) => read_table_frame(path, &slot)?,
+        (_, s) if s.starts_with("tables:") => {
+            return Err(refused!(
+                "{slot:?} is a slot of a SpatialData store; this is an AnnData (slots obs and var)"
+            ))
+        }
         (_, "var") => read_frame(path, suffix, Slot::Var)?,
         _ => read_frame(path, suffix, Slot::Obs)?,
     };

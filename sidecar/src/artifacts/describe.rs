@@ -11,6 +11,7 @@ use super::get::resolve_artifact;
 use crate::error::DbError;
 use crate::formats::anndata::{AnnDataInfo, FrameColumn};
 use crate::formats::mudata::MuDataInfo;
+use crate::formats::spatialdata::SpatialDataInfo;
 use crate::formats::{describe_local, Described, TableInfo};
 use crate::refused;
 
@@ -28,6 +29,7 @@ pub async fn describe_and_record(
         Described::Hdf5(layout) => {
             record_layout(client, uid, "hdf5", &layout.to_json(), None).await
         }
+        Described::SpatialData(info) => record_spatialdata(client, uid, &info).await,
     }
 }
 
@@ -59,7 +61,7 @@ pub async fn record_anndata(
     info: &AnnDataInfo,
 ) -> anyhow::Result<Value> {
     let frames = [("obs", &info.obs[..]), ("var", &info.var[..])];
-    let mut out = record_frames(client, uid, "AnnData", info.n_obs, &frames).await?;
+    let mut out = record_frames(client, uid, "AnnData", Some(info.n_obs), &frames).await?;
     out["n_vars"] = json!(info.n_vars);
     Ok(out)
 }
@@ -72,29 +74,66 @@ pub async fn record_mudata(client: &Client, uid: &str, info: &MuDataInfo) -> any
         .iter()
         .map(|f| (f.slot.as_str(), &f.columns[..]))
         .collect();
-    let mut out = record_frames(client, uid, "MuData", info.n_obs, &frames).await?;
+    let mut out = record_frames(client, uid, "MuData", Some(info.n_obs), &frames).await?;
     out["n_vars"] = json!(info.n_vars);
     out["modalities"] = json!(info.modalities);
+    Ok(out)
+}
+
+/// Record what a SpatialData store holds: its elements as the artifact's
+/// layout, otype SpatialData, and each table's obs and var as schemas in the
+/// slots `tables:<table>:obs` / `tables:<table>:var`.
+pub async fn record_spatialdata(
+    client: &Client,
+    uid: &str,
+    info: &SpatialDataInfo,
+) -> anyhow::Result<Value> {
+    let slots: Vec<(String, &[FrameColumn])> = info
+        .tables
+        .iter()
+        .flat_map(|(name, t)| {
+            [
+                (format!("tables:{name}:obs"), &t.obs[..]),
+                (format!("tables:{name}:var"), &t.var[..]),
+            ]
+        })
+        .collect();
+    let frames: Vec<(&str, &[FrameColumn])> = slots.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+    // (No global obs: n_observations stays unset.)
+    let mut out = record_frames(client, uid, "SpatialData", None, &frames).await?;
+    let recorded = record_layout(
+        client,
+        uid,
+        "spatialdata",
+        &info.to_json(),
+        Some("SpatialData"),
+    )
+    .await?;
+    out["layout"] = recorded["layout"].clone();
     Ok(out)
 }
 
 /// Record the dataframes of an AnnData-like dataset: for each slot with
 /// columns its schema (lamin.record_columns, features made for its columns),
 /// n_obs from `obs`, and the otype. The result has each slot's record with
-/// the categories of its categorical columns.
+/// the categories of its categorical columns. `n_obs`: the dataset's rows
+/// (None for a SpatialData store, which has no global obs).
 async fn record_frames(
     client: &Client,
     uid: &str,
     otype: &str,
-    n_obs: i64,
+    n_obs: Option<i64>,
     frames: &[(&str, &[FrameColumn])],
 ) -> anyhow::Result<Value> {
-    let mut out = json!({ "n_obs": n_obs });
+    let mut out = json!({});
+    if let Some(n) = n_obs {
+        out["n_obs"] = json!(n);
+    }
     for (slot, columns) in frames {
         if columns.is_empty() {
             continue;
         }
-        let n = (*slot == "obs").then_some(n_obs);
+        let n = n_obs.filter(|_| *slot == "obs");
         let cols: Value = columns
             .iter()
             .map(|c| json!({ "name": c.name, "dtype": c.dtype, "arrow": format!("{} {slot} {}", otype.to_lowercase(), c.dtype) }))
@@ -119,7 +158,7 @@ async fn record_frames(
     {
         client
             .execute(
-                "UPDATE lamin.artifact SET n_observations = $2, otype = $3 WHERE uid = $1",
+                "UPDATE lamin.artifact SET n_observations = coalesce($2, n_observations), otype = $3 WHERE uid = $1",
                 &[&uid, &n_obs, &otype],
             )
             .await

@@ -1,5 +1,5 @@
 //! What files hold: tables (parquet, CSV/TSV), AnnData (h5ad, zarr) and
-//! MuData (h5mu), and the layout of generic HDF5 files —
+//! MuData (h5mu), and the layout of generic HDF5 files and SpatialData stores —
 //! rows, typed columns and the lamin dtype each column maps to — read from
 //! local files or, for parquet, by ranged reads from any storage.
 
@@ -10,6 +10,7 @@ pub mod hdf5_layout;
 pub mod mudata;
 pub mod parquet;
 pub mod rewrite;
+pub mod spatialdata;
 pub mod zarr_node;
 
 use std::path::Path;
@@ -159,6 +160,8 @@ pub enum Described {
     MuData(mudata::MuDataInfo),
     /// A generic HDF5 file: its layout, no tables.
     Hdf5(hdf5_layout::Hdf5Layout),
+    /// A SpatialData zarr store: its elements and tables.
+    SpatialData(spatialdata::SpatialDataInfo),
 }
 
 /// The lamin feature dtype of an arrow type (see lamin.feature.dtype):
@@ -248,6 +251,9 @@ pub fn scan_local_table(
 /// Describe a local file (or `.zarr` store) of any known format by its suffix (blocking).
 pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
     Ok(match suffix {
+        ".zarr" if spatialdata::is_spatialdata(path) => {
+            Described::SpatialData(spatialdata::describe_spatialdata(path)?)
+        }
         ".zarr" => Described::AnnData(anndata::describe_zarr(path)?),
         ".h5ad" => Described::AnnData(anndata::describe_h5ad(path)?),
         ".h5mu" => Described::MuData(mudata::describe_h5mu(path)?),

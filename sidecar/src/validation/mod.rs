@@ -15,8 +15,8 @@ use tokio_postgres::Client;
 
 use crate::error::DbError;
 use crate::formats::anndata::{self, Slot};
-use crate::formats::mudata;
 use crate::formats::{self, is_anndata_suffix, parquet, Query};
+use crate::formats::{mudata, spatialdata};
 use crate::refused;
 use crate::storage::Storage;
 use facts::{FrameFacts, FrameNeeds, Needs};
@@ -58,6 +58,12 @@ pub async fn definition(client: &Client, schema: &str, otype: &str) -> anyhow::R
 /// as lamin.validation_verdict reads them (blocking).
 pub fn local_facts(path: &Path, suffix: &str, needs: &Needs) -> anyhow::Result<Value> {
     let mut frames = serde_json::Map::new();
+    if suffix == ".zarr" && spatialdata::is_spatialdata(path) {
+        return Err(refused!(
+            "{} is a SpatialData store: validating one against a schema is not supported yet (validate its table saved as an h5ad or AnnData zarr store)",
+            path.display()
+        ));
+    }
     if is_anndata_suffix(suffix) {
         let info = match suffix {
             ".zarr" => anndata::describe_zarr(path)?,
@@ -364,9 +370,9 @@ pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyho
                 ),
                 "MuData",
             ),
-            formats::Described::Hdf5(_) => {
+            formats::Described::Hdf5(_) | formats::Described::SpatialData(_) => {
                 return Err(refused!(
-                    "{} is a generic HDF5 file: it has no tables to make a schema of",
+                    "{} is a generic HDF5 file or a SpatialData store: schemas are made from tables, AnnData and MuData files",
                     path.display()
                 ))
             }
