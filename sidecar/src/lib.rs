@@ -26,6 +26,7 @@ pub mod lamindb;
 pub mod listing;
 pub mod mesh;
 pub mod progress;
+pub mod query;
 pub mod records;
 pub mod replica;
 pub mod runs;

@@ -57,15 +57,16 @@ pub struct CatArgs {
     pub stats: bool,
 }
 
-/// Where batches go: CSV, JSON lines, or a parquet stream.
-enum Out {
+/// Where batches go: CSV, JSON lines, or a parquet stream (`lamin cat`,
+/// `lamin query`).
+pub(super) enum Out {
     Csv(arrow::csv::Writer<std::io::BufWriter<std::io::Stdout>>),
     Json(arrow::json::LineDelimitedWriter<std::io::BufWriter<std::io::Stdout>>),
     Parquet(Option<parquet::arrow::ArrowWriter<std::io::BufWriter<std::io::Stdout>>>),
 }
 
 impl Out {
-    fn new(format: Format) -> Out {
+    pub(super) fn new(format: Format) -> Out {
         let stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
         match format {
             Format::Csv => Out::Csv(
@@ -78,7 +79,7 @@ impl Out {
         }
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+    pub(super) fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
         match self {
             Out::Csv(w) => w.write(batch)?,
             Out::Json(w) => w.write(batch)?,
@@ -97,7 +98,7 @@ impl Out {
         Ok(())
     }
 
-    fn finish(self) -> anyhow::Result<()> {
+    pub(super) fn finish(self) -> anyhow::Result<()> {
         match self {
             Out::Csv(w) => w.into_inner().flush()?,
             Out::Json(mut w) => {

@@ -12,6 +12,7 @@ pub mod logging;
 mod mesh;
 mod output;
 mod progress;
+mod query;
 mod reading;
 mod records;
 mod runs;
@@ -58,6 +59,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Stream rows of a table artifact (parquet, CSV/TSV, AnnData obs/var) to stdout, reading only what is needed.
     Cat(cat::CatArgs),
+    /// SQL over artifacts and collections (DataFusion): artifact('UID or key'), collection('UID or key').
+    Query(query::QueryArgs),
     /// Start a run of a transform (lamin.track) and print its uid, for `--run` of later verbs.
     Track(runs::TrackArgs),
     /// Finish a run (lamin.finish): completed, errored or aborted.
@@ -151,6 +154,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Save(_) => Some("save"),
         Command::Get(_) => Some("get"),
         Command::Cat(_) => Some("cat"),
+        Command::Query(_) => Some("query"),
         Command::Track(_) => Some("track"),
         Command::Finish(_) => Some("finish"),
         Command::Describe(_) => Some("describe"),
@@ -176,6 +180,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Save(args) => files::save(args).await,
         Command::Get(args) => files::get(args).await,
         Command::Cat(args) => cat::run(args).await,
+        Command::Query(args) => query::run(args).await,
         Command::Track(args) => runs::track(args).await,
         Command::Finish(args) => runs::finish(args).await,
         Command::Describe(args) => find::describe(args).await,
