@@ -91,6 +91,30 @@ pub fn stderr_text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A failed command's stderr (failing the test when it succeeded).
+pub fn fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a failure, got stdout: {}",
+        stdout_text(out)
+    );
+    stderr_text(out)
+}
+
+/// A throw-away cluster with a local storage (in the returned folder,
+/// under `storage/`) as its default: where `lamin save` puts files.
+pub fn cluster_with_storage() -> (crate::Cluster, postgres::Client, tempfile::TempDir) {
+    let cluster = crate::Cluster::start();
+    let mut db = cluster.connect();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    db.execute(
+        "SELECT lamin.add_storage($1)",
+        &[&dir.path().join("storage").to_str().expect("a UTF-8 path")],
+    )
+    .expect("lamin.add_storage");
+    (cluster, db, dir)
+}
+
 /// The server's message of a failed statement.
 pub fn db_message(e: &postgres::Error) -> String {
     e.as_db_error()

@@ -18,8 +18,8 @@ mod system;
 pub use azurite::Azurite;
 pub use cluster::{check, Cluster};
 pub use data::{
-    db_message, fixture, import_cl_cut, import_default_sources, lamin, lamin_with_env, ok,
-    percentile, real_source, stderr_text, stdout_text,
+    cluster_with_storage, db_message, fails, fixture, import_cl_cut, import_default_sources, lamin,
+    lamin_with_env, ok, percentile, real_source, stderr_text, stdout_text,
 };
 pub use jobs::{await_job, job_status, register_job, wait_until};
 pub use s3::S3Server;

@@ -4,9 +4,7 @@
 //! `lamin describe`, `lamin ls`, `lamin get <key>`, `lamin search`, and
 //! `lamin cat` over CSV/TSV and AnnData with SQL `--where` conditions.
 
-use std::process::Output;
-
-use lamin_e2e::{fixture, lamin, ok, stderr_text, stdout_text, Cluster};
+use lamin_e2e::{fails, fixture, lamin, ok, stderr_text, Cluster};
 
 fn setup() -> (Cluster, tempfile::TempDir, postgres::Client) {
     let cluster = Cluster::start();
@@ -18,16 +16,6 @@ fn setup() -> (Cluster, tempfile::TempDir, postgres::Client) {
     )
     .unwrap();
     (cluster, dir, db)
-}
-
-/// A failed run's stderr (failing the test if it succeeded).
-fn fails(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "expected a failure, got stdout: {}",
-        stdout_text(out)
-    );
-    stderr_text(out)
 }
 
 fn is_uid(s: &str, len: usize) -> bool {

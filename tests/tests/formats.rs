@@ -3,20 +3,9 @@
 //! script beside them): MuData `.h5mu` and AnnData zarr format 3.
 
 use lamin_e2e::{
-    await_job, fixture, lamin, ok, register_job, stderr_text, stdout_text, Cluster, Sidecar,
+    await_job, cluster_with_storage, fails, fixture, lamin, ok, register_job, stderr_text,
+    stdout_text, Cluster, Sidecar,
 };
-
-fn setup() -> (Cluster, postgres::Client, tempfile::TempDir) {
-    let cluster = Cluster::start();
-    let mut db = cluster.connect();
-    let dir = tempfile::tempdir().unwrap();
-    db.execute(
-        "SELECT lamin.add_storage($1)",
-        &[&dir.path().join("storage").to_str().unwrap()],
-    )
-    .unwrap();
-    (cluster, db, dir)
-}
 
 /// `lamin save` of a fixture under `key`: its uid.
 fn save(cluster: &Cluster, file: &str, key: &str) -> String {
@@ -49,18 +38,9 @@ fn recorded(db: &mut postgres::Client, uid: &str) -> (Option<String>, Option<i64
     )
 }
 
-fn failure(out: &std::process::Output) -> String {
-    assert!(
-        !out.status.success(),
-        "expected a failure: {}",
-        stdout_text(out)
-    );
-    stderr_text(out)
-}
-
 #[test]
 fn a_mudata_gets_a_schema_per_modality_slot_and_is_read_and_validated_by_slot() {
-    let (cluster, mut db, _dir) = setup();
+    let (cluster, mut db, _dir) = cluster_with_storage();
     let uid = save(&cluster, "formats/citeseq.h5mu", "multi/citeseq.h5mu");
     let (otype, n_obs, slots) = recorded(&mut db, &uid);
     assert_eq!(otype.as_deref(), Some("MuData"));
@@ -97,9 +77,9 @@ fn a_mudata_gets_a_schema_per_modality_slot_and_is_read_and_validated_by_slot() 
         &["cat", &uid, "--columns", "donor,batch", "--limit", "2"],
     ));
     assert_eq!(global, "donor,batch\nd0,0\nd1,1", "obs by default");
-    let err = failure(&lamin(&cluster, &["cat", &uid, "--slot", "atac:obs"]));
+    let err = fails(&lamin(&cluster, &["cat", &uid, "--slot", "atac:obs"]));
     assert!(err.contains("its modalities are rna, prot"), "{err}");
-    let err = failure(&lamin(&cluster, &["cat", &uid, "--slot", "rna:X"]));
+    let err = fails(&lamin(&cluster, &["cat", &uid, "--slot", "rna:X"]));
     assert!(err.contains("not a slot of a MuData"), "{err}");
 
     // A schema from the file is a composite of its slots; the file passes it
@@ -168,7 +148,7 @@ fn a_mudata_gets_a_schema_per_modality_slot_and_is_read_and_validated_by_slot() 
                  WHERE c.composite_id = lamin.schema_id('cite') AND c.slot = 'rna:var')))",
     )
     .unwrap();
-    let err = failure(&lamin(
+    let err = fails(&lamin(
         &cluster,
         &[
             "save",
@@ -190,7 +170,7 @@ fn a_mudata_gets_a_schema_per_modality_slot_and_is_read_and_validated_by_slot() 
             "pbmc",
         ],
     ));
-    let err = failure(&lamin(
+    let err = fails(&lamin(
         &cluster,
         &[
             "save",
@@ -227,7 +207,7 @@ fn a_mudata_gets_a_schema_per_modality_slot_and_is_read_and_validated_by_slot() 
 
 #[test]
 fn an_anndata_zarr_format_3_store_is_described_and_read_like_format_2() {
-    let (cluster, mut db, _dir) = setup();
+    let (cluster, mut db, _dir) = cluster_with_storage();
     let uid = save(&cluster, "formats/pbmc_v3.zarr", "atlas/rna.zarr");
     let (otype, n_obs, slots) = recorded(&mut db, &uid);
     assert_eq!(otype.as_deref(), Some("AnnData"));
@@ -267,7 +247,7 @@ fn an_anndata_zarr_format_3_store_is_described_and_read_like_format_2() {
 
 #[test]
 fn a_mudata_and_a_zarr_format_3_store_already_in_storage_are_described_when_registered() {
-    let (cluster, mut db, dir) = setup();
+    let (cluster, mut db, dir) = cluster_with_storage();
     let root = dir.path().join("storage");
     std::fs::create_dir_all(root.join("ext")).unwrap();
     std::fs::copy(
@@ -328,7 +308,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_generic_hdf5_file_gets_its_layout_on_save_and_register() {
-    let (cluster, mut db, dir) = setup();
+    let (cluster, mut db, dir) = cluster_with_storage();
     let uid = save(&cluster, "formats/scan.h5", "scans/scan.h5");
     let doc: serde_json::Value =
         serde_json::from_str(&ok(&lamin(&cluster, &["describe", &uid]))).unwrap();
@@ -402,7 +382,7 @@ fn a_generic_hdf5_file_gets_its_layout_on_save_and_register() {
 
 #[test]
 fn a_spatialdata_store_gets_its_elements_as_layout_and_a_schema_per_table_slot() {
-    let (cluster, mut db, dir) = setup();
+    let (cluster, mut db, dir) = cluster_with_storage();
     let uid = save(&cluster, "formats/visium.zarr", "spatial/visium.zarr");
     let (otype, n_obs, slots) = recorded(&mut db, &uid);
     assert_eq!(otype.as_deref(), Some("SpatialData"));
@@ -456,7 +436,7 @@ fn a_spatialdata_store_gets_its_elements_as_layout_and_a_schema_per_table_slot()
             ]
         ))
     );
-    let err = failure(&lamin(
+    let err = fails(&lamin(
         &cluster,
         &["cat", &uid, "--slot", "tables:cells:obs"],
     ));
@@ -465,7 +445,7 @@ fn a_spatialdata_store_gets_its_elements_as_layout_and_a_schema_per_table_slot()
     // Validation against a schema says it does not read SpatialData yet.
     db.batch_execute("SELECT lamin.create_schema(ARRAY['tissue_zone'], name => 'zones')")
         .unwrap();
-    let err = failure(&lamin(
+    let err = fails(&lamin(
         &cluster,
         &[
             "save",

@@ -3,17 +3,10 @@
 //! MuData tables, joins across them, the artifacts read recorded as inputs
 //! of the run, the result saved as a new artifact with its lineage.
 
-use lamin_e2e::{fixture, lamin, ok, stderr_text, stdout_text, Cluster};
+use lamin_e2e::{cluster_with_storage, fails, fixture, lamin, ok, stderr_text, Cluster};
 
 fn setup() -> (Cluster, postgres::Client, tempfile::TempDir) {
-    let cluster = Cluster::start();
-    let mut db = cluster.connect();
-    let dir = tempfile::tempdir().unwrap();
-    db.execute(
-        "SELECT lamin.add_storage($1)",
-        &[&dir.path().join("storage").to_str().unwrap()],
-    )
-    .unwrap();
+    let (cluster, db, dir) = cluster_with_storage();
     for (file, key) in [
         ("tabular/cells.parquet", "atlas/cells.parquet"),
         ("tabular/empty.parquet", "atlas/empty.parquet"),
@@ -31,15 +24,6 @@ fn setup() -> (Cluster, postgres::Client, tempfile::TempDir) {
 
 fn query(cluster: &Cluster, sql: &str) -> String {
     ok(&lamin(cluster, &["query", sql]))
-}
-
-fn failure(out: &std::process::Output) -> String {
-    assert!(
-        !out.status.success(),
-        "expected a failure: {}",
-        stdout_text(out)
-    );
-    stderr_text(out)
 }
 
 #[test]
@@ -107,7 +91,7 @@ fn sql_over_parquet_csv_anndata_and_mudata_artifacts_and_their_joins() {
     assert_eq!(json, r#"{"cell_id":"cell-0007","n_genes":7}"#);
 
     // Mistakes are named.
-    let err = failure(&lamin(
+    let err = fails(&lamin(
         &cluster,
         &["query", "SELECT * FROM artifact('atlas/nothing.parquet')"],
     ));
@@ -115,7 +99,7 @@ fn sql_over_parquet_csv_anndata_and_mudata_artifacts_and_their_joins() {
         err.contains("no artifact with key \"atlas/nothing.parquet\""),
         "{err}"
     );
-    let err = failure(&lamin(
+    let err = fails(&lamin(
         &cluster,
         &[
             "query",
@@ -126,9 +110,9 @@ fn sql_over_parquet_csv_anndata_and_mudata_artifacts_and_their_joins() {
         err.contains("cannot be planned") && err.contains("no_such"),
         "{err}"
     );
-    let err = failure(&lamin(&cluster, &["query", "SELECT 1"]));
+    let err = fails(&lamin(&cluster, &["query", "SELECT 1"]));
     assert!(err.contains("the query reads no artifact"), "{err}");
-    let err = failure(&lamin(
+    let err = fails(&lamin(
         &cluster,
         &[
             "query",
@@ -136,7 +120,7 @@ fn sql_over_parquet_csv_anndata_and_mudata_artifacts_and_their_joins() {
         ],
     ));
     assert!(err.contains("slots (\"obs\") are for AnnData"), "{err}");
-    let err = failure(&lamin(
+    let err = fails(&lamin(
         &cluster,
         &[
             "query",
@@ -203,7 +187,10 @@ fn a_collection_is_one_table_read_by_ranges_and_the_result_is_saved_with_its_lin
     );
 
     // With a run: the artifacts read are its inputs, the saved result its output.
-    let run = ok(&lamin(&cluster, &["track", "--key", "pipelines/summarise.sql"]));
+    let run = ok(&lamin(
+        &cluster,
+        &["track", "--key", "pipelines/summarise.sql"],
+    ));
     let saved = ok(&lamin(
         &cluster,
         &[

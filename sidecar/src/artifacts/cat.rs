@@ -10,8 +10,7 @@ use anyhow::Context;
 use arrow::record_batch::RecordBatch;
 use tokio_postgres::Client;
 
-use super::get::resolve_artifact;
-use crate::error::DbError;
+use super::locate_ready;
 use crate::formats::anndata::{read_frame, Slot};
 use crate::formats::mudata::read_frame_h5mu;
 use crate::formats::parquet::scan;
@@ -49,23 +48,9 @@ pub async fn cat(
     request: &CatRequest,
     sink: impl FnMut(&RecordBatch) -> anyhow::Result<()> + Send,
 ) -> anyhow::Result<CatOutcome> {
-    let wanted = resolve_artifact(client, &request.uid).await?;
-    let row = client
-        .query_one(
-            "SELECT a.uid, s.root, lamin.object_key(a), a.status, a.size, a.suffix, a.n_files IS NOT NULL
-             FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id WHERE a.id = lamin.artifact_id($1)",
-            &[&wanted],
-        )
-        .await
-        .map_err(DbError)?;
-    let (uid, root, object, status): (String, String, String, String) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    let (size, suffix, folder): (Option<i64>, String, bool) = (row.get(4), row.get(5), row.get(6));
-    if status != "ready" {
-        return Err(refused!(
-            "artifact {uid} is {status}: its bytes are not (yet) verified in storage"
-        ));
-    }
+    let a = locate_ready(client, &request.uid).await?;
+    let (uid, root, object, size, suffix, folder) =
+        (a.uid, a.root, a.object, a.size, a.suffix, a.folder);
     let anndata = suffix == ".h5ad" || (suffix == ".zarr" && folder);
     let mudata = suffix == ".h5mu" && !folder;
     if request.slot.is_some() && !anndata && !mudata {

@@ -29,20 +29,17 @@ pub struct Located {
     pub status: String,
     /// LaminDB's hash and its type, for an artifact moved in from LaminDB.
     pub legacy: Option<(String, String)>,
+    pub suffix: String,
+    pub size: Option<i64>,
 }
 
-pub async fn locate(client: &Client, uid: &str) -> anyhow::Result<Located> {
-    let row = client
-        .query_opt(
-            "SELECT a.uid, s.root, lamin.object_key(a), a.n_files IS NOT NULL, a.hash, a.status,
-                    a.legacy_hash, a.legacy_hash_type
-             FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id WHERE a.uid = $1",
-            &[&uid],
-        )
-        .await
-        .map_err(DbError)?
-        .ok_or_else(|| refused!("no artifact with uid {uid:?}"))?;
-    Ok(Located {
+const LOCATED: &str =
+    "SELECT a.uid, s.root, lamin.object_key(a), a.n_files IS NOT NULL, a.hash, a.status,
+                              a.legacy_hash, a.legacy_hash_type, a.suffix, a.size
+                       FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id";
+
+fn located(row: &tokio_postgres::Row) -> Located {
+    Located {
         uid: row.get(0),
         root: row.get(1),
         object: row.get(2),
@@ -52,7 +49,41 @@ pub async fn locate(client: &Client, uid: &str) -> anyhow::Result<Located> {
         legacy: row
             .get::<_, Option<String>>(6)
             .zip(row.get::<_, Option<String>>(7)),
-    })
+        suffix: row.get(8),
+        size: row.get(9),
+    }
+}
+
+/// An artifact by its exact uid (the storage jobs).
+pub async fn locate(client: &Client, uid: &str) -> anyhow::Result<Located> {
+    let row = client
+        .query_opt(&format!("{LOCATED} WHERE a.uid = $1"), &[&uid])
+        .await
+        .map_err(DbError)?
+        .ok_or_else(|| refused!("no artifact with uid {uid:?}"))?;
+    Ok(located(&row))
+}
+
+/// A ready artifact as a reader names it — uid, stem (its latest version)
+/// or key — whose bytes are to be read (`lamin cat`, `lamin query`).
+pub async fn locate_ready(client: &Client, uid_or_key: &str) -> anyhow::Result<Located> {
+    let uid = get::resolve_artifact(client, uid_or_key).await?;
+    let row = client
+        .query_one(
+            &format!("{LOCATED} WHERE a.id = lamin.artifact_id($1)"),
+            &[&uid],
+        )
+        .await
+        .map_err(DbError)?;
+    let a = located(&row);
+    if a.status != "ready" {
+        return Err(refused!(
+            "artifact {} is {}: its bytes are not (yet) verified in storage",
+            a.uid,
+            a.status
+        ));
+    }
+    Ok(a)
 }
 
 /// The problem with stored content, if any, for lamin.record_check.

@@ -468,16 +468,11 @@ pub fn read_frame_zarr(dir: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/anndata")
-            .join(name)
-    }
+    use crate::formats::fixture;
 
     #[test]
     fn anndata_written_by_anndata_is_described() {
-        let info = describe_h5ad(&fixture("pbmc.h5ad")).unwrap();
+        let info = describe_h5ad(&fixture("anndata/pbmc.h5ad")).unwrap();
         assert_eq!((info.n_obs, info.n_vars), (120, 6));
         let obs: Vec<(&str, &str)> = info
             .obs
@@ -496,21 +491,20 @@ mod tests {
         // anndata stores string columns as categoricals.
         assert_eq!(info.obs[0].categories.as_ref().unwrap().len(), 5);
         assert_eq!(info.var[0].name, "gene_symbol");
-        assert!(describe_h5ad(&fixture("truncated.h5ad")).is_err());
+        assert!(describe_h5ad(&fixture("anndata/truncated.h5ad")).is_err());
     }
 
     #[test]
     fn a_zarr_store_written_by_anndata_reads_like_its_h5ad() {
-        let zarr = describe_zarr(&fixture("pbmc.zarr")).unwrap();
-        let h5ad = describe_h5ad(&fixture("pbmc.h5ad")).unwrap();
+        let zarr = describe_zarr(&fixture("anndata/pbmc.zarr")).unwrap();
+        let h5ad = describe_h5ad(&fixture("anndata/pbmc.h5ad")).unwrap();
         assert_eq!(zarr, h5ad);
-        assert!(describe_zarr(&fixture("..")).is_err());
+        assert!(describe_zarr(&fixture("anndata/..")).is_err());
     }
 
     #[test]
     fn a_zarr_format_3_store_written_by_anndata_is_read() {
-        let dir =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/formats/pbmc_v3.zarr");
+        let dir = fixture("formats/pbmc_v3.zarr");
         let info = describe_zarr(&dir).unwrap();
         assert_eq!((info.n_obs, info.n_vars), (40, 5));
         let obs: Vec<(&str, &str)> = info
@@ -549,8 +543,8 @@ mod tests {
 
     #[test]
     fn obs_and_var_read_as_tables_alike_from_h5ad_and_zarr() {
-        let h5ad = read_frame_h5ad(&fixture("pbmc.h5ad"), Slot::Obs).unwrap();
-        let zarr = read_frame_zarr(&fixture("pbmc.zarr"), Slot::Obs).unwrap();
+        let h5ad = read_frame_h5ad(&fixture("anndata/pbmc.h5ad"), Slot::Obs).unwrap();
+        let zarr = read_frame_zarr(&fixture("anndata/pbmc.zarr"), Slot::Obs).unwrap();
         assert_eq!(h5ad.num_rows(), 120);
         let names: Vec<String> = h5ad
             .schema()
@@ -563,12 +557,12 @@ mod tests {
             ["index", "cell_type", "n_genes", "donor", "pct_mito"]
         );
         assert_eq!(h5ad, zarr);
-        let var = read_frame_h5ad(&fixture("pbmc.h5ad"), Slot::Var).unwrap();
+        let var = read_frame_h5ad(&fixture("anndata/pbmc.h5ad"), Slot::Var).unwrap();
         assert_eq!((var.num_rows(), var.num_columns()), (6, 2));
         assert_eq!(
             var,
-            read_frame_zarr(&fixture("pbmc.zarr"), Slot::Var).unwrap()
+            read_frame_zarr(&fixture("anndata/pbmc.zarr"), Slot::Var).unwrap()
         );
-        assert!(read_frame_h5ad(&fixture("truncated.h5ad"), Slot::Obs).is_err());
+        assert!(read_frame_h5ad(&fixture("anndata/truncated.h5ad"), Slot::Obs).is_err());
     }
 }

@@ -89,16 +89,11 @@ fn walk(group: &hdf5::Group, at: &str, layout: &mut Hdf5Layout) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/formats")
-            .join(name)
-    }
+    use crate::formats::fixture;
 
     #[test]
     fn an_hdf5_file_written_by_h5py_is_walked() {
-        let layout = describe_hdf5(&fixture("scan.h5")).unwrap();
+        let layout = describe_hdf5(&fixture("formats/scan.h5")).unwrap();
         assert_eq!(layout.groups, ["/", "/calibration", "/raw", "/raw/frames"]);
         assert_eq!((layout.n_groups, layout.n_datasets), (4, 5));
         let datasets: Vec<(&str, &[usize], &str)> = layout
@@ -116,6 +111,6 @@ mod tests {
                 ("/raw/timestamps", &[2][..], "int64"),
             ]
         );
-        assert!(describe_hdf5(&fixture("truncated.h5")).is_err());
+        assert!(describe_hdf5(&fixture("formats/truncated.h5")).is_err());
     }
 }

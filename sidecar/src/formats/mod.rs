@@ -262,6 +262,14 @@ pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
     })
 }
 
+/// A test fixture under tests/fixtures, e.g. `formats/citeseq.h5mu`.
+#[cfg(test)]
+pub(crate) fn fixture(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,16 +120,11 @@ pub fn read_frame_h5mu(path: &Path, slot: &str) -> anyhow::Result<RecordBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/formats")
-            .join(name)
-    }
+    use crate::formats::fixture;
 
     #[test]
     fn a_mudata_written_by_mudata_is_described_slot_by_slot() {
-        let info = describe_h5mu(&fixture("citeseq.h5mu")).unwrap();
+        let info = describe_h5mu(&fixture("formats/citeseq.h5mu")).unwrap();
         assert_eq!((info.n_obs, info.n_vars), (40, 8));
         assert_eq!(info.modalities, ["rna", "prot"]);
         // (slot, rows, [(column, dtype)])
@@ -179,22 +174,21 @@ mod tests {
 
     #[test]
     fn slots_read_as_tables_and_bad_files_or_slots_are_named() {
-        let rna_var = read_frame_h5mu(&fixture("citeseq.h5mu"), "rna:var").unwrap();
+        let rna_var = read_frame_h5mu(&fixture("formats/citeseq.h5mu"), "rna:var").unwrap();
         assert_eq!((rna_var.num_rows(), rna_var.num_columns()), (5, 3));
         assert_eq!(rna_var.schema().field(0).name(), "index");
-        let obs = read_frame_h5mu(&fixture("citeseq.h5mu"), "obs").unwrap();
+        let obs = read_frame_h5mu(&fixture("formats/citeseq.h5mu"), "obs").unwrap();
         assert_eq!(obs.num_rows(), 40);
-        let e = read_frame_h5mu(&fixture("citeseq.h5mu"), "atac:obs").unwrap_err();
+        let e = read_frame_h5mu(&fixture("formats/citeseq.h5mu"), "atac:obs").unwrap_err();
         assert!(
             format!("{e:#}").contains("modalities are rna, prot"),
             "{e:#}"
         );
-        let e = read_frame_h5mu(&fixture("citeseq.h5mu"), "rna:X").unwrap_err();
+        let e = read_frame_h5mu(&fixture("formats/citeseq.h5mu"), "rna:X").unwrap_err();
         assert!(format!("{e:#}").contains("not a slot of a MuData"), "{e:#}");
-        let e = describe_h5mu(&fixture("truncated.h5mu")).unwrap_err();
+        let e = describe_h5mu(&fixture("formats/truncated.h5mu")).unwrap_err();
         assert!(format!("{e:#}").contains("not a readable h5mu"), "{e:#}");
-        let h5ad =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/anndata/pbmc.h5ad");
+        let h5ad = fixture("anndata/pbmc.h5ad");
         let e = describe_h5mu(&h5ad).unwrap_err();
         assert!(format!("{e:#}").contains("not a MuData file"), "{e:#}");
     }

@@ -232,18 +232,13 @@ pub fn read_table_frame(dir: &Path, slot: &str) -> anyhow::Result<RecordBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/formats")
-            .join(name)
-    }
+    use crate::formats::fixture;
 
     #[test]
     fn a_store_written_by_spatialdata_lists_its_elements_and_tables() {
-        let dir = fixture("visium.zarr");
+        let dir = fixture("formats/visium.zarr");
         assert!(is_spatialdata(&dir));
-        assert!(!is_spatialdata(&fixture("pbmc_v3.zarr")));
+        assert!(!is_spatialdata(&fixture("formats/pbmc_v3.zarr")));
         let info = describe_spatialdata(&dir).unwrap();
         let names: Vec<(&str, &str)> = info
             .elements
@@ -276,12 +271,12 @@ mod tests {
             .obs
             .iter()
             .any(|c| c.name == "region" && c.dtype == "cat"));
-        assert!(describe_spatialdata(&fixture("pbmc_v3.zarr")).is_err());
+        assert!(describe_spatialdata(&fixture("formats/pbmc_v3.zarr")).is_err());
     }
 
     #[test]
     fn a_tables_obs_reads_by_its_slot_name() {
-        let dir = fixture("visium.zarr");
+        let dir = fixture("formats/visium.zarr");
         let obs = read_table_frame(&dir, "tables:table:obs").unwrap();
         assert_eq!(obs.num_rows(), 12);
         assert_eq!(

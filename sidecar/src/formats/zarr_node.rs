@@ -100,12 +100,7 @@ fn shape_of(meta: &Value) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(path: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures")
-            .join(path)
-    }
+    use crate::formats::fixture;
 
     #[test]
     fn v2_and_v3_stores_written_by_anndata_read_alike() {

@@ -26,7 +26,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 use tokio_postgres::Client;
 
 use super::counting::ReadCounter;
-use crate::artifacts::get::resolve_artifact;
+use crate::artifacts::{locate_ready, Located};
 use crate::error::DbError;
 use crate::formats::anndata::{read_frame, Slot};
 use crate::formats::delimiter_of;
@@ -109,43 +109,6 @@ pub fn sources_in(sql: &str) -> anyhow::Result<Vec<Source>> {
         ));
     }
     Ok(found)
-}
-
-/// One artifact's record, as reading needs it.
-struct Located {
-    uid: String,
-    root: String,
-    object: String,
-    suffix: String,
-    folder: bool,
-}
-
-async fn locate(client: &Client, name: &str) -> anyhow::Result<Located> {
-    let uid = resolve_artifact(client, name).await?;
-    let row = client
-        .query_one(
-            "SELECT a.uid, s.root, lamin.object_key(a), a.suffix, a.n_files IS NOT NULL, a.status
-             FROM lamin.artifact a JOIN lamin.storage s ON s.id = a.storage_id
-             WHERE a.id = lamin.artifact_id($1)",
-            &[&uid],
-        )
-        .await
-        .map_err(DbError)?;
-    let status: String = row.get(5);
-    let located = Located {
-        uid: row.get(0),
-        root: row.get(1),
-        object: row.get(2),
-        suffix: row.get(3),
-        folder: row.get(4),
-    };
-    if status != "ready" {
-        bail!(refused!(
-            "artifact {} is {status}: its bytes are not (yet) verified in storage",
-            located.uid
-        ));
-    }
-    Ok(located)
 }
 
 /// The file format DataFusion reads an artifact's bytes with, by suffix.
@@ -253,7 +216,7 @@ impl<'a> Resolver<'a> {
     pub async fn resolve(&mut self, source: &Source) -> anyhow::Result<Arc<dyn TableProvider>> {
         match source {
             Source::Artifact { name, slot } => {
-                let a = locate(self.client, name).await?;
+                let a = locate_ready(self.client, name).await?;
                 self.note_input(&a.uid);
                 let frames = matches!(a.suffix.as_str(), ".h5ad" | ".h5mu")
                     || (a.suffix == ".zarr" && a.folder);
@@ -313,7 +276,7 @@ impl<'a> Resolver<'a> {
                 let uid: String = rows[0].get(0);
                 let mut members = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    let a = locate(self.client, row.get::<_, &str>(1)).await?;
+                    let a = locate_ready(self.client, row.get::<_, &str>(1)).await?;
                     self.note_input(&a.uid);
                     members.push(a);
                 }

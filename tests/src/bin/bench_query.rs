@@ -98,7 +98,10 @@ fn main() {
     db.execute("SELECT lamin.save_collection('shards', $1)", &[&uids])
         .unwrap();
 
-    println!("{:<72} {:>8} {:>12} {:>8}", "case", "seconds", "bytes read", "share");
+    println!(
+        "{:<72} {:>8} {:>12} {:>8}",
+        "case", "seconds", "bytes read", "share"
+    );
     let cut = rows / 100;
     for (label, sql) in [
         (
@@ -140,7 +143,10 @@ fn main() {
             "get",
             uid,
             "--to",
-            dir.path().join(format!("copy-{i}.parquet")).to_str().unwrap(),
+            dir.path()
+                .join(format!("copy-{i}.parquet"))
+                .to_str()
+                .unwrap(),
             "-q",
         ]);
     }
