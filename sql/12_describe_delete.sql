@@ -125,7 +125,7 @@ BEGIN
             WHERE asch.artifact_id = a.id), '{}'::jsonb),
         'validated_by_schema', (SELECT jsonb_build_object('uid', sc.uid, 'name', sc.name) FROM lamin.schema sc WHERE sc.id = a.schema_id),
         -- (lamin.artifact_layout is defined later, in sql/22_tables.sql.)
-        'layout', (SELECT jsonb_build_object('format', l.format) || l.layout FROM lamin.artifact_layout l WHERE l.artifact_id = a.id),
+        'layout', (SELECT l.layout || jsonb_build_object('format', l.format) FROM lamin.artifact_layout l WHERE l.artifact_id = a.id),
         'validations', coalesce((
             SELECT jsonb_agg(jsonb_build_object('schema', sc.uid, 'schema_name', sc.name, 'passed', v.passed,
                                                 'n_problems', v.n_problems, 'validated_at', v.created_at) ORDER BY v.created_at DESC)

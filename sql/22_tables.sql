@@ -266,10 +266,10 @@ AS $$
 DECLARE
     a record;
 BEGIN
-    SELECT x.uid, x.status, x.suffix, x.n_files INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    SELECT x.uid, x.status, x.suffix, x.n_files, x.otype INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
     IF a.status <> 'ready' OR NOT ((a.suffix IN ('.parquet', '.h5ad') AND a.n_files IS NULL)
-                                   OR (a.suffix = '.zarr' AND a.n_files IS NOT NULL)) THEN
-        RAISE EXCEPTION 'artifact % is not a ready parquet file, h5ad file or zarr store: lamin.curate reads their columns', a.uid
+                                   OR (a.suffix = '.zarr' AND a.n_files IS NOT NULL AND a.otype IS DISTINCT FROM 'SpatialData')) THEN
+        RAISE EXCEPTION 'artifact % is not a ready parquet file, h5ad file or AnnData zarr store: lamin.curate reads their columns', a.uid
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF a.suffix IN ('.h5ad', '.zarr') AND column_name !~ '^(obs|var)\.' THEN

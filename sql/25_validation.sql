@@ -366,16 +366,22 @@ AS $$
 DECLARE
     a record;
 BEGIN
-    SELECT x.uid, x.status, x.suffix, x.n_files, x.space_id INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    SELECT x.uid, x.status, x.suffix, x.n_files, x.space_id, x.otype INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
     IF a.status <> 'ready' THEN
         RAISE EXCEPTION 'artifact % is %: only ready artifacts can be %', a.uid, a.status, action
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    IF zarr AND a.otype = 'SpatialData' THEN
+        RAISE EXCEPTION 'artifact % is a SpatialData store: validating one against a schema is not supported yet', a.uid
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'validate its table saved as an h5ad file or AnnData zarr store';
+    END IF;
     IF NOT ((a.suffix IN ('.parquet', '.csv', '.tsv', '.tab', '.h5ad') AND a.n_files IS NULL)
+            OR (zarr AND a.suffix = '.h5mu' AND a.n_files IS NULL)
             OR (zarr AND a.suffix = '.zarr' AND a.n_files IS NOT NULL)) THEN
         RAISE EXCEPTION 'artifact % (suffix %) cannot be %', a.uid, quote_literal(a.suffix), action
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = CASE WHEN zarr THEN 'validation reads parquet, CSV and TSV files, h5ad files and AnnData zarr stores'
+                  HINT = CASE WHEN zarr THEN 'validation reads parquet, CSV and TSV files, h5ad and h5mu files and AnnData zarr stores'
                               ELSE 'standardizing writes parquet, CSV/TSV and h5ad files (AnnData zarr stores: standardize an h5ad copy)' END;
     END IF;
     IF NOT lamin.has_space_level(a.space_id, 'write') THEN
@@ -389,7 +395,7 @@ COMMENT ON FUNCTION lamin.dataset_job_args(text, text, text, boolean) IS
     'The arguments of a validate or standardize job, once the artifact is a ready dataset the caller may write; else a clear error.';
 
 -- Enqueue a validation of an artifact against a schema: the sidecar reads the
--- dataset (parquet, CSV/TSV, h5ad, AnnData zarr) and records the verdict.
+-- dataset (parquet, CSV/TSV, h5ad, h5mu, AnnData zarr) and records the verdict.
 CREATE FUNCTION lamin.validate_artifact(artifact_uid text, schema text) RETURNS bigint
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp

@@ -298,7 +298,7 @@ BEGIN
             WHERE asch.artifact_id = a.id), '{}'::jsonb),
         'validated_by_schema', (SELECT jsonb_build_object('uid', sc.uid, 'name', sc.name) FROM lamin.schema sc WHERE sc.id = a.schema_id),
         -- (lamin.artifact_layout is defined later, in sql/22_tables.sql.)
-        'layout', (SELECT jsonb_build_object('format', l.format) || l.layout FROM lamin.artifact_layout l WHERE l.artifact_id = a.id),
+        'layout', (SELECT l.layout || jsonb_build_object('format', l.format) FROM lamin.artifact_layout l WHERE l.artifact_id = a.id),
         'validations', coalesce((
             SELECT jsonb_agg(jsonb_build_object('schema', sc.uid, 'schema_name', sc.name, 'passed', v.passed,
                                                 'n_problems', v.n_problems, 'validated_at', v.created_at) ORDER BY v.created_at DESC)
@@ -327,3 +327,66 @@ END
 $$;
 COMMENT ON FUNCTION lamin.describe_artifact(text) IS
     'An artifact as one JSON document: fields, storage and path, versions, features and labels, schemas, the schema it was validated against and its validations, the layout of a container file (HDF5, SpatialData), lineage summary.';
+
+-- == issue 22: MuData validated as a job, SpatialData refused by name in validation and curation (sql/25_validation.sql, sql/22_tables.sql) ==
+CREATE OR REPLACE FUNCTION lamin.dataset_job_args(artifact_uid text, schema text, action text, zarr boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a record;
+BEGIN
+    SELECT x.uid, x.status, x.suffix, x.n_files, x.space_id, x.otype INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    IF a.status <> 'ready' THEN
+        RAISE EXCEPTION 'artifact % is %: only ready artifacts can be %', a.uid, a.status, action
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF zarr AND a.otype = 'SpatialData' THEN
+        RAISE EXCEPTION 'artifact % is a SpatialData store: validating one against a schema is not supported yet', a.uid
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'validate its table saved as an h5ad file or AnnData zarr store';
+    END IF;
+    IF NOT ((a.suffix IN ('.parquet', '.csv', '.tsv', '.tab', '.h5ad') AND a.n_files IS NULL)
+            OR (zarr AND a.suffix = '.h5mu' AND a.n_files IS NULL)
+            OR (zarr AND a.suffix = '.zarr' AND a.n_files IS NOT NULL)) THEN
+        RAISE EXCEPTION 'artifact % (suffix %) cannot be %', a.uid, quote_literal(a.suffix), action
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = CASE WHEN zarr THEN 'validation reads parquet, CSV and TSV files, h5ad and h5mu files and AnnData zarr stores'
+                              ELSE 'standardizing writes parquet, CSV/TSV and h5ad files (AnnData zarr stores: standardize an h5ad copy)' END;
+    END IF;
+    IF NOT lamin.has_space_level(a.space_id, 'write') THEN
+        RAISE EXCEPTION 'permission denied: artifact % can be % only by a role that writes in its space (the outcome is written there)',
+            a.uid, action USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN jsonb_build_object('uid', a.uid, 'schema', (SELECT s.uid FROM lamin.schema s WHERE s.id = lamin.schema_id(schema)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lamin.curate(artifact_uid text, column_name text, registry text, field text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    a record;
+BEGIN
+    SELECT x.uid, x.status, x.suffix, x.n_files, x.otype INTO a FROM lamin.artifact x WHERE x.id = lamin.artifact_id(artifact_uid);
+    IF a.status <> 'ready' OR NOT ((a.suffix IN ('.parquet', '.h5ad') AND a.n_files IS NULL)
+                                   OR (a.suffix = '.zarr' AND a.n_files IS NOT NULL AND a.otype IS DISTINCT FROM 'SpatialData')) THEN
+        RAISE EXCEPTION 'artifact % is not a ready parquet file, h5ad file or AnnData zarr store: lamin.curate reads their columns', a.uid
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF a.suffix IN ('.h5ad', '.zarr') AND column_name !~ '^(obs|var)\.' THEN
+        RAISE EXCEPTION 'column % of an AnnData: expected obs.<column>, var.<column>, obs.index or var.index',
+            quote_literal(column_name) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF column_name IS NULL OR btrim(column_name) = '' THEN
+        RAISE EXCEPTION 'curate needs a column name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT FROM lamin.registry r WHERE r.name = registry) THEN
+        RAISE EXCEPTION 'unknown registry %', coalesce(quote_literal(left(registry, 100)), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'searchable registries are listed in lamin.registry';
+    END IF;
+    RETURN lamin.enqueue('curate', jsonb_build_object('uid', a.uid, 'column', column_name, 'registry', registry, 'field', field));
+END
+$$;

@@ -1,6 +1,7 @@
 //! The formats beyond parquet, CSV/TSV and AnnData zarr v2 (issue 22), with
 //! files written by their reference libraries (tests/fixtures/formats, the
-//! script beside them): MuData `.h5mu` and AnnData zarr format 3.
+//! scripts beside them): MuData `.h5mu`, AnnData zarr format 3, generic
+//! HDF5 and SpatialData stores.
 
 use lamin_e2e::{
     await_job, cluster_with_storage, fails, fixture, lamin, ok, register_job, stderr_text,
@@ -139,6 +140,24 @@ fn a_mudata_gets_a_schema_per_modality_slot_and_is_read_and_validated_by_slot() 
         .unwrap()
         .get(0);
     assert_eq!(schema.as_deref(), Some("cite"), "validated and linked");
+
+    // The same check as a job (lamin.validate_artifact), on the saved artifact.
+    let _sidecar = Sidecar::start(&cluster, "mudata");
+    let job: i64 = db
+        .query_one("SELECT lamin.validate_artifact($1, 'cite')", &[&uid])
+        .unwrap()
+        .get(0);
+    let (status, _, error) = await_job(&mut db, job);
+    assert_eq!(status, "done", "{error:?}");
+    let passed: bool = db
+        .query_one(
+            "SELECT v.passed FROM lamin.validation v JOIN lamin.artifact a ON a.id = v.artifact_id
+             WHERE a.uid = $1 AND v.schema_id = lamin.schema_id('cite')",
+            &[&uid],
+        )
+        .unwrap()
+        .get(0);
+    assert!(passed, "the MuData passes its own schema as a job too");
 
     // A schema asking for a modality the file lacks, and one for an AnnData, fail.
     db.batch_execute(
@@ -457,6 +476,24 @@ fn a_spatialdata_store_gets_its_elements_as_layout_and_a_schema_per_table_slot()
     ));
     assert!(
         err.contains("is a SpatialData store: validating one"),
+        "{err}"
+    );
+    // … and as a job or a curation, before anything is read.
+    let err = db
+        .query_one("SELECT lamin.validate_artifact($1, 'zones')", &[&uid])
+        .unwrap_err();
+    assert!(
+        lamin_e2e::db_message(&err).contains("is a SpatialData store"),
+        "{err}"
+    );
+    let err = db
+        .query_one(
+            "SELECT lamin.curate($1, 'obs.tissue_zone', 'lamin.ulabel')",
+            &[&uid],
+        )
+        .unwrap_err();
+    assert!(
+        lamin_e2e::db_message(&err).contains("AnnData zarr store"),
         "{err}"
     );
 

@@ -128,6 +128,25 @@ fn sql_over_parquet_csv_anndata_and_mudata_artifacts_and_their_joins() {
         ],
     ));
     assert!(err.contains("the slots obs and var"), "{err}");
+    // Queries only: nothing is written through the storages' stores.
+    for statement in [
+        "COPY (SELECT * FROM artifact('atlas/cells.parquet')) TO 'lamin://s0/stolen.csv'",
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 'lamin://s0/' AS SELECT * FROM artifact('atlas/cells.parquet')",
+        "INSERT INTO artifact('atlas/cells.parquet') SELECT * FROM artifact('atlas/cells.parquet')",
+    ] {
+        let err = fails(&lamin(&cluster, &["query", statement]));
+        assert!(err.contains("SELECT queries only"), "{statement}: {err}");
+    }
+    let err = fails(&lamin(
+        &cluster,
+        &[
+            "query",
+            "SELECT * FROM artifact('atlas/cells.parquet')",
+            "--save",
+            "out.csv",
+        ],
+    ));
+    assert!(err.contains("must end with .parquet"), "{err}");
 }
 
 #[test]

@@ -125,6 +125,14 @@ async fn record_frames(
     n_obs: Option<i64>,
     frames: &[(&str, &[FrameColumn])],
 ) -> anyhow::Result<Value> {
+    // Every slot name is checked before anything is written, so that a file
+    // whose names cannot name slots is refused whole (the rule of
+    // lamin.artifact_schema's CHECK artifact_schema_slot_format).
+    if let Some((slot, _)) = frames.iter().find(|(slot, _)| !is_slot_name(slot)) {
+        return Err(refused!(
+            "{slot:?} cannot name a slot (letters, digits, _ . : -, starting with a letter or _, at most 64): rename the modality or table in the file"
+        ));
+    }
     let mut out = json!({});
     if let Some(n) = n_obs {
         out["n_obs"] = json!(n);
@@ -165,6 +173,17 @@ async fn record_frames(
             .map_err(DbError)?;
     }
     Ok(out)
+}
+
+/// Whether a name can name a schema slot of an artifact: what the CHECK
+/// artifact_schema_slot_format of lamin.artifact_schema allows.
+fn is_slot_name(slot: &str) -> bool {
+    let mut chars = slot.chars();
+    slot.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
 }
 
 /// Record what a container file holds (lamin.record_layout: HDF5 groups and
@@ -209,5 +228,34 @@ pub async fn describe_record(client: &Client, uid_or_key: &str) -> anyhow::Resul
     match row.get::<_, Option<&str>>(0) {
         Some(doc) => Ok(serde_json::from_str(doc)?),
         None => Err(refused!("no record with uid {uid:?} that you can read")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_slot_name;
+
+    #[test]
+    fn slot_names_follow_the_databases_rule() {
+        for ok in [
+            "obs",
+            "rna:var",
+            "tables:table:obs",
+            "_x",
+            "a.b-c",
+            &"a".repeat(64),
+        ] {
+            assert!(is_slot_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "10x:obs",
+            "Gene Expression:obs",
+            "réa:obs",
+            ":obs",
+            &"a".repeat(65),
+        ] {
+            assert!(!is_slot_name(bad), "{bad}");
+        }
     }
 }

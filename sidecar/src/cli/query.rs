@@ -41,6 +41,13 @@ pub struct QueryArgs {
 }
 
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
+    if let Some(key) = &args.save {
+        if !key.to_ascii_lowercase().ends_with(".parquet") {
+            return Err(lamin_sidecar::refused!(
+                "--save {key:?}: the rows are saved as parquet, so the key must end with .parquet"
+            ));
+        }
+    }
     let reading = Reading::open(&args.db, &args.read).await?;
     let request = QueryRequest {
         sql: args.sql.clone(),

@@ -12,7 +12,7 @@ use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, Stri
 use arrow::record_batch::RecordBatch;
 use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
 
-use super::zarr_node::ZarrNode;
+use super::zarr_node::{is_plain_name, ZarrNode};
 
 /// One column of `obs` or `var`.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +178,13 @@ fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(String, i64, Vec<FrameC
         .filter(|n| n.is_group)
         .with_context(|| format!("no {name} group: not an AnnData zarr store"))?;
     let index = group.attr("_index").unwrap_or("_index").to_string();
+    let plain = |n: &str| -> anyhow::Result<()> {
+        if !is_plain_name(n) {
+            bail!("{name} names {n:?}, which is not a column of the store");
+        }
+        Ok(())
+    };
+    plain(&index)?;
     let n = ZarrNode::open(dir, &[name, &index])
         .and_then(|a| a.shape.first().copied())
         .with_context(|| format!("{name} has no index {index:?}"))?;
@@ -193,6 +200,7 @@ fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(String, i64, Vec<FrameC
         .unwrap_or_default();
     let mut columns = Vec::with_capacity(order.len());
     for col in order {
+        plain(&col)?;
         let node = ZarrNode::open(dir, &[name, &col])
             .with_context(|| format!("{name}/{col} cannot be read"))?;
         let (dtype, categories) = if node.is_group {

@@ -44,7 +44,7 @@ fn open(path: &Path) -> anyhow::Result<hdf5::File> {
 
 /// The HDF5 group of a slot: `obs` → `obs`, `rna:var` → `mod/rna/var`.
 fn group_of(slot: &str) -> anyhow::Result<String> {
-    match slot.split_once(':') {
+    match slot.rsplit_once(':') {
         None if slot == "obs" || slot == "var" => Ok(slot.to_string()),
         Some((modality, frame @ ("obs" | "var")))
             if !modality.is_empty() && !modality.contains('/') =>
@@ -63,7 +63,16 @@ fn modalities(file: &hdf5::File) -> anyhow::Result<Vec<String>> {
     let group = file
         .group("mod")
         .context("no mod group: a MuData without modalities")?;
-    let mut names = group.member_names()?;
+    // Modalities reached by hard links only: a soft or external link could
+    // point into another file on this host.
+    let mut names = Vec::new();
+    group.iter_visit_default(|name, info| {
+        if info.link_type == hdf5::LinkType::Hard {
+            names.push(name.to_string());
+        }
+        Ok(())
+    })?;
+    names.sort();
     if let Some(order) = group
         .attr("mod-order")
         .ok()

@@ -25,6 +25,10 @@ impl ZarrNode {
     /// The node at `parts` below the store `dir`, or None when there is none
     /// (or its metadata is not JSON).
     pub fn open(dir: &Path, parts: &[&str]) -> Option<ZarrNode> {
+        // (Names come from the store's own metadata: none may leave it.)
+        if !parts.iter().all(|p| is_plain_name(p)) {
+            return None;
+        }
         let mut at = dir.to_path_buf();
         for part in parts {
             at.push(part);
@@ -67,7 +71,15 @@ impl ZarrNode {
             "float64" => "f8",
             "bool" => "b1",
             "string" => "O",
-            other => other,
+            "fixed_length_utf32" => "U",
+            "fixed_length_bytes" | "null_terminated_bytes" | "variable_length_bytes" | "bytes" => {
+                "S"
+            }
+            "numpy.datetime64" => "M",
+            "numpy.timedelta64" => "m",
+            "complex64" | "complex128" => "c",
+            // Anything else: a type lamin does not map (dtype dict).
+            _ => "",
         };
         ZarrNode {
             is_group: meta.get("node_type").and_then(Value::as_str) == Some("group"),
@@ -84,6 +96,12 @@ impl ZarrNode {
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs.get(name).and_then(Value::as_str)
     }
+}
+
+/// Whether a name read from a store's metadata (a column, an index, a
+/// scale's path) names a child node, and no path that could leave the store.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
 fn json(path: &Path) -> Option<Value> {
@@ -116,6 +134,10 @@ mod tests {
             assert_eq!(n_genes.kind, "i8", "{store}");
             assert_eq!(n_genes.shape, [index.shape[0]]);
             assert!(ZarrNode::open(&dir, &["obs", "no_such_column"]).is_none());
+            // Names from metadata never leave the store.
+            for bad in ["..", "../anndata", "/etc", "", "."] {
+                assert!(ZarrNode::open(&dir, &["obs", bad]).is_none(), "{bad:?}");
+            }
         }
     }
 }

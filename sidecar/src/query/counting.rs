@@ -12,8 +12,8 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    coalesce_ranges, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result, OBJECT_STORE_COALESCE_DEFAULT,
 };
 
 /// Reads of an inner store, counted (bytes and requests).
@@ -97,12 +97,16 @@ impl ObjectStore for CountingStore {
         Ok(bytes)
     }
 
+    /// Ranges close together are fetched as one (as object_store's remote
+    /// stores do), each fetch through [`Self::get_range`]: what is counted
+    /// is what was fetched, gaps included, once per request.
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        let parts = self.inner.get_ranges(location, ranges).await?;
-        for p in &parts {
-            self.count(p.len() as u64);
-        }
-        Ok(parts)
+        coalesce_ranges(
+            ranges,
+            |range| self.get_range(location, range),
+            OBJECT_STORE_COALESCE_DEFAULT,
+        )
+        .await
     }
 
     async fn head(&self, location: &Path) -> Result<ObjectMeta> {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
+use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures_util::StreamExt;
 use tokio_postgres::Client;
@@ -105,10 +106,18 @@ pub async fn query(
             tables: collections,
         }),
     );
+    // Queries only: no COPY TO, INSERT, CREATE, SET, … (they would write
+    // through the storages' stores, past lamin's rules).
+    let read_only = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
     let frame = ctx
-        .sql(&request.sql)
+        .sql_with_options(&request.sql, read_only)
         .await
-        .map_err(|e| refused!("the query cannot be planned: {e}"))?;
+        .map_err(|e| {
+            refused!("the query cannot be planned (lamin query runs SELECT queries only): {e}")
+        })?;
     let mut stream = frame.execute_stream().await?;
     let mut rows_out = 0;
     while let Some(batch) = stream.next().await {

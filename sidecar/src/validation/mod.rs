@@ -1,6 +1,6 @@
 //! Validation of datasets against schemas (LaminDB's curators): read the
 //! facts a schema asks for from a table (parquet, CSV/TSV) or an AnnData
-//! (h5ad, zarr) — locally before a save, or from a storage as a job — and let
+//! (h5ad, zarr) or a MuData (h5mu) — locally before a save, or from a storage as a job — and let
 //! the database judge them (lamin.validation_verdict, lamin.record_validation).
 //! Only facts travel to the server, never the data.
 
@@ -229,7 +229,7 @@ pub async fn validate(client: &Client, request: &ValidateRequest) -> anyhow::Res
         (row.get(0), row.get(1), row.get(2), row.get(3));
     if !formats::is_table_suffix(&suffix) {
         return Err(refused!(
-            "artifact {uid} (suffix {suffix:?}) is not a dataset validation reads: parquet, CSV/TSV, h5ad or AnnData zarr"
+            "artifact {uid} (suffix {suffix:?}) is not a dataset validation reads: parquet, CSV/TSV, h5ad, h5mu or AnnData zarr"
         ));
     }
     let def = definition(client, &request.schema, otype_of(&suffix)).await?;
@@ -265,7 +265,7 @@ pub fn problem_lines(verdict: &Value) -> Vec<String> {
 
 /// The suffix a local dataset is read by — the suffix rule of saving (the
 /// key's, else the file name's: lamin_core::key::suffix_from_key) — if it
-/// names a format validation reads (parquet, CSV/TSV, h5ad, zarr).
+/// names a format validation reads (parquet, CSV/TSV, h5ad, h5mu, zarr).
 pub fn dataset_suffix(path: &Path, key: Option<&str>) -> Option<String> {
     let named = match key {
         Some(k) => k.to_string(),
@@ -331,7 +331,7 @@ pub async fn save_with_schema(
 pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyhow::Result<Value> {
     let suffix = dataset_suffix(path, None).ok_or_else(|| {
         refused!(
-            "{} is not a parquet, CSV/TSV, h5ad file or AnnData zarr store",
+            "{} is not a parquet, CSV/TSV, h5ad or h5mu file or AnnData zarr store",
             path.display()
         )
     })?;
