@@ -44,7 +44,8 @@ pub struct CatArgs {
     #[arg(long = "where")]
     pub filter: Option<String>,
     /// For an AnnData (.h5ad, .zarr): its obs (default) or var table; for a MuData (.h5mu) also a
-    /// modality's, e.g. rna:obs or prot:var. The index comes first, as `index`.
+    /// modality's, e.g. rna:obs or prot:var; for a SpatialData store a table's, e.g.
+    /// tables:table:obs. The index comes first, as `index`.
     #[arg(long)]
     pub slot: Option<String>,
     /// At most this many rows.

@@ -57,7 +57,7 @@ pub enum Command {
     Get(files::GetArgs),
     /// Import public ontologies and gene tables into the bionty registries.
     Import(import::ImportArgs),
-    /// Stream rows of a table artifact (parquet, CSV/TSV, AnnData obs/var) to stdout, reading only what is needed.
+    /// Stream rows of a table artifact (parquet, CSV/TSV; AnnData, MuData and SpatialData tables by --slot) to stdout, reading only what is needed.
     Cat(cat::CatArgs),
     /// SQL over artifacts and collections (DataFusion): artifact('UID or key'), collection('UID or key').
     Query(query::QueryArgs),
