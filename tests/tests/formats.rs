@@ -275,11 +275,7 @@ fn a_mudata_and_a_zarr_format_3_store_already_in_storage_are_described_when_regi
     )
     .unwrap();
     let zarr = root.join("ext/rna.zarr");
-    for entry in walk(&fixture("formats/pbmc_v3.zarr")) {
-        let to = zarr.join(entry.strip_prefix(fixture("formats/pbmc_v3.zarr")).unwrap());
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, to).unwrap();
-    }
+    copy_folder(&fixture("formats/pbmc_v3.zarr"), &zarr);
     let _sidecar = Sidecar::start(&cluster, "formats");
     for (path, otype, n_obs, first_slots) in [
         (
@@ -311,18 +307,18 @@ fn a_mudata_and_a_zarr_format_3_store_already_in_storage_are_described_when_regi
     }
 }
 
-/// The files below a folder.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
+/// Copy a folder (a zarr store) with everything in it to `to`.
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
         let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
         if p.is_dir() {
-            files.extend(walk(&p));
+            copy_folder(&p, &dest);
         } else {
-            files.push(p);
+            std::fs::copy(&p, dest).unwrap();
         }
     }
-    files
 }
 
 #[test]
@@ -500,11 +496,7 @@ fn a_spatialdata_store_gets_its_elements_as_layout_and_a_schema_per_table_slot()
     // The register job reads one already in the storage the same.
     let root = dir.path().join("storage");
     let copy = root.join("ext/visium.zarr");
-    for entry in walk(&fixture("formats/visium.zarr")) {
-        let to = copy.join(entry.strip_prefix(fixture("formats/visium.zarr")).unwrap());
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, to).unwrap();
-    }
+    copy_folder(&fixture("formats/visium.zarr"), &copy);
     // (Other bytes than the saved copy's, or the register would find it known.)
     std::fs::write(copy.join("README"), "a copy").unwrap();
     let _sidecar = Sidecar::start(&cluster, "spatial");

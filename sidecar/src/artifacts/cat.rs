@@ -11,11 +11,8 @@ use arrow::record_batch::RecordBatch;
 use tokio_postgres::Client;
 
 use super::locate_ready;
-use crate::formats::anndata::{read_frame, Slot};
-use crate::formats::mudata::read_frame_h5mu;
 use crate::formats::parquet::scan;
-use crate::formats::spatialdata::{is_spatialdata, read_table_frame};
-use crate::formats::{delimited, delimiter_of, Emitter, Query, ReadCost};
+use crate::formats::{delimited, delimiter_of, read_slot, Emitter, Query, ReadCost};
 use crate::refused;
 use crate::storage::Storage;
 
@@ -111,17 +108,7 @@ fn read_local(
     if let Some(delimiter) = delimiter_of(suffix) {
         return delimited::scan_local(path, delimiter, query, sink);
     }
-    let table = match (suffix, slot.as_str()) {
-        (".h5mu", _) => read_frame_h5mu(path, &slot)?,
-        (".zarr", _) if is_spatialdata(path) => read_table_frame(path, &slot)?,
-        (_, s) if s.starts_with("tables:") => {
-            return Err(refused!(
-                "{slot:?} is a slot of a SpatialData store; this is an AnnData (slots obs and var)"
-            ))
-        }
-        (_, "var") => read_frame(path, suffix, Slot::Var)?,
-        _ => read_frame(path, suffix, Slot::Obs)?,
-    };
+    let table = read_slot(path, suffix, &slot)?;
     let wanted = query
         .output_columns(&table.schema())
         .with_context(|| format!("the {slot} table"))?;

@@ -248,6 +248,28 @@ pub fn scan_local_table(
     }
 }
 
+/// One table of a local AnnData (`obs`, `var`), MuData (`obs`, `rna:var`, …)
+/// or SpatialData store (`tables:<table>:obs`, …) by its slot name, as one
+/// arrow batch: the reader chosen by the suffix (blocking; `lamin cat`,
+/// `lamin query`).
+pub fn read_slot(path: &Path, suffix: &str, slot: &str) -> anyhow::Result<RecordBatch> {
+    use anndata::{read_frame, Slot};
+    match (suffix, slot) {
+        (".h5mu", _) => mudata::read_frame_h5mu(path, slot),
+        (".zarr", _) if spatialdata::is_spatialdata(path) => {
+            spatialdata::read_table_frame(path, slot)
+        }
+        (_, "obs") => read_frame(path, suffix, Slot::Obs),
+        (_, "var") => read_frame(path, suffix, Slot::Var),
+        (_, s) if s.starts_with("tables:") => Err(crate::refused!(
+            "{slot:?} is a slot of a SpatialData store; this is an AnnData (slots obs and var)"
+        )),
+        (_, other) => Err(crate::refused!(
+            "an AnnData has the slots obs and var, not {other:?}"
+        )),
+    }
+}
+
 /// Describe a local file (or `.zarr` store) of any known format by its suffix (blocking).
 pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
     Ok(match suffix {

@@ -28,10 +28,7 @@ use tokio_postgres::Client;
 use super::counting::ReadCounter;
 use crate::artifacts::{locate_ready, Located};
 use crate::error::DbError;
-use crate::formats::anndata::{read_frame, Slot};
-use crate::formats::delimiter_of;
-use crate::formats::mudata::read_frame_h5mu;
-use crate::formats::spatialdata::{is_spatialdata, read_table_frame};
+use crate::formats::{delimiter_of, read_slot};
 use crate::refused;
 use crate::storage::Storage;
 
@@ -235,15 +232,7 @@ impl<'a> Resolver<'a> {
                 let suffix = a.suffix.clone();
                 let batch = storage
                     .with_local_copy(&a.object, a.folder, |path: &Path| {
-                        tokio::task::block_in_place(|| match (suffix.as_str(), slot.as_str()) {
-                            (".h5mu", _) => read_frame_h5mu(path, &slot),
-                            (".zarr", _) if is_spatialdata(path) => read_table_frame(path, &slot),
-                            (_, "obs") => read_frame(path, &suffix, Slot::Obs),
-                            (_, "var") => read_frame(path, &suffix, Slot::Var),
-                            (_, other) => Err(refused!(
-                                "an AnnData has the slots obs and var, not {other:?}"
-                            )),
-                        })
+                        tokio::task::block_in_place(|| read_slot(path, &suffix, &slot))
                     })
                     .await
                     .with_context(|| format!("artifact {}", a.uid))?;
