@@ -20,6 +20,7 @@ PG_CONFIG="$PG_BINDIR/pg_config"
     PSYCOPG_VERSION=3.3.9
     ANNDATA_VERSION=0.12.19
     CITUS_VERSION=13.2.2
+    TILEDBSOMA_VERSION=2.3.0
 }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -156,6 +157,29 @@ install_frozen_scripts() {
         esac
         install_file "$script" "$extdir/$name"
     done
+}
+
+# install_tiledb: the TileDB C library the sidecar reads TileDB-SOMA
+# experiments with, taken from the pinned tiledbsoma wheel (which ships it,
+# self-contained) into target/tools/tiledb, once. Prints its path, the value
+# for LAMIN_TILEDB_LIBRARY.
+install_tiledb() {
+    local dir="$REPO_ROOT/target/tools/tiledb" lib
+    lib=$(find "$dir/lib" -name 'libtiledb-*.so.*' 2>/dev/null | head -n 1 || true)
+    if [ -z "$lib" ] || [ "$(cat "$dir/version" 2>/dev/null)" != "$TILEDBSOMA_VERSION" ]; then
+        rm -rf "$dir"
+        python3 -m venv "$dir/venv"
+        "$dir/venv/bin/pip" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+            -d "$dir/wheel" "tiledbsoma==$TILEDBSOMA_VERSION" >&2
+        unzip -q -o "$dir"/wheel/tiledbsoma-*.whl 'tiledbsoma.libs/libtiledb-*' -d "$dir/unpacked"
+        mkdir -p "$dir/lib"
+        mv "$dir"/unpacked/tiledbsoma.libs/libtiledb-* "$dir/lib/"
+        rm -rf "$dir/venv" "$dir/wheel" "$dir/unpacked"
+        echo "$TILEDBSOMA_VERSION" >"$dir/version"
+        lib=$(find "$dir/lib" -name 'libtiledb-*.so.*' | head -n 1)
+    fi
+    [ -n "$lib" ] || die "no libtiledb in the tiledbsoma $TILEDBSOMA_VERSION wheel"
+    echo "$lib"
 }
 
 # install_citus: build Citus (the last release line for Postgres 15; AGPL-3.0)

@@ -1,11 +1,11 @@
 //! The formats beyond parquet, CSV/TSV and AnnData zarr v2 (issue 22), with
 //! files written by their reference libraries (tests/fixtures/formats, the
 //! scripts beside them): MuData `.h5mu`, AnnData zarr format 3, generic
-//! HDF5 and SpatialData stores.
+//! HDF5, SpatialData stores and TileDB-SOMA experiments.
 
 use lamin_e2e::{
-    await_job, cluster_with_storage, fails, fixture, lamin, ok, register_job, stderr_text,
-    stdout_text, Cluster, Sidecar,
+    await_job, cluster_with_storage, fails, fixture, lamin, lamin_with_env, ok, register_job,
+    stderr_text, stdout_text, Cluster, Sidecar,
 };
 
 /// `lamin save` of a fixture under `key`: its uid.
@@ -509,4 +509,141 @@ fn a_spatialdata_store_gets_its_elements_as_layout_and_a_schema_per_table_slot()
     assert_eq!(status, "done", "{error:?}");
     assert!(result.get("warning").is_none(), "{result}");
     assert_eq!(recorded(&mut db, &registered).2, slots);
+}
+
+#[test]
+fn a_tiledbsoma_experiment_gets_obs_and_a_schema_per_measurement_and_its_arrays_as_layout() {
+    assert!(
+        std::env::var_os("LAMIN_TILEDB_LIBRARY").is_some(),
+        "LAMIN_TILEDB_LIBRARY must name a libtiledb.so (scripts/test sets it)"
+    );
+    let (cluster, mut db, dir) = cluster_with_storage();
+    let uid = save(&cluster, "formats/pbmc.tiledbsoma", "soma/pbmc.tiledbsoma");
+    let (otype, n_obs, slots) = recorded(&mut db, &uid);
+    assert_eq!(otype.as_deref(), Some("tiledbsoma"));
+    assert_eq!(n_obs, Some(40));
+    assert_eq!(
+        slots,
+        "ms:ADT:var_id:str,\
+         ms:RNA:var_id:str,ms:RNA:gene_symbol:str,ms:RNA:feature_type:cat,\
+         obs:obs_id:str,obs:cell_type:cat,obs:n_genes:int,obs:percent_mito:float,obs:doublet:bool",
+        "LaminDB's slots: obs and ms:<measurement>"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&ok(&lamin(&cluster, &["describe", &uid]))).unwrap();
+    let layout = &doc["layout"];
+    assert_eq!(layout["format"], "tiledbsoma", "{doc}");
+    assert_eq!(
+        layout["measurements"],
+        serde_json::json!({ "ADT": { "n_vars": 3 }, "RNA": { "n_vars": 6 } })
+    );
+    let x = layout["arrays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == "ms/RNA/X/data")
+        .unwrap_or_else(|| panic!("{layout}"));
+    assert_eq!(
+        x,
+        &serde_json::json!({ "path": "ms/RNA/X/data", "sparse": true, "soma_type": "SOMASparseNDArray", "n_values": 72 })
+    );
+    assert_eq!(doc["n_files"].as_i64(), Some(93), "a folder artifact");
+
+    // Already in the storage: registering reads it the same. (With a note
+    // beside it: the same bytes would be the artifact saved above.)
+    let root = dir.path().join("storage");
+    copy_folder(
+        &fixture("formats/pbmc.tiledbsoma"),
+        &root.join("ext/pbmc.tiledbsoma"),
+    );
+    std::fs::write(
+        root.join("ext/pbmc.tiledbsoma/NOTES.txt"),
+        "registered in place",
+    )
+    .unwrap();
+    let _sidecar = Sidecar::start(&cluster, "soma");
+    let registered: String = db
+        .query_one(
+            "SELECT lamin.register($1)",
+            &[&root.join("ext/pbmc.tiledbsoma").to_str().unwrap()],
+        )
+        .unwrap()
+        .get(0);
+    let job = register_job(&mut db, &registered);
+    let (status, result, error) = await_job(&mut db, job);
+    assert_eq!(status, "done", "{error:?}");
+    assert!(result.get("warning").is_none(), "{result}");
+    assert_eq!(
+        recorded(&mut db, &registered),
+        recorded(&mut db, &uid),
+        "{result}"
+    );
+
+    // A truncated experiment is kept as a plain folder, with TileDB's reason.
+    let out = lamin(
+        &cluster,
+        &[
+            "save",
+            fixture("formats/truncated.tiledbsoma").to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert!(
+        stderr_text(&out).contains("not a readable TileDB-SOMA experiment"),
+        "{}",
+        stderr_text(&out)
+    );
+    let plain = stdout_text(&out).trim().to_string();
+    assert_eq!(recorded(&mut db, &plain), (None, None, String::new()));
+
+    // Without a TileDB library only the folder's layout is recorded, and the
+    // warning says how to get one. (Another copy: the same bytes would be
+    // the artifact saved first.)
+    let copy = dir.path().join("unread.tiledbsoma");
+    copy_folder(&fixture("formats/pbmc.tiledbsoma"), &copy);
+    std::fs::write(copy.join("README.txt"), "a note beside the experiment").unwrap();
+    let out = lamin_with_env(
+        &cluster,
+        &[(
+            "LAMIN_TILEDB_LIBRARY".into(),
+            "/nonexistent/libtiledb.so".into(),
+        )],
+        &[
+            "save",
+            copy.to_str().unwrap(),
+            "--key",
+            "soma/unread.tiledbsoma",
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert!(
+        stderr_text(&out).contains("only the folder's layout was recorded")
+            && stderr_text(&out).contains("set LAMIN_TILEDB_LIBRARY"),
+        "{}",
+        stderr_text(&out)
+    );
+    let unread = stdout_text(&out).trim().to_string();
+    let layout: serde_json::Value = db
+        .query_one("SELECT lamin.describe($1) -> 'layout'", &[&unread])
+        .unwrap()
+        .get(0);
+    assert_eq!(layout["format"], "tiledbsoma");
+    assert_eq!(
+        layout["arrays"].as_array().map(Vec::len),
+        Some(5),
+        "{layout}"
+    );
+    assert!(
+        layout["unread"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/libtiledb.so"),
+        "{layout}"
+    );
+    assert_eq!(
+        recorded(&mut db, &unread),
+        (Some("tiledbsoma".into()), None, String::new())
+    );
 }

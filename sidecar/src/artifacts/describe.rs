@@ -12,6 +12,7 @@ use crate::error::DbError;
 use crate::formats::anndata::{AnnDataInfo, FrameColumn};
 use crate::formats::mudata::MuDataInfo;
 use crate::formats::spatialdata::SpatialDataInfo;
+use crate::formats::tiledb::SomaInfo;
 use crate::formats::{describe_local, Described, TableInfo};
 use crate::refused;
 
@@ -30,7 +31,25 @@ pub async fn describe_and_record(
             record_layout(client, uid, "hdf5", &layout.to_json(), None).await
         }
         Described::SpatialData(info) => record_spatialdata(client, uid, &info).await,
+        Described::Soma(info) => record_soma(client, uid, &info).await,
+        Described::SomaFolder { layout, reason } => {
+            // The folder's arrays, and why no more was read: a warning.
+            let mut layout = layout;
+            layout["unread"] = json!(reason);
+            let mut out =
+                record_layout(client, uid, "tiledbsoma", &layout, Some("tiledbsoma")).await?;
+            out["warning"] = json!(format!("only the folder's layout was recorded: {reason}"));
+            Ok(out)
+        }
     }
+}
+
+/// The warning a description carries (a SOMA experiment read without a
+/// TileDB library), taken out of it.
+pub fn take_warning(described: &mut Value) -> Option<String> {
+    let warning = described.get("warning")?.as_str()?.to_string();
+    described.as_object_mut()?.remove("warning");
+    Some(warning)
 }
 
 /// Record what a table holds on its artifact (lamin.record_columns): rows,
@@ -109,6 +128,21 @@ pub async fn record_spatialdata(
         Some("SpatialData"),
     )
     .await?;
+    out["layout"] = recorded["layout"].clone();
+    Ok(out)
+}
+
+/// Record what a TileDB-SOMA experiment holds: n_obs, the `obs` schema and
+/// one `ms:<measurement>` schema per measurement's var (as LaminDB's SOMA
+/// curator names the slots), otype tiledbsoma, and its arrays as the layout.
+pub async fn record_soma(client: &Client, uid: &str, info: &SomaInfo) -> anyhow::Result<Value> {
+    let frames: Vec<(&str, &[FrameColumn])> = info
+        .frames
+        .iter()
+        .map(|f| (f.slot.as_str(), &f.columns[..]))
+        .collect();
+    let mut out = record_frames(client, uid, "tiledbsoma", Some(info.n_obs), &frames).await?;
+    let recorded = record_layout(client, uid, "tiledbsoma", &info.to_json(), None).await?;
     out["layout"] = recorded["layout"].clone();
     Ok(out)
 }

@@ -5,10 +5,10 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::Client;
 
-use super::describe::{describe_and_record, record};
+use super::describe::{describe_and_record, record, take_warning};
 use super::locate;
 use crate::error::DbError;
-use crate::formats::{is_described_suffix, parquet};
+use crate::formats::{is_described_suffix, is_store_suffix, parquet};
 use crate::progress::Progress;
 use crate::refused;
 use crate::storage::Storage;
@@ -126,7 +126,7 @@ pub async fn register(
         .await
         .map(|r| r.get::<_, String>(0))
         .unwrap_or_default();
-    let is_store = content.n_files.is_some() && suffix == ".zarr";
+    let is_store = content.n_files.is_some() && is_store_suffix(&suffix);
     if status == "ready" && (content.n_files.is_none() || is_store) && is_described_suffix(&suffix)
     {
         let described = if suffix == ".parquet" {
@@ -139,7 +139,10 @@ pub async fn register(
             describe_copy(client, &a.uid, &storage, &a.object, &suffix, is_store).await
         };
         match described {
-            Ok(table) => result.table = Some(table),
+            Ok(mut table) => {
+                result.warning = take_warning(&mut table);
+                result.table = Some(table);
+            }
             Err(e) => result.warning = Some(format!("registered as plain bytes: {e:#}")),
         }
     }

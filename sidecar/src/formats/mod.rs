@@ -11,6 +11,7 @@ pub mod mudata;
 pub mod parquet;
 pub mod rewrite;
 pub mod spatialdata;
+pub mod tiledb;
 pub mod zarr_node;
 
 use std::path::Path;
@@ -162,6 +163,14 @@ pub enum Described {
     Hdf5(hdf5_layout::Hdf5Layout),
     /// A SpatialData zarr store: its elements and tables.
     SpatialData(spatialdata::SpatialDataInfo),
+    /// A TileDB-SOMA experiment: obs, each measurement's var, its arrays.
+    Soma(tiledb::SomaInfo),
+    /// A TileDB-SOMA experiment read without a TileDB library: the layout
+    /// of its folder, and why no more was read.
+    SomaFolder {
+        layout: serde_json::Value,
+        reason: String,
+    },
 }
 
 /// The lamin feature dtype of an arrow type (see lamin.feature.dtype):
@@ -221,9 +230,16 @@ pub fn is_table_suffix(suffix: &str) -> bool {
 }
 
 /// Whether saving and registering read artifacts with this suffix: tables,
-/// AnnData and MuData (columns and schemas), generic HDF5 (a layout).
+/// AnnData and MuData (columns and schemas), generic HDF5 (a layout),
+/// TileDB-SOMA experiments.
 pub fn is_described_suffix(suffix: &str) -> bool {
-    is_table_suffix(suffix) || hdf5_layout::is_hdf5_suffix(suffix)
+    is_table_suffix(suffix) || hdf5_layout::is_hdf5_suffix(suffix) || tiledb::is_soma_suffix(suffix)
+}
+
+/// Whether a folder artifact with this suffix is read as one dataset (a zarr
+/// store: AnnData or SpatialData; a TileDB-SOMA experiment).
+pub fn is_store_suffix(suffix: &str) -> bool {
+    suffix == ".zarr" || tiledb::is_soma_suffix(suffix)
 }
 
 /// Describe a local table file by its suffix (parquet, CSV, TSV).
@@ -280,6 +296,16 @@ pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
         ".h5ad" => Described::AnnData(anndata::describe_h5ad(path)?),
         ".h5mu" => Described::MuData(mudata::describe_h5mu(path)?),
         ".h5" | ".hdf5" => Described::Hdf5(hdf5_layout::describe_hdf5(path)?),
+        ".tiledbsoma" => match tiledb::describe_soma(path) {
+            Ok(info) => Described::Soma(info),
+            Err(e) => match e.downcast::<tiledb::ffi::LibraryMissing>() {
+                Ok(missing) => Described::SomaFolder {
+                    layout: tiledb::folder_layout(path)?,
+                    reason: missing.to_string(),
+                },
+                Err(e) => return Err(e),
+            },
+        },
         _ => Described::Table(describe_local_table(path, suffix)?),
     })
 }

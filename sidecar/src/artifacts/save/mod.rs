@@ -24,9 +24,9 @@ use lamin_core::content::Content;
 use serde_json::Value;
 use tokio_postgres::Client;
 
-use super::describe::describe_and_record;
+use super::describe::{describe_and_record, take_warning};
 use crate::error::DbError;
-use crate::formats::is_described_suffix;
+use crate::formats::{is_described_suffix, is_store_suffix};
 use crate::progress::Progress;
 use crate::refused;
 use crate::storage::local::local_folder_files;
@@ -346,10 +346,10 @@ async fn describe(client: &Client, outcome: &mut SaveOutcome, suffix: &str, sour
     if !is_described_suffix(suffix) {
         return;
     }
-    // Files by suffix; a folder only as an AnnData zarr store.
+    // Files by suffix; a folder only as a store (zarr, TileDB-SOMA).
     let path: PathBuf = match source {
         Source::File(path) => path.clone(),
-        Source::Folder(files) if suffix == ".zarr" => match files.first() {
+        Source::Folder(files) if is_store_suffix(suffix) => match files.first() {
             Some((relative, full)) => {
                 let depth = relative.split('/').count();
                 full.ancestors()
@@ -362,7 +362,10 @@ async fn describe(client: &Client, outcome: &mut SaveOutcome, suffix: &str, sour
         Source::Folder(_) => return,
     };
     match describe_and_record(client, &outcome.uid, &path, suffix).await {
-        Ok(table) => outcome.table = Some(table),
+        Ok(mut table) => {
+            outcome.warning = take_warning(&mut table);
+            outcome.table = Some(table);
+        }
         Err(e) => outcome.warning = Some(format!("{e:#}")),
     }
 }
