@@ -21,6 +21,7 @@ PG_CONFIG="$PG_BINDIR/pg_config"
     ANNDATA_VERSION=0.12.19
     CITUS_VERSION=13.2.2
     TILEDBSOMA_VERSION=2.3.0
+    DUCKDB_NPM_VERSION=1.5.6-r.1
 }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -180,6 +181,24 @@ install_tiledb() {
     fi
     [ -n "$lib" ] || die "no libtiledb in the tiledbsoma $TILEDBSOMA_VERSION wheel"
     echo "$lib"
+}
+
+# install_duckdb: the DuckDB C library the sidecar reads .duckdb files with,
+# from the pinned npm package of DuckDB's Node bindings (which ships
+# libduckdb.so, self-contained) into target/tools/duckdb, once. Prints its
+# path, the value for LAMIN_DUCKDB_LIBRARY.
+install_duckdb() {
+    local dir="$REPO_ROOT/target/tools/duckdb"
+    if [ ! -f "$dir/lib/libduckdb.so" ] || [ "$(cat "$dir/version" 2>/dev/null)" != "$DUCKDB_NPM_VERSION" ]; then
+        rm -rf "$dir"
+        mkdir -p "$dir/lib"
+        (cd "$dir" && npm pack --silent "@duckdb/node-bindings-linux-x64@$DUCKDB_NPM_VERSION" >/dev/null)
+        tar xzf "$dir"/duckdb-node-bindings-linux-x64-*.tgz -C "$dir" package/libduckdb.so
+        mv "$dir/package/libduckdb.so" "$dir/lib/"
+        rm -rf "$dir/package" "$dir"/*.tgz
+        echo "$DUCKDB_NPM_VERSION" >"$dir/version"
+    fi
+    echo "$dir/lib/libduckdb.so"
 }
 
 # install_citus: build Citus (the last release line for Postgres 15; AGPL-3.0)

@@ -115,14 +115,14 @@ COMMENT ON FUNCTION lamin.record_columns(text, bigint, jsonb, text, text) IS
 -- "layout".
 CREATE TABLE lamin.artifact_layout (
     artifact_id bigint PRIMARY KEY REFERENCES lamin.artifact ON DELETE CASCADE,
-    format      text NOT NULL CONSTRAINT artifact_layout_format_known CHECK (format IN ('hdf5', 'spatialdata', 'tiledbsoma')),
+    format      text NOT NULL CONSTRAINT artifact_layout_format_known CHECK (format IN ('hdf5', 'spatialdata', 'tiledbsoma', 'duckdb')),
     layout      jsonb NOT NULL CONSTRAINT artifact_layout_is_object CHECK (jsonb_typeof(layout) = 'object'),
     created_at  timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE lamin.artifact_layout IS 'What a container artifact holds (HDF5 groups and datasets, SpatialData elements, TileDB-SOMA arrays), as read on save or register.';
+COMMENT ON TABLE lamin.artifact_layout IS 'What a container artifact holds (HDF5 groups and datasets, SpatialData elements, TileDB-SOMA arrays, DuckDB tables), as read on save or register.';
 COMMENT ON COLUMN lamin.artifact_layout.artifact_id IS 'The artifact.';
-COMMENT ON COLUMN lamin.artifact_layout.format IS 'The container format read: hdf5, spatialdata, tiledbsoma.';
-COMMENT ON COLUMN lamin.artifact_layout.layout IS 'The layout as a JSON object (for hdf5: datasets with path, shape and dtype, groups; for spatialdata: elements by kind, tables; for tiledbsoma: measurements, arrays with stored values, or the folder''s arrays and why no more was read).';
+COMMENT ON COLUMN lamin.artifact_layout.format IS 'The container format read: hdf5, spatialdata, tiledbsoma, duckdb.';
+COMMENT ON COLUMN lamin.artifact_layout.layout IS 'The layout as a JSON object (for hdf5: datasets with path, shape and dtype, groups; for spatialdata: elements by kind, tables; for tiledbsoma: measurements, arrays with stored values, or the folder''s arrays and why no more was read; for duckdb: tables with schema, rows and column types, views).';
 COMMENT ON COLUMN lamin.artifact_layout.created_at IS 'When it was read.';
 SELECT lamin.secure_table('lamin.artifact_layout', 'link:lamin.artifact:artifact_id');
 SELECT pg_catalog.pg_extension_config_dump('lamin.artifact_layout', '');
@@ -146,7 +146,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION lamin.record_layout(text, text, jsonb, text) IS
-    'Record what a container artifact holds (format hdf5, spatialdata or tiledbsoma, its layout as JSON) and, when given, its otype; replaces an earlier layout.';
+    'Record what a container artifact holds (format hdf5, spatialdata, tiledbsoma or duckdb, its layout as JSON) and, when given, its otype; replaces an earlier layout.';
 
 -- Load a parquet artifact into a new table (a job: the sidecar streams the
 -- rows in with binary COPY, in one transaction, as the caller). The artifact

@@ -3,6 +3,8 @@
 //! scripts beside them): MuData `.h5mu`, AnnData zarr format 3, generic
 //! HDF5, SpatialData stores and TileDB-SOMA experiments.
 
+use std::io::Write;
+
 use lamin_e2e::{
     await_job, cluster_with_storage, fails, fixture, lamin, lamin_with_env, ok, register_job,
     stderr_text, stdout_text, Cluster, Sidecar,
@@ -646,4 +648,124 @@ fn a_tiledbsoma_experiment_gets_obs_and_a_schema_per_measurement_and_its_arrays_
         recorded(&mut db, &unread),
         (Some("tiledbsoma".into()), None, String::new())
     );
+}
+
+#[test]
+fn a_duckdb_file_gets_a_schema_per_table_and_its_tables_and_views_as_layout() {
+    assert!(
+        std::env::var_os("LAMIN_DUCKDB_LIBRARY").is_some(),
+        "LAMIN_DUCKDB_LIBRARY must name a libduckdb.so (scripts/test sets it)"
+    );
+    let (cluster, mut db, dir) = cluster_with_storage();
+    let uid = save(
+        &cluster,
+        "formats/experiment.duckdb",
+        "warehouse/experiment.duckdb",
+    );
+    assert_eq!(
+        recorded(&mut db, &uid),
+        (
+            None,
+            None,
+            "cells:cell_id:str,cells:cell_type:cat,cells:n_genes:int,cells:score:float,\
+             cells:passed_qc:bool,cells:collected:date,cells:measured_at:datetime,cells:dose:num,cells:tags:dict,\
+             genes:ensembl_gene_id:str,genes:symbol:str,\
+             qc.runs:run:int,qc.runs:operator:str"
+                .to_string()
+        ),
+        "a slot per table; no otype, no n_observations for three tables"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&ok(&lamin(&cluster, &["describe", &uid]))).unwrap();
+    let layout = &doc["layout"];
+    assert_eq!(layout["format"], "duckdb", "{doc}");
+    assert_eq!(layout["views"], serde_json::json!(["main.t_cells"]));
+    let rows: Vec<(String, i64)> = layout["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["n_rows"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("cells".into(), 50),
+            ("genes".into(), 4),
+            ("runs".into(), 2)
+        ]
+    );
+    assert_eq!(
+        layout["tables"][0]["columns"][1],
+        serde_json::json!({ "name": "cell_type", "type": "ENUM('B cell', 'NK cell', 'T cell')" })
+    );
+
+    // Already in the storage: registering reads it the same.
+    let root = dir.path().join("storage");
+    std::fs::create_dir_all(root.join("ext")).unwrap();
+    let copy = root.join("ext/experiment.duckdb");
+    std::fs::copy(fixture("formats/experiment.duckdb"), &copy).unwrap();
+    // (One more byte at the end, which DuckDB does not read: other bytes
+    // than the artifact saved above.)
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&copy)
+        .unwrap()
+        .write_all(b"\0")
+        .unwrap();
+    let _sidecar = Sidecar::start(&cluster, "duckdb");
+    let registered: String = db
+        .query_one("SELECT lamin.register($1)", &[&copy.to_str().unwrap()])
+        .unwrap()
+        .get(0);
+    let job = register_job(&mut db, &registered);
+    let (status, result, error) = await_job(&mut db, job);
+    assert_eq!(status, "done", "{error:?}");
+    assert!(result.get("warning").is_none(), "{result}");
+    assert_eq!(
+        recorded(&mut db, &registered),
+        recorded(&mut db, &uid),
+        "{result}"
+    );
+
+    // A truncated file and one read without a library stay plain bytes, with
+    // DuckDB's reason or how to get the library. (Another copy again.)
+    let unread = dir.path().join("unread.duckdb");
+    std::fs::copy(&copy, &unread).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&unread)
+        .unwrap()
+        .write_all(b"\0")
+        .unwrap();
+    for (file, env, says) in [
+        (
+            fixture("formats/truncated.duckdb"),
+            vec![],
+            "not a readable DuckDB database",
+        ),
+        (
+            unread,
+            vec![(
+                "LAMIN_DUCKDB_LIBRARY".to_string(),
+                "/nonexistent/libduckdb.so".to_string(),
+            )],
+            "set LAMIN_DUCKDB_LIBRARY",
+        ),
+    ] {
+        let out = lamin_with_env(&cluster, &env, &["save", file.to_str().unwrap(), "-q"]);
+        assert!(out.status.success(), "{}", stderr_text(&out));
+        assert!(
+            stderr_text(&out).contains(says),
+            "{}: {}",
+            file.display(),
+            stderr_text(&out)
+        );
+        let plain = stdout_text(&out);
+        assert_eq!(recorded(&mut db, &plain), (None, None, String::new()));
+    }
 }

@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 use super::get::resolve_artifact;
 use crate::error::DbError;
 use crate::formats::anndata::{AnnDataInfo, FrameColumn};
+use crate::formats::duckdb::DuckDbInfo;
 use crate::formats::mudata::MuDataInfo;
 use crate::formats::spatialdata::SpatialDataInfo;
 use crate::formats::tiledb::SomaInfo;
@@ -32,6 +33,7 @@ pub async fn describe_and_record(
         }
         Described::SpatialData(info) => record_spatialdata(client, uid, &info).await,
         Described::Soma(info) => record_soma(client, uid, &info).await,
+        Described::DuckDb(info) => record_duckdb(client, uid, &info).await,
         Described::SomaFolder { layout, reason } => {
             // The folder's arrays, and why no more was read: a warning.
             let mut layout = layout;
@@ -80,7 +82,8 @@ pub async fn record_anndata(
     info: &AnnDataInfo,
 ) -> anyhow::Result<Value> {
     let frames = [("obs", &info.obs[..]), ("var", &info.var[..])];
-    let mut out = record_frames(client, uid, "AnnData", Some(info.n_obs), &frames).await?;
+    let mut out =
+        record_frames(client, uid, Otype::Is("AnnData"), Some(info.n_obs), &frames).await?;
     out["n_vars"] = json!(info.n_vars);
     Ok(out)
 }
@@ -93,7 +96,8 @@ pub async fn record_mudata(client: &Client, uid: &str, info: &MuDataInfo) -> any
         .iter()
         .map(|f| (f.slot.as_str(), &f.columns[..]))
         .collect();
-    let mut out = record_frames(client, uid, "MuData", Some(info.n_obs), &frames).await?;
+    let mut out =
+        record_frames(client, uid, Otype::Is("MuData"), Some(info.n_obs), &frames).await?;
     out["n_vars"] = json!(info.n_vars);
     out["modalities"] = json!(info.modalities);
     Ok(out)
@@ -119,7 +123,7 @@ pub async fn record_spatialdata(
         .collect();
     let frames: Vec<(&str, &[FrameColumn])> = slots.iter().map(|(s, c)| (s.as_str(), *c)).collect();
     // (No global obs: n_observations stays unset.)
-    let mut out = record_frames(client, uid, "SpatialData", None, &frames).await?;
+    let mut out = record_frames(client, uid, Otype::Is("SpatialData"), None, &frames).await?;
     let recorded = record_layout(
         client,
         uid,
@@ -141,10 +145,52 @@ pub async fn record_soma(client: &Client, uid: &str, info: &SomaInfo) -> anyhow:
         .iter()
         .map(|f| (f.slot.as_str(), &f.columns[..]))
         .collect();
-    let mut out = record_frames(client, uid, "tiledbsoma", Some(info.n_obs), &frames).await?;
+    let mut out = record_frames(
+        client,
+        uid,
+        Otype::Is("tiledbsoma"),
+        Some(info.n_obs),
+        &frames,
+    )
+    .await?;
     let recorded = record_layout(client, uid, "tiledbsoma", &info.to_json(), None).await?;
     out["layout"] = recorded["layout"].clone();
     Ok(out)
+}
+
+/// Record what a DuckDB file holds: a schema per table in a slot named like
+/// it (`cells`, `qc.runs`), n_observations when it has one table, and the
+/// tables with their DuckDB types, rows and the views as the layout. (No
+/// otype: LaminDB has none for DuckDB files.)
+pub async fn record_duckdb(client: &Client, uid: &str, info: &DuckDbInfo) -> anyhow::Result<Value> {
+    let slots: Vec<String> = info.tables.iter().map(|t| t.slot()).collect();
+    let frames: Vec<(&str, &[FrameColumn])> = slots
+        .iter()
+        .zip(&info.tables)
+        .map(|(slot, t)| (slot.as_str(), &t.columns[..]))
+        .collect();
+    let mut out = record_frames(client, uid, Otype::None("duckdb"), None, &frames).await?;
+    if let [only] = &info.tables[..] {
+        client
+            .execute(
+                "UPDATE lamin.artifact SET n_observations = $2 WHERE uid = $1",
+                &[&uid, &only.n_rows],
+            )
+            .await
+            .map_err(DbError)?;
+        out["n_obs"] = json!(only.n_rows);
+    }
+    let recorded = record_layout(client, uid, "duckdb", &info.to_json(), None).await?;
+    out["layout"] = recorded["layout"].clone();
+    Ok(out)
+}
+
+/// The otype a dataset's frames are recorded with, or none (a DuckDB file;
+/// with the word its column types are labelled with).
+#[derive(Clone, Copy)]
+enum Otype<'a> {
+    Is(&'a str),
+    None(&'a str),
 }
 
 /// Record the dataframes of an AnnData-like dataset: for each slot with
@@ -155,7 +201,7 @@ pub async fn record_soma(client: &Client, uid: &str, info: &SomaInfo) -> anyhow:
 async fn record_frames(
     client: &Client,
     uid: &str,
-    otype: &str,
+    otype: Otype<'_>,
     n_obs: Option<i64>,
     frames: &[(&str, &[FrameColumn])],
 ) -> anyhow::Result<Value> {
@@ -167,6 +213,10 @@ async fn record_frames(
             "{slot:?} cannot name a slot (letters, digits, _ . : -, starting with a letter or _, at most 64): rename the modality or table in the file"
         ));
     }
+    let (label, otype) = match otype {
+        Otype::Is(o) => (o.to_lowercase(), Some(o)),
+        Otype::None(label) => (label.to_string(), None),
+    };
     let mut out = json!({});
     if let Some(n) = n_obs {
         out["n_obs"] = json!(n);
@@ -178,7 +228,7 @@ async fn record_frames(
         let n = n_obs.filter(|_| *slot == "obs");
         let cols: Value = columns
             .iter()
-            .map(|c| json!({ "name": c.name, "dtype": c.dtype, "arrow": format!("{} {slot} {}", otype.to_lowercase(), c.dtype) }))
+            .map(|c| json!({ "name": c.name, "dtype": c.dtype, "arrow": format!("{label} {slot} {}", c.dtype) }))
             .collect();
         let row = client
             .query_one(

@@ -5,6 +5,7 @@
 
 pub mod anndata;
 pub mod delimited;
+pub mod duckdb;
 pub mod filter;
 pub mod hdf5_layout;
 pub mod mudata;
@@ -163,6 +164,8 @@ pub enum Described {
     Hdf5(hdf5_layout::Hdf5Layout),
     /// A SpatialData zarr store: its elements and tables.
     SpatialData(spatialdata::SpatialDataInfo),
+    /// A DuckDB database file: its tables with their columns and rows, views.
+    DuckDb(duckdb::DuckDbInfo),
     /// A TileDB-SOMA experiment: obs, each measurement's var, its arrays.
     Soma(tiledb::SomaInfo),
     /// A TileDB-SOMA experiment read without a TileDB library: the layout
@@ -231,9 +234,12 @@ pub fn is_table_suffix(suffix: &str) -> bool {
 
 /// Whether saving and registering read artifacts with this suffix: tables,
 /// AnnData and MuData (columns and schemas), generic HDF5 (a layout),
-/// TileDB-SOMA experiments.
+/// TileDB-SOMA experiments and DuckDB files (schemas and a layout).
 pub fn is_described_suffix(suffix: &str) -> bool {
-    is_table_suffix(suffix) || hdf5_layout::is_hdf5_suffix(suffix) || tiledb::is_soma_suffix(suffix)
+    is_table_suffix(suffix)
+        || hdf5_layout::is_hdf5_suffix(suffix)
+        || tiledb::is_soma_suffix(suffix)
+        || duckdb::is_duckdb_suffix(suffix)
 }
 
 /// Whether a folder artifact with this suffix is read as one dataset (a zarr
@@ -296,6 +302,7 @@ pub fn describe_local(path: &Path, suffix: &str) -> anyhow::Result<Described> {
         ".h5ad" => Described::AnnData(anndata::describe_h5ad(path)?),
         ".h5mu" => Described::MuData(mudata::describe_h5mu(path)?),
         ".h5" | ".hdf5" => Described::Hdf5(hdf5_layout::describe_hdf5(path)?),
+        ".duckdb" => Described::DuckDb(duckdb::describe_duckdb(path)?),
         ".tiledbsoma" => match tiledb::describe_soma(path) {
             Ok(info) => Described::Soma(info),
             Err(e) => match e.downcast::<tiledb::ffi::LibraryMissing>() {

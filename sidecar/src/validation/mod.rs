@@ -373,7 +373,8 @@ pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyho
             formats::Described::Hdf5(_)
             | formats::Described::SpatialData(_)
             | formats::Described::Soma(_)
-            | formats::Described::SomaFolder { .. } => {
+            | formats::Described::SomaFolder { .. }
+            | formats::Described::DuckDb(_) => {
                 return Err(refused!(
                     "{} is a generic HDF5 file or a SpatialData store: schemas are made from tables, AnnData and MuData files",
                     path.display()

@@ -1,0 +1,301 @@
+//! DuckDB database files (`.duckdb`): each table with its typed columns
+//! (ENUM columns as categoricals with their values) and its rows, and the
+//! views — read through the DuckDB library ([`ffi`]), the file opened
+//! read-only. Each table becomes a schema in a slot named like the table
+//! (`cells`; `qc.runs` outside the `main` schema).
+
+pub mod ffi;
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use super::anndata::FrameColumn;
+
+/// At most this many tables are read.
+const MAX_TABLES: usize = 1000;
+
+/// Whether a suffix names a DuckDB database file.
+pub fn is_duckdb_suffix(suffix: &str) -> bool {
+    suffix == ".duckdb"
+}
+
+/// One table: where it is, its rows, its columns with DuckDB's type names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuckTable {
+    pub schema: String,
+    pub name: String,
+    pub n_rows: i64,
+    pub columns: Vec<FrameColumn>,
+    pub types: Vec<String>,
+}
+
+impl DuckTable {
+    /// The slot the table's schema goes in.
+    pub fn slot(&self) -> String {
+        if self.schema == "main" {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.schema, self.name)
+        }
+    }
+}
+
+/// What a DuckDB file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuckDbInfo {
+    /// The library that read it, e.g. "v1.5.6".
+    pub duckdb_version: String,
+    pub tables: Vec<DuckTable>,
+    /// Views as `schema.name`.
+    pub views: Vec<String>,
+}
+
+impl DuckDbInfo {
+    /// As recorded in lamin.artifact_layout.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "duckdb_version": self.duckdb_version,
+            "tables": self.tables.iter().map(|t| json!({
+                "schema": t.schema,
+                "name": t.name,
+                "n_rows": t.n_rows,
+                "columns": t.columns.iter().zip(&t.types)
+                    .map(|(c, ty)| json!({ "name": c.name, "type": ty }))
+                    .collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "views": self.views,
+        })
+    }
+}
+
+/// The lamin dtype of a DuckDB type name.
+fn lamin_dtype(t: &str) -> &'static str {
+    let base = t.split('(').next().unwrap_or(t).trim();
+    match base {
+        "BOOLEAN" => "bool",
+        "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT"
+        | "UINTEGER" | "UBIGINT" | "UHUGEINT" => "int",
+        "FLOAT" | "DOUBLE" => "float",
+        "DECIMAL" => "num",
+        "VARCHAR" | "UUID" | "BLOB" | "BIT" => "str",
+        "DATE" => "date",
+        _ if base.starts_with("TIMESTAMP") => "datetime",
+        "ENUM" => "cat",
+        _ => "dict",
+    }
+}
+
+/// The values of an `ENUM('a', 'b''c')` type name, in order.
+fn enum_values(t: &str) -> Option<Vec<String>> {
+    let inner = t.strip_prefix("ENUM(")?.strip_suffix(')')?;
+    let mut values = Vec::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ' ' || *c == ',') {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Some(values),
+            Some('\'') => {}
+            Some(_) => return None,
+        }
+        let mut value = String::new();
+        loop {
+            match chars.next()? {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    value.push('\'');
+                }
+                '\'' => break,
+                c => value.push(c),
+            }
+        }
+        values.push(value);
+    }
+}
+
+/// A quoted SQL identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Describe a local DuckDB file (blocking).
+pub fn describe_duckdb(path: &Path) -> anyhow::Result<DuckDbInfo> {
+    let duckdb_version = ffi::library_version()?;
+    let not_duckdb = || format!("{} is not a readable DuckDB database", path.display());
+    let db = ffi::Database::open(path).with_context(not_duckdb)?;
+    let columns = db
+        .query(
+            "SELECT t.schema_name, t.table_name, c.column_name, c.data_type
+             FROM duckdb_tables() t JOIN duckdb_columns() c ON c.table_oid = t.table_oid
+             WHERE t.database_name = current_database() AND NOT t.internal AND NOT t.temporary
+             ORDER BY t.schema_name, t.table_name, c.column_index",
+        )
+        .with_context(not_duckdb)?;
+    let mut tables: Vec<DuckTable> = Vec::new();
+    for row in columns {
+        let [Some(schema), Some(table), Some(column), Some(ty)] = &row[..] else {
+            continue;
+        };
+        if tables
+            .last()
+            .is_none_or(|t| (&t.schema, &t.name) != (schema, table))
+        {
+            if tables.len() == MAX_TABLES {
+                break;
+            }
+            tables.push(DuckTable {
+                schema: schema.clone(),
+                name: table.clone(),
+                n_rows: 0,
+                columns: vec![],
+                types: vec![],
+            });
+        }
+        let t = tables.last_mut().expect("pushed above");
+        t.columns.push(FrameColumn {
+            name: column.clone(),
+            dtype: lamin_dtype(ty),
+            categories: enum_values(ty),
+        });
+        t.types.push(ty.clone());
+    }
+    for t in &mut tables {
+        let counted = db
+            .query(&format!(
+                "SELECT count(*) FROM {}.{}",
+                quoted(&t.schema),
+                quoted(&t.name)
+            ))
+            .with_context(not_duckdb)?;
+        t.n_rows = counted
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("{}: no row count for {}", not_duckdb(), t.slot()))?;
+    }
+    let views = db
+        .query(
+            "SELECT schema_name || '.' || view_name FROM duckdb_views()
+             WHERE database_name = current_database() AND NOT internal AND NOT temporary ORDER BY 1",
+        )
+        .with_context(not_duckdb)?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+    Ok(DuckDbInfo {
+        duckdb_version,
+        tables,
+        views,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::fixture;
+
+    #[test]
+    fn duckdb_types_map_to_lamin_dtypes_and_enums_keep_their_values() {
+        assert_eq!(lamin_dtype("BIGINT"), "int");
+        assert_eq!(lamin_dtype("DECIMAL(10,2)"), "num");
+        assert_eq!(lamin_dtype("TIMESTAMP WITH TIME ZONE"), "datetime");
+        assert_eq!(lamin_dtype("INTEGER[]"), "dict");
+        assert_eq!(lamin_dtype("ENUM('a', 'b')"), "cat");
+        assert_eq!(
+            enum_values("ENUM('B cell', 'T cell', 'it''s')"),
+            Some(vec!["B cell".into(), "T cell".into(), "it's".into()])
+        );
+        assert_eq!(enum_values("VARCHAR"), None);
+        assert_eq!(quoted("a\"b"), "\"a\"\"b\"");
+    }
+
+    /// The tests need the library: scripts/test fetches it and sets
+    /// LAMIN_DUCKDB_LIBRARY (the error says how to get one by hand).
+    fn library() {
+        if let Err(e) = ffi::library_version() {
+            panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn a_database_written_by_duckdb_is_described_table_by_table() {
+        library();
+        let info = describe_duckdb(&fixture("formats/experiment.duckdb")).unwrap();
+        assert!(
+            info.duckdb_version.starts_with("v1."),
+            "{}",
+            info.duckdb_version
+        );
+        type Seen<'a> = (String, i64, Vec<(&'a str, &'a str)>);
+        let tables: Vec<Seen> = info
+            .tables
+            .iter()
+            .map(|t| {
+                (
+                    t.slot(),
+                    t.n_rows,
+                    t.columns
+                        .iter()
+                        .map(|c| (c.name.as_str(), c.dtype))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            tables,
+            [
+                (
+                    "cells".to_string(),
+                    50,
+                    vec![
+                        ("cell_id", "str"),
+                        ("cell_type", "cat"),
+                        ("n_genes", "int"),
+                        ("score", "float"),
+                        ("passed_qc", "bool"),
+                        ("collected", "date"),
+                        ("measured_at", "datetime"),
+                        ("dose", "num"),
+                        ("tags", "dict"),
+                    ]
+                ),
+                (
+                    "genes".to_string(),
+                    4,
+                    vec![("ensembl_gene_id", "str"), ("symbol", "str")]
+                ),
+                (
+                    "qc.runs".to_string(),
+                    2,
+                    vec![("run", "int"), ("operator", "str")]
+                ),
+            ]
+        );
+        assert_eq!(
+            info.tables[0].columns[1].categories.as_deref(),
+            Some(
+                &[
+                    "B cell".to_string(),
+                    "NK cell".to_string(),
+                    "T cell".to_string()
+                ][..]
+            )
+        );
+        assert_eq!(info.views, ["main.t_cells"]);
+    }
+
+    #[test]
+    fn a_truncated_or_foreign_file_is_refused_with_duckdbs_reason() {
+        library();
+        for file in ["formats/truncated.duckdb", "formats/scan.h5"] {
+            let e = describe_duckdb(&fixture(file)).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("is not a readable DuckDB database"),
+                "{file}: {e:#}"
+            );
+        }
+    }
+}
