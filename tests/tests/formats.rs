@@ -704,6 +704,48 @@ fn a_duckdb_file_gets_a_schema_per_table_and_its_tables_and_views_as_layout() {
         serde_json::json!({ "name": "cell_type", "type": "ENUM('B cell', 'NK cell', 'T cell')" })
     );
 
+    // Its tables are read by slot: `lamin cat` with conditions, `lamin query`
+    // with SQL (joined with each other here).
+    let t_cells = ok(&lamin(
+        &cluster,
+        &[
+            "cat",
+            &uid,
+            "--slot",
+            "cells",
+            "--where",
+            "cell_type = 'T cell' AND n_genes > 800",
+            "--columns",
+            "cell_id,cell_type,dose",
+            "--limit",
+            "2",
+        ],
+    ));
+    assert_eq!(
+        t_cells,
+        "cell_id,cell_type,dose\ncell-044,T cell,11.00\ncell-047,T cell,11.75"
+    );
+    let err = fails(&lamin(&cluster, &["cat", &uid]));
+    assert!(
+        err.contains("its tables are cells, genes, qc.runs"),
+        "{err}"
+    );
+    let counts = ok(&lamin(
+        &cluster,
+        &[
+            "query",
+            &format!(
+                "SELECT c.cell_type, count(*) AS n, max(r.operator) AS operator
+                 FROM artifact('{uid}', 'cells') c CROSS JOIN artifact('{uid}', 'qc.runs') r
+                 WHERE r.run = 2 GROUP BY 1 ORDER BY 1"
+            ),
+        ],
+    ));
+    assert_eq!(
+        counts,
+        "cell_type,n,operator\nB cell,17,ben\nNK cell,17,ben\nT cell,16,ben"
+    );
+
     // Already in the storage: registering reads it the same.
     let root = dir.path().join("storage");
     std::fs::create_dir_all(root.join("ext")).unwrap();

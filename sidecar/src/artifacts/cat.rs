@@ -1,8 +1,8 @@
 //! Reading a tabular artifact's rows (`lamin cat`): parquet by ranged reads
 //! of only the columns and row groups needed; CSV/TSV files, the `obs` /
-//! `var` tables of AnnData (.h5ad files, .zarr stores) and the slots of MuData
-//! (.h5mu: `obs`, `rna:var`, …) from the local object or a temporary copy of
-//! a remote one.
+//! `var` tables of AnnData (.h5ad files, .zarr stores), the slots of MuData
+//! (.h5mu: `obs`, `rna:var`, …), SpatialData tables and DuckDB tables from
+//! the local object or a temporary copy of a remote one.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 
 use super::locate_ready;
 use crate::formats::parquet::scan;
-use crate::formats::{delimited, delimiter_of, read_slot, Emitter, Query, ReadCost};
+use crate::formats::{delimited, delimiter_of, has_slots, read_slot, Emitter, Query, ReadCost};
 use crate::refused;
 use crate::storage::Storage;
 
@@ -37,7 +37,7 @@ pub struct CatOutcome {
 
 /// The formats `lamin cat` reads, for messages.
 const READABLE: &str =
-    "parquet, CSV (.csv), TSV (.tsv), AnnData (.h5ad, .zarr: --slot obs or var), MuData (.h5mu: --slot obs, var, rna:obs, …) and SpatialData tables (.zarr: --slot tables:table:obs)";
+    "parquet, CSV (.csv), TSV (.tsv), AnnData (.h5ad, .zarr: --slot obs or var), MuData (.h5mu: --slot obs, var, rna:obs, …), SpatialData tables (.zarr: --slot tables:table:obs) and DuckDB tables (.duckdb: --slot cells)";
 
 /// Stream the selected rows of a ready tabular artifact to `sink`, batch by batch.
 pub async fn cat(
@@ -49,10 +49,10 @@ pub async fn cat(
     let (uid, root, object, size, suffix, folder) =
         (a.uid, a.root, a.object, a.size, a.suffix, a.folder);
     let anndata = suffix == ".h5ad" || (suffix == ".zarr" && folder);
-    let mudata = suffix == ".h5mu" && !folder;
-    if request.slot.is_some() && !anndata && !mudata {
+    let slotted = has_slots(&suffix, folder);
+    if request.slot.is_some() && !slotted {
         return Err(refused!(
-            "--slot is for AnnData and MuData artifacts (.h5ad, .zarr, .h5mu); {uid} is a {suffix:?} {}",
+            "--slot is for AnnData, MuData, SpatialData and DuckDB artifacts (.h5ad, .zarr, .h5mu, .duckdb); {uid} is a {suffix:?} {}",
             if folder { "folder" } else { "file" }
         ));
     }
@@ -63,7 +63,7 @@ pub async fn cat(
         ));
     }
     let readable =
-        (!folder && (suffix == ".parquet" || delimiter_of(&suffix).is_some())) || anndata || mudata;
+        (!folder && (suffix == ".parquet" || delimiter_of(&suffix).is_some())) || slotted;
     if !readable {
         return Err(refused!(
             "lamin cat reads {READABLE}; {uid} is {}",
@@ -97,7 +97,7 @@ pub async fn cat(
     Ok(CatOutcome { uid, size, cost })
 }
 
-/// Read a local CSV/TSV file, an AnnData table or a MuData slot (blocking).
+/// Read a local CSV/TSV file or one table of a file with slots (blocking).
 fn read_local(
     path: &Path,
     suffix: &str,

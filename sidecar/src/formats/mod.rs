@@ -270,14 +270,26 @@ pub fn scan_local_table(
     }
 }
 
-/// One table of a local AnnData (`obs`, `var`), MuData (`obs`, `rna:var`, …)
-/// or SpatialData store (`tables:<table>:obs`, …) by its slot name, as one
+/// Whether an artifact is read by slot (`read_slot`): AnnData (.h5ad files,
+/// .zarr stores), MuData (.h5mu), SpatialData stores and DuckDB files.
+pub fn has_slots(suffix: &str, folder: bool) -> bool {
+    match suffix {
+        ".h5ad" | ".h5mu" | ".duckdb" => !folder,
+        ".zarr" => folder,
+        _ => false,
+    }
+}
+
+/// One table of a local AnnData (`obs`, `var`), MuData (`obs`, `rna:var`, …),
+/// SpatialData store (`tables:<table>:obs`, …) or DuckDB file (`cells`,
+/// `qc.runs`; `obs`: its only table) by its slot name, as one
 /// arrow batch: the reader chosen by the suffix (blocking; `lamin cat`,
 /// `lamin query`).
 pub fn read_slot(path: &Path, suffix: &str, slot: &str) -> anyhow::Result<RecordBatch> {
     use anndata::{read_frame, Slot};
     match (suffix, slot) {
         (".h5mu", _) => mudata::read_frame_h5mu(path, slot),
+        (".duckdb", _) => duckdb::read_table(path, slot),
         (".zarr", _) if spatialdata::is_spatialdata(path) => {
             spatialdata::read_table_frame(path, slot)
         }

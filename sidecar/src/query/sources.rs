@@ -28,7 +28,7 @@ use tokio_postgres::Client;
 use super::counting::ReadCounter;
 use crate::artifacts::{locate_ready, Located};
 use crate::error::DbError;
-use crate::formats::{delimiter_of, read_slot};
+use crate::formats::{delimiter_of, has_slots, read_slot};
 use crate::refused;
 use crate::storage::Storage;
 
@@ -215,12 +215,10 @@ impl<'a> Resolver<'a> {
             Source::Artifact { name, slot } => {
                 let a = locate_ready(self.client, name).await?;
                 self.note_input(&a.uid);
-                let frames = matches!(a.suffix.as_str(), ".h5ad" | ".h5mu")
-                    || (a.suffix == ".zarr" && a.folder);
-                if !frames {
+                if !has_slots(&a.suffix, a.folder) {
                     if let Some(slot) = slot {
                         bail!(refused!(
-                            "artifact {} is a {:?} file: slots ({slot:?}) are for AnnData, MuData and SpatialData",
+                            "artifact {} is a {:?} file: slots ({slot:?}) are for AnnData, MuData, SpatialData and DuckDB",
                             a.uid,
                             a.suffix
                         ));

@@ -80,6 +80,11 @@ duckdb_api! {
     value_varchar: fn(*mut RawResult, u64, u64) -> *mut c_char;
     value_is_null: fn(*mut RawResult, u64, u64) -> bool;
     free: fn(*mut c_void);
+    query_arrow: fn(Handle, *const c_char, *mut Handle) -> u32;
+    query_arrow_schema: fn(Handle, *mut *mut c_void) -> u32;
+    query_arrow_array: fn(Handle, *mut *mut c_void) -> u32;
+    query_arrow_error: fn(Handle) -> *const c_char;
+    destroy_arrow: fn(*mut Handle);
 }
 
 const DUCKDB_SUCCESS: u32 = 0;
@@ -230,6 +235,59 @@ impl Database {
         };
         unsafe { (self.api.destroy_result)(&mut result) };
         rows
+    }
+}
+
+impl Database {
+    /// Run a query and take its result as one arrow batch (through the Arrow
+    /// C data interface: DuckDB fills the structs, arrow-rs takes them over).
+    pub fn query_arrow(&self, sql: &str) -> anyhow::Result<arrow::record_batch::RecordBatch> {
+        use arrow::array::{Array, StructArray};
+        use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
+        let api = self.api;
+        let c = cstring(sql)?;
+        let mut result = null_mut();
+        // SAFETY: the result is destroyed once below; DuckDB writes the
+        // schema and each array into the structs whose addresses it is given.
+        let rc = unsafe { (api.query_arrow)(self.con, c.as_ptr(), &mut result) };
+        let batches = (|| {
+            if rc != DUCKDB_SUCCESS {
+                let e = unsafe { (api.query_arrow_error)(result) };
+                let message = if e.is_null() {
+                    "no message".to_string()
+                } else {
+                    unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
+                };
+                anyhow::bail!("DuckDB: {message}");
+            }
+            let mut schema = FFI_ArrowSchema::empty();
+            let mut out = &mut schema as *mut FFI_ArrowSchema as *mut c_void;
+            if unsafe { (api.query_arrow_schema)(result, &mut out) } != DUCKDB_SUCCESS {
+                anyhow::bail!("DuckDB could not export the result's schema");
+            }
+            let arrow_schema = std::sync::Arc::new(arrow::datatypes::Schema::try_from(&schema)?);
+            let mut batches = Vec::new();
+            loop {
+                let mut array = FFI_ArrowArray::empty();
+                let mut out = &mut array as *mut FFI_ArrowArray as *mut c_void;
+                if unsafe { (api.query_arrow_array)(result, &mut out) } != DUCKDB_SUCCESS {
+                    anyhow::bail!("DuckDB could not export the result's rows");
+                }
+                // (An array left empty, without a release callback, ends the rows.)
+                if array.is_released() {
+                    break;
+                }
+                let data = unsafe { from_ffi(array, &schema) }?;
+                let rows = StructArray::from(data);
+                if rows.is_empty() {
+                    continue;
+                }
+                batches.push(arrow::record_batch::RecordBatch::from(rows));
+            }
+            Ok(arrow::compute::concat_batches(&arrow_schema, &batches)?)
+        })();
+        unsafe { (api.destroy_arrow)(&mut result) };
+        batches
     }
 }
 

@@ -192,6 +192,50 @@ pub fn describe_duckdb(path: &Path) -> anyhow::Result<DuckDbInfo> {
     })
 }
 
+/// One table of a local DuckDB file by its slot name (`cells`, `qc.runs`)
+/// as one arrow batch; `obs`, the default slot of `lamin cat` and `lamin
+/// query`, names the only table of a file with one (blocking).
+pub fn read_table(path: &Path, slot: &str) -> anyhow::Result<arrow::record_batch::RecordBatch> {
+    let not_duckdb = || format!("{} is not a readable DuckDB database", path.display());
+    let db = ffi::Database::open(path).with_context(not_duckdb)?;
+    let tables: Vec<(String, String)> = db
+        .query(
+            "SELECT schema_name, table_name FROM duckdb_tables()
+             WHERE database_name = current_database() AND NOT internal AND NOT temporary ORDER BY 1, 2",
+        )
+        .with_context(not_duckdb)?
+        .into_iter()
+        .filter_map(|r| match &r[..] {
+            [Some(s), Some(t)] => Some((s.clone(), t.clone())),
+            _ => None,
+        })
+        .collect();
+    let slot_of = |(s, t): &(String, String)| {
+        if s == "main" {
+            t.clone()
+        } else {
+            format!("{s}.{t}")
+        }
+    };
+    let found = match tables.iter().find(|t| slot_of(t) == slot) {
+        Some(t) => t,
+        None if slot == "obs" && tables.len() == 1 => &tables[0],
+        None => {
+            return Err(crate::refused!(
+                "{} has no table {slot:?}; its tables are {}",
+                path.display(),
+                tables.iter().map(slot_of).collect::<Vec<_>>().join(", ")
+            ))
+        }
+    };
+    db.query_arrow(&format!(
+        "SELECT * FROM {}.{}",
+        quoted(&found.0),
+        quoted(&found.1)
+    ))
+    .with_context(not_duckdb)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +329,35 @@ mod tests {
             )
         );
         assert_eq!(info.views, ["main.t_cells"]);
+    }
+
+    #[test]
+    fn tables_read_as_arrow_by_their_slot() {
+        library();
+        let path = fixture("formats/experiment.duckdb");
+        let cells = read_table(&path, "cells").unwrap();
+        assert_eq!((cells.num_rows(), cells.num_columns()), (50, 9));
+        let names: Vec<String> = cells
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect();
+        assert!(
+            names[1].starts_with("Dictionary("),
+            "ENUM as a dictionary: {names:?}"
+        );
+        assert_eq!(
+            crate::formats::lamin_dtype(cells.schema().field(1).data_type()),
+            "cat"
+        );
+        let runs = read_table(&path, "qc.runs").unwrap();
+        assert_eq!(runs.num_rows(), 2);
+        let e = read_table(&path, "obs").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("its tables are cells, genes, qc.runs"),
+            "{e:#}"
+        );
     }
 
     #[test]
