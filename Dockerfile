@@ -4,10 +4,25 @@
 #   docker run -d --name lamin-db -e POSTGRES_PASSWORD=... -p 5432:5432 lamin
 #   docker run -d --name lamin-sidecar --network container:lamin-db \
 #       -e DATABASE_URL=postgresql://postgres:...@127.0.0.1:5432/lamin lamin lamin daemon
-# Keep the versions below in step with scripts/lib.sh (PG_MAJOR, PGRX_VERSION).
+# Keep the versions below in step with scripts/lib.sh (PG_MAJOR, PGRX_VERSION,
+# TILEDBSOMA_VERSION, DUCKDB_NPM_VERSION).
 
 ARG PG_MAJOR=15
 ARG PGRX_VERSION=0.18.1
+ARG TILEDBSOMA_VERSION=2.3.0
+ARG DUCKDB_NPM_VERSION=1.5.6-r.1
+
+# The TileDB and DuckDB C libraries the sidecar loads to read TileDB-SOMA
+# experiments and .duckdb files: taken, as scripts/lib.sh does, from the
+# tiledbsoma wheel and DuckDB's npm package, which ship them self-contained.
+FROM python:3.11-slim-bookworm AS format-libraries
+ARG TILEDBSOMA_VERSION
+ARG DUCKDB_NPM_VERSION
+WORKDIR /libs
+RUN pip download --no-cache-dir --quiet --no-deps --only-binary=:all: -d /wheel "tiledbsoma==${TILEDBSOMA_VERSION}" \
+    && python -c "import glob, shutil, zipfile; z = zipfile.ZipFile(glob.glob('/wheel/*.whl')[0]); n = [m for m in z.namelist() if m.startswith('tiledbsoma.libs/libtiledb-')][0]; shutil.copyfileobj(z.open(n), open('/libs/libtiledb.so', 'wb'))" \
+    && python -c "import io, sys, tarfile, urllib.request; v = sys.argv[1]; t = tarfile.open(fileobj=io.BytesIO(urllib.request.urlopen(f'https://registry.npmjs.org/@duckdb/node-bindings-linux-x64/-/node-bindings-linux-x64-{v}.tgz').read())); open('/libs/libduckdb.so', 'wb').write(t.extractfile('package/libduckdb.so').read())" "${DUCKDB_NPM_VERSION}" \
+    && rm -rf /wheel
 
 FROM rust:1.95-bookworm AS build
 ARG PG_MAJOR
@@ -37,6 +52,9 @@ RUN apt-get update \
 COPY --from=build /src/target/release/lamin-pg${PG_MAJOR}/usr/share/postgresql/ /usr/share/postgresql/
 COPY --from=build /src/target/release/lamin-pg${PG_MAJOR}/usr/lib/postgresql/ /usr/lib/postgresql/
 COPY --from=build /src/target/release/lamin /usr/local/bin/lamin
+COPY --from=format-libraries /libs/ /usr/local/lib/lamin/
+ENV LAMIN_TILEDB_LIBRARY=/usr/local/lib/lamin/libtiledb.so \
+    LAMIN_DUCKDB_LIBRARY=/usr/local/lib/lamin/libduckdb.so
 COPY docker/initdb-lamin.sql /docker-entrypoint-initdb.d/10-lamin.sql
 RUN install -d -o postgres -g postgres /var/lib/lamin/storage
 ENV POSTGRES_DB=lamin
