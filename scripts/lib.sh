@@ -186,7 +186,7 @@ install_tiledb() {
 # install_duckdb: the DuckDB C library the sidecar reads .duckdb files with,
 # from the pinned npm package of DuckDB's Node bindings (which ships
 # libduckdb.so, self-contained) into target/tools/duckdb, once. Prints its
-# path, the value for LAMIN_DUCKDB_LIBRARY.
+# path, the value for LAMIN_DUCKDB_LIBRARY (x86-64 Linux: the package's only build).
 install_duckdb() {
     local dir="$REPO_ROOT/target/tools/duckdb"
     if [ ! -f "$dir/lib/libduckdb.so" ] || [ "$(cat "$dir/version" 2>/dev/null)" != "$DUCKDB_NPM_VERSION" ]; then
@@ -198,6 +198,7 @@ install_duckdb() {
         rm -rf "$dir/package" "$dir"/*.tgz
         echo "$DUCKDB_NPM_VERSION" >"$dir/version"
     fi
+    [ -f "$dir/lib/libduckdb.so" ] || die "no libduckdb.so from npm's @duckdb/node-bindings-linux-x64@$DUCKDB_NPM_VERSION"
     echo "$dir/lib/libduckdb.so"
 }
 

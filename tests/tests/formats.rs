@@ -657,11 +657,24 @@ fn a_duckdb_file_gets_a_schema_per_table_and_its_tables_and_views_as_layout() {
         "LAMIN_DUCKDB_LIBRARY must name a libduckdb.so (scripts/test sets it)"
     );
     let (cluster, mut db, dir) = cluster_with_storage();
-    let uid = save(
+    let out = lamin(
         &cluster,
-        "formats/experiment.duckdb",
-        "warehouse/experiment.duckdb",
+        &[
+            "save",
+            fixture("formats/experiment.duckdb").to_str().unwrap(),
+            "--key",
+            "warehouse/experiment.duckdb",
+            "-q",
+        ],
     );
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    assert!(
+        stderr_text(&out)
+            .contains("no schema for the tables 2024 runs (their names cannot name a slot"),
+        "{}",
+        stderr_text(&out)
+    );
+    let uid = stdout_text(&out);
     assert_eq!(
         recorded(&mut db, &uid),
         (
@@ -694,13 +707,14 @@ fn a_duckdb_file_gets_a_schema_per_table_and_its_tables_and_views_as_layout() {
     assert_eq!(
         rows,
         [
+            ("2024 runs".into(), 1),
             ("cells".into(), 50),
             ("genes".into(), 4),
             ("runs".into(), 2)
         ]
     );
     assert_eq!(
-        layout["tables"][0]["columns"][1],
+        layout["tables"][1]["columns"][1],
         serde_json::json!({ "name": "cell_type", "type": "ENUM('B cell', 'NK cell', 'T cell')" })
     );
 
@@ -727,7 +741,7 @@ fn a_duckdb_file_gets_a_schema_per_table_and_its_tables_and_views_as_layout() {
     );
     let err = fails(&lamin(&cluster, &["cat", &uid]));
     assert!(
-        err.contains("its tables are cells, genes, qc.runs"),
+        err.contains("its tables are 2024 runs, cells, genes, qc.runs"),
         "{err}"
     );
     let counts = ok(&lamin(
@@ -767,7 +781,12 @@ fn a_duckdb_file_gets_a_schema_per_table_and_its_tables_and_views_as_layout() {
     let job = register_job(&mut db, &registered);
     let (status, result, error) = await_job(&mut db, job);
     assert_eq!(status, "done", "{error:?}");
-    assert!(result.get("warning").is_none(), "{result}");
+    assert!(
+        result["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("no schema for the tables 2024 runs")),
+        "{result}"
+    );
     assert_eq!(
         recorded(&mut db, &registered),
         recorded(&mut db, &uid),

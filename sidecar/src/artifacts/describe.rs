@@ -163,11 +163,24 @@ pub async fn record_soma(client: &Client, uid: &str, info: &SomaInfo) -> anyhow:
 /// tables with their DuckDB types, rows and the views as the layout. (No
 /// otype: LaminDB has none for DuckDB files.)
 pub async fn record_duckdb(client: &Client, uid: &str, info: &DuckDbInfo) -> anyhow::Result<Value> {
-    let slots: Vec<String> = info.tables.iter().map(|t| t.slot()).collect();
-    let frames: Vec<(&str, &[FrameColumn])> = slots
-        .iter()
-        .zip(&info.tables)
-        .map(|(slot, t)| (slot.as_str(), &t.columns[..]))
+    // A table whose name cannot name a slot (or a second one with the same
+    // slot name) is left out of the schemas, not the whole file; the layout
+    // lists it.
+    let mut slots: Vec<String> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut frames: Vec<(usize, &[FrameColumn])> = Vec::new();
+    for t in &info.tables {
+        let slot = t.slot();
+        if is_slot_name(&slot) && !slots.contains(&slot) {
+            slots.push(slot);
+            frames.push((slots.len() - 1, &t.columns[..]));
+        } else {
+            skipped.push(slot);
+        }
+    }
+    let frames: Vec<(&str, &[FrameColumn])> = frames
+        .into_iter()
+        .map(|(i, columns)| (slots[i].as_str(), columns))
         .collect();
     let mut out = record_frames(client, uid, Otype::None("duckdb"), None, &frames).await?;
     if let [only] = &info.tables[..] {
@@ -179,6 +192,12 @@ pub async fn record_duckdb(client: &Client, uid: &str, info: &DuckDbInfo) -> any
             .await
             .map_err(DbError)?;
         out["n_obs"] = json!(only.n_rows);
+    }
+    if !skipped.is_empty() {
+        out["warning"] = json!(format!(
+            "no schema for the tables {} (their names cannot name a slot: letters, digits, _ . : -, starting with a letter or _, at most 64); the layout lists them",
+            skipped.join(", ")
+        ));
     }
     let recorded = record_layout(client, uid, "duckdb", &info.to_json(), None).await?;
     out["layout"] = recorded["layout"].clone();

@@ -376,7 +376,7 @@ pub async fn schema_from_file(client: &Client, path: &Path, name: &str) -> anyho
             | formats::Described::SomaFolder { .. }
             | formats::Described::DuckDb(_) => {
                 return Err(refused!(
-                    "{} is a generic HDF5 file or a SpatialData store: schemas are made from tables, AnnData and MuData files",
+                    "{} is a generic HDF5 file, a SpatialData store, a TileDB-SOMA experiment or a DuckDB file: schemas are made from tables, AnnData and MuData files",
                     path.display()
                 ))
             }

@@ -278,6 +278,8 @@ impl Database {
                     break;
                 }
                 let data = unsafe { from_ffi(array, &schema) }?;
+                // (A corrupt file must give an error here, not a panic later.)
+                data.validate_full()?;
                 let rows = StructArray::from(data);
                 if rows.is_empty() {
                     continue;

@@ -3,6 +3,10 @@
 //! views — read through the DuckDB library ([`ffi`]), the file opened
 //! read-only. Each table becomes a schema in a slot named like the table
 //! (`cells`; `qc.runs` outside the `main` schema).
+//!
+//! The catalog is read through `system.main.…` names: a file can define its
+//! own macros, and an unqualified `duckdb_tables()` would find the file's
+//! first.
 
 pub mod ffi;
 
@@ -72,6 +76,10 @@ impl DuckDbInfo {
 
 /// The lamin dtype of a DuckDB type name.
 fn lamin_dtype(t: &str) -> &'static str {
+    // Lists and arrays of anything (`INTEGER[]`, `DECIMAL(10,2)[3]`).
+    if t.ends_with(']') {
+        return "dict";
+    }
     let base = t.split('(').next().unwrap_or(t).trim();
     match base {
         "BOOLEAN" => "bool",
@@ -129,8 +137,8 @@ pub fn describe_duckdb(path: &Path) -> anyhow::Result<DuckDbInfo> {
     let columns = db
         .query(
             "SELECT t.schema_name, t.table_name, c.column_name, c.data_type
-             FROM duckdb_tables() t JOIN duckdb_columns() c ON c.table_oid = t.table_oid
-             WHERE t.database_name = current_database() AND NOT t.internal AND NOT t.temporary
+             FROM system.main.duckdb_tables() t JOIN system.main.duckdb_columns() c ON c.table_oid = t.table_oid
+             WHERE t.database_name = system.main.current_database() AND NOT t.internal AND NOT t.temporary
              ORDER BY t.schema_name, t.table_name, c.column_index",
         )
         .with_context(not_duckdb)?;
@@ -178,8 +186,8 @@ pub fn describe_duckdb(path: &Path) -> anyhow::Result<DuckDbInfo> {
     }
     let views = db
         .query(
-            "SELECT schema_name || '.' || view_name FROM duckdb_views()
-             WHERE database_name = current_database() AND NOT internal AND NOT temporary ORDER BY 1",
+            "SELECT schema_name || '.' || view_name FROM system.main.duckdb_views()
+             WHERE database_name = system.main.current_database() AND NOT internal AND NOT temporary ORDER BY 1",
         )
         .with_context(not_duckdb)?
         .into_iter()
@@ -200,8 +208,8 @@ pub fn read_table(path: &Path, slot: &str) -> anyhow::Result<arrow::record_batch
     let db = ffi::Database::open(path).with_context(not_duckdb)?;
     let tables: Vec<(String, String)> = db
         .query(
-            "SELECT schema_name, table_name FROM duckdb_tables()
-             WHERE database_name = current_database() AND NOT internal AND NOT temporary ORDER BY 1, 2",
+            "SELECT schema_name, table_name FROM system.main.duckdb_tables()
+             WHERE database_name = system.main.current_database() AND NOT internal AND NOT temporary ORDER BY 1, 2",
         )
         .with_context(not_duckdb)?
         .into_iter()
@@ -247,6 +255,8 @@ mod tests {
         assert_eq!(lamin_dtype("DECIMAL(10,2)"), "num");
         assert_eq!(lamin_dtype("TIMESTAMP WITH TIME ZONE"), "datetime");
         assert_eq!(lamin_dtype("INTEGER[]"), "dict");
+        assert_eq!(lamin_dtype("DECIMAL(10,2)[]"), "dict");
+        assert_eq!(lamin_dtype("ENUM('a')[3]"), "dict");
         assert_eq!(lamin_dtype("ENUM('a', 'b')"), "cat");
         assert_eq!(
             enum_values("ENUM('B cell', 'T cell', 'it''s')"),
@@ -291,6 +301,7 @@ mod tests {
         assert_eq!(
             tables,
             [
+                ("2024 runs".to_string(), 1, vec![("n", "int")]),
                 (
                     "cells".to_string(),
                     50,
@@ -319,7 +330,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            info.tables[0].columns[1].categories.as_deref(),
+            info.tables[1].columns[1].categories.as_deref(),
             Some(
                 &[
                     "B cell".to_string(),
@@ -355,7 +366,7 @@ mod tests {
         assert_eq!(runs.num_rows(), 2);
         let e = read_table(&path, "obs").unwrap_err();
         assert!(
-            format!("{e:#}").contains("its tables are cells, genes, qc.runs"),
+            format!("{e:#}").contains("its tables are 2024 runs, cells, genes, qc.runs"),
             "{e:#}"
         );
     }

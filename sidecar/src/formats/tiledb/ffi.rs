@@ -66,6 +66,7 @@ tiledb_api! {
     group_get_metadata: fn(Handle, Handle, *const c_char, *mut u32, *mut u32, *mut *const c_void) -> i32;
     group_get_member_count: fn(Handle, Handle, *mut u64) -> i32;
     group_get_member_by_index_v2: fn(Handle, Handle, u64, *mut Handle, *mut i32, *mut Handle) -> i32;
+    group_add_member: fn(Handle, Handle, *const c_char, u8, *const c_char) -> i32;
     array_alloc: fn(Handle, *const c_char, *mut Handle) -> i32;
     array_open: fn(Handle, Handle, u32) -> i32;
     array_close: fn(Handle, Handle) -> i32;
@@ -275,6 +276,30 @@ impl Ctx {
         Ok(array)
     }
 
+    /// Add a member to a group (tests build hostile experiments with it).
+    #[cfg(test)]
+    pub fn add_member(&self, group_uri: &str, member_uri: &str, name: &str) -> anyhow::Result<()> {
+        const TILEDB_WRITE: u32 = 1;
+        let (g, m, n) = (cstring(group_uri)?, cstring(member_uri)?, cstring(name)?);
+        let mut raw = null_mut();
+        self.check(
+            unsafe { (self.api.group_alloc)(self.raw, g.as_ptr(), &mut raw) },
+            group_uri,
+        )?;
+        let group = Group { ctx: self, raw };
+        self.check(
+            unsafe { (self.api.group_open)(self.raw, raw, TILEDB_WRITE) },
+            group_uri,
+        )?;
+        self.check(
+            unsafe { (self.api.group_add_member)(self.raw, raw, m.as_ptr(), 0, n.as_ptr()) },
+            member_uri,
+        )?;
+        // (Closing writes the member: Group's Drop.)
+        drop(group);
+        Ok(())
+    }
+
     /// Copy a TileDB string handle's text and free the handle.
     fn take_string(&self, mut s: Handle) -> anyhow::Result<String> {
         if s.is_null() {
@@ -309,8 +334,9 @@ impl Ctx {
 /// # Safety
 /// `value` points at `num` values of `datatype` or is null.
 unsafe fn metadata_text(datatype: u32, num: u32, value: *const c_void) -> Option<String> {
-    // Strings and chars: one byte per value.
-    const STRING_TYPES: [u32; 5] = [4, 11, 12, 13, 14];
+    // CHAR, STRING_ASCII, STRING_UTF8: one byte per value (13 and 14 are
+    // UTF-16 and UTF-32, not read as text).
+    const STRING_TYPES: [u32; 3] = [4, 11, 12];
     if value.is_null() || !STRING_TYPES.contains(&datatype) {
         return None;
     }
@@ -574,9 +600,13 @@ impl Array<'_> {
             } else {
                 unsafe { std::slice::from_raw_parts(data as *const u8, data_size as usize) }
             };
-            let starts = unsafe {
-                std::slice::from_raw_parts(offsets as *const u64, offsets_size as usize / 8)
-            };
+            // (The offsets are u64 values; read bytewise: no alignment assumed.)
+            let offset_bytes =
+                unsafe { std::slice::from_raw_parts(offsets as *const u8, offsets_size as usize) };
+            let starts: Vec<u64> = offset_bytes
+                .chunks_exact(8)
+                .map(|b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
+                .collect();
             let mut values = Vec::with_capacity(starts.len());
             for (i, &start) in starts.iter().enumerate() {
                 let end = starts.get(i + 1).copied().unwrap_or(data_size);

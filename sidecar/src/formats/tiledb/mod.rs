@@ -49,7 +49,8 @@ pub struct SomaInfo {
     pub frames: Vec<MuFrame>,
     /// Every array, obs and var included.
     pub arrays: Vec<SomaArray>,
-    /// Members whose URI points outside the experiment's folder: not opened.
+    /// Members whose URI points outside the experiment's folder, or at an
+    /// object already walked: not opened.
     pub n_members_skipped: usize,
 }
 
@@ -105,39 +106,48 @@ fn frame_columns(array: &Array) -> anyhow::Result<Vec<FrameColumn>> {
         .collect())
 }
 
+/// What a walk has found so far: the arrays, every URI opened (each is
+/// opened once: a member naming a group above it, or an array twice, is
+/// skipped, so a crafted experiment cannot make the walk loop or blow up),
+/// and the members skipped.
+struct Walk<'a> {
+    root_uri: &'a str,
+    arrays: Vec<(String, String)>,
+    seen: std::collections::HashSet<String>,
+    skipped: usize,
+}
+
 /// Walk a group's members depth first: (path inside the folder, URI) of each
-/// array, and the members skipped because their URI leaves the folder.
-fn walk(
-    ctx: &Ctx,
-    root_uri: &str,
-    uri: &str,
-    prefix: &str,
-    depth: usize,
-    arrays: &mut Vec<(String, String)>,
-    skipped: &mut usize,
-) -> anyhow::Result<()> {
+/// array; members whose URI leaves the folder, or names an object already
+/// walked, are skipped.
+fn walk(ctx: &Ctx, w: &mut Walk, uri: &str, prefix: &str, depth: usize) -> anyhow::Result<()> {
     if depth > MAX_DEPTH {
         bail!("groups nested deeper than {MAX_DEPTH} at {prefix}");
     }
     for m in ctx.group(uri)?.members()? {
         // A member may name any URI (another folder, a bucket): only those
         // inside the experiment are read.
-        if !inside(root_uri, &m.uri) || m.name.is_empty() || m.name.contains('/') {
-            *skipped += 1;
+        let key = m.uri.trim_end_matches('/').to_string();
+        if !inside(w.root_uri, &m.uri)
+            || m.name.is_empty()
+            || m.name.contains('/')
+            || !w.seen.insert(key)
+        {
+            w.skipped += 1;
             continue;
+        }
+        if w.seen.len() > MAX_OBJECTS {
+            bail!("more than {MAX_OBJECTS} groups and arrays");
         }
         let path = if prefix.is_empty() {
             m.name.clone()
         } else {
             format!("{prefix}/{}", m.name)
         };
-        if arrays.len() >= MAX_OBJECTS {
-            bail!("more than {MAX_OBJECTS} arrays");
-        }
         match m.kind {
-            Kind::Array => arrays.push((path, m.uri)),
-            Kind::Group => walk(ctx, root_uri, &m.uri, &path, depth + 1, arrays, skipped)?,
-            Kind::Nothing => *skipped += 1,
+            Kind::Array => w.arrays.push((path, m.uri)),
+            Kind::Group => walk(ctx, w, &m.uri, &path, depth + 1)?,
+            Kind::Nothing => w.skipped += 1,
         }
     }
     Ok(())
@@ -178,18 +188,14 @@ pub fn describe_soma(dir: &Path) -> anyhow::Result<SomaInfo> {
             not_soma()
         );
     }
-    let mut found = Vec::new();
-    let mut n_members_skipped = 0;
-    walk(
-        &ctx,
-        &root_uri,
-        &root_uri,
-        "",
-        0,
-        &mut found,
-        &mut n_members_skipped,
-    )
-    .with_context(not_soma)?;
+    let mut w = Walk {
+        root_uri: &root_uri,
+        arrays: vec![],
+        seen: [root_uri.clone()].into(),
+        skipped: 0,
+    };
+    walk(&ctx, &mut w, &root_uri, "", 0).with_context(not_soma)?;
+    let (found, n_members_skipped) = (w.arrays, w.skipped);
 
     let mut info = SomaInfo {
         tiledb_version,
@@ -413,6 +419,40 @@ mod tests {
         assert!(x.sparse);
         assert_eq!(x.n_values, Some(72), "30% of 40 x 6");
         assert_eq!(info.n_members_skipped, 0);
+    }
+
+    #[test]
+    fn members_outside_the_folder_or_back_up_the_tree_are_skipped_not_followed() {
+        library();
+        let dir = tempfile::tempdir().unwrap();
+        let exp = dir.path().join("hostile.tiledbsoma");
+        copy(&fixture("formats/pbmc.tiledbsoma"), &exp);
+        let elsewhere = dir.path().join("elsewhere");
+        copy(&fixture("formats/pbmc.tiledbsoma/ms"), &elsewhere);
+        let ctx = Ctx::new().unwrap();
+        let uri = |p: &std::path::Path| format!("file://{}", p.canonicalize().unwrap().display());
+        // A cycle (RNA's member "up" is ms, above it) and a group elsewhere.
+        ctx.add_member(&uri(&exp.join("ms/RNA")), &uri(&exp.join("ms")), "up")
+            .unwrap();
+        ctx.add_member(&uri(&exp), &uri(&elsewhere), "outside")
+            .unwrap();
+        drop(ctx);
+        let info = describe_soma(&exp).unwrap();
+        assert_eq!(info.n_members_skipped, 2);
+        assert_eq!(info.arrays.len(), 5, "{:?}", info.arrays);
+        assert_eq!(info.measurements.len(), 2);
+    }
+
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        for e in walkdir::WalkDir::new(from) {
+            let e = e.unwrap();
+            let dest = to.join(e.path().strip_prefix(from).unwrap());
+            if e.file_type().is_dir() {
+                std::fs::create_dir_all(&dest).unwrap();
+            } else {
+                std::fs::copy(e.path(), &dest).unwrap();
+            }
+        }
     }
 
     #[test]
