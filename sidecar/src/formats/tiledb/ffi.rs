@@ -26,7 +26,8 @@ type Handle = *mut c_void;
 /// Declares the table of C functions, each looked up as `tiledb_<name>`.
 macro_rules! tiledb_api {
     ($($name:ident: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
-        #[allow(non_snake_case)]
+        // (group_add_member is only called by tests.)
+        #[allow(non_snake_case, dead_code)]
         pub(super) struct Api {
             $(pub $name: unsafe extern "C" fn($($arg),*) $(-> $ret)?,)*
             /// Kept loaded for as long as the pointers above are used (forever).
