@@ -15,6 +15,7 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::Path;
 use std::ptr::null_mut;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use libloading::Library;
 
@@ -85,6 +86,7 @@ duckdb_api! {
     query_arrow_array: fn(Handle, *mut *mut c_void) -> u32;
     query_arrow_error: fn(Handle) -> *const c_char;
     destroy_arrow: fn(*mut Handle);
+    interrupt: fn(Handle);
 }
 
 const DUCKDB_SUCCESS: u32 = 0;
@@ -127,11 +129,17 @@ const SETTINGS: [(&str, &str); 7] = [
     ("lock_configuration", "true"),
 ];
 
+/// How long one query may run before it is interrupted: a file can hold
+/// generated columns or catalog entries that are slow to read, and a hostile
+/// one must not hold a sidecar worker for ever.
+pub const QUERY_TIME_LIMIT: Duration = Duration::from_secs(300);
+
 /// An open database file and one connection to it.
 pub struct Database {
     api: &'static Api,
     db: Handle,
     con: Handle,
+    time_limit: Duration,
 }
 
 impl Drop for Database {
@@ -161,6 +169,7 @@ impl Database {
             api,
             db: null_mut(),
             con: null_mut(),
+            time_limit: QUERY_TIME_LIMIT,
         };
         let opened = (|| {
             for (name, value) in SETTINGS {
@@ -193,8 +202,45 @@ impl Database {
         opened.map(|()| database)
     }
 
+    /// Queries run from now on are interrupted after `limit`.
+    pub fn with_time_limit(mut self, limit: Duration) -> Database {
+        self.time_limit = limit;
+        self
+    }
+
+    /// Run `f` (one query on this connection) with a watchdog that interrupts
+    /// the connection once the time limit has passed; the error then says so.
+    fn limited<T>(&self, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        use std::sync::mpsc::{channel, RecvTimeoutError};
+        let (done, wait) = channel::<()>();
+        let (api, con, limit) = (self.api, self.con as usize, self.time_limit);
+        let watchdog = std::thread::spawn(move || {
+            let fired = matches!(wait.recv_timeout(limit), Err(RecvTimeoutError::Timeout));
+            if fired {
+                // SAFETY: duckdb_interrupt may be called from any thread while
+                // the connection is open; it is, until `f` returns below.
+                unsafe { (api.interrupt)(con as Handle) };
+            }
+            fired
+        });
+        let out = f();
+        drop(done);
+        let fired = watchdog.join().unwrap_or(false);
+        out.map_err(|e| {
+            if fired {
+                e.context(format!("stopped after {} s", limit.as_secs_f64()))
+            } else {
+                e
+            }
+        })
+    }
+
     /// Run a query; every cell as text.
     pub fn query(&self, sql: &str) -> anyhow::Result<Rows> {
+        self.limited(|| self.query_unlimited(sql))
+    }
+
+    fn query_unlimited(&self, sql: &str) -> anyhow::Result<Rows> {
         let c = cstring(sql)?;
         // SAFETY: an all-zero duckdb_result is its documented empty state;
         // it is destroyed once, after the cells are copied.
@@ -242,6 +288,10 @@ impl Database {
     /// Run a query and take its result as one arrow batch (through the Arrow
     /// C data interface: DuckDB fills the structs, arrow-rs takes them over).
     pub fn query_arrow(&self, sql: &str) -> anyhow::Result<arrow::record_batch::RecordBatch> {
+        self.limited(|| self.query_arrow_unlimited(sql))
+    }
+
+    fn query_arrow_unlimited(&self, sql: &str) -> anyhow::Result<arrow::record_batch::RecordBatch> {
         use arrow::array::{Array, StructArray};
         use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
         let api = self.api;

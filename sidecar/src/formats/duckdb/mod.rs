@@ -372,6 +372,22 @@ mod tests {
     }
 
     #[test]
+    fn a_query_past_the_time_limit_is_interrupted() {
+        library();
+        let db = ffi::Database::open(&fixture("formats/experiment.duckdb"))
+            .unwrap()
+            .with_time_limit(std::time::Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let e = db
+            .query("SELECT count(*) FROM range(100000000) a, range(100000000) b")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("stopped after 0.2 s"), "{e:#}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // The connection is usable afterwards.
+        assert_eq!(db.query("SELECT 42").unwrap(), [[Some("42".to_string())]]);
+    }
+
+    #[test]
     fn a_truncated_or_foreign_file_is_refused_with_duckdbs_reason() {
         library();
         for file in ["formats/truncated.duckdb", "formats/scan.h5"] {
