@@ -4,6 +4,7 @@
 //! local files or, for parquet, by ranged reads from any storage.
 
 pub mod anndata;
+mod c_library;
 pub mod delimited;
 pub mod duckdb;
 pub mod filter;

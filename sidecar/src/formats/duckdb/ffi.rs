@@ -17,7 +17,7 @@ use std::ptr::null_mut;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use libloading::Library;
+use super::super::c_library::{c_api, open};
 
 /// The environment variable naming the DuckDB library to load.
 pub const LIBRARY_VAR: &str = "LAMIN_DUCKDB_LIBRARY";
@@ -40,31 +40,7 @@ struct RawResult {
     internal_data: *mut c_void,
 }
 
-/// Declares the table of C functions, each looked up as `duckdb_<name>`.
-macro_rules! duckdb_api {
-    ($($name:ident: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
-        struct Api {
-            $($name: unsafe extern "C" fn($($arg),*) $(-> $ret)?,)*
-            /// Kept loaded for as long as the pointers above are used (forever).
-            _library: Library,
-        }
-
-        impl Api {
-            /// # Safety
-            /// `library` must be a DuckDB library: the signatures are DuckDB's.
-            unsafe fn load(library: Library) -> Result<Api, libloading::Error> {
-                Ok(Api {
-                    $($name: *unsafe {
-                        library.get(concat!("duckdb_", stringify!($name), "\0").as_bytes())
-                    }?,)*
-                    _library: library,
-                })
-            }
-        }
-    };
-}
-
-duckdb_api! {
+c_api!("duckdb_" {
     library_version: fn() -> *const c_char;
     create_config: fn(*mut Handle) -> u32;
     set_config: fn(Handle, *const c_char, *const c_char) -> u32;
@@ -87,25 +63,18 @@ duckdb_api! {
     query_arrow_error: fn(Handle) -> *const c_char;
     destroy_arrow: fn(*mut Handle);
     interrupt: fn(Handle);
-}
+});
 
 const DUCKDB_SUCCESS: u32 = 0;
 
 static API: OnceLock<Result<Api, String>> = OnceLock::new();
 
 fn api() -> Result<&'static Api, LibraryMissing> {
-    API.get_or_init(|| {
-        let name = std::env::var(LIBRARY_VAR)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "libduckdb.so".to_string());
-        // SAFETY: loading runs DuckDB's static constructors; the symbols are
-        // DuckDB's stable C API.
-        unsafe { Library::new(&name).and_then(|l| Api::load(l)) }
-            .map_err(|e| format!("{name}: {e}"))
-    })
-    .as_ref()
-    .map_err(|e| LibraryMissing(e.clone()))
+    // SAFETY: loading runs DuckDB's static constructors; the table is DuckDB's
+    // stable C API.
+    API.get_or_init(|| unsafe { open(LIBRARY_VAR, "libduckdb.so", Api::load) })
+        .as_ref()
+        .map_err(|e| LibraryMissing(e.clone()))
 }
 
 /// The DuckDB library's version, e.g. "v1.5.6".

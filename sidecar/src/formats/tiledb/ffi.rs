@@ -11,7 +11,7 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr::null_mut;
 use std::sync::OnceLock;
 
-use libloading::Library;
+use super::super::c_library::{c_api, open};
 
 /// The environment variable naming the TileDB library to load.
 pub const LIBRARY_VAR: &str = "LAMIN_TILEDB_LIBRARY";
@@ -23,33 +23,7 @@ pub struct LibraryMissing(String);
 
 type Handle = *mut c_void;
 
-/// Declares the table of C functions, each looked up as `tiledb_<name>`.
-macro_rules! tiledb_api {
-    ($($name:ident: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
-        // (group_add_member is only called by tests.)
-        #[allow(non_snake_case, dead_code)]
-        pub(super) struct Api {
-            $(pub $name: unsafe extern "C" fn($($arg),*) $(-> $ret)?,)*
-            /// Kept loaded for as long as the pointers above are used (forever).
-            _library: Library,
-        }
-
-        impl Api {
-            /// # Safety
-            /// `library` must be a TileDB 2.x library: the signatures are TileDB's.
-            unsafe fn load(library: Library) -> Result<Api, libloading::Error> {
-                Ok(Api {
-                    $($name: *unsafe {
-                        library.get(concat!("tiledb_", stringify!($name), "\0").as_bytes())
-                    }?,)*
-                    _library: library,
-                })
-            }
-        }
-    };
-}
-
-tiledb_api! {
+c_api!("tiledb_" {
     version: fn(*mut i32, *mut i32, *mut i32);
     ctx_alloc: fn(Handle, *mut Handle) -> i32;
     ctx_free: fn(*mut Handle);
@@ -104,7 +78,7 @@ tiledb_api! {
     query_submit: fn(Handle, Handle) -> i32;
     query_get_status: fn(Handle, Handle, *mut i32) -> i32;
     query_free: fn(*mut Handle);
-}
+});
 
 const TILEDB_OK: i32 = 0;
 const TILEDB_READ: u32 = 0;
@@ -117,18 +91,11 @@ static API: OnceLock<Result<Api, String>> = OnceLock::new();
 
 /// The loaded library (loaded once per process).
 fn api() -> Result<&'static Api, LibraryMissing> {
-    API.get_or_init(|| {
-        let name = std::env::var(LIBRARY_VAR)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "libtiledb.so".to_string());
-        // SAFETY: loading runs the library's initialisers; TileDB's are plain
-        // C++ static constructors. The symbols are TileDB's C API.
-        unsafe { Library::new(&name).and_then(|l| Api::load(l)) }
-            .map_err(|e| format!("{name}: {e}"))
-    })
-    .as_ref()
-    .map_err(|e| LibraryMissing(e.clone()))
+    // SAFETY: loading runs TileDB's C++ static constructors; the table is
+    // TileDB's C API (2.x).
+    API.get_or_init(|| unsafe { open(LIBRARY_VAR, "libtiledb.so", Api::load) })
+        .as_ref()
+        .map_err(|e| LibraryMissing(e.clone()))
 }
 
 /// The TileDB library's version, e.g. "2.30.0", when one can be loaded.
