@@ -166,22 +166,17 @@ pub async fn record_duckdb(client: &Client, uid: &str, info: &DuckDbInfo) -> any
     // A table whose name cannot name a slot (or a second one with the same
     // slot name) is left out of the schemas, not the whole file; the layout
     // lists it.
-    let mut slots: Vec<String> = Vec::new();
+    let mut kept: Vec<(String, &[FrameColumn])> = Vec::new();
     let mut skipped = Vec::new();
-    let mut frames: Vec<(usize, &[FrameColumn])> = Vec::new();
     for t in &info.tables {
         let slot = t.slot();
-        if is_slot_name(&slot) && !slots.contains(&slot) {
-            slots.push(slot);
-            frames.push((slots.len() - 1, &t.columns[..]));
+        if is_slot_name(&slot) && !kept.iter().any(|(s, _)| *s == slot) {
+            kept.push((slot, &t.columns));
         } else {
             skipped.push(slot);
         }
     }
-    let frames: Vec<(&str, &[FrameColumn])> = frames
-        .into_iter()
-        .map(|(i, columns)| (slots[i].as_str(), columns))
-        .collect();
+    let frames: Vec<(&str, &[FrameColumn])> = kept.iter().map(|(s, c)| (s.as_str(), *c)).collect();
     let mut out = record_frames(client, uid, Otype::None("duckdb"), None, &frames).await?;
     if let [only] = &info.tables[..] {
         client

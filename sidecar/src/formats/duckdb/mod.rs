@@ -38,11 +38,16 @@ pub struct DuckTable {
 impl DuckTable {
     /// The slot the table's schema goes in.
     pub fn slot(&self) -> String {
-        if self.schema == "main" {
-            self.name.clone()
-        } else {
-            format!("{}.{}", self.schema, self.name)
-        }
+        slot_name(&self.schema, &self.name)
+    }
+}
+
+/// The slot of a table: its name in the `main` schema, `schema.name` in others.
+fn slot_name(schema: &str, table: &str) -> String {
+    if schema == "main" {
+        table.to_string()
+    } else {
+        format!("{schema}.{table}")
     }
 }
 
@@ -218,13 +223,7 @@ pub fn read_table(path: &Path, slot: &str) -> anyhow::Result<arrow::record_batch
             _ => None,
         })
         .collect();
-    let slot_of = |(s, t): &(String, String)| {
-        if s == "main" {
-            t.clone()
-        } else {
-            format!("{s}.{t}")
-        }
-    };
+    let slot_of = |(s, t): &(String, String)| slot_name(s, t);
     let found = match tables.iter().find(|t| slot_of(t) == slot) {
         Some(t) => t,
         None if slot == "obs" && tables.len() == 1 => &tables[0],
