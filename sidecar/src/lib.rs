@@ -13,6 +13,8 @@
 //!   LaminDB).
 //!   Functions take a database client and a request struct and return typed
 //!   results.
+//! - `query/`, `slicing/` — SQL over artifacts (DataFusion) and slices of
+//!   AnnData, both read where the bytes are stored.
 //! - `formats/` — what files hold: parquet, CSV/TSV, AnnData (h5ad, zarr).
 //! - `storage/` — bytes in a storage root through object_store, and local files.
 //! - `db`, `error`, `progress` — connections, error classification, progress.
@@ -30,6 +32,7 @@ pub mod query;
 pub mod records;
 pub mod replica;
 pub mod runs;
+pub mod slicing;
 pub mod status;
 pub mod storage;
 pub mod validation;

@@ -105,3 +105,13 @@ pub async fn use_run(client: &Client, run: Option<&str>) -> anyhow::Result<()> {
         Err(e) => Err(anyhow::Error::new(DbError(e)).context("nothing was done")),
     }
 }
+
+/// Record an artifact (uid) as an input of the session's current run:
+/// `lamin.get` does, for whatever reads an artifact's bytes outside it.
+pub async fn record_input(client: &Client, uid: &str) -> anyhow::Result<()> {
+    client
+        .query_one("SELECT (lamin.get($1)).uid", &[&uid])
+        .await
+        .map_err(DbError)?;
+    Ok(())
+}

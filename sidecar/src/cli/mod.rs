@@ -16,6 +16,7 @@ mod query;
 mod reading;
 mod records;
 mod runs;
+mod slice;
 mod status;
 mod validate;
 
@@ -61,6 +62,8 @@ pub enum Command {
     Cat(cat::CatArgs),
     /// SQL over artifacts and collections (DataFusion): artifact('UID or key'), collection('UID or key').
     Query(query::QueryArgs),
+    /// Part of an AnnData (.h5ad): observations by an obs condition, variables by name, read in place by ranged reads; written as h5ad or parquet.
+    Slice(slice::SliceArgs),
     /// Start a run of a transform (lamin.track) and print its uid, for `--run` of later verbs.
     Track(runs::TrackArgs),
     /// Finish a run (lamin.finish): completed, errored or aborted.
@@ -155,6 +158,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Get(_) => Some("get"),
         Command::Cat(_) => Some("cat"),
         Command::Query(_) => Some("query"),
+        Command::Slice(_) => Some("slice"),
         Command::Track(_) => Some("track"),
         Command::Finish(_) => Some("finish"),
         Command::Describe(_) => Some("describe"),
@@ -181,6 +185,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Get(args) => files::get(args).await,
         Command::Cat(args) => cat::run(args).await,
         Command::Query(args) => query::run(args).await,
+        Command::Slice(args) => slice::run(args).await,
         Command::Track(args) => runs::track(args).await,
         Command::Finish(args) => runs::finish(args).await,
         Command::Describe(args) => find::describe(args).await,

@@ -261,7 +261,7 @@ impl Slot {
 }
 
 /// The output name of a frame's index: its dataset name, `index` for anndata's `_index`.
-fn index_name(index: &str) -> String {
+pub(crate) fn index_name(index: &str) -> String {
     if index == "_index" {
         "index".to_string()
     } else {
@@ -279,7 +279,7 @@ fn decode_categorical(codes: &[i64], categories: &[String]) -> ArrayRef {
 }
 
 /// Values with a mask (true: missing), as anndata writes nullable columns.
-fn masked<T>(values: Vec<T>, mask: &[bool]) -> Vec<Option<T>> {
+pub(crate) fn masked<T>(values: Vec<T>, mask: &[bool]) -> Vec<Option<T>> {
     values
         .into_iter()
         .zip(mask.iter().chain(std::iter::repeat(&false)))
@@ -471,6 +471,32 @@ pub fn read_frame_zarr(dir: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
         fields.push((col.name, array));
     }
     batch_of(fields)
+}
+
+/// A 1-d dataset of strings written as anndata writes them.
+pub(crate) fn write_strings(
+    group: &hdf5::Group,
+    name: &str,
+    values: &[String],
+) -> anyhow::Result<()> {
+    let values: Vec<VarLenUnicode> = values
+        .iter()
+        .map(|v| v.parse::<VarLenUnicode>())
+        .collect::<Result<_, _>>()?;
+    let ds = group
+        .new_dataset_builder()
+        .with_data(&values)
+        .create(name)?;
+    for (attr, value) in [
+        ("encoding-type", "string-array"),
+        ("encoding-version", "0.2.0"),
+    ] {
+        ds.new_attr::<VarLenUnicode>()
+            .shape(())
+            .create(attr)?
+            .write_scalar(&value.parse::<VarLenUnicode>()?)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

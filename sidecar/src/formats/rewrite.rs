@@ -13,9 +13,8 @@ use anyhow::{bail, Context};
 use arrow::array::{Array, ArrayRef, StringArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use hdf5::types::VarLenUnicode;
 
-use super::anndata::{string_attr, strings};
+use super::anndata::{string_attr, strings, write_strings};
 use super::delimiter_of;
 
 /// Per frame (`columns` of a table; `obs`, `var` of an AnnData), per
@@ -153,28 +152,6 @@ fn delimited(
     }
     writer.flush()?;
     Ok(replaced)
-}
-
-/// A 1-d dataset of strings written as anndata writes them.
-fn write_strings(group: &hdf5::Group, name: &str, values: &[String]) -> anyhow::Result<()> {
-    let values: Vec<VarLenUnicode> = values
-        .iter()
-        .map(|v| v.parse::<VarLenUnicode>())
-        .collect::<Result<_, _>>()?;
-    let ds = group
-        .new_dataset_builder()
-        .with_data(&values)
-        .create(name)?;
-    for (attr, value) in [
-        ("encoding-type", "string-array"),
-        ("encoding-version", "0.2.0"),
-    ] {
-        ds.new_attr::<VarLenUnicode>()
-            .shape(())
-            .create(attr)?
-            .write_scalar(&value.parse::<VarLenUnicode>()?)?;
-    }
-    Ok(())
 }
 
 fn h5ad(src: &Path, dst: &Path, replacements: &Replacements) -> anyhow::Result<Replaced> {

@@ -18,10 +18,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures_util::StreamExt;
 use tokio_postgres::Client;
 
-use crate::error::DbError;
 use crate::refused;
 use crate::replica::require_writable;
-use crate::runs::use_run;
+use crate::runs::{record_input, use_run};
 use counting::ReadCounter;
 use sources::{sources_in, Resolved, Resolver, Source};
 
@@ -130,10 +129,7 @@ pub async fn query(
     // The artifacts read become inputs of the run (lamin.get records them).
     if request.run.is_some() {
         for uid in &inputs {
-            recorder
-                .query_one("SELECT (lamin.get($1)).uid", &[uid])
-                .await
-                .map_err(DbError)?;
+            record_input(recorder, uid).await?;
         }
     }
     Ok(QueryOutcome {

@@ -1,0 +1,471 @@
+//! An `.h5ad` file read in place by the pure-Rust HDF5 reader: its `obs`
+//! and `var` dataframes (the columns anndata writes: numbers, booleans,
+//! strings, categoricals, nullable integers and booleans) and the part of
+//! `X` (dense, CSR or CSC) at some rows and columns — each dataset read by
+//! the ranges the selection needs, never the file whole.
+
+use std::ops::Range;
+
+use anyhow::{bail, Context};
+use hdf5_reader::group::Group;
+use hdf5_reader::storage::DynStorage;
+use hdf5_reader::{Dataset, Datatype, H5Type, Hdf5File, SliceInfo, SliceInfoElem};
+
+use super::frame::{Frame, Values};
+use super::matrix::{Rows, Sparse};
+use crate::formats::anndata::masked;
+use crate::refused;
+
+/// How `X` is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Dense,
+    Csr,
+    Csc,
+}
+
+/// An open h5ad file.
+pub struct H5ad {
+    file: Hdf5File,
+    pub n_obs: u64,
+    pub n_vars: u64,
+    pub layout: Layout,
+    /// Whether X holds 32-bit floats (written back as such).
+    pub x_f32: bool,
+}
+
+/// A string attribute, as anndata writes them (variable-length UTF-8).
+fn text_attr(attrs: Vec<hdf5_reader::Attribute>, name: &str) -> Option<String> {
+    let attr = attrs.into_iter().find(|a| a.name == name)?;
+    attr.read_strings()
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .or_else(|| attr.read_string().ok())
+}
+
+fn group_attr(g: &Group, name: &str) -> Option<String> {
+    text_attr(g.attributes().ok()?, name)
+}
+
+/// A 1-d dataset's values (or the values in `range`) as one type.
+fn read_1d<T: H5Type + Copy>(ds: &Dataset, range: Option<Range<u64>>) -> anyhow::Result<Vec<T>> {
+    let array = match range {
+        None => ds.read_array::<T>()?,
+        Some(r) => ds.read_slice::<T>(&SliceInfo {
+            selections: vec![SliceInfoElem::Slice {
+                start: r.start,
+                end: r.end,
+                step: 1,
+            }],
+        })?,
+    };
+    Ok(array.iter().copied().collect())
+}
+
+/// Whole numbers of any width, widened to i64.
+fn integers(ds: &Dataset, range: Option<Range<u64>>) -> anyhow::Result<Vec<i64>> {
+    Ok(match ds.dtype() {
+        Datatype::FixedPoint { size, signed, .. } => match (*size, *signed) {
+            (1, true) => read_1d::<i8>(ds, range)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (1, false) => read_1d::<u8>(ds, range)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (2, true) => read_1d::<i16>(ds, range)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (2, false) => read_1d::<u16>(ds, range)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (4, true) => read_1d::<i32>(ds, range)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (4, false) => read_1d::<u32>(ds, range)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (8, true) => read_1d::<i64>(ds, range)?,
+            (8, false) => read_1d::<u64>(ds, range)?
+                .into_iter()
+                .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+                .collect(),
+            _ => bail!("{}: integers of {size} bytes are not read", ds.name()),
+        },
+        // Booleans (h5py's FALSE/TRUE over int8), read whole: the reader
+        // decodes enumerations only as raw bytes.
+        Datatype::Enum { base, .. }
+            if range.is_none() && matches!(base.as_ref(), Datatype::FixedPoint { size: 1, .. }) =>
+        {
+            ds.read_raw_bytes()?
+                .into_iter()
+                .map(|b| i64::from(b as i8))
+                .collect()
+        }
+        other => bail!("{} holds {other:?}, not integers", ds.name()),
+    })
+}
+
+/// Numbers of any type, as f64.
+fn numbers(ds: &Dataset, range: Option<Range<u64>>) -> anyhow::Result<Vec<f64>> {
+    Ok(match ds.dtype() {
+        Datatype::FloatingPoint { size: 4, .. } => read_1d::<f32>(ds, range)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        Datatype::FloatingPoint { size: 8, .. } => read_1d::<f64>(ds, range)?,
+        _ => integers(ds, range)?.into_iter().map(|v| v as f64).collect(),
+    })
+}
+
+fn is_float(ds: &Dataset) -> bool {
+    matches!(ds.dtype(), Datatype::FloatingPoint { .. })
+}
+
+fn is_bool(ds: &Dataset) -> bool {
+    // h5py writes numpy booleans as an enumeration FALSE/TRUE over int8.
+    matches!(ds.dtype(), Datatype::Enum { members, .. } if members.len() == 2)
+}
+
+fn is_text(ds: &Dataset) -> bool {
+    matches!(
+        ds.dtype(),
+        Datatype::String { .. } | Datatype::VarLen { .. }
+    )
+}
+
+fn bools(ds: &Dataset) -> anyhow::Result<Vec<bool>> {
+    Ok(integers(ds, None)?.into_iter().map(|v| v != 0).collect())
+}
+
+impl H5ad {
+    /// Open the file behind `source`: checks that it is an AnnData and finds
+    /// how X is stored.
+    pub fn open(source: DynStorage, what: &str) -> anyhow::Result<H5ad> {
+        let file = Hdf5File::from_storage(source)
+            .map_err(|e| refused!("{what} is not a readable h5ad (HDF5) file: {e}"))?;
+        let shape = || -> anyhow::Result<_> {
+            let root = file.root_group()?;
+            let (groups, datasets) = root.member_names()?;
+            if !groups.iter().any(|g| g == "obs") || !groups.iter().any(|g| g == "var") {
+                bail!(refused!(
+                    "{what} has no obs and var groups: not an AnnData file"
+                ));
+            }
+            Ok(if datasets.iter().any(|d| d == "X") {
+                let x = file.dataset("X")?;
+                let shape = x.shape().to_vec();
+                if shape.len() != 2 {
+                    bail!(refused!("{what}: X has {} dimensions, not 2", shape.len()));
+                }
+                (
+                    shape[0],
+                    shape[1],
+                    Layout::Dense,
+                    !matches!(x.dtype(), Datatype::FloatingPoint { size: 8, .. }),
+                )
+            } else if groups.iter().any(|g| g == "X") {
+                let x = file.group("X")?;
+                let layout = match group_attr(&x, "encoding-type").as_deref() {
+                    Some("csr_matrix") => Layout::Csr,
+                    Some("csc_matrix") => Layout::Csc,
+                    other => bail!(refused!(
+                        "{what}: X is encoded as {other:?}; slicing reads dense, csr_matrix and csc_matrix X"
+                    )),
+                };
+                let shape = x
+                    .attributes()?
+                    .into_iter()
+                    .find(|a| a.name == "shape")
+                    .context("X has no shape")?;
+                let shape: Vec<i64> = shape.read_1d::<i64>().or_else(|_| {
+                    shape
+                        .read_1d::<i32>()
+                        .map(|v| v.into_iter().map(i64::from).collect())
+                })?;
+                let [rows, cols] = shape[..] else {
+                    bail!(refused!("{what}: X's shape {shape:?} is not 2-dimensional"));
+                };
+                let data = x.dataset("data")?;
+                (
+                    rows as u64,
+                    cols as u64,
+                    layout,
+                    !matches!(data.dtype(), Datatype::FloatingPoint { size: 8, .. }),
+                )
+            } else {
+                bail!(refused!("{what} has no X to slice"));
+            })
+        };
+        let (n_obs, n_vars, layout, x_f32) = shape().with_context(|| {
+            format!("{what}: its X cannot be read (the file is truncated or damaged)")
+        })?;
+        Ok(H5ad {
+            file,
+            n_obs,
+            n_vars,
+            layout,
+            x_f32,
+        })
+    }
+
+    /// The dataframe `name` (obs or var) whole: its index and columns.
+    pub fn frame(&self, name: &str) -> anyhow::Result<Frame> {
+        let group = self.file.group(name)?;
+        let index_name = group_attr(&group, "_index").unwrap_or_else(|| "_index".into());
+        let index = group
+            .dataset(&index_name)
+            .with_context(|| format!("{name} has no index {index_name:?}"))?
+            .read_strings()?;
+        let (groups, datasets) = group.member_names()?;
+        let order: Vec<String> = group
+            .attributes()?
+            .into_iter()
+            .find(|a| a.name == "column-order")
+            .and_then(|a| a.read_strings().ok())
+            .unwrap_or_else(|| {
+                groups
+                    .iter()
+                    .chain(&datasets)
+                    .filter(|m| **m != index_name && !m.starts_with("__"))
+                    .cloned()
+                    .collect()
+            });
+        let mut columns = Vec::with_capacity(order.len());
+        for col in order {
+            let values = if groups.contains(&col) {
+                let g = group.group(&col)?;
+                match group_attr(&g, "encoding-type").as_deref() {
+                    Some("categorical") => Values::Cat {
+                        codes: integers(&g.dataset("codes")?, None)?,
+                        categories: g.dataset("categories")?.read_strings()?,
+                    },
+                    Some("nullable-integer") => {
+                        let mask = bools(&g.dataset("mask")?)?;
+                        let values = integers(&g.dataset("values")?, None)?;
+                        Values::Int(masked(values, &mask))
+                    }
+                    Some("nullable-boolean") => {
+                        let mask = bools(&g.dataset("mask")?)?;
+                        let values = bools(&g.dataset("values")?)?;
+                        Values::Bool(masked(values, &mask))
+                    }
+                    // Other encodings (arrays of arrays, …) are left out.
+                    _ => continue,
+                }
+            } else {
+                let ds = group.dataset(&col)?;
+                let read = || -> anyhow::Result<Values> {
+                    Ok(if is_bool(&ds) {
+                        Values::Bool(bools(&ds)?.into_iter().map(Some).collect())
+                    } else if is_float(&ds) {
+                        Values::Float(numbers(&ds, None)?)
+                    } else if is_text(&ds) {
+                        Values::Str(ds.read_strings()?)
+                    } else {
+                        Values::Int(integers(&ds, None)?.into_iter().map(Some).collect())
+                    })
+                };
+                read().with_context(|| format!("{name}/{col} cannot be read"))?
+            };
+            columns.push((col, values));
+        }
+        let frame = Frame {
+            index_name,
+            index,
+            columns,
+        };
+        frame.check_lengths(name)?;
+        Ok(frame)
+    }
+
+    /// X at `rows` (ascending) and the columns `keep` maps to output
+    /// positions (`keep[var] = Some(position)`), as CSR rows.
+    pub fn read_x(
+        &self,
+        rows: &[u64],
+        keep: &[Option<u32>],
+        n_out: usize,
+    ) -> anyhow::Result<Sparse> {
+        let mut out = Rows::new(n_out);
+        match self.layout {
+            Layout::Dense => self.dense_rows(rows, keep, &mut out)?,
+            Layout::Csr => self.csr_rows(rows, keep, &mut out)?,
+            Layout::Csc => self.csc_rows(rows, keep, &mut out)?,
+        }
+        Ok(out.finish())
+    }
+
+    /// Dense X: for each run of consecutive rows, the block of those rows
+    /// between the first and last column kept.
+    fn dense_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
+        let x = self.file.dataset("X")?;
+        let Some(first) = keep.iter().position(Option::is_some) else {
+            rows.iter().for_each(|_| out.push_row(std::iter::empty()));
+            return Ok(());
+        };
+        let last = keep.iter().rposition(Option::is_some).unwrap_or(first);
+        let width = last - first + 1;
+        for run in runs(rows) {
+            let selection = SliceInfo {
+                selections: vec![
+                    SliceInfoElem::Slice {
+                        start: run.start,
+                        end: run.end,
+                        step: 1,
+                    },
+                    SliceInfoElem::Slice {
+                        start: first as u64,
+                        end: last as u64 + 1,
+                        step: 1,
+                    },
+                ],
+            };
+            let block: Vec<f64> = match x.dtype() {
+                Datatype::FloatingPoint { size: 4, .. } => x
+                    .read_slice::<f32>(&selection)?
+                    .iter()
+                    .map(|v| f64::from(*v))
+                    .collect(),
+                Datatype::FloatingPoint { size: 8, .. } => {
+                    x.read_slice::<f64>(&selection)?.iter().copied().collect()
+                }
+                Datatype::FixedPoint {
+                    size: 4,
+                    signed: true,
+                    ..
+                } => x
+                    .read_slice::<i32>(&selection)?
+                    .iter()
+                    .map(|v| f64::from(*v))
+                    .collect(),
+                Datatype::FixedPoint {
+                    size: 8,
+                    signed: true,
+                    ..
+                } => x
+                    .read_slice::<i64>(&selection)?
+                    .iter()
+                    .map(|v| *v as f64)
+                    .collect(),
+                other => bail!(refused!(
+                    "X holds {other:?}: slicing reads float and integer X"
+                )),
+            };
+            for row in block.chunks(width) {
+                out.push_row(
+                    row.iter().enumerate().filter_map(|(j, v)| {
+                        keep[first + j].filter(|_| *v != 0.0).map(|p| (p, *v))
+                    }),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// CSR X: the row pointers, then for each run of consecutive rows the
+    /// stretch of `indices` and `data` they own.
+    fn csr_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
+        let x = self.file.group("X")?;
+        let (data, indices) = (x.dataset("data")?, x.dataset("indices")?);
+        let indptr = integers(&x.dataset("indptr")?, None)?;
+        if indptr.len() as u64 != self.n_obs + 1 {
+            bail!(refused!(
+                "X/indptr has {} entries for {} rows",
+                indptr.len(),
+                self.n_obs
+            ));
+        }
+        for run in runs(rows) {
+            let (from, to) = (indptr[run.start as usize], indptr[run.end as usize]);
+            if to < from {
+                bail!(refused!("X/indptr is not ascending at row {}", run.start));
+            }
+            let span = from as u64..to as u64;
+            let (values, cols) = if span.is_empty() {
+                (Vec::new(), Vec::new())
+            } else {
+                (
+                    numbers(&data, Some(span.clone()))?,
+                    integers(&indices, Some(span))?,
+                )
+            };
+            for r in run {
+                let (a, b) = (
+                    (indptr[r as usize] - from) as usize,
+                    (indptr[r as usize + 1] - from) as usize,
+                );
+                out.push_row((a..b).filter_map(|k| {
+                    let col = usize::try_from(cols[k]).ok()?;
+                    keep.get(col).copied().flatten().map(|p| (p, values[k]))
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// CSC X: the column pointers, then each kept column's stretch, turned
+    /// around into rows.
+    fn csc_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
+        let x = self.file.group("X")?;
+        let (data, indices) = (x.dataset("data")?, x.dataset("indices")?);
+        let indptr = integers(&x.dataset("indptr")?, None)?;
+        if indptr.len() as u64 != self.n_vars + 1 {
+            bail!(refused!(
+                "X/indptr has {} entries for {} columns",
+                indptr.len(),
+                self.n_vars
+            ));
+        }
+        // Row of the file → its position in the output.
+        let position: std::collections::HashMap<u64, usize> =
+            rows.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+        let mut by_row: Vec<Vec<(u32, f64)>> = vec![Vec::new(); rows.len()];
+        for (col, p) in keep.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let span = indptr[col] as u64..indptr[col + 1] as u64;
+            if span.is_empty() {
+                continue;
+            }
+            let values = numbers(&data, Some(span.clone()))?;
+            let row_of = integers(&indices, Some(span))?;
+            for (r, v) in row_of.into_iter().zip(values) {
+                if let Some(i) = u64::try_from(r).ok().and_then(|r| position.get(&r)) {
+                    by_row[*i].push((*p, v));
+                }
+            }
+        }
+        for entries in by_row {
+            out.push_row(entries.into_iter());
+        }
+        Ok(())
+    }
+}
+
+/// Ascending row numbers as runs of consecutive ones.
+fn runs(rows: &[u64]) -> Vec<Range<u64>> {
+    let mut out: Vec<Range<u64>> = Vec::new();
+    for &r in rows {
+        match out.last_mut() {
+            Some(run) if run.end == r => run.end = r + 1,
+            _ => out.push(r..r + 1),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs;
+
+    #[test]
+    fn rows_are_read_in_runs() {
+        assert_eq!(runs(&[0, 1, 2, 5, 7, 8]), vec![0..3, 5..6, 7..9]);
+        assert!(runs(&[]).is_empty());
+    }
+}

@@ -1,0 +1,341 @@
+//! `lamin slice`: part of an AnnData — the observations where an obs
+//! condition holds, the variables named — read where the artifact is
+//! stored, by ranged reads of only what the slice needs (obs, var, the
+//! row pointers of a sparse X and the stretches of the rows or columns
+//! kept), and written as h5ad or parquet. The artifact read becomes an
+//! input of the run, when one is given.
+
+pub mod frame;
+pub mod h5ad;
+pub mod matrix;
+pub mod ranged;
+pub mod select;
+pub mod write;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use tokio_postgres::Client;
+
+use crate::artifacts::locate_ready;
+use crate::query::counting::ReadCounter;
+use crate::refused;
+use crate::replica::require_writable;
+use crate::runs::{record_input, use_run};
+use crate::storage::Storage;
+use h5ad::{H5ad, Layout};
+use write::Slice;
+
+/// What to cut from which artifact, and where the slice goes.
+#[derive(Debug, Clone)]
+pub struct SliceRequest {
+    /// The artifact: uid, stem or key of an `.h5ad`.
+    pub artifact: String,
+    /// An SQL condition over obs's columns (all rows without one).
+    pub obs: Option<String>,
+    /// Variables by name (all without names).
+    pub var: Vec<String>,
+    /// The var column the names are looked up in (default: the var index).
+    pub var_key: Option<String>,
+    /// The file written: `.h5ad` or `.parquet`, by its suffix.
+    pub output: PathBuf,
+    /// The run (uid) whose input the artifact becomes.
+    pub run: Option<String>,
+}
+
+/// What a slice read and kept.
+#[derive(Debug, Clone)]
+pub struct SliceOutcome {
+    pub uid: String,
+    pub n_obs: usize,
+    pub n_vars: usize,
+    /// The artifact's size, and what was read of it (bytes, requests).
+    pub size: u64,
+    pub bytes_read: u64,
+    pub requests: u64,
+}
+
+/// The output formats, by the output's suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    H5ad,
+    Parquet,
+}
+
+fn output_of(path: &std::path::Path) -> anyhow::Result<Output> {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".h5ad") {
+        Ok(Output::H5ad)
+    } else if name.ends_with(".parquet") {
+        Ok(Output::Parquet)
+    } else {
+        bail!(refused!(
+            "{}: a slice is written as .h5ad or .parquet; name the output with one of these suffixes",
+            path.display()
+        ))
+    }
+}
+
+/// The obs and var of an open file, each as long as X says.
+fn frames(file: &H5ad, what: &str) -> anyhow::Result<(frame::Frame, frame::Frame)> {
+    let read = |name: &str| {
+        file.frame(name).with_context(|| {
+            format!("{what}: its {name} cannot be read (the file is truncated or damaged, or not written by anndata)")
+        })
+    };
+    let (obs, var) = (read("obs")?, read("var")?);
+    if obs.index.len() as u64 != file.n_obs || var.index.len() as u64 != file.n_vars {
+        bail!(refused!(
+            "{what}: X is {} × {} but obs has {} rows and var {}: the file is damaged",
+            file.n_obs,
+            file.n_vars,
+            obs.index.len(),
+            var.index.len()
+        ));
+    }
+    Ok((obs, var))
+}
+
+/// Cut a slice (see the module's documentation).
+pub async fn slice(
+    client: &Client,
+    recorder: &Client,
+    request: &SliceRequest,
+) -> anyhow::Result<SliceOutcome> {
+    let output = output_of(&request.output)?;
+    if let Some(run) = request.run.as_deref() {
+        require_writable(
+            recorder,
+            &format!("recording the artifact read as an input of run {run}"),
+        )
+        .await?;
+    }
+    use_run(recorder, request.run.as_deref()).await?;
+    let a = locate_ready(client, &request.artifact).await?;
+    if a.suffix != ".h5ad" || a.folder {
+        bail!(refused!(
+            "artifact {} is a {:?} {}: lamin slice reads .h5ad files (AnnData zarr stores are not sliced yet: read their obs and var with lamin query)",
+            a.uid,
+            a.suffix,
+            if a.folder { "folder" } else { "file" }
+        ));
+    }
+    let storage = Storage::open(&a.root)?;
+    let counter = ReadCounter::default();
+    let store = counter.wrap(storage.shared_store());
+    let path = storage.path(&a.object);
+    let size = match a.size {
+        Some(s) => s as u64,
+        None => storage.store().head(&path).await?.size,
+    };
+    let what = format!("artifact {}", a.uid);
+    let runtime = tokio::runtime::Handle::current();
+    let (file, obs, var) = tokio::task::spawn_blocking({
+        let what = what.clone();
+        move || -> anyhow::Result<_> {
+            let file = H5ad::open(ranged::hdf5_source(store, path, size, runtime), &what)?;
+            let (obs, var) = frames(&file, &what)?;
+            Ok((file, obs, var))
+        }
+    })
+    .await??;
+    let rows = select::rows_where(&obs, request.obs.as_deref()).await?;
+    let (keep, var_rows) = select::variables(&var, &request.var, request.var_key.as_deref())?;
+    let var_names: Vec<String> = match &request.var_key {
+        Some(key) => {
+            let values = var.column(key).expect("looked up by select::variables");
+            var_rows
+                .iter()
+                .map(|i| values.text(*i).unwrap_or_default())
+                .collect()
+        }
+        None => var_rows.iter().map(|i| var.index[*i].clone()).collect(),
+    };
+    let out_path = request.output.clone();
+    let n_out = var_rows.len();
+    let (n_obs, n_vars) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let x = file.read_x(&rows, &keep, n_out)?;
+        let picked: Vec<usize> = rows.iter().map(|r| *r as usize).collect();
+        let slice = Slice {
+            obs: obs.take(&picked),
+            var: var.take(&var_rows),
+            var_names,
+            x,
+            sparse: file.layout != Layout::Dense,
+            f32: file.x_f32,
+        };
+        // Written beside the output and renamed when whole: a slice that
+        // fails half-way leaves no file, and never half of one.
+        let folder = match out_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let partial = tempfile::Builder::new()
+            .prefix(".lamin-slice-")
+            .suffix(if output == Output::H5ad {
+                ".h5ad"
+            } else {
+                ".parquet"
+            })
+            .tempfile_in(&folder)
+            .with_context(|| format!("{} cannot be written", folder.display()))?;
+        match output {
+            Output::H5ad => write::write_h5ad(&slice, partial.path())?,
+            Output::Parquet => write::write_parquet(&slice, partial.path())?,
+        }
+        partial
+            .persist(&out_path)
+            .with_context(|| format!("{} cannot be written", out_path.display()))?;
+        Ok((slice.obs.index.len(), slice.var.index.len()))
+    })
+    .await??;
+    if request.run.is_some() {
+        record_input(recorder, &a.uid).await?;
+    }
+    Ok(SliceOutcome {
+        uid: a.uid,
+        n_obs,
+        n_vars,
+        size,
+        bytes_read: counter.bytes(),
+        requests: counter.requests(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::local::LocalFileSystem;
+
+    use super::*;
+    use crate::formats::anndata::{read_frame_h5ad, Slot};
+    use crate::formats::fixture;
+
+    /// The fixture opened through object_store by ranges, as a remote one is.
+    async fn open_fixture(name: &str) -> (H5ad, ReadCounter, u64) {
+        let path = fixture(name).canonicalize().unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        let counter = ReadCounter::default();
+        let store = counter.wrap(Arc::new(LocalFileSystem::new()));
+        let object = object_store::path::Path::from_absolute_path(&path).unwrap();
+        let runtime = tokio::runtime::Handle::current();
+        let file = tokio::task::spawn_blocking(move || {
+            H5ad::open(ranged::hdf5_source(store, object, size, runtime), "fixture")
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        (file, counter, size)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn frames_read_by_ranges_match_the_hdf5_library() {
+        let (file, counter, _) = open_fixture("anndata/pbmc.h5ad").await;
+        let (obs, var) = tokio::task::spawn_blocking(move || {
+            (file.frame("obs").unwrap(), file.frame("var").unwrap())
+        })
+        .await
+        .unwrap();
+        let path = fixture("anndata/pbmc.h5ad");
+        assert_eq!(
+            obs.to_batch(false).unwrap(),
+            read_frame_h5ad(&path, Slot::Obs).unwrap()
+        );
+        assert_eq!(
+            var.to_batch(false).unwrap(),
+            read_frame_h5ad(&path, Slot::Var).unwrap()
+        );
+        assert!(
+            matches!(obs.column("cell_type"), Some(frame::Values::Cat { categories, .. }) if categories.len() == 5)
+        );
+        assert!(counter.requests() > 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn conditions_and_names_select_rows_and_variables() {
+        let (file, _, _) = open_fixture("anndata/pbmc.h5ad").await;
+        let (obs, var, file) = tokio::task::spawn_blocking(move || {
+            (file.frame("obs").unwrap(), file.frame("var").unwrap(), file)
+        })
+        .await
+        .unwrap();
+        let rows = select::rows_where(&obs, Some("cell_type = 'B cell' AND n_genes >= 300"))
+            .await
+            .unwrap();
+        // cell_type cycles through 5 names; B cell is every 5th from 1; n_genes = 10 × row.
+        assert_eq!(rows, (30..120).filter(|r| r % 5 == 1).collect::<Vec<u64>>());
+        let all = select::rows_where(&obs, Some("donor IN ('d0') OR pct_mito IS NULL"))
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 40);
+        for bad in ["no_such_column = 1", "cell_type = ", "1"] {
+            assert!(select::rows_where(&obs, Some(bad)).await.is_err(), "{bad}");
+        }
+        let names = vec!["MS4A1".to_string(), "CD4".to_string()];
+        let (keep, order) = select::variables(&var, &names, Some("gene_symbol")).unwrap();
+        assert_eq!(order, vec![2, 0]);
+        assert_eq!(keep[..3], [Some(1), None, Some(0)]);
+        let err = select::variables(&var, &["CD4".into(), "NOPE".into()], None).unwrap_err();
+        assert!(err.to_string().contains("NOPE"), "{err}");
+        // X at those rows and columns, against the whole matrix.
+        let x = tokio::task::spawn_blocking(move || file.read_x(&rows, &keep, 2))
+            .await
+            .unwrap()
+            .unwrap();
+        let whole = hdf5::File::open(fixture("anndata/pbmc.h5ad")).unwrap();
+        let g = whole.group("X").unwrap();
+        let data = g
+            .dataset("data")
+            .unwrap()
+            .read_1d::<f32>()
+            .unwrap()
+            .to_vec();
+        let indices = g
+            .dataset("indices")
+            .unwrap()
+            .read_1d::<i32>()
+            .unwrap()
+            .to_vec();
+        let indptr = g
+            .dataset("indptr")
+            .unwrap()
+            .read_1d::<i64>()
+            .unwrap()
+            .to_vec();
+        let at = |r: usize, c: i32| {
+            (indptr[r] as usize..indptr[r + 1] as usize)
+                .find(|k| indices[*k] == c)
+                .map_or(0.0, |k| f64::from(data[k]))
+        };
+        let rows: Vec<usize> = (30..120).filter(|r| r % 5 == 1).collect();
+        assert_eq!(x.n_rows(), rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(x.dense_row(i), vec![at(*r, 2), at(*r, 0)], "row {r}");
+        }
+        assert!(!x.data.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_truncated_file_is_refused_by_name() {
+        let path = fixture("anndata/truncated.h5ad").canonicalize().unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        let store = Arc::new(LocalFileSystem::new());
+        let object = object_store::path::Path::from_absolute_path(&path).unwrap();
+        let runtime = tokio::runtime::Handle::current();
+        let result = tokio::task::spawn_blocking(move || {
+            let file = H5ad::open(
+                ranged::hdf5_source(store, object, size, runtime),
+                "artifact T",
+            )?;
+            frames(&file, "artifact T")
+        })
+        .await
+        .unwrap();
+        let err = result.expect_err("a truncated file cannot be read");
+        assert!(
+            format!("{err:#}").contains("artifact T: its X cannot be read (the file is truncated"),
+            "{err:#}"
+        );
+    }
+}

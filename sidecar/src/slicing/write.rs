@@ -1,0 +1,240 @@
+//! A slice written out: as an `.h5ad` file in anndata's on-disk format
+//! (obs and var dataframes with their categoricals, X sparse or dense as in
+//! the source), or as a parquet table (obs columns, then one column per
+//! variable kept).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow::array::{ArrayRef, Float32Array, Float64Array};
+use arrow::record_batch::RecordBatch;
+use hdf5::types::VarLenUnicode;
+
+use super::frame::{Frame, Values};
+use super::matrix::Sparse;
+use crate::formats::anndata::write_strings;
+use crate::refused;
+
+/// What a slice holds.
+pub struct Slice {
+    pub obs: Frame,
+    pub var: Frame,
+    /// The names the variables are written under in parquet.
+    pub var_names: Vec<String>,
+    pub x: Sparse,
+    /// X was sparse in the source (written back sparse).
+    pub sparse: bool,
+    /// X held 32-bit numbers in the source.
+    pub f32: bool,
+}
+
+/// Variables a parquet slice holds at most: one column each.
+pub const MAX_PARQUET_VARIABLES: usize = 2_000;
+
+fn text_attr(location: &hdf5::Location, name: &str, value: &str) -> anyhow::Result<()> {
+    location
+        .new_attr::<VarLenUnicode>()
+        .shape(())
+        .create(name)?
+        .write_scalar(&value.parse::<VarLenUnicode>()?)?;
+    Ok(())
+}
+
+fn encoding(location: &hdf5::Location, kind: &str, version: &str) -> anyhow::Result<()> {
+    text_attr(location, "encoding-type", kind)?;
+    text_attr(location, "encoding-version", version)
+}
+
+fn values_dataset<T: hdf5::H5Type>(
+    group: &hdf5::Group,
+    name: &str,
+    values: &[T],
+) -> anyhow::Result<hdf5::Dataset> {
+    let ds = group.new_dataset::<T>().shape(values.len()).create(name)?;
+    ds.write_raw(values)?;
+    Ok(ds)
+}
+
+fn array<T: hdf5::H5Type>(group: &hdf5::Group, name: &str, values: &[T]) -> anyhow::Result<()> {
+    let ds = values_dataset(group, name, values)?;
+    encoding(&ds, "array", "0.2.0")
+}
+
+/// A nullable column: values (missing ones as the default) and a mask.
+fn nullable<T: hdf5::H5Type + Default + Copy>(
+    group: &hdf5::Group,
+    name: &str,
+    kind: &str,
+    values: &[Option<T>],
+) -> anyhow::Result<()> {
+    let g = group.create_group(name)?;
+    encoding(&g, kind, "0.1.0")?;
+    let plain: Vec<T> = values.iter().map(|v| v.unwrap_or_default()).collect();
+    let mask: Vec<bool> = values.iter().map(Option::is_none).collect();
+    array(&g, "values", &plain)?;
+    array(&g, "mask", &mask)
+}
+
+fn column(group: &hdf5::Group, name: &str, values: &Values) -> anyhow::Result<()> {
+    match values {
+        Values::Cat { codes, categories } => {
+            let g = group.create_group(name)?;
+            encoding(&g, "categorical", "0.2.0")?;
+            g.new_attr::<bool>()
+                .shape(())
+                .create("ordered")?
+                .write_scalar(&false)?;
+            if categories.len() < i8::MAX as usize {
+                let codes: Vec<i8> = codes.iter().map(|c| *c as i8).collect();
+                array(&g, "codes", &codes)?;
+            } else {
+                let codes: Vec<i32> = codes.iter().map(|c| *c as i32).collect();
+                array(&g, "codes", &codes)?;
+            }
+            write_strings(&g, "categories", categories)
+        }
+        Values::Int(v) if v.iter().all(Option::is_some) => array(
+            group,
+            name,
+            &v.iter().flatten().copied().collect::<Vec<i64>>(),
+        ),
+        Values::Int(v) => nullable(group, name, "nullable-integer", v),
+        Values::Bool(v) if v.iter().all(Option::is_some) => array(
+            group,
+            name,
+            &v.iter().flatten().copied().collect::<Vec<bool>>(),
+        ),
+        Values::Bool(v) => nullable(group, name, "nullable-boolean", v),
+        Values::Float(v) => array(group, name, v),
+        Values::Str(v) => write_strings(group, name, v),
+    }
+}
+
+fn dataframe(file: &hdf5::File, name: &str, frame: &Frame) -> anyhow::Result<()> {
+    let g = file.create_group(name)?;
+    encoding(&g, "dataframe", "0.2.0")?;
+    text_attr(&g, "_index", &frame.index_name)?;
+    let order: Vec<VarLenUnicode> = frame
+        .columns
+        .iter()
+        .map(|(n, _)| n.parse::<VarLenUnicode>())
+        .collect::<Result<_, _>>()?;
+    if order.is_empty() {
+        // (anndata writes an empty column order as an empty float array.)
+        g.new_attr::<f64>().shape(0).create("column-order")?;
+    } else {
+        g.new_attr::<VarLenUnicode>()
+            .shape(order.len())
+            .create("column-order")?
+            .write_raw(&order)?;
+    }
+    write_strings(&g, &frame.index_name, &frame.index)?;
+    for (col, values) in &frame.columns {
+        column(&g, col, values).with_context(|| format!("{name}/{col} cannot be written"))?;
+    }
+    Ok(())
+}
+
+fn matrix_values(
+    group: &hdf5::Group,
+    name: &str,
+    values: &[f64],
+    f32: bool,
+) -> anyhow::Result<hdf5::Dataset> {
+    if f32 {
+        let narrow: Vec<f32> = values.iter().map(|v| *v as f32).collect();
+        values_dataset(group, name, &narrow)
+    } else {
+        values_dataset(group, name, values)
+    }
+}
+
+/// The slice as an h5ad file at `path`.
+pub fn write_h5ad(slice: &Slice, path: &Path) -> anyhow::Result<()> {
+    let file = hdf5::File::create(path)
+        .with_context(|| format!("{} cannot be created", path.display()))?;
+    encoding(&file, "anndata", "0.1.0")?;
+    dataframe(&file, "obs", &slice.obs)?;
+    dataframe(&file, "var", &slice.var)?;
+    let (rows, cols) = (slice.x.n_rows(), slice.x.n_cols);
+    if slice.sparse {
+        let x = file.create_group("X")?;
+        encoding(&x, "csr_matrix", "0.1.0")?;
+        x.new_attr::<i64>()
+            .shape(2)
+            .create("shape")?
+            .write_raw(&[rows as i64, cols as i64])?;
+        matrix_values(&x, "data", &slice.x.data, slice.f32)?;
+        values_dataset(&x, "indices", &slice.x.indices)?;
+        values_dataset(&x, "indptr", &slice.x.indptr)?;
+    } else {
+        let dense: Vec<f64> = (0..rows).flat_map(|r| slice.x.dense_row(r)).collect();
+        let ds = if slice.f32 {
+            let narrow: Vec<f32> = dense.iter().map(|v| *v as f32).collect();
+            let ds = file.new_dataset::<f32>().shape((rows, cols)).create("X")?;
+            ds.write_raw(&narrow)?;
+            ds
+        } else {
+            let ds = file.new_dataset::<f64>().shape((rows, cols)).create("X")?;
+            ds.write_raw(&dense)?;
+            ds
+        };
+        encoding(&ds, "array", "0.2.0")?;
+    }
+    for empty in ["layers", "obsm", "obsp", "varm", "varp", "uns"] {
+        let group = file.create_group(empty)?;
+        encoding(&group, "dict", "0.1.0")?;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+/// The slice as a table: obs (index and columns), then one column per
+/// variable kept, named by `var_names`.
+pub fn slice_batch(slice: &Slice) -> anyhow::Result<RecordBatch> {
+    if slice.x.n_cols > MAX_PARQUET_VARIABLES {
+        bail!(refused!(
+            "a parquet slice has one column per variable, and this one keeps {}: name the variables with --var (at most {MAX_PARQUET_VARIABLES}), or write .h5ad",
+            slice.x.n_cols
+        ));
+    }
+    let obs = slice.obs.to_batch(false)?;
+    let mut fields: Vec<(String, ArrayRef)> = obs
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .zip(obs.columns().iter().cloned())
+        .collect();
+    for (c, name) in slice.var_names.iter().enumerate() {
+        if fields.iter().any(|(n, _)| n == name) {
+            bail!(refused!(
+                "variable {name:?} has the name of an obs column: a parquet slice cannot hold both"
+            ));
+        }
+        let values = slice.x.dense_column(c);
+        let array: ArrayRef = if slice.f32 {
+            Arc::new(Float32Array::from_iter_values(
+                values.iter().map(|v| *v as f32),
+            ))
+        } else {
+            Arc::new(Float64Array::from(values))
+        };
+        fields.push((name.clone(), array));
+    }
+    Ok(RecordBatch::try_from_iter_with_nullable(
+        fields.into_iter().map(|(n, a)| (n, a, true)),
+    )?)
+}
+
+/// The slice as a parquet file at `path`.
+pub fn write_parquet(slice: &Slice, path: &Path) -> anyhow::Result<()> {
+    let batch = slice_batch(slice)?;
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("{} cannot be created", path.display()))?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(())
+}
