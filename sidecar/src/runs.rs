@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 
 use crate::error::DbError;
 use crate::refused;
+use crate::replica::require_writable;
 
 /// The arguments of `lamin.track(key, source_code, kind, description, params, version, project)`.
 #[derive(Debug, Clone, Default)]
@@ -114,4 +115,19 @@ pub async fn record_input(client: &Client, uid: &str) -> anyhow::Result<()> {
         .await
         .map_err(DbError)?;
     Ok(())
+}
+
+/// Before anything is read for a run (`get`, `query`, `slice` with
+/// `--run`): the server that records the inputs must take writes — checked
+/// before any byte is read, since a read whose input cannot be recorded is
+/// lineage lost — and the run becomes the session's current run.
+pub async fn reading_for_run(recorder: &Client, run: Option<&str>) -> anyhow::Result<()> {
+    if let Some(run) = run {
+        require_writable(
+            recorder,
+            &format!("recording what is read as inputs of run {run}"),
+        )
+        .await?;
+    }
+    use_run(recorder, run).await
 }

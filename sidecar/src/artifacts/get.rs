@@ -10,8 +10,7 @@ use tokio_postgres::Client;
 use crate::error::DbError;
 use crate::progress::Progress;
 use crate::refused;
-use crate::replica::require_writable;
-use crate::runs::use_run;
+use crate::runs::reading_for_run;
 use crate::storage::local::{hash_and_copy_file, remove_path};
 use crate::storage::Storage;
 
@@ -91,16 +90,7 @@ pub async fn get(
     request: &GetRequest,
     progress: &dyn Progress,
 ) -> anyhow::Result<PathBuf> {
-    if let Some(run) = request.run.as_deref() {
-        // Before any byte is copied, not after: a file written whose read
-        // cannot be recorded is lineage lost.
-        require_writable(
-            recorder,
-            &format!("recording the artifact as an input of run {run}"),
-        )
-        .await?;
-    }
-    use_run(recorder, request.run.as_deref()).await?;
+    reading_for_run(recorder, request.run.as_deref()).await?;
     let wanted = resolve_artifact(client, &request.uid).await?;
     let row = client
         .query_one(

@@ -19,8 +19,7 @@ use futures_util::StreamExt;
 use tokio_postgres::Client;
 
 use crate::refused;
-use crate::replica::require_writable;
-use crate::runs::{record_input, use_run};
+use crate::runs::{reading_for_run, record_input};
 use counting::ReadCounter;
 use sources::{sources_in, Resolved, Resolver, Source};
 
@@ -64,14 +63,7 @@ pub async fn query(
     mut sink: impl FnMut(&RecordBatch) -> anyhow::Result<()>,
 ) -> anyhow::Result<QueryOutcome> {
     let sources = sources_in(&request.sql)?;
-    if let Some(run) = request.run.as_deref() {
-        require_writable(
-            recorder,
-            &format!("recording the artifacts read as inputs of run {run}"),
-        )
-        .await?;
-    }
-    use_run(recorder, request.run.as_deref()).await?;
+    reading_for_run(recorder, request.run.as_deref()).await?;
     let ctx = session();
     let counter = ReadCounter::default();
     let mut resolver = Resolver::new(client, &ctx, counter.clone());

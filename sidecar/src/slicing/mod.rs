@@ -20,8 +20,7 @@ use tokio_postgres::Client;
 use crate::artifacts::locate_ready;
 use crate::query::counting::ReadCounter;
 use crate::refused;
-use crate::replica::require_writable;
-use crate::runs::{record_input, use_run};
+use crate::runs::{reading_for_run, record_input};
 use crate::storage::Storage;
 use h5ad::{H5ad, Layout};
 use write::Slice;
@@ -103,14 +102,7 @@ pub async fn slice(
     request: &SliceRequest,
 ) -> anyhow::Result<SliceOutcome> {
     let output = output_of(&request.output)?;
-    if let Some(run) = request.run.as_deref() {
-        require_writable(
-            recorder,
-            &format!("recording the artifact read as an input of run {run}"),
-        )
-        .await?;
-    }
-    use_run(recorder, request.run.as_deref()).await?;
+    reading_for_run(recorder, request.run.as_deref()).await?;
     let a = locate_ready(client, &request.artifact).await?;
     if a.suffix != ".h5ad" || a.folder {
         bail!(refused!(
