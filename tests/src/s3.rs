@@ -1,5 +1,8 @@
 //! A real S3-speaking server on loopback for tests: moto_server (PyPI
-//! `moto[server]`), started on a free port and killed when dropped.
+//! `moto[server]`), started on a free port and killed when dropped; or, for
+//! benchmarks reading big objects by ranges, s3s-fs (crates.io), which
+//! serves an object's ranges from a file where moto copies the whole object
+//! for each ranged GET (1 GB: 0.6 s a request).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,6 +15,8 @@ pub struct S3Server {
     pub port: u16,
     /// The address it listens on (127.0.0.1, or a `Network`'s gateway).
     pub host: String,
+    /// s3s-fs's folder (a bucket is a folder in it); None for moto.
+    root: Option<tempfile::TempDir>,
 }
 
 impl S3Server {
@@ -36,8 +41,36 @@ impl S3Server {
             child,
             port,
             host: host.to_string(),
+            root: None,
         };
         crate::system::wait_for_address(host, port, "moto_server");
+        server
+    }
+
+    /// s3s-fs on 127.0.0.1 over a new folder: `LAMIN_S3S_FS` (scripts/bench
+    /// installs it in target/tools), else `s3s-fs` on PATH. Same keys and
+    /// environment as moto.
+    pub fn start_fs() -> S3Server {
+        let bin = std::env::var("LAMIN_S3S_FS").unwrap_or_else(|_| "s3s-fs".into());
+        let root = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "testing", "--secret-key", "testing"])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} (set LAMIN_S3S_FS; scripts/bench installs it): {e}")
+            });
+        let server = S3Server {
+            child,
+            port,
+            host: "127.0.0.1".into(),
+            root: Some(root),
+        };
+        crate::system::wait_for_address("127.0.0.1", port, "s3s-fs");
         server
     }
 
@@ -45,8 +78,13 @@ impl S3Server {
         format!("http://{}:{}", self.host, self.port)
     }
 
-    /// Create a bucket (moto accepts an unsigned PUT).
+    /// Create a bucket (moto accepts an unsigned PUT; s3s-fs's buckets are
+    /// its folders).
     pub fn create_bucket(&self, name: &str) {
+        if let Some(root) = &self.root {
+            std::fs::create_dir(root.path().join(name)).unwrap();
+            return;
+        }
         let mut stream =
             TcpStream::connect((self.host.as_str(), self.port)).expect("connect to moto");
         write!(

@@ -55,7 +55,7 @@ fn bytes_read(stats: &str) -> (u64, u64) {
 }
 
 struct Setup {
-    _s3: S3Server,
+    s3: S3Server,
     cluster: Cluster,
     db: postgres::Client,
     env: Vec<(String, String)>,
@@ -108,7 +108,7 @@ fn setup() -> Setup {
         ],
     ));
     Setup {
-        _s3: s3,
+        s3,
         cluster,
         db,
         env,
@@ -283,9 +283,10 @@ fn a_slice_saved_with_a_run_is_its_output_and_the_source_its_input() {
 
 #[test]
 fn bad_requests_are_refused_by_name_and_write_nothing() {
-    let s = setup();
+    let mut s = setup();
     let out = s.dir.path().join("refused.h5ad");
     let o = out.to_str().unwrap();
+    let parquet = s.dir.path().join("refused.parquet");
     for (args, says) in [
         (
             vec!["atlas/cells.h5ad", "--var", "G1,NOPE", "-o", o],
@@ -307,6 +308,25 @@ fn bad_requests_are_refused_by_name_and_write_nothing() {
             ],
             "var has no such column",
         ),
+        // A misspelt key without names is refused too, not ignored.
+        (
+            vec!["atlas/cells.h5ad", "--var-key", "nope", "-o", o],
+            "var has no such column",
+        ),
+        // Refused while writing, after X was read: a variable named like an
+        // obs column cannot share a parquet table with it.
+        (
+            vec![
+                "atlas/cells.h5ad",
+                "--var-key",
+                "alias",
+                "--var",
+                "A1,donor",
+                "-o",
+                parquet.to_str().unwrap(),
+            ],
+            "has the name of an obs column",
+        ),
         (
             vec!["atlas/cells.parquet", "-o", o],
             "lamin slice reads .h5ad files",
@@ -320,5 +340,33 @@ fn bad_requests_are_refused_by_name_and_write_nothing() {
         let message = fails(&s.slice(&args));
         assert!(message.contains(says), "{args:?}: {message}");
     }
-    assert!(!out.exists(), "a refused slice leaves no file");
+    // An object shorter than the size recorded (damaged behind lamin's
+    // back) is refused by name, not read short.
+    let uid: String =
+        s.db.query_one(
+            "SELECT uid FROM lamin.artifact WHERE key = 'atlas/cells.h5ad'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let object = format!("data/.lamindb/{uid}.h5ad");
+    let whole = std::fs::read(s.source("cells")).unwrap();
+    s.s3.put("lab", &object, whole[..whole.len() * 3 / 4].to_vec());
+    let message = fails(&s.slice(&["atlas/cells.h5ad", "--obs", "n_genes >= 2900", "-o", o]));
+    assert!(
+        message.contains(&uid) && !message.contains("panicked"),
+        "{message}"
+    );
+    // Nothing written, not even the partial file beside the output.
+    assert!(
+        !out.exists() && !parquet.exists(),
+        "a refused slice leaves no file"
+    );
+    let left: Vec<_> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".lamin-slice-"))
+        .collect();
+    assert!(left.is_empty(), "partial files left: {left:?}");
 }

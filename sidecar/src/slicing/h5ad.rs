@@ -9,12 +9,19 @@ use std::ops::Range;
 use anyhow::{bail, Context};
 use hdf5_reader::group::Group;
 use hdf5_reader::storage::DynStorage;
-use hdf5_reader::{Dataset, Datatype, H5Type, Hdf5File, SliceInfo, SliceInfoElem};
+use hdf5_reader::{Dataset, Datatype, H5Type, Hdf5File, OpenOptions, SliceInfo, SliceInfoElem};
 
 use super::frame::{Frame, Values};
 use super::matrix::{Rows, Sparse};
 use crate::formats::anndata::masked;
 use crate::refused;
+
+/// The most one read of a dataset may decode (4 GiB): a damaged file that
+/// declares a huge extent is refused before anything is allocated for it.
+const MAX_READ_BYTES: usize = 4 << 30;
+/// The most entries of a sparse X read in one request (4 Mi: 48 MiB decoded
+/// as f64 values and i64 indices), so a long run of rows is read in pieces.
+const SPAN_ENTRIES: u64 = 4 << 20;
 
 /// How `X` is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +154,8 @@ impl H5ad {
     /// Open the file behind `source`: checks that it is an AnnData and finds
     /// how X is stored.
     pub fn open(source: DynStorage, what: &str) -> anyhow::Result<H5ad> {
-        let file = Hdf5File::from_storage(source)
+        let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
+        let file = Hdf5File::from_storage_with_options(source, options)
             .map_err(|e| refused!("{what} is not a readable h5ad (HDF5) file: {e}"))?;
         let shape = || -> anyhow::Result<_> {
             let root = file.root_group()?;
@@ -368,39 +376,60 @@ impl H5ad {
         Ok(())
     }
 
-    /// CSR X: the row pointers, then for each run of consecutive rows the
-    /// stretch of `indices` and `data` they own.
-    fn csr_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
+    /// A sparse X's `data` and `indices` and its pointers (`n + 1` of them:
+    /// rows for CSR, columns for CSC), checked before any is used: they
+    /// start at 0, never decrease, and end at the length of `data`, which
+    /// `indices` shares.
+    fn sparse(&self, n: u64) -> anyhow::Result<(Dataset, Dataset, Vec<u64>)> {
         let x = self.file.group("X")?;
         let (data, indices) = (x.dataset("data")?, x.dataset("indices")?);
-        let indptr = integers(&x.dataset("indptr")?, None)?;
-        if indptr.len() as u64 != self.n_obs + 1 {
+        let (ds, is) = (data.shape().to_vec(), indices.shape().to_vec());
+        if ds.len() != 1 || ds != is {
             bail!(refused!(
-                "X/indptr has {} entries for {} rows",
-                indptr.len(),
-                self.n_obs
+                "X/data has the shape {ds:?} and X/indices {is:?}: they must be 1-dimensional and as long as each other"
             ));
         }
-        for run in runs(rows) {
-            let (from, to) = (indptr[run.start as usize], indptr[run.end as usize]);
-            if to < from {
-                bail!(refused!("X/indptr is not ascending at row {}", run.start));
+        let raw = integers(&x.dataset("indptr")?, None)?;
+        if raw.len() as u64 != n + 1 {
+            bail!(refused!(
+                "X/indptr has {} entries, not {}",
+                raw.len(),
+                n + 1
+            ));
+        }
+        let mut pointers = Vec::with_capacity(raw.len());
+        let mut last = 0u64;
+        for (i, p) in raw.into_iter().enumerate() {
+            match u64::try_from(p) {
+                Ok(p) if (i > 0 || p == 0) && p >= last => {
+                    pointers.push(p);
+                    last = p;
+                }
+                _ => bail!(refused!(
+                    "X/indptr[{i}] = {p} does not follow {last}: the pointers must start at 0 and never decrease"
+                )),
             }
-            let span = from as u64..to as u64;
-            let (values, cols) = if span.is_empty() {
-                (Vec::new(), Vec::new())
-            } else {
-                (
-                    numbers(&data, Some(span.clone()))?,
-                    integers(&indices, Some(span))?,
-                )
-            };
+        }
+        if last != ds[0] {
+            bail!(refused!(
+                "X/indptr ends at {last} but X/data holds {} entries: the file is damaged",
+                ds[0]
+            ));
+        }
+        Ok((data, indices, pointers))
+    }
+
+    /// CSR X: the row pointers, then for each run of consecutive rows the
+    /// stretch of `indices` and `data` they own (long runs in pieces).
+    fn csr_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
+        let (data, indices, indptr) = self.sparse(self.n_obs)?;
+        for run in runs(rows).into_iter().flat_map(|r| pieces(r, &indptr)) {
+            let from = indptr[run.start as usize];
+            let span = from..indptr[run.end as usize];
+            let (values, cols) = read_span(&data, &indices, span)?;
             for r in run {
-                let (a, b) = (
-                    (indptr[r as usize] - from) as usize,
-                    (indptr[r as usize + 1] - from) as usize,
-                );
-                out.push_row((a..b).filter_map(|k| {
+                let (a, b) = (indptr[r as usize] - from, indptr[r as usize + 1] - from);
+                out.push_row((a as usize..b as usize).filter_map(|k| {
                     let col = usize::try_from(cols[k]).ok()?;
                     keep.get(col).copied().flatten().map(|p| (p, values[k]))
                 }));
@@ -412,28 +441,14 @@ impl H5ad {
     /// CSC X: the column pointers, then each kept column's stretch, turned
     /// around into rows.
     fn csc_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
-        let x = self.file.group("X")?;
-        let (data, indices) = (x.dataset("data")?, x.dataset("indices")?);
-        let indptr = integers(&x.dataset("indptr")?, None)?;
-        if indptr.len() as u64 != self.n_vars + 1 {
-            bail!(refused!(
-                "X/indptr has {} entries for {} columns",
-                indptr.len(),
-                self.n_vars
-            ));
-        }
+        let (data, indices, indptr) = self.sparse(self.n_vars)?;
         // Row of the file → its position in the output.
         let position: std::collections::HashMap<u64, usize> =
             rows.iter().enumerate().map(|(i, r)| (*r, i)).collect();
         let mut by_row: Vec<Vec<(u32, f64)>> = vec![Vec::new(); rows.len()];
         for (col, p) in keep.iter().enumerate() {
             let Some(p) = p else { continue };
-            let span = indptr[col] as u64..indptr[col + 1] as u64;
-            if span.is_empty() {
-                continue;
-            }
-            let values = numbers(&data, Some(span.clone()))?;
-            let row_of = integers(&indices, Some(span))?;
+            let (values, row_of) = read_span(&data, &indices, indptr[col]..indptr[col + 1])?;
             for (r, v) in row_of.into_iter().zip(values) {
                 if let Some(i) = u64::try_from(r).ok().and_then(|r| position.get(&r)) {
                     by_row[*i].push((*p, v));
@@ -445,6 +460,48 @@ impl H5ad {
         }
         Ok(())
     }
+}
+
+/// The values and indices of a sparse X in `span`, each as long as the span
+/// (a read the file cannot fill is refused, never short).
+fn read_span(
+    data: &Dataset,
+    indices: &Dataset,
+    span: Range<u64>,
+) -> anyhow::Result<(Vec<f64>, Vec<i64>)> {
+    if span.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let values = numbers(data, Some(span.clone()))?;
+    let index = integers(indices, Some(span.clone()))?;
+    let n = span.end - span.start;
+    if values.len() as u64 != n || index.len() as u64 != n {
+        bail!(refused!(
+            "X/data or X/indices at {}..{} held {} and {} of the {n} entries asked for: the file is damaged",
+            span.start,
+            span.end,
+            values.len(),
+            index.len()
+        ));
+    }
+    Ok((values, index))
+}
+
+/// A run of rows cut where its entries would pass `SPAN_ENTRIES` (a row
+/// longer than that is one piece of its own).
+fn pieces(run: Range<u64>, pointers: &[u64]) -> Vec<Range<u64>> {
+    let mut out = Vec::new();
+    let mut start = run.start;
+    for r in run.clone() {
+        if r > start && pointers[r as usize + 1] - pointers[start as usize] > SPAN_ENTRIES {
+            out.push(start..r);
+            start = r;
+        }
+    }
+    if start < run.end {
+        out.push(start..run.end);
+    }
+    out
 }
 
 /// Ascending row numbers as runs of consecutive ones.
@@ -461,11 +518,21 @@ fn runs(rows: &[u64]) -> Vec<Range<u64>> {
 
 #[cfg(test)]
 mod tests {
-    use super::runs;
+    use super::{pieces, runs, SPAN_ENTRIES};
 
     #[test]
     fn rows_are_read_in_runs() {
         assert_eq!(runs(&[0, 1, 2, 5, 7, 8]), vec![0..3, 5..6, 7..9]);
         assert!(runs(&[]).is_empty());
+    }
+
+    #[test]
+    fn long_runs_are_read_in_pieces() {
+        let half = SPAN_ENTRIES / 2;
+        // Rows 0..4 of half a piece each, then a row longer than a piece.
+        let pointers = [0, half, 2 * half, 3 * half, 4 * half, 7 * half, 7 * half];
+        assert_eq!(pieces(0..6, &pointers), vec![0..2, 2..4, 4..5, 5..6]);
+        assert_eq!(pieces(1..3, &pointers), vec![1..3]);
+        assert_eq!(pieces(3..3, &pointers), Vec::<std::ops::Range<u64>>::new());
     }
 }

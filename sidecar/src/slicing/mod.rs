@@ -132,17 +132,11 @@ pub async fn slice(
     })
     .await??;
     let rows = select::rows_where(&obs, request.obs.as_deref()).await?;
-    let (keep, var_rows) = select::variables(&var, &request.var, request.var_key.as_deref())?;
-    let var_names: Vec<String> = match &request.var_key {
-        Some(key) => {
-            let values = var.column(key).expect("looked up by select::variables");
-            var_rows
-                .iter()
-                .map(|i| values.text(*i).unwrap_or_default())
-                .collect()
-        }
-        None => var_rows.iter().map(|i| var.index[*i].clone()).collect(),
-    };
+    let select::Variables {
+        keep,
+        rows: var_rows,
+        names: var_names,
+    } = select::variables(&var, &request.var, request.var_key.as_deref())?;
     let out_path = request.output.clone();
     let n_out = var_rows.len();
     let (n_obs, n_vars) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -164,6 +158,9 @@ pub async fn slice(
         };
         let partial = tempfile::Builder::new()
             .prefix(".lamin-slice-")
+            // As any file the user writes (0666 less the umask), not the
+            // 0600 of a temporary file.
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .suffix(if output == Output::H5ad {
                 ".h5ad"
             } else {
@@ -265,9 +262,14 @@ mod tests {
             assert!(select::rows_where(&obs, Some(bad)).await.is_err(), "{bad}");
         }
         let names = vec!["MS4A1".to_string(), "CD4".to_string()];
-        let (keep, order) = select::variables(&var, &names, Some("gene_symbol")).unwrap();
-        assert_eq!(order, vec![2, 0]);
-        assert_eq!(keep[..3], [Some(1), None, Some(0)]);
+        let chosen = select::variables(&var, &names, Some("gene_symbol")).unwrap();
+        assert_eq!(chosen.rows, vec![2, 0]);
+        assert_eq!(chosen.names, names);
+        assert_eq!(chosen.keep[..3], [Some(1), None, Some(0)]);
+        let keep = chosen.keep;
+        // A misspelt key is refused even when no names are given.
+        let err = select::variables(&var, &[], Some("gene_sym")).unwrap_err();
+        assert!(err.to_string().contains("gene_sym"), "{err}");
         let err = select::variables(&var, &["CD4".into(), "NOPE".into()], None).unwrap_err();
         assert!(err.to_string().contains("NOPE"), "{err}");
         // X at those rows and columns, against the whole matrix.

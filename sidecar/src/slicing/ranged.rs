@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use hdf5_reader::storage::DynStorage;
-use hdf5_reader::{BlockCacheStorage, Storage, StorageBuffer};
+use hdf5_reader::{BlockCacheStorage, RangeRequestStorage, Storage, StorageBuffer};
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use tokio::runtime::Handle;
@@ -19,34 +19,6 @@ const BLOCK_BYTES: usize = 16 * 1024;
 const CACHED_BLOCKS: usize = 1024;
 
 type H5Result<T> = hdf5_reader::error::Result<T>;
-
-/// One object of a store, read by ranges.
-struct RangedObject {
-    store: Arc<dyn ObjectStore>,
-    path: ObjectPath,
-    len: u64,
-    runtime: Handle,
-}
-
-impl Storage for RangedObject {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_range(&self, offset: u64, len: usize) -> H5Result<StorageBuffer> {
-        let end = offset.saturating_add(len as u64).min(self.len);
-        if offset >= end {
-            return Ok(StorageBuffer::from_vec(Vec::new()));
-        }
-        // The reader is synchronous and runs on a blocking thread
-        // (spawn_blocking), where waiting on the runtime is allowed.
-        let bytes = self
-            .runtime
-            .block_on(self.store.get_range(&self.path, offset..end))
-            .map_err(|e| hdf5_reader::error::Error::Io(std::io::Error::other(e)))?;
-        Ok(StorageBuffer::from_vec(bytes.to_vec()))
-    }
-}
 
 /// Small reads through the block cache, large ones straight to the object.
 struct SplitBySize {
@@ -76,12 +48,17 @@ pub fn hdf5_source(
     len: u64,
     runtime: Handle,
 ) -> DynStorage {
-    let object: DynStorage = Arc::new(RangedObject {
-        store,
-        path,
-        len,
-        runtime,
-    });
+    // The library's range storage refuses reads past the end and answers
+    // shorter than asked (a truncated object) as UnexpectedEof, never as a
+    // short buffer the reader would index past.
+    let object: DynStorage = Arc::new(RangeRequestStorage::new(len, move |offset, n| {
+        // The reader is synchronous and runs on a blocking thread
+        // (spawn_blocking), where waiting on the runtime is allowed.
+        let bytes = runtime
+            .block_on(store.get_range(&path, offset..offset + n as u64))
+            .map_err(|e| hdf5_reader::error::Error::Io(std::io::Error::other(e)))?;
+        Ok(bytes.to_vec())
+    }));
     Arc::new(SplitBySize {
         small: BlockCacheStorage::new(Arc::clone(&object), BLOCK_BYTES, CACHED_BLOCKS),
         large: object,

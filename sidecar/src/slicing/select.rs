@@ -52,37 +52,61 @@ pub async fn rows_where(obs: &Frame, condition: Option<&str>) -> anyhow::Result<
     Ok(rows)
 }
 
-/// The variables kept: for each variable of the file its output position
-/// (`None`: left out), and the file rows of `var` in output order. Names are
-/// looked up in the var index, or in the column `key`; without names every
-/// variable is kept.
-pub fn variables(
-    var: &Frame,
-    names: &[String],
-    key: Option<&str>,
-) -> anyhow::Result<(Vec<Option<u32>>, Vec<usize>)> {
+/// The variables a slice keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variables {
+    /// For each variable of the file its output position (`None`: left out).
+    pub keep: Vec<Option<u32>>,
+    /// The file rows of `var`, in output order.
+    pub rows: Vec<usize>,
+    /// Their names in the output: the var index, or the `--var-key` column.
+    pub names: Vec<String>,
+}
+
+/// The variables kept. Names are looked up in the var index, or in the
+/// column `key`; without names every variable is kept.
+pub fn variables(var: &Frame, names: &[String], key: Option<&str>) -> anyhow::Result<Variables> {
     let n = var.index.len();
+    // The key is checked even without names: a misspelt --var-key is
+    // refused, not ignored.
+    let key_values = match key {
+        None => None,
+        Some(key) => Some(var.column(key).ok_or_else(|| {
+            refused!(
+                "--var-key {key:?}: var has no such column; its columns are {}",
+                var.columns
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?),
+    };
+    let named = |rows: &[usize]| -> Vec<String> {
+        match key_values {
+            Some(values) => rows
+                .iter()
+                .map(|i| values.text(*i).unwrap_or_default())
+                .collect(),
+            None => rows.iter().map(|i| var.index[*i].clone()).collect(),
+        }
+    };
     if names.is_empty() {
-        return Ok(((0..n as u32).map(Some).collect(), (0..n).collect()));
+        let rows: Vec<usize> = (0..n).collect();
+        return Ok(Variables {
+            keep: (0..n as u32).map(Some).collect(),
+            names: named(&rows),
+            rows,
+        });
     }
-    let lookup: HashMap<String, usize> = match key {
+    let lookup: HashMap<String, usize> = match key_values {
         None => var
             .index
             .iter()
             .enumerate()
             .map(|(i, v)| (v.clone(), i))
             .collect(),
-        Some(key) => {
-            let Some(values) = var.column(key) else {
-                bail!(refused!(
-                    "--var-key {key:?}: var has no such column; its columns are {}",
-                    var.columns
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            };
+        Some(values) => {
             // The first variable of each name (gene symbols can repeat).
             let mut map = HashMap::new();
             for i in (0..n).rev() {
@@ -120,5 +144,9 @@ pub fn variables(
             }
         ));
     }
-    Ok((keep, order))
+    Ok(Variables {
+        keep,
+        names: named(&order),
+        rows: order,
+    })
 }
