@@ -22,6 +22,15 @@ const MAX_READ_BYTES: usize = 4 << 30;
 /// The most entries of a sparse X read in one request (4 Mi: 48 MiB decoded
 /// as f64 values and i64 indices), so a long run of rows is read in pieces.
 const SPAN_ENTRIES: u64 = 4 << 20;
+/// Spans read at once. The HDF5 reader reads one range after another, so a
+/// scattered slice's thousands of small spans would wait for a remote
+/// store's latency thousands of times in a row; this many threads each wait
+/// on their own.
+const READERS: usize = 16;
+/// Entries read before they are placed in the output (bounds the memory a
+/// batch of concurrent reads holds), and the most spans in one batch.
+const BATCH_ENTRIES: u64 = 4 * SPAN_ENTRIES;
+const BATCH_SPANS: usize = 1024;
 
 /// How `X` is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,16 +432,19 @@ impl H5ad {
     /// stretch of `indices` and `data` they own (long runs in pieces).
     fn csr_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
         let (data, indices, indptr) = self.sparse(self.n_obs)?;
-        for run in runs(rows).into_iter().flat_map(|r| pieces(r, &indptr)) {
-            let from = indptr[run.start as usize];
-            let span = from..indptr[run.end as usize];
-            let (values, cols) = read_span(&data, &indices, span)?;
-            for r in run {
-                let (a, b) = (indptr[r as usize] - from, indptr[r as usize + 1] - from);
-                out.push_row((a as usize..b as usize).filter_map(|k| {
-                    let col = usize::try_from(cols[k]).ok()?;
-                    keep.get(col).copied().flatten().map(|p| (p, values[k]))
-                }));
+        let pieces: Vec<Range<u64>> = runs(rows)
+            .into_iter()
+            .flat_map(|r| pieces(r, &indptr))
+            .collect();
+        let spans: Vec<Range<u64>> = pieces
+            .iter()
+            .map(|p| indptr[p.start as usize]..indptr[p.end as usize])
+            .collect();
+        for batch in batches(&spans) {
+            let read = read_spans(&data, &indices, &spans[batch.clone()])?;
+            for (run, (values, cols)) in pieces[batch].iter().zip(read) {
+                let from = indptr[run.start as usize];
+                place_rows(run.clone(), from, &indptr, &values, &cols, keep, out);
             }
         }
         Ok(())
@@ -446,12 +458,22 @@ impl H5ad {
         let position: std::collections::HashMap<u64, usize> =
             rows.iter().enumerate().map(|(i, r)| (*r, i)).collect();
         let mut by_row: Vec<Vec<(u32, f64)>> = vec![Vec::new(); rows.len()];
-        for (col, p) in keep.iter().enumerate() {
-            let Some(p) = p else { continue };
-            let (values, row_of) = read_span(&data, &indices, indptr[col]..indptr[col + 1])?;
-            for (r, v) in row_of.into_iter().zip(values) {
-                if let Some(i) = u64::try_from(r).ok().and_then(|r| position.get(&r)) {
-                    by_row[*i].push((*p, v));
+        let kept: Vec<(usize, u32)> = keep
+            .iter()
+            .enumerate()
+            .filter_map(|(col, p)| p.map(|p| (col, p)))
+            .collect();
+        let spans: Vec<Range<u64>> = kept
+            .iter()
+            .map(|(col, _)| indptr[*col]..indptr[col + 1])
+            .collect();
+        for batch in batches(&spans) {
+            let read = read_spans(&data, &indices, &spans[batch.clone()])?;
+            for ((_, p), (values, row_of)) in kept[batch].iter().zip(read) {
+                for (r, v) in row_of.into_iter().zip(values) {
+                    if let Some(i) = u64::try_from(r).ok().and_then(|r| position.get(&r)) {
+                        by_row[*i].push((*p, v));
+                    }
                 }
             }
         }
@@ -459,6 +481,26 @@ impl H5ad {
             out.push_row(entries.into_iter());
         }
         Ok(())
+    }
+}
+
+/// The rows of `run` from their stretch of a CSR X (`values` and `cols`,
+/// starting at entry `from`), with the kept columns at their positions.
+fn place_rows(
+    run: Range<u64>,
+    from: u64,
+    indptr: &[u64],
+    values: &[f64],
+    cols: &[i64],
+    keep: &[Option<u32>],
+    out: &mut Rows,
+) {
+    for r in run {
+        let (a, b) = (indptr[r as usize] - from, indptr[r as usize + 1] - from);
+        out.push_row((a as usize..b as usize).filter_map(|k| {
+            let col = usize::try_from(cols[k]).ok()?;
+            keep.get(col).copied().flatten().map(|p| (p, values[k]))
+        }));
     }
 }
 
@@ -485,6 +527,104 @@ fn read_span(
         ));
     }
     Ok((values, index))
+}
+
+/// The spans, each read as `read_span` does, by up to `READERS` threads at
+/// once; in the order given. Each thread reads a stretch of consecutive
+/// spans, cut only between spans that share no HDF5 chunk: a chunk is
+/// fetched by one thread and found in the reader's cache for its next span
+/// (two threads asking for one chunk at once would both fetch it).
+fn read_spans(
+    data: &Dataset,
+    indices: &Dataset,
+    spans: &[Range<u64>],
+) -> anyhow::Result<Vec<(Vec<f64>, Vec<i64>)>> {
+    let parts = stretches(spans, &[chunk_len(data), chunk_len(indices)]);
+    if parts.len() <= 1 {
+        return spans
+            .iter()
+            .map(|s| read_span(data, indices, s.clone()))
+            .collect();
+    }
+    let reads: Vec<anyhow::Result<Vec<_>>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = parts
+            .into_iter()
+            .map(|part| &spans[part])
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|s| read_span(data, indices, s.clone()))
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a reader of X stopped")))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(spans.len());
+    for read in reads {
+        out.extend(read?);
+    }
+    Ok(out)
+}
+
+/// Entries per HDF5 chunk of a 1-d dataset (1 when it is not chunked: its
+/// reads are the ranges asked for, never shared).
+fn chunk_len(ds: &Dataset) -> u64 {
+    ds.chunks()
+        .and_then(|c| c.first().copied())
+        .map_or(1, u64::from)
+        .max(1)
+}
+
+/// `spans` cut into at most about `READERS` stretches of consecutive spans,
+/// never between two spans that touch one chunk (of `chunks` entries each,
+/// for each dataset read).
+fn stretches(spans: &[Range<u64>], chunks: &[u64]) -> Vec<Range<usize>> {
+    let target = spans.len().div_ceil(READERS).max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut last: Option<&Range<u64>> = None;
+    for (i, span) in spans.iter().enumerate() {
+        if span.is_empty() {
+            continue;
+        }
+        let shares =
+            last.is_some_and(|prev| chunks.iter().any(|c| (prev.end - 1) / c >= span.start / c));
+        if i - start >= target && !shares {
+            out.push(start..i);
+            start = i;
+        }
+        last = Some(span);
+    }
+    if start < spans.len() {
+        out.push(start..spans.len());
+    }
+    out
+}
+
+/// `spans` in consecutive batches of at most `BATCH_SPANS` spans and about
+/// `BATCH_ENTRIES` entries (a batch holds at least one span).
+fn batches(spans: &[Range<u64>]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut entries) = (0, 0u64);
+    for (i, span) in spans.iter().enumerate() {
+        let n = span.end - span.start;
+        if i > start && (entries + n > BATCH_ENTRIES || i - start >= BATCH_SPANS) {
+            out.push(start..i);
+            (start, entries) = (i, 0);
+        }
+        entries += n;
+    }
+    if start < spans.len() {
+        out.push(start..spans.len());
+    }
+    out
 }
 
 /// A run of rows cut where its entries would pass `SPAN_ENTRIES` (a row
@@ -518,7 +658,9 @@ fn runs(rows: &[u64]) -> Vec<Range<u64>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{pieces, runs, SPAN_ENTRIES};
+    use super::{
+        batches, pieces, runs, stretches, BATCH_ENTRIES, BATCH_SPANS, READERS, SPAN_ENTRIES,
+    };
 
     #[test]
     fn rows_are_read_in_runs() {
@@ -534,5 +676,34 @@ mod tests {
         assert_eq!(pieces(0..6, &pointers), vec![0..2, 2..4, 4..5, 5..6]);
         assert_eq!(pieces(1..3, &pointers), vec![1..3]);
         assert_eq!(pieces(3..3, &pointers), Vec::<std::ops::Range<u64>>::new());
+    }
+
+    #[test]
+    fn spans_are_read_in_batches_of_bounded_size() {
+        let small = vec![0..10; BATCH_SPANS + 5];
+        assert_eq!(
+            batches(&small),
+            vec![0..BATCH_SPANS, BATCH_SPANS..BATCH_SPANS + 5]
+        );
+        let big = BATCH_ENTRIES / 2 + 1;
+        let spans = vec![0..big, 0..big, 0..3 * big, 0..1];
+        assert_eq!(batches(&spans), vec![0..1, 1..2, 2..3, 3..4]);
+        assert!(batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn spans_sharing_a_chunk_go_to_one_reader() {
+        // Chunks of 100 entries: spans 0 and 1 share chunk 0, span 2 starts
+        // chunk 2; 40 spans one chunk apart are cut into READERS stretches.
+        let spans = vec![0..10, 50..60, 200..210];
+        let one_each = stretches(&spans, &[100]);
+        assert_eq!(one_each, vec![0..2, 2..3]);
+        let apart: Vec<_> = (0..40u64).map(|i| i * 100..i * 100 + 5).collect();
+        let parts = stretches(&apart, &[100]);
+        assert_eq!(parts.len(), 40usize.div_ceil(40usize.div_ceil(READERS)));
+        assert_eq!(parts.first().unwrap().start, 0);
+        assert_eq!(parts.last().unwrap().end, 40);
+        // One chunk for everything: one reader.
+        assert_eq!(stretches(&apart, &[1 << 20]), vec![0..40]);
     }
 }
