@@ -217,9 +217,11 @@ fn a_one_percent_slice_reads_a_small_part_of_the_file() {
         assert!(stats.contains("30 observations × 3 variables"), "{stats}");
         // The file's metadata, obs and var are read whole (about 8 % of
         // these 5 MB files); of X only the HDF5 chunks (about 150 kB here)
-        // that hold the 30 rows (dense, CSR) or the 3 columns (CSC).
+        // that hold the 30 rows (dense, CSR) or the 3 columns (CSC), with
+        // the windows read ahead around the reader's walks (at most a 32nd
+        // of the file each, here 10-16 % in all): each spares a request.
         assert!(
-            read > 0 && read * 100 < size * 15,
+            read > 0 && read * 100 < size * 20,
             "{name}: read {read} of {size}: {stats}"
         );
         anndata_agrees(

@@ -13,25 +13,13 @@ use hdf5_reader::{Dataset, Datatype, H5Type, Hdf5File, OpenOptions, SliceInfo, S
 
 use super::frame::{Frame, Values};
 use super::matrix::{Rows, Sparse};
+use super::spans::{batches, pieces, read_spans, runs, READERS};
 use crate::formats::anndata::masked;
 use crate::refused;
 
 /// The most one read of a dataset may decode (4 GiB): a damaged file that
 /// declares a huge extent is refused before anything is allocated for it.
 const MAX_READ_BYTES: usize = 4 << 30;
-/// The most entries of a sparse X read in one request (4 Mi: 48 MiB decoded
-/// as f64 values and i64 indices), so a long run of rows is read in pieces.
-const SPAN_ENTRIES: u64 = 4 << 20;
-/// Spans read at once. The HDF5 reader reads one range after another, so a
-/// scattered slice's thousands of small spans would wait for a remote
-/// store's latency thousands of times in a row; this many threads each wait
-/// on their own.
-const READERS: usize = 16;
-/// Entries read before they are placed in the output (bounds the memory a
-/// batch of concurrent reads holds), and the most spans in one batch.
-const BATCH_ENTRIES: u64 = 4 * SPAN_ENTRIES;
-const BATCH_SPANS: usize = 1024;
-
 /// How `X` is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -322,6 +310,7 @@ impl H5ad {
     /// between the first and last column kept.
     fn dense_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
         let x = self.file.dataset("X")?;
+        super::prefetch::chunk_index(&self.file, &x, READERS)?;
         let Some(first) = keep.iter().position(Option::is_some) else {
             rows.iter().for_each(|_| out.push_row(std::iter::empty()));
             return Ok(());
@@ -398,6 +387,9 @@ impl H5ad {
                 "X/data has the shape {ds:?} and X/indices {is:?}: they must be 1-dimensional and as long as each other"
             ));
         }
+        for ds in [&data, &indices] {
+            super::prefetch::chunk_index(&self.file, ds, READERS)?;
+        }
         let raw = integers(&x.dataset("indptr")?, None)?;
         if raw.len() as u64 != n + 1 {
             bail!(refused!(
@@ -432,6 +424,7 @@ impl H5ad {
     /// stretch of `indices` and `data` they own (long runs in pieces).
     fn csr_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
         let (data, indices, indptr) = self.sparse(self.n_obs)?;
+        let chunks = [chunk_len(&data), chunk_len(&indices)];
         let pieces: Vec<Range<u64>> = runs(rows)
             .into_iter()
             .flat_map(|r| pieces(r, &indptr))
@@ -441,7 +434,9 @@ impl H5ad {
             .map(|p| indptr[p.start as usize]..indptr[p.end as usize])
             .collect();
         for batch in batches(&spans) {
-            let read = read_spans(&data, &indices, &spans[batch.clone()])?;
+            let read = read_spans(&spans[batch.clone()], &chunks, |s| {
+                read_span(&data, &indices, s)
+            })?;
             for (run, (values, cols)) in pieces[batch].iter().zip(read) {
                 let from = indptr[run.start as usize];
                 place_rows(run.clone(), from, &indptr, &values, &cols, keep, out);
@@ -454,6 +449,7 @@ impl H5ad {
     /// around into rows.
     fn csc_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
         let (data, indices, indptr) = self.sparse(self.n_vars)?;
+        let chunks = [chunk_len(&data), chunk_len(&indices)];
         // Row of the file → its position in the output.
         let position: std::collections::HashMap<u64, usize> =
             rows.iter().enumerate().map(|(i, r)| (*r, i)).collect();
@@ -468,7 +464,9 @@ impl H5ad {
             .map(|(col, _)| indptr[*col]..indptr[col + 1])
             .collect();
         for batch in batches(&spans) {
-            let read = read_spans(&data, &indices, &spans[batch.clone()])?;
+            let read = read_spans(&spans[batch.clone()], &chunks, |s| {
+                read_span(&data, &indices, s)
+            })?;
             for ((_, p), (values, row_of)) in kept[batch].iter().zip(read) {
                 for (r, v) in row_of.into_iter().zip(values) {
                     if let Some(i) = u64::try_from(r).ok().and_then(|r| position.get(&r)) {
@@ -529,50 +527,6 @@ fn read_span(
     Ok((values, index))
 }
 
-/// The spans, each read as `read_span` does, by up to `READERS` threads at
-/// once; in the order given. Each thread reads a stretch of consecutive
-/// spans, cut only between spans that share no HDF5 chunk: a chunk is
-/// fetched by one thread and found in the reader's cache for its next span
-/// (two threads asking for one chunk at once would both fetch it).
-fn read_spans(
-    data: &Dataset,
-    indices: &Dataset,
-    spans: &[Range<u64>],
-) -> anyhow::Result<Vec<(Vec<f64>, Vec<i64>)>> {
-    let parts = stretches(spans, &[chunk_len(data), chunk_len(indices)]);
-    if parts.len() <= 1 {
-        return spans
-            .iter()
-            .map(|s| read_span(data, indices, s.clone()))
-            .collect();
-    }
-    let reads: Vec<anyhow::Result<Vec<_>>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = parts
-            .into_iter()
-            .map(|part| &spans[part])
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|s| read_span(data, indices, s.clone()))
-                        .collect::<anyhow::Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a reader of X stopped")))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(spans.len());
-    for read in reads {
-        out.extend(read?);
-    }
-    Ok(out)
-}
-
 /// Entries per HDF5 chunk of a 1-d dataset (1 when it is not chunked: its
 /// reads are the ranges asked for, never shared).
 fn chunk_len(ds: &Dataset) -> u64 {
@@ -580,130 +534,4 @@ fn chunk_len(ds: &Dataset) -> u64 {
         .and_then(|c| c.first().copied())
         .map_or(1, u64::from)
         .max(1)
-}
-
-/// `spans` cut into at most about `READERS` stretches of consecutive spans,
-/// never between two spans that touch one chunk (of `chunks` entries each,
-/// for each dataset read).
-fn stretches(spans: &[Range<u64>], chunks: &[u64]) -> Vec<Range<usize>> {
-    let target = spans.len().div_ceil(READERS).max(1);
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut last: Option<&Range<u64>> = None;
-    for (i, span) in spans.iter().enumerate() {
-        if span.is_empty() {
-            continue;
-        }
-        let shares =
-            last.is_some_and(|prev| chunks.iter().any(|c| (prev.end - 1) / c >= span.start / c));
-        if i - start >= target && !shares {
-            out.push(start..i);
-            start = i;
-        }
-        last = Some(span);
-    }
-    if start < spans.len() {
-        out.push(start..spans.len());
-    }
-    out
-}
-
-/// `spans` in consecutive batches of at most `BATCH_SPANS` spans and about
-/// `BATCH_ENTRIES` entries (a batch holds at least one span).
-fn batches(spans: &[Range<u64>]) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let (mut start, mut entries) = (0, 0u64);
-    for (i, span) in spans.iter().enumerate() {
-        let n = span.end - span.start;
-        if i > start && (entries + n > BATCH_ENTRIES || i - start >= BATCH_SPANS) {
-            out.push(start..i);
-            (start, entries) = (i, 0);
-        }
-        entries += n;
-    }
-    if start < spans.len() {
-        out.push(start..spans.len());
-    }
-    out
-}
-
-/// A run of rows cut where its entries would pass `SPAN_ENTRIES` (a row
-/// longer than that is one piece of its own).
-fn pieces(run: Range<u64>, pointers: &[u64]) -> Vec<Range<u64>> {
-    let mut out = Vec::new();
-    let mut start = run.start;
-    for r in run.clone() {
-        if r > start && pointers[r as usize + 1] - pointers[start as usize] > SPAN_ENTRIES {
-            out.push(start..r);
-            start = r;
-        }
-    }
-    if start < run.end {
-        out.push(start..run.end);
-    }
-    out
-}
-
-/// Ascending row numbers as runs of consecutive ones.
-fn runs(rows: &[u64]) -> Vec<Range<u64>> {
-    let mut out: Vec<Range<u64>> = Vec::new();
-    for &r in rows {
-        match out.last_mut() {
-            Some(run) if run.end == r => run.end = r + 1,
-            _ => out.push(r..r + 1),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{
-        batches, pieces, runs, stretches, BATCH_ENTRIES, BATCH_SPANS, READERS, SPAN_ENTRIES,
-    };
-
-    #[test]
-    fn rows_are_read_in_runs() {
-        assert_eq!(runs(&[0, 1, 2, 5, 7, 8]), vec![0..3, 5..6, 7..9]);
-        assert!(runs(&[]).is_empty());
-    }
-
-    #[test]
-    fn long_runs_are_read_in_pieces() {
-        let half = SPAN_ENTRIES / 2;
-        // Rows 0..4 of half a piece each, then a row longer than a piece.
-        let pointers = [0, half, 2 * half, 3 * half, 4 * half, 7 * half, 7 * half];
-        assert_eq!(pieces(0..6, &pointers), vec![0..2, 2..4, 4..5, 5..6]);
-        assert_eq!(pieces(1..3, &pointers), vec![1..3]);
-        assert_eq!(pieces(3..3, &pointers), Vec::<std::ops::Range<u64>>::new());
-    }
-
-    #[test]
-    fn spans_are_read_in_batches_of_bounded_size() {
-        let small = vec![0..10; BATCH_SPANS + 5];
-        assert_eq!(
-            batches(&small),
-            vec![0..BATCH_SPANS, BATCH_SPANS..BATCH_SPANS + 5]
-        );
-        let big = BATCH_ENTRIES / 2 + 1;
-        let spans = vec![0..big, 0..big, 0..3 * big, 0..1];
-        assert_eq!(batches(&spans), vec![0..1, 1..2, 2..3, 3..4]);
-        assert!(batches(&[]).is_empty());
-    }
-
-    #[test]
-    fn spans_sharing_a_chunk_go_to_one_reader() {
-        // Chunks of 100 entries: spans 0 and 1 share chunk 0, span 2 starts
-        // chunk 2; 40 spans one chunk apart are cut into READERS stretches.
-        let spans = vec![0..10, 50..60, 200..210];
-        let one_each = stretches(&spans, &[100]);
-        assert_eq!(one_each, vec![0..2, 2..3]);
-        let apart: Vec<_> = (0..40u64).map(|i| i * 100..i * 100 + 5).collect();
-        let parts = stretches(&apart, &[100]);
-        assert_eq!(parts.len(), 40usize.div_ceil(40usize.div_ceil(READERS)));
-        assert_eq!(parts.first().unwrap().start, 0);
-        assert_eq!(parts.last().unwrap().end, 40);
-        // One chunk for everything: one reader.
-        assert_eq!(stretches(&apart, &[1 << 20]), vec![0..40]);
-    }
 }

@@ -8,8 +8,10 @@
 pub mod frame;
 pub mod h5ad;
 pub mod matrix;
+pub mod prefetch;
 pub mod ranged;
 pub mod select;
+pub mod spans;
 pub mod write;
 
 use std::path::PathBuf;
