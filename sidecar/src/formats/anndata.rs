@@ -12,6 +12,8 @@ use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, Stri
 use arrow::record_batch::RecordBatch;
 use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
 
+use zarrs::storage::ReadableStorage;
+
 use super::zarr_node::{is_plain_name, ZarrNode};
 
 /// One column of `obs` or `var`.
@@ -152,9 +154,8 @@ pub fn describe_h5ad(path: &Path) -> anyhow::Result<AnnDataInfo> {
 }
 
 /// A zarr array of strings (vlen-utf8, as anndata writes them in v2 and v3).
-fn zarr_strings(dir: &Path, path: &str) -> anyhow::Result<Vec<String>> {
-    let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(dir)?);
-    let array = zarrs::array::Array::open(store, path)
+pub(crate) fn zarr_strings(store: &ReadableStorage, path: &str) -> anyhow::Result<Vec<String>> {
+    let array = zarrs::array::Array::open(Arc::clone(store), path)
         .with_context(|| format!("cannot open zarr array {path}"))?;
     Ok(array.retrieve_array_subset::<Vec<String>>(&array.subset_all())?)
 }
@@ -173,8 +174,11 @@ fn zarr_dtype(kind: &str) -> &'static str {
 
 /// The index name and length and the columns of a dataframe group of a
 /// zarr AnnData (v2 or v3).
-fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(String, i64, Vec<FrameColumn>)> {
-    let group = ZarrNode::open(dir, &[name])
+pub(crate) fn zarr_frame(
+    store: &ReadableStorage,
+    name: &str,
+) -> anyhow::Result<(String, i64, Vec<FrameColumn>)> {
+    let group = ZarrNode::read(store.as_ref(), &[name])?
         .filter(|n| n.is_group)
         .with_context(|| format!("no {name} group: not an AnnData zarr store"))?;
     let index = group.attr("_index").unwrap_or("_index").to_string();
@@ -185,7 +189,7 @@ fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(String, i64, Vec<FrameC
         Ok(())
     };
     plain(&index)?;
-    let n = ZarrNode::open(dir, &[name, &index])
+    let n = ZarrNode::read(store.as_ref(), &[name, &index])?
         .and_then(|a| a.shape.first().copied())
         .with_context(|| format!("{name} has no index {index:?}"))?;
     let order: Vec<String> = group
@@ -201,13 +205,13 @@ fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(String, i64, Vec<FrameC
     let mut columns = Vec::with_capacity(order.len());
     for col in order {
         plain(&col)?;
-        let node = ZarrNode::open(dir, &[name, &col])
+        let node = ZarrNode::read(store.as_ref(), &[name, &col])?
             .with_context(|| format!("{name}/{col} cannot be read"))?;
         let (dtype, categories) = if node.is_group {
             match node.attr("encoding-type").unwrap_or("") {
                 "categorical" => (
                     "cat",
-                    Some(zarr_strings(dir, &format!("/{name}/{col}/categories"))?),
+                    Some(zarr_strings(store, &format!("/{name}/{col}/categories"))?),
                 ),
                 "nullable-integer" => ("int", None),
                 "nullable-boolean" => ("bool", None),
@@ -225,17 +229,25 @@ fn zarr_frame(dir: &Path, name: &str) -> anyhow::Result<(String, i64, Vec<FrameC
     Ok((index, n, columns))
 }
 
+/// A local folder as a zarr store.
+fn local_store(dir: &Path) -> anyhow::Result<ReadableStorage> {
+    Ok(Arc::new(zarrs::filesystem::FilesystemStore::new(dir)?))
+}
+
 /// Describe a local AnnData zarr store (a folder; zarr format 2 or 3).
 pub fn describe_zarr(dir: &Path) -> anyhow::Result<AnnDataInfo> {
-    let root = ZarrNode::open(dir, &[]);
+    // The path and the reason in one message, as the callers show it.
+    describe_zarr_store(&local_store(dir)?).map_err(|e| anyhow::anyhow!("{}: {e:#}", dir.display()))
+}
+
+/// Describe an AnnData zarr store, local or where it is stored.
+pub fn describe_zarr_store(store: &ReadableStorage) -> anyhow::Result<AnnDataInfo> {
+    let root = ZarrNode::read(store.as_ref(), &[])?;
     if root.as_ref().and_then(|r| r.attr("encoding-type")) != Some("anndata") {
-        bail!(
-            "{} is not an AnnData zarr store (no encoding-type anndata)",
-            dir.display()
-        );
+        bail!("not an AnnData zarr store (no encoding-type anndata)");
     }
-    let (_, n_obs, obs) = zarr_frame(dir, "obs")?;
-    let (_, n_vars, var) = zarr_frame(dir, "var")?;
+    let (_, n_obs, obs) = zarr_frame(store, "obs")?;
+    let (_, n_vars, var) = zarr_frame(store, "var")?;
     Ok(AnnDataInfo {
         n_obs,
         n_vars,
@@ -364,12 +376,11 @@ pub(crate) fn read_h5_frame(file: &hdf5::File, name: &str) -> anyhow::Result<Rec
 }
 
 /// A zarr array (v2 or v3) of any element type anndata writes for a column, as arrow.
-fn zarr_column(dir: &Path, path: &str) -> anyhow::Result<ArrayRef> {
-    let store = Arc::new(zarrs::filesystem::FilesystemStore::new(dir)?);
-    let array = zarrs::array::Array::open(store, path)
+pub(crate) fn zarr_column(store: &ReadableStorage, path: &str) -> anyhow::Result<ArrayRef> {
+    let array = zarrs::array::Array::open(Arc::clone(store), path)
         .with_context(|| format!("cannot open zarr array {path}"))?;
     let relative: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let kind = ZarrNode::open(dir, &relative)
+    let kind = ZarrNode::read(store.as_ref(), &relative)?
         .map(|n| n.kind)
         .unwrap_or_default();
     let all = array.subset_all();
@@ -422,29 +433,36 @@ fn int64s(array: &ArrayRef) -> anyhow::Result<Vec<i64>> {
 /// The `obs` or `var` table of a local AnnData zarr store as one arrow
 /// batch (as [`read_frame_h5ad`] does for .h5ad files).
 pub fn read_frame_zarr(dir: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
+    read_frame_zarr_store(&local_store(dir)?, slot)
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", dir.display()))
+}
+
+/// The `obs` or `var` table of an AnnData zarr store, local or where it is
+/// stored (only obs's or var's arrays are read), as one arrow batch.
+pub fn read_frame_zarr_store(store: &ReadableStorage, slot: Slot) -> anyhow::Result<RecordBatch> {
     let name = slot.name();
-    describe_zarr(dir)?;
-    let (index, _, columns) = zarr_frame(dir, name)?;
+    describe_zarr_store(store)?;
+    let (index, _, columns) = zarr_frame(store, name)?;
     let mut fields: Vec<(String, ArrayRef)> = vec![(
         index_name(&index),
         Arc::new(StringArray::from(zarr_strings(
-            dir,
+            store,
             &format!("/{name}/{index}"),
         )?)) as ArrayRef,
     )];
     for col in columns {
         let base = format!("/{name}/{}", col.name);
-        let node = ZarrNode::open(dir, &[name, &col.name]);
+        let node = ZarrNode::read(store.as_ref(), &[name, &col.name])?;
         let array: ArrayRef = if let Some(group) = node.filter(|n| n.is_group) {
             let encoding = group.attr("encoding-type").unwrap_or_default().to_string();
             match encoding.as_str() {
                 "categorical" => decode_categorical(
-                    &int64s(&zarr_column(dir, &format!("{base}/codes"))?)?,
-                    &zarr_strings(dir, &format!("{base}/categories"))?,
+                    &int64s(&zarr_column(store, &format!("{base}/codes"))?)?,
+                    &zarr_strings(store, &format!("{base}/categories"))?,
                 ),
                 "nullable-integer" | "nullable-boolean" => {
-                    let mask = zarr_column(dir, &format!("{base}/mask"))?;
-                    let values = zarr_column(dir, &format!("{base}/values"))?;
+                    let mask = zarr_column(store, &format!("{base}/mask"))?;
+                    let values = zarr_column(store, &format!("{base}/values"))?;
                     let mask = mask
                         .as_any()
                         .downcast_ref::<BooleanArray>()
@@ -464,7 +482,7 @@ pub fn read_frame_zarr(dir: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
             }
         } else {
             match col.dtype {
-                "int" | "float" | "bool" | "str" => zarr_column(dir, &base)?,
+                "int" | "float" | "bool" | "str" => zarr_column(store, &base)?,
                 _ => continue,
             }
         };

@@ -1,4 +1,5 @@
-//! One node (group or array) of a local zarr store, read from its metadata
+//! One node (group or array) of a zarr store (local, or where an artifact
+//! is stored), read from its metadata
 //! in either zarr format: v2 (`.zgroup` / `.zarray` with `.zattrs`) or v3
 //! (one `zarr.json` holding the node type, shape, data type and attributes).
 //! The AnnData readers ask this module only, so both formats read alike;
@@ -7,6 +8,7 @@
 use std::path::Path;
 
 use serde_json::Value;
+use zarrs::storage::{ReadableStorageTraits, StorageError, StoreKey};
 
 /// What a node's metadata says.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,37 +24,55 @@ pub struct ZarrNode {
 }
 
 impl ZarrNode {
-    /// The node at `parts` below the store `dir`, or None when there is none
-    /// (or its metadata is not JSON).
+    /// The node at `parts` below the local store `dir`, or None when there
+    /// is none (or its metadata is not JSON, or cannot be read).
     pub fn open(dir: &Path, parts: &[&str]) -> Option<ZarrNode> {
+        let store = zarrs::filesystem::FilesystemStore::new(dir).ok()?;
+        Self::read(&store, parts).ok().flatten()
+    }
+
+    /// The node at `parts` of `store` (local or where an artifact is
+    /// stored), None when there is none or its metadata is not JSON; an
+    /// error when the store cannot be read.
+    pub fn read(
+        store: &dyn ReadableStorageTraits,
+        parts: &[&str],
+    ) -> Result<Option<ZarrNode>, StorageError> {
         // (Names come from the store's own metadata: none may leave it.)
         if !parts.iter().all(|p| is_plain_name(p)) {
-            return None;
+            return Ok(None);
         }
-        let mut at = dir.to_path_buf();
-        for part in parts {
-            at.push(part);
+        let key = |name: &str| {
+            let path: Vec<&str> = parts.iter().copied().chain([name]).collect();
+            StoreKey::new(path.join("/"))
+        };
+        let json = |name: &str| -> Result<Option<Value>, StorageError> {
+            Ok(store
+                .get(&key(name)?)?
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+        };
+        if let Some(v3) = json("zarr.json")? {
+            return Ok(Some(Self::from_v3(&v3)));
         }
-        if let Some(v3) = json(&at.join("zarr.json")) {
-            return Some(Self::from_v3(&v3));
-        }
-        let attrs = json(&at.join(".zattrs")).unwrap_or_else(|| Value::Object(Default::default()));
-        if at.join(".zgroup").is_file() {
-            return Some(ZarrNode {
+        let attrs = json(".zattrs")?.unwrap_or_else(|| Value::Object(Default::default()));
+        if store.size_key(&key(".zgroup")?)?.is_some() {
+            return Ok(Some(ZarrNode {
                 is_group: true,
                 attrs,
                 shape: vec![],
                 kind: String::new(),
-            });
+            }));
         }
-        let array = json(&at.join(".zarray"))?;
+        let Some(array) = json(".zarray")? else {
+            return Ok(None);
+        };
         let numpy = array.get("dtype").and_then(Value::as_str).unwrap_or("");
-        Some(ZarrNode {
+        Ok(Some(ZarrNode {
             is_group: false,
             attrs,
             shape: shape_of(&array),
             kind: numpy.trim_start_matches(['<', '>', '|', '=']).to_string(),
-        })
+        }))
     }
 
     fn from_v3(meta: &Value) -> ZarrNode {
@@ -102,10 +122,6 @@ impl ZarrNode {
 /// scale's path) names a child node, and no path that could leave the store.
 pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
-}
-
-fn json(path: &Path) -> Option<Value> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 fn shape_of(meta: &Value) -> Vec<i64> {

@@ -10,6 +10,7 @@
 
 pub mod local;
 pub mod transfer;
+pub mod zarr;
 
 use std::path::Path;
 use std::sync::Arc;
