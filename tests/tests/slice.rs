@@ -96,6 +96,18 @@ fn setup() -> Setup {
             ],
         ));
     }
+    // The same AnnData as a zarr store (a folder artifact).
+    ok(&lamin_with_env(
+        &cluster,
+        &env,
+        &[
+            "save",
+            dir.path().join("cells.zarr").to_str().unwrap(),
+            "--key",
+            "atlas/cells.zarr",
+            "-q",
+        ],
+    ));
     ok(&lamin_with_env(
         &cluster,
         &env,
@@ -129,10 +141,13 @@ impl Setup {
 }
 
 #[test]
-fn slices_of_sparse_dense_and_csc_x_on_s3_equal_anndatas_subsets() {
+fn slices_of_sparse_dense_and_csc_x_and_of_a_zarr_store_on_s3_equal_anndatas_subsets() {
     let s = setup();
-    for name in ["cells", "dense", "csc"] {
-        let key = format!("atlas/{name}.h5ad");
+    // The h5ad files, and the CSR one as a zarr store (a folder artifact).
+    for file in ["cells.h5ad", "dense.h5ad", "csc.h5ad", "cells.zarr"] {
+        let key = format!("atlas/{file}");
+        let name = file.replace('.', "-");
+        let source = s.dir.path().join(file);
         // Rows by a condition over categorical, integer and boolean columns;
         // variables by the var index, in the order given.
         let out = s.dir.path().join(format!("{name}-slice.h5ad"));
@@ -151,7 +166,7 @@ fn slices_of_sparse_dense_and_csc_x_on_s3_equal_anndatas_subsets() {
             "the written file alone on stdout"
         );
         anndata_agrees(
-            &s.source(name),
+            &source,
             &out,
             "cell_type == 'B cell' and n_genes >= 1500 and passed_qc",
             "G250,G3,G17",
@@ -167,7 +182,7 @@ fn slices_of_sparse_dense_and_csc_x_on_s3_equal_anndatas_subsets() {
             all.to_str().unwrap(),
         ]));
         anndata_agrees(
-            &s.source(name),
+            &source,
             &all,
             "donor in ['d1', 'd2'] or batch.isna()",
             "",
@@ -187,7 +202,7 @@ fn slices_of_sparse_dense_and_csc_x_on_s3_equal_anndatas_subsets() {
             table.to_str().unwrap(),
         ]));
         anndata_agrees(
-            &s.source(name),
+            &source,
             &table,
             "n_genes < 40",
             "SYM7,SYM399",
@@ -199,10 +214,11 @@ fn slices_of_sparse_dense_and_csc_x_on_s3_equal_anndatas_subsets() {
 #[test]
 fn a_one_percent_slice_reads_a_small_part_of_the_file() {
     let s = setup();
-    for name in ["dense", "cells", "csc"] {
+    for file in ["dense.h5ad", "cells.h5ad", "csc.h5ad", "cells.zarr"] {
+        let name = file.replace('.', "-");
         let out = s.dir.path().join(format!("{name}-1pc.h5ad"));
         let res = s.slice(&[
-            &format!("atlas/{name}.h5ad"),
+            &format!("atlas/{file}"),
             "--obs",
             "n_genes BETWEEN 1000 AND 1029",
             "--var",
@@ -220,16 +236,68 @@ fn a_one_percent_slice_reads_a_small_part_of_the_file() {
         // that hold the 30 rows (dense, CSR) or the 3 columns (CSC), with
         // the windows read ahead around the reader's walks (at most a 32nd
         // of the file each, here 10-16 % in all): each spares a request.
+        // Of the zarr store, obs, var, X's pointers and the chunks of the
+        // rows' stretch.
         assert!(
             read > 0 && read * 100 < size * 20,
             "{name}: read {read} of {size}: {stats}"
         );
         anndata_agrees(
-            &s.source(name),
+            &s.dir.path().join(file),
             &out,
             "1000 <= n_genes <= 1029",
             "G1,G2,G3",
             None,
+        );
+    }
+}
+
+#[test]
+fn a_query_of_an_anndatas_obs_and_var_on_s3_reads_them_by_ranges() {
+    // `lamin query` reads the obs and var of an h5ad (as slicing does) and
+    // of an AnnData zarr store where they are stored: not the file or store
+    // whole (X is most of it).
+    let mut s = setup();
+    for (key, sql, expected) in [
+        (
+            "atlas/cells.h5ad",
+            "SELECT count(*) AS n, min(n_genes) AS lo FROM artifact('atlas/cells.h5ad') WHERE n_genes BETWEEN 1000 AND 1029",
+            "n,lo\n30,1000",
+        ),
+        (
+            "atlas/csc.h5ad",
+            "SELECT count(*) AS n FROM artifact('atlas/csc.h5ad', 'var')",
+            "n\n400",
+        ),
+        (
+            "atlas/cells.zarr",
+            "SELECT cell_type, count(*) AS n, count(batch) AS batched FROM artifact('atlas/cells.zarr')
+             WHERE n_genes < 100 GROUP BY 1 ORDER BY 1",
+            "cell_type,n,batched\nB cell,25,23\nNK cell,25,23\nT cell,25,22\nmonocyte,25,22",
+        ),
+        (
+            "atlas/cells.zarr",
+            "SELECT index, gene_symbol FROM artifact('atlas/cells.zarr', 'var') WHERE highly_variable AND alias = 'A8'",
+            "index,gene_symbol\nG8,SYM8",
+        ),
+    ] {
+        let out = lamin_with_env(&s.cluster, &s.env, &["query", sql, "--stats"]);
+        assert_eq!(ok(&out), expected, "{sql}");
+        let stats = stderr_text(&out);
+        let bytes: i64 = stats
+            .split(": ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no byte count in {stats:?}"));
+        let size: i64 = s
+            .db
+            .query_one("SELECT size FROM lamin.artifact WHERE key = $1", &[&key])
+            .unwrap()
+            .get(0);
+        assert!(
+            bytes > 0 && bytes * 100 < size * 20,
+            "{key}: read {bytes} of {size}: {stats}"
         );
     }
 }
@@ -331,7 +399,7 @@ fn bad_requests_are_refused_by_name_and_write_nothing() {
         ),
         (
             vec!["atlas/cells.parquet", "-o", o],
-            "lamin slice reads .h5ad files",
+            "lamin slice reads AnnData .h5ad files and .zarr stores",
         ),
         (
             vec!["atlas/cells.h5ad", "-o", "slice.csv"],

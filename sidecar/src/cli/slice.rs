@@ -1,5 +1,5 @@
-//! `lamin slice`: the observations and variables of an AnnData (.h5ad) that
-//! one asks for, read where the artifact is stored, written as h5ad or
+//! `lamin slice`: the observations and variables of an AnnData (.h5ad file or
+//! .zarr store) that one asks for, read where the artifact is stored, written as h5ad or
 //! parquet, or saved as a new artifact.
 
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub struct SliceArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub read: ReadArgs,
-    /// The AnnData artifact (.h5ad): uid, stem or key.
+    /// The AnnData artifact (an .h5ad file or a .zarr store): uid, stem or key.
     pub artifact: String,
     /// Keep the observations where this SQL condition over obs's columns holds
     /// (as in lamin query: AND, OR, IN, IS NULL, LIKE, …). Default: all.

@@ -36,8 +36,9 @@ pub struct QueryRequest {
 pub struct QueryOutcome {
     /// The artifacts read (uids), in the order the query names them.
     pub inputs: Vec<String>,
-    /// Bytes read from storages by ranged reads (local copies of AnnData
-    /// and the like are not counted), and in how many requests.
+    /// Bytes read from storages by ranged reads (an h5ad's obs and var
+    /// included; local copies of zarr stores, MuData and the like are not
+    /// counted), and in how many requests.
     pub bytes_read: u64,
     pub requests: u64,
     pub rows_out: u64,

@@ -3,7 +3,8 @@
 //! its tokens (so that quotes and comments are understood) before DataFusion
 //! plans it, then resolved against the database into table providers:
 //! parquet and CSV/TSV read in place by ranged reads with projection and
-//! predicate pushdown, AnnData/MuData/SpatialData tables from a local copy.
+//! predicate pushdown, an AnnData's obs and var (h5ad or zarr) by ranged
+//! reads, MuData/SpatialData/DuckDB tables from a local copy.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,6 +31,7 @@ use crate::artifacts::{locate_ready, Located};
 use crate::error::DbError;
 use crate::formats::{delimiter_of, has_slots, read_slot};
 use crate::refused;
+use crate::slicing::stored_frame;
 use crate::storage::Storage;
 
 /// A table function call of a query.
@@ -225,8 +227,16 @@ impl<'a> Resolver<'a> {
                     }
                     return self.listing(&format!("artifact {}", a.uid), &[a]).await;
                 }
-                let storage = Storage::open(&a.root)?;
                 let slot = slot.clone().unwrap_or_else(|| "obs".into());
+                // An AnnData's obs and var are read by ranges where it is
+                // stored (a few percent of a big file), never copied whole.
+                if let Some(batch) = stored_frame(&a, &slot, &self.counter).await? {
+                    return Ok(Arc::new(MemTable::try_new(
+                        batch.schema(),
+                        vec![vec![batch]],
+                    )?));
+                }
+                let storage = Storage::open(&a.root)?;
                 let suffix = a.suffix.clone();
                 let batch = storage
                     .with_local_copy(&a.object, a.folder, |path: &Path| {

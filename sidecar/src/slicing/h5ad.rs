@@ -13,21 +13,14 @@ use hdf5_reader::{Dataset, Datatype, H5Type, Hdf5File, OpenOptions, SliceInfo, S
 
 use super::frame::{Frame, Values};
 use super::matrix::{Rows, Sparse};
-use super::spans::{batches, pieces, read_spans, runs, READERS};
+use super::spans::{Read, READERS};
+use super::x::{self, Layout, SparseX};
 use crate::formats::anndata::masked;
 use crate::refused;
 
 /// The most one read of a dataset may decode (4 GiB): a damaged file that
 /// declares a huge extent is refused before anything is allocated for it.
 const MAX_READ_BYTES: usize = 4 << 30;
-/// How `X` is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    Dense,
-    Csr,
-    Csc,
-}
-
 /// An open h5ad file.
 pub struct H5ad {
     file: Hdf5File,
@@ -151,17 +144,9 @@ impl H5ad {
     /// Open the file behind `source`: checks that it is an AnnData and finds
     /// how X is stored.
     pub fn open(source: DynStorage, what: &str) -> anyhow::Result<H5ad> {
-        let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
-        let file = Hdf5File::from_storage_with_options(source, options)
-            .map_err(|e| refused!("{what} is not a readable h5ad (HDF5) file: {e}"))?;
+        let file = open_anndata(source, what)?;
         let shape = || -> anyhow::Result<_> {
-            let root = file.root_group()?;
-            let (groups, datasets) = root.member_names()?;
-            if !groups.iter().any(|g| g == "obs") || !groups.iter().any(|g| g == "var") {
-                bail!(refused!(
-                    "{what} has no obs and var groups: not an AnnData file"
-                ));
-            }
+            let (groups, datasets) = file.root_group()?.member_names()?;
             Ok(if datasets.iter().any(|d| d == "X") {
                 let x = file.dataset("X")?;
                 let shape = x.shape().to_vec();
@@ -221,72 +206,7 @@ impl H5ad {
 
     /// The dataframe `name` (obs or var) whole: its index and columns.
     pub fn frame(&self, name: &str) -> anyhow::Result<Frame> {
-        let group = self.file.group(name)?;
-        let index_name = group_attr(&group, "_index").unwrap_or_else(|| "_index".into());
-        let index = group
-            .dataset(&index_name)
-            .with_context(|| format!("{name} has no index {index_name:?}"))?
-            .read_strings()?;
-        let (groups, datasets) = group.member_names()?;
-        let order: Vec<String> = group
-            .attributes()?
-            .into_iter()
-            .find(|a| a.name == "column-order")
-            .and_then(|a| a.read_strings().ok())
-            .unwrap_or_else(|| {
-                groups
-                    .iter()
-                    .chain(&datasets)
-                    .filter(|m| **m != index_name && !m.starts_with("__"))
-                    .cloned()
-                    .collect()
-            });
-        let mut columns = Vec::with_capacity(order.len());
-        for col in order {
-            let values = if groups.contains(&col) {
-                let g = group.group(&col)?;
-                match group_attr(&g, "encoding-type").as_deref() {
-                    Some("categorical") => Values::Cat {
-                        codes: integers(&g.dataset("codes")?, None)?,
-                        categories: g.dataset("categories")?.read_strings()?,
-                    },
-                    Some("nullable-integer") => {
-                        let mask = bools(&g.dataset("mask")?)?;
-                        let values = integers(&g.dataset("values")?, None)?;
-                        Values::Int(masked(values, &mask))
-                    }
-                    Some("nullable-boolean") => {
-                        let mask = bools(&g.dataset("mask")?)?;
-                        let values = bools(&g.dataset("values")?)?;
-                        Values::Bool(masked(values, &mask))
-                    }
-                    // Other encodings (arrays of arrays, …) are left out.
-                    _ => continue,
-                }
-            } else {
-                let ds = group.dataset(&col)?;
-                let read = || -> anyhow::Result<Values> {
-                    Ok(if is_bool(&ds) {
-                        Values::Bool(bools(&ds)?.into_iter().map(Some).collect())
-                    } else if is_float(&ds) {
-                        Values::Float(numbers(&ds, None)?)
-                    } else if is_text(&ds) {
-                        Values::Str(ds.read_strings()?)
-                    } else {
-                        Values::Int(integers(&ds, None)?.into_iter().map(Some).collect())
-                    })
-                };
-                read().with_context(|| format!("{name}/{col} cannot be read"))?
-            };
-            columns.push((col, values));
-        }
-        let frame = Frame {
-            index_name,
-            index,
-            columns,
-        };
-        frame.check_lengths(name)?;
-        Ok(frame)
+        read_frame(&self.file, name)
     }
 
     /// X at `rows` (ascending) and the columns `keep` maps to output
@@ -300,39 +220,27 @@ impl H5ad {
         let mut out = Rows::new(n_out);
         match self.layout {
             Layout::Dense => self.dense_rows(rows, keep, &mut out)?,
-            Layout::Csr => self.csr_rows(rows, keep, &mut out)?,
-            Layout::Csc => self.csc_rows(rows, keep, &mut out)?,
+            Layout::Csr => x::csr_rows(&self.sparse(self.n_obs)?, rows, keep, &mut out)?,
+            Layout::Csc => x::csc_rows(&self.sparse(self.n_vars)?, rows, keep, &mut out)?,
         }
         Ok(out.finish())
     }
 
-    /// Dense X: for each run of consecutive rows, the block of those rows
-    /// between the first and last column kept.
+    /// Dense X: the block of each run of rows between the first and last
+    /// column kept.
     fn dense_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
         let x = self.file.dataset("X")?;
         super::prefetch::chunk_index(&self.file, &x, READERS)?;
-        let Some(first) = keep.iter().position(Option::is_some) else {
-            rows.iter().for_each(|_| out.push_row(std::iter::empty()));
-            return Ok(());
-        };
-        let last = keep.iter().rposition(Option::is_some).unwrap_or(first);
-        let width = last - first + 1;
-        for run in runs(rows) {
-            let selection = SliceInfo {
-                selections: vec![
-                    SliceInfoElem::Slice {
-                        start: run.start,
-                        end: run.end,
-                        step: 1,
-                    },
-                    SliceInfoElem::Slice {
-                        start: first as u64,
-                        end: last as u64 + 1,
-                        step: 1,
-                    },
-                ],
+        let block = |rows: Range<u64>, cols: Range<u64>| -> anyhow::Result<Vec<f64>> {
+            let slice = |r: Range<u64>| SliceInfoElem::Slice {
+                start: r.start,
+                end: r.end,
+                step: 1,
             };
-            let block: Vec<f64> = match x.dtype() {
+            let selection = SliceInfo {
+                selections: vec![slice(rows), slice(cols)],
+            };
+            Ok(match x.dtype() {
                 Datatype::FloatingPoint { size: 4, .. } => x
                     .read_slice::<f32>(&selection)?
                     .iter()
@@ -362,23 +270,17 @@ impl H5ad {
                 other => bail!(refused!(
                     "X holds {other:?}: slicing reads float and integer X"
                 )),
-            };
-            for row in block.chunks(width) {
-                out.push_row(
-                    row.iter().enumerate().filter_map(|(j, v)| {
-                        keep[first + j].filter(|_| *v != 0.0).map(|p| (p, *v))
-                    }),
-                );
-            }
-        }
-        Ok(())
+            })
+        };
+        x::dense_rows(block, rows, keep, out)
     }
 
-    /// A sparse X's `data` and `indices` and its pointers (`n + 1` of them:
-    /// rows for CSR, columns for CSC), checked before any is used: they
-    /// start at 0, never decrease, and end at the length of `data`, which
-    /// `indices` shares.
-    fn sparse(&self, n: u64) -> anyhow::Result<(Dataset, Dataset, Vec<u64>)> {
+    /// A sparse X's `data` and `indices`, their chunk index fetched, and
+    /// its pointers (`n + 1`: rows for CSR, columns for CSC), checked.
+    fn sparse(
+        &self,
+        n: u64,
+    ) -> anyhow::Result<SparseX<impl Fn(Range<u64>) -> anyhow::Result<Read> + Sync>> {
         let x = self.file.group("X")?;
         let (data, indices) = (x.dataset("data")?, x.dataset("indices")?);
         let (ds, is) = (data.shape().to_vec(), indices.shape().to_vec());
@@ -390,141 +292,111 @@ impl H5ad {
         for ds in [&data, &indices] {
             super::prefetch::chunk_index(&self.file, ds, READERS)?;
         }
-        let raw = integers(&x.dataset("indptr")?, None)?;
-        if raw.len() as u64 != n + 1 {
-            bail!(refused!(
-                "X/indptr has {} entries, not {}",
-                raw.len(),
-                n + 1
-            ));
-        }
-        let mut pointers = Vec::with_capacity(raw.len());
-        let mut last = 0u64;
-        for (i, p) in raw.into_iter().enumerate() {
-            match u64::try_from(p) {
-                Ok(p) if (i > 0 || p == 0) && p >= last => {
-                    pointers.push(p);
-                    last = p;
+        let pointers = x::pointers(integers(&x.dataset("indptr")?, None)?, n, ds[0])?;
+        Ok(SparseX {
+            pointers,
+            chunks: [chunk_len(&data), chunk_len(&indices)],
+            read: move |span: Range<u64>| -> anyhow::Result<Read> {
+                if span.is_empty() {
+                    return Ok((Vec::new(), Vec::new()));
                 }
-                _ => bail!(refused!(
-                    "X/indptr[{i}] = {p} does not follow {last}: the pointers must start at 0 and never decrease"
-                )),
-            }
-        }
-        if last != ds[0] {
-            bail!(refused!(
-                "X/indptr ends at {last} but X/data holds {} entries: the file is damaged",
-                ds[0]
-            ));
-        }
-        Ok((data, indices, pointers))
-    }
-
-    /// CSR X: the row pointers, then for each run of consecutive rows the
-    /// stretch of `indices` and `data` they own (long runs in pieces).
-    fn csr_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
-        let (data, indices, indptr) = self.sparse(self.n_obs)?;
-        let chunks = [chunk_len(&data), chunk_len(&indices)];
-        let pieces: Vec<Range<u64>> = runs(rows)
-            .into_iter()
-            .flat_map(|r| pieces(r, &indptr))
-            .collect();
-        let spans: Vec<Range<u64>> = pieces
-            .iter()
-            .map(|p| indptr[p.start as usize]..indptr[p.end as usize])
-            .collect();
-        for batch in batches(&spans) {
-            let read = read_spans(&spans[batch.clone()], &chunks, |s| {
-                read_span(&data, &indices, s)
-            })?;
-            for (run, (values, cols)) in pieces[batch].iter().zip(read) {
-                let from = indptr[run.start as usize];
-                place_rows(run.clone(), from, &indptr, &values, &cols, keep, out);
-            }
-        }
-        Ok(())
-    }
-
-    /// CSC X: the column pointers, then each kept column's stretch, turned
-    /// around into rows.
-    fn csc_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
-        let (data, indices, indptr) = self.sparse(self.n_vars)?;
-        let chunks = [chunk_len(&data), chunk_len(&indices)];
-        // Row of the file → its position in the output.
-        let position: std::collections::HashMap<u64, usize> =
-            rows.iter().enumerate().map(|(i, r)| (*r, i)).collect();
-        let mut by_row: Vec<Vec<(u32, f64)>> = vec![Vec::new(); rows.len()];
-        let kept: Vec<(usize, u32)> = keep
-            .iter()
-            .enumerate()
-            .filter_map(|(col, p)| p.map(|p| (col, p)))
-            .collect();
-        let spans: Vec<Range<u64>> = kept
-            .iter()
-            .map(|(col, _)| indptr[*col]..indptr[col + 1])
-            .collect();
-        for batch in batches(&spans) {
-            let read = read_spans(&spans[batch.clone()], &chunks, |s| {
-                read_span(&data, &indices, s)
-            })?;
-            for ((_, p), (values, row_of)) in kept[batch].iter().zip(read) {
-                for (r, v) in row_of.into_iter().zip(values) {
-                    if let Some(i) = u64::try_from(r).ok().and_then(|r| position.get(&r)) {
-                        by_row[*i].push((*p, v));
-                    }
-                }
-            }
-        }
-        for entries in by_row {
-            out.push_row(entries.into_iter());
-        }
-        Ok(())
+                let read = (
+                    numbers(&data, Some(span.clone()))?,
+                    integers(&indices, Some(span.clone()))?,
+                );
+                x::exact(&span, read)
+            },
+        })
     }
 }
 
-/// The rows of `run` from their stretch of a CSR X (`values` and `cols`,
-/// starting at entry `from`), with the kept columns at their positions.
-fn place_rows(
-    run: Range<u64>,
-    from: u64,
-    indptr: &[u64],
-    values: &[f64],
-    cols: &[i64],
-    keep: &[Option<u32>],
-    out: &mut Rows,
-) {
-    for r in run {
-        let (a, b) = (indptr[r as usize] - from, indptr[r as usize + 1] - from);
-        out.push_row((a as usize..b as usize).filter_map(|k| {
-            let col = usize::try_from(cols[k]).ok()?;
-            keep.get(col).copied().flatten().map(|p| (p, values[k]))
-        }));
-    }
-}
-
-/// The values and indices of a sparse X in `span`, each as long as the span
-/// (a read the file cannot fill is refused, never short).
-fn read_span(
-    data: &Dataset,
-    indices: &Dataset,
-    span: Range<u64>,
-) -> anyhow::Result<(Vec<f64>, Vec<i64>)> {
-    if span.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let values = numbers(data, Some(span.clone()))?;
-    let index = integers(indices, Some(span.clone()))?;
-    let n = span.end - span.start;
-    if values.len() as u64 != n || index.len() as u64 != n {
+/// The file behind `source`, opened and checked to be an AnnData (an obs
+/// and a var group), whatever its X.
+pub fn open_anndata(source: DynStorage, what: &str) -> anyhow::Result<Hdf5File> {
+    let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
+    let file = Hdf5File::from_storage_with_options(source, options)
+        .map_err(|e| refused!("{what} is not a readable h5ad (HDF5) file: {e}"))?;
+    let (groups, _) = file
+        .root_group()
+        .and_then(|root| root.member_names())
+        .with_context(|| format!("{what} cannot be read (the file is truncated or damaged)"))?;
+    if !groups.iter().any(|g| g == "obs") || !groups.iter().any(|g| g == "var") {
         bail!(refused!(
-            "X/data or X/indices at {}..{} held {} and {} of the {n} entries asked for: the file is damaged",
-            span.start,
-            span.end,
-            values.len(),
-            index.len()
+            "{what} has no obs and var groups: not an AnnData file"
         ));
     }
-    Ok((values, index))
+    Ok(file)
+}
+
+/// The dataframe `name` (obs or var) of an AnnData file whole: its index
+/// and columns.
+pub fn read_frame(file: &Hdf5File, name: &str) -> anyhow::Result<Frame> {
+    let group = file.group(name)?;
+    let index_name = group_attr(&group, "_index").unwrap_or_else(|| "_index".into());
+    let index = group
+        .dataset(&index_name)
+        .with_context(|| format!("{name} has no index {index_name:?}"))?
+        .read_strings()?;
+    let (groups, datasets) = group.member_names()?;
+    let order: Vec<String> = group
+        .attributes()?
+        .into_iter()
+        .find(|a| a.name == "column-order")
+        .and_then(|a| a.read_strings().ok())
+        .unwrap_or_else(|| {
+            groups
+                .iter()
+                .chain(&datasets)
+                .filter(|m| **m != index_name && !m.starts_with("__"))
+                .cloned()
+                .collect()
+        });
+    let mut columns = Vec::with_capacity(order.len());
+    for col in order {
+        let values = if groups.contains(&col) {
+            let g = group.group(&col)?;
+            match group_attr(&g, "encoding-type").as_deref() {
+                Some("categorical") => Values::Cat {
+                    codes: integers(&g.dataset("codes")?, None)?,
+                    categories: g.dataset("categories")?.read_strings()?,
+                },
+                Some("nullable-integer") => {
+                    let mask = bools(&g.dataset("mask")?)?;
+                    let values = integers(&g.dataset("values")?, None)?;
+                    Values::Int(masked(values, &mask))
+                }
+                Some("nullable-boolean") => {
+                    let mask = bools(&g.dataset("mask")?)?;
+                    let values = bools(&g.dataset("values")?)?;
+                    Values::Bool(masked(values, &mask))
+                }
+                // Other encodings (arrays of arrays, …) are left out.
+                _ => continue,
+            }
+        } else {
+            let ds = group.dataset(&col)?;
+            let read = || -> anyhow::Result<Values> {
+                Ok(if is_bool(&ds) {
+                    Values::Bool(bools(&ds)?.into_iter().map(Some).collect())
+                } else if is_float(&ds) {
+                    Values::Float(numbers(&ds, None)?)
+                } else if is_text(&ds) {
+                    Values::Str(ds.read_strings()?)
+                } else {
+                    Values::Int(integers(&ds, None)?.into_iter().map(Some).collect())
+                })
+            };
+            read().with_context(|| format!("{name}/{col} cannot be read"))?
+        };
+        columns.push((col, values));
+    }
+    let frame = Frame {
+        index_name,
+        index,
+        columns,
+    };
+    frame.check_lengths(name)?;
+    Ok(frame)
 }
 
 /// Entries per HDF5 chunk of a 1-d dataset (1 when it is not chunked: its

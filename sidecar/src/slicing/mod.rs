@@ -1,9 +1,9 @@
-//! `lamin slice`: part of an AnnData — the observations where an obs
-//! condition holds, the variables named — read where the artifact is
-//! stored, by ranged reads of only what the slice needs (obs, var, the
-//! row pointers of a sparse X and the stretches of the rows or columns
-//! kept), and written as h5ad or parquet. The artifact read becomes an
-//! input of the run, when one is given.
+//! `lamin slice`: part of an AnnData (an `.h5ad` file or a `.zarr` store)
+//! — the observations where an obs condition holds, the variables named —
+//! read where the artifact is stored, by ranged reads of only what the
+//! slice needs (obs, var, the row pointers of a sparse X and the stretches
+//! of the rows or columns kept), and written as h5ad or parquet. The
+//! artifact read becomes an input of the run, when one is given.
 
 pub mod frame;
 pub mod h5ad;
@@ -11,8 +11,11 @@ pub mod matrix;
 pub mod prefetch;
 pub mod ranged;
 pub mod select;
+pub mod source;
 pub mod spans;
 pub mod write;
+pub mod x;
+pub mod zarr;
 
 use std::path::PathBuf;
 
@@ -23,9 +26,10 @@ use crate::artifacts::locate_ready;
 use crate::query::counting::ReadCounter;
 use crate::refused;
 use crate::runs::{reading_for_run, record_input};
-use crate::storage::Storage;
-use h5ad::{H5ad, Layout};
+pub use source::stored_frame;
+use source::AnnData;
 use write::Slice;
+use x::Layout;
 
 /// What to cut from which artifact, and where the slice goes.
 #[derive(Debug, Clone)]
@@ -77,26 +81,6 @@ fn output_of(path: &std::path::Path) -> anyhow::Result<Output> {
     }
 }
 
-/// The obs and var of an open file, each as long as X says.
-fn frames(file: &H5ad, what: &str) -> anyhow::Result<(frame::Frame, frame::Frame)> {
-    let read = |name: &str| {
-        file.frame(name).with_context(|| {
-            format!("{what}: its {name} cannot be read (the file is truncated or damaged, or not written by anndata)")
-        })
-    };
-    let (obs, var) = (read("obs")?, read("var")?);
-    if obs.index.len() as u64 != file.n_obs || var.index.len() as u64 != file.n_vars {
-        bail!(refused!(
-            "{what}: X is {} × {} but obs has {} rows and var {}: the file is damaged",
-            file.n_obs,
-            file.n_vars,
-            obs.index.len(),
-            var.index.len()
-        ));
-    }
-    Ok((obs, var))
-}
-
 /// Cut a slice (see the module's documentation).
 pub async fn slice(
     client: &Client,
@@ -106,33 +90,9 @@ pub async fn slice(
     let output = output_of(&request.output)?;
     reading_for_run(recorder, request.run.as_deref()).await?;
     let a = locate_ready(client, &request.artifact).await?;
-    if a.suffix != ".h5ad" || a.folder {
-        bail!(refused!(
-            "artifact {} is a {:?} {}: lamin slice reads .h5ad files (AnnData zarr stores are not sliced yet: read their obs and var with lamin query)",
-            a.uid,
-            a.suffix,
-            if a.folder { "folder" } else { "file" }
-        ));
-    }
-    let storage = Storage::open(&a.root)?;
     let counter = ReadCounter::default();
-    let store = counter.wrap(storage.shared_store());
-    let path = storage.path(&a.object);
-    let size = match a.size {
-        Some(s) => s as u64,
-        None => storage.store().head(&path).await?.size,
-    };
     let what = format!("artifact {}", a.uid);
-    let runtime = tokio::runtime::Handle::current();
-    let (file, obs, var) = tokio::task::spawn_blocking({
-        let what = what.clone();
-        move || -> anyhow::Result<_> {
-            let file = H5ad::open(ranged::hdf5_source(store, path, size, runtime), &what)?;
-            let (obs, var) = frames(&file, &what)?;
-            Ok((file, obs, var))
-        }
-    })
-    .await??;
+    let (file, obs, var) = AnnData::open(&a, &counter, &what).await?;
     let rows = select::rows_where(&obs, request.obs.as_deref()).await?;
     let select::Variables {
         keep,
@@ -149,8 +109,8 @@ pub async fn slice(
             var: var.take(&var_rows),
             var_names,
             x,
-            sparse: file.layout != Layout::Dense,
-            f32: file.x_f32,
+            sparse: file.layout().0 != Layout::Dense,
+            f32: file.layout().1,
         };
         // Written beside the output and renamed when whole: a slice that
         // fails half-way leaves no file, and never half of one.
@@ -187,7 +147,7 @@ pub async fn slice(
         uid: a.uid,
         n_obs,
         n_vars,
-        size,
+        size: a.size.unwrap_or_default() as u64,
         bytes_read: counter.bytes(),
         requests: counter.requests(),
     })
@@ -202,6 +162,8 @@ mod tests {
     use super::*;
     use crate::formats::anndata::{read_frame_h5ad, Slot};
     use crate::formats::fixture;
+    use h5ad::H5ad;
+    use source::frames;
 
     /// The fixture opened through object_store by ranges, as a remote one is.
     async fn open_fixture(name: &str) -> (H5ad, ReadCounter, u64) {
@@ -324,13 +286,14 @@ mod tests {
                 ranged::hdf5_source(store, object, size, runtime),
                 "artifact T",
             )?;
-            frames(&file, "artifact T")
+            frames(&AnnData::H5ad(file), "artifact T")
         })
         .await
         .unwrap();
         let err = result.expect_err("a truncated file cannot be read");
         assert!(
-            format!("{err:#}").contains("artifact T: its X cannot be read (the file is truncated"),
+            format!("{err:#}")
+                .contains("artifact T cannot be read (the file is truncated or damaged)"),
             "{err:#}"
         );
     }

@@ -1,0 +1,415 @@
+//! An AnnData zarr store (format 2 or 3, as anndata writes it) read where
+//! it is stored, by zarrs over object_store (`storage::zarr`): its `obs`
+//! and `var` dataframes, and the part of `X` (dense, CSR or CSC) at some
+//! rows and columns — each array read by the chunks the selection needs
+//! (zarrs reads a subset's chunks and nothing else), never the store whole.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use zarrs::array::{Array as ZarrArray, ArraySubset};
+use zarrs::storage::{ReadableStorage, ReadableStorageTraits};
+
+use super::frame::{Frame, Values};
+use super::matrix::{Rows, Sparse};
+use super::spans::Read;
+use super::x::{self, Layout, SparseX};
+use crate::formats::anndata::{zarr_column, zarr_frame, zarr_strings};
+use crate::formats::zarr_node::ZarrNode;
+use crate::refused;
+
+type Store = Arc<dyn ReadableStorageTraits>;
+
+/// An open AnnData zarr store.
+pub struct ZarrAnnData {
+    store: ReadableStorage,
+    pub n_obs: u64,
+    pub n_vars: u64,
+    pub layout: Layout,
+    /// Whether X holds 32-bit numbers (written back as float32).
+    pub x_f32: bool,
+}
+
+/// One array of the store, opened, with its numpy kind (`f4`, `i8`, …).
+fn array(
+    store: &Store,
+    path: &str,
+) -> anyhow::Result<(ZarrArray<dyn ReadableStorageTraits>, String)> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let kind = ZarrNode::read(store.as_ref(), &parts)?
+        .filter(|n| !n.is_group)
+        .with_context(|| format!("{path} is not an array of the store"))?
+        .kind;
+    let array = ZarrArray::open(Arc::clone(store), &format!("/{}", parts.join("/")))
+        .with_context(|| format!("cannot open zarr array {path}"))?;
+    Ok((array, kind))
+}
+
+/// The values of `subset` of a numeric array as f64 (X's values).
+fn numbers(
+    array: &ZarrArray<dyn ReadableStorageTraits>,
+    kind: &str,
+    subset: &ArraySubset,
+) -> anyhow::Result<Vec<f64>> {
+    macro_rules! get {
+        ($t:ty) => {
+            array
+                .retrieve_array_subset::<Vec<$t>>(subset)?
+                .into_iter()
+                .map(|v| v as f64)
+                .collect()
+        };
+    }
+    Ok(match kind {
+        "f4" => get!(f32),
+        "f8" => get!(f64),
+        "i1" => get!(i8),
+        "i2" => get!(i16),
+        "i4" => get!(i32),
+        "i8" => get!(i64),
+        "u1" => get!(u8),
+        "u2" => get!(u16),
+        "u4" => get!(u32),
+        "u8" => get!(u64),
+        other => bail!(refused!(
+            "X holds {other:?} values: slicing reads float and integer X"
+        )),
+    })
+}
+
+/// The values of `subset` of an integer array as i64 (indices, pointers).
+fn integers(
+    array: &ZarrArray<dyn ReadableStorageTraits>,
+    kind: &str,
+    subset: &ArraySubset,
+) -> anyhow::Result<Vec<i64>> {
+    macro_rules! get {
+        ($t:ty) => {
+            array
+                .retrieve_array_subset::<Vec<$t>>(subset)?
+                .into_iter()
+                .map(i64::from)
+                .collect()
+        };
+    }
+    Ok(match kind {
+        "i4" => get!(i32),
+        "i8" => get!(i64),
+        "u4" => get!(u32),
+        "i2" => get!(i16),
+        "u2" => get!(u16),
+        other => bail!(refused!(
+            "X's indices or pointers are {other:?}: anndata writes 32- or 64-bit integers"
+        )),
+    })
+}
+
+/// Elements per chunk of a 1-d array.
+fn chunk_len(array: &ZarrArray<dyn ReadableStorageTraits>) -> u64 {
+    array
+        .chunk_shape(&[0])
+        .ok()
+        .and_then(|c| c.first().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1)
+}
+
+impl ZarrAnnData {
+    /// Open the store: checks that it is an AnnData and finds how X is
+    /// stored. Call from a blocking thread.
+    pub fn open(store: ReadableStorage, what: &str) -> anyhow::Result<ZarrAnnData> {
+        let node = |parts: &[&str]| {
+            ZarrNode::read(store.as_ref(), parts).with_context(|| {
+                format!("{what} cannot be read (the store is damaged or unreachable)")
+            })
+        };
+        let root = node(&[])?;
+        if root.as_ref().and_then(|r| r.attr("encoding-type")) != Some("anndata") {
+            bail!(refused!(
+                "{what} is not an AnnData zarr store (no encoding-type anndata at its root)"
+            ));
+        }
+        let (n_obs, n_vars, layout, x_f32) = match node(&["X"])? {
+            Some(x) if !x.is_group => {
+                let [rows, cols] = x.shape[..] else {
+                    bail!(refused!(
+                        "{what}: X has {} dimensions, not 2",
+                        x.shape.len()
+                    ));
+                };
+                (rows as u64, cols as u64, Layout::Dense, x.kind != "f8")
+            }
+            Some(x) => {
+                let layout = match x.attr("encoding-type") {
+                    Some("csr_matrix") => Layout::Csr,
+                    Some("csc_matrix") => Layout::Csc,
+                    other => bail!(refused!(
+                        "{what}: X is encoded as {other:?}; slicing reads dense, csr_matrix and csc_matrix X"
+                    )),
+                };
+                let shape: Vec<i64> = x
+                    .attrs
+                    .get("shape")
+                    .and_then(|s| s.as_array())
+                    .map(|a| a.iter().filter_map(|v| v.as_i64()).collect())
+                    .unwrap_or_default();
+                let [rows, cols] = shape[..] else {
+                    bail!(refused!("{what}: X's shape {shape:?} is not 2-dimensional"));
+                };
+                let data =
+                    node(&["X", "data"])?.with_context(|| format!("{what}: X has no data"))?;
+                (rows as u64, cols as u64, layout, data.kind != "f8")
+            }
+            None => bail!(refused!("{what} has no X to slice")),
+        };
+        Ok(ZarrAnnData {
+            store,
+            n_obs,
+            n_vars,
+            layout,
+            x_f32,
+        })
+    }
+
+    /// The dataframe `name` (obs or var) whole: its index and columns
+    /// (categoricals as codes and categories; other encodings left out).
+    pub fn frame(&self, name: &str) -> anyhow::Result<Frame> {
+        let (index_name, _, columns) = zarr_frame(&self.store, name)?;
+        let index = zarr_strings(&self.store, &format!("/{name}/{index_name}"))?;
+        let mut out = Vec::with_capacity(columns.len());
+        for col in columns {
+            let base = format!("/{name}/{}", col.name);
+            let values = match (col.dtype, col.categories) {
+                ("cat", Some(categories)) => Values::Cat {
+                    codes: ints(&zarr_column(&self.store, &format!("{base}/codes"))?)?
+                        .into_iter()
+                        .map(|c| c.unwrap_or(-1))
+                        .collect(),
+                    categories,
+                },
+                ("int" | "bool", _)
+                    if ZarrNode::read(self.store.as_ref(), &[name, &col.name])?
+                        .is_some_and(|n| n.is_group) =>
+                {
+                    // Nullable: values and a mask (true: missing).
+                    let values = zarr_column(&self.store, &format!("{base}/values"))?;
+                    let mask = zarr_column(&self.store, &format!("{base}/mask"))?;
+                    let mask = mask
+                        .as_any()
+                        .downcast_ref::<BooleanArray>()
+                        .context("expected a boolean mask")?;
+                    let missing = |i: usize| mask.value(i);
+                    match col.dtype {
+                        "int" => Values::Int(
+                            ints(&values)?
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, v)| v.filter(|_| !missing(i)))
+                                .collect(),
+                        ),
+                        _ => Values::Bool(
+                            bools(&values)?
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, v)| v.filter(|_| !missing(i)))
+                                .collect(),
+                        ),
+                    }
+                }
+                ("int", _) => Values::Int(ints(&zarr_column(&self.store, &base)?)?),
+                ("bool", _) => Values::Bool(bools(&zarr_column(&self.store, &base)?)?),
+                ("float", _) => {
+                    let a = zarr_column(&self.store, &base)?;
+                    let f = a
+                        .as_any()
+                        .downcast_ref::<Float64Array>()
+                        .context("expected floats")?;
+                    Values::Float(f.values().to_vec())
+                }
+                ("str", _) => {
+                    let a = zarr_column(&self.store, &base)?;
+                    let s = a
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .context("expected strings")?;
+                    Values::Str(
+                        s.iter()
+                            .map(|v| v.unwrap_or_default().to_string())
+                            .collect(),
+                    )
+                }
+                // Other encodings and types (dicts, dates, …) are left out.
+                _ => continue,
+            };
+            out.push((col.name, values));
+        }
+        let frame = Frame {
+            index_name,
+            index,
+            columns: out,
+        };
+        frame.check_lengths(name)?;
+        Ok(frame)
+    }
+
+    /// X at `rows` (ascending) and the columns `keep` maps to output
+    /// positions, as CSR rows.
+    pub fn read_x(
+        &self,
+        rows: &[u64],
+        keep: &[Option<u32>],
+        n_out: usize,
+    ) -> anyhow::Result<Sparse> {
+        let mut out = Rows::new(n_out);
+        match self.layout {
+            Layout::Dense => {
+                let (x, kind) = array(&self.store, "X")?;
+                let block = |rows: Range<u64>, cols: Range<u64>| {
+                    numbers(&x, &kind, &ArraySubset::new_with_ranges(&[rows, cols]))
+                };
+                x::dense_rows(block, rows, keep, &mut out)?;
+            }
+            Layout::Csr => x::csr_rows(&self.sparse(self.n_obs)?, rows, keep, &mut out)?,
+            Layout::Csc => x::csc_rows(&self.sparse(self.n_vars)?, rows, keep, &mut out)?,
+        }
+        Ok(out.finish())
+    }
+
+    /// A sparse X's `data` and `indices` and its pointers, checked.
+    fn sparse(
+        &self,
+        n: u64,
+    ) -> anyhow::Result<SparseX<impl Fn(Range<u64>) -> anyhow::Result<Read> + Sync>> {
+        let (data, data_kind) = array(&self.store, "X/data")?;
+        let (indices, index_kind) = array(&self.store, "X/indices")?;
+        let (indptr, indptr_kind) = array(&self.store, "X/indptr")?;
+        if data.shape().len() != 1 || data.shape() != indices.shape() {
+            bail!(refused!(
+                "X/data has the shape {:?} and X/indices {:?}: they must be 1-dimensional and as long as each other",
+                data.shape(),
+                indices.shape()
+            ));
+        }
+        let raw = integers(&indptr, &indptr_kind, &indptr.subset_all())?;
+        let pointers = x::pointers(raw, n, data.shape()[0])?;
+        Ok(SparseX {
+            pointers,
+            chunks: [chunk_len(&data), chunk_len(&indices)],
+            read: move |span: Range<u64>| -> anyhow::Result<Read> {
+                if span.is_empty() {
+                    return Ok((Vec::new(), Vec::new()));
+                }
+                let subset = ArraySubset::new_with_ranges(std::slice::from_ref(&span));
+                let read = (
+                    numbers(&data, &data_kind, &subset)?,
+                    integers(&indices, &index_kind, &subset)?,
+                );
+                x::exact(&span, read)
+            },
+        })
+    }
+}
+
+fn ints(a: &ArrayRef) -> anyhow::Result<Vec<Option<i64>>> {
+    Ok(a.as_any()
+        .downcast_ref::<Int64Array>()
+        .context("expected integers")?
+        .iter()
+        .collect())
+}
+
+fn bools(a: &ArrayRef) -> anyhow::Result<Vec<Option<bool>>> {
+    Ok(a.as_any()
+        .downcast_ref::<BooleanArray>()
+        .context("expected booleans")?
+        .iter()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::local::LocalFileSystem;
+    use object_store::path::Path as ObjectPath;
+    use tokio::runtime::Handle;
+
+    use super::*;
+    use crate::formats::fixture;
+    use crate::query::counting::ReadCounter;
+    use crate::slicing::h5ad::H5ad;
+    use crate::slicing::ranged::hdf5_source;
+    use crate::storage::zarr::zarr_store;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_zarr_store_slices_as_the_same_anndatas_h5ad() {
+        // pbmc.zarr and pbmc.h5ad: one AnnData written twice by anndata.
+        let dir = fixture("anndata/pbmc.zarr").canonicalize().unwrap();
+        let file = fixture("anndata/pbmc.h5ad").canonicalize().unwrap();
+        let counter = ReadCounter::default();
+        let store = zarr_store(
+            counter.wrap(Arc::new(LocalFileSystem::new())),
+            ObjectPath::from_absolute_path(&dir).unwrap(),
+            Handle::current(),
+        );
+        let source = hdf5_source(
+            Arc::new(LocalFileSystem::new()),
+            ObjectPath::from_absolute_path(&file).unwrap(),
+            std::fs::metadata(&file).unwrap().len(),
+            Handle::current(),
+        );
+        let c = counter.clone();
+        tokio::task::spawn_blocking(move || {
+            let z = ZarrAnnData::open(store, "zarr").unwrap();
+            let h = H5ad::open(source, "h5ad").unwrap();
+            assert_eq!(
+                (z.n_obs, z.n_vars, z.layout, z.x_f32),
+                (120, 6, Layout::Csr, true)
+            );
+            for name in ["obs", "var"] {
+                assert_eq!(z.frame(name).unwrap(), h.frame(name).unwrap(), "{name}");
+            }
+            assert!(matches!(
+                z.frame("obs").unwrap().columns[0].1,
+                Values::Cat { ref categories, .. } if categories.len() == 5
+            ));
+            // Rows 30..119 in steps of 5 from 1, and a scattered few; columns 2 and 0.
+            let keep = [Some(1), None, Some(0), None, None, None];
+            for rows in [
+                (30..120).filter(|r| r % 5 == 1).collect::<Vec<u64>>(),
+                vec![0, 7, 8, 9, 119],
+            ] {
+                let (a, b) = (
+                    z.read_x(&rows, &keep, 2).unwrap(),
+                    h.read_x(&rows, &keep, 2).unwrap(),
+                );
+                assert_eq!(a.n_rows(), rows.len());
+                for (i, r) in rows.iter().enumerate() {
+                    assert_eq!(a.dense_row(i), b.dense_row(i), "row {r}");
+                }
+            }
+            assert!(c.requests() > 0, "read through object_store");
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_store_that_is_not_an_anndata_is_refused_by_name() {
+        let dir = fixture("formats/visium.zarr").canonicalize().unwrap();
+        let store = zarr_store(
+            Arc::new(LocalFileSystem::new()),
+            ObjectPath::from_absolute_path(&dir).unwrap(),
+            Handle::current(),
+        );
+        let err = tokio::task::spawn_blocking(move || ZarrAnnData::open(store, "artifact S").err())
+            .await
+            .unwrap()
+            .expect("a SpatialData store is not an AnnData");
+        assert!(
+            err.to_string()
+                .contains("artifact S is not an AnnData zarr store"),
+            "{err}"
+        );
+    }
+}
