@@ -250,6 +250,32 @@ fn a_one_percent_slice_reads_a_small_part_of_the_file() {
             None,
         );
     }
+    // Every other row of the zarr store's first 60: 30 spans that share
+    // X's chunks, read as a small part of the store.
+    let out = s.dir.path().join("cells-zarr-scattered.h5ad");
+    let res = s.slice(&[
+        "atlas/cells.zarr",
+        "--obs",
+        "n_genes % 2 = 0 AND n_genes < 60",
+        "-o",
+        out.to_str().unwrap(),
+        "--stats",
+    ]);
+    ok(&res);
+    let stats = stderr_text(&res);
+    let (read, size) = bytes_read(&stats);
+    assert!(stats.contains("30 observations × 400 variables"), "{stats}");
+    assert!(
+        read > 0 && read * 100 < size * 20,
+        "read {read} of {size}: {stats}"
+    );
+    anndata_agrees(
+        &s.dir.path().join("cells.zarr"),
+        &out,
+        "n_genes % 2 == 0 and n_genes < 60",
+        "",
+        None,
+    );
 }
 
 #[test]

@@ -220,8 +220,12 @@ impl H5ad {
         let mut out = Rows::new(n_out);
         match self.layout {
             Layout::Dense => self.dense_rows(rows, keep, &mut out)?,
-            Layout::Csr => x::csr_rows(&self.sparse(self.n_obs)?, rows, keep, &mut out)?,
-            Layout::Csc => x::csc_rows(&self.sparse(self.n_vars)?, rows, keep, &mut out)?,
+            Layout::Csr => {
+                x::csr_rows(&self.sparse(self.n_obs, self.n_vars)?, rows, keep, &mut out)?
+            }
+            Layout::Csc => {
+                x::csc_rows(&self.sparse(self.n_vars, self.n_obs)?, rows, keep, &mut out)?
+            }
         }
         Ok(out.finish())
     }
@@ -230,7 +234,7 @@ impl H5ad {
     /// column kept.
     fn dense_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
         let x = self.file.dataset("X")?;
-        super::prefetch::chunk_index(&self.file, &x, READERS)?;
+        super::prefetch::chunk_index(&self.file, &x, READERS);
         let block = |rows: Range<u64>, cols: Range<u64>| -> anyhow::Result<Vec<f64>> {
             let slice = |r: Range<u64>| SliceInfoElem::Slice {
                 start: r.start,
@@ -280,6 +284,7 @@ impl H5ad {
     fn sparse(
         &self,
         n: u64,
+        width: u64,
     ) -> anyhow::Result<SparseX<impl Fn(Range<u64>) -> anyhow::Result<Read> + Sync>> {
         let x = self.file.group("X")?;
         let (data, indices) = (x.dataset("data")?, x.dataset("indices")?);
@@ -290,9 +295,9 @@ impl H5ad {
             ));
         }
         for ds in [&data, &indices] {
-            super::prefetch::chunk_index(&self.file, ds, READERS)?;
+            super::prefetch::chunk_index(&self.file, ds, READERS);
         }
-        let pointers = x::pointers(integers(&x.dataset("indptr")?, None)?, n, ds[0])?;
+        let pointers = x::pointers(integers(&x.dataset("indptr")?, None)?, n, ds[0], width)?;
         Ok(SparseX {
             pointers,
             chunks: [chunk_len(&data), chunk_len(&indices)],

@@ -15,11 +15,22 @@ use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::object_header::ObjectHeader;
 use hdf5_reader::{Dataset, Hdf5File, Storage};
 
+/// Levels a chunk index is walked down before its subtrees are shared out
+/// (a real one of a 1 GB dataset has 2 or 3).
+const MAX_DEPTH: usize = 16;
+
 /// Fetch every node of `ds`'s chunk index, on up to `threads` threads.
 /// Datasets without a v1 B-tree index (contiguous ones, and the newer
-/// indexes of files written with the latest format) are left alone.
-pub fn chunk_index(file: &Hdf5File, ds: &Dataset, threads: usize) -> Result<()> {
-    super::ranged::without_read_ahead(|| walk(file, ds, threads))
+/// indexes of files written with the latest format) are left alone. Only a
+/// warming of the cache: a node that cannot be read is left for the
+/// reader's own walk, which refuses the file by name.
+pub fn chunk_index(file: &Hdf5File, ds: &Dataset, threads: usize) {
+    if let Err(e) = super::ranged::without_read_ahead(|| walk(file, ds, threads)) {
+        tracing::debug!(
+            dataset = ds.name(),
+            "the chunk index was not prefetched: {e}"
+        );
+    }
 }
 
 fn walk(file: &Hdf5File, ds: &Dataset, threads: usize) -> Result<()> {
@@ -46,9 +57,17 @@ fn walk(file: &Hdf5File, ds: &Dataset, threads: usize) -> Result<()> {
     }
     let ndims = ds.ndim() as u32;
     let node = |address: u64| node(storage, address, offset_size, length_size, ndims);
-    // Down the tree, a level at a time, while it is too narrow to share.
+    // Down the tree, a level at a time, while it is too narrow to share;
+    // each node once, and no deeper than a real tree goes (a damaged file
+    // could name a node as its own child, or give a node no children).
     let mut frontier = vec![root];
+    let mut seen = std::collections::HashSet::from([root]);
+    let mut depth = 0;
     while frontier.len() < threads {
+        depth += 1;
+        if frontier.is_empty() || depth > MAX_DEPTH {
+            return Ok(());
+        }
         let nodes = frontier
             .iter()
             .map(|a| node(*a))
@@ -56,7 +75,11 @@ fn walk(file: &Hdf5File, ds: &Dataset, threads: usize) -> Result<()> {
         if nodes.iter().any(|n| n.level == 0) {
             return Ok(()); // the leaves are read: nothing below them
         }
-        frontier = nodes.into_iter().flat_map(|n| n.children).collect();
+        frontier = nodes
+            .into_iter()
+            .flat_map(|n| n.children)
+            .filter(|c| seen.insert(*c))
+            .collect();
     }
     // Each thread walks its share of the subtrees with the reader's own walk.
     let share = frontier.len().div_ceil(threads);
@@ -182,7 +205,7 @@ mod tests {
 
         let (fetched, file) = open();
         let ds = file.dataset("d").unwrap();
-        chunk_index(&file, &ds, 4).unwrap();
+        walk(&file, &ds, 4).unwrap();
         let prefetched = nodes_read(&fetched);
 
         // The reader's own walk, for one entry in the middle.
@@ -212,6 +235,45 @@ mod tests {
             .unwrap();
         drop(f);
         let file = Hdf5File::open(&plain).unwrap();
-        chunk_index(&file, &file.dataset("d").unwrap(), 4).unwrap();
+        walk(&file, &file.dataset("d").unwrap(), 4).unwrap();
+    }
+
+    #[test]
+    fn a_node_that_names_itself_as_its_children_ends_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("looped.h5");
+        let file = hdf5::File::create(&path).unwrap();
+        file.new_dataset::<i32>()
+            .chunk(4)
+            .shape(20_000)
+            .create("d")
+            .unwrap()
+            .write(&(0..20_000).collect::<Vec<i32>>())
+            .unwrap();
+        drop(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Every internal node of the index: its children all become itself.
+        let key = 8 + 2 * 8; // a 1-d chunk key
+        let mut looped = 0;
+        for at in 0..bytes.len() - 8 {
+            if &bytes[at..at + 4] == b"TREE" && bytes[at + 4] == 1 && bytes[at + 5] > 0 {
+                let entries = u16::from_le_bytes([bytes[at + 6], bytes[at + 7]]) as usize;
+                for i in 0..entries {
+                    let child = at + 24 + key + i * (key + 8);
+                    bytes[child..child + 8].copy_from_slice(&(at as u64).to_le_bytes());
+                }
+                looped += 1;
+            }
+        }
+        assert!(looped > 0, "the index has internal nodes");
+        std::fs::write(&path, &bytes).unwrap();
+        let file = Hdf5File::open(&path).unwrap();
+        let ds = file.dataset("d").unwrap();
+        // Ends at once (the reader's own walk then refuses the file): asked
+        // to share the tree among many threads, a walk without its seen set
+        // would go down the same node again and again, its frontier growing
+        // to entries^depth.
+        chunk_index(&file, &ds, 4);
+        let _ = walk(&file, &ds, 100_000);
     }
 }

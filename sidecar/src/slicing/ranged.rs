@@ -246,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn a_walk_forwards_doubles_its_window_up_to_the_limit() {
+    fn a_walk_forwards_grows_its_window_fourfold_up_to_the_limit() {
         let mut cached = BTreeMap::new();
         let (mut at, mut sizes) = (0u64, vec![]);
         for _ in 0..12 {

@@ -11,7 +11,7 @@ pub type Read = (Vec<f64>, Vec<i64>);
 
 /// The most entries of a sparse X read in one request (4 Mi: 48 MiB decoded
 /// as f64 values and i64 indices), so a long run of rows is read in pieces.
-const SPAN_ENTRIES: u64 = 4 << 20;
+pub const SPAN_ENTRIES: u64 = 4 << 20;
 /// Spans read at once. The HDF5 reader reads one range after another, so a
 /// scattered slice's thousands of small spans would wait for a remote
 /// store's latency thousands of times in a row; this many threads each wait
@@ -81,8 +81,11 @@ where
 fn cut(spans: &[Range<u64>], chunks: &[u64]) -> (Vec<Range<u64>>, Vec<usize>) {
     let whole = chunks.iter().fold(1u64, |a, c| lcm(a, *c));
     let total: u64 = spans.iter().map(|s| s.end - s.start).sum();
+    // About the total over READERS, and never much more than SPAN_ENTRIES
+    // (a part is read whole into memory).
     let step = total
         .div_ceil(READERS as u64)
+        .min(SPAN_ENTRIES)
         .div_ceil(whole)
         .max(1)
         .saturating_mul(whole);

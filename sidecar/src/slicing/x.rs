@@ -9,7 +9,7 @@ use std::ops::Range;
 use anyhow::bail;
 
 use super::matrix::Rows;
-use super::spans::{batches, pieces, read_spans, runs, Read};
+use super::spans::{batches, pieces, read_spans, runs, Read, SPAN_ENTRIES};
 use crate::refused;
 
 /// How `X` is stored.
@@ -31,8 +31,10 @@ pub struct SparseX<R> {
 
 /// A sparse X's pointers (rows for CSR, columns for CSC) checked before
 /// any is used: `n + 1` of them, starting at 0, never decreasing, ending at
-/// the length of `data` (`entries`).
-pub fn pointers(raw: Vec<i64>, n: u64, entries: u64) -> anyhow::Result<Vec<u64>> {
+/// the length of `data` (`entries`), and none a stretch longer than the
+/// other dimension (`width`: a row of CSR holds at most one entry a column),
+/// so a damaged file cannot make one row a read of any size.
+pub fn pointers(raw: Vec<i64>, n: u64, entries: u64, width: u64) -> anyhow::Result<Vec<u64>> {
     if raw.len() as u64 != n + 1 {
         bail!(refused!(
             "X/indptr has {} entries, not {}",
@@ -44,10 +46,14 @@ pub fn pointers(raw: Vec<i64>, n: u64, entries: u64) -> anyhow::Result<Vec<u64>>
     let mut last = 0u64;
     for (i, p) in raw.into_iter().enumerate() {
         match u64::try_from(p) {
-            Ok(p) if (i > 0 || p == 0) && p >= last => {
+            Ok(p) if (i > 0 || p == 0) && p >= last && p - last <= width => {
                 out.push(p);
                 last = p;
             }
+            Ok(p) if (i > 0 || p == 0) && p >= last => bail!(refused!(
+                "X/indptr[{i}] = {p} follows {last}: {} entries in one row or column of a matrix {width} wide; the file is damaged",
+                p - last
+            )),
             _ => bail!(refused!(
                 "X/indptr[{i}] = {p} does not follow {last}: the pointers must start at 0 and never decrease"
             )),
@@ -162,7 +168,19 @@ pub fn dense_rows(
     };
     let last = keep.iter().rposition(Option::is_some).unwrap_or(first);
     let width = last - first + 1;
-    for run in runs(rows) {
+    if width as u64 > SPAN_ENTRIES {
+        bail!(refused!(
+            "X is dense and the variables kept lie {width} columns apart: name fewer, or nearer ones (at most {SPAN_ENTRIES} columns apart)"
+        ));
+    }
+    // Runs in pieces of at most SPAN_ENTRIES values (a block is read whole).
+    let rows_a_piece = (SPAN_ENTRIES / width as u64).max(1);
+    let pieces = runs(rows).into_iter().flat_map(|run| {
+        (run.start..run.end)
+            .step_by(rows_a_piece as usize)
+            .map(move |s| s..(s + rows_a_piece).min(run.end))
+    });
+    for run in pieces {
         let n = (run.end - run.start) as usize;
         let values = block(run, first as u64..last as u64 + 1)?;
         if values.len() != n * width {
@@ -208,15 +226,24 @@ mod tests {
 
     #[test]
     fn pointers_are_checked_before_use() {
-        assert_eq!(pointers(vec![0, 2, 2, 5], 3, 5).unwrap(), vec![0, 2, 2, 5]);
+        assert_eq!(
+            pointers(vec![0, 2, 2, 5], 3, 5, 4).unwrap(),
+            vec![0, 2, 2, 5]
+        );
         for (raw, n, entries, says) in [
+            (
+                vec![0, 2, 7, 9],
+                3,
+                9,
+                "5 entries in one row or column of a matrix 4 wide",
+            ),
             (vec![0, 2, 5], 3, 5, "has 3 entries, not 4"),
             (vec![1, 2, 3, 5], 3, 5, "indptr[0] = 1"),
             (vec![0, 3, 2, 5], 3, 5, "indptr[2] = 2 does not follow 3"),
             (vec![0, 2, 3, 4], 3, 5, "ends at 4 but X/data holds 5"),
             (vec![0, -1, 3, 5], 3, 5, "indptr[1] = -1"),
         ] {
-            let err = pointers(raw, n, entries).unwrap_err().to_string();
+            let err = pointers(raw, n, entries, 4).unwrap_err().to_string();
             assert!(err.contains(says), "{err}");
         }
     }
@@ -262,7 +289,7 @@ mod tests {
         };
         let mut out = Rows::new(2);
         let x = SparseX {
-            pointers: pointers(csr.0, 3, 5).unwrap(),
+            pointers: pointers(csr.0, 3, 5, 4).unwrap(),
             chunks: [2, 2],
             read: read(csr.1, csr.2),
         };
@@ -270,7 +297,7 @@ mod tests {
         assert_eq!(collect(out), want);
         let mut out = Rows::new(2);
         let x = SparseX {
-            pointers: pointers(csc.0, 4, 5).unwrap(),
+            pointers: pointers(csc.0, 4, 5, 3).unwrap(),
             chunks: [2, 2],
             read: read(csc.1, csc.2),
         };
@@ -288,7 +315,7 @@ mod tests {
         // A short read is refused.
         let short = |s: Range<u64>| exact(&s, (vec![1.0], vec![0]));
         let x = SparseX {
-            pointers: pointers(vec![0, 2, 3, 5], 3, 5).unwrap(),
+            pointers: pointers(vec![0, 2, 3, 5], 3, 5, 4).unwrap(),
             chunks: [2, 2],
             read: short,
         };

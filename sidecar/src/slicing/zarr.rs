@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
-use zarrs::array::{Array as ZarrArray, ArraySubset};
+use zarrs::array::chunk_cache::{ChunkCache, ChunkCacheEncodedLruSizeLimit};
+use zarrs::array::{Array as ZarrArray, ArraySubset, CodecOptions};
 use zarrs::storage::{ReadableStorage, ReadableStorageTraits};
 
 use super::frame::{Frame, Values};
 use super::matrix::{Rows, Sparse};
 use super::spans::Read;
 use super::x::{self, Layout, SparseX};
-use crate::formats::anndata::{zarr_column, zarr_frame, zarr_strings};
+use crate::formats::anndata::{masked, zarr_column, zarr_frame, zarr_strings};
 use crate::formats::zarr_node::ZarrNode;
 use crate::refused;
 
@@ -32,11 +33,14 @@ pub struct ZarrAnnData {
     pub x_f32: bool,
 }
 
-/// One array of the store, opened, with its numpy kind (`f4`, `i8`, …).
-fn array(
-    store: &Store,
-    path: &str,
-) -> anyhow::Result<(ZarrArray<dyn ReadableStorageTraits>, String)> {
+/// Encoded chunks kept per array read (what a slice's neighbouring spans
+/// share: zarrs reads a chunk for every subset that touches it, so without
+/// a cache a scattered slice would fetch a chunk once per kept row in it).
+const CACHED_CHUNK_BYTES: u64 = 64 << 20;
+
+/// One array of the store, opened behind a chunk cache, with its numpy
+/// kind (`f4`, `i8`, …) and its shape.
+fn array(store: &Store, path: &str) -> anyhow::Result<(Cached, String, Vec<u64>)> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let kind = ZarrNode::read(store.as_ref(), &parts)?
         .filter(|n| !n.is_group)
@@ -44,19 +48,34 @@ fn array(
         .kind;
     let array = ZarrArray::open(Arc::clone(store), &format!("/{}", parts.join("/")))
         .with_context(|| format!("cannot open zarr array {path}"))?;
-    Ok((array, kind))
+    let shape = array.shape().to_vec();
+    let chunk = array
+        .chunk_shape(&vec![0; shape.len()])
+        .ok()
+        .and_then(|c| c.first().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1);
+    let cached = Cached {
+        cache: ChunkCacheEncodedLruSizeLimit::new(Arc::new(array), CACHED_CHUNK_BYTES),
+        chunk,
+    };
+    Ok((cached, kind, shape))
+}
+
+/// An array behind its chunk cache, with its chunks' length (first
+/// dimension).
+struct Cached {
+    cache: ChunkCacheEncodedLruSizeLimit,
+    chunk: u64,
 }
 
 /// The values of `subset` of a numeric array as f64 (X's values).
-fn numbers(
-    array: &ZarrArray<dyn ReadableStorageTraits>,
-    kind: &str,
-    subset: &ArraySubset,
-) -> anyhow::Result<Vec<f64>> {
+fn numbers(array: &Cached, kind: &str, subset: &ArraySubset) -> anyhow::Result<Vec<f64>> {
     macro_rules! get {
         ($t:ty) => {
             array
-                .retrieve_array_subset::<Vec<$t>>(subset)?
+                .cache
+                .retrieve_array_subset::<Vec<$t>>(subset, &CodecOptions::default())?
                 .into_iter()
                 .map(|v| v as f64)
                 .collect()
@@ -80,15 +99,12 @@ fn numbers(
 }
 
 /// The values of `subset` of an integer array as i64 (indices, pointers).
-fn integers(
-    array: &ZarrArray<dyn ReadableStorageTraits>,
-    kind: &str,
-    subset: &ArraySubset,
-) -> anyhow::Result<Vec<i64>> {
+fn integers(array: &Cached, kind: &str, subset: &ArraySubset) -> anyhow::Result<Vec<i64>> {
     macro_rules! get {
         ($t:ty) => {
             array
-                .retrieve_array_subset::<Vec<$t>>(subset)?
+                .cache
+                .retrieve_array_subset::<Vec<$t>>(subset, &CodecOptions::default())?
                 .into_iter()
                 .map(i64::from)
                 .collect()
@@ -104,16 +120,6 @@ fn integers(
             "X's indices or pointers are {other:?}: anndata writes 32- or 64-bit integers"
         )),
     })
-}
-
-/// Elements per chunk of a 1-d array.
-fn chunk_len(array: &ZarrArray<dyn ReadableStorageTraits>) -> u64 {
-    array
-        .chunk_shape(&[0])
-        .ok()
-        .and_then(|c| c.first().map(|n| n.get()))
-        .unwrap_or(1)
-        .max(1)
 }
 
 impl ZarrAnnData {
@@ -196,26 +202,22 @@ impl ZarrAnnData {
                     // Nullable: values and a mask (true: missing).
                     let values = zarr_column(&self.store, &format!("{base}/values"))?;
                     let mask = zarr_column(&self.store, &format!("{base}/mask"))?;
-                    let mask = mask
-                        .as_any()
-                        .downcast_ref::<BooleanArray>()
-                        .context("expected a boolean mask")?;
-                    let missing = |i: usize| mask.value(i);
+                    let mask: Vec<bool> = bools(&mask)?
+                        .into_iter()
+                        .map(|m| m.unwrap_or(true))
+                        .collect();
                     match col.dtype {
-                        "int" => Values::Int(
-                            ints(&values)?
-                                .into_iter()
-                                .enumerate()
-                                .map(|(i, v)| v.filter(|_| !missing(i)))
-                                .collect(),
-                        ),
-                        _ => Values::Bool(
+                        "int" => Values::Int(masked(
+                            ints(&values)?.into_iter().map(|v| v.unwrap_or(0)).collect(),
+                            &mask,
+                        )),
+                        _ => Values::Bool(masked(
                             bools(&values)?
                                 .into_iter()
-                                .enumerate()
-                                .map(|(i, v)| v.filter(|_| !missing(i)))
+                                .map(|v| v.unwrap_or(false))
                                 .collect(),
-                        ),
+                            &mask,
+                        )),
                     }
                 }
                 ("int", _) => Values::Int(ints(&zarr_column(&self.store, &base)?)?),
@@ -265,14 +267,18 @@ impl ZarrAnnData {
         let mut out = Rows::new(n_out);
         match self.layout {
             Layout::Dense => {
-                let (x, kind) = array(&self.store, "X")?;
+                let (x, kind, _) = array(&self.store, "X")?;
                 let block = |rows: Range<u64>, cols: Range<u64>| {
                     numbers(&x, &kind, &ArraySubset::new_with_ranges(&[rows, cols]))
                 };
                 x::dense_rows(block, rows, keep, &mut out)?;
             }
-            Layout::Csr => x::csr_rows(&self.sparse(self.n_obs)?, rows, keep, &mut out)?,
-            Layout::Csc => x::csc_rows(&self.sparse(self.n_vars)?, rows, keep, &mut out)?,
+            Layout::Csr => {
+                x::csr_rows(&self.sparse(self.n_obs, self.n_vars)?, rows, keep, &mut out)?
+            }
+            Layout::Csc => {
+                x::csc_rows(&self.sparse(self.n_vars, self.n_obs)?, rows, keep, &mut out)?
+            }
         }
         Ok(out.finish())
     }
@@ -281,22 +287,25 @@ impl ZarrAnnData {
     fn sparse(
         &self,
         n: u64,
+        width: u64,
     ) -> anyhow::Result<SparseX<impl Fn(Range<u64>) -> anyhow::Result<Read> + Sync>> {
-        let (data, data_kind) = array(&self.store, "X/data")?;
-        let (indices, index_kind) = array(&self.store, "X/indices")?;
-        let (indptr, indptr_kind) = array(&self.store, "X/indptr")?;
-        if data.shape().len() != 1 || data.shape() != indices.shape() {
+        let (data, data_kind, data_shape) = array(&self.store, "X/data")?;
+        let (indices, index_kind, index_shape) = array(&self.store, "X/indices")?;
+        let (indptr, indptr_kind, indptr_shape) = array(&self.store, "X/indptr")?;
+        if data_shape.len() != 1 || data_shape != index_shape || indptr_shape.len() != 1 {
             bail!(refused!(
-                "X/data has the shape {:?} and X/indices {:?}: they must be 1-dimensional and as long as each other",
-                data.shape(),
-                indices.shape()
+                "X/data has the shape {data_shape:?}, X/indices {index_shape:?} and X/indptr {indptr_shape:?}: they must be 1-dimensional, data and indices as long as each other"
             ));
         }
-        let raw = integers(&indptr, &indptr_kind, &indptr.subset_all())?;
-        let pointers = x::pointers(raw, n, data.shape()[0])?;
+        let raw = integers(
+            &indptr,
+            &indptr_kind,
+            &ArraySubset::new_with_ranges(std::slice::from_ref(&(0..indptr_shape[0]))),
+        )?;
+        let pointers = x::pointers(raw, n, data_shape[0], width)?;
         Ok(SparseX {
             pointers,
-            chunks: [chunk_len(&data), chunk_len(&indices)],
+            chunks: [data.chunk, indices.chunk],
             read: move |span: Range<u64>| -> anyhow::Result<Read> {
                 if span.is_empty() {
                     return Ok((Vec::new(), Vec::new()));

@@ -110,6 +110,43 @@ impl ObjectZarr {
         Ok(self.consolidated.get_or_init(|| keys).as_ref())
     }
 
+    /// What the consolidated metadata say of `key`: its bytes, or that it
+    /// is not in the store (Some(None)); None when they cannot say and the
+    /// store must be asked. They speak for the metadata of their own format
+    /// only, and of a key they lack only when its node is in them (format
+    /// 2: an array has no `.zgroup`, a node may have no `.zattrs`): a node
+    /// they do not list (written after they were) is looked up itself.
+    fn consolidated_answer(&self, key: &str) -> Result<Option<Option<Bytes>>, StorageError> {
+        if !is_metadata(key) {
+            return Ok(None);
+        }
+        let Some(keys) = self.consolidated()? else {
+            return Ok(None);
+        };
+        if let Some(bytes) = keys.get(key) {
+            return Ok(Some(Some(bytes.clone())));
+        }
+        let v3 = keys.contains_key("zarr.json");
+        let (node, name) = key.rsplit_once('/').unwrap_or(("", key));
+        let other_format = if v3 {
+            name != "zarr.json"
+        } else {
+            name == "zarr.json"
+        };
+        let child = |n: &str| {
+            if node.is_empty() {
+                n.to_string()
+            } else {
+                format!("{node}/{n}")
+            }
+        };
+        let node_listed = !v3
+            && [".zarray", ".zgroup"]
+                .iter()
+                .any(|n| keys.contains_key(&child(n)));
+        Ok((other_format || node_listed).then_some(None))
+    }
+
     fn path(&self, key: &StoreKey) -> ObjectPath {
         self.path_of(key.as_str())
     }
@@ -128,11 +165,10 @@ impl ReadableStorageTraits for ObjectZarr {
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
         let ranges: Vec<ByteRange> = byte_ranges.collect();
-        // A node's metadata from the consolidated metadata, when there are
-        // some (a key they do not hold is not in the store).
-        if is_metadata(key.as_str()) {
-            if let Some(keys) = self.consolidated()? {
-                let Some(bytes) = keys.get(key.as_str()) else {
+        // A node's metadata from the consolidated metadata, when they say.
+        if let Some(known) = self.consolidated_answer(key.as_str())? {
+            {
+                let Some(bytes) = known else {
                     return Ok(None);
                 };
                 let size = bytes.len() as u64;
@@ -182,10 +218,8 @@ impl ReadableStorageTraits for ObjectZarr {
     }
 
     fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
-        if is_metadata(key.as_str()) {
-            if let Some(keys) = self.consolidated()? {
-                return Ok(keys.get(key.as_str()).map(|b| b.len() as u64));
-            }
+        if let Some(known) = self.consolidated_answer(key.as_str())? {
+            return Ok(known.map(|b| b.len() as u64));
         }
         match self.runtime.block_on(self.store.head(&self.path(key))) {
             Ok(meta) => Ok(Some(meta.size)),
@@ -253,6 +287,43 @@ mod tests {
             let whole = std::fs::read(dir.join(chunk)).unwrap();
             assert_eq!(part.unwrap().as_ref(), &whole[1..4], "{name}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_node_the_consolidated_metadata_lack_is_read_itself() {
+        // A copy of the fixture whose .zmetadata lost one obs column (as if
+        // it were written after the consolidation).
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("pbmc.zarr");
+        let from = fixture("anndata/pbmc.zarr");
+        for entry in walkdir::WalkDir::new(&from) {
+            let entry = entry.unwrap();
+            let to = copy.join(entry.path().strip_prefix(&from).unwrap());
+            if entry.file_type().is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+            } else {
+                std::fs::copy(entry.path(), &to).unwrap();
+            }
+        }
+        let meta_path = copy.join(".zmetadata");
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+        let listed = meta["metadata"].as_object_mut().unwrap();
+        let before = listed.len();
+        listed.retain(|k, _| !k.starts_with("obs/pct_mito/"));
+        assert!(listed.len() < before, "the fixture lists obs/pct_mito");
+        std::fs::write(&meta_path, meta.to_string()).unwrap();
+        let store = zarr_store(
+            Arc::new(LocalFileSystem::new()),
+            ObjectPath::from_absolute_path(copy.canonicalize().unwrap()).unwrap(),
+            Handle::current(),
+        );
+        let obs = tokio::task::spawn_blocking(move || read_frame_zarr_store(&store, Slot::Obs))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(obs, read_frame_zarr(&copy, Slot::Obs).unwrap());
+        assert!(obs.schema().field_with_name("pct_mito").is_ok());
     }
 
     #[test]
