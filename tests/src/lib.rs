@@ -24,4 +24,4 @@ pub use data::{
 pub use jobs::{await_job, job_status, register_job, wait_until};
 pub use s3::S3Server;
 pub use sidecar::Sidecar;
-pub use system::{free_port, give_to_pg_user, lamin_bin, pg_bindir};
+pub use system::{free_port, give_to_pg_user, lamin_bin, pg_bindir, random_password};
