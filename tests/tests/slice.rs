@@ -96,6 +96,21 @@ fn setup() -> Setup {
             ],
         ));
     }
+    // An AnnData of 32-bit, unsigned and categorical columns of every kind
+    // and integer counts (tests/fixtures/anndata/make_fixtures.py).
+    for file in ["typed.h5ad", "typed.zarr"] {
+        ok(&lamin_with_env(
+            &cluster,
+            &env,
+            &[
+                "save",
+                fixture(&format!("anndata/{file}")).to_str().unwrap(),
+                "--key",
+                &format!("atlas/{file}"),
+                "-q",
+            ],
+        ));
+    }
     // The same AnnData as a zarr store (a folder artifact).
     ok(&lamin_with_env(
         &cluster,
@@ -208,6 +223,55 @@ fn slices_of_sparse_dense_and_csc_x_and_of_a_zarr_store_on_s3_equal_anndatas_sub
             "SYM7,SYM399",
             Some("gene_symbol"),
         );
+    }
+}
+
+/// A slice holds what its source held: int32 and uint8 columns, float32
+/// ones, an ordered categorical, categories of integers, floats and
+/// booleans, and integer counts in X stay as they were (anndata compares
+/// the types), from an h5ad file and a zarr store, as h5ad and as parquet.
+#[test]
+fn a_slice_keeps_the_types_of_its_source() {
+    let mut s = setup();
+    for file in ["typed.h5ad", "typed.zarr"] {
+        // Saving described it (its categories of numbers once made it a
+        // file of plain bytes, with a warning).
+        let n: Option<i64> =
+            s.db.query_one(
+                "SELECT n_observations FROM lamin.artifact WHERE key = $1",
+                &[&format!("atlas/{file}")],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(n, Some(40), "{file}");
+        let source = fixture(&format!("anndata/{file}"));
+        let name = file.replace('.', "-");
+        let out = s.dir.path().join(format!("{name}-slice.h5ad"));
+        ok(&s.slice(&[
+            &format!("atlas/{file}"),
+            "--obs",
+            "cluster = 12 OR stage = 'early'",
+            "--var",
+            "g4,g0",
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+        anndata_agrees(
+            &source,
+            &out,
+            "cluster == 12 or stage == 'early'",
+            "g4,g0",
+            None,
+        );
+        let table = s.dir.path().join(format!("{name}.parquet"));
+        ok(&s.slice(&[
+            &format!("atlas/{file}"),
+            "--obs",
+            "lane = 1 OR score < 1",
+            "-o",
+            table.to_str().unwrap(),
+        ]));
+        anndata_agrees(&source, &table, "lane == 1 or score < 1", "", None);
     }
 }
 

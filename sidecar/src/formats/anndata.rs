@@ -107,7 +107,7 @@ pub(crate) fn frame(file: &hdf5::File, name: &str) -> anyhow::Result<(i64, Vec<F
     for col in order {
         if let Ok(g) = group.group(&col) {
             if string_attr(&g, "encoding-type").as_deref() == Some("categorical") {
-                let categories = strings(&g.dataset("categories")?)?;
+                let categories = category_texts(&h5_values(&g.dataset("categories")?)?)?;
                 columns.push(FrameColumn {
                     name: col,
                     dtype: "cat",
@@ -211,7 +211,10 @@ pub(crate) fn zarr_frame(
             match node.attr("encoding-type").unwrap_or("") {
                 "categorical" => (
                     "cat",
-                    Some(zarr_strings(store, &format!("/{name}/{col}/categories"))?),
+                    Some(category_texts(&zarr_column(
+                        store,
+                        &format!("/{name}/{col}/categories"),
+                    )?)?),
                 ),
                 "nullable-integer" => ("int", None),
                 "nullable-boolean" => ("bool", None),
@@ -281,13 +284,44 @@ pub(crate) fn index_name(index: &str) -> String {
     }
 }
 
-/// Categorical codes and their categories as strings (code -1: NULL).
-fn decode_categorical(codes: &[i64], categories: &[String]) -> ArrayRef {
-    Arc::new(StringArray::from_iter(codes.iter().map(|c| {
-        usize::try_from(*c)
-            .ok()
-            .and_then(|i| categories.get(i).map(String::as_str))
-    })))
+/// Categorical codes as their categories' values, in the categories' own
+/// type (text, numbers, booleans); a code that names no category (-1:
+/// missing) is NULL.
+fn decode_categorical(codes: &[i64], categories: &ArrayRef) -> anyhow::Result<ArrayRef> {
+    let n = categories.len() as i64;
+    let at = Int64Array::from_iter(
+        codes
+            .iter()
+            .map(|c| Some(*c).filter(|c| (0..n).contains(c))),
+    );
+    Ok(arrow::compute::take(categories.as_ref(), &at, None)?)
+}
+
+/// A categorical's categories as text (numbers and booleans as they print),
+/// for describing a column and validating its values.
+fn category_texts(categories: &ArrayRef) -> anyhow::Result<Vec<String>> {
+    let text = arrow::compute::kernels::cast::cast(categories, &arrow::datatypes::DataType::Utf8)?;
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .context("categories as text")?;
+    Ok(text
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
+}
+
+/// A 1-d dataset of a dataframe (a column, or a categorical's categories)
+/// as arrow: whole numbers as 64-bit integers, numbers as 64-bit floats,
+/// booleans, text.
+fn h5_values(ds: &hdf5::Dataset) -> anyhow::Result<ArrayRef> {
+    Ok(match dtype_of(ds) {
+        "int" => Arc::new(Int64Array::from(ds.read_1d::<i64>()?.to_vec())),
+        "float" => Arc::new(Float64Array::from(ds.read_1d::<f64>()?.to_vec())),
+        "bool" => Arc::new(BooleanArray::from(ds.read_1d::<bool>()?.to_vec())),
+        "str" => Arc::new(StringArray::from(strings(ds)?)),
+        other => bail!("{} holds {other} values, which are not read", ds.name()),
+    })
 }
 
 /// Values with a mask (true: missing), as anndata writes nullable columns.
@@ -338,8 +372,9 @@ pub(crate) fn read_h5_frame(file: &hdf5::File, name: &str) -> anyhow::Result<Rec
             Ok(g) => match string_attr(&g, "encoding-type").as_deref() {
                 Some("categorical") => decode_categorical(
                     &g.dataset("codes")?.read_1d::<i64>()?.to_vec(),
-                    &strings(&g.dataset("categories")?)?,
-                ),
+                    &h5_values(&g.dataset("categories")?)?,
+                )
+                .with_context(|| format!("{name}/{} cannot be read", col.name))?,
                 Some("nullable-integer") => {
                     let mask = g.dataset("mask")?.read_1d::<bool>()?.to_vec();
                     let values = g.dataset("values")?.read_1d::<i64>()?.to_vec();
@@ -354,14 +389,7 @@ pub(crate) fn read_h5_frame(file: &hdf5::File, name: &str) -> anyhow::Result<Rec
             },
             Err(_) => {
                 let ds = group.dataset(&col.name)?;
-                let read = || -> anyhow::Result<ArrayRef> {
-                    Ok(match col.dtype {
-                        "int" => Arc::new(Int64Array::from(ds.read_1d::<i64>()?.to_vec())),
-                        "float" => Arc::new(Float64Array::from(ds.read_1d::<f64>()?.to_vec())),
-                        "bool" => Arc::new(BooleanArray::from(ds.read_1d::<bool>()?.to_vec())),
-                        _ => Arc::new(StringArray::from(strings(&ds)?)),
-                    })
-                };
+                let read = || h5_values(&ds);
                 match col.dtype {
                     "int" | "float" | "bool" | "str" => {
                         read().with_context(|| format!("{name}/{} cannot be read", col.name))?
@@ -458,8 +486,8 @@ pub fn read_frame_zarr_store(store: &ReadableStorage, slot: Slot) -> anyhow::Res
             match encoding.as_str() {
                 "categorical" => decode_categorical(
                     &int64s(&zarr_column(store, &format!("{base}/codes"))?)?,
-                    &zarr_strings(store, &format!("{base}/categories"))?,
-                ),
+                    &zarr_column(store, &format!("{base}/categories"))?,
+                )?,
                 "nullable-integer" | "nullable-boolean" => {
                     let mask = zarr_column(store, &format!("{base}/mask"))?;
                     let values = zarr_column(store, &format!("{base}/values"))?;
@@ -616,5 +644,33 @@ mod tests {
             read_frame_zarr(&fixture("anndata/pbmc.zarr"), Slot::Var).unwrap()
         );
         assert!(read_frame_h5ad(&fixture("anndata/truncated.h5ad"), Slot::Obs).is_err());
+    }
+
+    /// Categories need not be text: pandas keeps integers, floats and
+    /// booleans as categories, and anndata writes them so.
+    #[test]
+    fn categories_of_numbers_and_booleans_are_described_and_read() {
+        let h5ad = describe_h5ad(&fixture("anndata/typed.h5ad")).unwrap();
+        let zarr = describe_zarr(&fixture("anndata/typed.zarr")).unwrap();
+        assert_eq!(h5ad, zarr);
+        let categories = |name: &str| {
+            h5ad.obs
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.categories.clone())
+                .unwrap()
+        };
+        assert_eq!(categories("cluster"), ["1", "3", "12"]);
+        assert_eq!(categories("dose"), ["0.5", "2.25"]);
+        assert_eq!(categories("treated"), ["false", "true"]);
+        assert_eq!(categories("stage"), ["early", "mid", "late"]);
+        let table = read_frame_h5ad(&fixture("anndata/typed.h5ad"), Slot::Obs).unwrap();
+        assert_eq!(
+            table,
+            read_frame_zarr(&fixture("anndata/typed.zarr"), Slot::Obs).unwrap()
+        );
+        let cluster = table.column_by_name("cluster").unwrap();
+        let cluster = cluster.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(cluster.values()[..3], [3, 1, 12]);
     }
 }

@@ -1,26 +1,34 @@
 //! An AnnData dataframe (`obs` or `var`) as a slice reads and writes it:
 //! the index and typed columns, categoricals kept as codes and categories
-//! so that a slice written as h5ad has the same categories as its source.
+//! so that a slice written as h5ad has the same categories as its source,
+//! and every column in its source's type (see `num`).
 
 use std::sync::Arc;
 
 use anyhow::bail;
-use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, UInt64Array};
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, UInt64Array};
+use arrow::compute::kernels::cast::cast;
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
+use super::num::Num;
 use crate::formats::anndata::index_name;
 use crate::refused;
 
 /// One column's values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Values {
-    /// Codes into the categories (-1: missing).
+    /// Codes into the categories (-1: missing). The categories are a column
+    /// of their own type: text, or numbers and booleans, as pandas allows.
     Cat {
         codes: Vec<i64>,
-        categories: Vec<String>,
+        categories: Box<Values>,
+        ordered: bool,
     },
-    Int(Vec<Option<i64>>),
-    Float(Vec<f64>),
+    /// Whole numbers and the type they are stored in.
+    Int(Vec<Option<i64>>, Num),
+    /// Numbers and the type they are stored in (float32 or float64).
+    Float(Vec<f64>, Num),
     Bool(Vec<Option<bool>>),
     Str(Vec<String>),
 }
@@ -29,8 +37,8 @@ impl Values {
     pub fn len(&self) -> usize {
         match self {
             Values::Cat { codes, .. } => codes.len(),
-            Values::Int(v) => v.len(),
-            Values::Float(v) => v.len(),
+            Values::Int(v, _) => v.len(),
+            Values::Float(v, _) => v.len(),
             Values::Bool(v) => v.len(),
             Values::Str(v) => v.len(),
         }
@@ -48,20 +56,25 @@ impl Values {
         match self {
             // Categories no row uses any more are dropped, the others keep
             // their order: what anndata does when it copies a subset.
-            Values::Cat { codes, categories } => {
+            Values::Cat {
+                codes,
+                categories,
+                ordered,
+            } => {
                 let picked = pick(codes, rows);
-                let mut used = vec![false; categories.len()];
+                let n = categories.len();
+                let mut used = vec![false; n];
                 for c in &picked {
                     if let Some(u) = usize::try_from(*c).ok().and_then(|i| used.get_mut(i)) {
                         *u = true;
                     }
                 }
-                let mut new_code = vec![-1i64; categories.len()];
+                let mut new_code = vec![-1i64; n];
                 let mut kept = Vec::new();
-                for (i, category) in categories.iter().enumerate() {
-                    if used[i] {
+                for (i, u) in used.iter().enumerate() {
+                    if *u {
                         new_code[i] = kept.len() as i64;
-                        kept.push(category.clone());
+                        kept.push(i);
                     }
                 }
                 Values::Cat {
@@ -75,42 +88,51 @@ impl Values {
                                 .unwrap_or(-1)
                         })
                         .collect(),
-                    categories: kept,
+                    categories: Box::new(categories.take(&kept)),
+                    ordered: *ordered,
                 }
             }
-            Values::Int(v) => Values::Int(pick(v, rows)),
-            Values::Float(v) => Values::Float(pick(v, rows)),
+            Values::Int(v, num) => Values::Int(pick(v, rows), *num),
+            Values::Float(v, num) => Values::Float(pick(v, rows), *num),
             Values::Bool(v) => Values::Bool(pick(v, rows)),
             Values::Str(v) => Values::Str(pick(v, rows)),
         }
     }
 
-    /// As arrow (categoricals as their strings).
-    pub fn to_arrow(&self) -> ArrayRef {
-        match self {
-            Values::Cat { codes, categories } => {
-                Arc::new(StringArray::from_iter(codes.iter().map(|c| {
-                    usize::try_from(*c)
-                        .ok()
-                        .and_then(|i| categories.get(i).map(String::as_str))
-                })))
+    /// As arrow, in the source's types (a categorical as its categories'
+    /// values, NULL where the code is missing).
+    pub fn to_arrow(&self) -> anyhow::Result<ArrayRef> {
+        Ok(match self {
+            Values::Cat {
+                codes, categories, ..
+            } => {
+                let n = categories.len() as i64;
+                let at = Int64Array::from_iter(
+                    codes
+                        .iter()
+                        .map(|c| Some(*c).filter(|c| (0..n).contains(c))),
+                );
+                arrow::compute::take(categories.to_arrow()?.as_ref(), &at, None)?
             }
-            Values::Int(v) => Arc::new(Int64Array::from(v.clone())),
-            Values::Float(v) => Arc::new(Float64Array::from(v.clone())),
+            Values::Int(v, num) => num.ints_to_arrow(v),
+            Values::Float(v, num) => num.floats_to_arrow(v),
             Values::Bool(v) => Arc::new(BooleanArray::from(v.clone())),
             Values::Str(v) => Arc::new(StringArray::from(v.clone())),
-        }
+        })
     }
 
     /// The value at `row` as text, for matching names (`--var-key`).
     pub fn text(&self, row: usize) -> Option<String> {
         match self {
-            Values::Cat { codes, categories } => usize::try_from(codes[row])
+            Values::Cat {
+                codes, categories, ..
+            } => usize::try_from(codes[row])
                 .ok()
-                .and_then(|i| categories.get(i).cloned()),
+                .filter(|i| *i < categories.len())
+                .and_then(|i| categories.text(i)),
             Values::Str(v) => Some(v[row].clone()),
-            Values::Int(v) => v[row].map(|x| x.to_string()),
-            Values::Float(v) => Some(v[row].to_string()),
+            Values::Int(v, _) => v[row].map(|x| x.to_string()),
+            Values::Float(v, _) => Some(v[row].to_string()),
             Values::Bool(v) => v[row].map(|x| x.to_string()),
         }
     }
@@ -162,7 +184,9 @@ impl Frame {
             index_name(&self.index_name),
             Arc::new(StringArray::from(self.index.clone())),
         )];
-        fields.extend(self.columns.iter().map(|(n, v)| (n.clone(), v.to_arrow())));
+        for (n, v) in &self.columns {
+            fields.push((n.clone(), v.to_arrow()?));
+        }
         if with_rows {
             fields.push((
                 ROW_COLUMN.into(),
@@ -180,29 +204,92 @@ impl Frame {
     }
 }
 
+/// A table with its whole numbers as 64-bit integers and its floats as
+/// 64-bit floats: how `lamin query` and `lamin cat` give obs and var
+/// (`formats::anndata`), whichever reader read them.
+pub fn widened(batch: RecordBatch) -> anyhow::Result<RecordBatch> {
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let wide = match field.data_type() {
+            t if t.is_integer() => Some(DataType::Int64),
+            DataType::Float16 | DataType::Float32 => Some(DataType::Float64),
+            _ => None,
+        };
+        let column = match wide {
+            Some(t) => cast(column, &t)?,
+            None => Arc::clone(column),
+        };
+        fields.push((field.name().clone(), column, true));
+    }
+    Ok(RecordBatch::try_from_iter_with_nullable(fields)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(v: &[&str]) -> Box<Values> {
+        Box::new(Values::Str(v.iter().map(|s| s.to_string()).collect()))
+    }
 
     #[test]
     fn a_subset_keeps_only_the_categories_it_uses_in_their_order() {
         let cat = Values::Cat {
             codes: vec![2, 0, -1, 2, 1],
-            categories: vec!["a".into(), "b".into(), "c".into()],
+            categories: text(&["a", "b", "c"]),
+            ordered: true,
         };
         assert_eq!(
             cat.take(&[3, 2, 0]),
             Values::Cat {
                 codes: vec![0, -1, 0],
-                categories: vec!["c".into()],
+                categories: text(&["c"]),
+                ordered: true,
             }
         );
         assert_eq!(
             cat.take(&[0, 1]),
             Values::Cat {
                 codes: vec![1, 0],
-                categories: vec!["a".into(), "c".into()],
+                categories: text(&["a", "c"]),
+                ordered: true,
             }
         );
+    }
+
+    #[test]
+    fn categories_of_numbers_stay_numbers_and_a_code_past_them_is_missing() {
+        let cat = Values::Cat {
+            codes: vec![1, 0, -1, 7],
+            categories: Box::new(Values::Int(vec![Some(3), Some(12)], Num::I64)),
+            ordered: false,
+        };
+        let a = cat.to_arrow().unwrap();
+        assert_eq!(a.data_type(), &DataType::Int64);
+        let a = a.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            [Some(12), Some(3), None, None]
+        );
+        assert_eq!(cat.text(0).as_deref(), Some("12"));
+        assert_eq!(cat.text(3), None);
+    }
+
+    #[test]
+    fn a_widened_table_has_64_bit_numbers() {
+        let frame = Frame {
+            index_name: "_index".into(),
+            index: vec!["a".into()],
+            columns: vec![
+                ("n".into(), Values::Int(vec![Some(1)], Num::I32)),
+                ("f".into(), Values::Float(vec![0.5], Num::F32)),
+            ],
+        };
+        let narrow = frame.to_batch(false).unwrap();
+        assert_eq!(narrow.column(1).data_type(), &DataType::Int32);
+        let wide = widened(narrow).unwrap();
+        assert_eq!(wide.column(1).data_type(), &DataType::Int64);
+        assert_eq!(wide.column(2).data_type(), &DataType::Float64);
+        assert_eq!(wide.column(0).data_type(), &DataType::Utf8);
     }
 }

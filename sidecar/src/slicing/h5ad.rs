@@ -13,6 +13,7 @@ use hdf5_reader::{Dataset, Datatype, H5Type, Hdf5File, OpenOptions, SliceInfo, S
 
 use super::frame::{Frame, Values};
 use super::matrix::{Rows, Sparse};
+use super::num::Num;
 use super::spans::{Read, READERS};
 use super::x::{self, Layout, SparseX};
 use crate::formats::anndata::masked;
@@ -27,8 +28,8 @@ pub struct H5ad {
     pub n_obs: u64,
     pub n_vars: u64,
     pub layout: Layout,
-    /// Whether X holds 32-bit floats (written back as such).
-    pub x_f32: bool,
+    /// The type of X's values (a slice's X is written in it).
+    pub x_type: Num,
 }
 
 /// A string attribute, as anndata writes them (variable-length UTF-8).
@@ -120,10 +121,6 @@ fn numbers(ds: &Dataset, range: Option<Range<u64>>) -> anyhow::Result<Vec<f64>> 
     })
 }
 
-fn is_float(ds: &Dataset) -> bool {
-    matches!(ds.dtype(), Datatype::FloatingPoint { .. })
-}
-
 fn is_bool(ds: &Dataset) -> bool {
     // h5py writes numpy booleans as an enumeration FALSE/TRUE over int8.
     matches!(ds.dtype(), Datatype::Enum { members, .. } if members.len() == 2)
@@ -140,6 +137,32 @@ fn bools(ds: &Dataset) -> anyhow::Result<Vec<bool>> {
     Ok(integers(ds, None)?.into_iter().map(|v| v != 0).collect())
 }
 
+/// A 1-d dataset of a dataframe (a column, or a categorical's categories)
+/// in its own type: booleans, numbers, text.
+fn values(ds: &Dataset) -> anyhow::Result<Values> {
+    Ok(if is_bool(ds) {
+        Values::Bool(bools(ds)?.into_iter().map(Some).collect())
+    } else if is_text(ds) {
+        Values::Str(ds.read_strings()?)
+    } else {
+        match Num::from_hdf5(ds.dtype()) {
+            Some(num) if num.is_float() => Values::Float(numbers(ds, None)?, num),
+            Some(num) => Values::Int(integers(ds, None)?.into_iter().map(Some).collect(), num),
+            None => bail!("{} holds {:?}, not numbers or text", ds.name(), ds.dtype()),
+        }
+    })
+}
+
+/// The type of X's values, or a refusal of an X of anything but numbers.
+fn x_type(ds: &Dataset) -> anyhow::Result<Num> {
+    Num::from_hdf5(ds.dtype()).ok_or_else(|| {
+        refused!(
+            "X holds {:?}: slicing reads float and integer X",
+            ds.dtype()
+        )
+    })
+}
+
 impl H5ad {
     /// Open the file behind `source`: checks that it is an AnnData and finds
     /// how X is stored.
@@ -153,12 +176,7 @@ impl H5ad {
                 if shape.len() != 2 {
                     bail!(refused!("{what}: X has {} dimensions, not 2", shape.len()));
                 }
-                (
-                    shape[0],
-                    shape[1],
-                    Layout::Dense,
-                    !matches!(x.dtype(), Datatype::FloatingPoint { size: 8, .. }),
-                )
+                (shape[0], shape[1], Layout::Dense, x_type(&x)?)
             } else if groups.iter().any(|g| g == "X") {
                 let x = file.group("X")?;
                 let layout = match group_attr(&x, "encoding-type").as_deref() {
@@ -181,18 +199,17 @@ impl H5ad {
                 let [rows, cols] = shape[..] else {
                     bail!(refused!("{what}: X's shape {shape:?} is not 2-dimensional"));
                 };
-                let data = x.dataset("data")?;
                 (
                     rows as u64,
                     cols as u64,
                     layout,
-                    !matches!(data.dtype(), Datatype::FloatingPoint { size: 8, .. }),
+                    x_type(&x.dataset("data")?)?,
                 )
             } else {
                 bail!(refused!("{what} has no X to slice"));
             })
         };
-        let (n_obs, n_vars, layout, x_f32) = shape().with_context(|| {
+        let (n_obs, n_vars, layout, x_type) = shape().with_context(|| {
             format!("{what}: its X cannot be read (the file is truncated or damaged)")
         })?;
         Ok(H5ad {
@@ -200,7 +217,7 @@ impl H5ad {
             n_obs,
             n_vars,
             layout,
-            x_f32,
+            x_type,
         })
     }
 
@@ -244,36 +261,25 @@ impl H5ad {
             let selection = SliceInfo {
                 selections: vec![slice(rows), slice(cols)],
             };
-            Ok(match x.dtype() {
-                Datatype::FloatingPoint { size: 4, .. } => x
-                    .read_slice::<f32>(&selection)?
-                    .iter()
-                    .map(|v| f64::from(*v))
-                    .collect(),
-                Datatype::FloatingPoint { size: 8, .. } => {
-                    x.read_slice::<f64>(&selection)?.iter().copied().collect()
-                }
-                Datatype::FixedPoint {
-                    size: 4,
-                    signed: true,
-                    ..
-                } => x
-                    .read_slice::<i32>(&selection)?
-                    .iter()
-                    .map(|v| f64::from(*v))
-                    .collect(),
-                Datatype::FixedPoint {
-                    size: 8,
-                    signed: true,
-                    ..
-                } => x
-                    .read_slice::<i64>(&selection)?
-                    .iter()
-                    .map(|v| *v as f64)
-                    .collect(),
-                other => bail!(refused!(
-                    "X holds {other:?}: slicing reads float and integer X"
-                )),
+            macro_rules! read {
+                ($t:ty) => {
+                    x.read_slice::<$t>(&selection)?
+                        .iter()
+                        .map(|v| *v as f64)
+                        .collect()
+                };
+            }
+            Ok(match x_type(&x)? {
+                Num::F32 => read!(f32),
+                Num::F64 => read!(f64),
+                Num::I8 => read!(i8),
+                Num::I16 => read!(i16),
+                Num::I32 => read!(i32),
+                Num::I64 => read!(i64),
+                Num::U8 => read!(u8),
+                Num::U16 => read!(u16),
+                Num::U32 => read!(u32),
+                Num::U64 => read!(u64),
             })
         };
         x::dense_rows(block, rows, keep, out)
@@ -360,38 +366,39 @@ pub fn read_frame(file: &Hdf5File, name: &str) -> anyhow::Result<Frame> {
     for col in order {
         let values = if groups.contains(&col) {
             let g = group.group(&col)?;
-            match group_attr(&g, "encoding-type").as_deref() {
-                Some("categorical") => Values::Cat {
-                    codes: integers(&g.dataset("codes")?, None)?,
-                    categories: g.dataset("categories")?.read_strings()?,
-                },
-                Some("nullable-integer") => {
-                    let mask = bools(&g.dataset("mask")?)?;
-                    let values = integers(&g.dataset("values")?, None)?;
-                    Values::Int(masked(values, &mask))
-                }
-                Some("nullable-boolean") => {
-                    let mask = bools(&g.dataset("mask")?)?;
-                    let values = bools(&g.dataset("values")?)?;
-                    Values::Bool(masked(values, &mask))
-                }
-                // Other encodings (arrays of arrays, …) are left out.
-                _ => continue,
+            let read = || -> anyhow::Result<Option<Values>> {
+                Ok(Some(match group_attr(&g, "encoding-type").as_deref() {
+                    Some("categorical") => Values::Cat {
+                        codes: integers(&g.dataset("codes")?, None)?,
+                        categories: Box::new(values(&g.dataset("categories")?)?),
+                        ordered: g
+                            .attributes()?
+                            .into_iter()
+                            .find(|a| a.name == "ordered")
+                            .is_some_and(|a| a.raw_data.iter().any(|b| *b != 0)),
+                    },
+                    Some("nullable-integer") => {
+                        let mask = bools(&g.dataset("mask")?)?;
+                        let ds = g.dataset("values")?;
+                        let num = Num::from_hdf5(ds.dtype()).unwrap_or(Num::I64);
+                        Values::Int(masked(integers(&ds, None)?, &mask), num)
+                    }
+                    Some("nullable-boolean") => {
+                        let mask = bools(&g.dataset("mask")?)?;
+                        let values = bools(&g.dataset("values")?)?;
+                        Values::Bool(masked(values, &mask))
+                    }
+                    // Other encodings (arrays of arrays, …) are left out.
+                    _ => return Ok(None),
+                }))
+            };
+            match read().with_context(|| format!("{name}/{col} cannot be read"))? {
+                Some(values) => values,
+                None => continue,
             }
         } else {
             let ds = group.dataset(&col)?;
-            let read = || -> anyhow::Result<Values> {
-                Ok(if is_bool(&ds) {
-                    Values::Bool(bools(&ds)?.into_iter().map(Some).collect())
-                } else if is_float(&ds) {
-                    Values::Float(numbers(&ds, None)?)
-                } else if is_text(&ds) {
-                    Values::Str(ds.read_strings()?)
-                } else {
-                    Values::Int(integers(&ds, None)?.into_iter().map(Some).collect())
-                })
-            };
-            read().with_context(|| format!("{name}/{col} cannot be read"))?
+            values(&ds).with_context(|| format!("{name}/{col} cannot be read"))?
         };
         columns.push((col, values));
     }

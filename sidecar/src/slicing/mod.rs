@@ -8,6 +8,7 @@
 pub mod frame;
 pub mod h5ad;
 pub mod matrix;
+pub mod num;
 pub mod prefetch;
 pub mod ranged;
 pub mod select;
@@ -110,7 +111,7 @@ pub async fn slice(
             var_names,
             x,
             sparse: file.layout().0 != Layout::Dense,
-            f32: file.layout().1,
+            x_type: file.layout().1,
         };
         // Written beside the output and renamed when whole: a slice that
         // fails half-way leaves no file, and never half of one.
@@ -272,6 +273,92 @@ mod tests {
             assert_eq!(x.dense_row(i), vec![at(*r, 2), at(*r, 0)], "row {r}");
         }
         assert!(!x.data.is_empty());
+    }
+
+    /// typed.h5ad and typed.zarr (one AnnData written twice by anndata):
+    /// 32-bit and unsigned columns, an ordered categorical, categories of
+    /// integers, floats and booleans, an int32 X.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_slice_keeps_its_sources_types_and_reads_back_as_it_was_cut() {
+        use frame::Values;
+        use num::Num;
+        let (file, _, _) = open_fixture("anndata/typed.h5ad").await;
+        let dir = fixture("anndata/typed.zarr").canonicalize().unwrap();
+        let runtime = tokio::runtime::Handle::current();
+        let zarr = crate::storage::zarr::zarr_store(
+            Arc::new(LocalFileSystem::new()),
+            object_store::path::Path::from_absolute_path(&dir).unwrap(),
+            runtime.clone(),
+        );
+        let out = tempfile::tempdir().unwrap();
+        let written = out.path().join("slice.h5ad");
+        let w = written.clone();
+        let (obs, var, x) = tokio::task::spawn_blocking(move || {
+            assert_eq!(file.x_type, Num::I32);
+            let file = AnnData::H5ad(file);
+            let z = zarr::ZarrAnnData::open(zarr, "typed.zarr").unwrap();
+            let (obs, var) = frames(&file, "typed.h5ad").unwrap();
+            assert_eq!(
+                (obs.clone(), var.clone()),
+                frames(&AnnData::Zarr(z), "z").unwrap()
+            );
+            let kind = |name: &str| match obs.column(name).unwrap() {
+                Values::Int(_, n) | Values::Float(_, n) => format!("{n:?}"),
+                Values::Cat {
+                    categories,
+                    ordered,
+                    ..
+                } => format!(
+                    "cat of {:?}, ordered {ordered}",
+                    categories.to_arrow().unwrap().data_type()
+                ),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(kind("n_counts"), "I32");
+            assert_eq!(kind("score"), "F32");
+            assert_eq!(kind("lane"), "U8");
+            assert_eq!(kind("stage"), "cat of Utf8, ordered true");
+            assert_eq!(kind("cluster"), "cat of Int64, ordered false");
+            assert_eq!(kind("dose"), "cat of Float64, ordered false");
+            assert_eq!(kind("treated"), "cat of Boolean, ordered false");
+            // What `lamin query` gives of them is what the whole-file
+            // reader gives: 64-bit numbers, categoricals as their values.
+            assert_eq!(
+                frame::widened(obs.to_batch(false).unwrap()).unwrap(),
+                read_frame_h5ad(&fixture("anndata/typed.h5ad"), Slot::Obs).unwrap()
+            );
+            // A slice of some rows, written.
+            let rows = [0u64, 3, 4, 5, 39];
+            let keep: Vec<Option<u32>> = (0..5).map(Some).collect();
+            let x = file.read_x(&rows, &keep, 5).unwrap();
+            let picked: Vec<usize> = rows.iter().map(|r| *r as usize).collect();
+            let slice = write::Slice {
+                obs: obs.take(&picked),
+                var: var.clone(),
+                var_names: vec![],
+                x,
+                sparse: true,
+                x_type: file.layout().1,
+            };
+            write::write_h5ad(&slice, &w).unwrap();
+            (slice.obs, var, slice.x)
+        })
+        .await
+        .unwrap();
+        // Read back: the same frames, types and X.
+        let size = std::fs::metadata(&written).unwrap().len();
+        let object = object_store::path::Path::from_absolute_path(&written).unwrap();
+        tokio::task::spawn_blocking(move || {
+            let source =
+                ranged::hdf5_source(Arc::new(LocalFileSystem::new()), object, size, runtime);
+            let back = AnnData::H5ad(H5ad::open(source, "slice").unwrap());
+            assert_eq!(back.layout(), (x::Layout::Csr, Num::I32));
+            assert_eq!(frames(&back, "slice").unwrap(), (obs, var));
+            let keep: Vec<Option<u32>> = (0..5).map(Some).collect();
+            assert_eq!(back.read_x(&[0, 1, 2, 3, 4], &keep, 5).unwrap(), x);
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread")]

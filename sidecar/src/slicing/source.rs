@@ -5,9 +5,10 @@
 use anyhow::{bail, Context};
 use zarrs::storage::ReadableStorage;
 
-use super::frame::Frame;
+use super::frame::{widened, Frame};
 use super::h5ad::{self, H5ad};
 use super::matrix::Sparse;
+use super::num::Num;
 use super::ranged;
 use super::x::Layout;
 use super::zarr::ZarrAnnData;
@@ -75,11 +76,11 @@ impl AnnData {
         }
     }
 
-    /// How X is stored, and whether it holds 32-bit numbers.
-    pub fn layout(&self) -> (Layout, bool) {
+    /// How X is stored, and the type of its values.
+    pub fn layout(&self) -> (Layout, Num) {
         match self {
-            AnnData::H5ad(f) => (f.layout, f.x_f32),
-            AnnData::Zarr(z) => (z.layout, z.x_f32),
+            AnnData::H5ad(f) => (f.layout, f.x_type),
+            AnnData::Zarr(z) => (z.layout, z.x_type),
         }
     }
 
@@ -171,10 +172,11 @@ pub async fn stored_frame(
             let slot = slot.to_string();
             tokio::task::spawn_blocking(move || {
                 let file = h5ad::open_anndata(source, &what)?;
-                h5ad::read_frame(&file, &slot)
-                    .with_context(|| unreadable(&what, &slot))?
-                    .to_batch(false)
-                    .map(Some)
+                // As wide as `formats::anndata` gives obs and var of a
+                // file read whole.
+                let frame =
+                    h5ad::read_frame(&file, &slot).with_context(|| unreadable(&what, &slot))?;
+                widened(frame.to_batch(false)?).map(Some)
             })
             .await?
         }

@@ -4,15 +4,15 @@
 //! variable kept).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use arrow::array::{ArrayRef, Float32Array, Float64Array};
+use arrow::array::ArrayRef;
 use arrow::record_batch::RecordBatch;
 use hdf5::types::VarLenUnicode;
 
 use super::frame::{Frame, Values};
 use super::matrix::Sparse;
+use super::num::Num;
 use crate::formats::anndata::write_strings;
 use crate::refused;
 
@@ -25,8 +25,8 @@ pub struct Slice {
     pub x: Sparse,
     /// X was sparse in the source (written back sparse).
     pub sparse: bool,
-    /// X held 32-bit numbers in the source.
-    pub f32: bool,
+    /// The type of X's values in the source (written in it).
+    pub x_type: Num,
 }
 
 /// Variables a parquet slice holds at most: one column each.
@@ -61,30 +61,78 @@ fn array<T: hdf5::H5Type>(group: &hdf5::Group, name: &str, values: &[T]) -> anyh
     encoding(&ds, "array", "0.2.0")
 }
 
+/// Numbers (as f64, whole ones exactly) as a dataset of type `num`, of
+/// `shape`.
+fn numbers_dataset(
+    group: &hdf5::Group,
+    name: &str,
+    values: &[f64],
+    num: Num,
+    shape: &[usize],
+) -> anyhow::Result<hdf5::Dataset> {
+    macro_rules! write {
+        ($t:ty) => {{
+            let narrow: Vec<$t> = values.iter().map(|v| *v as $t).collect();
+            let ds = group.new_dataset::<$t>().shape(shape).create(name)?;
+            ds.write_raw(&narrow)?;
+            ds
+        }};
+    }
+    Ok(match num {
+        Num::F32 => write!(f32),
+        Num::F64 => write!(f64),
+        Num::I8 => write!(i8),
+        Num::I16 => write!(i16),
+        Num::I32 => write!(i32),
+        Num::I64 => write!(i64),
+        Num::U8 => write!(u8),
+        Num::U16 => write!(u16),
+        Num::U32 => write!(u32),
+        Num::U64 => write!(u64),
+    })
+}
+
+/// Whole numbers as an `array` of type `num`.
+fn int_array(group: &hdf5::Group, name: &str, values: &[i64], num: Num) -> anyhow::Result<()> {
+    let floats: Vec<f64> = values.iter().map(|v| *v as f64).collect();
+    // (i64 beyond 2^53 would not survive f64: written as they are.)
+    let ds = if num == Num::I64 {
+        values_dataset(group, name, values)?
+    } else {
+        numbers_dataset(group, name, &floats, num, &[values.len()])?
+    };
+    encoding(&ds, "array", "0.2.0")
+}
+
 /// A nullable column: values (missing ones as the default) and a mask.
 fn nullable<T: hdf5::H5Type + Default + Copy>(
     group: &hdf5::Group,
     name: &str,
     kind: &str,
     values: &[Option<T>],
+    write_values: impl Fn(&hdf5::Group, &[T]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let g = group.create_group(name)?;
     encoding(&g, kind, "0.1.0")?;
     let plain: Vec<T> = values.iter().map(|v| v.unwrap_or_default()).collect();
     let mask: Vec<bool> = values.iter().map(Option::is_none).collect();
-    array(&g, "values", &plain)?;
+    write_values(&g, &plain)?;
     array(&g, "mask", &mask)
 }
 
 fn column(group: &hdf5::Group, name: &str, values: &Values) -> anyhow::Result<()> {
     match values {
-        Values::Cat { codes, categories } => {
+        Values::Cat {
+            codes,
+            categories,
+            ordered,
+        } => {
             let g = group.create_group(name)?;
             encoding(&g, "categorical", "0.2.0")?;
             g.new_attr::<bool>()
                 .shape(())
                 .create("ordered")?
-                .write_scalar(&false)?;
+                .write_scalar(ordered)?;
             if categories.len() < i8::MAX as usize {
                 let codes: Vec<i8> = codes.iter().map(|c| *c as i8).collect();
                 array(&g, "codes", &codes)?;
@@ -92,21 +140,33 @@ fn column(group: &hdf5::Group, name: &str, values: &Values) -> anyhow::Result<()
                 let codes: Vec<i32> = codes.iter().map(|c| *c as i32).collect();
                 array(&g, "codes", &codes)?;
             }
-            write_strings(&g, "categories", categories)
+            match categories.as_ref() {
+                Values::Str(v) => write_strings(&g, "categories", v),
+                Values::Cat { .. } => bail!("categories that are categorical cannot be written"),
+                other => column(&g, "categories", other),
+            }
         }
-        Values::Int(v) if v.iter().all(Option::is_some) => array(
+        Values::Int(v, num) if v.iter().all(Option::is_some) => int_array(
             group,
             name,
             &v.iter().flatten().copied().collect::<Vec<i64>>(),
+            *num,
         ),
-        Values::Int(v) => nullable(group, name, "nullable-integer", v),
+        Values::Int(v, num) => nullable(group, name, "nullable-integer", v, |g, plain| {
+            int_array(g, "values", plain, *num)
+        }),
         Values::Bool(v) if v.iter().all(Option::is_some) => array(
             group,
             name,
             &v.iter().flatten().copied().collect::<Vec<bool>>(),
         ),
-        Values::Bool(v) => nullable(group, name, "nullable-boolean", v),
-        Values::Float(v) => array(group, name, v),
+        Values::Bool(v) => nullable(group, name, "nullable-boolean", v, |g, plain| {
+            array(g, "values", plain)
+        }),
+        Values::Float(v, num) => {
+            let ds = numbers_dataset(group, name, v, *num, &[v.len()])?;
+            encoding(&ds, "array", "0.2.0")
+        }
         Values::Str(v) => write_strings(group, name, v),
     }
 }
@@ -136,20 +196,6 @@ fn dataframe(file: &hdf5::File, name: &str, frame: &Frame) -> anyhow::Result<()>
     Ok(())
 }
 
-fn matrix_values(
-    group: &hdf5::Group,
-    name: &str,
-    values: &[f64],
-    f32: bool,
-) -> anyhow::Result<hdf5::Dataset> {
-    if f32 {
-        let narrow: Vec<f32> = values.iter().map(|v| *v as f32).collect();
-        values_dataset(group, name, &narrow)
-    } else {
-        values_dataset(group, name, values)
-    }
-}
-
 /// The slice as an h5ad file at `path`.
 pub fn write_h5ad(slice: &Slice, path: &Path) -> anyhow::Result<()> {
     let file = hdf5::File::create(path)
@@ -165,21 +211,18 @@ pub fn write_h5ad(slice: &Slice, path: &Path) -> anyhow::Result<()> {
             .shape(2)
             .create("shape")?
             .write_raw(&[rows as i64, cols as i64])?;
-        matrix_values(&x, "data", &slice.x.data, slice.f32)?;
+        numbers_dataset(
+            &x,
+            "data",
+            &slice.x.data,
+            slice.x_type,
+            &[slice.x.data.len()],
+        )?;
         values_dataset(&x, "indices", &slice.x.indices)?;
         values_dataset(&x, "indptr", &slice.x.indptr)?;
     } else {
         let dense: Vec<f64> = (0..rows).flat_map(|r| slice.x.dense_row(r)).collect();
-        let ds = if slice.f32 {
-            let narrow: Vec<f32> = dense.iter().map(|v| *v as f32).collect();
-            let ds = file.new_dataset::<f32>().shape((rows, cols)).create("X")?;
-            ds.write_raw(&narrow)?;
-            ds
-        } else {
-            let ds = file.new_dataset::<f64>().shape((rows, cols)).create("X")?;
-            ds.write_raw(&dense)?;
-            ds
-        };
+        let ds = numbers_dataset(&file, "X", &dense, slice.x_type, &[rows, cols])?;
         encoding(&ds, "array", "0.2.0")?;
     }
     for empty in ["layers", "obsm", "obsp", "varm", "varp", "uns"] {
@@ -214,13 +257,7 @@ pub fn slice_batch(slice: &Slice) -> anyhow::Result<RecordBatch> {
             ));
         }
         let values = slice.x.dense_column(c);
-        let array: ArrayRef = if slice.f32 {
-            Arc::new(Float32Array::from_iter_values(
-                values.iter().map(|v| *v as f32),
-            ))
-        } else {
-            Arc::new(Float64Array::from(values))
-        };
+        let array: ArrayRef = slice.x_type.floats_to_arrow(&values);
         fields.push((name.clone(), array));
     }
     Ok(RecordBatch::try_from_iter_with_nullable(

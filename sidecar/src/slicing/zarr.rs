@@ -15,6 +15,7 @@ use zarrs::storage::{ReadableStorage, ReadableStorageTraits};
 
 use super::frame::{Frame, Values};
 use super::matrix::{Rows, Sparse};
+use super::num::Num;
 use super::spans::Read;
 use super::x::{self, Layout, SparseX};
 use crate::formats::anndata::{masked, zarr_column, zarr_frame, zarr_strings};
@@ -29,8 +30,8 @@ pub struct ZarrAnnData {
     pub n_obs: u64,
     pub n_vars: u64,
     pub layout: Layout,
-    /// Whether X holds 32-bit numbers (written back as float32).
-    pub x_f32: bool,
+    /// The type of X's values (a slice's X is written in it).
+    pub x_type: Num,
 }
 
 /// Encoded chunks kept per array read (what a slice's neighbouring spans
@@ -137,7 +138,12 @@ impl ZarrAnnData {
                 "{what} is not an AnnData zarr store (no encoding-type anndata at its root)"
             ));
         }
-        let (n_obs, n_vars, layout, x_f32) = match node(&["X"])? {
+        let x_type = |kind: &str| {
+            Num::from_kind(kind).ok_or_else(|| {
+                refused!("{what}: X holds {kind:?} values: slicing reads float and integer X")
+            })
+        };
+        let (n_obs, n_vars, layout, x_type) = match node(&["X"])? {
             Some(x) if !x.is_group => {
                 let [rows, cols] = x.shape[..] else {
                     bail!(refused!(
@@ -145,7 +151,7 @@ impl ZarrAnnData {
                         x.shape.len()
                     ));
                 };
-                (rows as u64, cols as u64, Layout::Dense, x.kind != "f8")
+                (rows as u64, cols as u64, Layout::Dense, x_type(&x.kind)?)
             }
             Some(x) => {
                 let layout = match x.attr("encoding-type") {
@@ -166,7 +172,7 @@ impl ZarrAnnData {
                 };
                 let data =
                     node(&["X", "data"])?.with_context(|| format!("{what}: X has no data"))?;
-                (rows as u64, cols as u64, layout, data.kind != "f8")
+                (rows as u64, cols as u64, layout, x_type(&data.kind)?)
             }
             None => bail!(refused!("{what} has no X to slice")),
         };
@@ -175,77 +181,78 @@ impl ZarrAnnData {
             n_obs,
             n_vars,
             layout,
-            x_f32,
+            x_type,
         })
     }
 
     /// The dataframe `name` (obs or var) whole: its index and columns
-    /// (categoricals as codes and categories; other encodings left out).
+    /// (categoricals as codes and categories; other encodings left out),
+    /// each in the type the store gives it.
     pub fn frame(&self, name: &str) -> anyhow::Result<Frame> {
         let (index_name, _, columns) = zarr_frame(&self.store, name)?;
         let index = zarr_strings(&self.store, &format!("/{name}/{index_name}"))?;
         let mut out = Vec::with_capacity(columns.len());
         for col in columns {
             let base = format!("/{name}/{}", col.name);
-            let values = match (col.dtype, col.categories) {
-                ("cat", Some(categories)) => Values::Cat {
-                    codes: ints(&zarr_column(&self.store, &format!("{base}/codes"))?)?
-                        .into_iter()
-                        .map(|c| c.unwrap_or(-1))
-                        .collect(),
-                    categories,
-                },
-                ("int" | "bool", _)
-                    if ZarrNode::read(self.store.as_ref(), &[name, &col.name])?
-                        .is_some_and(|n| n.is_group) =>
-                {
-                    // Nullable: values and a mask (true: missing).
-                    let values = zarr_column(&self.store, &format!("{base}/values"))?;
-                    let mask = zarr_column(&self.store, &format!("{base}/mask"))?;
-                    let mask: Vec<bool> = bools(&mask)?
-                        .into_iter()
-                        .map(|m| m.unwrap_or(true))
-                        .collect();
-                    match col.dtype {
-                        "int" => Values::Int(masked(
-                            ints(&values)?.into_iter().map(|v| v.unwrap_or(0)).collect(),
-                            &mask,
-                        )),
-                        _ => Values::Bool(masked(
-                            bools(&values)?
-                                .into_iter()
-                                .map(|v| v.unwrap_or(false))
-                                .collect(),
-                            &mask,
-                        )),
-                    }
-                }
-                ("int", _) => Values::Int(ints(&zarr_column(&self.store, &base)?)?),
-                ("bool", _) => Values::Bool(bools(&zarr_column(&self.store, &base)?)?),
-                ("float", _) => {
-                    let a = zarr_column(&self.store, &base)?;
-                    let f = a
-                        .as_any()
-                        .downcast_ref::<Float64Array>()
-                        .context("expected floats")?;
-                    Values::Float(f.values().to_vec())
-                }
-                ("str", _) => {
-                    let a = zarr_column(&self.store, &base)?;
-                    let s = a
-                        .as_any()
-                        .downcast_ref::<StringArray>()
-                        .context("expected strings")?;
-                    Values::Str(
-                        s.iter()
-                            .map(|v| v.unwrap_or_default().to_string())
-                            .collect(),
-                    )
-                }
-                // Other encodings and types (dicts, dates, …) are left out.
-                _ => continue,
+            let node = |path: &str| -> anyhow::Result<ZarrNode> {
+                let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+                ZarrNode::read(self.store.as_ref(), &parts)?
+                    .with_context(|| format!("{path} is not in the store"))
             };
-            out.push((col.name, values));
+            // An array of the store as values of its own type.
+            let array = |path: &str| -> anyhow::Result<Values> {
+                values(&zarr_column(&self.store, path)?, &node(path)?.kind)
+            };
+            let read = || -> anyhow::Result<Option<Values>> {
+                let here = node(&base)?;
+                if !here.is_group {
+                    return Ok(match col.dtype {
+                        "int" | "bool" | "float" | "str" => Some(array(&base)?),
+                        // Other types (dates, …) are left out.
+                        _ => None,
+                    });
+                }
+                Ok(Some(match here.attr("encoding-type").unwrap_or_default() {
+                    "categorical" => Values::Cat {
+                        codes: ints(&zarr_column(&self.store, &format!("{base}/codes"))?)?
+                            .into_iter()
+                            .map(|c| c.unwrap_or(-1))
+                            .collect(),
+                        categories: Box::new(array(&format!("{base}/categories"))?),
+                        ordered: here
+                            .attrs
+                            .get("ordered")
+                            .and_then(|o| o.as_bool())
+                            .unwrap_or(false),
+                    },
+                    // Nullable: values and a mask (true: missing).
+                    kind @ ("nullable-integer" | "nullable-boolean") => {
+                        let mask: Vec<bool> =
+                            bools(&zarr_column(&self.store, &format!("{base}/mask"))?)?
+                                .into_iter()
+                                .map(|m| m.unwrap_or(true))
+                                .collect();
+                        match array(&format!("{base}/values"))? {
+                            Values::Int(v, num) if kind == "nullable-integer" => Values::Int(
+                                masked(v.into_iter().map(|v| v.unwrap_or(0)).collect(), &mask),
+                                num,
+                            ),
+                            Values::Bool(v) if kind == "nullable-boolean" => Values::Bool(masked(
+                                v.into_iter().map(|v| v.unwrap_or(false)).collect(),
+                                &mask,
+                            )),
+                            _ => bail!("its values are not of its encoding {kind}"),
+                        }
+                    }
+                    // Other encodings (dicts, …) are left out.
+                    _ => return Ok(None),
+                }))
+            };
+            if let Some(values) =
+                read().with_context(|| format!("{name}/{} cannot be read", col.name))?
+            {
+                out.push((col.name, values));
+            }
         }
         let frame = Frame {
             index_name,
@@ -321,6 +328,31 @@ impl ZarrAnnData {
     }
 }
 
+/// A column as `zarr_column` reads it (64-bit numbers, booleans, text) and
+/// the numpy kind it is stored as, as values of that type.
+fn values(a: &ArrayRef, kind: &str) -> anyhow::Result<Values> {
+    Ok(match Num::from_kind(kind) {
+        Some(num) if num.is_float() => Values::Float(
+            a.as_any()
+                .downcast_ref::<Float64Array>()
+                .context("expected floats")?
+                .values()
+                .to_vec(),
+            num,
+        ),
+        Some(num) => Values::Int(ints(a)?, num),
+        None if kind == "b1" => Values::Bool(bools(a)?),
+        None => Values::Str(
+            a.as_any()
+                .downcast_ref::<StringArray>()
+                .context("expected strings")?
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect(),
+        ),
+    })
+}
+
 fn ints(a: &ArrayRef) -> anyhow::Result<Vec<Option<i64>>> {
     Ok(a.as_any()
         .downcast_ref::<Int64Array>()
@@ -372,8 +404,8 @@ mod tests {
             let z = ZarrAnnData::open(store, "zarr").unwrap();
             let h = H5ad::open(source, "h5ad").unwrap();
             assert_eq!(
-                (z.n_obs, z.n_vars, z.layout, z.x_f32),
-                (120, 6, Layout::Csr, true)
+                (z.n_obs, z.n_vars, z.layout, z.x_type),
+                (120, 6, Layout::Csr, Num::F32)
             );
             for name in ["obs", "var"] {
                 assert_eq!(z.frame(name).unwrap(), h.frame(name).unwrap(), "{name}");
