@@ -243,11 +243,19 @@ pub fn describe_zarr(dir: &Path) -> anyhow::Result<AnnDataInfo> {
     describe_zarr_store(&local_store(dir)?).map_err(|e| anyhow::anyhow!("{}: {e:#}", dir.display()))
 }
 
+/// Whether a zarr store is an AnnData: its root says `encoding-type:
+/// anndata` (one read of the root's metadata).
+pub(crate) fn is_anndata_store(store: &ReadableStorage) -> anyhow::Result<bool> {
+    let root = ZarrNode::read(store.as_ref(), &[])?;
+    Ok(root.as_ref().and_then(|r| r.attr("encoding-type")) == Some("anndata"))
+}
+
+const NOT_ANNDATA_STORE: &str = "not an AnnData zarr store (no encoding-type anndata)";
+
 /// Describe an AnnData zarr store, local or where it is stored.
 pub fn describe_zarr_store(store: &ReadableStorage) -> anyhow::Result<AnnDataInfo> {
-    let root = ZarrNode::read(store.as_ref(), &[])?;
-    if root.as_ref().and_then(|r| r.attr("encoding-type")) != Some("anndata") {
-        bail!("not an AnnData zarr store (no encoding-type anndata)");
+    if !is_anndata_store(store)? {
+        bail!(NOT_ANNDATA_STORE);
     }
     let (_, n_obs, obs) = zarr_frame(store, "obs")?;
     let (_, n_vars, var) = zarr_frame(store, "var")?;
@@ -469,7 +477,10 @@ pub fn read_frame_zarr(dir: &Path, slot: Slot) -> anyhow::Result<RecordBatch> {
 /// stored (only obs's or var's arrays are read), as one arrow batch.
 pub fn read_frame_zarr_store(store: &ReadableStorage, slot: Slot) -> anyhow::Result<RecordBatch> {
     let name = slot.name();
-    describe_zarr_store(store)?;
+    // (Only the root is checked: the other table is not read.)
+    if !is_anndata_store(store)? {
+        bail!(NOT_ANNDATA_STORE);
+    }
     let (index, _, columns) = zarr_frame(store, name)?;
     let mut fields: Vec<(String, ArrayRef)> = vec![(
         index_name(&index),

@@ -18,7 +18,7 @@ use super::matrix::{Rows, Sparse};
 use super::num::Num;
 use super::spans::Read;
 use super::x::{self, Layout, SparseX};
-use crate::formats::anndata::{masked, zarr_column, zarr_frame, zarr_strings};
+use crate::formats::anndata::{is_anndata_store, masked, zarr_column, zarr_frame, zarr_strings};
 use crate::formats::zarr_node::ZarrNode;
 use crate::refused;
 
@@ -127,13 +127,9 @@ impl ZarrAnnData {
     /// Open the store: checks that it is an AnnData and finds how X is
     /// stored. Call from a blocking thread.
     pub fn open(store: ReadableStorage, what: &str) -> anyhow::Result<ZarrAnnData> {
-        let node = |parts: &[&str]| {
-            ZarrNode::read(store.as_ref(), parts).with_context(|| {
-                format!("{what} cannot be read (the store is damaged or unreachable)")
-            })
-        };
-        let root = node(&[])?;
-        if root.as_ref().and_then(|r| r.attr("encoding-type")) != Some("anndata") {
+        let unreadable = || format!("{what} cannot be read (the store is damaged or unreachable)");
+        let node = |parts: &[&str]| ZarrNode::read(store.as_ref(), parts).with_context(unreadable);
+        if !is_anndata_store(&store).with_context(unreadable)? {
             bail!(refused!(
                 "{what} is not an AnnData zarr store (no encoding-type anndata at its root)"
             ));
