@@ -75,6 +75,13 @@ pub async fn run(args: SliceArgs) -> anyhow::Result<()> {
         run: args.run.clone(),
     };
     let outcome = slice(reading.reader(), &reading.primary, &request).await?;
+    if !outcome.left_out.is_empty() {
+        eprintln!(
+            "note: the slice does not carry {} of artifact {}",
+            outcome.left_out.join(", "),
+            outcome.uid
+        );
+    }
     match &args.save {
         Some(key) => {
             let saved = save(

@@ -118,6 +118,51 @@ impl ZarrNode {
     }
 }
 
+/// The names of the children of the group at `parts`, as the store's
+/// consolidated metadata list them (format 2's `.zmetadata`, format 3's
+/// root `zarr.json`: anndata writes them); None when the store has none,
+/// and so cannot say without listing (which a store read by keys cannot).
+pub fn children(
+    store: &dyn ReadableStorageTraits,
+    parts: &[&str],
+) -> Result<Option<Vec<String>>, StorageError> {
+    let json = |key: &str| -> Result<Option<Value>, StorageError> {
+        Ok(store
+            .get(&StoreKey::new(key)?)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    };
+    // Paths of nodes (v3) or of metadata keys (v2), from the root.
+    let paths: Vec<String> = match json("zarr.json")? {
+        Some(root) => match root
+            .get("consolidated_metadata")
+            .and_then(|c| c.get("metadata"))
+            .and_then(Value::as_object)
+        {
+            Some(nodes) => nodes.keys().cloned().collect(),
+            None => return Ok(None),
+        },
+        None => match json(".zmetadata")?
+            .as_ref()
+            .and_then(|m| m.get("metadata"))
+            .and_then(Value::as_object)
+        {
+            Some(keys) => keys.keys().cloned().collect(),
+            None => return Ok(None),
+        },
+    };
+    let prefix: String = parts.iter().map(|p| format!("{p}/")).collect();
+    let mut names: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.strip_prefix(&prefix))
+        .filter_map(|rest| rest.split('/').next())
+        .filter(|n| is_plain_name(n) && !n.starts_with('.'))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(Some(names))
+}
+
 /// Whether a name read from a store's metadata (a column, an index, a
 /// scale's path) names a child node, and no path that could leave the store.
 pub fn is_plain_name(name: &str) -> bool {
@@ -135,6 +180,27 @@ fn shape_of(meta: &Value) -> Vec<i64> {
 mod tests {
     use super::*;
     use crate::formats::fixture;
+
+    #[test]
+    fn a_groups_children_are_named_by_the_consolidated_metadata_of_either_format() {
+        for store in ["anndata/pbmc.zarr", "formats/pbmc_v3.zarr"] {
+            let dir = fixture(store);
+            let fs = zarrs::filesystem::FilesystemStore::new(&dir).unwrap();
+            let names = |parts: &[&str]| children(&fs, parts).unwrap().unwrap();
+            assert_eq!(
+                names(&["obs", "cell_type"]),
+                ["categories", "codes"],
+                "{store}"
+            );
+            assert_eq!(names(&["X"]), ["data", "indices", "indptr"], "{store}");
+            assert!(names(&["layers"]).is_empty(), "{store}");
+            assert!(names(&[]).contains(&"obs".to_string()), "{store}");
+        }
+        // A store without consolidated metadata cannot say.
+        let plain = tempfile::tempdir().unwrap();
+        let fs = zarrs::filesystem::FilesystemStore::new(plain.path()).unwrap();
+        assert_eq!(children(&fs, &["obs"]).unwrap(), None);
+    }
 
     #[test]
     fn v2_and_v3_stores_written_by_anndata_read_alike() {

@@ -15,7 +15,7 @@ use super::frame::{Frame, Values};
 use super::matrix::{Rows, Sparse};
 use super::num::Num;
 use super::spans::{Read, READERS};
-use super::x::{self, Layout, SparseX};
+use super::x::{self, Layout, Matrix, SparseX};
 use crate::formats::anndata::masked;
 use crate::refused;
 
@@ -153,14 +153,71 @@ fn values(ds: &Dataset) -> anyhow::Result<Values> {
     })
 }
 
-/// The type of X's values, or a refusal of an X of anything but numbers.
-fn x_type(ds: &Dataset) -> anyhow::Result<Num> {
+/// The type of a matrix's values, or a refusal of one of anything but
+/// numbers.
+fn number_type(ds: &Dataset, path: &str) -> anyhow::Result<Num> {
     Num::from_hdf5(ds.dtype()).ok_or_else(|| {
         refused!(
-            "X holds {:?}: slicing reads float and integer X",
+            "{path} holds {:?}: slicing reads float and integer matrices",
             ds.dtype()
         )
     })
+}
+
+/// The matrix at `path` of the file (see [`H5ad::matrix`]).
+fn matrix(file: &Hdf5File, path: &str) -> anyhow::Result<Option<Matrix>> {
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let members = if parent.is_empty() {
+        file.root_group()?.member_names()?
+    } else {
+        file.group(parent)?.member_names()?
+    };
+    let (groups, datasets) = members;
+    if datasets.iter().any(|d| d == name) {
+        let x = file.dataset(path)?;
+        let shape = x.shape().to_vec();
+        let [rows, cols] = shape[..] else {
+            bail!(refused!("{path} has {} dimensions, not 2", shape.len()));
+        };
+        return Ok(Some(Matrix {
+            path: path.into(),
+            layout: Layout::Dense,
+            rows,
+            cols,
+            num: number_type(&x, path)?,
+        }));
+    }
+    if !groups.iter().any(|g| g == name) {
+        return Ok(None);
+    }
+    let x = file.group(path)?;
+    let layout = match group_attr(&x, "encoding-type").as_deref() {
+        Some("csr_matrix") => Layout::Csr,
+        Some("csc_matrix") => Layout::Csc,
+        other => bail!(refused!(
+            "{path} is encoded as {other:?}; slicing reads dense, csr_matrix and csc_matrix matrices"
+        )),
+    };
+    let shape = x
+        .attributes()?
+        .into_iter()
+        .find(|a| a.name == "shape")
+        .with_context(|| format!("{path} has no shape"))?;
+    let shape: Vec<i64> = shape.read_1d::<i64>().or_else(|_| {
+        shape
+            .read_1d::<i32>()
+            .map(|v| v.into_iter().map(i64::from).collect())
+    })?;
+    let [rows, cols] = shape[..] else {
+        bail!(refused!("{path}'s shape {shape:?} is not 2-dimensional"));
+    };
+    Ok(Some(Matrix {
+        path: path.into(),
+        layout,
+        rows: rows as u64,
+        cols: cols as u64,
+        num: number_type(&x.dataset("data")?, path)?,
+    }))
 }
 
 impl H5ad {
@@ -168,57 +225,44 @@ impl H5ad {
     /// how X is stored.
     pub fn open(source: DynStorage, what: &str) -> anyhow::Result<H5ad> {
         let file = open_anndata(source, what)?;
-        let shape = || -> anyhow::Result<_> {
-            let (groups, datasets) = file.root_group()?.member_names()?;
-            Ok(if datasets.iter().any(|d| d == "X") {
-                let x = file.dataset("X")?;
-                let shape = x.shape().to_vec();
-                if shape.len() != 2 {
-                    bail!(refused!("{what}: X has {} dimensions, not 2", shape.len()));
-                }
-                (shape[0], shape[1], Layout::Dense, x_type(&x)?)
-            } else if groups.iter().any(|g| g == "X") {
-                let x = file.group("X")?;
-                let layout = match group_attr(&x, "encoding-type").as_deref() {
-                    Some("csr_matrix") => Layout::Csr,
-                    Some("csc_matrix") => Layout::Csc,
-                    other => bail!(refused!(
-                        "{what}: X is encoded as {other:?}; slicing reads dense, csr_matrix and csc_matrix X"
-                    )),
-                };
-                let shape = x
-                    .attributes()?
-                    .into_iter()
-                    .find(|a| a.name == "shape")
-                    .context("X has no shape")?;
-                let shape: Vec<i64> = shape.read_1d::<i64>().or_else(|_| {
-                    shape
-                        .read_1d::<i32>()
-                        .map(|v| v.into_iter().map(i64::from).collect())
-                })?;
-                let [rows, cols] = shape[..] else {
-                    bail!(refused!("{what}: X's shape {shape:?} is not 2-dimensional"));
-                };
-                (
-                    rows as u64,
-                    cols as u64,
-                    layout,
-                    x_type(&x.dataset("data")?)?,
-                )
-            } else {
-                bail!(refused!("{what} has no X to slice"));
-            })
+        let x = match matrix(&file, "X") {
+            Ok(Some(x)) => x,
+            Ok(None) => bail!(refused!("{what} has no X to slice")),
+            Err(e) if e.downcast_ref::<crate::error::Refused>().is_some() => {
+                return Err(e.context(format!("{what}: its X cannot be sliced")))
+            }
+            Err(e) => {
+                return Err(e.context(format!(
+                    "{what}: its X cannot be read (the file is truncated or damaged)"
+                )))
+            }
         };
-        let (n_obs, n_vars, layout, x_type) = shape().with_context(|| {
-            format!("{what}: its X cannot be read (the file is truncated or damaged)")
-        })?;
         Ok(H5ad {
             file,
-            n_obs,
-            n_vars,
-            layout,
-            x_type,
+            n_obs: x.rows,
+            n_vars: x.cols,
+            layout: x.layout,
+            x_type: x.num,
         })
+    }
+
+    /// The matrix at `path` (`X`, `layers/counts`, `obsm/X_umap`): None
+    /// when there is none, a refusal when it is not a matrix slicing reads.
+    pub fn matrix(&self, path: &str) -> anyhow::Result<Option<Matrix>> {
+        matrix(&self.file, path)
+    }
+
+    /// The names in the group `name` (`layers`, `obsm`, …); none when the
+    /// file has no such group.
+    pub fn members(&self, name: &str) -> anyhow::Result<Option<Vec<String>>> {
+        let (groups, _) = self.file.root_group()?.member_names()?;
+        if !groups.iter().any(|g| g == name) {
+            return Ok(Some(Vec::new()));
+        }
+        let (mut groups, datasets) = self.file.group(name)?.member_names()?;
+        groups.extend(datasets);
+        groups.sort();
+        Ok(Some(groups))
     }
 
     /// The dataframe `name` (obs or var) whole: its index and columns.
@@ -234,23 +278,48 @@ impl H5ad {
         keep: &[Option<u32>],
         n_out: usize,
     ) -> anyhow::Result<Sparse> {
+        let x = Matrix {
+            path: "X".into(),
+            layout: self.layout,
+            rows: self.n_obs,
+            cols: self.n_vars,
+            num: self.x_type,
+        };
+        self.read_matrix(&x, rows, keep, n_out)
+    }
+
+    /// A matrix at `rows` (ascending) and the columns `keep` maps to output
+    /// positions, as CSR rows.
+    pub fn read_matrix(
+        &self,
+        m: &Matrix,
+        rows: &[u64],
+        keep: &[Option<u32>],
+        n_out: usize,
+    ) -> anyhow::Result<Sparse> {
         let mut out = Rows::new(n_out);
-        match self.layout {
-            Layout::Dense => self.dense_rows(rows, keep, &mut out)?,
+        match m.layout {
+            Layout::Dense => self.dense_rows(m, rows, keep, &mut out)?,
             Layout::Csr => {
-                x::csr_rows(&self.sparse(self.n_obs, self.n_vars)?, rows, keep, &mut out)?
+                x::csr_rows(&self.sparse(&m.path, m.rows, m.cols)?, rows, keep, &mut out)?
             }
             Layout::Csc => {
-                x::csc_rows(&self.sparse(self.n_vars, self.n_obs)?, rows, keep, &mut out)?
+                x::csc_rows(&self.sparse(&m.path, m.cols, m.rows)?, rows, keep, &mut out)?
             }
         }
         Ok(out.finish())
     }
 
-    /// Dense X: the block of each run of rows between the first and last
-    /// column kept.
-    fn dense_rows(&self, rows: &[u64], keep: &[Option<u32>], out: &mut Rows) -> anyhow::Result<()> {
-        let x = self.file.dataset("X")?;
+    /// A dense matrix: the block of each run of rows between the first and
+    /// last column kept.
+    fn dense_rows(
+        &self,
+        m: &Matrix,
+        rows: &[u64],
+        keep: &[Option<u32>],
+        out: &mut Rows,
+    ) -> anyhow::Result<()> {
+        let x = self.file.dataset(&m.path)?;
         super::prefetch::chunk_index(&self.file, &x, READERS);
         let block = |rows: Range<u64>, cols: Range<u64>| -> anyhow::Result<Vec<f64>> {
             let slice = |r: Range<u64>| SliceInfoElem::Slice {
@@ -269,7 +338,7 @@ impl H5ad {
                         .collect()
                 };
             }
-            Ok(match x_type(&x)? {
+            Ok(match m.num {
                 Num::F32 => read!(f32),
                 Num::F64 => read!(f64),
                 Num::I8 => read!(i8),
@@ -289,10 +358,11 @@ impl H5ad {
     /// its pointers (`n + 1`: rows for CSR, columns for CSC), checked.
     fn sparse(
         &self,
+        path: &str,
         n: u64,
         width: u64,
     ) -> anyhow::Result<SparseX<impl Fn(Range<u64>) -> anyhow::Result<Read> + Sync>> {
-        let x = self.file.group("X")?;
+        let x = self.file.group(path)?;
         let (data, indices) = (x.dataset("data")?, x.dataset("indices")?);
         let (ds, is) = (data.shape().to_vec(), indices.shape().to_vec());
         if ds.len() != 1 || ds != is {

@@ -40,6 +40,24 @@ impl Sparse {
     }
 }
 
+impl Sparse {
+    /// The rows at `at`, in that order (a row may come more than once).
+    pub fn pick_rows(&self, at: &[usize]) -> Sparse {
+        let mut out = Sparse {
+            n_cols: self.n_cols,
+            indptr: vec![0],
+            ..Sparse::default()
+        };
+        for r in at {
+            let (a, b) = (self.indptr[*r] as usize, self.indptr[*r + 1] as usize);
+            out.indices.extend_from_slice(&self.indices[a..b]);
+            out.data.extend_from_slice(&self.data[a..b]);
+            out.indptr.push(out.indices.len() as i64);
+        }
+        out
+    }
+}
+
 /// Builds a [`Sparse`] one row at a time.
 pub struct Rows {
     matrix: Sparse,
@@ -92,5 +110,9 @@ mod tests {
         assert_eq!(m.dense_row(1), vec![0.0; 3]);
         assert_eq!(m.dense_column(1), vec![0.0, 0.0, 7.0]);
         assert_eq!(m.n_rows(), 3);
+        let picked = m.pick_rows(&[2, 0, 2]);
+        assert_eq!(picked.dense_row(0), vec![0.0, 7.0, 0.0]);
+        assert_eq!(picked.dense_row(1), vec![1.0, 0.0, 5.0]);
+        assert_eq!(picked.dense_row(2), vec![0.0, 7.0, 0.0]);
     }
 }

@@ -5,6 +5,7 @@
 //! of the rows or columns kept), and written as h5ad or parquet. The
 //! artifact read becomes an input of the run, when one is given.
 
+pub mod aligned;
 pub mod frame;
 pub mod h5ad;
 pub mod matrix;
@@ -59,6 +60,9 @@ pub struct SliceOutcome {
     pub size: u64,
     pub bytes_read: u64,
     pub requests: u64,
+    /// What the source holds that an h5ad slice does not carry (`uns`,
+    /// `raw`, an `obsm` entry that is not a matrix).
+    pub left_out: Vec<String>,
 }
 
 /// The output formats, by the output's suffix.
@@ -102,8 +106,26 @@ pub async fn slice(
     } = select::variables(&var, &request.var, request.var_key.as_deref())?;
     let out_path = request.output.clone();
     let n_out = var_rows.len();
-    let (n_obs, n_vars) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (n_obs, n_vars, left_out) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let x = file.read_x(&rows, &keep, n_out)?;
+        // Layers, obsm, varm, obsp and varp go into an h5ad slice (a
+        // parquet one is obs and X).
+        let aligned = match output {
+            Output::H5ad => {
+                let (n_obs, n_vars) = file.shape();
+                aligned::read(
+                    &file,
+                    &aligned::Kept {
+                        rows: &rows,
+                        keep: &keep,
+                        var_rows: &var_rows,
+                        n_obs,
+                        n_vars,
+                    },
+                )?
+            }
+            Output::Parquet => aligned::Aligned::default(),
+        };
         let picked: Vec<usize> = rows.iter().map(|r| *r as usize).collect();
         let slice = Slice {
             obs: obs.take(&picked),
@@ -112,6 +134,7 @@ pub async fn slice(
             x,
             sparse: file.layout().0 != Layout::Dense,
             x_type: file.layout().1,
+            aligned,
         };
         // Written beside the output and renamed when whole: a slice that
         // fails half-way leaves no file, and never half of one.
@@ -138,7 +161,11 @@ pub async fn slice(
         partial
             .persist(&out_path)
             .with_context(|| format!("{} cannot be written", out_path.display()))?;
-        Ok((slice.obs.index.len(), slice.var.index.len()))
+        Ok((
+            slice.obs.index.len(),
+            slice.var.index.len(),
+            slice.aligned.left_out,
+        ))
     })
     .await??;
     if request.run.is_some() {
@@ -151,6 +178,7 @@ pub async fn slice(
         size: a.size.unwrap_or_default() as u64,
         bytes_read: counter.bytes(),
         requests: counter.requests(),
+        left_out,
     })
 }
 
@@ -339,6 +367,7 @@ mod tests {
                 x,
                 sparse: true,
                 x_type: file.layout().1,
+                aligned: Default::default(),
             };
             write::write_h5ad(&slice, &w).unwrap();
             (slice.obs, var, slice.x)

@@ -10,7 +10,7 @@ use super::h5ad::{self, H5ad};
 use super::matrix::Sparse;
 use super::num::Num;
 use super::ranged;
-use super::x::Layout;
+use super::x::{Layout, Matrix};
 use super::zarr::ZarrAnnData;
 use crate::artifacts::Located;
 use crate::formats::anndata::{read_frame_zarr_store, Slot};
@@ -81,6 +81,51 @@ impl AnnData {
         match self {
             AnnData::H5ad(f) => (f.layout, f.x_type),
             AnnData::Zarr(z) => (z.layout, z.x_type),
+        }
+    }
+
+    /// The matrix at `path` (`layers/counts`, `obsm/X_umap`), None when
+    /// there is none. Blocking.
+    pub fn matrix(&self, path: &str) -> anyhow::Result<Option<Matrix>> {
+        match self {
+            AnnData::H5ad(f) => f.matrix(path),
+            AnnData::Zarr(z) => z.matrix(path),
+        }
+    }
+
+    /// The names in the group `name` (`layers`, `obsm`, …); None when they
+    /// cannot be known (a zarr store without consolidated metadata).
+    /// Blocking.
+    pub fn members(&self, name: &str) -> anyhow::Result<Option<Vec<String>>> {
+        match self {
+            AnnData::H5ad(f) => f.members(name),
+            AnnData::Zarr(z) => z.members(name),
+        }
+    }
+
+    /// Whether the group `name` (`uns`, `raw`) is there and holds
+    /// anything. Blocking.
+    pub fn has_content(&self, name: &str) -> anyhow::Result<bool> {
+        Ok(match self {
+            AnnData::H5ad(f) => f.members(name)?.is_some_and(|m| !m.is_empty()),
+            AnnData::Zarr(z) => {
+                z.members(name)?.is_none_or(|m| !m.is_empty()) && z.has_group(name)?
+            }
+        })
+    }
+
+    /// A matrix at `rows` (ascending) and the columns `keep` maps to
+    /// output positions, as CSR rows. Blocking.
+    pub fn read_matrix(
+        &self,
+        m: &Matrix,
+        rows: &[u64],
+        keep: &[Option<u32>],
+        n_out: usize,
+    ) -> anyhow::Result<Sparse> {
+        match self {
+            AnnData::H5ad(f) => f.read_matrix(m, rows, keep, n_out),
+            AnnData::Zarr(z) => z.read_matrix(m, rows, keep, n_out),
         }
     }
 

@@ -10,6 +10,7 @@ use arrow::array::ArrayRef;
 use arrow::record_batch::RecordBatch;
 use hdf5::types::VarLenUnicode;
 
+use super::aligned::Aligned;
 use super::frame::{Frame, Values};
 use super::matrix::Sparse;
 use super::num::Num;
@@ -27,6 +28,8 @@ pub struct Slice {
     pub sparse: bool,
     /// The type of X's values in the source (written in it).
     pub x_type: Num,
+    /// Layers, obsm, varm, obsp and varp, cut alike (h5ad only).
+    pub aligned: Aligned,
 }
 
 /// Variables a parquet slice holds at most: one column each.
@@ -196,6 +199,35 @@ fn dataframe(file: &hdf5::File, name: &str, frame: &Frame) -> anyhow::Result<()>
     Ok(())
 }
 
+/// A matrix as anndata writes one: sparse as a `csr_matrix` group (data,
+/// indices, indptr and its shape), dense as a 2-d `array`; its values in
+/// the type `num`.
+fn write_matrix(
+    parent: &hdf5::Group,
+    name: &str,
+    m: &Sparse,
+    num: Num,
+    sparse: bool,
+) -> anyhow::Result<()> {
+    let (rows, cols) = (m.n_rows(), m.n_cols);
+    if sparse {
+        let x = parent.create_group(name)?;
+        encoding(&x, "csr_matrix", "0.1.0")?;
+        x.new_attr::<i64>()
+            .shape(2)
+            .create("shape")?
+            .write_raw(&[rows as i64, cols as i64])?;
+        numbers_dataset(&x, "data", &m.data, num, &[m.data.len()])?;
+        values_dataset(&x, "indices", &m.indices)?;
+        values_dataset(&x, "indptr", &m.indptr)?;
+    } else {
+        let dense: Vec<f64> = (0..rows).flat_map(|r| m.dense_row(r)).collect();
+        let ds = numbers_dataset(parent, name, &dense, num, &[rows, cols])?;
+        encoding(&ds, "array", "0.2.0")?;
+    }
+    Ok(())
+}
+
 /// The slice as an h5ad file at `path`.
 pub fn write_h5ad(slice: &Slice, path: &Path) -> anyhow::Result<()> {
     let file = hdf5::File::create(path)
@@ -203,31 +235,22 @@ pub fn write_h5ad(slice: &Slice, path: &Path) -> anyhow::Result<()> {
     encoding(&file, "anndata", "0.1.0")?;
     dataframe(&file, "obs", &slice.obs)?;
     dataframe(&file, "var", &slice.var)?;
-    let (rows, cols) = (slice.x.n_rows(), slice.x.n_cols);
-    if slice.sparse {
-        let x = file.create_group("X")?;
-        encoding(&x, "csr_matrix", "0.1.0")?;
-        x.new_attr::<i64>()
-            .shape(2)
-            .create("shape")?
-            .write_raw(&[rows as i64, cols as i64])?;
-        numbers_dataset(
-            &x,
-            "data",
-            &slice.x.data,
-            slice.x_type,
-            &[slice.x.data.len()],
-        )?;
-        values_dataset(&x, "indices", &slice.x.indices)?;
-        values_dataset(&x, "indptr", &slice.x.indptr)?;
-    } else {
-        let dense: Vec<f64> = (0..rows).flat_map(|r| slice.x.dense_row(r)).collect();
-        let ds = numbers_dataset(&file, "X", &dense, slice.x_type, &[rows, cols])?;
-        encoding(&ds, "array", "0.2.0")?;
-    }
-    for empty in ["layers", "obsm", "obsp", "varm", "varp", "uns"] {
-        let group = file.create_group(empty)?;
-        encoding(&group, "dict", "0.1.0")?;
+    write_matrix(&file, "X", &slice.x, slice.x_type, slice.sparse)?;
+    let a = &slice.aligned;
+    for (group, parts) in [
+        ("layers", &a.layers),
+        ("obsm", &a.obsm),
+        ("obsp", &a.obsp),
+        ("varm", &a.varm),
+        ("varp", &a.varp),
+        ("uns", &Vec::new()),
+    ] {
+        let g = file.create_group(group)?;
+        encoding(&g, "dict", "0.1.0")?;
+        for part in parts {
+            write_matrix(&g, &part.name, &part.values, part.num, part.sparse)
+                .with_context(|| format!("{group}/{} cannot be written", part.name))?;
+        }
     }
     file.flush()?;
     Ok(())

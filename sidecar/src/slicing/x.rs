@@ -9,6 +9,7 @@ use std::ops::Range;
 use anyhow::bail;
 
 use super::matrix::Rows;
+use super::num::Num;
 use super::spans::{batches, pieces, read_spans, runs, Read, SPAN_ENTRIES};
 use crate::refused;
 
@@ -18,6 +19,18 @@ pub enum Layout {
     Dense,
     Csr,
     Csc,
+}
+
+/// A matrix of an AnnData — X, a layer, an `obsm` or `varm` entry —: where
+/// it is in the file or store, how it is stored, its shape and the type of
+/// its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    pub path: String,
+    pub layout: Layout,
+    pub rows: u64,
+    pub cols: u64,
+    pub num: Num,
 }
 
 /// A sparse X as its reader gives it: the pointers (`n + 1`, checked by

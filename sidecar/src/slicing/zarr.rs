@@ -17,9 +17,9 @@ use super::frame::{Frame, Values};
 use super::matrix::{Rows, Sparse};
 use super::num::Num;
 use super::spans::Read;
-use super::x::{self, Layout, SparseX};
+use super::x::{self, Layout, Matrix, SparseX};
 use crate::formats::anndata::{is_anndata_store, masked, zarr_column, zarr_frame, zarr_strings};
-use crate::formats::zarr_node::ZarrNode;
+use crate::formats::zarr_node::{children, ZarrNode};
 use crate::refused;
 
 type Store = Arc<dyn ReadableStorageTraits>;
@@ -123,62 +123,106 @@ fn integers(array: &Cached, kind: &str, subset: &ArraySubset) -> anyhow::Result<
     })
 }
 
+/// The matrix at `path` of the store (see [`ZarrAnnData::matrix`]).
+fn matrix(store: &ReadableStorage, path: &str) -> anyhow::Result<Option<Matrix>> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let number_type = |kind: &str| {
+        Num::from_kind(kind).ok_or_else(|| {
+            refused!("{path} holds {kind:?} values: slicing reads float and integer matrices")
+        })
+    };
+    Ok(Some(match ZarrNode::read(store.as_ref(), &parts)? {
+        Some(x) if !x.is_group => {
+            let [rows, cols] = x.shape[..] else {
+                bail!(refused!("{path} has {} dimensions, not 2", x.shape.len()));
+            };
+            Matrix {
+                path: path.into(),
+                layout: Layout::Dense,
+                rows: rows as u64,
+                cols: cols as u64,
+                num: number_type(&x.kind)?,
+            }
+        }
+        Some(x) => {
+            let layout = match x.attr("encoding-type") {
+                Some("csr_matrix") => Layout::Csr,
+                Some("csc_matrix") => Layout::Csc,
+                other => bail!(refused!(
+                    "{path} is encoded as {other:?}; slicing reads dense, csr_matrix and csc_matrix matrices"
+                )),
+            };
+            let shape: Vec<i64> = x
+                .attrs
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_i64()).collect())
+                .unwrap_or_default();
+            let [rows, cols] = shape[..] else {
+                bail!(refused!("{path}'s shape {shape:?} is not 2-dimensional"));
+            };
+            let mut data_path = parts.clone();
+            data_path.push("data");
+            let data = ZarrNode::read(store.as_ref(), &data_path)?
+                .with_context(|| format!("{path} has no data"))?;
+            Matrix {
+                path: path.into(),
+                layout,
+                rows: rows as u64,
+                cols: cols as u64,
+                num: number_type(&data.kind)?,
+            }
+        }
+        None => return Ok(None),
+    }))
+}
+
 impl ZarrAnnData {
     /// Open the store: checks that it is an AnnData and finds how X is
     /// stored. Call from a blocking thread.
     pub fn open(store: ReadableStorage, what: &str) -> anyhow::Result<ZarrAnnData> {
         let unreadable = || format!("{what} cannot be read (the store is damaged or unreachable)");
-        let node = |parts: &[&str]| ZarrNode::read(store.as_ref(), parts).with_context(unreadable);
         if !is_anndata_store(&store).with_context(unreadable)? {
             bail!(refused!(
                 "{what} is not an AnnData zarr store (no encoding-type anndata at its root)"
             ));
         }
-        let x_type = |kind: &str| {
-            Num::from_kind(kind).ok_or_else(|| {
-                refused!("{what}: X holds {kind:?} values: slicing reads float and integer X")
-            })
-        };
-        let (n_obs, n_vars, layout, x_type) = match node(&["X"])? {
-            Some(x) if !x.is_group => {
-                let [rows, cols] = x.shape[..] else {
-                    bail!(refused!(
-                        "{what}: X has {} dimensions, not 2",
-                        x.shape.len()
-                    ));
-                };
-                (rows as u64, cols as u64, Layout::Dense, x_type(&x.kind)?)
+        let x = match matrix(&store, "X") {
+            Ok(Some(x)) => x,
+            Ok(None) => bail!(refused!("{what} has no X to slice")),
+            Err(e) if e.downcast_ref::<crate::error::Refused>().is_some() => {
+                return Err(e.context(format!("{what}: its X cannot be sliced")))
             }
-            Some(x) => {
-                let layout = match x.attr("encoding-type") {
-                    Some("csr_matrix") => Layout::Csr,
-                    Some("csc_matrix") => Layout::Csc,
-                    other => bail!(refused!(
-                        "{what}: X is encoded as {other:?}; slicing reads dense, csr_matrix and csc_matrix X"
-                    )),
-                };
-                let shape: Vec<i64> = x
-                    .attrs
-                    .get("shape")
-                    .and_then(|s| s.as_array())
-                    .map(|a| a.iter().filter_map(|v| v.as_i64()).collect())
-                    .unwrap_or_default();
-                let [rows, cols] = shape[..] else {
-                    bail!(refused!("{what}: X's shape {shape:?} is not 2-dimensional"));
-                };
-                let data =
-                    node(&["X", "data"])?.with_context(|| format!("{what}: X has no data"))?;
-                (rows as u64, cols as u64, layout, x_type(&data.kind)?)
-            }
-            None => bail!(refused!("{what} has no X to slice")),
+            Err(e) => return Err(e.context(unreadable())),
         };
         Ok(ZarrAnnData {
             store,
-            n_obs,
-            n_vars,
-            layout,
-            x_type,
+            n_obs: x.rows,
+            n_vars: x.cols,
+            layout: x.layout,
+            x_type: x.num,
         })
+    }
+
+    /// The matrix at `path` (`X`, `layers/counts`, `obsm/X_umap`): None
+    /// when there is none, a refusal when it is not a matrix slicing reads.
+    pub fn matrix(&self, path: &str) -> anyhow::Result<Option<Matrix>> {
+        matrix(&self.store, path)
+    }
+
+    /// Whether the store has a group `name`.
+    pub fn has_group(&self, name: &str) -> anyhow::Result<bool> {
+        Ok(ZarrNode::read(self.store.as_ref(), &[name])?.is_some_and(|g| g.is_group))
+    }
+
+    /// The names in the group `name` (`layers`, `obsm`, …), from the
+    /// store's consolidated metadata; none when it has no such group, None
+    /// when it has no consolidated metadata to name them.
+    pub fn members(&self, name: &str) -> anyhow::Result<Option<Vec<String>>> {
+        if !self.has_group(name)? {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(children(self.store.as_ref(), &[name])?)
     }
 
     /// The dataframe `name` (obs or var) whole: its index and columns
@@ -267,20 +311,39 @@ impl ZarrAnnData {
         keep: &[Option<u32>],
         n_out: usize,
     ) -> anyhow::Result<Sparse> {
+        let x = Matrix {
+            path: "X".into(),
+            layout: self.layout,
+            rows: self.n_obs,
+            cols: self.n_vars,
+            num: self.x_type,
+        };
+        self.read_matrix(&x, rows, keep, n_out)
+    }
+
+    /// A matrix at `rows` (ascending) and the columns `keep` maps to output
+    /// positions, as CSR rows.
+    pub fn read_matrix(
+        &self,
+        m: &Matrix,
+        rows: &[u64],
+        keep: &[Option<u32>],
+        n_out: usize,
+    ) -> anyhow::Result<Sparse> {
         let mut out = Rows::new(n_out);
-        match self.layout {
+        match m.layout {
             Layout::Dense => {
-                let (x, kind, _) = array(&self.store, "X")?;
+                let (x, kind, _) = array(&self.store, &m.path)?;
                 let block = |rows: Range<u64>, cols: Range<u64>| {
                     numbers(&x, &kind, &ArraySubset::new_with_ranges(&[rows, cols]))
                 };
                 x::dense_rows(block, rows, keep, &mut out)?;
             }
             Layout::Csr => {
-                x::csr_rows(&self.sparse(self.n_obs, self.n_vars)?, rows, keep, &mut out)?
+                x::csr_rows(&self.sparse(&m.path, m.rows, m.cols)?, rows, keep, &mut out)?
             }
             Layout::Csc => {
-                x::csc_rows(&self.sparse(self.n_vars, self.n_obs)?, rows, keep, &mut out)?
+                x::csc_rows(&self.sparse(&m.path, m.cols, m.rows)?, rows, keep, &mut out)?
             }
         }
         Ok(out.finish())
@@ -289,12 +352,13 @@ impl ZarrAnnData {
     /// A sparse X's `data` and `indices` and its pointers, checked.
     fn sparse(
         &self,
+        path: &str,
         n: u64,
         width: u64,
     ) -> anyhow::Result<SparseX<impl Fn(Range<u64>) -> anyhow::Result<Read> + Sync>> {
-        let (data, data_kind, data_shape) = array(&self.store, "X/data")?;
-        let (indices, index_kind, index_shape) = array(&self.store, "X/indices")?;
-        let (indptr, indptr_kind, indptr_shape) = array(&self.store, "X/indptr")?;
+        let (data, data_kind, data_shape) = array(&self.store, &format!("{path}/data"))?;
+        let (indices, index_kind, index_shape) = array(&self.store, &format!("{path}/indices"))?;
+        let (indptr, indptr_kind, indptr_shape) = array(&self.store, &format!("{path}/indptr"))?;
         if data_shape.len() != 1 || data_shape != index_shape || indptr_shape.len() != 1 {
             bail!(refused!(
                 "X/data has the shape {data_shape:?}, X/indices {index_shape:?} and X/indptr {indptr_shape:?}: they must be 1-dimensional, data and indices as long as each other"
