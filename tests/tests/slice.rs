@@ -257,11 +257,11 @@ fn a_slice_keeps_the_types_of_its_source() {
             out.to_str().unwrap(),
         ]);
         ok(&sliced);
-        // Layers, obsm, varm, obsp and varp come along (anndata compares
-        // them below); what does not is named.
+        // Layers, obsm, varm, obsp, varp and raw come along (anndata
+        // compares them below); what does not is named.
         let note = stderr_text(&sliced);
         assert!(
-            note.contains("does not carry obsm/meta (not a matrix of numbers), uns, raw"),
+            note.contains("does not carry obsm/meta (not a matrix of numbers), uns of"),
             "{note}"
         );
         anndata_agrees(

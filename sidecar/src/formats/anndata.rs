@@ -178,7 +178,13 @@ pub(crate) fn zarr_frame(
     store: &ReadableStorage,
     name: &str,
 ) -> anyhow::Result<(String, i64, Vec<FrameColumn>)> {
-    let group = ZarrNode::read(store.as_ref(), &[name])?
+    // (`name` may be a path: `raw/var`.)
+    let at: Vec<&str> = name.split('/').collect();
+    let node = |child: &str| {
+        let parts: Vec<&str> = at.iter().copied().chain([child]).collect();
+        ZarrNode::read(store.as_ref(), &parts)
+    };
+    let group = ZarrNode::read(store.as_ref(), &at)?
         .filter(|n| n.is_group)
         .with_context(|| format!("no {name} group: not an AnnData zarr store"))?;
     let index = group.attr("_index").unwrap_or("_index").to_string();
@@ -189,7 +195,7 @@ pub(crate) fn zarr_frame(
         Ok(())
     };
     plain(&index)?;
-    let n = ZarrNode::read(store.as_ref(), &[name, &index])?
+    let n = node(&index)?
         .and_then(|a| a.shape.first().copied())
         .with_context(|| format!("{name} has no index {index:?}"))?;
     let order: Vec<String> = group
@@ -205,10 +211,9 @@ pub(crate) fn zarr_frame(
     let mut columns = Vec::with_capacity(order.len());
     for col in order {
         plain(&col)?;
-        let node = ZarrNode::read(store.as_ref(), &[name, &col])?
-            .with_context(|| format!("{name}/{col} cannot be read"))?;
-        let (dtype, categories) = if node.is_group {
-            match node.attr("encoding-type").unwrap_or("") {
+        let column = node(&col)?.with_context(|| format!("{name}/{col} cannot be read"))?;
+        let (dtype, categories) = if column.is_group {
+            match column.attr("encoding-type").unwrap_or("") {
                 "categorical" => (
                     "cat",
                     Some(category_texts(&zarr_column(
@@ -221,7 +226,7 @@ pub(crate) fn zarr_frame(
                 _ => ("dict", None),
             }
         } else {
-            (zarr_dtype(&node.kind), None)
+            (zarr_dtype(&column.kind), None)
         };
         columns.push(FrameColumn {
             name: col,

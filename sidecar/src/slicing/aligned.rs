@@ -3,12 +3,15 @@
 //! kept), each `obsm` matrix at the rows kept, each `varm` matrix at the
 //! variables kept (in their order), each `obsp` and `varp` matrix at the
 //! rows, or variables, kept on both sides. Dense stays dense, sparse
-//! becomes CSR, the numbers keep their type. What is not carried — `uns`,
-//! `raw`, and entries that are not matrices (an `obsm` dataframe) — is
-//! named, for the user to hear of it.
+//! becomes CSR, the numbers keep their type. `raw` (the matrix before
+//! variables were dropped, with its own var) comes at the rows kept and
+//! every one of its variables. What is not carried — `uns`, and entries
+//! that are not matrices (an `obsm` dataframe) — is named, for the user to
+//! hear of it.
 
 use anyhow::{bail, Context};
 
+use super::frame::Frame;
 use super::matrix::Sparse;
 use super::num::Num;
 use super::source::AnnData;
@@ -34,9 +37,19 @@ pub struct Aligned {
     pub varm: Vec<Part>,
     pub obsp: Vec<Part>,
     pub varp: Vec<Part>,
-    /// What the source holds that the slice does not (`uns`, `raw`,
-    /// `obsm/spatial: not a matrix`).
+    pub raw: Option<Raw>,
+    /// What the source holds that the slice does not (`uns`,
+    /// `obsm/meta (not a matrix of numbers)`).
     pub left_out: Vec<String>,
+}
+
+/// `raw`: its X at the rows kept (every variable of its own), its var, and
+/// its varm whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Raw {
+    pub x: Part,
+    pub var: Frame,
+    pub varm: Vec<Part>,
 }
 
 /// What is kept: the rows (ascending), the variables (`keep[var] =
@@ -52,9 +65,10 @@ pub struct Kept<'a> {
 /// Read what the slice carries beside X. Blocking.
 pub fn read(file: &AnnData, kept: &Kept) -> anyhow::Result<Aligned> {
     let mut out = Aligned::default();
+    let mut raw_varm = Vec::new();
     // Positions of the kept rows, for the columns of obsp.
     let row_keep = positions(kept.rows.iter().map(|r| *r as usize), kept.n_obs);
-    for group in ["layers", "obsm", "varm", "obsp", "varp"] {
+    for group in ["layers", "obsm", "varm", "obsp", "varp", "raw/varm"] {
         let Some(names) = file.members(group)? else {
             out.left_out.push(format!(
                 "{group} (the store has no consolidated metadata naming its entries)"
@@ -105,7 +119,7 @@ pub fn read(file: &AnnData, kept: &Kept) -> anyhow::Result<Aligned> {
                             m.cols as usize,
                         )?)
                     }
-                    _ => {
+                    "varp" => {
                         shaped(&m, kept.n_vars, Some(kept.n_vars))?;
                         part(in_order(
                             file,
@@ -115,26 +129,70 @@ pub fn read(file: &AnnData, kept: &Kept) -> anyhow::Result<Aligned> {
                             kept.var_rows.len(),
                         )?)
                     }
+                    // raw/varm: whole, as raw's variables all stay.
+                    _ => {
+                        let all: Vec<u64> = (0..m.rows).collect();
+                        part(file.read_matrix(&m, &all, &every(m.cols), m.cols as usize)?)
+                    }
                 })
             };
-            out_of(&mut out, group).push(read().with_context(|| format!("{path} cannot be read"))?);
+            let read = read().with_context(|| format!("{path} cannot be read"))?;
+            out_of(&mut out, &mut raw_varm, group).push(read);
         }
     }
-    for other in ["uns", "raw"] {
-        if file.has_content(other)? {
-            out.left_out.push(other.to_string());
-        }
+    out.raw = raw(file, kept, raw_varm)?;
+    if file.has_content("uns")? {
+        out.left_out.push("uns".to_string());
     }
     Ok(out)
 }
 
-fn out_of<'a>(out: &'a mut Aligned, group: &str) -> &'a mut Vec<Part> {
+/// `raw` at the rows kept, when the source has one.
+fn raw(file: &AnnData, kept: &Kept, varm: Vec<Part>) -> anyhow::Result<Option<Raw>> {
+    let Some(m) = file.matrix("raw/X").context("raw/X cannot be read")? else {
+        return Ok(None);
+    };
+    let var = file.frame("raw/var").context("raw/var cannot be read")?;
+    if m.rows != kept.n_obs || var.index.len() as u64 != m.cols {
+        bail!(refused!(
+            "raw/X is {} × {} for {} observations and {} raw variables: the file is damaged",
+            m.rows,
+            m.cols,
+            kept.n_obs,
+            var.index.len()
+        ));
+    }
+    if let Some(v) = varm.iter().find(|v| v.values.n_rows() as u64 != m.cols) {
+        bail!(refused!(
+            "raw/varm/{} has {} rows for {} raw variables: the file is damaged",
+            v.name,
+            v.values.n_rows(),
+            m.cols
+        ));
+    }
+    let x = file
+        .read_matrix(&m, kept.rows, &every(m.cols), m.cols as usize)
+        .context("raw/X cannot be read")?;
+    Ok(Some(Raw {
+        x: Part {
+            name: "X".into(),
+            values: x,
+            num: m.num,
+            sparse: m.layout != Layout::Dense,
+        },
+        var,
+        varm,
+    }))
+}
+
+fn out_of<'a>(out: &'a mut Aligned, raw_varm: &'a mut Vec<Part>, group: &str) -> &'a mut Vec<Part> {
     match group {
         "layers" => &mut out.layers,
         "obsm" => &mut out.obsm,
         "varm" => &mut out.varm,
         "obsp" => &mut out.obsp,
-        _ => &mut out.varp,
+        "varp" => &mut out.varp,
+        _ => raw_varm,
     }
 }
 

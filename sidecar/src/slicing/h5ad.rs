@@ -164,14 +164,26 @@ fn number_type(ds: &Dataset, path: &str) -> anyhow::Result<Num> {
     })
 }
 
+/// Whether the file has a group at `path` (each step of it a group).
+fn is_group(file: &Hdf5File, path: &str) -> anyhow::Result<bool> {
+    let mut group = file.root_group()?;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        let (groups, _) = group.member_names()?;
+        if !groups.iter().any(|g| g == part) {
+            return Ok(false);
+        }
+        group = group.group(part)?;
+    }
+    Ok(true)
+}
+
 /// The matrix at `path` of the file (see [`H5ad::matrix`]).
 fn matrix(file: &Hdf5File, path: &str) -> anyhow::Result<Option<Matrix>> {
     let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let members = if parent.is_empty() {
-        file.root_group()?.member_names()?
-    } else {
-        file.group(parent)?.member_names()?
-    };
+    if !is_group(file, parent)? {
+        return Ok(None);
+    }
+    let members = file.group(parent)?.member_names()?;
     let (groups, datasets) = members;
     if datasets.iter().any(|d| d == name) {
         let x = file.dataset(path)?;
@@ -254,12 +266,11 @@ impl H5ad {
 
     /// The names in the group `name` (`layers`, `obsm`, …); none when the
     /// file has no such group.
-    pub fn members(&self, name: &str) -> anyhow::Result<Option<Vec<String>>> {
-        let (groups, _) = self.file.root_group()?.member_names()?;
-        if !groups.iter().any(|g| g == name) {
+    pub fn members(&self, path: &str) -> anyhow::Result<Option<Vec<String>>> {
+        if !is_group(&self.file, path)? {
             return Ok(Some(Vec::new()));
         }
-        let (mut groups, datasets) = self.file.group(name)?.member_names()?;
+        let (mut groups, datasets) = self.file.group(path)?.member_names()?;
         groups.extend(datasets);
         groups.sort();
         Ok(Some(groups))

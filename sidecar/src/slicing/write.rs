@@ -10,7 +10,7 @@ use arrow::array::ArrayRef;
 use arrow::record_batch::RecordBatch;
 use hdf5::types::VarLenUnicode;
 
-use super::aligned::Aligned;
+use super::aligned::{Aligned, Part};
 use super::frame::{Frame, Values};
 use super::matrix::Sparse;
 use super::num::Num;
@@ -174,8 +174,8 @@ fn column(group: &hdf5::Group, name: &str, values: &Values) -> anyhow::Result<()
     }
 }
 
-fn dataframe(file: &hdf5::File, name: &str, frame: &Frame) -> anyhow::Result<()> {
-    let g = file.create_group(name)?;
+fn dataframe(parent: &hdf5::Group, name: &str, frame: &Frame) -> anyhow::Result<()> {
+    let g = parent.create_group(name)?;
     encoding(&g, "dataframe", "0.2.0")?;
     text_attr(&g, "_index", &frame.index_name)?;
     let order: Vec<VarLenUnicode> = frame
@@ -228,6 +228,17 @@ fn write_matrix(
     Ok(())
 }
 
+/// A `dict` group of matrices (layers, obsm, …).
+fn parts_group(parent: &hdf5::Group, name: &str, parts: &[Part]) -> anyhow::Result<()> {
+    let g = parent.create_group(name)?;
+    encoding(&g, "dict", "0.1.0")?;
+    for part in parts {
+        write_matrix(&g, &part.name, &part.values, part.num, part.sparse)
+            .with_context(|| format!("{name}/{} cannot be written", part.name))?;
+    }
+    Ok(())
+}
+
 /// The slice as an h5ad file at `path`.
 pub fn write_h5ad(slice: &Slice, path: &Path) -> anyhow::Result<()> {
     let file = hdf5::File::create(path)
@@ -245,12 +256,15 @@ pub fn write_h5ad(slice: &Slice, path: &Path) -> anyhow::Result<()> {
         ("varp", &a.varp),
         ("uns", &Vec::new()),
     ] {
-        let g = file.create_group(group)?;
-        encoding(&g, "dict", "0.1.0")?;
-        for part in parts {
-            write_matrix(&g, &part.name, &part.values, part.num, part.sparse)
-                .with_context(|| format!("{group}/{} cannot be written", part.name))?;
-        }
+        parts_group(&file, group, parts)?;
+    }
+    if let Some(raw) = &a.raw {
+        let g = file.create_group("raw")?;
+        encoding(&g, "raw", "0.1.0")?;
+        write_matrix(&g, "X", &raw.x.values, raw.x.num, raw.x.sparse)
+            .context("raw/X cannot be written")?;
+        dataframe(&g, "var", &raw.var)?;
+        parts_group(&g, "varm", &raw.varm)?;
     }
     file.flush()?;
     Ok(())

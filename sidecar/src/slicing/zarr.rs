@@ -212,7 +212,8 @@ impl ZarrAnnData {
 
     /// Whether the store has a group `name`.
     pub fn has_group(&self, name: &str) -> anyhow::Result<bool> {
-        Ok(ZarrNode::read(self.store.as_ref(), &[name])?.is_some_and(|g| g.is_group))
+        let parts: Vec<&str> = name.split('/').collect();
+        Ok(ZarrNode::read(self.store.as_ref(), &parts)?.is_some_and(|g| g.is_group))
     }
 
     /// The names in the group `name` (`layers`, `obsm`, …), from the
@@ -222,7 +223,8 @@ impl ZarrAnnData {
         if !self.has_group(name)? {
             return Ok(Some(Vec::new()));
         }
-        Ok(children(self.store.as_ref(), &[name])?)
+        let parts: Vec<&str> = name.split('/').collect();
+        Ok(children(self.store.as_ref(), &parts)?)
     }
 
     /// The dataframe `name` (obs or var) whole: its index and columns
