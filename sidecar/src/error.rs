@@ -57,6 +57,17 @@ impl DbError {
 #[error("{0}")]
 pub struct Refused(pub String);
 
+/// A member of an AnnData's `layers`, `obsm`, … (or its X) that is not a
+/// matrix of numbers — a dataframe in `obsm`, text, an array of three
+/// dimensions —: anndata allows them; a slice leaves them out and says so
+/// (and refuses such an X).
+#[derive(Debug, thiserror::Error)]
+#[error("{path} is {what}, not a matrix of numbers")]
+pub struct NotAMatrix {
+    pub path: String,
+    pub what: String,
+}
+
 /// `Err(Refused(..))` as an `anyhow::Error`, formatted like `anyhow!`.
 #[macro_export]
 macro_rules! refused {

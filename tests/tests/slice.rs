@@ -261,7 +261,7 @@ fn a_slice_keeps_the_types_of_its_source() {
         // compares them below); what does not is named.
         let note = stderr_text(&sliced);
         assert!(
-            note.contains("does not carry obsm/meta (not a matrix of numbers), uns of"),
+            note.contains("does not carry obsm/meta (a dataframe), uns of"),
             "{note}"
         );
         anndata_agrees(

@@ -300,7 +300,7 @@ pub(crate) fn index_name(index: &str) -> String {
 /// Categorical codes as their categories' values, in the categories' own
 /// type (text, numbers, booleans); a code that names no category (-1:
 /// missing) is NULL.
-fn decode_categorical(codes: &[i64], categories: &ArrayRef) -> anyhow::Result<ArrayRef> {
+pub(crate) fn decode_categorical(codes: &[i64], categories: &ArrayRef) -> anyhow::Result<ArrayRef> {
     let n = categories.len() as i64;
     let at = Int64Array::from_iter(
         codes
@@ -313,6 +313,13 @@ fn decode_categorical(codes: &[i64], categories: &ArrayRef) -> anyhow::Result<Ar
 /// A categorical's categories as text (numbers and booleans as they print),
 /// for describing a column and validating its values.
 fn category_texts(categories: &ArrayRef) -> anyhow::Result<Vec<String>> {
+    // (Booleans as pandas prints them.)
+    if let Some(b) = categories.as_any().downcast_ref::<BooleanArray>() {
+        return Ok(b
+            .iter()
+            .map(|v| if v == Some(true) { "True" } else { "False" }.to_string())
+            .collect());
+    }
     let text = arrow::compute::kernels::cast::cast(categories, &arrow::datatypes::DataType::Utf8)?;
     let text = text
         .as_any()
@@ -458,7 +465,19 @@ pub(crate) fn zarr_column(store: &ReadableStorage, path: &str) -> anyhow::Result
         "f8" => Arc::new(Float64Array::from(get!(f64))),
         "b1" => Arc::new(BooleanArray::from(get!(bool))),
         "O" => Arc::new(StringArray::from(get!(String))),
-        other => bail!("zarr array {path} has dtype {other:?}, which lamin cat does not read"),
+        "u8" => Arc::new(Int64Array::from(
+            get!(u64)
+                .into_iter()
+                .map(|v| {
+                    i64::try_from(v).map_err(|_| {
+                        anyhow::anyhow!(
+                            "zarr array {path} holds the unsigned value {v}, above 2^63 - 1, which lamin does not read"
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<Vec<i64>>>()?,
+        )),
+        other => bail!("zarr array {path} has dtype {other:?}, which lamin does not read"),
     })
 }
 
@@ -678,7 +697,7 @@ mod tests {
         };
         assert_eq!(categories("cluster"), ["1", "3", "12"]);
         assert_eq!(categories("dose"), ["0.5", "2.25"]);
-        assert_eq!(categories("treated"), ["false", "true"]);
+        assert_eq!(categories("treated"), ["False", "True"]);
         assert_eq!(categories("stage"), ["early", "mid", "late"]);
         let table = read_frame_h5ad(&fixture("anndata/typed.h5ad"), Slot::Obs).unwrap();
         assert_eq!(

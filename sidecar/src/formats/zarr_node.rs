@@ -119,37 +119,44 @@ impl ZarrNode {
 }
 
 /// The names of the children of the group at `parts`, as the store's
-/// consolidated metadata list them (format 2's `.zmetadata`, format 3's
-/// root `zarr.json`: anndata writes them); None when the store has none,
-/// and so cannot say without listing (which a store read by keys cannot).
+/// consolidated metadata list them (see [`consolidated_paths`]); None when
+/// the store has none, and so cannot say without listing (which a store
+/// read by keys cannot).
 pub fn children(
     store: &dyn ReadableStorageTraits,
     parts: &[&str],
+) -> Result<Option<Vec<String>>, StorageError> {
+    Ok(consolidated_paths(store)?.map(|paths| children_in(&paths, parts)))
+}
+
+/// The paths the store's consolidated metadata name (format 2's
+/// `.zmetadata`: metadata keys; format 3's root `zarr.json`: nodes), from
+/// the root; None when it has none. One read: callers that ask about many
+/// groups keep them.
+pub fn consolidated_paths(
+    store: &dyn ReadableStorageTraits,
 ) -> Result<Option<Vec<String>>, StorageError> {
     let json = |key: &str| -> Result<Option<Value>, StorageError> {
         Ok(store
             .get(&StoreKey::new(key)?)?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     };
-    // Paths of nodes (v3) or of metadata keys (v2), from the root.
-    let paths: Vec<String> = match json("zarr.json")? {
-        Some(root) => match root
-            .get("consolidated_metadata")
-            .and_then(|c| c.get("metadata"))
-            .and_then(Value::as_object)
-        {
-            Some(nodes) => nodes.keys().cloned().collect(),
-            None => return Ok(None),
-        },
-        None => match json(".zmetadata")?
-            .as_ref()
-            .and_then(|m| m.get("metadata"))
-            .and_then(Value::as_object)
-        {
-            Some(keys) => keys.keys().cloned().collect(),
-            None => return Ok(None),
-        },
+    let listed = |m: Option<&Value>| {
+        m.and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
     };
+    Ok(match json("zarr.json")? {
+        Some(root) => listed(
+            root.get("consolidated_metadata")
+                .and_then(|c| c.get("metadata")),
+        ),
+        None => listed(json(".zmetadata")?.as_ref().and_then(|m| m.get("metadata"))),
+    })
+}
+
+/// The names of the children of the group at `parts` among `paths` (see
+/// [`consolidated_paths`]).
+pub fn children_in(paths: &[String], parts: &[&str]) -> Vec<String> {
     let prefix: String = parts.iter().map(|p| format!("{p}/")).collect();
     let mut names: Vec<String> = paths
         .iter()
@@ -160,7 +167,7 @@ pub fn children(
         .collect();
     names.sort();
     names.dedup();
-    Ok(Some(names))
+    names
 }
 
 /// Whether a name read from a store's metadata (a column, an index, a

@@ -16,6 +16,7 @@ use super::matrix::Sparse;
 use super::num::Num;
 use super::source::AnnData;
 use super::x::{Layout, Matrix};
+use crate::error::NotAMatrix;
 use crate::refused;
 
 /// One matrix of a slice beside X.
@@ -39,7 +40,7 @@ pub struct Aligned {
     pub varp: Vec<Part>,
     pub raw: Option<Raw>,
     /// What the source holds that the slice does not (`uns`,
-    /// `obsm/meta (not a matrix of numbers)`).
+    /// `obsm/meta (a dataframe)`).
     pub left_out: Vec<String>,
 }
 
@@ -62,10 +63,23 @@ pub struct Kept<'a> {
     pub n_vars: u64,
 }
 
+/// The most columns a matrix beside X may have (16 Mi): each is one entry
+/// of the map of columns kept, so a damaged file declaring a trillion
+/// cannot make the slice allocate for them.
+const MAX_COLUMNS: u64 = 1 << 24;
+
 /// Read what the slice carries beside X. Blocking.
 pub fn read(file: &AnnData, kept: &Kept) -> anyhow::Result<Aligned> {
     let mut out = Aligned::default();
     let mut raw_varm = Vec::new();
+    // raw/X first: raw/varm's rows are its columns.
+    let raw_x = match file.matrix("raw/X") {
+        Ok(m) => m,
+        Err(e) => return Err(e.context("raw/X cannot be read")),
+    };
+    if let Some(m) = &raw_x {
+        shaped(m, kept.n_obs, None)?;
+    }
     // Positions of the kept rows, for the columns of obsp.
     let row_keep = positions(kept.rows.iter().map(|r| *r as usize), kept.n_obs);
     for group in ["layers", "obsm", "varm", "obsp", "varp", "raw/varm"] {
@@ -82,12 +96,13 @@ pub fn read(file: &AnnData, kept: &Kept) -> anyhow::Result<Aligned> {
                 Ok(None) => continue,
                 // (A dataframe in obsm, an array of more dimensions, of
                 // text: anndata allows them; a slice names them.)
-                Err(e) if e.downcast_ref::<crate::error::Refused>().is_some() => {
-                    out.left_out
-                        .push(format!("{path} (not a matrix of numbers)"));
-                    continue;
-                }
-                Err(e) => return Err(e.context(format!("{path} cannot be read"))),
+                Err(e) => match e.downcast_ref::<NotAMatrix>() {
+                    Some(n) => {
+                        out.left_out.push(format!("{path} ({})", n.what));
+                        continue;
+                    }
+                    None => return Err(e.context(format!("{path} cannot be read"))),
+                },
             };
             let part = |values: Sparse| Part {
                 name: name.clone(),
@@ -131,6 +146,10 @@ pub fn read(file: &AnnData, kept: &Kept) -> anyhow::Result<Aligned> {
                     }
                     // raw/varm: whole, as raw's variables all stay.
                     _ => {
+                        let Some(raw_x) = &raw_x else {
+                            bail!(refused!("the file has raw/varm but no raw/X"));
+                        };
+                        shaped(&m, raw_x.cols, None)?;
                         let all: Vec<u64> = (0..m.rows).collect();
                         part(file.read_matrix(&m, &all, &every(m.cols), m.cols as usize)?)
                     }
@@ -140,40 +159,30 @@ pub fn read(file: &AnnData, kept: &Kept) -> anyhow::Result<Aligned> {
             out_of(&mut out, &mut raw_varm, group).push(read);
         }
     }
-    out.raw = raw(file, kept, raw_varm)?;
+    out.raw = match raw_x {
+        Some(m) => Some(raw(file, kept, m, raw_varm)?),
+        None => None,
+    };
     if file.has_content("uns")? {
         out.left_out.push("uns".to_string());
     }
     Ok(out)
 }
 
-/// `raw` at the rows kept, when the source has one.
-fn raw(file: &AnnData, kept: &Kept, varm: Vec<Part>) -> anyhow::Result<Option<Raw>> {
-    let Some(m) = file.matrix("raw/X").context("raw/X cannot be read")? else {
-        return Ok(None);
-    };
+/// `raw` (its X is `m`) at the rows kept.
+fn raw(file: &AnnData, kept: &Kept, m: Matrix, varm: Vec<Part>) -> anyhow::Result<Raw> {
     let var = file.frame("raw/var").context("raw/var cannot be read")?;
-    if m.rows != kept.n_obs || var.index.len() as u64 != m.cols {
+    if var.index.len() as u64 != m.cols {
         bail!(refused!(
-            "raw/X is {} × {} for {} observations and {} raw variables: the file is damaged",
-            m.rows,
+            "raw/X has {} columns but raw/var {} rows: the file is damaged",
             m.cols,
-            kept.n_obs,
             var.index.len()
-        ));
-    }
-    if let Some(v) = varm.iter().find(|v| v.values.n_rows() as u64 != m.cols) {
-        bail!(refused!(
-            "raw/varm/{} has {} rows for {} raw variables: the file is damaged",
-            v.name,
-            v.values.n_rows(),
-            m.cols
         ));
     }
     let x = file
         .read_matrix(&m, kept.rows, &every(m.cols), m.cols as usize)
         .context("raw/X cannot be read")?;
-    Ok(Some(Raw {
+    Ok(Raw {
         x: Part {
             name: "X".into(),
             values: x,
@@ -182,7 +191,7 @@ fn raw(file: &AnnData, kept: &Kept, varm: Vec<Part>) -> anyhow::Result<Option<Ra
         },
         var,
         varm,
-    }))
+    })
 }
 
 fn out_of<'a>(out: &'a mut Aligned, raw_varm: &'a mut Vec<Part>, group: &str) -> &'a mut Vec<Part> {
@@ -200,6 +209,13 @@ fn out_of<'a>(out: &'a mut Aligned, raw_varm: &'a mut Vec<Part>, group: &str) ->
 /// pairwise matrix, as many columns): anndata refuses others, and so does
 /// a slice, by name.
 fn shaped(m: &Matrix, rows: u64, cols: Option<u64>) -> anyhow::Result<()> {
+    if m.cols > MAX_COLUMNS {
+        bail!(refused!(
+            "{} has {} columns, more than a slice carries ({MAX_COLUMNS}): the file is damaged or not what anndata writes",
+            m.path,
+            m.cols
+        ));
+    }
     if m.rows != rows || cols.is_some_and(|c| c != m.cols) {
         bail!(refused!(
             "{} is {} × {}, which does not fit its axis ({rows} × {}): the file is damaged",

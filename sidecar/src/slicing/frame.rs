@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use anyhow::bail;
-use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, UInt64Array};
+use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt64Array};
 use arrow::compute::kernels::cast::cast;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
 use super::num::Num;
-use crate::formats::anndata::index_name;
+use crate::formats::anndata::{decode_categorical, index_name};
 use crate::refused;
 
 /// One column's values.
@@ -105,15 +105,7 @@ impl Values {
         Ok(match self {
             Values::Cat {
                 codes, categories, ..
-            } => {
-                let n = categories.len() as i64;
-                let at = Int64Array::from_iter(
-                    codes
-                        .iter()
-                        .map(|c| Some(*c).filter(|c| (0..n).contains(c))),
-                );
-                arrow::compute::take(categories.to_arrow()?.as_ref(), &at, None)?
-            }
+            } => decode_categorical(codes, &categories.to_arrow()?)?,
             Values::Int(v, num) => num.ints_to_arrow(v),
             Values::Float(v, num) => num.floats_to_arrow(v),
             Values::Bool(v) => Arc::new(BooleanArray::from(v.clone())),
@@ -227,6 +219,7 @@ pub fn widened(batch: RecordBatch) -> anyhow::Result<RecordBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::Int64Array;
 
     fn text(v: &[&str]) -> Box<Values> {
         Box::new(Values::Str(v.iter().map(|s| s.to_string()).collect()))

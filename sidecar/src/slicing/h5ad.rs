@@ -16,6 +16,7 @@ use super::matrix::{Rows, Sparse};
 use super::num::Num;
 use super::spans::{Read, READERS};
 use super::x::{self, Layout, Matrix, SparseX};
+use crate::error::NotAMatrix;
 use crate::formats::anndata::masked;
 use crate::refused;
 
@@ -91,8 +92,15 @@ fn integers(ds: &Dataset, range: Option<Range<u64>>) -> anyhow::Result<Vec<i64>>
             (8, true) => read_1d::<i64>(ds, range)?,
             (8, false) => read_1d::<u64>(ds, range)?
                 .into_iter()
-                .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
-                .collect(),
+                .map(|v| {
+                    i64::try_from(v).map_err(|_| {
+                        refused!(
+                            "{} holds the unsigned value {v}, above 2^63 - 1, which lamin does not read",
+                            ds.name()
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
             _ => bail!("{}: integers of {size} bytes are not read", ds.name()),
         },
         // Booleans (h5py's FALSE/TRUE over int8), read whole: the reader
@@ -157,10 +165,11 @@ fn values(ds: &Dataset) -> anyhow::Result<Values> {
 /// numbers.
 fn number_type(ds: &Dataset, path: &str) -> anyhow::Result<Num> {
     Num::from_hdf5(ds.dtype()).ok_or_else(|| {
-        refused!(
-            "{path} holds {:?}: slicing reads float and integer matrices",
-            ds.dtype()
-        )
+        NotAMatrix {
+            path: path.into(),
+            what: format!("of {:?} values", ds.dtype()),
+        }
+        .into()
     })
 }
 
@@ -189,7 +198,10 @@ fn matrix(file: &Hdf5File, path: &str) -> anyhow::Result<Option<Matrix>> {
         let x = file.dataset(path)?;
         let shape = x.shape().to_vec();
         let [rows, cols] = shape[..] else {
-            bail!(refused!("{path} has {} dimensions, not 2", shape.len()));
+            bail!(NotAMatrix {
+                path: path.into(),
+                what: format!("an array of {} dimensions", shape.len()),
+            });
         };
         return Ok(Some(Matrix {
             path: path.into(),
@@ -206,9 +218,10 @@ fn matrix(file: &Hdf5File, path: &str) -> anyhow::Result<Option<Matrix>> {
     let layout = match group_attr(&x, "encoding-type").as_deref() {
         Some("csr_matrix") => Layout::Csr,
         Some("csc_matrix") => Layout::Csc,
-        other => bail!(refused!(
-            "{path} is encoded as {other:?}; slicing reads dense, csr_matrix and csc_matrix matrices"
-        )),
+        other => bail!(NotAMatrix {
+            path: path.into(),
+            what: format!("a {}", other.unwrap_or("group of no encoding")),
+        }),
     };
     let shape = x
         .attributes()?
@@ -220,14 +233,17 @@ fn matrix(file: &Hdf5File, path: &str) -> anyhow::Result<Option<Matrix>> {
             .read_1d::<i32>()
             .map(|v| v.into_iter().map(i64::from).collect())
     })?;
-    let [rows, cols] = shape[..] else {
-        bail!(refused!("{path}'s shape {shape:?} is not 2-dimensional"));
+    let [Ok(rows), Ok(cols)] = shape.iter().map(|d| u64::try_from(*d)).collect::<Vec<_>>()[..]
+    else {
+        bail!(refused!(
+            "{path}'s shape {shape:?} is not 2 sizes of 0 or more"
+        ));
     };
     Ok(Some(Matrix {
         path: path.into(),
         layout,
-        rows: rows as u64,
-        cols: cols as u64,
+        rows,
+        cols,
         num: number_type(&x.dataset("data")?, path)?,
     }))
 }
@@ -240,6 +256,11 @@ impl H5ad {
         let x = match matrix(&file, "X") {
             Ok(Some(x)) => x,
             Ok(None) => bail!(refused!("{what} has no X to slice")),
+            Err(e) if e.downcast_ref::<NotAMatrix>().is_some() => {
+                bail!(refused!(
+                    "{what}: {e}; slicing reads a dense, csr_matrix or csc_matrix X"
+                ))
+            }
             Err(e) if e.downcast_ref::<crate::error::Refused>().is_some() => {
                 return Err(e.context(format!("{what}: its X cannot be sliced")))
             }
@@ -378,13 +399,24 @@ impl H5ad {
         let (ds, is) = (data.shape().to_vec(), indices.shape().to_vec());
         if ds.len() != 1 || ds != is {
             bail!(refused!(
-                "X/data has the shape {ds:?} and X/indices {is:?}: they must be 1-dimensional and as long as each other"
+                "{path}/data has the shape {ds:?} and {path}/indices {is:?}: they must be 1-dimensional and as long as each other"
             ));
         }
         for ds in [&data, &indices] {
             super::prefetch::chunk_index(&self.file, ds, READERS);
         }
-        let pointers = x::pointers(integers(&x.dataset("indptr")?, None)?, n, ds[0], width)?;
+        let indptr = x.dataset("indptr")?;
+        // (Checked before it is read: the pointers are read whole.)
+        if indptr.shape() != [n + 1] {
+            bail!(refused!(
+                "{path}/indptr has the shape {:?}, not [{}]",
+                indptr.shape(),
+                n + 1
+            ));
+        }
+        let pointers = x::pointers(path, integers(&indptr, None)?, n, ds[0], width)?;
+        // (Owned: the reader outlives this call.)
+        let path = path.to_string();
         Ok(SparseX {
             pointers,
             chunks: [chunk_len(&data), chunk_len(&indices)],
@@ -396,7 +428,7 @@ impl H5ad {
                     numbers(&data, Some(span.clone()))?,
                     integers(&indices, Some(span.clone()))?,
                 );
-                x::exact(&span, read)
+                x::exact(&path, &span, read)
             },
         })
     }

@@ -60,8 +60,8 @@ pub struct SliceOutcome {
     pub size: u64,
     pub bytes_read: u64,
     pub requests: u64,
-    /// What the source holds that an h5ad slice does not carry (`uns`,
-    /// `raw`, an `obsm` entry that is not a matrix).
+    /// What the source holds that an h5ad slice does not carry (`uns`, an
+    /// `obsm` entry that is not a matrix).
     pub left_out: Vec<String>,
 }
 
@@ -108,7 +108,7 @@ pub async fn slice(
     let n_out = var_rows.len();
     let (n_obs, n_vars, left_out) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let x = file.read_x(&rows, &keep, n_out)?;
-        // Layers, obsm, varm, obsp and varp go into an h5ad slice (a
+        // Layers, obsm, varm, obsp, varp and raw go into an h5ad slice (a
         // parquet one is obs and X).
         let aligned = match output {
             Output::H5ad => {
@@ -388,6 +388,63 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    /// A damaged store that declares an obsm matrix a trillion columns wide
+    /// (zarr needs no chunk for that) is refused by name before anything
+    /// is allocated for its columns.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_matrix_declared_too_wide_is_refused_not_allocated() {
+        let copy = tempfile::tempdir().unwrap();
+        let dir = copy.path().join("typed.zarr");
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(fixture("anndata/typed.zarr"))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for file in ["obsm/X_umap/.zarray", ".zmetadata"] {
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let array = if file == ".zmetadata" {
+                &mut json["metadata"]["obsm/X_umap/.zarray"]
+            } else {
+                &mut json
+            };
+            array["shape"][1] = serde_json::json!(1_000_000_000_000u64);
+            std::fs::write(&path, json.to_string()).unwrap();
+        }
+        let runtime = tokio::runtime::Handle::current();
+        let store = crate::storage::zarr::zarr_store(
+            Arc::new(LocalFileSystem::new()),
+            object_store::path::Path::from_absolute_path(dir.canonicalize().unwrap()).unwrap(),
+            runtime,
+        );
+        let err = tokio::task::spawn_blocking(move || {
+            let file = AnnData::Zarr(zarr::ZarrAnnData::open(store, "typed.zarr").unwrap());
+            let keep = vec![Some(0u32); 1];
+            aligned::read(
+                &file,
+                &aligned::Kept {
+                    rows: &[0, 1],
+                    keep: &keep,
+                    var_rows: &[0],
+                    n_obs: 40,
+                    n_vars: 5,
+                },
+            )
+        })
+        .await
+        .unwrap()
+        .map(|_| ())
+        .expect_err("a trillion columns");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("obsm/X_umap has 1000000000000 columns, more than a slice carries"),
+            "{message}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -1,8 +1,10 @@
 //! The numeric types numpy gives an AnnData's columns and X, kept from the
 //! source so that a slice holds what its source held: an int32 count stays
 //! int32, a float32 score float32, integer counts in X stay integers.
-//! Values travel as i64 (integers) or f64 (floats) in between, which holds
-//! every value of the narrower types exactly.
+//! Values travel as i64 (integers) or f64 (floats) in between: exact for
+//! every type up to 32 bits; unsigned 64-bit values above 2^63 - 1 are
+//! refused where they are read, and the values of a 64-bit integer matrix
+//! (read as f64) are exact up to 2^53, far above any count.
 
 use std::sync::Arc;
 

@@ -28,7 +28,7 @@ pub struct Slice {
     pub sparse: bool,
     /// The type of X's values in the source (written in it).
     pub x_type: Num,
-    /// Layers, obsm, varm, obsp and varp, cut alike (h5ad only).
+    /// Layers, obsm, varm, obsp, varp and raw, cut alike (h5ad only).
     pub aligned: Aligned,
 }
 
@@ -136,11 +136,15 @@ fn column(group: &hdf5::Group, name: &str, values: &Values) -> anyhow::Result<()
                 .shape(())
                 .create("ordered")?
                 .write_scalar(ordered)?;
-            if categories.len() < i8::MAX as usize {
-                let codes: Vec<i8> = codes.iter().map(|c| *c as i8).collect();
+            // A code that names no category is written missing (-1), never
+            // wrapped into another one.
+            let n = categories.len() as i64;
+            let code = |c: &i64| if (0..n).contains(c) { *c } else { -1 };
+            if n < i8::MAX as i64 {
+                let codes: Vec<i8> = codes.iter().map(|c| code(c) as i8).collect();
                 array(&g, "codes", &codes)?;
             } else {
-                let codes: Vec<i32> = codes.iter().map(|c| *c as i32).collect();
+                let codes: Vec<i32> = codes.iter().map(|c| code(c) as i32).collect();
                 array(&g, "codes", &codes)?;
             }
             match categories.as_ref() {
@@ -311,4 +315,30 @@ pub fn write_parquet(slice: &Slice, path: &Path) -> anyhow::Result<()> {
     writer.write(&batch)?;
     writer.close()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A code that names no category is written missing, never wrapped
+    /// into another category (300 as i8 would be 44).
+    #[test]
+    fn a_code_past_the_categories_is_written_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = hdf5::File::create(dir.path().join("c.h5")).unwrap();
+        let cat = Values::Cat {
+            codes: vec![0, 300, -1, 1],
+            categories: Box::new(Values::Str(vec!["a".into(), "b".into()])),
+            ordered: false,
+        };
+        column(&file, "c", &cat).unwrap();
+        let codes = file
+            .dataset("c/codes")
+            .unwrap()
+            .read_1d::<i8>()
+            .unwrap()
+            .to_vec();
+        assert_eq!(codes, [0, -1, -1, 1]);
+    }
 }

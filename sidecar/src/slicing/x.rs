@@ -47,10 +47,16 @@ pub struct SparseX<R> {
 /// the length of `data` (`entries`), and none a stretch longer than the
 /// other dimension (`width`: a row of CSR holds at most one entry a column),
 /// so a damaged file cannot make one row a read of any size.
-pub fn pointers(raw: Vec<i64>, n: u64, entries: u64, width: u64) -> anyhow::Result<Vec<u64>> {
+pub fn pointers(
+    path: &str,
+    raw: Vec<i64>,
+    n: u64,
+    entries: u64,
+    width: u64,
+) -> anyhow::Result<Vec<u64>> {
     if raw.len() as u64 != n + 1 {
         bail!(refused!(
-            "X/indptr has {} entries, not {}",
+            "{path}/indptr has {} entries, not {}",
             raw.len(),
             n + 1
         ));
@@ -64,17 +70,17 @@ pub fn pointers(raw: Vec<i64>, n: u64, entries: u64, width: u64) -> anyhow::Resu
                 last = p;
             }
             Ok(p) if (i > 0 || p == 0) && p >= last => bail!(refused!(
-                "X/indptr[{i}] = {p} follows {last}: {} entries in one row or column of a matrix {width} wide; the file is damaged",
+                "{path}/indptr[{i}] = {p} follows {last}: {} entries in one row or column of a matrix {width} wide; the file is damaged",
                 p - last
             )),
             _ => bail!(refused!(
-                "X/indptr[{i}] = {p} does not follow {last}: the pointers must start at 0 and never decrease"
+                "{path}/indptr[{i}] = {p} does not follow {last}: the pointers must start at 0 and never decrease"
             )),
         }
     }
     if last != entries {
         bail!(refused!(
-            "X/indptr ends at {last} but X/data holds {entries} entries: the file is damaged"
+            "{path}/indptr ends at {last} but {path}/data holds {entries} entries: the file is damaged"
         ));
     }
     Ok(out)
@@ -82,11 +88,11 @@ pub fn pointers(raw: Vec<i64>, n: u64, entries: u64, width: u64) -> anyhow::Resu
 
 /// A span's read checked for length: a read the file cannot fill is
 /// refused, never short.
-pub fn exact(span: &Range<u64>, read: Read) -> anyhow::Result<Read> {
+pub fn exact(path: &str, span: &Range<u64>, read: Read) -> anyhow::Result<Read> {
     let n = span.end - span.start;
     if read.0.len() as u64 != n || read.1.len() as u64 != n {
         bail!(refused!(
-            "X/data or X/indices at {}..{} held {} and {} of the {n} entries asked for: the file is damaged",
+            "{path}/data or {path}/indices at {}..{} held {} and {} of the {n} entries asked for: the file is damaged",
             span.start,
             span.end,
             read.0.len(),
@@ -183,7 +189,7 @@ pub fn dense_rows(
     let width = last - first + 1;
     if width as u64 > SPAN_ENTRIES {
         bail!(refused!(
-            "X is dense and the variables kept lie {width} columns apart: name fewer, or nearer ones (at most {SPAN_ENTRIES} columns apart)"
+            "a dense matrix is read between the first and the last column kept, here {width} columns apart: keep fewer or nearer variables (at most {SPAN_ENTRIES} columns apart)"
         ));
     }
     // Runs in pieces of at most SPAN_ENTRIES values (a block is read whole).
@@ -240,7 +246,7 @@ mod tests {
     #[test]
     fn pointers_are_checked_before_use() {
         assert_eq!(
-            pointers(vec![0, 2, 2, 5], 3, 5, 4).unwrap(),
+            pointers("X", vec![0, 2, 2, 5], 3, 5, 4).unwrap(),
             vec![0, 2, 2, 5]
         );
         for (raw, n, entries, says) in [
@@ -256,7 +262,7 @@ mod tests {
             (vec![0, 2, 3, 4], 3, 5, "ends at 4 but X/data holds 5"),
             (vec![0, -1, 3, 5], 3, 5, "indptr[1] = -1"),
         ] {
-            let err = pointers(raw, n, entries, 4).unwrap_err().to_string();
+            let err = pointers("X", raw, n, entries, 4).unwrap_err().to_string();
             assert!(err.contains(says), "{err}");
         }
     }
@@ -278,7 +284,7 @@ mod tests {
         let read = |values: Vec<f64>, index: Vec<i64>| {
             move |s: Range<u64>| {
                 let r = s.start as usize..s.end as usize;
-                exact(&s, (values[r.clone()].to_vec(), index[r].to_vec()))
+                exact("X", &s, (values[r.clone()].to_vec(), index[r].to_vec()))
             }
         };
         // Rows 0 and 2; columns 2 then 0 (output positions 0 and 1).
@@ -302,7 +308,7 @@ mod tests {
         };
         let mut out = Rows::new(2);
         let x = SparseX {
-            pointers: pointers(csr.0, 3, 5, 4).unwrap(),
+            pointers: pointers("X", csr.0, 3, 5, 4).unwrap(),
             chunks: [2, 2],
             read: read(csr.1, csr.2),
         };
@@ -310,7 +316,7 @@ mod tests {
         assert_eq!(collect(out), want);
         let mut out = Rows::new(2);
         let x = SparseX {
-            pointers: pointers(csc.0, 4, 5, 3).unwrap(),
+            pointers: pointers("X", csc.0, 4, 5, 3).unwrap(),
             chunks: [2, 2],
             read: read(csc.1, csc.2),
         };
@@ -326,9 +332,9 @@ mod tests {
         dense_rows(block, &rows, &keep, &mut out).unwrap();
         assert_eq!(collect(out), want);
         // A short read is refused.
-        let short = |s: Range<u64>| exact(&s, (vec![1.0], vec![0]));
+        let short = |s: Range<u64>| exact("X", &s, (vec![1.0], vec![0]));
         let x = SparseX {
-            pointers: pointers(vec![0, 2, 3, 5], 3, 5, 4).unwrap(),
+            pointers: pointers("X", vec![0, 2, 3, 5], 3, 5, 4).unwrap(),
             chunks: [2, 2],
             read: short,
         };

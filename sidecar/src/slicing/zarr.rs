@@ -18,8 +18,9 @@ use super::matrix::{Rows, Sparse};
 use super::num::Num;
 use super::spans::Read;
 use super::x::{self, Layout, Matrix, SparseX};
+use crate::error::NotAMatrix;
 use crate::formats::anndata::{is_anndata_store, masked, zarr_column, zarr_frame, zarr_strings};
-use crate::formats::zarr_node::{children, ZarrNode};
+use crate::formats::zarr_node::{children_in, consolidated_paths, ZarrNode};
 use crate::refused;
 
 type Store = Arc<dyn ReadableStorageTraits>;
@@ -32,6 +33,8 @@ pub struct ZarrAnnData {
     pub layout: Layout,
     /// The type of X's values (a slice's X is written in it).
     pub x_type: Num,
+    /// The paths its consolidated metadata name, read at the first need.
+    consolidated: std::sync::OnceLock<Option<Vec<String>>>,
 }
 
 /// Encoded chunks kept per array read (what a slice's neighbouring spans
@@ -126,21 +129,33 @@ fn integers(array: &Cached, kind: &str, subset: &ArraySubset) -> anyhow::Result<
 /// The matrix at `path` of the store (see [`ZarrAnnData::matrix`]).
 fn matrix(store: &ReadableStorage, path: &str) -> anyhow::Result<Option<Matrix>> {
     let parts: Vec<&str> = path.split('/').collect();
-    let number_type = |kind: &str| {
+    let number_type = |kind: &str| -> anyhow::Result<Num> {
         Num::from_kind(kind).ok_or_else(|| {
-            refused!("{path} holds {kind:?} values: slicing reads float and integer matrices")
+            NotAMatrix {
+                path: path.into(),
+                what: format!("of {kind:?} values"),
+            }
+            .into()
         })
     };
     Ok(Some(match ZarrNode::read(store.as_ref(), &parts)? {
         Some(x) if !x.is_group => {
-            let [rows, cols] = x.shape[..] else {
-                bail!(refused!("{path} has {} dimensions, not 2", x.shape.len()));
+            let [Ok(rows), Ok(cols)] = x
+                .shape
+                .iter()
+                .map(|d| u64::try_from(*d))
+                .collect::<Vec<_>>()[..]
+            else {
+                bail!(NotAMatrix {
+                    path: path.into(),
+                    what: format!("an array of the shape {:?}", x.shape),
+                });
             };
             Matrix {
                 path: path.into(),
                 layout: Layout::Dense,
-                rows: rows as u64,
-                cols: cols as u64,
+                rows,
+                cols,
                 num: number_type(&x.kind)?,
             }
         }
@@ -148,9 +163,10 @@ fn matrix(store: &ReadableStorage, path: &str) -> anyhow::Result<Option<Matrix>>
             let layout = match x.attr("encoding-type") {
                 Some("csr_matrix") => Layout::Csr,
                 Some("csc_matrix") => Layout::Csc,
-                other => bail!(refused!(
-                    "{path} is encoded as {other:?}; slicing reads dense, csr_matrix and csc_matrix matrices"
-                )),
+                other => bail!(NotAMatrix {
+                    path: path.into(),
+                    what: format!("a {}", other.unwrap_or("group of no encoding")),
+                }),
             };
             let shape: Vec<i64> = x
                 .attrs
@@ -158,8 +174,12 @@ fn matrix(store: &ReadableStorage, path: &str) -> anyhow::Result<Option<Matrix>>
                 .and_then(|s| s.as_array())
                 .map(|a| a.iter().filter_map(|v| v.as_i64()).collect())
                 .unwrap_or_default();
-            let [rows, cols] = shape[..] else {
-                bail!(refused!("{path}'s shape {shape:?} is not 2-dimensional"));
+            let [Ok(rows), Ok(cols)] =
+                shape.iter().map(|d| u64::try_from(*d)).collect::<Vec<_>>()[..]
+            else {
+                bail!(refused!(
+                    "{path}'s shape {shape:?} is not 2 sizes of 0 or more"
+                ));
             };
             let mut data_path = parts.clone();
             data_path.push("data");
@@ -168,8 +188,8 @@ fn matrix(store: &ReadableStorage, path: &str) -> anyhow::Result<Option<Matrix>>
             Matrix {
                 path: path.into(),
                 layout,
-                rows: rows as u64,
-                cols: cols as u64,
+                rows,
+                cols,
                 num: number_type(&data.kind)?,
             }
         }
@@ -190,6 +210,11 @@ impl ZarrAnnData {
         let x = match matrix(&store, "X") {
             Ok(Some(x)) => x,
             Ok(None) => bail!(refused!("{what} has no X to slice")),
+            Err(e) if e.downcast_ref::<NotAMatrix>().is_some() => {
+                bail!(refused!(
+                    "{what}: {e}; slicing reads a dense, csr_matrix or csc_matrix X"
+                ))
+            }
             Err(e) if e.downcast_ref::<crate::error::Refused>().is_some() => {
                 return Err(e.context(format!("{what}: its X cannot be sliced")))
             }
@@ -201,6 +226,7 @@ impl ZarrAnnData {
             n_vars: x.cols,
             layout: x.layout,
             x_type: x.num,
+            consolidated: std::sync::OnceLock::new(),
         })
     }
 
@@ -224,7 +250,16 @@ impl ZarrAnnData {
             return Ok(Some(Vec::new()));
         }
         let parts: Vec<&str> = name.split('/').collect();
-        Ok(children(self.store.as_ref(), &parts)?)
+        // (The consolidated metadata read once per slice, not per group:
+        // over a remote store each read is a request.)
+        let paths = match self.consolidated.get() {
+            Some(paths) => paths,
+            None => {
+                let read = consolidated_paths(self.store.as_ref())?;
+                self.consolidated.get_or_init(|| read)
+            }
+        };
+        Ok(paths.as_ref().map(|p| children_in(p, &parts)))
     }
 
     /// The dataframe `name` (obs or var) whole: its index and columns
@@ -363,7 +398,16 @@ impl ZarrAnnData {
         let (indptr, indptr_kind, indptr_shape) = array(&self.store, &format!("{path}/indptr"))?;
         if data_shape.len() != 1 || data_shape != index_shape || indptr_shape.len() != 1 {
             bail!(refused!(
-                "X/data has the shape {data_shape:?}, X/indices {index_shape:?} and X/indptr {indptr_shape:?}: they must be 1-dimensional, data and indices as long as each other"
+                "{path}/data has the shape {data_shape:?}, {path}/indices {index_shape:?} and {path}/indptr {indptr_shape:?}: they must be 1-dimensional, data and indices as long as each other"
+            ));
+        }
+        // (Checked before it is read: a damaged store could declare any
+        // length, and the pointers are read whole.)
+        if indptr_shape[0] != n + 1 {
+            bail!(refused!(
+                "{path}/indptr has {} entries, not {}",
+                indptr_shape[0],
+                n + 1
             ));
         }
         let raw = integers(
@@ -371,7 +415,9 @@ impl ZarrAnnData {
             &indptr_kind,
             &ArraySubset::new_with_ranges(std::slice::from_ref(&(0..indptr_shape[0]))),
         )?;
-        let pointers = x::pointers(raw, n, data_shape[0], width)?;
+        let pointers = x::pointers(path, raw, n, data_shape[0], width)?;
+        // (Owned: the reader outlives this call.)
+        let path = path.to_string();
         Ok(SparseX {
             pointers,
             chunks: [data.chunk, indices.chunk],
@@ -384,7 +430,7 @@ impl ZarrAnnData {
                     numbers(&data, &data_kind, &subset)?,
                     integers(&indices, &index_kind, &subset)?,
                 );
-                x::exact(&span, read)
+                x::exact(&path, &span, read)
             },
         })
     }
