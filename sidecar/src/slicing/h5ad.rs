@@ -26,11 +26,9 @@ const MAX_READ_BYTES: usize = 4 << 30;
 /// An open h5ad file.
 pub struct H5ad {
     file: Hdf5File,
-    pub n_obs: u64,
-    pub n_vars: u64,
-    pub layout: Layout,
-    /// The type of X's values (a slice's X is written in it).
-    pub x_type: Num,
+    /// X: how it is stored, its shape (observations × variables) and the
+    /// type of its values (a slice's X is written in it).
+    pub x: Matrix,
 }
 
 /// A string attribute, as anndata writes them (variable-length UTF-8).
@@ -270,13 +268,7 @@ impl H5ad {
                 )))
             }
         };
-        Ok(H5ad {
-            file,
-            n_obs: x.rows,
-            n_vars: x.cols,
-            layout: x.layout,
-            x_type: x.num,
-        })
+        Ok(H5ad { file, x })
     }
 
     /// The matrix at `path` (`X`, `layers/counts`, `obsm/X_umap`): None
@@ -310,14 +302,7 @@ impl H5ad {
         keep: &[Option<u32>],
         n_out: usize,
     ) -> anyhow::Result<Sparse> {
-        let x = Matrix {
-            path: "X".into(),
-            layout: self.layout,
-            rows: self.n_obs,
-            cols: self.n_vars,
-            num: self.x_type,
-        };
-        self.read_matrix(&x, rows, keep, n_out)
+        self.read_matrix(&self.x, rows, keep, n_out)
     }
 
     /// A matrix at `rows` (ascending) and the columns `keep` maps to output

@@ -322,7 +322,7 @@ mod tests {
         let written = out.path().join("slice.h5ad");
         let w = written.clone();
         let (obs, var, x) = tokio::task::spawn_blocking(move || {
-            assert_eq!(file.x_type, Num::I32);
+            assert_eq!(file.x.num, Num::I32);
             let file = AnnData::H5ad(file);
             let z = zarr::ZarrAnnData::open(zarr, "typed.zarr").unwrap();
             let (obs, var) = frames(&file, "typed.h5ad").unwrap();

@@ -68,20 +68,22 @@ impl AnnData {
         }
     }
 
+    /// X: how it is stored, its shape and the type of its values.
+    pub fn x(&self) -> &Matrix {
+        match self {
+            AnnData::H5ad(f) => &f.x,
+            AnnData::Zarr(z) => &z.x,
+        }
+    }
+
     /// X's rows and columns.
     pub fn shape(&self) -> (u64, u64) {
-        match self {
-            AnnData::H5ad(f) => (f.n_obs, f.n_vars),
-            AnnData::Zarr(z) => (z.n_obs, z.n_vars),
-        }
+        (self.x().rows, self.x().cols)
     }
 
     /// How X is stored, and the type of its values.
     pub fn layout(&self) -> (Layout, Num) {
-        match self {
-            AnnData::H5ad(f) => (f.layout, f.x_type),
-            AnnData::Zarr(z) => (z.layout, z.x_type),
-        }
+        (self.x().layout, self.x().num)
     }
 
     /// The matrix at `path` (`layers/counts`, `obsm/X_umap`), None when
@@ -106,12 +108,9 @@ impl AnnData {
     /// Whether the group `name` (`uns`, `raw`) is there and holds
     /// anything. Blocking.
     pub fn has_content(&self, name: &str) -> anyhow::Result<bool> {
-        Ok(match self {
-            AnnData::H5ad(f) => f.members(name)?.is_some_and(|m| !m.is_empty()),
-            AnnData::Zarr(z) => {
-                z.members(name)?.is_none_or(|m| !m.is_empty()) && z.has_group(name)?
-            }
-        })
+        // (No group: no members. A zarr group whose members cannot be
+        // named, for want of consolidated metadata, may hold anything.)
+        Ok(self.members(name)?.is_none_or(|m| !m.is_empty()))
     }
 
     /// A matrix at `rows` (ascending) and the columns `keep` maps to
@@ -137,10 +136,7 @@ impl AnnData {
         keep: &[Option<u32>],
         n_out: usize,
     ) -> anyhow::Result<Sparse> {
-        match self {
-            AnnData::H5ad(f) => f.read_x(rows, keep, n_out),
-            AnnData::Zarr(z) => z.read_x(rows, keep, n_out),
-        }
+        self.read_matrix(self.x(), rows, keep, n_out)
     }
 }
 

@@ -28,11 +28,9 @@ type Store = Arc<dyn ReadableStorageTraits>;
 /// An open AnnData zarr store.
 pub struct ZarrAnnData {
     store: ReadableStorage,
-    pub n_obs: u64,
-    pub n_vars: u64,
-    pub layout: Layout,
-    /// The type of X's values (a slice's X is written in it).
-    pub x_type: Num,
+    /// X: how it is stored, its shape (observations × variables) and the
+    /// type of its values (a slice's X is written in it).
+    pub x: Matrix,
     /// The paths its consolidated metadata name, read at the first need.
     consolidated: std::sync::OnceLock<Option<Vec<String>>>,
 }
@@ -222,10 +220,7 @@ impl ZarrAnnData {
         };
         Ok(ZarrAnnData {
             store,
-            n_obs: x.rows,
-            n_vars: x.cols,
-            layout: x.layout,
-            x_type: x.num,
+            x,
             consolidated: std::sync::OnceLock::new(),
         })
     }
@@ -237,7 +232,7 @@ impl ZarrAnnData {
     }
 
     /// Whether the store has a group `name`.
-    pub fn has_group(&self, name: &str) -> anyhow::Result<bool> {
+    fn has_group(&self, name: &str) -> anyhow::Result<bool> {
         let parts: Vec<&str> = name.split('/').collect();
         Ok(ZarrNode::read(self.store.as_ref(), &parts)?.is_some_and(|g| g.is_group))
     }
@@ -348,14 +343,7 @@ impl ZarrAnnData {
         keep: &[Option<u32>],
         n_out: usize,
     ) -> anyhow::Result<Sparse> {
-        let x = Matrix {
-            path: "X".into(),
-            layout: self.layout,
-            rows: self.n_obs,
-            cols: self.n_vars,
-            num: self.x_type,
-        };
-        self.read_matrix(&x, rows, keep, n_out)
+        self.read_matrix(&self.x, rows, keep, n_out)
     }
 
     /// A matrix at `rows` (ascending) and the columns `keep` maps to output
@@ -512,7 +500,7 @@ mod tests {
             let z = ZarrAnnData::open(store, "zarr").unwrap();
             let h = H5ad::open(source, "h5ad").unwrap();
             assert_eq!(
-                (z.n_obs, z.n_vars, z.layout, z.x_type),
+                (z.x.rows, z.x.cols, z.x.layout, z.x.num),
                 (120, 6, Layout::Csr, Num::F32)
             );
             for name in ["obs", "var"] {
